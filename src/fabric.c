@@ -1,0 +1,269 @@
+/* Fabric wrappers: defaults for missing ops entries, blocking helpers and
+ * the deadline-checked wait loop. */
+#include "fabric.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+/* Deadline check every this many polls: a clock read costs ~20 ns, a poll
+ * of a shared-memory transport ~50 ns; checking every poll would add a
+ * measurable share to the smallest latencies. */
+#define FSC_WAIT_CLOCK_EVERY 256
+
+#define FSC_DEFAULT_TIMEOUT_NS (30ull * 1000000000ull)
+
+int fsc_fabric_create(const struct fsc_fabric_ops *ops, struct fsc_boot *boot,
+		      const struct fsc_config *cfg, struct fsc_fabric **out)
+{
+	struct fsc_fabric *f;
+	int rc;
+
+	*out = 0;
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		fsc_error("fabric %s: out of memory", ops->name);
+		return -ENOMEM;
+	}
+	f->ops = ops;
+	f->boot = boot;
+	f->rank = boot ? boot->rank : 0;
+	f->size = boot ? boot->size : 1;
+	f->timeout_ns = FSC_DEFAULT_TIMEOUT_NS;
+	if (cfg && fsc_cfg_has(cfg, "timeout"))
+		f->timeout_ns = fsc_cfg_time_ns(cfg, "timeout");
+	if (!ops->create) {
+		*out = f;
+		return 0;
+	}
+	rc = ops->create(f, cfg);
+	if (rc) {
+		fsc_fabric_destroy(f);
+		return rc;
+	}
+	*out = f;
+	return 0;
+}
+
+int fsc_fabric_connect(struct fsc_fabric *f)
+{
+	return f->ops->connect ? f->ops->connect(f) : 0;
+}
+
+void fsc_fabric_destroy(struct fsc_fabric *f)
+{
+	if (!f)
+		return;
+	if (f->ops->destroy)
+		f->ops->destroy(f);
+	free(f);
+}
+
+int fsc_fabric_probe(const struct fsc_fabric_ops *ops, const struct fsc_config *cfg,
+		     char *reason, size_t len)
+{
+	if (len)
+		reason[0] = 0;
+	return ops->probe ? ops->probe(cfg, reason, len) : 0;
+}
+
+int fsc_fabric_mem_reg(struct fsc_fabric *f, void *buf, size_t bytes)
+{
+	return f->ops->mem_reg ? f->ops->mem_reg(f, buf, bytes) : 0;
+}
+
+int fsc_fabric_mem_dereg(struct fsc_fabric *f, void *buf)
+{
+	return f->ops->mem_dereg ? f->ops->mem_dereg(f, buf) : 0;
+}
+
+int fsc_fabric_isend(struct fsc_fabric *f, int peer, const void *buf, size_t bytes, int tag,
+		     struct fsc_req *req)
+{
+	if (!f->ops->isend)
+		return -ENOTSUP;
+	req->peer = peer;
+	req->tag = tag;
+	req->bytes = bytes;
+	req->is_recv = 0;
+	req->done = 0;
+	return f->ops->isend(f, peer, buf, bytes, tag, req);
+}
+
+int fsc_fabric_irecv(struct fsc_fabric *f, int peer, void *buf, size_t bytes, int tag,
+		     struct fsc_req *req)
+{
+	if (!f->ops->irecv)
+		return -ENOTSUP;
+	req->peer = peer;
+	req->tag = tag;
+	req->bytes = bytes;
+	req->is_recv = 1;
+	req->done = 0;
+	return f->ops->irecv(f, peer, buf, bytes, tag, req);
+}
+
+int fsc_fabric_test(struct fsc_fabric *f, struct fsc_req *req, int *done)
+{
+	int rc;
+
+	if (req->done) {
+		*done = 1;
+		return 0;
+	}
+	if (!f->ops->test)
+		return -ENOTSUP;
+	rc = f->ops->test(f, req, done);
+	if (!rc && *done)
+		req->done = 1;
+	return rc;
+}
+
+int fsc_fabric_progress(struct fsc_fabric *f)
+{
+	return f->ops->progress ? f->ops->progress(f) : 0;
+}
+
+int fsc_fabric_clock(struct fsc_fabric *f, struct fsc_clock *out)
+{
+	if (f->ops->clock)
+		return f->ops->clock(f, out);
+	*out = fsc_clock_monotonic();
+	return 0;
+}
+
+int fsc_fabric_sync(struct fsc_fabric *f)
+{
+	return f->ops->sync ? f->ops->sync(f) : 0;
+}
+
+int fsc_fabric_describe(struct fsc_fabric *f, json_t *info)
+{
+	return f->ops->describe ? f->ops->describe(f, info) : 0;
+}
+
+static void wait_timeout_log(struct fsc_fabric *f, const struct fsc_req *r)
+{
+	const char *host = "?";
+
+	if (f->boot && f->boot->hosts && r->peer >= 0 && r->peer < f->boot->size)
+		host = f->boot->hosts[r->peer];
+	fsc_error("fabric %s: %s of %zu B %s rank %d (host %s, tag %d) did not complete "
+		  "within %.1f s", f->ops->name, r->is_recv ? "receive" : "send", r->bytes,
+		  r->is_recv ? "from" : "to", r->peer, host, r->tag, f->timeout_ns / 1e9);
+}
+
+int fsc_fabric_wait(struct fsc_fabric *f, struct fsc_req *reqs, size_t n)
+{
+	uint64_t deadline = 0;
+	size_t left = n, polls = 0;
+	int rc;
+
+	for (size_t i = 0; i < n; i++)
+		if (reqs[i].done)
+			left--;
+	while (left) {
+		for (size_t i = 0; i < n; i++) {
+			int done = 0;
+
+			if (reqs[i].done)
+				continue;
+			rc = fsc_fabric_test(f, &reqs[i], &done);
+			if (rc)
+				return rc;
+			if (done)
+				left--;
+		}
+		if (!left)
+			break;
+		if (++polls % FSC_WAIT_CLOCK_EVERY == 0) {
+			uint64_t now = fsc_time_real_ns();
+
+			if (!deadline) {
+				deadline = now + f->timeout_ns;
+			} else if (now > deadline) {
+				for (size_t i = 0; i < n; i++)
+					if (!reqs[i].done) {
+						wait_timeout_log(f, &reqs[i]);
+						break;
+					}
+				return -ETIMEDOUT;
+			}
+		}
+	}
+	return 0;
+}
+
+int fsc_fabric_send(struct fsc_fabric *f, int peer, const void *buf, size_t bytes, int tag)
+{
+	struct fsc_req r;
+	int rc = fsc_fabric_isend(f, peer, buf, bytes, tag, &r);
+
+	return rc ? rc : fsc_fabric_wait(f, &r, 1);
+}
+
+int fsc_fabric_recv(struct fsc_fabric *f, int peer, void *buf, size_t bytes, int tag)
+{
+	struct fsc_req r;
+	int rc = fsc_fabric_irecv(f, peer, buf, bytes, tag, &r);
+
+	return rc ? rc : fsc_fabric_wait(f, &r, 1);
+}
+
+int fsc_fabric_sendrecv(struct fsc_fabric *f, int dst, const void *sbuf, size_t sbytes,
+			int src, void *rbuf, size_t rbytes, int tag)
+{
+	struct fsc_req r[2];
+	int rc;
+
+	rc = fsc_fabric_irecv(f, src, rbuf, rbytes, tag, &r[0]);
+	if (rc)
+		return rc;
+	rc = fsc_fabric_isend(f, dst, sbuf, sbytes, tag, &r[1]);
+	if (rc)
+		return rc;
+	return fsc_fabric_wait(f, r, 2);
+}
+
+#define COLL(f, fn) ((f)->ops->coll && (f)->ops->coll->fn)
+
+int fsc_fabric_coll_barrier(struct fsc_fabric *f)
+{
+	return COLL(f, barrier) ? f->ops->coll->barrier(f) : -ENOTSUP;
+}
+
+int fsc_fabric_coll_allreduce(struct fsc_fabric *f, const void *sbuf, void *rbuf,
+			      size_t count, enum fsc_dtype dt, enum fsc_redop op)
+{
+	return COLL(f, allreduce) ? f->ops->coll->allreduce(f, sbuf, rbuf, count, dt, op)
+				  : -ENOTSUP;
+}
+
+int fsc_fabric_coll_alltoall(struct fsc_fabric *f, const void *sbuf, void *rbuf,
+			     size_t bytes_per_peer)
+{
+	return COLL(f, alltoall) ? f->ops->coll->alltoall(f, sbuf, rbuf, bytes_per_peer)
+				 : -ENOTSUP;
+}
+
+int fsc_fabric_coll_allgather(struct fsc_fabric *f, const void *sbuf, void *rbuf,
+			      size_t bytes_per_rank)
+{
+	return COLL(f, allgather) ? f->ops->coll->allgather(f, sbuf, rbuf, bytes_per_rank)
+				  : -ENOTSUP;
+}
+
+int fsc_fabric_coll_reduce_scatter(struct fsc_fabric *f, const void *sbuf, void *rbuf,
+				   size_t count_per_rank, enum fsc_dtype dt, enum fsc_redop op)
+{
+	return COLL(f, reduce_scatter)
+		       ? f->ops->coll->reduce_scatter(f, sbuf, rbuf, count_per_rank, dt, op)
+		       : -ENOTSUP;
+}
+
+int fsc_fabric_coll_bcast(struct fsc_fabric *f, void *buf, size_t bytes, int root)
+{
+	return COLL(f, bcast) ? f->ops->coll->bcast(f, buf, bytes, root) : -ENOTSUP;
+}

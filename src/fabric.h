@@ -1,0 +1,160 @@
+/* Fabric interface: a const ops table plus a capability mask.
+ *
+ * A fabric moves bytes between ranks with non-blocking, tag-matched
+ * point-to-point operations.  Messages between one (sender, receiver, tag)
+ * triple match in posting order; a receive of N bytes must be matched by a
+ * send of exactly N bytes.  Everything in a fabric's source file is static
+ * except its one ops table.
+ *
+ * Callers never test ops entries for NULL: they call the fsc_fabric_*
+ * wrappers below, which answer -ENOTSUP for a missing entry.
+ */
+#ifndef FSC_FABRIC_H
+#define FSC_FABRIC_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "boot.h"
+#include "clock.h"
+#include "options.h"
+
+enum fsc_cap {
+	FSC_CAP_SEND_RECV = 1u << 0,   /* isend/irecv/test */
+	FSC_CAP_RMA = 1u << 1,         /* put */
+	FSC_CAP_GPU_MEM = 1u << 2,     /* device buffers */
+	FSC_CAP_NATIVE_COLL = 1u << 3, /* coll table */
+};
+
+/* Element types and reductions for native collectives and patterns. */
+enum fsc_dtype { FSC_F32, FSC_F64, FSC_I32, FSC_I64, FSC_BF16, FSC_DTYPE_COUNT };
+enum fsc_redop { FSC_SUM, FSC_MAX, FSC_MIN, FSC_REDOP_COUNT };
+
+/* A request: caller-owned storage that must stay put until the operation
+ * completes.  The header is filled by the wrappers; `opaque` belongs to the
+ * fabric (e.g. an MPI_Request, a UCX request pointer, a queue link). */
+struct fsc_req {
+	int peer;
+	int tag;
+	size_t bytes;
+	int is_recv;
+	int done;
+	uint64_t opaque[14];
+};
+
+struct fsc_fabric;
+
+/* Native collectives, blocking, over all ranks of the fabric. */
+struct fsc_coll_ops {
+	int (*barrier)(struct fsc_fabric *f);
+	int (*allreduce)(struct fsc_fabric *f, const void *sbuf, void *rbuf, size_t count,
+			 enum fsc_dtype dt, enum fsc_redop op); /* sbuf == rbuf: in place */
+	int (*alltoall)(struct fsc_fabric *f, const void *sbuf, void *rbuf,
+			size_t bytes_per_peer);
+	int (*allgather)(struct fsc_fabric *f, const void *sbuf, void *rbuf,
+			 size_t bytes_per_rank);
+	int (*reduce_scatter)(struct fsc_fabric *f, const void *sbuf, void *rbuf,
+			      size_t count_per_rank, enum fsc_dtype dt, enum fsc_redop op);
+	int (*bcast)(struct fsc_fabric *f, void *buf, size_t bytes, int root);
+};
+
+struct fsc_fabric_ops {
+	const char *name;
+	const char *desc;
+	unsigned caps;
+	const struct fsc_opt *opts; /* this fabric's options (NULL: none) */
+
+	/* Usable here?  0, or negative with a one-line reason in `reason`
+	 * ("no RDMA device found", "requires an MPI launch").  Local check,
+	 * not collective. */
+	int (*probe)(const struct fsc_config *cfg, char *reason, size_t len);
+
+	/* Allocate f->impl from options; not collective, no peers yet. */
+	int (*create)(struct fsc_fabric *f, const struct fsc_config *cfg);
+	/* Accepts half-built fabrics; keeps going on errors. */
+	void (*destroy)(struct fsc_fabric *f);
+	/* Collective: exchange addresses through f->boot and connect every
+	 * peer. */
+	int (*connect)(struct fsc_fabric *f);
+
+	/* Optional registration of buffers used for transfers (verbs). */
+	int (*mem_reg)(struct fsc_fabric *f, void *buf, size_t bytes);
+	int (*mem_dereg)(struct fsc_fabric *f, void *buf);
+
+	int (*isend)(struct fsc_fabric *f, int peer, const void *buf, size_t bytes, int tag,
+		     struct fsc_req *req);
+	int (*irecv)(struct fsc_fabric *f, int peer, void *buf, size_t bytes, int tag,
+		     struct fsc_req *req);
+	/* Set *done when req completed; must make progress itself. */
+	int (*test)(struct fsc_fabric *f, struct fsc_req *req, int *done);
+	/* Drive progress without a particular request (optional). */
+	int (*progress)(struct fsc_fabric *f);
+
+	/* Optional: a clock other than CLOCK_MONOTONIC for measurements
+	 * (the loopback fabric's virtual clock). */
+	int (*clock)(struct fsc_fabric *f, struct fsc_clock *out);
+	/* Optional, collective: called right after the runner's barrier,
+	 * before every timed phase (loopback aligns virtual clocks). */
+	int (*sync)(struct fsc_fabric *f);
+	/* Optional: add what was really used (transports, devices,
+	 * interface, versions) to `info` (a JSON object). */
+	int (*describe)(struct fsc_fabric *f, json_t *info);
+
+	const struct fsc_coll_ops *coll; /* NULL: no native collectives */
+};
+
+struct fsc_fabric {
+	const struct fsc_fabric_ops *ops;
+	struct fsc_boot *boot;
+	int rank, size;
+	uint64_t timeout_ns; /* per-operation deadline used by fsc_fabric_wait */
+	void *impl;
+};
+
+/* Create (not connected): f is allocated; options from cfg (may be NULL for
+ * defaults).  On failure *out is NULL and the error was logged. */
+int fsc_fabric_create(const struct fsc_fabric_ops *ops, struct fsc_boot *boot,
+		      const struct fsc_config *cfg, struct fsc_fabric **out);
+int fsc_fabric_connect(struct fsc_fabric *f);
+void fsc_fabric_destroy(struct fsc_fabric *f); /* accepts NULL */
+
+int fsc_fabric_probe(const struct fsc_fabric_ops *ops, const struct fsc_config *cfg,
+		     char *reason, size_t len);
+int fsc_fabric_mem_reg(struct fsc_fabric *f, void *buf, size_t bytes);
+int fsc_fabric_mem_dereg(struct fsc_fabric *f, void *buf);
+int fsc_fabric_isend(struct fsc_fabric *f, int peer, const void *buf, size_t bytes, int tag,
+		     struct fsc_req *req);
+int fsc_fabric_irecv(struct fsc_fabric *f, int peer, void *buf, size_t bytes, int tag,
+		     struct fsc_req *req);
+int fsc_fabric_test(struct fsc_fabric *f, struct fsc_req *req, int *done);
+int fsc_fabric_progress(struct fsc_fabric *f);
+int fsc_fabric_clock(struct fsc_fabric *f, struct fsc_clock *out); /* monotonic if none */
+int fsc_fabric_sync(struct fsc_fabric *f);                          /* 0 if none */
+int fsc_fabric_describe(struct fsc_fabric *f, json_t *info);
+
+/* Wait for n requests, polling test() (busy: this is the measured path).
+ * Past f->timeout_ns of real time it logs which peer and operation never
+ * completed (rank and host) and returns -ETIMEDOUT. */
+int fsc_fabric_wait(struct fsc_fabric *f, struct fsc_req *reqs, size_t n);
+/* Blocking conveniences built on isend/irecv + wait. */
+int fsc_fabric_send(struct fsc_fabric *f, int peer, const void *buf, size_t bytes, int tag);
+int fsc_fabric_recv(struct fsc_fabric *f, int peer, void *buf, size_t bytes, int tag);
+/* Send to `dst` and receive from `src` concurrently (deadlock-free). */
+int fsc_fabric_sendrecv(struct fsc_fabric *f, int dst, const void *sbuf, size_t sbytes,
+			int src, void *rbuf, size_t rbytes, int tag);
+
+/* Native collectives; -ENOTSUP when the fabric has none of that kind. */
+int fsc_fabric_coll_barrier(struct fsc_fabric *f);
+int fsc_fabric_coll_allreduce(struct fsc_fabric *f, const void *sbuf, void *rbuf,
+			      size_t count, enum fsc_dtype dt, enum fsc_redop op);
+int fsc_fabric_coll_alltoall(struct fsc_fabric *f, const void *sbuf, void *rbuf,
+			     size_t bytes_per_peer);
+int fsc_fabric_coll_allgather(struct fsc_fabric *f, const void *sbuf, void *rbuf,
+			      size_t bytes_per_rank);
+int fsc_fabric_coll_reduce_scatter(struct fsc_fabric *f, const void *sbuf, void *rbuf,
+				   size_t count_per_rank, enum fsc_dtype dt,
+				   enum fsc_redop op);
+int fsc_fabric_coll_bcast(struct fsc_fabric *f, void *buf, size_t bytes, int root);
+
+#endif
