@@ -49,7 +49,8 @@ struct fsc_timer_info {
 
 /* Measure the clock: resolution, smallest observed tick and the cost of one
  * call, over `samples` back-to-back readings (0 = default 100000).
- * Returns 0, or -EIO if the clock never advanced. */
+ * Returns 0, or -EIO if CLOCK_MONOTONIC never advanced (a virtual clock
+ * may legitimately stand still between events). */
 int fsc_timer_selftest(const struct fsc_clock *c, uint64_t samples,
 		       struct fsc_timer_info *out);
 

@@ -97,8 +97,9 @@ int fsc_parse_size(const char *s, uint64_t *out);   /* "8", "4K", "1M", "1G", "1
 int fsc_parse_time_ns(const char *s, uint64_t *out); /* "30", "5s", "200ms", "1us", "10ns" */
 
 /* Message sizes min, min*factor, ... <= max (max always included when
- * min <= max).  -EINVAL (with message) for min > max, factor < 2, min == 0
- * when max > 0 ... *sizes is malloc'ed. */
+ * min <= max, as OSU does).  min == 0 gives a first point of 0 bytes, then
+ * continues from 1.  -EINVAL (with message) for min > max or factor < 2.
+ * *sizes is malloc'ed. */
 int fsc_sizes_build(uint64_t min, uint64_t max, uint64_t factor, uint64_t **sizes,
 		    size_t *n, char *err, size_t errlen);
 
