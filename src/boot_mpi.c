@@ -1,1 +1,325 @@
-/* placeholder: being written */
+/* MPI bootstrap: the control plane on a duplicate of MPI_COMM_WORLD.
+ *
+ * Every collective is started non-blocking and then completed by a test
+ * loop that sleeps between tests (20 us, doubling up to 1 ms).  On an
+ * oversubscribed node a rank that busy-polls in a barrier steals the CPU
+ * from the pair being measured (TESTBED.md: 0.4-1.0 GB/s instead of
+ * 2.4-3.0 GB/s), so a rank waiting on the control plane must sleep.  The
+ * cost is up to ~1 ms of extra latency per control collective, which never
+ * falls inside a timed phase.
+ *
+ * There is no deadline here: a rank may legitimately wait in a barrier for
+ * as long as other ranks measure (serial all-pairs runs take minutes).  A
+ * dead peer is reported by the MPI runtime, which aborts the job.
+ */
+#include <errno.h>
+
+#include "boot.h"
+#include "mpi/mpi.h"
+
+#ifndef FSC_HAVE_MPI
+/* Built without MPI: the entry points exist and say so, so that callers
+ * need no #ifdef (compile this file unconditionally to get them). */
+int fsc_boot_mpi_create(struct fsc_boot **out, int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	/* Not logged: the caller decides whether a run without MPI is an
+	 * error (a one-rank run needs none). */
+	*out = 0;
+	return -ENOTSUP;
+}
+
+void fsc_boot_mpi_finalize(void) {}
+
+int fsc_boot_mpi_comm(struct fsc_boot *b, void *comm_out)
+{
+	(void)b;
+	(void)comm_out;
+	return -ENOTSUP;
+}
+#else
+
+#include <limits.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "log.h"
+
+#define BOOT_MPI_SLEEP_MIN_NS 20000ull   /* first sleep between tests */
+#define BOOT_MPI_SLEEP_MAX_NS 1000000ull /* backoff ceiling */
+
+struct boot_mpi {
+	struct fsc_boot b; /* first: the container is freed through &b */
+	MPI_Comm comm;
+};
+
+/* Whether fsc_boot_mpi_create called MPI_Init_thread, so that finalize
+ * leaves an MPI initialised by the embedding program alone.  Process-wide
+ * by nature: MPI itself is initialised once per process. */
+static int boot_mpi_initialised_here;
+
+/* Log a failed MPI call once, with MPI's own text; returns -EIO. */
+static int boot_mpi_fail(int err, const char *what)
+{
+	char text[MPI_MAX_ERROR_STRING];
+	int len = 0;
+
+	if (MPI_Error_string(err, text, &len) != MPI_SUCCESS)
+		snprintf(text, sizeof(text), "MPI error code %d", err);
+	fsc_error("MPI bootstrap: %s failed: %s", what, text);
+	return -EIO;
+}
+
+static MPI_Comm boot_mpi_comm_of(struct fsc_boot *b)
+{
+	return ((struct boot_mpi *)b->impl)->comm;
+}
+
+/* Complete a non-blocking control collective without spinning. */
+static int boot_mpi_wait(MPI_Request *req, const char *what)
+{
+	uint64_t sleep_ns = BOOT_MPI_SLEEP_MIN_NS;
+	int flag = 0, err;
+
+	for (;;) {
+		err = MPI_Test(req, &flag, MPI_STATUS_IGNORE);
+		if (err != MPI_SUCCESS)
+			return boot_mpi_fail(err, what);
+		if (flag)
+			return 0;
+		fsc_sleep_ns(sleep_ns);
+		if (sleep_ns < BOOT_MPI_SLEEP_MAX_NS)
+			sleep_ns *= 2;
+		if (sleep_ns > BOOT_MPI_SLEEP_MAX_NS)
+			sleep_ns = BOOT_MPI_SLEEP_MAX_NS;
+	}
+}
+
+static int boot_mpi_count(size_t n, const char *what)
+{
+	if (n > INT_MAX) {
+		fsc_error("MPI bootstrap: %s of %zu elements exceeds MPI's int count (%d)", what, n,
+		          INT_MAX);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int boot_mpi_barrier(struct fsc_boot *b)
+{
+	MPI_Request req;
+	int err;
+
+	err = MPI_Ibarrier(boot_mpi_comm_of(b), &req);
+	if (err != MPI_SUCCESS)
+		return boot_mpi_fail(err, "MPI_Ibarrier");
+	return boot_mpi_wait(&req, "barrier");
+}
+
+static int boot_mpi_allgather(struct fsc_boot *b, const void *send, void *recv, size_t bytes)
+{
+	const void *sbuf = send;
+	MPI_Request req;
+	int err, rc;
+
+	rc = boot_mpi_count(bytes, "allgather");
+	if (rc)
+		return rc;
+	/* MPI forbids aliased buffers; a send block already in place is
+	 * MPI_IN_PLACE. */
+	if (send == (const char *)recv + (size_t)b->rank * bytes)
+		sbuf = MPI_IN_PLACE;
+	err = MPI_Iallgather(sbuf, (int)bytes, MPI_BYTE, recv, (int)bytes, MPI_BYTE,
+	                     boot_mpi_comm_of(b), &req);
+	if (err != MPI_SUCCESS)
+		return boot_mpi_fail(err, "MPI_Iallgather");
+	return boot_mpi_wait(&req, "allgather");
+}
+
+static int boot_mpi_bcast(struct fsc_boot *b, void *buf, size_t bytes, int root)
+{
+	MPI_Request req;
+	int err, rc;
+
+	rc = boot_mpi_count(bytes, "bcast");
+	if (rc)
+		return rc;
+	err = MPI_Ibcast(buf, (int)bytes, MPI_BYTE, root, boot_mpi_comm_of(b), &req);
+	if (err != MPI_SUCCESS)
+		return boot_mpi_fail(err, "MPI_Ibcast");
+	return boot_mpi_wait(&req, "bcast");
+}
+
+static int boot_mpi_allreduce(struct fsc_boot *b, void *buf, size_t count, enum fsc_boot_type type,
+                              enum fsc_boot_op op)
+{
+	MPI_Datatype dt;
+	MPI_Request req;
+	MPI_Op mop;
+	int err, rc;
+
+	rc = boot_mpi_count(count, "allreduce");
+	if (rc)
+		return rc;
+	switch (type) {
+	case FSC_BOOT_I64: dt = MPI_INT64_T; break;
+	case FSC_BOOT_F64: dt = MPI_DOUBLE; break;
+	default:
+		fsc_error("MPI bootstrap: allreduce: unknown element type %d", (int)type);
+		return -EINVAL;
+	}
+	switch (op) {
+	case FSC_BOOT_MAX: mop = MPI_MAX; break;
+	case FSC_BOOT_MIN: mop = MPI_MIN; break;
+	case FSC_BOOT_SUM: mop = MPI_SUM; break;
+	default:
+		fsc_error("MPI bootstrap: allreduce: unknown operation %d", (int)op);
+		return -EINVAL;
+	}
+	err = MPI_Iallreduce(MPI_IN_PLACE, buf, (int)count, dt, mop, boot_mpi_comm_of(b), &req);
+	if (err != MPI_SUCCESS)
+		return boot_mpi_fail(err, "MPI_Iallreduce");
+	return boot_mpi_wait(&req, "allreduce");
+}
+
+static void boot_mpi_destroy(struct fsc_boot *b)
+{
+	struct boot_mpi *m;
+	int finalized = 0;
+
+	if (!b)
+		return;
+	m = (struct boot_mpi *)b->impl;
+	/* A communicator cannot be freed once MPI is finalised. */
+	MPI_Finalized(&finalized);
+	if (m && m->comm != MPI_COMM_NULL && !finalized)
+		MPI_Comm_free(&m->comm);
+	free(b); /* b is the first member of the container */
+}
+
+static const struct fsc_boot_ops boot_mpi_ops = {
+        .name = "mpi",
+        .barrier = boot_mpi_barrier,
+        .allgather = boot_mpi_allgather,
+        .bcast = boot_mpi_bcast,
+        .allreduce = boot_mpi_allreduce,
+        .destroy = boot_mpi_destroy,
+};
+
+static const char *boot_mpi_thread_name(int level)
+{
+	if (level == MPI_THREAD_SINGLE)
+		return "MPI_THREAD_SINGLE";
+	if (level == MPI_THREAD_FUNNELED)
+		return "MPI_THREAD_FUNNELED";
+	if (level == MPI_THREAD_SERIALIZED)
+		return "MPI_THREAD_SERIALIZED";
+	return "MPI_THREAD_MULTIPLE";
+}
+
+/* MPI_Init_thread unless the program already did it. */
+static int boot_mpi_init(int *argc, char ***argv)
+{
+	int initialised = 0, finalized = 0, provided = MPI_THREAD_SINGLE, err;
+
+	MPI_Finalized(&finalized);
+	if (finalized) {
+		fsc_error("MPI bootstrap: MPI was already finalised in this process");
+		return -ENOTSUP;
+	}
+	MPI_Initialized(&initialised);
+	if (!initialised) {
+		/* Only one thread at a time talks to MPI (the main thread in
+		 * practice); SERIALIZED covers helper threads that might. */
+		err = MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided);
+		if (err != MPI_SUCCESS)
+			return boot_mpi_fail(err, "MPI_Init_thread");
+		boot_mpi_initialised_here = 1;
+	} else {
+		MPI_Query_thread(&provided);
+	}
+	if (provided < MPI_THREAD_SERIALIZED)
+		fsc_warn("MPI bootstrap: MPI provides only %s (asked for MPI_THREAD_SERIALIZED); "
+		         "fabscope calls MPI from its main thread only",
+		         boot_mpi_thread_name(provided));
+	return 0;
+}
+
+int fsc_boot_mpi_create(struct fsc_boot **out, int *argc, char ***argv)
+{
+	char host[256];
+	struct boot_mpi *m;
+	int err, rc;
+
+	*out = 0;
+	rc = boot_mpi_init(argc, argv);
+	if (rc)
+		return rc;
+	m = calloc(1, sizeof(*m));
+	if (!m) {
+		fsc_error("MPI bootstrap: out of memory");
+		return -ENOMEM;
+	}
+	m->comm = MPI_COMM_NULL;
+	m->b.ops = &boot_mpi_ops;
+	m->b.impl = m;
+	/* Our own communicator: control traffic never matches anything the
+	 * program or the MPI fabric sends on other communicators. */
+	err = MPI_Comm_dup(MPI_COMM_WORLD, &m->comm);
+	if (err != MPI_SUCCESS) {
+		rc = boot_mpi_fail(err, "MPI_Comm_dup(MPI_COMM_WORLD)");
+		goto free_boot;
+	}
+	MPI_Comm_set_errhandler(m->comm, MPI_ERRORS_RETURN);
+	MPI_Comm_rank(m->comm, &m->b.rank);
+	MPI_Comm_size(m->comm, &m->b.size);
+
+	if (gethostname(host, sizeof(host))) {
+		fsc_warn("MPI bootstrap: gethostname failed; using \"unknown\"");
+		snprintf(host, sizeof(host), "unknown");
+	}
+	host[sizeof(host) - 1] = 0;
+	/* Truncated to FSC_HOST_MAX - 1 characters. */
+	snprintf(m->b.host, sizeof(m->b.host), "%.*s", FSC_HOST_MAX - 1, host);
+	fsc_log_set_identity(m->b.rank, m->b.host);
+
+	rc = fsc_boot_init_hosts(&m->b);
+	if (rc) {
+		if (rc == -ENOMEM)
+			fsc_error("MPI bootstrap: out of memory for the host table");
+		goto free_boot;
+	}
+	*out = &m->b;
+	return 0;
+
+free_boot:
+	fsc_boot_destroy(&m->b); /* frees hosts, the communicator and m */
+	return rc;
+}
+
+void fsc_boot_mpi_finalize(void)
+{
+	int finalized = 0;
+
+	if (!boot_mpi_initialised_here)
+		return;
+	MPI_Finalized(&finalized);
+	if (!finalized)
+		MPI_Finalize();
+	boot_mpi_initialised_here = 0;
+}
+
+int fsc_boot_mpi_comm(struct fsc_boot *b, void *comm_out)
+{
+	if (!b || b->ops != &boot_mpi_ops)
+		return -ENOTSUP;
+	*(MPI_Comm *)comm_out = boot_mpi_comm_of(b);
+	return 0;
+}
+
+#endif /* FSC_HAVE_MPI */
