@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# Smoke test of scripts/vcluster: builds a 3-host virtual cluster, launches
+# mpirun across it, moves TCP traffic between hosts with iperf3, throttles a
+# link and a host and checks the rates, then tears everything down.
+#
+# Needs root, 'ip netns', mpirun and iperf3; exits 77 (skipped) otherwise, and
+# also when a virtual cluster is already up (it is not ours to tear down).
+# Rates are checked as generous ratios and bounds: the machine is shared.
+# Takes about 15 s.
+
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SRC=${FSC_SOURCE:-$(cd "$HERE/../.." && pwd)}
+VC=$SRC/scripts/vcluster
+PORT=5201
+
+skip() {
+	echo "SKIP: $*"
+	exit 77
+}
+
+[[ $(id -u) -eq 0 ]] || skip "needs root (network namespaces)"
+ip netns list >/dev/null 2>&1 || skip "'ip netns' is not available"
+command -v unshare >/dev/null || skip "unshare not found"
+command -v mpirun >/dev/null || skip "mpirun not found"
+command -v iperf3 >/dev/null || skip "iperf3 not found"
+command -v tc >/dev/null || skip "tc not found"
+ip link show dev fscbr0 >/dev/null 2>&1 &&
+	skip "a virtual cluster is already up; not disturbing it"
+
+TMP=$(mktemp -d)
+export FSC_VCLUSTER_STATE=$TMP/state
+
+cleanup() {
+	local rc=$? pid
+	# iperf() runs in a command substitution: its server's pid is in a file.
+	pid=$(cat "$TMP/server.pid" 2>/dev/null) || true
+	if [[ -n $pid ]]; then kill "$pid" 2>/dev/null || true; fi
+	"$VC" down >/dev/null 2>&1 || true
+	ip link delete fscp1 2>/dev/null || true
+	rm -rf "$TMP"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+ok() { echo "ok - $*"; }
+
+# Number of lines of /etc/hosts that vcluster owns.
+hosts_lines() { grep -cF '# fabscope-vcluster' /etc/hosts || true; }
+
+# Namespaces named hN.
+our_netns() { ip netns list | awk '$1 ~ /^h[0-9]+$/ {print $1}' | sort | xargs; }
+
+# iperf3 for 1 s from host $1 to host $2 (h<idx>); prints the receiver's
+# rate in Mbit/s.
+iperf() {
+	local src=$1 dst=$2 i rate
+	timeout 20 "$VC" exec "$dst" iperf3 -s -1 -p "$PORT" >"$TMP/server.log" 2>&1 &
+	local pid=$!
+	echo "$pid" >"$TMP/server.pid"
+	for ((i = 0; i < 100; i++)); do
+		"$VC" exec "$dst" ss -Hltn "sport = :$PORT" | grep -q . && break
+		sleep 0.05
+	done
+	rate=$(timeout 20 "$VC" exec "$src" iperf3 -c "198.18.0.$((10 + ${dst#h}))" \
+		-p "$PORT" -t 1 -f m |
+		awk '/receiver/ { for (i = 2; i <= NF; i++) if ($i == "Mbits/sec") print $(i - 1) }')
+	# A one-off server exits after its client; a failed client leaves it.
+	[[ $rate =~ ^[0-9.]+$ ]] || kill "$pid" 2>/dev/null || true
+	wait "$pid" || true
+	rm -f "$TMP/server.pid"
+	[[ $rate =~ ^[0-9.]+$ ]] || fail "iperf3 $src->$dst gave no rate"
+	echo "$rate"
+}
+
+# awk-evaluated assertion on rates: cond "a < 4 * b" etc.
+check() {
+	local what=$1 expr=$2
+	shift 2
+	awk "BEGIN { exit !($expr) }" || fail "$what ($*)"
+	ok "$what ($*)"
+}
+
+# --- refusals -------------------------------------------------------------
+if command -v setpriv >/dev/null; then
+	out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$VC" up 2 2>&1) && rc=0 || rc=$?
+	[[ $rc -eq 2 && $out == *"must run as root"* ]] || fail "non-root up: rc=$rc '$out'"
+	ok "refuses without root"
+fi
+"$VC" status >/dev/null && rc=0 || rc=$?
+[[ $rc -eq 3 ]] || fail "status when down: rc=$rc, want 3"
+if "$VC" up 0 2>/dev/null; then fail "up 0 accepted"; fi
+
+# --- a failed up leaves nothing behind ------------------------------------
+# A link already named like h1's namespace-side veth makes up fail midway.
+ip link add fscp1 type veth peer name fscq1
+"$VC" up 3 >/dev/null 2>&1 && fail "up succeeded despite a name clash"
+ip link delete fscp1
+[[ -z $(our_netns) ]] || fail "failed up left namespaces: $(our_netns)"
+! ip link show dev fscbr0 >/dev/null 2>&1 || fail "failed up left the bridge"
+[[ $(hosts_lines) -eq 0 ]] || fail "failed up left /etc/hosts lines"
+ok "failed up cleans up"
+
+# --- up, idempotence, status ----------------------------------------------
+"$VC" up 3 >/dev/null
+out=$("$VC" up 3)
+[[ $out == *"already up"* ]] || fail "second up 3 was not a no-op: $out"
+[[ $(our_netns) == "h0 h1 h2" ]] || fail "namespaces: '$(our_netns)'"
+[[ $(hosts_lines) -eq 3 ]] || fail "/etc/hosts has $(hosts_lines) vcluster lines, want 3"
+grep -qx 'h2 slots=1' "$FSC_VCLUSTER_STATE/hostfile" || fail "hostfile"
+ok "up 3 twice"
+"$VC" up 2 >/dev/null
+[[ $(our_netns) == "h0 h1" && $(hosts_lines) -eq 2 ]] ||
+	fail "up 2 after up 3: '$(our_netns)', $(hosts_lines) hosts lines"
+"$VC" up 3 >/dev/null
+ok "up with another size rebuilds"
+out=$("$VC" status) || fail "status when up: rc=$?"
+[[ $out == *"state: up"* && $out == *"198.18.0.12"* ]] || fail "status: $out"
+ok "status"
+
+# --- mpirun across hosts --------------------------------------------------
+out=$(timeout 60 "$VC" mpirun -np 3 hostname | sort | xargs)
+[[ $out == "h0 h1 h2" ]] || fail "mpirun -np 3 hostname: '$out'"
+ok "mpirun -np 3 hostname: $out"
+out=$(timeout 60 "$VC" mpirun -np 3 sh -c 'hostname' | sort | xargs)
+[[ $out == "h0 h1 h2" ]] || fail "mpirun -np 3 sh -c 'hostname': '$out'"
+ok "mpirun -np 3 sh -c 'hostname': $out"
+# shellcheck disable=SC2016 # expanded inside the host
+out=$("$VC" exec h1 sh -c 'echo "$(hostname) a  b"')
+[[ $out == "h1 a  b" ]] || fail "exec h1: '$out'"
+ok "exec keeps arguments intact"
+
+# --- TCP between hosts, link and host degradation -------------------------
+h01=$(iperf h0 h1)
+h02=$(iperf h0 h2)
+check "healthy h0->h1 and h0->h2 move data" "$h01 > 0 && $h02 > 0" \
+	"h0->h1 $h01, h0->h2 $h02 Mbit/s"
+
+"$VC" degrade-link h0 h1 50mbit >/dev/null
+d01=$(iperf h0 h1)
+d02=$(iperf h0 h2)
+check "degrade-link h0 h1 50mbit throttles only h0->h1" \
+	"$d01 <= 75 && $d02 >= 4 * $d01" "h0->h1 $d01, h0->h2 $d02 Mbit/s"
+
+"$VC" heal >/dev/null
+e01=$(iperf h0 h1)
+check "heal restores h0->h1" "$e01 >= 4 * $d01" "h0->h1 $e01 Mbit/s"
+
+"$VC" degrade h2 20mbit >/dev/null
+out=$("$VC" status)
+[[ $out == *"tbf 20Mbit"* ]] || fail "status does not show the degradation: $out"
+g02=$(iperf h0 h2)
+g20=$(iperf h2 h0)
+g01=$(iperf h0 h1)
+check "degrade h2 20mbit throttles h2 both ways" \
+	"$g02 <= 30 && $g20 <= 30 && $g01 >= 4 * $g02" \
+	"h0->h2 $g02, h2->h0 $g20, h0->h1 $g01 Mbit/s"
+"$VC" heal >/dev/null
+
+# --- down -----------------------------------------------------------------
+"$VC" down >/dev/null
+[[ -z $(our_netns) ]] || fail "down left namespaces: $(our_netns)"
+! ip link show dev fscbr0 >/dev/null 2>&1 || fail "down left the bridge"
+[[ -z $(ip -br link | awk '$1 ~ /^fscv/') ]] || fail "down left veths"
+[[ $(hosts_lines) -eq 0 ]] || fail "down left /etc/hosts lines"
+[[ ! -e $FSC_VCLUSTER_STATE ]] || fail "down left the state directory"
+"$VC" down >/dev/null || fail "down when down failed"
+ok "down removes everything"
+echo "PASS"
