@@ -1,1 +1,776 @@
-/* placeholder: being written */
+/* Loopback fabric: N virtual ranks in one process, with a virtual clock and
+ * fault injection.  The test bed for patterns, the runner and statistics:
+ * results are exact numbers, not measurements.
+ *
+ * Ranks are the threads of a local bootstrap (src/boot_local.c).  Each rank
+ * owns a mailbox; connect() exchanges mailbox pointers with the bootstrap's
+ * allgather (valid because every rank lives in this process).  isend copies
+ * the payload into a heap message and appends it to the receiver's mailbox
+ * under its lock (eager: a send completes at once); a receive is matched by
+ * its owner, in posting order, against the messages queued per source, in
+ * arrival order, so that messages of one (source, destination, tag) match in
+ * posting order.  Self-sends are rejected: they are not part of the fabric
+ * contract (patterns copy their own block), and failing here catches a
+ * pattern that relies on them before it meets a fabric without them.
+ *
+ * Virtual clock (README.md; the runner's tests rely on it exactly).  Each
+ * rank r has a time vt_r (double, ns, starting at 0).  Link s->d has a
+ * latency lat_ns and a bandwidth bw in GB/s (= bytes per ns).
+ *   isend of B bytes at the sender's vt_s:
+ *	start = max(vt_s, link_free[s][d])
+ *	xfer = B / bw
+ *	link_free[s][d] = start + xfer
+ *	arrival = start + xfer + lat
+ *     and vt_s does not move (the send is handed to a "DMA engine");
+ *   when test() completes the matched receive on d: vt_d = max(vt_d, arrival);
+ *   clock() reads llround(vt_r); sync() (collective) sets every vt_r to the
+ *   maximum over ranks.
+ * Slow ranks and links scale a link: bw x F, lat / F; factors multiply when
+ * several apply (a slow rank at both ends, plus a slow link).
+ *
+ * Limits: messages are counted per link for --lb-corrupt / --lb-drop
+ * whatever their tag; a dropped message still occupies its link.  After a
+ * wait has timed out the fabric may only be destroyed (a receive left
+ * posted still points at the caller's request).
+ */
+#include "loopback.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "log.h"
+
+#define LB_DEFAULT_LAT_NS 1000.0
+#define LB_DEFAULT_BW_GBPS 10.0
+#define LB_ITEM_MAX 128 /* longest "S:D:N:OFF" item accepted */
+
+struct lb_msg {
+	struct lb_msg *next;
+	int tag;
+	size_t bytes;
+	double arrival_ns;
+	unsigned char data[];
+};
+
+struct lb_queue {
+	struct lb_msg *head, *tail;
+};
+
+/* The receive side of one rank, shared with every sender. */
+struct lb_mailbox {
+	pthread_mutex_t lock;
+	/* Bumped under the lock by every enqueue; the owner reads it without
+	 * the lock to skip a mailbox that has not changed. */
+	atomic_uint_fast64_t deposits;
+	/* Ranks still holding this mailbox: the last destroy frees it, so a
+	 * late sender never writes into freed memory. */
+	atomic_int refs;
+	int n;
+	struct lb_queue q[]; /* [n]: per source, in arrival order */
+};
+
+enum lb_state { LB_POSTED = 1, LB_MATCHED, LB_DONE };
+
+/* Lives in fsc_req.opaque. */
+struct lb_req {
+	struct lb_req *next; /* posted-receive list */
+	void *buf;
+	size_t bytes;
+	size_t sent_bytes; /* size of the matched send (mismatch report) */
+	double arrival_ns;
+	int peer, tag;
+	int state;
+	int status;
+};
+_Static_assert(sizeof(struct lb_req) <= sizeof(((struct fsc_req *)0)->opaque),
+               "struct lb_req must fit in fsc_req.opaque");
+
+struct lb_fault {
+	int dst;
+	uint64_t index;  /* n-th message on link rank->dst, 0-based */
+	uint64_t offset; /* corrupt only */
+	bool drop;
+};
+
+struct lb_impl {
+	double vt_ns;
+	double lat_ns, bw_GBps; /* base values from the options */
+	/* Outgoing links of this rank, [size]. */
+	double *link_lat_ns, *link_bw_GBps, *link_free_ns;
+	uint64_t *link_sent;
+	struct lb_fault *faults;
+	size_t nfaults;
+	struct lb_mailbox *own;
+	struct lb_mailbox **boxes; /* [size] after connect */
+	struct lb_req *posted_head, *posted_tail;
+	uint_fast64_t seen_deposits;
+	bool posted_new; /* a receive was posted since the last match pass */
+	struct fsc_loopback_stats stats;
+};
+
+static const struct fsc_opt lb_opts[] = {
+        {"lb-ranks", 0, FSC_OPT_INT, "2", "virtual ranks (threads) for a loopback run", 0, 1, 64},
+        {"lb-lat", 0, FSC_OPT_TIME, "1us", "latency of every loopback link", 0, 0, 0},
+        {"lb-bw", 0, FSC_OPT_DOUBLE, "10", "bandwidth of every loopback link, GB/s > 0", 0, 0,
+         0},
+        {"lb-slow-rank", 0, FSC_OPT_STRING, 0,
+         "R:F[,R:F...]: links to and from rank R get bandwidth x F, latency / F", 0, 0, 0},
+        {"lb-slow-link", 0, FSC_OPT_STRING, 0,
+         "S:D:F[,...]: link S->D gets bandwidth x F, latency / F", 0, 0, 0},
+        {"lb-corrupt", 0, FSC_OPT_STRING, 0,
+         "S:D:N:OFF[,...]: the N-th message (0-based) on S->D gets byte OFF flipped", 0, 0, 0},
+        {"lb-drop", 0, FSC_OPT_STRING, 0,
+         "S:D:N[,...]: the N-th message (0-based) on S->D is never delivered", 0, 0, 0},
+        {0},
+};
+
+static struct lb_impl *impl_of(const struct fsc_fabric *f)
+{
+	return f->impl;
+}
+
+static struct lb_req *lbr(struct fsc_req *req)
+{
+	return (struct lb_req *)(void *)req->opaque;
+}
+
+/* ------------------------------------------------------------------------
+ * Options
+ * ------------------------------------------------------------------------ */
+
+/* One parsed item of a spec list; kinds name the fields: 'r' a rank,
+ * 'n' an integer >= 0, 'f' a factor > 0 (always the last field). */
+struct lb_item {
+	long long v[4];
+	double factor;
+};
+
+static int parse_field(const char *s, char kind, int size, long long *iv, double *fv)
+{
+	char *end;
+
+	if (!*s || *s == '+' || *s == ' ')
+		return -EINVAL;
+	errno = 0;
+	if (kind == 'f') {
+		*fv = strtod(s, &end);
+		return *end || errno || !isfinite(*fv) || *fv <= 0 ? -EINVAL : 0;
+	}
+	*iv = strtoll(s, &end, 10);
+	if (*end || errno || *iv < 0)
+		return -EINVAL;
+	return kind == 'r' && *iv >= size ? -EINVAL : 0;
+}
+
+/* Parse "a:b:c[,a:b:c...]" into a malloc'ed array.  Two leading rank fields
+ * must differ (a link has two ends). */
+static int parse_items(const char *val, const char *kinds, int size, struct lb_item **out,
+                       size_t *nout)
+{
+	size_t nk = strlen(kinds), cap = 1, n = 0;
+	struct lb_item *items;
+	const char *p = val;
+
+	for (const char *c = val; *c; c++)
+		cap += *c == ',';
+	items = calloc(cap, sizeof(*items));
+	if (!items)
+		return -ENOMEM;
+	for (;;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		char buf[LB_ITEM_MAX], *field = buf;
+		size_t k = 0;
+
+		if (!len || len >= sizeof(buf))
+			goto bad;
+		memcpy(buf, p, len);
+		buf[len] = 0;
+		for (;;) {
+			char *colon = strchr(field, ':');
+
+			if (colon)
+				*colon = 0;
+			if (k >= nk ||
+			    parse_field(field, kinds[k], size, &items[n].v[k], &items[n].factor))
+				goto bad;
+			k++;
+			if (!colon)
+				break;
+			field = colon + 1;
+		}
+		if (k != nk || (nk > 1 && kinds[0] == 'r' && kinds[1] == 'r' &&
+		                items[n].v[0] == items[n].v[1]))
+			goto bad;
+		n++;
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	*out = items;
+	*nout = n;
+	return 0;
+bad:
+	free(items);
+	return -EINVAL;
+}
+
+/* Every rank parses the same strings and reaches the same verdict; only
+ * rank 0 logs, so a bad value gives one line, not one per virtual rank. */
+static int bad_value(const struct fsc_fabric *f, const char *opt, const char *val, const char *form)
+{
+	if (f->rank == 0)
+		fsc_error("loopback: invalid value '%s' for --%s: expected %s (ranks 0..%d)", val,
+		          opt, form, f->size - 1);
+	return -EINVAL;
+}
+
+static const char *cfg_str(const struct fsc_config *cfg, const char *name)
+{
+	return cfg && fsc_cfg_has(cfg, name) ? fsc_cfg_str(cfg, name) : 0;
+}
+
+static int apply_slow(struct fsc_fabric *f, const struct fsc_config *cfg)
+{
+	static const char *const form_rank = "R:F[,R:F...] with rank R and factor F > 0";
+	static const char *const form_link = "S:D:F[,S:D:F...] with ranks S != D and factor F > 0";
+	struct lb_impl *im = impl_of(f);
+	const char *val;
+	struct lb_item *it;
+	size_t n;
+	int rc;
+
+	val = cfg_str(cfg, "lb-slow-rank");
+	if (val) {
+		rc = parse_items(val, "rf", f->size, &it, &n);
+		if (rc)
+			return rc == -EINVAL ? bad_value(f, "lb-slow-rank", val, form_rank) : rc;
+		for (size_t i = 0; i < n; i++)
+			for (int d = 0; d < f->size; d++) {
+				/* Links out of a slow rank, and links into it. */
+				int hit = (it[i].v[0] == f->rank) + (it[i].v[0] == d);
+
+				for (int h = 0; h < hit; h++) {
+					im->link_bw_GBps[d] *= it[i].factor;
+					im->link_lat_ns[d] /= it[i].factor;
+				}
+			}
+		free(it);
+	}
+	val = cfg_str(cfg, "lb-slow-link");
+	if (val) {
+		rc = parse_items(val, "rrf", f->size, &it, &n);
+		if (rc)
+			return rc == -EINVAL ? bad_value(f, "lb-slow-link", val, form_link) : rc;
+		for (size_t i = 0; i < n; i++)
+			if (it[i].v[0] == f->rank) {
+				im->link_bw_GBps[it[i].v[1]] *= it[i].factor;
+				im->link_lat_ns[it[i].v[1]] /= it[i].factor;
+			}
+		free(it);
+	}
+	return 0;
+}
+
+static int add_faults(struct fsc_fabric *f, const struct fsc_config *cfg, bool drop)
+{
+	const char *opt = drop ? "lb-drop" : "lb-corrupt";
+	const char *form = drop ? "S:D:N[,S:D:N...] with ranks S != D and message index N >= 0"
+	                        : "S:D:N:OFF[,S:D:N:OFF...] with ranks S != D, message index "
+	                          "N >= 0 and byte offset OFF >= 0";
+	struct lb_impl *im = impl_of(f);
+	const char *val = cfg_str(cfg, opt);
+	struct lb_fault *grown;
+	struct lb_item *it;
+	size_t n;
+	int rc;
+
+	if (!val)
+		return 0;
+	rc = parse_items(val, drop ? "rrn" : "rrnn", f->size, &it, &n);
+	if (rc)
+		return rc == -EINVAL ? bad_value(f, opt, val, form) : rc;
+	grown = realloc(im->faults, (im->nfaults + n) * sizeof(*grown));
+	if (!grown) {
+		free(it);
+		fsc_error("loopback: out of memory");
+		return -ENOMEM;
+	}
+	im->faults = grown;
+	for (size_t i = 0; i < n; i++) {
+		if (it[i].v[0] != f->rank)
+			continue; /* faults are applied by the sender */
+		im->faults[im->nfaults++] = (struct lb_fault){
+		        .dst = (int)it[i].v[1],
+		        .index = (uint64_t)it[i].v[2],
+		        .offset = drop ? 0 : (uint64_t)it[i].v[3],
+		        .drop = drop,
+		};
+	}
+	free(it);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Create / connect / destroy
+ * ------------------------------------------------------------------------ */
+
+static int lb_probe(const struct fsc_config *cfg, char *reason, size_t len)
+{
+	/* Always usable: it needs nothing but threads.  Whether the ranks
+	 * really are threads is known only to create(), which sees the
+	 * bootstrap. */
+	(void)cfg;
+	(void)reason;
+	(void)len;
+	return 0;
+}
+
+static void mailbox_free(struct lb_mailbox *mb)
+{
+	for (int s = 0; s < mb->n; s++) {
+		struct lb_msg *m = mb->q[s].head;
+
+		while (m) {
+			struct lb_msg *next = m->next;
+
+			free(m);
+			m = next;
+		}
+	}
+	pthread_mutex_destroy(&mb->lock);
+	free(mb);
+}
+
+static void mailbox_put(struct lb_mailbox *mb)
+{
+	if (mb && atomic_fetch_sub(&mb->refs, 1) == 1)
+		mailbox_free(mb);
+}
+
+static void lb_destroy(struct fsc_fabric *f)
+{
+	struct lb_impl *im = impl_of(f);
+
+	if (!im)
+		return;
+	if (im->boxes) {
+		/* Includes our own mailbox. */
+		for (int r = 0; r < f->size; r++)
+			mailbox_put(im->boxes[r]);
+		free(im->boxes);
+	}
+	free(im->link_lat_ns);
+	free(im->link_bw_GBps);
+	free(im->link_free_ns);
+	free(im->link_sent);
+	free(im->faults);
+	free(im);
+	f->impl = 0;
+}
+
+static int lb_create(struct fsc_fabric *f, const struct fsc_config *cfg)
+{
+	struct lb_impl *im;
+	size_t n = (size_t)f->size;
+	int rc;
+
+	if (!f->boot || strcmp(f->boot->ops->name, "local")) {
+		fsc_error("loopback needs in-process ranks (the local bootstrap), not the %s "
+		          "bootstrap",
+		          f->boot ? f->boot->ops->name : "(none)");
+		return -ENOTSUP;
+	}
+	im = calloc(1, sizeof(*im));
+	if (!im)
+		goto nomem;
+	f->impl = im;
+	im->link_lat_ns = calloc(n, sizeof(double));
+	im->link_bw_GBps = calloc(n, sizeof(double));
+	im->link_free_ns = calloc(n, sizeof(double));
+	im->link_sent = calloc(n, sizeof(uint64_t));
+	if (!im->link_lat_ns || !im->link_bw_GBps || !im->link_free_ns || !im->link_sent)
+		goto nomem;
+
+	im->lat_ns = LB_DEFAULT_LAT_NS;
+	im->bw_GBps = LB_DEFAULT_BW_GBPS;
+	if (cfg && fsc_cfg_has(cfg, "lb-lat"))
+		im->lat_ns = (double)fsc_cfg_time_ns(cfg, "lb-lat");
+	if (cfg && fsc_cfg_has(cfg, "lb-bw"))
+		im->bw_GBps = fsc_cfg_double(cfg, "lb-bw");
+	if (!isfinite(im->bw_GBps) || im->bw_GBps <= 0) {
+		if (f->rank == 0)
+			fsc_error("loopback: invalid value '%g' for --lb-bw: expected a "
+			          "bandwidth in GB/s > 0",
+			          im->bw_GBps);
+		return -EINVAL;
+	}
+	for (size_t d = 0; d < n; d++) {
+		im->link_lat_ns[d] = im->lat_ns;
+		im->link_bw_GBps[d] = im->bw_GBps;
+	}
+	rc = apply_slow(f, cfg);
+	if (!rc)
+		rc = add_faults(f, cfg, false);
+	if (!rc)
+		rc = add_faults(f, cfg, true);
+	return rc;
+nomem:
+	fsc_error("loopback: out of memory");
+	return -ENOMEM;
+}
+
+static struct lb_mailbox *mailbox_create(int n)
+{
+	struct lb_mailbox *mb = calloc(1, sizeof(*mb) + (size_t)n * sizeof(mb->q[0]));
+
+	if (!mb)
+		return 0;
+	pthread_mutex_init(&mb->lock, 0);
+	atomic_init(&mb->deposits, 0);
+	atomic_init(&mb->refs, n); /* one per rank that will hold it */
+	mb->n = n;
+	return mb;
+}
+
+static int lb_connect(struct fsc_fabric *f)
+{
+	struct lb_impl *im = impl_of(f);
+	struct lb_mailbox *mb, **boxes;
+	int rc = 0;
+
+	if (im->boxes) {
+		fsc_error("loopback: connect called twice");
+		return -EINVAL;
+	}
+	mb = mailbox_create(f->size);
+	boxes = calloc((size_t)f->size, sizeof(*boxes));
+	if (!mb || !boxes) {
+		fsc_error("loopback: out of memory for a mailbox");
+		rc = -ENOMEM;
+	}
+	/* Every rank must hold every mailbox, or nobody may keep any. */
+	rc = fsc_boot_agree(f->boot, rc, 0);
+	if (!rc) {
+		/* The out-of-band address exchange: mailbox pointers,
+		 * meaningful because every rank is a thread of this process. */
+		rc = fsc_boot_allgather(f->boot, &mb, boxes, sizeof(mb));
+	}
+	if (rc) {
+		if (mb)
+			mailbox_free(mb);
+		free(boxes);
+		return rc;
+	}
+	im->own = mb;
+	im->boxes = boxes;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Point to point
+ * ------------------------------------------------------------------------ */
+
+static int check_args(struct fsc_fabric *f, const char *op, int peer, const void *buf, size_t bytes,
+                      int tag)
+{
+	if (!impl_of(f)->boxes) {
+		fsc_error("loopback: %s before connect", op);
+		return -EINVAL;
+	}
+	if (peer < 0 || peer >= f->size || peer == f->rank) {
+		fsc_error("loopback: %s with invalid peer %d (ranks 0..%d; sending to oneself "
+		          "is not supported)",
+		          op, peer, f->size - 1);
+		return -EINVAL;
+	}
+	if (tag < 0 || (bytes && !buf)) {
+		fsc_error("loopback: %s with %s", op, tag < 0 ? "a negative tag" : "a NULL buffer");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static const struct lb_fault *find_fault(const struct lb_impl *im, int dst, uint64_t index,
+                                         bool drop)
+{
+	for (size_t i = 0; i < im->nfaults; i++)
+		if (im->faults[i].dst == dst && im->faults[i].index == index &&
+		    im->faults[i].drop == drop)
+			return &im->faults[i];
+	return 0;
+}
+
+static int lb_isend(struct fsc_fabric *f, int peer, const void *buf, size_t bytes, int tag,
+                    struct fsc_req *req)
+{
+	struct lb_impl *im = impl_of(f);
+	struct lb_req *r = lbr(req);
+	const struct lb_fault *corrupt;
+	struct lb_mailbox *mb;
+	struct lb_msg *m = 0;
+	double start, xfer;
+	uint64_t index;
+	bool drop;
+	int rc;
+
+	rc = check_args(f, "isend", peer, buf, bytes, tag);
+	if (rc)
+		return rc;
+	index = im->link_sent[peer];
+	drop = find_fault(im, peer, index, true);
+	if (!drop) {
+		m = malloc(sizeof(*m) + bytes);
+		if (!m) {
+			fsc_error("loopback: out of memory for a %zu B message", bytes);
+			return -ENOMEM;
+		}
+	}
+	/* The clock model: see the top of this file. */
+	start = fmax(im->vt_ns, im->link_free_ns[peer]);
+	xfer = (double)bytes / im->link_bw_GBps[peer];
+	im->link_free_ns[peer] = start + xfer;
+	im->link_sent[peer]++;
+	im->stats.sent++;
+	im->stats.bytes_sent += bytes;
+	*r = (struct lb_req){.peer = peer, .tag = tag, .bytes = bytes, .state = LB_DONE};
+	if (drop) {
+		im->stats.dropped++;
+		return 0;
+	}
+	m->next = 0;
+	m->tag = tag;
+	m->bytes = bytes;
+	m->arrival_ns = start + xfer + im->link_lat_ns[peer];
+	if (bytes)
+		memcpy(m->data, buf, bytes);
+	corrupt = find_fault(im, peer, index, false);
+	if (corrupt && bytes) {
+		m->data[corrupt->offset < bytes ? corrupt->offset : bytes - 1] ^= 0xFF;
+		im->stats.corrupted++;
+	}
+	mb = im->boxes[peer];
+	pthread_mutex_lock(&mb->lock);
+	if (mb->q[f->rank].tail)
+		mb->q[f->rank].tail->next = m;
+	else
+		mb->q[f->rank].head = m;
+	mb->q[f->rank].tail = m;
+	atomic_fetch_add(&mb->deposits, 1);
+	pthread_mutex_unlock(&mb->lock);
+	return 0;
+}
+
+static int lb_irecv(struct fsc_fabric *f, int peer, void *buf, size_t bytes, int tag,
+                    struct fsc_req *req)
+{
+	struct lb_impl *im = impl_of(f);
+	struct lb_req *r = lbr(req);
+	int rc;
+
+	rc = check_args(f, "irecv", peer, buf, bytes, tag);
+	if (rc)
+		return rc;
+	*r = (struct lb_req){
+	        .buf = buf, .bytes = bytes, .peer = peer, .tag = tag, .state = LB_POSTED};
+	if (im->posted_tail)
+		im->posted_tail->next = r;
+	else
+		im->posted_head = r;
+	im->posted_tail = r;
+	im->posted_new = true;
+	return 0;
+}
+
+/* Unlink the first message from q with this tag. */
+static struct lb_msg *queue_take(struct lb_queue *q, int tag)
+{
+	struct lb_msg *prev = 0;
+
+	for (struct lb_msg *m = q->head; m; prev = m, m = m->next) {
+		if (m->tag != tag)
+			continue;
+		if (prev)
+			prev->next = m->next;
+		else
+			q->head = m->next;
+		if (q->tail == m)
+			q->tail = prev;
+		return m;
+	}
+	return 0;
+}
+
+/* Match posted receives, in posting order, with queued messages. */
+static void lb_match(struct lb_impl *im)
+{
+	struct lb_mailbox *mb = im->own;
+	struct lb_req *prev = 0, *r;
+
+	if (!im->posted_head ||
+	    (!im->posted_new && atomic_load(&mb->deposits) == im->seen_deposits))
+		return;
+	pthread_mutex_lock(&mb->lock);
+	im->seen_deposits = atomic_load(&mb->deposits);
+	im->posted_new = false;
+	for (r = im->posted_head; r;) {
+		struct lb_req *next = r->next;
+		struct lb_msg *m = queue_take(&mb->q[r->peer], r->tag);
+
+		if (!m) {
+			prev = r;
+			r = next;
+			continue;
+		}
+		r->arrival_ns = m->arrival_ns;
+		r->sent_bytes = m->bytes;
+		if (m->bytes == r->bytes) {
+			if (r->bytes)
+				memcpy(r->buf, m->data, r->bytes);
+			r->status = 0;
+		} else {
+			r->status = -EIO; /* logged by test(), on this rank */
+		}
+		free(m);
+		r->state = LB_MATCHED;
+		r->next = 0;
+		if (prev)
+			prev->next = next;
+		else
+			im->posted_head = next;
+		if (im->posted_tail == r)
+			im->posted_tail = prev;
+		r = next;
+	}
+	pthread_mutex_unlock(&mb->lock);
+}
+
+static int lb_test(struct fsc_fabric *f, struct fsc_req *req, int *done)
+{
+	struct lb_impl *im = impl_of(f);
+	struct lb_req *r = lbr(req);
+
+	if (r->state == LB_POSTED)
+		lb_match(im);
+	if (r->state == LB_MATCHED) {
+		r->state = LB_DONE;
+		if (r->status) {
+			fsc_error("loopback: receive of %zu B from rank %d (tag %d) matched a "
+			          "send of %zu B",
+			          r->bytes, r->peer, r->tag, r->sent_bytes);
+		} else {
+			im->vt_ns = fmax(im->vt_ns, r->arrival_ns);
+			im->stats.received++;
+		}
+	}
+	if (r->state == LB_DONE) {
+		*done = 1;
+		return r->status;
+	}
+	*done = 0;
+	/* Virtual ranks share a few cores: let the sender run. */
+	sched_yield();
+	return 0;
+}
+
+static int lb_progress(struct fsc_fabric *f)
+{
+	lb_match(impl_of(f));
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Virtual clock
+ * ------------------------------------------------------------------------ */
+
+static uint64_t lb_now_ns(void *arg)
+{
+	const struct lb_impl *im = arg;
+
+	return (uint64_t)llround(im->vt_ns);
+}
+
+static int lb_clock(struct fsc_fabric *f, struct fsc_clock *out)
+{
+	out->now_ns = lb_now_ns;
+	out->arg = impl_of(f);
+	return 0;
+}
+
+static int lb_sync(struct fsc_fabric *f)
+{
+	struct lb_impl *im = impl_of(f);
+	double vt = im->vt_ns;
+	int rc;
+
+	rc = fsc_boot_allreduce(f->boot, &vt, 1, FSC_BOOT_F64, FSC_BOOT_MAX);
+	if (!rc)
+		im->vt_ns = vt;
+	return rc;
+}
+
+static int lb_describe(struct fsc_fabric *f, json_t *info)
+{
+	struct lb_impl *im = impl_of(f);
+
+	if (json_object_set_new(info, "model", json_string("virtual clock")) ||
+	    json_object_set_new(info, "lat_ns", json_real(im->lat_ns)) ||
+	    json_object_set_new(info, "bw_GBps", json_real(im->bw_GBps))) {
+		fsc_error("loopback: cannot describe the fabric (out of memory)");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+const struct fsc_fabric_ops fsc_fabric_loopback = {
+        .name = "loopback",
+        .desc = "virtual ranks in one process, virtual clock, fault injection (tests)",
+        .caps = FSC_CAP_SEND_RECV,
+        .opts = lb_opts,
+        .probe = lb_probe,
+        .create = lb_create,
+        .destroy = lb_destroy,
+        .connect = lb_connect,
+        .isend = lb_isend,
+        .irecv = lb_irecv,
+        .test = lb_test,
+        .progress = lb_progress,
+        .clock = lb_clock,
+        .sync = lb_sync,
+        .describe = lb_describe,
+};
+
+/* ------------------------------------------------------------------------
+ * Test API (loopback.h)
+ * ------------------------------------------------------------------------ */
+
+double fsc_loopback_vt_ns(const struct fsc_fabric *f)
+{
+	return f && f->ops == &fsc_fabric_loopback && f->impl ? impl_of(f)->vt_ns : -1.0;
+}
+
+int fsc_loopback_advance_ns(struct fsc_fabric *f, double ns)
+{
+	if (!f || f->ops != &fsc_fabric_loopback || !f->impl || !(ns >= 0)) {
+		fsc_error("loopback: cannot advance the virtual clock by %g ns", ns);
+		return -EINVAL;
+	}
+	impl_of(f)->vt_ns += ns;
+	return 0;
+}
+
+int fsc_loopback_get_stats(const struct fsc_fabric *f, struct fsc_loopback_stats *out)
+{
+	if (!f || f->ops != &fsc_fabric_loopback || !f->impl)
+		return -EINVAL;
+	*out = impl_of(f)->stats;
+	return 0;
+}
