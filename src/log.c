@@ -10,6 +10,7 @@
 
 static _Thread_local int log_rank = -1;
 static _Thread_local char log_host[FSC_HOST_MAX];
+static _Thread_local int log_quiet;
 /* Level is process-wide on purpose: set once by main before threads start. */
 static int log_level = -1;
 
@@ -18,6 +19,8 @@ void fsc_log_set_identity(int rank, const char *host)
 	log_rank = rank;
 	snprintf(log_host, sizeof(log_host), "%s", host ? host : "");
 }
+
+void fsc_log_set_quiet(int q) { log_quiet = q; }
 
 void fsc_log_set_level(enum fsc_log_level level) { log_level = (int)level; }
 
@@ -41,7 +44,7 @@ void fsc_log(enum fsc_log_level level, const char *fmt, ...)
 	char msg[1024];
 	va_list ap;
 
-	if ((int)level > (int)fsc_log_get_level())
+	if (log_quiet || (int)level > (int)fsc_log_get_level())
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);

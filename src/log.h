@@ -21,6 +21,10 @@ void fsc_log_set_identity(int rank, const char *host);
 void fsc_log_set_level(enum fsc_log_level level);
 enum fsc_log_level fsc_log_get_level(void);
 
+/* Silence this thread's messages (all levels) while q != 0: used when
+ * every rank would report the same problem and one rank speaks for all. */
+void fsc_log_set_quiet(int q);
+
 void fsc_log(enum fsc_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

@@ -1,1 +1,257 @@
-int main(void) { return 0; }
+/* fabscope command line: `run`, `list`, `--help`, `--version`.
+ * Everything but argument dispatch lives in the fsc library. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "boot.h"
+#include "err.h"
+#include "fsc_version.h"
+#include "log.h"
+#include "meta.h"
+#include "registry.h"
+#include "results.h"
+#include "runner.h"
+#include "session.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: fabscope run [options]    measure patterns over fabrics\n"
+		   "       fabscope list             fabrics and patterns, built and usable\n"
+		   "       fabscope --help | --version\n"
+		   "Launch `run` under mpirun/srun for the mpi, tcp and ucx fabrics; the "
+		   "loopback fabric\nruns --lb-ranks virtual ranks in one process.\n");
+}
+
+static void help(void)
+{
+	struct fsc_opt_group g[FSC_MAX_OPT_GROUPS];
+	size_t n = fsc_session_option_groups(g, FSC_MAX_OPT_GROUPS);
+
+	usage(stdout);
+	printf("\n");
+	fsc_config_help(stdout, g, n);
+}
+
+static int cmd_list(void)
+{
+	struct fsc_opt_group g[FSC_MAX_OPT_GROUPS];
+	struct fsc_config *cfg = 0;
+	size_t n = fsc_session_option_groups(g, FSC_MAX_OPT_GROUPS);
+
+	if (fsc_session_launcher_rank() != 0)
+		return FSC_EXIT_OK;
+	if (fsc_config_defaults(&cfg, g, n))
+		return FSC_EXIT_USAGE;
+	printf("fabrics:\n");
+	for (size_t i = 0; fsc_fabrics[i]; i++) {
+		char reason[256];
+		int rc = fsc_fabric_probe(fsc_fabrics[i], cfg, reason, sizeof(reason));
+
+		if (rc)
+			printf("  %-10s built, not usable here: %s\n", fsc_fabrics[i]->name,
+			       reason[0] ? reason : fsc_strerror(rc));
+		else
+			printf("  %-10s built, usable        %s\n", fsc_fabrics[i]->name,
+			       fsc_fabrics[i]->desc ? fsc_fabrics[i]->desc : "");
+	}
+	for (size_t i = 0; fsc_fabrics_absent[i].name; i++)
+		printf("  %-10s %s\n", fsc_fabrics_absent[i].name, fsc_fabrics_absent[i].reason);
+	printf("patterns:\n");
+	for (size_t i = 0; fsc_patterns[i]; i++) {
+		const struct fsc_pattern_ops *p = fsc_patterns[i];
+		char impls[256] = "";
+		size_t used = 0;
+
+		for (size_t k = 0; p->impls && p->impls[k]; k++) {
+			int w = snprintf(impls + used, sizeof(impls) - used, "%s%s", k ? "," : "",
+					 p->impls[k]);
+			if (w > 0 && used + (size_t)w < sizeof(impls))
+				used += (size_t)w;
+		}
+		printf("  %-13s impl %-22s %s (min %d ranks)\n", p->name, impls,
+		       p->desc ? p->desc : "", p->min_ranks);
+	}
+	fsc_config_free(cfg);
+	return FSC_EXIT_OK;
+}
+
+/* ---- run ---- */
+
+struct run_ctx {
+	int argc;
+	char **argv;
+	const struct fsc_config *cfg;
+	int parse_rc;
+	char parse_err[512];
+};
+
+static int run_rank(struct fsc_boot *b, void *arg)
+{
+	struct run_ctx *x = arg;
+	const struct fsc_config *cfg = x->cfg;
+	struct fsc_results *res = 0;
+	struct fsc_timer_info ti;
+	struct fsc_runner r;
+	struct fsc_clock mono = fsc_clock_monotonic();
+	char err[512] = "", path[4096];
+	int rc, first, quiet;
+	json_t *fabinfo = 0;
+
+	/* 1. everyone validates, all agree, the first failing rank speaks */
+	rc = x->parse_rc;
+	if (rc)
+		snprintf(err, sizeof(err), "%s", x->parse_err);
+	if (!rc)
+		rc = fsc_session_validate(cfg, b, err, sizeof(err));
+	if (!rc && b->rank == 0 && fsc_session_output_path(cfg, path, sizeof(path)))
+		rc = fsc_results_create(&res, path, err, sizeof(err));
+	else if (!rc && b->rank == 0)
+		rc = fsc_results_create(&res, 0, err, sizeof(err));
+	rc = fsc_boot_agree(b, rc, &first);
+	if (rc) {
+		if (b->rank == first && err[0])
+			fprintf(stderr, "fabscope: error: %s\n", err);
+		fsc_results_free(res);
+		return FSC_EXIT_USAGE;
+	}
+
+	/* 2. timer self-test and metadata */
+	fsc_timer_selftest(&mono, 0, &ti);
+	rc = fsc_meta_collect(b, x->argc, x->argv, &ti, cfg, res ? fsc_results_meta(res) : 0);
+	if (rc) {
+		fsc_results_free(res);
+		return FSC_EXIT_USAGE;
+	}
+	quiet = fsc_cfg_flag(cfg, "quiet");
+	if (b->rank == 0) {
+		fabinfo = json_object();
+		json_object_set_new(fsc_results_meta(res), "fabrics", fabinfo);
+		if (!quiet)
+			printf("# fabscope %s: %d ranks on %d hosts; timer %s resolution %.0f ns, "
+			       "call cost %.1f ns\n", FSC_VERSION, b->size, b->nhosts, ti.source,
+			       ti.resolution_ns, ti.call_cost_ns);
+	}
+
+	/* 3. fabrics x patterns */
+	fsc_runner_init(&r, b, cfg, res, b->rank == 0 && !quiet ? stdout : 0);
+	rc = fsc_session_run(&r, fabinfo);
+
+	/* 4. verdict */
+	rc = rc == -EINVAL ? FSC_EXIT_USAGE : r.failed ? FSC_EXIT_FAIL : FSC_EXIT_OK;
+	if (b->rank == 0) {
+		fsc_results_finish(res, r.failed ? "failed" : "complete");
+		if (!quiet || r.failed) {
+			printf("#\n# %llu points: %llu failed (%llu wrong elements), %llu skipped\n",
+			       (unsigned long long)r.points, (unsigned long long)r.failed,
+			       (unsigned long long)r.wrong, (unsigned long long)r.skipped);
+			if (fsc_results_path(res))
+				printf("# results: %s\n", fsc_results_path(res));
+			printf("# verdict: %s\n", rc == FSC_EXIT_USAGE ? "ERROR (bad input, see above)"
+						   : r.failed ? "FAIL" : "PASS");
+		}
+		fflush(stdout);
+	}
+	fsc_runner_fini(&r);
+	fsc_results_free(res);
+	return rc;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct fsc_opt_group g[FSC_MAX_OPT_GROUPS];
+	struct fsc_config *cfg = 0;
+	struct run_ctx x = {.argc = argc, .argv = argv};
+	size_t n = fsc_session_option_groups(g, FSC_MAX_OPT_GROUPS);
+	int optind_out = 0, rc;
+
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			if (fsc_session_launcher_rank() == 0)
+				help();
+			return FSC_EXIT_OK;
+		}
+	x.parse_rc = fsc_config_parse(&cfg, g, n, argc, argv, &optind_out, x.parse_err,
+				      sizeof(x.parse_err));
+	if (!x.parse_rc && optind_out < argc) {
+		snprintf(x.parse_err, sizeof(x.parse_err),
+			 "unexpected argument '%s' (options start with --; see --help)",
+			 argv[optind_out]);
+		x.parse_rc = -EINVAL;
+	}
+	x.cfg = cfg;
+	if (!x.parse_rc && fsc_session_only_loopback(cfg) && fsc_session_launcher_size() > 1) {
+		if (fsc_session_launcher_rank() == 0)
+			fprintf(stderr, "fabscope: error: the loopback fabric runs its --lb-ranks "
+					"virtual ranks in one process: run it without mpirun\n");
+		fsc_config_free(cfg);
+		return FSC_EXIT_USAGE;
+	}
+	if (!x.parse_rc && fsc_session_only_loopback(cfg)) {
+		int nr = (int)fsc_cfg_int(cfg, "lb-ranks");
+		int *rcs = calloc((size_t)nr, sizeof(int));
+
+		if (!rcs)
+			return FSC_EXIT_USAGE;
+		rc = fsc_boot_local_run(nr, 0, run_rank, &x, rcs);
+		if (!rc)
+			rc = rcs[0];
+		else
+			rc = FSC_EXIT_USAGE;
+		free(rcs);
+		fsc_config_free(cfg);
+		return rc;
+	}
+#ifdef FSC_HAVE_MPI
+	{
+		struct fsc_boot *b = 0;
+
+		rc = fsc_boot_mpi_create(&b, &argc, &argv);
+		if (rc) {
+			fprintf(stderr, "fabscope: error: MPI bootstrap failed: %s\n",
+				fsc_strerror(rc));
+			fsc_config_free(cfg);
+			return FSC_EXIT_USAGE;
+		}
+		rc = run_rank(b, &x);
+		fsc_boot_destroy(b);
+		fsc_boot_mpi_finalize();
+	}
+#else
+	if (fsc_session_launcher_rank() == 0)
+		fprintf(stderr, "fabscope: error: %s\n",
+			x.parse_rc ? x.parse_err
+				   : "this build has no MPI: only --fabric loopback can run");
+	rc = FSC_EXIT_USAGE;
+#endif
+	fsc_config_free(cfg);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return FSC_EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		help();
+		return FSC_EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("fabscope %s (results schema %s)\n", FSC_VERSION, FSC_RESULTS_SCHEMA);
+		return FSC_EXIT_OK;
+	}
+	if (!strcmp(argv[1], "list"))
+		return cmd_list();
+	if (!strcmp(argv[1], "run"))
+		return cmd_run(argc - 1, argv + 1);
+	if (fsc_session_launcher_rank() == 0)
+		fprintf(stderr, "fabscope: error: unknown command '%s': expected run or list (see "
+				"--help)\n", argv[1]);
+	return FSC_EXIT_USAGE;
+}

@@ -35,6 +35,10 @@ struct fsc_pctx {
 	enum fsc_redop op;    /* patterns with FSC_PAT_OP */
 	int in_place;         /* patterns with FSC_PAT_INPLACE */
 	uint64_t seed;
+	/* The runner's measurement clock.  Patterns time nothing of their own
+	 * except figures inside an iteration that only they can see (the
+	 * pipeline's per-stage waits), and then only with this clock. */
+	struct fsc_clock clock;
 };
 
 enum fsc_pattern_flags {

@@ -1,1 +1,203 @@
-/* placeholder: being written */
+#include "results.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fsc_version.h"
+#include "log.h"
+
+struct fsc_results {
+	json_t *doc;
+	json_t *records;
+	char *path;
+};
+
+static int check_writable(const char *path, char *err, size_t errlen)
+{
+	char tmp[4096];
+	int fd;
+
+	if (!path[0]) {
+		snprintf(err, errlen, "invalid value '' for --output: expected a file path");
+		return -EINVAL;
+	}
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp)) {
+		snprintf(err, errlen, "invalid value for --output: path too long");
+		return -EINVAL;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	if (fd < 0) {
+		snprintf(err, errlen,
+			 "cannot write results to '%s': %s (give --output a path in a writable "
+			 "directory)", path, strerror(errno));
+		return -EINVAL;
+	}
+	close(fd);
+	unlink(tmp);
+	return 0;
+}
+
+int fsc_results_create(struct fsc_results **out, const char *path, char *err, size_t errlen)
+{
+	struct fsc_results *r;
+	int rc;
+
+	*out = 0;
+	if (path) {
+		rc = check_writable(path, err, errlen);
+		if (rc)
+			return rc;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		goto nomem;
+	r->doc = json_object();
+	r->records = json_array();
+	if (path)
+		r->path = strdup(path);
+	if (!r->doc || !r->records || (path && !r->path))
+		goto nomem;
+	json_object_set_new(r->doc, "schema", json_string(FSC_RESULTS_SCHEMA));
+	json_object_set_new(r->doc, "status", json_string("running"));
+	json_object_set_new(r->doc, "meta", json_object());
+	json_object_set(r->doc, "records", r->records);
+	*out = r;
+	return 0;
+nomem:
+	fsc_results_free(r);
+	snprintf(err, errlen, "out of memory");
+	return -ENOMEM;
+}
+
+void fsc_results_free(struct fsc_results *r)
+{
+	if (!r)
+		return;
+	json_decref(r->records);
+	json_decref(r->doc);
+	free(r->path);
+	free(r);
+}
+
+json_t *fsc_results_doc(struct fsc_results *r) { return r->doc; }
+json_t *fsc_results_meta(struct fsc_results *r) { return json_object_get(r->doc, "meta"); }
+const char *fsc_results_path(const struct fsc_results *r) { return r->path; }
+
+int fsc_json_write_atomic(json_t *doc, const char *path)
+{
+	char tmp[4096];
+	FILE *f;
+	int rc = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+	f = fopen(tmp, "w");
+	if (!f) {
+		fsc_error("cannot write '%s': %s", tmp, strerror(errno));
+		return -EIO;
+	}
+	if (json_dumpf(doc, f, JSON_INDENT(1) | JSON_REAL_PRECISION(10)) || fputc('\n', f) == EOF)
+		rc = -EIO;
+	if (fflush(f) || fsync(fileno(f)))
+		rc = -EIO;
+	if (fclose(f))
+		rc = -EIO;
+	if (!rc && rename(tmp, path))
+		rc = -EIO;
+	if (rc) {
+		fsc_error("cannot write results to '%s': %s", path, strerror(errno));
+		unlink(tmp);
+	}
+	return rc;
+}
+
+int fsc_results_add(struct fsc_results *r, json_t *rec)
+{
+	if (json_array_append_new(r->records, rec))
+		return -ENOMEM;
+	return r->path ? fsc_json_write_atomic(r->doc, r->path) : 0;
+}
+
+int fsc_results_finish(struct fsc_results *r, const char *status)
+{
+	json_object_set_new(r->doc, "status", json_string(status));
+	return r->path ? fsc_json_write_atomic(r->doc, r->path) : 0;
+}
+
+int fsc_results_load(const char *path, json_t **out, char *err, size_t errlen)
+{
+	json_error_t je;
+	json_t *doc, *schema;
+
+	*out = 0;
+	doc = json_load_file(path, 0, &je);
+	if (!doc) {
+		snprintf(err, errlen, "cannot read results '%s': %s (line %d, column %d)", path,
+			 je.text, je.line, je.column);
+		return -EINVAL;
+	}
+	schema = json_object_get(doc, "schema");
+	if (!json_is_string(schema) || strncmp(json_string_value(schema), "fabscope-results/", 17)) {
+		snprintf(err, errlen, "'%s' is not a fabscope results file (no \"schema\")", path);
+		json_decref(doc);
+		return -EINVAL;
+	}
+	if (strcmp(json_string_value(schema), FSC_RESULTS_SCHEMA)) {
+		snprintf(err, errlen, "'%s' has schema %s; this fabscope reads %s", path,
+			 json_string_value(schema), FSC_RESULTS_SCHEMA);
+		json_decref(doc);
+		return -EINVAL;
+	}
+	*out = doc;
+	return 0;
+}
+
+json_t *fsc_stats_to_json_us(const struct fsc_stats *s)
+{
+	return json_pack("{s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "n", (json_int_t)s->n,
+			 "min", s->min / 1e3, "p50", s->p50 / 1e3, "p95", s->p95 / 1e3, "p99",
+			 s->p99 / 1e3, "p99.9", s->p999 / 1e3, "max", s->max / 1e3, "mean",
+			 s->mean / 1e3, "stdev", s->stdev / 1e3);
+}
+
+static const char *jstr(const json_t *o, const char *k, const char *def)
+{
+	const char *v = json_string_value(json_object_get(o, k));
+	return v ? v : def;
+}
+
+static double jnum(const json_t *o, const char *k)
+{
+	return json_number_value(json_object_get(o, k));
+}
+
+void fsc_table_header(FILE *f, const json_t *rec)
+{
+	fprintf(f, "#\n# fabric %s, pattern %s, %d ranks%s%s\n", jstr(rec, "fabric", "?"),
+		jstr(rec, "pattern", "?"), (int)jnum(rec, "ranks"),
+		json_object_get(rec, "bw_formula") ? "; " : "", jstr(rec, "bw_formula", ""));
+	fprintf(f, "# %10s %10s %8s %4s %-9s %8s %10s %10s %10s %10s %10s %10s %7s\n", "size(B)",
+		"count", "type", "op", "impl", "iters", "min(us)", "p50(us)", "p99(us)",
+		"mean(us)", "algbw", "busbw", "#wrong");
+	fprintf(f, "# %10s %10s %8s %4s %-9s %8s %10s %10s %10s %10s %10s %10s %7s\n", "", "", "",
+		"", "", "", "", "", "", "", "(GB/s)", "(GB/s)", "");
+}
+
+void fsc_table_row(FILE *f, const json_t *rec)
+{
+	const json_t *t = json_object_get(rec, "time_us");
+	const char *status = jstr(rec, "status", "?");
+
+	if (strcmp(status, "ok") && strcmp(status, "wrong")) {
+		fprintf(f, "  %10.0f %10s %8s %4s %-9s %s: %s\n", jnum(rec, "bytes"), "", "", "",
+			jstr(rec, "impl", ""), status, jstr(rec, "reason", ""));
+		return;
+	}
+	fprintf(f, "  %10.0f %10.0f %8s %4s %-9s %8.0f %10.2f %10.2f %10.2f %10.2f %10.3f %10.3f %7.0f\n",
+		jnum(rec, "bytes"), jnum(rec, "count"), jstr(rec, "dtype", "-"),
+		jstr(rec, "op", "-"), jstr(rec, "impl", ""), jnum(rec, "iters"), jnum(t, "min"),
+		jnum(t, "p50"), jnum(t, "p99"), jnum(t, "mean"), jnum(rec, "algbw_GBps"),
+		jnum(rec, "busbw_GBps"), jnum(rec, "wrong"));
+}

@@ -1,0 +1,50 @@
+/* Results: one versioned JSON document per run (schema in results/SCHEMA.md).
+ *
+ *   { "schema": "fabscope-results/1", "status": "running"|"complete"|"failed",
+ *     "meta": {...}, "records": [ {...}, ... ] }
+ *
+ * The document is the model (jansson objects); writers render it.  When a
+ * path is given, the file is rewritten atomically (temporary file, fsync,
+ * rename) after every record, so a killed run leaves the points it finished
+ * and a "running" status, never a truncated file that looks complete.
+ * Only rank 0 holds a struct fsc_results.
+ */
+#ifndef FSC_RESULTS_H
+#define FSC_RESULTS_H
+
+#include <jansson.h>
+#include <stdio.h>
+
+#include "stats.h"
+
+struct fsc_results;
+
+/* path NULL: keep in memory only.  Checks that `path` can be written
+ * (creates and removes a temporary file beside it); on failure returns
+ * -EINVAL with a one-line message in err. */
+int fsc_results_create(struct fsc_results **out, const char *path, char *err, size_t errlen);
+void fsc_results_free(struct fsc_results *r); /* accepts NULL */
+
+/* The document and its parts (borrowed references). */
+json_t *fsc_results_doc(struct fsc_results *r);
+json_t *fsc_results_meta(struct fsc_results *r);
+const char *fsc_results_path(const struct fsc_results *r);
+
+/* Append a record (reference stolen) and stream the file. */
+int fsc_results_add(struct fsc_results *r, json_t *rec);
+/* Set "status" and write the final file. */
+int fsc_results_finish(struct fsc_results *r, const char *status);
+
+/* Write any JSON document atomically (tmp + fsync + rename). */
+int fsc_json_write_atomic(json_t *doc, const char *path);
+/* Load a results file and check its schema; -EINVAL with message. */
+int fsc_results_load(const char *path, json_t **out, char *err, size_t errlen);
+
+/* Statistics of time samples (ns) as a JSON object in microseconds. */
+json_t *fsc_stats_to_json_us(const struct fsc_stats *s);
+
+/* Human table (rank 0): '#' header lines then one row per record. */
+void fsc_table_header(FILE *f, const json_t *rec);
+void fsc_table_row(FILE *f, const json_t *rec);
+
+#endif

@@ -1,0 +1,311 @@
+/* A run session: see session.h. */
+#include "session.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "log.h"
+#include "registry.h"
+
+size_t fsc_session_option_groups(struct fsc_opt_group *g, size_t max)
+{
+	size_t n = 0;
+
+	if (max)
+		g[n++] = (struct fsc_opt_group){"run options", fsc_run_opts};
+	for (size_t i = 0; fsc_fabrics[i] && n < max; i++)
+		if (fsc_fabrics[i]->opts)
+			g[n++] = (struct fsc_opt_group){fsc_fabrics[i]->name, fsc_fabrics[i]->opts};
+	for (size_t i = 0; fsc_patterns[i] && n < max; i++)
+		if (fsc_patterns[i]->opts)
+			g[n++] = (struct fsc_opt_group){fsc_patterns[i]->name, fsc_patterns[i]->opts};
+	return n;
+}
+
+/* The launcher's rank before any bootstrap exists (so that errors found
+ * before MPI starts are printed once, not once per rank). */
+int fsc_session_launcher_rank(void)
+{
+	static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK",
+					   "SLURM_PROCID", 0};
+
+	for (int i = 0; vars[i]; i++) {
+		const char *v = getenv(vars[i]);
+
+		if (v)
+			return atoi(v);
+	}
+	return 0;
+}
+
+int fsc_session_launcher_size(void)
+{
+	static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE",
+					   "SLURM_NTASKS", 0};
+
+	for (int i = 0; vars[i]; i++) {
+		const char *v = getenv(vars[i]);
+
+		if (v)
+			return atoi(v);
+	}
+	return 1;
+}
+
+int fsc_session_only_loopback(const struct fsc_config *cfg)
+{
+	const char *const *items;
+	size_t n = fsc_cfg_list(cfg, "fabric", &items);
+
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(items[i], "loopback"))
+			return 0;
+	return n > 0;
+}
+
+static int names_check(const struct fsc_config *cfg, char *err, size_t len)
+{
+	const char *const *items;
+	size_t n = fsc_cfg_list(cfg, "fabric", &items);
+
+	for (size_t i = 0; i < n; i++) {
+		if (fsc_fabric_find(items[i]))
+			continue;
+		for (size_t k = 0; fsc_fabrics_absent[k].name; k++)
+			if (!strcmp(fsc_fabrics_absent[k].name, items[i])) {
+				snprintf(err, len, "fabric '%s' is %s", items[i],
+					 fsc_fabrics_absent[k].reason);
+				return -EINVAL;
+			}
+		{
+			char names[256] = "";
+			size_t used = 0;
+
+			for (size_t k = 0; fsc_fabrics[k]; k++) {
+				int w = snprintf(names + used, sizeof(names) - used, "%s%s",
+						 k ? "|" : "", fsc_fabrics[k]->name);
+				if (w > 0 && used + (size_t)w < sizeof(names))
+					used += (size_t)w;
+			}
+			snprintf(err, len, "invalid value '%s' for --fabric: expected %s", items[i],
+				 names);
+		}
+		return -EINVAL;
+	}
+	n = fsc_cfg_list(cfg, "pattern", &items);
+	for (size_t i = 0; i < n; i++) {
+		char names[256] = "";
+		size_t used = 0;
+
+		if (fsc_pattern_find(items[i]))
+			continue;
+		for (size_t k = 0; fsc_patterns[k]; k++) {
+			int w = snprintf(names + used, sizeof(names) - used, "%s%s", k ? "|" : "",
+					 fsc_patterns[k]->name);
+			if (w > 0 && used + (size_t)w < sizeof(names))
+				used += (size_t)w;
+		}
+		snprintf(err, len, "invalid value '%s' for --pattern: expected %s", items[i], names);
+		return -EINVAL;
+	}
+	/* Every --impl must belong to one of the selected patterns. */
+	{
+		const char *const *impls;
+		size_t ni = fsc_cfg_list(cfg, "impl", &impls);
+
+		for (size_t k = 0; k < ni; k++) {
+			int found = !strcmp(impls[k], "all");
+
+			for (size_t i = 0; i < n && !found; i++) {
+				const struct fsc_pattern_ops *p = fsc_pattern_find(items[i]);
+
+				for (size_t j = 0; p->impls && p->impls[j] && !found; j++)
+					found = !strcmp(p->impls[j], impls[k]);
+			}
+			if (!found) {
+				snprintf(err, len, "invalid value '%s' for --impl: no selected pattern "
+					 "has it (see `fabscope list`)", impls[k]);
+				return -EINVAL;
+			}
+		}
+	}
+	return 0;
+}
+
+int fsc_session_output_path(const struct fsc_config *cfg, char *path, size_t len)
+{
+	const char *o = fsc_cfg_str(cfg, "output");
+	char when[32];
+	time_t now;
+
+	if (!o || !strcmp(o, "none"))
+		return 0;
+	if (strcmp(o, "auto")) {
+		snprintf(path, len, "%s", o);
+		return 1;
+	}
+	now = time(0);
+	strftime(when, sizeof(when), "%Y%m%d-%H%M%S", gmtime(&now));
+	mkdir("results", 0755);
+	mkdir("results/runs", 0755);
+	snprintf(path, len, "results/runs/fabscope-%s-%d.json", when, (int)getpid());
+	return 1;
+}
+
+static json_t *skip_record(const char *fabric, const char *pattern, const char *status,
+			   const char *reason, int nranks)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:i}", "fabric", fabric, "pattern", pattern,
+			 "status", status, "reason", reason, "ranks", nranks, "bytes", 0);
+}
+
+static int run_fabric(struct fsc_runner *r, const struct fsc_fabric_ops *ops,
+		      const char *const *pats, size_t npat, json_t *fabinfo)
+{
+	struct fsc_boot *b = r->boot;
+	struct fsc_fabric *f = 0;
+	char reason[256] = "";
+	int rc, first;
+
+	rc = fsc_fabric_probe(ops, r->cfg, reason, sizeof(reason));
+	if (!rc) {
+		rc = fsc_fabric_create(ops, b, r->cfg, &f);
+		if (rc && !reason[0])
+			snprintf(reason, sizeof(reason), "create failed: %s", fsc_strerror(rc));
+	}
+	rc = fsc_boot_agree(b, rc, &first);
+	if (!rc) {
+		rc = fsc_fabric_connect(f);
+		if (rc)
+			snprintf(reason, sizeof(reason), "connect failed: %s", fsc_strerror(rc));
+		rc = fsc_boot_agree(b, rc, &first);
+	}
+	if (rc) {
+		/* The first failing rank's reason stands for all.  A fabric
+		 * that cannot run here is skipped; one given invalid options
+		 * is bad input (the fabric logged which value). */
+		int bad_input = rc == -EINVAL;
+
+		fsc_boot_bcast(b, reason, sizeof(reason), first);
+		if (bad_input)
+			snprintf(reason, sizeof(reason), "invalid options for fabric %s", ops->name);
+		for (size_t i = 0; i < npat; i++)
+			fsc_runner_emit(r, skip_record(ops->name, pats[i],
+						       bad_input ? "error" : "skipped", reason,
+						       b->size));
+		if (bad_input)
+			r->failed += npat;
+		else
+			r->skipped += npat;
+		fsc_fabric_destroy(f);
+		return bad_input ? -EINVAL : 0;
+	}
+	if (fabinfo) {
+		json_t *info = json_object();
+
+		fsc_fabric_describe(f, info);
+		json_object_set_new(fabinfo, ops->name, info);
+	} else {
+		json_t *scratch = json_object();
+
+		fsc_fabric_describe(f, scratch); /* collective for some fabrics */
+		json_decref(scratch);
+	}
+	for (size_t i = 0; i < npat; i++) {
+		const struct fsc_pattern_ops *p = fsc_pattern_find(pats[i]);
+
+		if ((p->caps & ops->caps) != p->caps) {
+			fsc_runner_emit(r, skip_record(ops->name, p->name, "skipped",
+						       "the fabric lacks a capability the "
+						       "pattern needs", b->size));
+			r->skipped++;
+			continue;
+		}
+		rc = fsc_runner_sweep(r, f, p);
+		if (rc) {
+			/* The fabric is in an unknown state: record and stop
+			 * using it, keep what was measured. */
+			for (size_t k = i + 1; k < npat; k++)
+				fsc_runner_emit(r, skip_record(ops->name, pats[k], "error",
+							       "not run: an earlier point on this "
+							       "fabric failed", b->size));
+			break;
+		}
+	}
+	fsc_fabric_destroy(f);
+	return rc;
+}
+
+/* A fabric's create() parses its options: a malformed value is -EINVAL
+ * (any other failure is the fabric being unusable here, recorded later as
+ * "skipped").  Rank 0 speaks; another rank only if it alone found it. */
+static int fabric_options_check(const struct fsc_config *cfg, struct fsc_boot *b, char *err,
+				size_t errlen)
+{
+	const char *const *fabs;
+	size_t nfab = fsc_cfg_list(cfg, "fabric", &fabs);
+
+	for (size_t i = 0; i < nfab; i++) {
+		const struct fsc_fabric_ops *ops = fsc_fabric_find(fabs[i]);
+		struct fsc_fabric *f = 0;
+		int rc, first;
+
+		fsc_log_set_quiet(b->rank != 0);
+		rc = fsc_fabric_create(ops, b, cfg, &f);
+		fsc_fabric_destroy(f);
+		fsc_log_set_quiet(0);
+		rc = fsc_boot_agree(b, rc == -EINVAL ? rc : 0, &first);
+		if (rc) {
+			if (b->rank == first && first != 0) {
+				fsc_fabric_create(ops, b, cfg, &f);
+				fsc_fabric_destroy(f);
+			}
+			if (errlen)
+				err[0] = 0;
+			return rc;
+		}
+	}
+	return 0;
+}
+
+int fsc_session_validate(const struct fsc_config *cfg, struct fsc_boot *b, char *err,
+			 size_t errlen)
+{
+	const char *const *pats;
+	struct fsc_runner r;
+	size_t npat;
+	int rc = names_check(cfg, err, errlen);
+
+	if (rc)
+		return rc;
+	fsc_runner_init(&r, b, cfg, 0, 0);
+	npat = fsc_cfg_list(cfg, "pattern", &pats);
+	for (size_t i = 0; i < npat && !rc; i++)
+		rc = fsc_runner_validate(&r, fsc_pattern_find(pats[i]), err, errlen);
+	fsc_runner_fini(&r);
+	/* Agree first: the fabric check below is collective. */
+	rc = fsc_boot_agree(b, rc, 0);
+	return rc ? rc : fabric_options_check(cfg, b, err, errlen);
+}
+
+int fsc_session_run(struct fsc_runner *r, json_t *fabinfo)
+{
+	const char *const *fabs, *const *pats;
+	size_t nfab = fsc_cfg_list(r->cfg, "fabric", &fabs);
+	size_t npat = fsc_cfg_list(r->cfg, "pattern", &pats);
+	int rc = 0;
+
+	for (size_t i = 0; i < nfab; i++) {
+		int frc = run_fabric(r, fsc_fabric_find(fabs[i]), pats, npat, fabinfo);
+
+		if (frc && !rc)
+			rc = frc;
+	}
+	return rc;
+}

@@ -1,0 +1,46 @@
+/* A run session: what `fabscope run` and `fabscope accept` share.
+ *
+ * The option groups of everything built, launcher facts known before any
+ * bootstrap exists, validation of a run configuration, and the loop over
+ * fabrics x patterns that feeds the runner. */
+#ifndef FSC_SESSION_H
+#define FSC_SESSION_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "options.h"
+#include "runner.h"
+
+#define FSC_MAX_OPT_GROUPS 64
+
+/* The option tables of `run`, every built fabric and every pattern. */
+size_t fsc_session_option_groups(struct fsc_opt_group *g, size_t max);
+
+/* The launcher's rank and size (mpirun, srun, PMI) from the environment,
+ * before any bootstrap: 0 and 1 when not launched. */
+int fsc_session_launcher_rank(void);
+int fsc_session_launcher_size(void);
+
+/* Does the configuration name only the loopback fabric (in-process ranks)? */
+int fsc_session_only_loopback(const struct fsc_config *cfg);
+
+/* Check fabric, pattern and impl names, every point of every pattern for
+ * b->size ranks, and each fabric's options (by creating and destroying it).
+ * Collective.  -EINVAL with a one-line message in err on every rank, or
+ * with err empty when a fabric already logged the bad value (once, by the
+ * first rank that found it). */
+int fsc_session_validate(const struct fsc_config *cfg, struct fsc_boot *b, char *err,
+			 size_t errlen);
+
+/* The results path --output asks for (creating results/runs/ for 'auto');
+ * 0 when no file is wanted ('none'), 1 with `path` filled. */
+int fsc_session_output_path(const struct fsc_config *cfg, char *path, size_t len);
+
+/* Run every --pattern over every --fabric (collective).  A fabric that
+ * cannot start here gives "skipped" records with the first failing rank's
+ * reason; one that fails mid-way stops with "error" records for what was
+ * not run.  fabinfo (rank 0; may be NULL): what each fabric really used. */
+int fsc_session_run(struct fsc_runner *r, json_t *fabinfo);
+
+#endif
