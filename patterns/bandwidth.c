@@ -1,0 +1,168 @@
+/* bandwidth: windowed streaming between rank 0 and --peer (osu_bw and
+ * osu_bibw's method).
+ *
+ * impl "uni": rank 0 posts --window sends of `bytes`, the peer --window
+ * receives; the peer then returns a 4-byte acknowledgement, so one iteration
+ * covers the window's delivery.  algbw = window*bytes / t.
+ * impl "bi": both sides post --window receives and --window sends at once
+ * and wait for all of them; algbw = 2*window*bytes / t.
+ * busbw = algbw (factor 1: one link, nccl-tests' send/recv convention).
+ *
+ * Receive slots: min(window, 64 MiB / bytes) distinct buffers, message k of a
+ * window landing in slot k % slots, so verification sees every message of
+ * the window up to 64 MiB of receive memory (beyond it, as osu_bw does,
+ * later messages reuse earlier slots).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "p2p.h"
+#include "reduce.h"
+
+#define BW_TAG 21
+#define BW_ACK_TAG 22
+#define BW_SLOT_BYTES (64u << 20)
+
+static const struct fsc_opt bw_opts[] = {
+	{"window", 0, FSC_OPT_INT, "64", "messages in flight per bandwidth iteration", 0, 1,
+	 4096},
+	{0, 0, 0, 0, 0, 0, 0, 0},
+};
+
+struct bw_state {
+	int peer, bidir, sender, receiver;
+	size_t window, slots;
+	unsigned char *sbuf, *rbuf;
+	uint32_t ack;
+	struct fsc_req *reqs; /* 2 * window */
+};
+
+static size_t bw_window(const struct fsc_pctx *c)
+{
+	return c->cfg && fsc_cfg_has(c->cfg, "window") ? (size_t)fsc_cfg_int(c->cfg, "window")
+							: 64;
+}
+
+static int bw_setup(struct fsc_pctx *c, void **state)
+{
+	struct bw_state *s = calloc(1, sizeof(*s));
+	size_t n = c->bytes ? c->bytes : 1;
+
+	*state = s;
+	if (!s)
+		return -ENOMEM;
+	if (!fsc_p2p_active(c))
+		return 0;
+	s->peer = c->rank == 0 ? fsc_p2p_peer(c) : 0;
+	s->bidir = !strcmp(c->impl, "bi");
+	s->sender = s->bidir || c->rank == 0;
+	s->receiver = s->bidir || c->rank != 0;
+	s->window = bw_window(c);
+	s->slots = BW_SLOT_BYTES / n;
+	if (s->slots < 1)
+		s->slots = 1;
+	if (s->slots > s->window)
+		s->slots = s->window;
+	s->reqs = calloc(2 * s->window, sizeof(*s->reqs));
+	s->sbuf = malloc(n);
+	s->rbuf = calloc(s->slots, n);
+	if (!s->reqs || !s->sbuf || !s->rbuf)
+		return -ENOMEM;
+	memset(s->sbuf, 0, n);
+	if (fsc_fabric_mem_reg(c->fab, s->sbuf, n) ||
+	    fsc_fabric_mem_reg(c->fab, s->rbuf, s->slots * n))
+		return -EIO;
+	return 0;
+}
+
+static int bw_fill(struct fsc_pctx *c, void *state, uint64_t iter)
+{
+	struct bw_state *s = state;
+
+	if (s->sender)
+		fsc_bytes_fill(s->sbuf, c->bytes, c->seed, c->rank, s->peer, iter);
+	if (s->receiver)
+		memset(s->rbuf, 0, s->slots * c->bytes);
+	return 0;
+}
+
+static int bw_run(struct fsc_pctx *c, void *state, uint64_t iter)
+{
+	struct bw_state *s = state;
+	struct fsc_req *rq = s->reqs;
+	size_t n = 0;
+	int rc = 0;
+
+	(void)iter;
+	if (s->receiver)
+		for (size_t k = 0; k < s->window && !rc; k++)
+			rc = fsc_fabric_irecv(c->fab, s->peer, s->rbuf + (k % s->slots) * c->bytes,
+					      c->bytes, BW_TAG, &rq[n++]);
+	if (s->sender)
+		for (size_t k = 0; k < s->window && !rc; k++)
+			rc = fsc_fabric_isend(c->fab, s->peer, s->sbuf, c->bytes, BW_TAG, &rq[n++]);
+	if (!rc)
+		rc = fsc_fabric_wait(c->fab, rq, n);
+	if (rc || s->bidir)
+		return rc;
+	if (c->rank == 0)
+		return fsc_fabric_recv(c->fab, s->peer, &s->ack, sizeof(s->ack), BW_ACK_TAG);
+	return fsc_fabric_send(c->fab, s->peer, &s->ack, sizeof(s->ack), BW_ACK_TAG);
+}
+
+static int bw_check(struct fsc_pctx *c, void *state, uint64_t iter, uint64_t *wrong)
+{
+	struct bw_state *s = state;
+
+	*wrong = 0;
+	if (!s->receiver)
+		return 0;
+	for (size_t k = 0; k < s->slots; k++)
+		*wrong += fsc_bytes_check(s->rbuf + k * c->bytes, c->bytes, c->seed, s->peer,
+					  c->rank, iter);
+	return 0;
+}
+
+static void bw_teardown(struct fsc_pctx *c, void *state)
+{
+	struct bw_state *s = state;
+
+	if (!s)
+		return;
+	if (s->sbuf)
+		fsc_fabric_mem_dereg(c->fab, s->sbuf);
+	if (s->rbuf)
+		fsc_fabric_mem_dereg(c->fab, s->rbuf);
+	free(s->sbuf);
+	free(s->rbuf);
+	free(s->reqs);
+	free(s);
+}
+
+static double bw_bytes(const struct fsc_pctx *c)
+{
+	double w = (double)bw_window(c) * (double)c->bytes;
+
+	return !strcmp(c->impl, "bi") ? 2 * w : w;
+}
+
+static const char *const bw_impls[] = {"uni", "bi", 0};
+
+const struct fsc_pattern_ops fsc_pattern_bandwidth = {
+	.name = "bandwidth",
+	.desc = "windowed streaming between rank 0 and --peer, uni- or bidirectional",
+	.caps = FSC_CAP_SEND_RECV,
+	.min_ranks = 2,
+	.impls = bw_impls,
+	.opts = bw_opts,
+	.bw_formula = "algbw = window*bytes/t (uni), 2*window*bytes/t (bi); busbw = algbw",
+	.algbw_bytes = bw_bytes,
+	.check_args = fsc_p2p_check_args,
+	.setup = bw_setup,
+	.fill = bw_fill,
+	.run = bw_run,
+	.check = bw_check,
+	.teardown = bw_teardown,
+	.active = fsc_p2p_active,
+};

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Bad input: one clear line, exit code 2, on every rank, quickly, and no
+# results file left behind.  Under mpirun -np 2 and without mpirun.
+set -uo pipefail
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+fail=0
+
+# check MODE EXPECTED-SUBSTRING fabscope-args...
+# MODE: both; mpi (only under mpirun: a singleton has 1 rank); single (only without)
+check() {
+  local mode="$1" want="$2"; shift 2
+  local launchers=()
+  [ "$mode" = single ] || launchers+=("mpirun -np 2 --oversubscribe --bind-to none")
+  [ "$mode" = mpi ] || launchers+=("")
+  for launcher in "${launchers[@]}"; do
+    command -v mpirun >/dev/null || [ -z "$launcher" ] || continue
+    local t0=$(date +%s%N)
+    timeout 60 $launcher "$FABSCOPE" run --output "$tmp/never.json" "$@" >"$tmp/o" 2>"$tmp/e"
+    local rc=$?
+    local ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+    local lines=$(grep -cE "^fabscope(\[[0-9]+@[^]]*\])?: error:" "$tmp/e")
+    if [ "$rc" = 124 ]; then echo "HANG: $* ${launcher:+(mpirun)}"; fail=1; continue; fi
+    # mpirun reports a non-zero exit of its ranks with its own code
+    if [ -z "$launcher" ] && [ "$rc" != 2 ]; then echo "rc $rc != 2: $*"; fail=1; fi
+    if [ -n "$launcher" ] && [ "$rc" = 0 ]; then echo "rc 0 under mpirun: $*"; fail=1; fi
+    if [ "$lines" != 1 ]; then echo "expected 1 error line, got $lines: $*"; cat "$tmp/e"; fail=1; fi
+    if ! grep -q -- "$want" "$tmp/e"; then echo "missing '$want': $*"; cat "$tmp/e"; fail=1; fi
+    if [ -e "$tmp/never.json" ]; then echo "results file written for bad input: $*"; fail=1; fi
+    echo "ok (${ms} ms${launcher:+, mpirun}): $* -> $(grep 'error:' "$tmp/e")"
+  done
+}
+
+check both "'foo' for --fabric"         --fabric foo
+check both "'bar' for --pattern"        --pattern bar
+check both "'12Q' for --min"            --min 12Q
+check both "'-1' for --max"             --max -1
+check both "'0x' for --min"             --min 0x
+check both "larger than --max"          --min 4M --max 8
+check both "--factor"                   --factor 1
+check both "'0' for --iters"            --iters 0
+check single "needs at least 2 ranks"   --fabric loopback --lb-ranks 1
+check single "'3' for --peer"          --fabric loopback --lb-ranks 3 --peer 3
+check mpi "without mpirun"              --fabric loopback
+check single "'7:0.5' for --lb-slow-rank" --fabric loopback --lb-slow-rank 7:0.5
+check mpi "--peer"                     --peer 7
+check mpi "cannot write results"       --output /nonexistent/dir/x.json
+check both "unknown option --frobnicate" --frobnicate
+check both "'ring' for --impl"          --pattern latency --impl ring
+exit $fail
