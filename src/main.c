@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "accept.h"
 #include "boot.h"
 #include "err.h"
 #include "fsc_version.h"
@@ -22,6 +23,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: fabscope run [options]    measure patterns over fabrics\n"
 		   "       fabscope list             fabrics and patterns, built and usable\n"
+		   "       fabscope accept SPEC      run an acceptance spec (YAML) and judge it\n"
 		   "       fabscope --help | --version\n"
 		   "Launch `run` under mpirun/srun for the mpi, tcp and ucx fabrics; the "
 		   "loopback fabric\nruns --lb-ranks virtual ranks in one process.\n");
@@ -106,6 +108,10 @@ static int run_rank(struct fsc_boot *b, void *arg)
 	rc = x->parse_rc;
 	if (rc)
 		snprintf(err, sizeof(err), "%s", x->parse_err);
+	/* parse errors are the same on every rank; agree before comparing */
+	rc = fsc_boot_agree(b, rc, &first);
+	if (!rc)
+		rc = fsc_session_agree_config(b, cfg, err, sizeof(err));
 	if (!rc)
 		rc = fsc_session_validate(cfg, b, err, sizeof(err));
 	if (!rc && b->rank == 0 && fsc_session_output_path(cfg, path, sizeof(path)))
@@ -250,6 +256,8 @@ int main(int argc, char **argv)
 		return cmd_list();
 	if (!strcmp(argv[1], "run"))
 		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "accept"))
+		return fsc_accept_main(argc - 1, argv + 1);
 	if (fsc_session_launcher_rank() == 0)
 		fprintf(stderr, "fabscope: error: unknown command '%s': expected run or list (see "
 				"--help)\n", argv[1]);

@@ -309,3 +309,25 @@ int fsc_session_run(struct fsc_runner *r, json_t *fabinfo)
 	}
 	return rc;
 }
+
+int fsc_session_agree_config(struct fsc_boot *b, const struct fsc_config *cfg, char *err,
+			     size_t errlen)
+{
+	uint64_t mine = fsc_config_hash(cfg);
+	uint64_t *all = calloc((size_t)b->size, sizeof(*all));
+	int rc;
+
+	if (!all)
+		return -ENOMEM;
+	rc = fsc_boot_allgather(b, &mine, all, sizeof(mine));
+	for (int r = 1; !rc && r < b->size; r++)
+		if (all[r] != all[0]) {
+			snprintf(err, errlen,
+				 "rank %d (host %s) was given different options from rank 0 "
+				 "(host %s): launch every rank with the same arguments",
+				 r, b->hosts[r], b->hosts[0]);
+			rc = -EINVAL;
+		}
+	free(all);
+	return rc;
+}

@@ -25,6 +25,13 @@ int fsc_session_launcher_size(void);
 /* Does the configuration name only the loopback fabric (in-process ranks)? */
 int fsc_session_only_loopback(const struct fsc_config *cfg);
 
+/* Collective: do all ranks hold the same effective configuration (hash of
+ * every option's value)?  Ranks launched with different arguments or
+ * environment-dependent defaults would otherwise measure different things
+ * or deadlock.  -EINVAL with a message naming a differing rank. */
+int fsc_session_agree_config(struct fsc_boot *b, const struct fsc_config *cfg, char *err,
+			     size_t errlen);
+
 /* Check fabric, pattern and impl names, every point of every pattern for
  * b->size ranks, and each fabric's options (by creating and destroying it).
  * Collective.  -EINVAL with a one-line message in err on every rank, or

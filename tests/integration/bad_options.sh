@@ -47,4 +47,16 @@ check mpi "--peer"                     --peer 7
 check mpi "cannot write results"       --output /nonexistent/dir/x.json
 check both "unknown option --frobnicate" --frobnicate
 check both "'ring' for --impl"          --pattern latency --impl ring
+# ranks launched with different arguments (MPMD): refused by all, one line
+if command -v mpirun >/dev/null; then
+  timeout 60 mpirun --oversubscribe --bind-to none -np 1 "$FABSCOPE" run --iters 10 : \
+    -np 1 "$FABSCOPE" run --iters 11 >"$tmp/o" 2>"$tmp/e"
+  rc=$?
+  if [ "$rc" = 0 ] || [ "$rc" = 124 ] || ! grep -q "was given different options" "$tmp/e" ||
+     [ "$(grep -c 'error:' "$tmp/e")" != 1 ]; then
+    echo "MPMD mismatch not refused cleanly (rc $rc)"; cat "$tmp/e"; fail=1
+  else
+    echo "ok (mpirun MPMD): $(grep 'error:' "$tmp/e")"
+  fi
+fi
 exit $fail
