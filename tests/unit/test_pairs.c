@@ -1,0 +1,562 @@
+/* The pairs pattern over the loopback fabric: exact matrices from the
+ * virtual clock, injected slow links and slow nodes named end to end,
+ * per-host and per-rank matrices, schedules, streaming and CSV.
+ *
+ * Loopback model (fabrics/loopback/README.md): a B-byte message on a link
+ * with latency L and bandwidth W GB/s occupies the link B/W ns and arrives
+ * L ns after that; a slow link or rank of factor F has bandwidth W*F and
+ * latency L/F.  With L = 1 us, W = 1 GB/s, 64 KiB x window 4:
+ *   one bandwidth repeat = 4 * 65536 + 1000 (window) + 4 + 1000 (ack)
+ *                        = 264148 ns -> 262144 / 264148 GB/s;
+ *   one 8-byte half round trip = 8 + 1000 = 1008 ns.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "analysis.h"
+#include "boot.h"
+#include "registry.h"
+#include "results.h"
+#include "runner.h"
+
+#define MAX_ARGS 40
+#define MAX_RANKS 8
+
+#define BW_OK (262144.0 / 264148.0)
+#define LAT_OK 1.008
+
+struct job {
+	const char *args[MAX_ARGS];
+	int nargs;
+	const char *const *hosts; /* NULL: h<rank> */
+	const char *path;         /* results file, NULL: in memory */
+	int sweep_rc[MAX_RANKS];
+	uint64_t failed[MAX_RANKS], wrong[MAX_RANKS];
+	json_t *records; /* rank 0's records */
+};
+
+static const char *const distinct_hosts[MAX_RANKS] = {"h0", "h1", "h2", "h3",
+                                                      "h4", "h5", "h6", "h7"};
+
+static size_t groups(struct fsc_opt_group *g)
+{
+	size_t n = 0;
+
+	g[n++] = (struct fsc_opt_group){"run", fsc_run_opts};
+	for (size_t i = 0; fsc_fabrics[i]; i++)
+		if (fsc_fabrics[i]->opts)
+			g[n++] = (struct fsc_opt_group){fsc_fabrics[i]->name, fsc_fabrics[i]->opts};
+	for (size_t i = 0; fsc_patterns[i]; i++)
+		if (fsc_patterns[i]->opts)
+			g[n++] = (struct fsc_opt_group){fsc_patterns[i]->name,
+			                                fsc_patterns[i]->opts};
+	return n;
+}
+
+static struct fsc_config *config_of(struct job *j)
+{
+	struct fsc_opt_group g[32];
+	struct fsc_config *cfg = 0;
+	char *argv[MAX_ARGS + 1];
+	char err[256];
+	int argc = 0;
+
+	argv[argc++] = (char *)"run";
+	for (int i = 0; i < j->nargs; i++)
+		argv[argc++] = (char *)j->args[i];
+	if (fsc_config_parse(&cfg, g, groups(g), argc, argv, 0, err, sizeof(err))) {
+		print_error("config: %s\n", err);
+		return 0;
+	}
+	return cfg;
+}
+
+static const struct fsc_config *job_cfg;
+
+static int job_rank(struct fsc_boot *b, void *arg)
+{
+	struct job *j = arg;
+	struct fsc_results *res = 0;
+	struct fsc_fabric *f = 0;
+	struct fsc_runner r;
+	char err[256];
+	int rc;
+
+	if (b->rank == 0 && fsc_results_create(&res, j->path, err, sizeof(err)))
+		return -1;
+	rc = fsc_fabric_create(fsc_fabric_find("loopback"), b, job_cfg, &f);
+	if (!rc)
+		rc = fsc_fabric_connect(f);
+	if (rc)
+		return rc;
+	fsc_runner_init(&r, b, job_cfg, res, 0);
+	j->sweep_rc[b->rank] = fsc_runner_sweep(&r, f, fsc_pattern_find("pairs"));
+	j->failed[b->rank] = r.failed;
+	j->wrong[b->rank] = r.wrong;
+	fsc_runner_fini(&r);
+	fsc_fabric_destroy(f);
+	if (res) {
+		j->records = json_incref(json_object_get(fsc_results_doc(res), "records"));
+		fsc_results_free(res);
+	}
+	return 0;
+}
+
+/* Run the job on n ranks; returns rank 0's only record. */
+static json_t *run_job(struct job *j, int n)
+{
+	int rcs[MAX_RANKS];
+	json_t *rec;
+
+	j->records = 0;
+	job_cfg = config_of(j);
+	assert_non_null(job_cfg);
+	assert_int_equal(
+	        fsc_boot_local_run(n, j->hosts ? j->hosts : distinct_hosts, job_rank, j, rcs), 0);
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(rcs[i], 0);
+		assert_int_equal(j->sweep_rc[i], 0);
+		assert_int_equal(j->failed[i], j->failed[0]);
+	}
+	fsc_config_free((struct fsc_config *)job_cfg);
+	assert_non_null(j->records);
+	assert_int_equal(json_array_size(j->records), 1);
+	rec = json_incref(json_array_get(j->records, 0));
+	json_decref(j->records);
+	return rec;
+}
+
+#define ARGS(j, ...)                                                                               \
+	do {                                                                                       \
+		const char *a_[] = {"--fabric",          "loopback", "--lb-lat",        "1us",     \
+		                    "--lb-bw",           "1",        "--pairs-bw-size", "64K",     \
+		                    "--pairs-window",    "4",        "--pairs-repeats", "3",       \
+		                    "--pairs-lat-iters", "10",       __VA_ARGS__};                 \
+		(j)->nargs = (int)(sizeof(a_) / sizeof(a_[0]));                                    \
+		memcpy((j)->args, a_, sizeof(a_));                                                 \
+	} while (0)
+
+static const char *str(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	assert_non_null(s);
+	return s;
+}
+
+static double num(json_t *o, const char *k)
+{
+	return json_number_value(json_object_get(o, k));
+}
+
+static json_t *cell(json_t *rec, const char *m, int i, int j)
+{
+	return json_array_get(json_array_get(json_object_get(rec, m), (size_t)i), (size_t)j);
+}
+
+/* Every off-diagonal cell measured, at the exact healthy value except
+ * those listed in skip (src * 100 + dst). */
+static void assert_matrix_healthy(json_t *rec, int n, const int *skip, size_t nskip)
+{
+	assert_int_equal(json_array_size(json_object_get(rec, "bw_GBps")), n);
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(
+		        json_array_size(json_array_get(json_object_get(rec, "bw_GBps"), (size_t)i)),
+		        n);
+		for (int j = 0; j < n; j++) {
+			int skipped = 0;
+
+			if (i == j) {
+				assert_true(json_is_null(cell(rec, "bw_GBps", i, j)));
+				assert_true(json_is_null(cell(rec, "lat_us", i, j)));
+				continue;
+			}
+			for (size_t k = 0; k < nskip; k++)
+				skipped |= skip[k] == i * 100 + j;
+			if (skipped)
+				continue;
+			assert_float_equal(json_number_value(cell(rec, "bw_GBps", i, j)), BW_OK,
+			                   1e-12);
+			assert_float_equal(json_number_value(cell(rec, "lat_us", i, j)), LAT_OK,
+			                   1e-12);
+		}
+	}
+}
+
+static void fsc_pattern_pairs__healthy_matrix_exact_and_no_anomaly(void **state)
+{
+	struct job j = {0};
+	json_t *rec;
+
+	(void)state;
+	ARGS(&j, "--seed", "7");
+	rec = run_job(&j, 4);
+	assert_string_equal(str(rec, "status"), "ok");
+	assert_string_equal(str(rec, "granularity"), "host");
+	assert_int_equal((int)num(rec, "rounds"), 3); /* n - 1 for even n */
+	assert_int_equal((int)num(rec, "rounds_done"), 3);
+	assert_int_equal((int)num(rec, "pairs_per_round"), 2);
+	assert_int_equal((int)num(rec, "wrong"), 0);
+	assert_matrix_healthy(rec, 4, 0, 0);
+	/* min and max over repeats equal the median on the virtual clock */
+	assert_float_equal(json_number_value(cell(rec, "bw_min_GBps", 1, 3)), BW_OK, 1e-12);
+	assert_float_equal(json_number_value(cell(rec, "bw_max_GBps", 3, 1)), BW_OK, 1e-12);
+	assert_float_equal(json_number_value(cell(rec, "lat_p99_us", 2, 0)), LAT_OK, 1e-12);
+	assert_int_equal(json_array_size(json_object_get(rec, "anomalies")), 0);
+	assert_int_equal(json_array_size(json_object_get(rec, "unconfirmed")), 0);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(rec, "labels"), 2)),
+	                    "h2");
+	assert_non_null(strstr(str(rec, "verdict"), "no anomaly (12 cells"));
+	assert_int_equal(j.failed[0], 0);
+	json_decref(rec);
+}
+
+/* Exactly one bandwidth link, src -> dst, and the pair's round trip. */
+static void assert_only_link(json_t *rec, int src, int dst)
+{
+	json_t *an = json_object_get(rec, "anomalies"), *a;
+	json_t *labels = json_object_get(rec, "labels");
+	const char *ls = json_string_value(json_array_get(labels, (size_t)src));
+	const char *ld = json_string_value(json_array_get(labels, (size_t)dst));
+	char text[128];
+
+	assert_string_equal(str(rec, "status"), "anomaly");
+	assert_int_equal(json_array_size(an), 2);
+	a = json_array_get(an, 0);
+	assert_string_equal(str(a, "kind"), "link");
+	assert_string_equal(str(a, "metric"), "bandwidth");
+	assert_string_equal(str(a, "direction"), "one-way");
+	assert_int_equal((int)num(a, "src"), src);
+	assert_int_equal((int)num(a, "dst"), dst);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(a, "hosts"), 0)), ls);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(a, "hosts"), 1)), ld);
+	assert_int_equal((int)num(a, "confirmations"), 2);
+	assert_int_equal((int)num(a, "retests"), 2);
+	assert_true(num(a, "ratio") > 0.09 && num(a, "ratio") < 0.11);
+	assert_float_equal(num(a, "expected"), BW_OK, 1e-12);
+	snprintf(text, sizeof(text), "link %s->%s slow (0.1x median); confirmed 2/2", ls, ld);
+	assert_string_equal(str(a, "text"), text);
+	/* a ping-pong slows both latency cells of the pair: one round trip */
+	a = json_array_get(an, 1);
+	assert_string_equal(str(a, "kind"), "link");
+	assert_string_equal(str(a, "metric"), "latency");
+	assert_string_equal(str(a, "direction"), "both");
+	assert_int_equal((int)num(a, "src"), src < dst ? src : dst);
+	assert_int_equal((int)num(a, "dst"), src < dst ? dst : src);
+	assert_int_equal(json_array_size(json_object_get(rec, "unconfirmed")), 0);
+}
+
+static void fsc_pattern_pairs__slow_link_named_with_its_direction(void **state)
+{
+	struct job j = {0};
+	json_t *rec;
+	int skip4[] = {2, 200}, skip5[] = {204, 402};
+
+	(void)state;
+	ARGS(&j, "--lb-slow-link", "0:2:0.1");
+	rec = run_job(&j, 4);
+	assert_only_link(rec, 0, 2);
+	/* 0->2: 4 x 655360 + 10000 + ack 4 + 1000 */
+	assert_float_equal(json_number_value(cell(rec, "bw_GBps", 0, 2)),
+	                   262144.0 / (2621440 + 10000 + 1004), 1e-12);
+	/* half of 80 + 10000 + 8 + 1000 */
+	assert_float_equal(json_number_value(cell(rec, "lat_us", 0, 2)), 5.544, 1e-12);
+	assert_float_equal(json_number_value(cell(rec, "lat_us", 2, 0)), 5.544, 1e-12);
+	assert_matrix_healthy(rec, 4, skip4, 2);
+	assert_non_null(strstr(str(rec, "verdict"), "link h0->h2 slow (0.1x median)"));
+	assert_non_null(strstr(str(rec, "verdict"), "link h0<->h2 high latency"));
+	assert_int_equal(j.failed[0], 0); /* no --fail-on-anomaly */
+	json_decref(rec);
+
+	/* odd n: 5 rounds, one node idle in each */
+	ARGS(&j, "--lb-slow-link", "4:2:0.1");
+	rec = run_job(&j, 5);
+	assert_int_equal((int)num(rec, "rounds"), 5);
+	assert_only_link(rec, 4, 2);
+	assert_matrix_healthy(rec, 5, skip5, 2);
+	json_decref(rec);
+}
+
+static void assert_only_node(json_t *rec, int node)
+{
+	json_t *an = json_object_get(rec, "anomalies");
+	char text[64];
+	int seen_bw = 0;
+
+	assert_string_equal(str(rec, "status"), "anomaly");
+	assert_true(json_array_size(an) >= 1);
+	for (size_t i = 0; i < json_array_size(an); i++) {
+		json_t *a = json_array_get(an, i);
+
+		assert_string_equal(str(a, "kind"), "node");
+		assert_int_equal((int)num(a, "src"), node);
+		assert_true(json_is_null(json_object_get(a, "dst")));
+		assert_string_equal(str(a, "direction"), "both");
+		assert_int_equal((int)num(a, "confirmations"), 2);
+		if (!strcmp(str(a, "metric"), "bandwidth")) {
+			seen_bw = 1;
+			assert_true(num(a, "row_ratio") > 0.19 && num(a, "row_ratio") < 0.21);
+			assert_true(num(a, "col_ratio") > 0.19 && num(a, "col_ratio") < 0.21);
+		}
+	}
+	assert_true(seen_bw);
+	snprintf(text, sizeof(text), "h%d: node slow (row 0.2x median, column 0.2x)", node);
+	assert_non_null(strstr(str(rec, "verdict"), text));
+	assert_false(json_is_true(json_object_get(rec, "ambiguous")));
+}
+
+static void fsc_pattern_pairs__slow_node_named_as_a_node(void **state)
+{
+	struct job j = {0};
+	json_t *rec;
+
+	(void)state;
+	ARGS(&j, "--lb-slow-rank", "3:0.2");
+	rec = run_job(&j, 4);
+	assert_only_node(rec, 3);
+	json_decref(rec);
+
+	ARGS(&j, "--lb-slow-rank", "1:0.2");
+	rec = run_job(&j, 5);
+	assert_only_node(rec, 1);
+	json_decref(rec);
+}
+
+static void fsc_pattern_pairs__fail_on_anomaly_fails_the_run(void **state)
+{
+	struct job j = {0};
+	json_t *rec;
+
+	(void)state;
+	ARGS(&j, "--lb-slow-link", "1:3:0.1", "--fail-on-anomaly");
+	rec = run_job(&j, 4);
+	assert_only_link(rec, 1, 3);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(j.failed[i], 1);
+	json_decref(rec);
+
+	ARGS(&j, "--fail-on-anomaly");
+	rec = run_job(&j, 4);
+	assert_string_equal(str(rec, "status"), "ok");
+	assert_int_equal(j.failed[0], 0);
+	json_decref(rec);
+}
+
+static const char *const two_per_host[] = {"h0", "h0", "h1", "h1", "h2", "h2"};
+
+static void fsc_pattern_pairs__per_host_matrix_with_host_labels(void **state)
+{
+	struct job j = {.hosts = two_per_host};
+	json_t *rec, *labels, *ranks;
+
+	(void)state;
+	ARGS(&j, "--seed", "3");
+	rec = run_job(&j, 6);
+	assert_string_equal(str(rec, "status"), "ok");
+	assert_string_equal(str(rec, "granularity"), "host");
+	assert_int_equal((int)num(rec, "nodes"), 3);
+	assert_int_equal((int)num(rec, "rounds"), 3); /* odd n */
+	labels = json_object_get(rec, "labels");
+	ranks = json_object_get(rec, "node_ranks");
+	assert_int_equal(json_array_size(labels), 3);
+	for (int i = 0; i < 3; i++) {
+		char h[8];
+
+		snprintf(h, sizeof(h), "h%d", i);
+		assert_string_equal(json_string_value(json_array_get(labels, (size_t)i)), h);
+		/* the host's first rank carries the traffic */
+		assert_int_equal((int)json_integer_value(json_array_get(ranks, (size_t)i)), 2 * i);
+	}
+	assert_matrix_healthy(rec, 3, 0, 0);
+	json_decref(rec);
+}
+
+static void fsc_pattern_pairs__per_rank_matrix_on_request(void **state)
+{
+	struct job j = {.hosts = two_per_host};
+	json_t *rec, *labels;
+
+	(void)state;
+	ARGS(&j, "--pairs-per-rank", "--lb-slow-link", "5:1:0.1");
+	rec = run_job(&j, 6);
+	assert_string_equal(str(rec, "granularity"), "rank");
+	assert_int_equal((int)num(rec, "nodes"), 6);
+	assert_int_equal((int)num(rec, "rounds"), 5);
+	labels = json_object_get(rec, "labels");
+	assert_string_equal(json_string_value(json_array_get(labels, 0)), "h0/r0");
+	assert_string_equal(json_string_value(json_array_get(labels, 3)), "h1/r3");
+	assert_string_equal(json_string_value(json_array_get(labels, 5)), "h2/r5");
+	assert_only_link(rec, 5, 1);
+	assert_non_null(strstr(str(rec, "verdict"), "link h2/r5->h0/r1 slow (0.1x median)"));
+	json_decref(rec);
+}
+
+static int measured_cells(json_t *rec, int n)
+{
+	int k = 0;
+
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < n; j++)
+			k += json_is_number(cell(rec, "bw_GBps", i, j)) &&
+			     json_is_number(cell(rec, "lat_us", i, j));
+	return k;
+}
+
+static void fsc_pattern_pairs__serial_and_sampled_schedules(void **state)
+{
+	struct job j = {0};
+	json_t *rec;
+
+	(void)state;
+	ARGS(&j, "--pairs-schedule", "serial", "--lb-slow-rank", "2:0.2");
+	rec = run_job(&j, 4);
+	assert_int_equal((int)num(rec, "rounds"), 6); /* n(n-1)/2 */
+	assert_int_equal((int)num(rec, "pairs_per_round"), 1);
+	assert_int_equal(measured_cells(rec, 4), 12);
+	assert_only_node(rec, 2);
+	json_decref(rec);
+
+	/* sample:2 of 5 circle rounds on 6 nodes: 2 x 3 pairs, both ways */
+	ARGS(&j, "--pairs-schedule", "sample:2");
+	rec = run_job(&j, 6);
+	assert_int_equal((int)num(rec, "rounds"), 2);
+	assert_int_equal(measured_cells(rec, 6), 12);
+	assert_string_equal(str(rec, "status"), "ok");
+	json_decref(rec);
+}
+
+static void fsc_pattern_pairs__corrupted_byte_is_counted(void **state)
+{
+	struct job j = {0};
+	json_t *rec;
+
+	(void)state;
+	/* message 0 on 0->1 is the first of the pair's verification window */
+	ARGS(&j, "--lb-corrupt", "0:1:0:5");
+	rec = run_job(&j, 4);
+	assert_string_equal(str(rec, "status"), "wrong");
+	assert_int_equal((int)num(rec, "wrong"), 1);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(j.failed[i], 1);
+		assert_int_equal(j.wrong[i], 1);
+	}
+	json_decref(rec);
+}
+
+static void fsc_pattern_pairs__streams_results_and_writes_csv(void **state)
+{
+	char dir[] = "/tmp/fsc-pairs-XXXXXX", path[128], csv[160], line[256], err[256];
+	struct job j = {0};
+	json_t *rec, *doc, *frec;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/run.json", dir);
+	j.path = path;
+	ARGS(&j, "--seed", "1");
+	rec = run_job(&j, 4);
+	/* the file holds the record with its matrices (written every round) */
+	assert_int_equal(fsc_results_load(path, &doc, err, sizeof(err)), 0);
+	frec = json_array_get(json_object_get(doc, "records"), 0);
+	assert_string_equal(str(frec, "pattern"), "pairs");
+	assert_int_equal((int)num(frec, "rounds_done"), 3);
+	assert_int_equal(measured_cells(frec, 4), 12);
+	assert_string_equal(str(frec, "status"), "ok");
+	json_decref(doc);
+	/* CSV beside it: <results without .json>.<fabric>.bw.csv */
+	snprintf(csv, sizeof(csv), "%s/run.loopback.bw.csv", dir);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(rec, "csv"), "bw")),
+	                    csv);
+	f = fopen(csv, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(line, sizeof(line), f));
+	assert_string_equal(line, "src\\dst,h0,h1,h2,h3\n");
+	assert_non_null(fgets(line, sizeof(line), f));
+	assert_string_equal(line, "h0,,0.992413,0.992413,0.992413\n");
+	fclose(f);
+	unlink(csv);
+	snprintf(csv, sizeof(csv), "%s/run.loopback.lat.csv", dir);
+	f = fopen(csv, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(line, sizeof(line), f));
+	assert_non_null(fgets(line, sizeof(line), f));
+	assert_string_equal(line, "h0,,1.008,1.008,1.008\n");
+	fclose(f);
+	unlink(csv);
+	unlink(path);
+	assert_int_equal(rmdir(dir), 0);
+	json_decref(rec);
+}
+
+static void fsc_pattern_pairs__threshold_defaults_are_the_analysis_defaults(void **state)
+{
+	struct fsc_opt_group g[32];
+	struct fsc_attrib_params p;
+	struct fsc_config *cfg = 0;
+
+	(void)state;
+	assert_int_equal(fsc_config_defaults(&cfg, g, groups(g)), 0);
+	fsc_attrib_params_default(&p);
+	assert_true(fsc_cfg_double(cfg, "pairs-bw-ratio") == p.bw_link_ratio);
+	assert_true(fsc_cfg_double(cfg, "pairs-bw-ratio") == p.bw_node_ratio);
+	assert_true(fsc_cfg_double(cfg, "pairs-lat-ratio") == p.lat_link_ratio);
+	assert_true(fsc_cfg_double(cfg, "pairs-lat-ratio") == p.lat_node_ratio);
+	assert_string_equal(fsc_cfg_str(cfg, "pairs-schedule"), "concurrent");
+	fsc_config_free(cfg);
+}
+
+static void fsc_pattern_pairs__bad_schedule_is_rejected(void **state)
+{
+	struct job j = {0};
+	struct fsc_boot b = {.rank = 0, .size = 4};
+	struct fsc_runner r;
+	struct fsc_config *cfg;
+	char err[256];
+
+	(void)state;
+	ARGS(&j, "--pairs-schedule", "sample:0");
+	cfg = config_of(&j);
+	fsc_runner_init(&r, &b, cfg, 0, 0);
+	assert_int_equal(fsc_runner_validate(&r, fsc_pattern_find("pairs"), err, sizeof(err)),
+	                 -EINVAL);
+	assert_non_null(strstr(err, "--pairs-schedule"));
+	fsc_runner_fini(&r);
+	fsc_config_free(cfg);
+
+	ARGS(&j, "--pairs-schedule", "random");
+	cfg = config_of(&j);
+	fsc_runner_init(&r, &b, cfg, 0, 0);
+	assert_int_equal(fsc_runner_validate(&r, fsc_pattern_find("pairs"), err, sizeof(err)),
+	                 -EINVAL);
+	assert_non_null(strstr(err, "'random'"));
+	fsc_runner_fini(&r);
+	fsc_config_free(cfg);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(fsc_pattern_pairs__healthy_matrix_exact_and_no_anomaly),
+	        cmocka_unit_test(fsc_pattern_pairs__slow_link_named_with_its_direction),
+	        cmocka_unit_test(fsc_pattern_pairs__slow_node_named_as_a_node),
+	        cmocka_unit_test(fsc_pattern_pairs__fail_on_anomaly_fails_the_run),
+	        cmocka_unit_test(fsc_pattern_pairs__per_host_matrix_with_host_labels),
+	        cmocka_unit_test(fsc_pattern_pairs__per_rank_matrix_on_request),
+	        cmocka_unit_test(fsc_pattern_pairs__serial_and_sampled_schedules),
+	        cmocka_unit_test(fsc_pattern_pairs__corrupted_byte_is_counted),
+	        cmocka_unit_test(fsc_pattern_pairs__streams_results_and_writes_csv),
+	        cmocka_unit_test(fsc_pattern_pairs__threshold_defaults_are_the_analysis_defaults),
+	        cmocka_unit_test(fsc_pattern_pairs__bad_schedule_is_rejected),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
