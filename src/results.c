@@ -173,11 +173,11 @@ static double jnum(const json_t *o, const char *k)
 	return json_number_value(json_object_get(o, k));
 }
 
-void fsc_table_header(FILE *f, const json_t *rec)
+void fsc_table_header(FILE *f, const json_t *rec, const char *bw_formula)
 {
 	fprintf(f, "#\n# fabric %s, pattern %s, %d ranks%s%s\n", jstr(rec, "fabric", "?"),
-		jstr(rec, "pattern", "?"), (int)jnum(rec, "ranks"),
-		json_object_get(rec, "bw_formula") ? "; " : "", jstr(rec, "bw_formula", ""));
+		jstr(rec, "pattern", "?"), (int)jnum(rec, "ranks"), bw_formula ? "; " : "",
+		bw_formula ? bw_formula : "");
 	fprintf(f, "# %10s %10s %8s %4s %-9s %8s %10s %10s %10s %10s %10s %10s %7s\n", "size(B)",
 		"count", "type", "op", "impl", "iters", "min(us)", "p50(us)", "p99(us)",
 		"mean(us)", "algbw", "busbw", "#wrong");

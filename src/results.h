@@ -43,8 +43,9 @@ int fsc_results_load(const char *path, json_t **out, char *err, size_t errlen);
 /* Statistics of time samples (ns) as a JSON object in microseconds. */
 json_t *fsc_stats_to_json_us(const struct fsc_stats *s);
 
-/* Human table (rank 0): '#' header lines then one row per record. */
-void fsc_table_header(FILE *f, const json_t *rec);
+/* Human table (rank 0): '#' header lines (naming the fabric, the pattern
+ * and, when given, its bandwidth formula) then one row per record. */
+void fsc_table_header(FILE *f, const json_t *rec, const char *bw_formula);
 void fsc_table_row(FILE *f, const json_t *rec);
 
 #endif

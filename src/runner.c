@@ -8,6 +8,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "registry.h"
 
 /* Fewest timed samples a point keeps when --point-time cuts iterations. */
 #define FSC_MIN_SAMPLES 5
@@ -290,7 +291,10 @@ void fsc_runner_emit(struct fsc_runner *r, json_t *rec)
 				 json_string_value(json_object_get(rec, "pattern")));
 			if (strcmp(key, r->last_header)) {
 				snprintf(r->last_header, sizeof(r->last_header), "%s", key);
-				fsc_table_header(r->out, rec);
+				const struct fsc_pattern_ops *p = fsc_pattern_find(
+					json_string_value(json_object_get(rec, "pattern")));
+
+				fsc_table_header(r->out, rec, p ? p->bw_formula : 0);
 			}
 			fsc_table_row(r->out, rec);
 			fflush(r->out);
