@@ -17,128 +17,24 @@
 #include <errno.h>
 #include <string.h>
 
-#include "boot.h"
-#include "registry.h"
-#include "results.h"
-#include "runner.h"
 
-#define MAX_ARGS 32
-#define MAX_RANKS 8
+#include "lb_harness.h"
 
-struct job {
-	const char *args[MAX_ARGS];
-	int nargs;
-	const char *pattern;
-	int sweep_rc[MAX_RANKS];
-	json_t *records; /* rank 0's records */
-};
+#define ARGS LBH_ARGS
 
-static size_t groups(struct fsc_opt_group *g)
+/* A sweep that must succeed on every rank. */
+static json_t *run_job(struct lbh_job *j, int nranks)
 {
-	size_t n = 0;
+	json_t *recs = lbh_run(j, nranks);
 
-	g[n++] = (struct fsc_opt_group){"run", fsc_run_opts};
-	for (size_t i = 0; fsc_fabrics[i]; i++)
-		if (fsc_fabrics[i]->opts)
-			g[n++] = (struct fsc_opt_group){fsc_fabrics[i]->name, fsc_fabrics[i]->opts};
-	for (size_t i = 0; fsc_patterns[i]; i++)
-		if (fsc_patterns[i]->opts)
-			g[n++] = (struct fsc_opt_group){fsc_patterns[i]->name,
-			                                fsc_patterns[i]->opts};
-	return n;
-}
-
-static struct fsc_config *config_of(struct job *j)
-{
-	struct fsc_opt_group g[32];
-	struct fsc_config *cfg = 0;
-	char *argv[MAX_ARGS + 1];
-	char err[256];
-	int argc = 0;
-
-	argv[argc++] = (char *)"run";
-	for (int i = 0; i < j->nargs; i++)
-		argv[argc++] = (char *)j->args[i];
-	if (fsc_config_parse(&cfg, g, groups(g), argc, argv, 0, err, sizeof(err))) {
-		print_error("config: %s\n", err);
-		return 0;
-	}
-	return cfg;
-}
-
-static const struct fsc_config *job_cfg;
-
-static int job_rank(struct fsc_boot *b, void *arg)
-{
-	struct job *j = arg;
-	struct fsc_results *res = 0;
-	struct fsc_fabric *f = 0;
-	struct fsc_runner r;
-	char err[256];
-	int rc;
-
-	if (b->rank == 0 && fsc_results_create(&res, 0, err, sizeof(err)))
-		return -1;
-	rc = fsc_fabric_create(fsc_fabric_find("loopback"), b, job_cfg, &f);
-	if (!rc)
-		rc = fsc_fabric_connect(f);
-	if (rc)
-		return rc;
-	fsc_runner_init(&r, b, job_cfg, res, 0);
-	j->sweep_rc[b->rank] = fsc_runner_sweep(&r, f, fsc_pattern_find(j->pattern));
-	fsc_runner_fini(&r);
-	fsc_fabric_destroy(f);
-	if (res) {
-		j->records = json_incref(json_object_get(fsc_results_doc(res), "records"));
-		fsc_results_free(res);
-	}
-	return 0;
-}
-
-static json_t *run_job(struct job *j, int nranks)
-{
-	int rcs[MAX_RANKS];
-
-	j->records = 0;
-	job_cfg = config_of(j);
-	assert_non_null(job_cfg);
-	assert_int_equal(fsc_boot_local_run(nranks, 0, job_rank, j, rcs), 0);
-	for (int i = 0; i < nranks; i++) {
-		assert_int_equal(rcs[i], 0);
-		assert_int_equal(j->sweep_rc[i], 0);
-	}
-	fsc_config_free((struct fsc_config *)job_cfg);
-	assert_non_null(j->records);
-	return j->records;
-}
-
-#define ARGS(j, ...)                                                                               \
-	do {                                                                                       \
-		const char *a_[] = {__VA_ARGS__};                                                  \
-		(j)->nargs = (int)(sizeof(a_) / sizeof(a_[0]));                                    \
-		memcpy((j)->args, a_, sizeof(a_));                                                 \
-	} while (0)
-
-static double num(json_t *rec, const char *k)
-{
-	return json_number_value(json_object_get(rec, k));
-}
-
-static double tnum(json_t *rec, const char *k)
-{
-	return json_number_value(json_object_get(json_object_get(rec, "time_us"), k));
-}
-
-static const char *str(json_t *rec, const char *k)
-{
-	const char *s = json_string_value(json_object_get(rec, k));
-
-	return s ? s : "";
+	for (int i = 0; i < nranks; i++)
+		assert_int_equal(j->rc[i], 0);
+	return recs;
 }
 
 static void fsc_runner_sweep__alltoall_pairwise_exact_on_virtual_clock(void **state)
 {
-	struct job j = {.pattern = "alltoall"};
+	struct lbh_job j = {.pattern = "alltoall"};
 	json_t *recs, *rec;
 
 	(void)state;
@@ -147,20 +43,20 @@ static void fsc_runner_sweep__alltoall_pairwise_exact_on_virtual_clock(void **st
 	recs = run_job(&j, 4);
 	assert_int_equal(json_array_size(recs), 1);
 	rec = json_array_get(recs, 0);
-	assert_string_equal(str(rec, "status"), "ok");
-	assert_string_equal(str(rec, "impl"), "pairwise");
+	assert_string_equal(lbh_str(rec, "status"), "ok");
+	assert_string_equal(lbh_str(rec, "impl"), "pairwise");
 	/* blk = 1024: 3 steps of 1024 ns + 1000 ns */
-	assert_true(tnum(rec, "min") == 6.072 && tnum(rec, "max") == 6.072);
-	assert_int_equal((int)num(rec, "wrong"), 0);
-	assert_float_equal(num(rec, "algbw_GBps"), 4096.0 / 6072.0, 1e-12);
-	assert_float_equal(num(rec, "busbw_GBps"), 4096.0 / 6072.0 * 3 / 4, 1e-12);
-	assert_float_equal(num(rec, "busbw_factor"), 0.75, 1e-12);
+	assert_true(lbh_tnum(rec, "min") == 6.072 && lbh_tnum(rec, "max") == 6.072);
+	assert_int_equal((int)lbh_num(rec, "wrong"), 0);
+	assert_float_equal(lbh_num(rec, "algbw_GBps"), 4096.0 / 6072.0, 1e-12);
+	assert_float_equal(lbh_num(rec, "busbw_GBps"), 4096.0 / 6072.0 * 3 / 4, 1e-12);
+	assert_float_equal(lbh_num(rec, "busbw_factor"), 0.75, 1e-12);
 	json_decref(recs);
 }
 
 static void fsc_runner_sweep__alltoall_size_not_divisible_drops_the_rest(void **state)
 {
-	struct job j = {.pattern = "alltoall"};
+	struct lbh_job j = {.pattern = "alltoall"};
 	json_t *recs, *rec;
 
 	(void)state;
@@ -169,9 +65,9 @@ static void fsc_runner_sweep__alltoall_size_not_divisible_drops_the_rest(void **
 	     "--max", "1000", "--iters", "4", "--warmup", "1", "--check", "every");
 	recs = run_job(&j, 3);
 	rec = json_array_get(recs, 0);
-	assert_string_equal(str(rec, "status"), "ok");
-	assert_true(tnum(rec, "p50") == 2.666); /* 2 x (333 + 1000) ns */
-	assert_float_equal(num(rec, "algbw_GBps"), 999.0 / 2666.0, 1e-12);
+	assert_string_equal(lbh_str(rec, "status"), "ok");
+	assert_true(lbh_tnum(rec, "p50") == 2.666); /* 2 x (333 + 1000) ns */
+	assert_float_equal(lbh_num(rec, "algbw_GBps"), 999.0 / 2666.0, 1e-12);
 	json_decref(recs);
 }
 
@@ -181,7 +77,7 @@ static void fsc_runner_sweep__alltoall_data_on_2_to_5_ranks(void **state)
 {
 	(void)state;
 	for (int n = 2; n <= 5; n++) {
-		struct job j = {.pattern = "alltoall"};
+		struct lbh_job j = {.pattern = "alltoall"};
 		char nb[16];
 		json_t *recs;
 		size_t i;
@@ -192,16 +88,16 @@ static void fsc_runner_sweep__alltoall_data_on_2_to_5_ranks(void **state)
 		assert_int_equal(json_array_size(recs), 8);
 		for (i = 0; i < json_array_size(recs); i++) {
 			json_t *rec = json_array_get(recs, i);
-			int bytes = (int)num(rec, "bytes");
+			int bytes = (int)lbh_num(rec, "bytes");
 
 			if (bytes < n) {
-				assert_string_equal(str(rec, "status"), "skipped");
+				assert_string_equal(lbh_str(rec, "status"), "skipped");
 				assert_non_null(
-				        strstr(str(rec, "reason"), "less than one byte per peer"));
+				        strstr(lbh_str(rec, "reason"), "less than one byte per peer"));
 			} else {
-				assert_string_equal(str(rec, "status"), "ok");
-				assert_int_equal((int)num(rec, "wrong"), 0);
-				assert_float_equal(num(rec, "busbw_factor"), (double)(n - 1) / n,
+				assert_string_equal(lbh_str(rec, "status"), "ok");
+				assert_int_equal((int)lbh_num(rec, "wrong"), 0);
+				assert_float_equal(lbh_num(rec, "busbw_factor"), (double)(n - 1) / n,
 				                   1e-12);
 			}
 		}
@@ -211,15 +107,15 @@ static void fsc_runner_sweep__alltoall_data_on_2_to_5_ranks(void **state)
 		ARGS(&j, "--fabric", "loopback", "--min", nb, "--max", nb, "--iters", "3",
 		     "--warmup", "1", "--check", "every");
 		recs = run_job(&j, n);
-		assert_string_equal(str(json_array_get(recs, 0), "status"), "ok");
-		assert_int_equal((int)num(json_array_get(recs, 0), "wrong"), 0);
+		assert_string_equal(lbh_str(json_array_get(recs, 0), "status"), "ok");
+		assert_int_equal((int)lbh_num(json_array_get(recs, 0), "wrong"), 0);
 		json_decref(recs);
 	}
 }
 
 static void fsc_runner_sweep__alltoall_native_skipped_on_loopback(void **state)
 {
-	struct job j = {.pattern = "alltoall"};
+	struct lbh_job j = {.pattern = "alltoall"};
 	json_t *recs, *rec;
 
 	(void)state;
@@ -229,20 +125,20 @@ static void fsc_runner_sweep__alltoall_native_skipped_on_loopback(void **state)
 	/* pairwise 64, 128; native 64, 128 */
 	assert_int_equal(json_array_size(recs), 4);
 	rec = json_array_get(recs, 1);
-	assert_string_equal(str(rec, "impl"), "pairwise");
-	assert_string_equal(str(rec, "status"), "ok");
+	assert_string_equal(lbh_str(rec, "impl"), "pairwise");
+	assert_string_equal(lbh_str(rec, "status"), "ok");
 	for (size_t i = 2; i < 4; i++) {
 		rec = json_array_get(recs, i);
-		assert_string_equal(str(rec, "impl"), "native");
-		assert_string_equal(str(rec, "status"), "skipped");
-		assert_string_equal(str(rec, "reason"), "fabric loopback has no native alltoall");
+		assert_string_equal(lbh_str(rec, "impl"), "native");
+		assert_string_equal(lbh_str(rec, "status"), "skipped");
+		assert_string_equal(lbh_str(rec, "reason"), "fabric loopback has no native alltoall");
 	}
 	json_decref(recs);
 }
 
 static void fsc_runner_point__alltoall_corrupted_bytes_are_counted(void **state)
 {
-	struct job j = {.pattern = "alltoall"};
+	struct lbh_job j = {.pattern = "alltoall"};
 	json_t *recs, *rec;
 
 	(void)state;
@@ -251,8 +147,8 @@ static void fsc_runner_point__alltoall_corrupted_bytes_are_counted(void **state)
 	     "1", "--lb-corrupt", "0:1:0:5,2:0:0:0,1:2:0:99");
 	recs = run_job(&j, 3);
 	rec = json_array_get(recs, 0);
-	assert_string_equal(str(rec, "status"), "wrong");
-	assert_int_equal((int)num(rec, "wrong"), 3);
+	assert_string_equal(lbh_str(rec, "status"), "wrong");
+	assert_int_equal((int)lbh_num(rec, "wrong"), 3);
 	json_decref(recs);
 }
 

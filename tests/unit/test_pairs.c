@@ -23,127 +23,44 @@
 #include <unistd.h>
 
 #include "analysis.h"
-#include "boot.h"
-#include "registry.h"
-#include "results.h"
-#include "runner.h"
 
-#define MAX_ARGS 40
-#define MAX_RANKS 8
+#include "lb_harness.h"
 
+/* Healthy cells on the default loopback model (GB/s as a fraction of
+ * 1 GB/s, and us). */
 #define BW_OK (262144.0 / 264148.0)
 #define LAT_OK 1.008
 
-struct job {
-	const char *args[MAX_ARGS];
-	int nargs;
-	const char *const *hosts; /* NULL: h<rank> */
-	const char *path;         /* results file, NULL: in memory */
-	int sweep_rc[MAX_RANKS];
-	uint64_t failed[MAX_RANKS], wrong[MAX_RANKS];
-	json_t *records; /* rank 0's records */
-};
+/* Small, fast matrices on an exactly known loopback model. */
+#define ARGS(j, ...)                                                                               \
+	LBH_ARGS(j, "--fabric", "loopback", "--lb-lat", "1us", "--lb-bw", "1", "--pairs-bw-size",  \
+		 "64K", "--pairs-window", "4", "--pairs-repeats", "3", "--pairs-lat-iters", "10",  \
+		 __VA_ARGS__)
 
-static const char *const distinct_hosts[MAX_RANKS] = {"h0", "h1", "h2", "h3",
-                                                      "h4", "h5", "h6", "h7"};
+static const char *const distinct_hosts[LBH_MAX_RANKS] = {"h0", "h1", "h2", "h3",
+                                                          "h4", "h5", "h6", "h7"};
 
-static size_t groups(struct fsc_opt_group *g)
+/* One pairs run that must succeed on every rank, the same verdict
+ * everywhere; returns its single record. */
+static json_t *run_job(struct lbh_job *j, int n)
 {
-	size_t n = 0;
+	const char *const *hosts = j->hosts;
+	json_t *recs, *rec;
 
-	g[n++] = (struct fsc_opt_group){"run", fsc_run_opts};
-	for (size_t i = 0; fsc_fabrics[i]; i++)
-		if (fsc_fabrics[i]->opts)
-			g[n++] = (struct fsc_opt_group){fsc_fabrics[i]->name, fsc_fabrics[i]->opts};
-	for (size_t i = 0; fsc_patterns[i]; i++)
-		if (fsc_patterns[i]->opts)
-			g[n++] = (struct fsc_opt_group){fsc_patterns[i]->name,
-			                                fsc_patterns[i]->opts};
-	return n;
-}
-
-static struct fsc_config *config_of(struct job *j)
-{
-	struct fsc_opt_group g[32];
-	struct fsc_config *cfg = 0;
-	char *argv[MAX_ARGS + 1];
-	char err[256];
-	int argc = 0;
-
-	argv[argc++] = (char *)"run";
-	for (int i = 0; i < j->nargs; i++)
-		argv[argc++] = (char *)j->args[i];
-	if (fsc_config_parse(&cfg, g, groups(g), argc, argv, 0, err, sizeof(err))) {
-		print_error("config: %s\n", err);
-		return 0;
-	}
-	return cfg;
-}
-
-static const struct fsc_config *job_cfg;
-
-static int job_rank(struct fsc_boot *b, void *arg)
-{
-	struct job *j = arg;
-	struct fsc_results *res = 0;
-	struct fsc_fabric *f = 0;
-	struct fsc_runner r;
-	char err[256];
-	int rc;
-
-	if (b->rank == 0 && fsc_results_create(&res, j->path, err, sizeof(err)))
-		return -1;
-	rc = fsc_fabric_create(fsc_fabric_find("loopback"), b, job_cfg, &f);
-	if (!rc)
-		rc = fsc_fabric_connect(f);
-	if (rc)
-		return rc;
-	fsc_runner_init(&r, b, job_cfg, res, 0);
-	j->sweep_rc[b->rank] = fsc_runner_sweep(&r, f, fsc_pattern_find("pairs"));
-	j->failed[b->rank] = r.failed;
-	j->wrong[b->rank] = r.wrong;
-	fsc_runner_fini(&r);
-	fsc_fabric_destroy(f);
-	if (res) {
-		j->records = json_incref(json_object_get(fsc_results_doc(res), "records"));
-		fsc_results_free(res);
-	}
-	return 0;
-}
-
-/* Run the job on n ranks; returns rank 0's only record. */
-static json_t *run_job(struct job *j, int n)
-{
-	int rcs[MAX_RANKS];
-	json_t *rec;
-
-	j->records = 0;
-	job_cfg = config_of(j);
-	assert_non_null(job_cfg);
-	assert_int_equal(
-	        fsc_boot_local_run(n, j->hosts ? j->hosts : distinct_hosts, job_rank, j, rcs), 0);
+	j->pattern = "pairs";
+	if (!j->hosts)
+		j->hosts = distinct_hosts;
+	recs = lbh_run(j, n);
+	j->hosts = hosts;
 	for (int i = 0; i < n; i++) {
-		assert_int_equal(rcs[i], 0);
-		assert_int_equal(j->sweep_rc[i], 0);
+		assert_int_equal(j->rc[i], 0);
 		assert_int_equal(j->failed[i], j->failed[0]);
 	}
-	fsc_config_free((struct fsc_config *)job_cfg);
-	assert_non_null(j->records);
-	assert_int_equal(json_array_size(j->records), 1);
-	rec = json_incref(json_array_get(j->records, 0));
-	json_decref(j->records);
+	assert_int_equal(json_array_size(recs), 1);
+	rec = json_incref(json_array_get(recs, 0));
+	json_decref(recs);
 	return rec;
 }
-
-#define ARGS(j, ...)                                                                               \
-	do {                                                                                       \
-		const char *a_[] = {"--fabric",          "loopback", "--lb-lat",        "1us",     \
-		                    "--lb-bw",           "1",        "--pairs-bw-size", "64K",     \
-		                    "--pairs-window",    "4",        "--pairs-repeats", "3",       \
-		                    "--pairs-lat-iters", "10",       __VA_ARGS__};                 \
-		(j)->nargs = (int)(sizeof(a_) / sizeof(a_[0]));                                    \
-		memcpy((j)->args, a_, sizeof(a_));                                                 \
-	} while (0)
 
 static const char *str(json_t *o, const char *k)
 {
@@ -194,7 +111,7 @@ static void assert_matrix_healthy(json_t *rec, int n, const int *skip, size_t ns
 
 static void fsc_pattern_pairs__healthy_matrix_exact_and_no_anomaly(void **state)
 {
-	struct job j = {0};
+	struct lbh_job j = {0};
 	json_t *rec;
 
 	(void)state;
@@ -257,7 +174,7 @@ static void assert_only_link(json_t *rec, int src, int dst)
 
 static void fsc_pattern_pairs__slow_link_named_with_its_direction(void **state)
 {
-	struct job j = {0};
+	struct lbh_job j = {0};
 	json_t *rec;
 	int skip4[] = {2, 200}, skip5[] = {204, 402};
 
@@ -316,7 +233,7 @@ static void assert_only_node(json_t *rec, int node)
 
 static void fsc_pattern_pairs__slow_node_named_as_a_node(void **state)
 {
-	struct job j = {0};
+	struct lbh_job j = {0};
 	json_t *rec;
 
 	(void)state;
@@ -333,7 +250,7 @@ static void fsc_pattern_pairs__slow_node_named_as_a_node(void **state)
 
 static void fsc_pattern_pairs__fail_on_anomaly_fails_the_run(void **state)
 {
-	struct job j = {0};
+	struct lbh_job j = {0};
 	json_t *rec;
 
 	(void)state;
@@ -355,7 +272,7 @@ static const char *const two_per_host[] = {"h0", "h0", "h1", "h1", "h2", "h2"};
 
 static void fsc_pattern_pairs__per_host_matrix_with_host_labels(void **state)
 {
-	struct job j = {.hosts = two_per_host};
+	struct lbh_job j = {.hosts = two_per_host};
 	json_t *rec, *labels, *ranks;
 
 	(void)state;
@@ -382,7 +299,7 @@ static void fsc_pattern_pairs__per_host_matrix_with_host_labels(void **state)
 
 static void fsc_pattern_pairs__per_rank_matrix_on_request(void **state)
 {
-	struct job j = {.hosts = two_per_host};
+	struct lbh_job j = {.hosts = two_per_host};
 	json_t *rec, *labels;
 
 	(void)state;
@@ -413,7 +330,7 @@ static int measured_cells(json_t *rec, int n)
 
 static void fsc_pattern_pairs__serial_and_sampled_schedules(void **state)
 {
-	struct job j = {0};
+	struct lbh_job j = {0};
 	json_t *rec;
 
 	(void)state;
@@ -436,7 +353,7 @@ static void fsc_pattern_pairs__serial_and_sampled_schedules(void **state)
 
 static void fsc_pattern_pairs__corrupted_byte_is_counted(void **state)
 {
-	struct job j = {0};
+	struct lbh_job j = {0};
 	json_t *rec;
 
 	(void)state;
@@ -455,7 +372,7 @@ static void fsc_pattern_pairs__corrupted_byte_is_counted(void **state)
 static void fsc_pattern_pairs__streams_results_and_writes_csv(void **state)
 {
 	char dir[] = "/tmp/fsc-pairs-XXXXXX", path[128], csv[160], line[256], err[256];
-	struct job j = {0};
+	struct lbh_job j = {0};
 	json_t *rec, *doc, *frec;
 	FILE *f;
 
@@ -500,12 +417,12 @@ static void fsc_pattern_pairs__streams_results_and_writes_csv(void **state)
 
 static void fsc_pattern_pairs__threshold_defaults_are_the_analysis_defaults(void **state)
 {
-	struct fsc_opt_group g[32];
+	struct fsc_opt_group g[FSC_MAX_OPT_GROUPS];
 	struct fsc_attrib_params p;
 	struct fsc_config *cfg = 0;
 
 	(void)state;
-	assert_int_equal(fsc_config_defaults(&cfg, g, groups(g)), 0);
+	assert_int_equal(fsc_config_defaults(&cfg, g, fsc_session_option_groups(g, FSC_MAX_OPT_GROUPS)), 0);
 	fsc_attrib_params_default(&p);
 	assert_true(fsc_cfg_double(cfg, "pairs-bw-ratio") == p.bw_link_ratio);
 	assert_true(fsc_cfg_double(cfg, "pairs-bw-ratio") == p.bw_node_ratio);
@@ -517,7 +434,7 @@ static void fsc_pattern_pairs__threshold_defaults_are_the_analysis_defaults(void
 
 static void fsc_pattern_pairs__bad_schedule_is_rejected(void **state)
 {
-	struct job j = {0};
+	struct lbh_job j = {0};
 	struct fsc_boot b = {.rank = 0, .size = 4};
 	struct fsc_runner r;
 	struct fsc_config *cfg;
@@ -525,7 +442,7 @@ static void fsc_pattern_pairs__bad_schedule_is_rejected(void **state)
 
 	(void)state;
 	ARGS(&j, "--pairs-schedule", "sample:0");
-	cfg = config_of(&j);
+	cfg = lbh_config(j.nargs, j.args);
 	fsc_runner_init(&r, &b, cfg, 0, 0);
 	assert_int_equal(fsc_runner_validate(&r, fsc_pattern_find("pairs"), err, sizeof(err)),
 	                 -EINVAL);
@@ -534,7 +451,7 @@ static void fsc_pattern_pairs__bad_schedule_is_rejected(void **state)
 	fsc_config_free(cfg);
 
 	ARGS(&j, "--pairs-schedule", "random");
-	cfg = config_of(&j);
+	cfg = lbh_config(j.nargs, j.args);
 	fsc_runner_init(&r, &b, cfg, 0, 0);
 	assert_int_equal(fsc_runner_validate(&r, fsc_pattern_find("pairs"), err, sizeof(err)),
 	                 -EINVAL);

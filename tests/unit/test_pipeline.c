@@ -17,123 +17,19 @@
 #include <errno.h>
 #include <string.h>
 
-#include "boot.h"
-#include "registry.h"
-#include "results.h"
-#include "runner.h"
 
-#define MAX_ARGS 32
-#define MAX_RANKS 8
+#include "lb_harness.h"
 
-struct job {
-	const char *args[MAX_ARGS];
-	int nargs;
-	const char *pattern;
-	int sweep_rc[MAX_RANKS];
-	json_t *records; /* rank 0's records */
-};
+#define ARGS LBH_ARGS
 
-static size_t groups(struct fsc_opt_group *g)
+/* A sweep that must succeed on every rank. */
+static json_t *run_job(struct lbh_job *j, int nranks)
 {
-	size_t n = 0;
+	json_t *recs = lbh_run(j, nranks);
 
-	g[n++] = (struct fsc_opt_group){"run", fsc_run_opts};
-	for (size_t i = 0; fsc_fabrics[i]; i++)
-		if (fsc_fabrics[i]->opts)
-			g[n++] = (struct fsc_opt_group){fsc_fabrics[i]->name, fsc_fabrics[i]->opts};
-	for (size_t i = 0; fsc_patterns[i]; i++)
-		if (fsc_patterns[i]->opts)
-			g[n++] = (struct fsc_opt_group){fsc_patterns[i]->name,
-			                                fsc_patterns[i]->opts};
-	return n;
-}
-
-static struct fsc_config *config_of(struct job *j)
-{
-	struct fsc_opt_group g[32];
-	struct fsc_config *cfg = 0;
-	char *argv[MAX_ARGS + 1];
-	char err[256];
-	int argc = 0;
-
-	argv[argc++] = (char *)"run";
-	for (int i = 0; i < j->nargs; i++)
-		argv[argc++] = (char *)j->args[i];
-	if (fsc_config_parse(&cfg, g, groups(g), argc, argv, 0, err, sizeof(err))) {
-		print_error("config: %s\n", err);
-		return 0;
-	}
-	return cfg;
-}
-
-static const struct fsc_config *job_cfg;
-
-static int job_rank(struct fsc_boot *b, void *arg)
-{
-	struct job *j = arg;
-	struct fsc_results *res = 0;
-	struct fsc_fabric *f = 0;
-	struct fsc_runner r;
-	char err[256];
-	int rc;
-
-	if (b->rank == 0 && fsc_results_create(&res, 0, err, sizeof(err)))
-		return -1;
-	rc = fsc_fabric_create(fsc_fabric_find("loopback"), b, job_cfg, &f);
-	if (!rc)
-		rc = fsc_fabric_connect(f);
-	if (rc)
-		return rc;
-	fsc_runner_init(&r, b, job_cfg, res, 0);
-	j->sweep_rc[b->rank] = fsc_runner_sweep(&r, f, fsc_pattern_find(j->pattern));
-	fsc_runner_fini(&r);
-	fsc_fabric_destroy(f);
-	if (res) {
-		j->records = json_incref(json_object_get(fsc_results_doc(res), "records"));
-		fsc_results_free(res);
-	}
-	return 0;
-}
-
-static json_t *run_job(struct job *j, int nranks)
-{
-	int rcs[MAX_RANKS];
-
-	j->records = 0;
-	job_cfg = config_of(j);
-	assert_non_null(job_cfg);
-	assert_int_equal(fsc_boot_local_run(nranks, 0, job_rank, j, rcs), 0);
-	for (int i = 0; i < nranks; i++) {
-		assert_int_equal(rcs[i], 0);
-		assert_int_equal(j->sweep_rc[i], 0);
-	}
-	fsc_config_free((struct fsc_config *)job_cfg);
-	assert_non_null(j->records);
-	return j->records;
-}
-
-#define ARGS(j, ...)                                                                               \
-	do {                                                                                       \
-		const char *a_[] = {__VA_ARGS__};                                                  \
-		(j)->nargs = (int)(sizeof(a_) / sizeof(a_[0]));                                    \
-		memcpy((j)->args, a_, sizeof(a_));                                                 \
-	} while (0)
-
-static double num(json_t *rec, const char *k)
-{
-	return json_number_value(json_object_get(rec, k));
-}
-
-static double tnum(json_t *rec, const char *k)
-{
-	return json_number_value(json_object_get(json_object_get(rec, "time_us"), k));
-}
-
-static const char *str(json_t *rec, const char *k)
-{
-	const char *s = json_string_value(json_object_get(rec, k));
-
-	return s ? s : "";
+	for (int i = 0; i < nranks; i++)
+		assert_int_equal(j->rc[i], 0);
+	return recs;
 }
 
 static json_t *stage(json_t *rec, int s)
@@ -153,7 +49,7 @@ static json_t *hop(json_t *rec, int k)
  * T + 23480 ns, which is also every stage's period. */
 static void fsc_runner_sweep__pipeline_forward_exact_on_virtual_clock(void **state)
 {
-	struct job j = {.pattern = "pipeline"};
+	struct lbh_job j = {.pattern = "pipeline"};
 	json_t *recs, *rec;
 
 	(void)state;
@@ -162,32 +58,32 @@ static void fsc_runner_sweep__pipeline_forward_exact_on_virtual_clock(void **sta
 	recs = run_job(&j, 3);
 	assert_int_equal(json_array_size(recs), 1);
 	rec = json_array_get(recs, 0);
-	assert_string_equal(str(rec, "status"), "ok");
-	assert_int_equal((int)num(rec, "wrong"), 0);
-	assert_true(tnum(rec, "min") == 23.48 && tnum(rec, "max") == 23.48);
-	assert_float_equal(num(rec, "algbw_GBps"), 4 * 4096.0 / 23480.0, 1e-12);
-	assert_int_equal((int)num(rec, "pipe_stages"), 3);
-	assert_int_equal((int)num(rec, "chains"), 1);
-	assert_int_equal((int)num(rec, "microbatches"), 4);
+	assert_string_equal(lbh_str(rec, "status"), "ok");
+	assert_int_equal((int)lbh_num(rec, "wrong"), 0);
+	assert_true(lbh_tnum(rec, "min") == 23.48 && lbh_tnum(rec, "max") == 23.48);
+	assert_float_equal(lbh_num(rec, "algbw_GBps"), 4 * 4096.0 / 23480.0, 1e-12);
+	assert_int_equal((int)lbh_num(rec, "pipe_stages"), 3);
+	assert_int_equal((int)lbh_num(rec, "chains"), 1);
+	assert_int_equal((int)lbh_num(rec, "microbatches"), 4);
 	/* stage 0 idles from its last send to the token: the whole period */
-	assert_float_equal(num(stage(rec, 0), "wait_us_mean"), 23.48, 1e-9);
-	assert_float_equal(num(stage(rec, 0), "stream_wait_us_mean"), 0, 1e-9);
+	assert_float_equal(lbh_num(stage(rec, 0), "wait_us_mean"), 23.48, 1e-9);
+	assert_float_equal(lbh_num(stage(rec, 0), "stream_wait_us_mean"), 0, 1e-9);
 	assert_true(json_is_null(json_object_get(stage(rec, 0), "hop_in_GBps")));
 	/* stages 1, 2: x between micro-batches, 3 gaps per iteration */
 	for (int s = 1; s < 3; s++) {
-		assert_float_equal(num(stage(rec, s), "stream_wait_us_mean"), 12.288, 1e-9);
-		assert_float_equal(num(stage(rec, s), "busy_us_mean"), 0, 1e-9);
-		assert_float_equal(num(stage(rec, s), "hop_in_GBps"), 1.0, 1e-12);
-		assert_float_equal(num(stage(rec, s), "delivered_GBps"), 1.0, 1e-12);
+		assert_float_equal(lbh_num(stage(rec, s), "stream_wait_us_mean"), 12.288, 1e-9);
+		assert_float_equal(lbh_num(stage(rec, s), "busy_us_mean"), 0, 1e-9);
+		assert_float_equal(lbh_num(stage(rec, s), "hop_in_GBps"), 1.0, 1e-12);
+		assert_float_equal(lbh_num(stage(rec, s), "delivered_GBps"), 1.0, 1e-12);
 	}
 	assert_int_equal(json_array_size(json_object_get(rec, "hops")), 2);
-	assert_float_equal(num(hop(rec, 1), "t_us"), 4.096, 1e-12);
-	assert_int_equal((int)num(hop(rec, 1), "from_rank"), 1);
-	assert_int_equal((int)num(hop(rec, 1), "to_rank"), 2);
+	assert_float_equal(lbh_num(hop(rec, 1), "t_us"), 4.096, 1e-12);
+	assert_int_equal((int)lbh_num(hop(rec, 1), "from_rank"), 1);
+	assert_int_equal((int)lbh_num(hop(rec, 1), "to_rank"), 2);
 	/* ideal = (M + H - 1) x = 5 x */
-	assert_float_equal(num(rec, "t_hop_us"), 4.096, 1e-12);
-	assert_float_equal(num(rec, "ideal_us"), 20.48, 1e-9);
-	assert_float_equal(num(rec, "efficiency"), 20480.0 / 23480.0, 1e-12);
+	assert_float_equal(lbh_num(rec, "t_hop_us"), 4.096, 1e-12);
+	assert_float_equal(lbh_num(rec, "ideal_us"), 20.48, 1e-9);
+	assert_float_equal(lbh_num(rec, "efficiency"), 20480.0 / 23480.0, 1e-12);
 	assert_true(json_is_null(json_object_get(rec, "slowest_stage")));
 	json_decref(recs);
 }
@@ -200,7 +96,7 @@ static void fsc_runner_sweep__pipeline_forward_exact_on_virtual_clock(void **sta
  * arrival, and link 1->0 delivers B(1) at 5x+4L = 24480 ns. */
 static void fsc_runner_sweep__pipeline_1f1b_exact_on_virtual_clock(void **state)
 {
-	struct job j = {.pattern = "pipeline"};
+	struct lbh_job j = {.pattern = "pipeline"};
 	json_t *recs, *rec;
 
 	(void)state;
@@ -209,22 +105,22 @@ static void fsc_runner_sweep__pipeline_1f1b_exact_on_virtual_clock(void **state)
 	     "--pipe-backward", "on");
 	recs = run_job(&j, 2);
 	rec = json_array_get(recs, 0);
-	assert_string_equal(str(rec, "status"), "ok");
-	assert_true(tnum(rec, "min") == 14.288 && tnum(rec, "max") == 14.288);
-	assert_float_equal(num(rec, "algbw_GBps"), 2 * 2 * 4096.0 / 14288.0, 1e-12);
+	assert_string_equal(lbh_str(rec, "status"), "ok");
+	assert_true(lbh_tnum(rec, "min") == 14.288 && lbh_tnum(rec, "max") == 14.288);
+	assert_float_equal(lbh_num(rec, "algbw_GBps"), 2 * 2 * 4096.0 / 14288.0, 1e-12);
 	/* H = 2 hops (one each way): ideal 3x */
 	assert_int_equal(json_array_size(json_object_get(rec, "hops")), 2);
-	assert_float_equal(num(rec, "efficiency"), 3 * 4096.0 / 14288.0, 1e-12);
+	assert_float_equal(lbh_num(rec, "efficiency"), 3 * 4096.0 / 14288.0, 1e-12);
 	json_decref(recs);
 
 	recs = run_job(&j, 3);
 	rec = json_array_get(recs, 0);
-	assert_string_equal(str(rec, "status"), "ok");
-	assert_true(tnum(rec, "min") == 24.48 && tnum(rec, "max") == 24.48);
+	assert_string_equal(lbh_str(rec, "status"), "ok");
+	assert_true(lbh_tnum(rec, "min") == 24.48 && lbh_tnum(rec, "max") == 24.48);
 	assert_int_equal(json_array_size(json_object_get(rec, "hops")), 4);
-	assert_float_equal(num(rec, "ideal_us"), 20.48, 1e-9); /* (2 + 4 - 1) x */
-	assert_float_equal(num(rec, "efficiency"), 20480.0 / 24480.0, 1e-12);
-	assert_string_equal(str(rec, "schedule"), "1F1B");
+	assert_float_equal(lbh_num(rec, "ideal_us"), 20.48, 1e-9); /* (2 + 4 - 1) x */
+	assert_float_equal(lbh_num(rec, "efficiency"), 20480.0 / 24480.0, 1e-12);
+	assert_string_equal(lbh_str(rec, "schedule"), "1F1B");
 	json_decref(recs);
 }
 
@@ -234,7 +130,7 @@ static void fsc_runner_sweep__pipeline_1f1b_exact_on_virtual_clock(void **state)
  * micro-batches, stage 1 x. */
 static void fsc_runner_sweep__pipeline_slow_link_is_located(void **state)
 {
-	struct job j = {.pattern = "pipeline"};
+	struct lbh_job j = {.pattern = "pipeline"};
 	json_t *recs, *rec, *slow;
 	double eff;
 
@@ -244,25 +140,25 @@ static void fsc_runner_sweep__pipeline_slow_link_is_located(void **state)
 	     "--lb-slow-link", "1:2:0.5");
 	recs = run_job(&j, 4);
 	rec = json_array_get(recs, 0);
-	assert_true(tnum(rec, "p50") == 45.96);
+	assert_true(lbh_tnum(rec, "p50") == 45.96);
 	slow = json_object_get(rec, "slowest_hop");
-	assert_int_equal((int)num(slow, "from"), 1);
-	assert_int_equal((int)num(slow, "to"), 2);
-	assert_float_equal(num(slow, "GBps"), 0.5, 1e-12);
-	assert_float_equal(num(hop(rec, 0), "GBps"), 1.0, 1e-12);
-	assert_float_equal(num(hop(rec, 2), "GBps"), 1.0, 1e-12);
-	assert_float_equal(num(stage(rec, 1), "stream_wait_us_mean"), 12.288, 1e-9);
-	assert_float_equal(num(stage(rec, 2), "stream_wait_us_mean"), 24.576, 1e-9);
-	assert_float_equal(num(stage(rec, 3), "stream_wait_us_mean"), 24.576, 1e-9);
-	assert_float_equal(num(stage(rec, 2), "hop_in_GBps"), 0.5, 1e-12);
-	assert_float_equal(num(stage(rec, 3), "hop_in_GBps"), 1.0, 1e-12);
-	assert_float_equal(num(stage(rec, 3), "delivered_GBps"), 0.5, 1e-12);
+	assert_int_equal((int)lbh_num(slow, "from"), 1);
+	assert_int_equal((int)lbh_num(slow, "to"), 2);
+	assert_float_equal(lbh_num(slow, "GBps"), 0.5, 1e-12);
+	assert_float_equal(lbh_num(hop(rec, 0), "GBps"), 1.0, 1e-12);
+	assert_float_equal(lbh_num(hop(rec, 2), "GBps"), 1.0, 1e-12);
+	assert_float_equal(lbh_num(stage(rec, 1), "stream_wait_us_mean"), 12.288, 1e-9);
+	assert_float_equal(lbh_num(stage(rec, 2), "stream_wait_us_mean"), 24.576, 1e-9);
+	assert_float_equal(lbh_num(stage(rec, 3), "stream_wait_us_mean"), 24.576, 1e-9);
+	assert_float_equal(lbh_num(stage(rec, 2), "hop_in_GBps"), 0.5, 1e-12);
+	assert_float_equal(lbh_num(stage(rec, 3), "hop_in_GBps"), 1.0, 1e-12);
+	assert_float_equal(lbh_num(stage(rec, 3), "delivered_GBps"), 0.5, 1e-12);
 	/* t_hop = median(x, 2x, x) = x; ideal 6x */
-	eff = num(rec, "efficiency");
+	eff = lbh_num(rec, "efficiency");
 	assert_float_equal(eff, 6 * 4096.0 / 45960.0, 1e-12);
 	assert_true(eff > 0 && eff <= 1);
 	/* the link ties its two stages; the lower is named */
-	assert_int_equal((int)num(json_object_get(rec, "slowest_stage"), "rank"), 1);
+	assert_int_equal((int)lbh_num(json_object_get(rec, "slowest_stage"), "rank"), 1);
 	json_decref(recs);
 
 	/* a slow rank slows both of its hops: its stage is named */
@@ -272,11 +168,11 @@ static void fsc_runner_sweep__pipeline_slow_link_is_located(void **state)
 	recs = run_job(&j, 4);
 	rec = json_array_get(recs, 0);
 	slow = json_object_get(rec, "slowest_stage");
-	assert_int_equal((int)num(slow, "stage"), 2);
-	assert_int_equal((int)num(slow, "rank"), 2);
-	assert_float_equal(num(slow, "excess_us"), 2 * 4.096, 1e-9);
-	assert_float_equal(num(stage(rec, 2), "hop_in_GBps"), 0.5, 1e-12);
-	assert_float_equal(num(stage(rec, 3), "hop_in_GBps"), 0.5, 1e-12);
+	assert_int_equal((int)lbh_num(slow, "stage"), 2);
+	assert_int_equal((int)lbh_num(slow, "rank"), 2);
+	assert_float_equal(lbh_num(slow, "excess_us"), 2 * 4.096, 1e-9);
+	assert_float_equal(lbh_num(stage(rec, 2), "hop_in_GBps"), 0.5, 1e-12);
+	assert_float_equal(lbh_num(stage(rec, 3), "hop_in_GBps"), 0.5, 1e-12);
 	json_decref(recs);
 }
 
@@ -285,7 +181,7 @@ static void fsc_runner_sweep__pipeline_slow_link_is_located(void **state)
  * with link 1->3 at half speed, chain 1 takes 3(2x) + (2x+2L) + L = 35768. */
 static void fsc_runner_sweep__pipeline_chains_block_and_stride(void **state)
 {
-	struct job j = {.pattern = "pipeline"};
+	struct lbh_job j = {.pattern = "pipeline"};
 	json_t *recs, *rec, *slow;
 
 	(void)state;
@@ -294,13 +190,13 @@ static void fsc_runner_sweep__pipeline_chains_block_and_stride(void **state)
 	     "--pipe-stages", "2");
 	recs = run_job(&j, 4);
 	rec = json_array_get(recs, 0);
-	assert_string_equal(str(rec, "status"), "ok");
-	assert_true(tnum(rec, "p50") == 18.384);
-	assert_int_equal((int)num(rec, "chains"), 2);
-	assert_string_equal(str(rec, "layout"), "block");
-	assert_int_equal((int)num(hop(rec, 1), "chain"), 1);
-	assert_int_equal((int)num(hop(rec, 1), "from_rank"), 2);
-	assert_int_equal((int)num(hop(rec, 1), "to_rank"), 3);
+	assert_string_equal(lbh_str(rec, "status"), "ok");
+	assert_true(lbh_tnum(rec, "p50") == 18.384);
+	assert_int_equal((int)lbh_num(rec, "chains"), 2);
+	assert_string_equal(lbh_str(rec, "layout"), "block");
+	assert_int_equal((int)lbh_num(hop(rec, 1), "chain"), 1);
+	assert_int_equal((int)lbh_num(hop(rec, 1), "from_rank"), 2);
+	assert_int_equal((int)lbh_num(hop(rec, 1), "to_rank"), 3);
 	assert_int_equal(
 	        (int)json_integer_value(json_array_get(json_object_get(stage(rec, 1), "ranks"), 1)),
 	        3);
@@ -311,15 +207,15 @@ static void fsc_runner_sweep__pipeline_chains_block_and_stride(void **state)
 	     "--pipe-stages", "2", "--pipe-layout", "stride", "--lb-slow-link", "1:3:0.5");
 	recs = run_job(&j, 4);
 	rec = json_array_get(recs, 0);
-	assert_true(tnum(rec, "p50") == 35.768);
-	assert_int_equal((int)num(hop(rec, 0), "to_rank"), 2);
+	assert_true(lbh_tnum(rec, "p50") == 35.768);
+	assert_int_equal((int)lbh_num(hop(rec, 0), "to_rank"), 2);
 	slow = json_object_get(rec, "slowest_hop");
-	assert_int_equal((int)num(slow, "chain"), 1);
-	assert_int_equal((int)num(slow, "from_rank"), 1);
-	assert_int_equal((int)num(slow, "to_rank"), 3);
+	assert_int_equal((int)lbh_num(slow, "chain"), 1);
+	assert_int_equal((int)lbh_num(slow, "from_rank"), 1);
+	assert_int_equal((int)lbh_num(slow, "to_rank"), 3);
 	/* stage 1: rank 2 waits x between micro-batches, rank 3 2x */
-	assert_float_equal(num(stage(rec, 1), "wait_us_max") > 0, 1, 0);
-	assert_float_equal(num(stage(rec, 1), "stream_wait_us_mean"), (3 * 4.096 + 6 * 4.096) / 2,
+	assert_float_equal(lbh_num(stage(rec, 1), "wait_us_max") > 0, 1, 0);
+	assert_float_equal(lbh_num(stage(rec, 1), "stream_wait_us_mean"), (3 * 4.096 + 6 * 4.096) / 2,
 	                   1e-9);
 	json_decref(recs);
 }
@@ -331,13 +227,13 @@ static void check_all_ok(json_t *recs, size_t npoints)
 		json_t *rec = json_array_get(recs, i);
 		json_t *eff = json_object_get(rec, "efficiency");
 
-		assert_string_equal(str(rec, "status"), "ok");
-		assert_int_equal((int)num(rec, "wrong"), 0);
+		assert_string_equal(lbh_str(rec, "status"), "ok");
+		assert_int_equal((int)lbh_num(rec, "wrong"), 0);
 		assert_non_null(eff);
 		/* null only where a hop's time is below the clock's 1 ns: at
 		 * the default 10 GB/s, under 10 B */
 		if (json_is_null(eff))
-			assert_true(num(rec, "bytes") < 10);
+			assert_true(lbh_num(rec, "bytes") < 10);
 		else
 			assert_true(json_number_value(eff) > 0 && json_number_value(eff) <= 1);
 	}
@@ -358,7 +254,7 @@ static void fsc_runner_sweep__pipeline_data_on_2_to_6_ranks(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		for (int bwd = 0; bwd < 2; bwd++) {
-			struct job j = {.pattern = "pipeline"};
+			struct lbh_job j = {.pattern = "pipeline"};
 			json_t *recs;
 
 			ARGS(&j, "--fabric", "loopback", "--min", "0", "--max", "100000",
@@ -381,7 +277,7 @@ static void fsc_runner_sweep__pipeline_data_on_2_to_6_ranks(void **state)
  * message 22 is F(0) on 0->1 and B(0) on 1->0. */
 static void fsc_runner_point__pipeline_corruption_is_counted(void **state)
 {
-	struct job j = {.pattern = "pipeline"};
+	struct lbh_job j = {.pattern = "pipeline"};
 	json_t *recs, *rec;
 
 	(void)state;
@@ -389,8 +285,8 @@ static void fsc_runner_point__pipeline_corruption_is_counted(void **state)
 	     "1", "--pipe-microbatches", "4", "--lb-corrupt", "0:1:11:5");
 	recs = run_job(&j, 3);
 	rec = json_array_get(recs, 0);
-	assert_string_equal(str(rec, "status"), "wrong");
-	assert_int_equal((int)num(rec, "wrong"), 1);
+	assert_string_equal(lbh_str(rec, "status"), "wrong");
+	assert_int_equal((int)lbh_num(rec, "wrong"), 1);
 	json_decref(recs);
 
 	ARGS(&j, "--fabric", "loopback", "--min", "256", "--max", "256", "--iters", "3", "--warmup",
@@ -398,8 +294,8 @@ static void fsc_runner_point__pipeline_corruption_is_counted(void **state)
 	     "1:0:22:7,0:1:22:0");
 	recs = run_job(&j, 2);
 	rec = json_array_get(recs, 0);
-	assert_string_equal(str(rec, "status"), "wrong");
-	assert_int_equal((int)num(rec, "wrong"), 2);
+	assert_string_equal(lbh_str(rec, "status"), "wrong");
+	assert_int_equal((int)lbh_num(rec, "wrong"), 2);
 	json_decref(recs);
 }
 
@@ -409,7 +305,7 @@ static void fsc_runner_point__pipeline_corruption_is_counted(void **state)
  * is checked. */
 static void fsc_runner_point__pipeline_slots_reused_beyond_64MiB(void **state)
 {
-	struct job j = {.pattern = "pipeline"};
+	struct lbh_job j = {.pattern = "pipeline"};
 	json_t *recs, *rec;
 
 	(void)state;
@@ -417,8 +313,8 @@ static void fsc_runner_point__pipeline_slots_reused_beyond_64MiB(void **state)
 	     "1", "--check", "every", "--pipe-microbatches", "3", "--lb-corrupt", "0:1:13:100");
 	recs = run_job(&j, 2);
 	rec = json_array_get(recs, 0);
-	assert_string_equal(str(rec, "status"), "wrong");
-	assert_int_equal((int)num(rec, "wrong"), 1);
+	assert_string_equal(lbh_str(rec, "status"), "wrong");
+	assert_int_equal((int)lbh_num(rec, "wrong"), 1);
 	json_decref(recs);
 
 	ARGS(&j, "--fabric", "loopback", "--min", "24M", "--max", "24M", "--iters", "1", "--warmup",
@@ -431,31 +327,31 @@ static void fsc_runner_point__pipeline_slots_reused_beyond_64MiB(void **state)
 static void pipeline_check_args__stage_counts(void **state)
 {
 	const struct fsc_pattern_ops *p = fsc_pattern_find("pipeline");
-	struct job j = {.pattern = "pipeline"};
+	struct lbh_job j = {.pattern = "pipeline"};
 	struct fsc_pctx c = {.size = 6, .impl = "chain", .bytes = 8};
 	char err[256];
 
 	(void)state;
 	assert_non_null(p);
 	ARGS(&j, "--pipe-stages", "4");
-	c.cfg = config_of(&j);
+	c.cfg = lbh_config(j.nargs, j.args);
 	assert_int_equal(p->check_args(&c, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "--pipe-stages 4 does not divide the 6 ranks"));
 	fsc_config_free((struct fsc_config *)c.cfg);
 
 	ARGS(&j, "--pipe-stages", "1");
-	c.cfg = config_of(&j);
+	c.cfg = lbh_config(j.nargs, j.args);
 	assert_int_equal(p->check_args(&c, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "invalid value '1' for --pipe-stages"));
 	fsc_config_free((struct fsc_config *)c.cfg);
 
 	ARGS(&j, "--pipe-stages", "7");
-	c.cfg = config_of(&j);
+	c.cfg = lbh_config(j.nargs, j.args);
 	assert_int_equal(p->check_args(&c, err, sizeof(err)), -EINVAL);
 	fsc_config_free((struct fsc_config *)c.cfg);
 
 	ARGS(&j, "--pipe-stages", "3", "--pipe-microbatches", "5", "--pipe-backward", "on");
-	c.cfg = config_of(&j);
+	c.cfg = lbh_config(j.nargs, j.args);
 	assert_int_equal(p->check_args(&c, err, sizeof(err)), 0);
 	assert_float_equal(p->algbw_bytes(&c), 2 * 5 * 8, 0); /* both flows */
 	fsc_config_free((struct fsc_config *)c.cfg);

@@ -13,197 +13,95 @@
 #include <errno.h>
 #include <string.h>
 
-#include "boot.h"
-#include "registry.h"
-#include "results.h"
-#include "runner.h"
 
-#define MAX_ARGS 32
+#include "lb_harness.h"
 
-struct job {
-	const char *args[MAX_ARGS];
-	int nargs;
-	const char *pattern;
-	int sweep_rc[8];
-	json_t *records; /* rank 0's records */
-};
-
-static size_t groups(struct fsc_opt_group *g)
-{
-	size_t n = 0;
-
-	g[n++] = (struct fsc_opt_group){"run", fsc_run_opts};
-	for (size_t i = 0; fsc_fabrics[i]; i++)
-		if (fsc_fabrics[i]->opts)
-			g[n++] = (struct fsc_opt_group){fsc_fabrics[i]->name, fsc_fabrics[i]->opts};
-	for (size_t i = 0; fsc_patterns[i]; i++)
-		if (fsc_patterns[i]->opts)
-			g[n++] = (struct fsc_opt_group){fsc_patterns[i]->name, fsc_patterns[i]->opts};
-	return n;
-}
-
-static struct fsc_config *config_of(struct job *j)
-{
-	struct fsc_opt_group g[32];
-	struct fsc_config *cfg = 0;
-	char *argv[MAX_ARGS + 1];
-	char err[256];
-	int argc = 0;
-
-	argv[argc++] = (char *)"run";
-	for (int i = 0; i < j->nargs; i++)
-		argv[argc++] = (char *)j->args[i];
-	if (fsc_config_parse(&cfg, g, groups(g), argc, argv, 0, err, sizeof(err))) {
-		print_error("config: %s\n", err);
-		return 0;
-	}
-	return cfg;
-}
-
-static const struct fsc_config *job_cfg;
-
-static int job_rank(struct fsc_boot *b, void *arg)
-{
-	struct job *j = arg;
-	struct fsc_results *res = 0;
-	struct fsc_fabric *f = 0;
-	struct fsc_runner r;
-	char err[256];
-	int rc;
-
-	if (b->rank == 0 && fsc_results_create(&res, 0, err, sizeof(err)))
-		return -1;
-	rc = fsc_fabric_create(fsc_fabric_find("loopback"), b, job_cfg, &f);
-	if (!rc)
-		rc = fsc_fabric_connect(f);
-	if (rc)
-		return rc;
-	fsc_runner_init(&r, b, job_cfg, res, 0);
-	j->sweep_rc[b->rank] = fsc_runner_sweep(&r, f, fsc_pattern_find(j->pattern));
-	fsc_runner_fini(&r);
-	fsc_fabric_destroy(f);
-	if (res) {
-		j->records = json_incref(json_object_get(fsc_results_doc(res), "records"));
-		fsc_results_free(res);
-	}
-	return 0;
-}
-
-static json_t *run_job(struct job *j, int nranks)
-{
-	int rcs[8];
-
-	job_cfg = config_of(j);
-	assert_non_null(job_cfg);
-	assert_int_equal(fsc_boot_local_run(nranks, 0, job_rank, j, rcs), 0);
-	for (int i = 0; i < nranks; i++)
-		assert_int_equal(rcs[i], 0);
-	fsc_config_free((struct fsc_config *)job_cfg);
-	assert_non_null(j->records);
-	return j->records;
-}
-
-#define ARGS(j, ...)                                                               \
-	do {                                                                       \
-		const char *a_[] = {__VA_ARGS__};                                  \
-		(j)->nargs = (int)(sizeof(a_) / sizeof(a_[0]));                    \
-		memcpy((j)->args, a_, sizeof(a_));                                 \
-	} while (0)
-
-static double num(json_t *rec, const char *k)
-{
-	return json_number_value(json_object_get(rec, k));
-}
-
-static double tnum(json_t *rec, const char *k)
-{
-	return json_number_value(json_object_get(json_object_get(rec, "time_us"), k));
-}
+#define ARGS LBH_ARGS
 
 static void fsc_runner_sweep__latency_exact_on_virtual_clock(void **state)
 {
-	struct job j = {.pattern = "latency"};
+	struct lbh_job j = {.pattern = "latency"};
 	json_t *recs, *rec;
 
 	(void)state;
 	ARGS(&j, "--fabric", "loopback", "--lb-lat", "1us", "--lb-bw", "1", "--min", "0",
 	     "--max", "4096", "--factor", "4096", "--iters", "10", "--warmup", "3");
-	recs = run_job(&j, 2);
+	recs = lbh_run(&j, 2);
 	assert_int_equal(json_array_size(recs), 3); /* 0, 1, 4096 */
 	/* one-way = bytes / (1 B/ns) + 1000 ns */
 	rec = json_array_get(recs, 0);
 	assert_string_equal(json_string_value(json_object_get(rec, "status")), "ok");
-	assert_true(tnum(rec, "p50") == 1.0 && tnum(rec, "max") == 1.0);
+	assert_true(lbh_tnum(rec, "p50") == 1.0 && lbh_tnum(rec, "max") == 1.0);
 	rec = json_array_get(recs, 1);
-	assert_true(tnum(rec, "p50") == 1.001);
+	assert_true(lbh_tnum(rec, "p50") == 1.001);
 	rec = json_array_get(recs, 2);
-	assert_true(tnum(rec, "min") == 5.096 && tnum(rec, "p99.9") == 5.096);
-	assert_true(tnum(rec, "stdev") == 0);
-	assert_int_equal((int)num(rec, "iters"), 10);
-	assert_int_equal((int)num(rec, "wrong"), 0);
+	assert_true(lbh_tnum(rec, "min") == 5.096 && lbh_tnum(rec, "p99.9") == 5.096);
+	assert_true(lbh_tnum(rec, "stdev") == 0);
+	assert_int_equal((int)lbh_num(rec, "iters"), 10);
+	assert_int_equal((int)lbh_num(rec, "wrong"), 0);
 	/* algbw = 4096 B / 5096 ns */
-	assert_float_equal(num(rec, "algbw_GBps"), 4096.0 / 5096.0, 1e-12);
+	assert_float_equal(lbh_num(rec, "algbw_GBps"), 4096.0 / 5096.0, 1e-12);
 	json_decref(recs);
 }
 
 static void fsc_runner_sweep__bandwidth_uni_and_bi_exact(void **state)
 {
-	struct job j = {.pattern = "bandwidth"};
+	struct lbh_job j = {.pattern = "bandwidth"};
 	json_t *recs, *rec;
 
 	(void)state;
 	ARGS(&j, "--fabric", "loopback", "--lb-lat", "1us", "--lb-bw", "1", "--min", "4096",
 	     "--max", "4096", "--iters", "8", "--window", "4", "--impl", "uni,bi");
-	recs = run_job(&j, 2);
+	recs = lbh_run(&j, 2);
 	assert_int_equal(json_array_size(recs), 2);
 	/* uni: 4 x 4096 ns on the link + 1000 ns, then a 4-byte ack: 4 + 1000 */
 	rec = json_array_get(recs, 0);
 	assert_string_equal(json_string_value(json_object_get(rec, "impl")), "uni");
-	assert_true(tnum(rec, "p50") == 18.388 && tnum(rec, "max") == 18.388);
-	assert_float_equal(num(rec, "algbw_GBps"), 16384.0 / 18388.0, 1e-12);
+	assert_true(lbh_tnum(rec, "p50") == 18.388 && lbh_tnum(rec, "max") == 18.388);
+	assert_float_equal(lbh_num(rec, "algbw_GBps"), 16384.0 / 18388.0, 1e-12);
 	/* bi: both directions at once, no ack: 4 x 4096 + 1000 */
 	rec = json_array_get(recs, 1);
-	assert_true(tnum(rec, "p50") == 17.384);
-	assert_float_equal(num(rec, "algbw_GBps"), 2 * 16384.0 / 17384.0, 1e-12);
+	assert_true(lbh_tnum(rec, "p50") == 17.384);
+	assert_float_equal(lbh_num(rec, "algbw_GBps"), 2 * 16384.0 / 17384.0, 1e-12);
 	json_decref(recs);
 }
 
 static void fsc_runner_point__slowest_rank_and_idle_ranks(void **state)
 {
-	struct job j = {.pattern = "latency"};
+	struct lbh_job j = {.pattern = "latency"};
 	json_t *recs, *rec;
 
 	(void)state;
 	/* rank 0 <-> rank 2 over a link slowed to half speed; rank 1 idles */
 	ARGS(&j, "--fabric", "loopback", "--lb-lat", "1us", "--lb-bw", "1", "--min", "1000",
 	     "--max", "1000", "--iters", "5", "--peer", "2", "--lb-slow-link", "2:0:0.5");
-	recs = run_job(&j, 3);
+	recs = lbh_run(&j, 3);
 	rec = json_array_get(recs, 0);
 	/* 0->2: 1000 + 1000; 2->0: 2000 + 2000; half of 6000 ns */
-	assert_true(tnum(rec, "p50") == 3.0);
-	assert_int_equal((int)num(rec, "ranks"), 3);
+	assert_true(lbh_tnum(rec, "p50") == 3.0);
+	assert_int_equal((int)lbh_num(rec, "ranks"), 3);
 	json_decref(recs);
 }
 
 static void fsc_runner_point__corrupted_byte_is_counted(void **state)
 {
-	struct job j = {.pattern = "latency"};
+	struct lbh_job j = {.pattern = "latency"};
 	json_t *recs, *rec;
 
 	(void)state;
 	/* message 0 on 0->1 is the verification pass's ping */
 	ARGS(&j, "--fabric", "loopback", "--min", "64", "--max", "64", "--iters", "5",
 	     "--lb-corrupt", "0:1:0:5");
-	recs = run_job(&j, 2);
+	recs = lbh_run(&j, 2);
 	rec = json_array_get(recs, 0);
 	assert_string_equal(json_string_value(json_object_get(rec, "status")), "wrong");
-	assert_int_equal((int)num(rec, "wrong"), 1);
+	assert_int_equal((int)lbh_num(rec, "wrong"), 1);
 	json_decref(recs);
 }
 
 static void fsc_runner_point__check_every_finds_late_corruption(void **state)
 {
-	struct job j = {.pattern = "bandwidth"};
+	struct lbh_job j = {.pattern = "bandwidth"};
 	json_t *recs, *rec;
 
 	(void)state;
@@ -211,16 +109,15 @@ static void fsc_runner_point__check_every_finds_late_corruption(void **state)
 	 * is inside the 3rd timed window; only --check every can see it */
 	ARGS(&j, "--fabric", "loopback", "--min", "64", "--max", "64", "--iters", "4",
 	     "--warmup", "1", "--window", "4", "--check", "every", "--lb-corrupt", "0:1:18:0");
-	recs = run_job(&j, 2);
+	recs = lbh_run(&j, 2);
 	rec = json_array_get(recs, 0);
 	assert_string_equal(json_string_value(json_object_get(rec, "status")), "wrong");
-	assert_int_equal((int)num(rec, "wrong"), 1);
+	assert_int_equal((int)lbh_num(rec, "wrong"), 1);
 	json_decref(recs);
 
 	ARGS(&j, "--fabric", "loopback", "--min", "64", "--max", "64", "--iters", "4",
 	     "--warmup", "1", "--window", "4", "--check", "once", "--lb-corrupt", "0:1:18:0");
-	j.records = 0;
-	recs = run_job(&j, 2);
+	recs = lbh_run(&j, 2);
 	rec = json_array_get(recs, 0);
 	assert_string_equal(json_string_value(json_object_get(rec, "status")), "ok");
 	json_decref(recs);
@@ -228,26 +125,26 @@ static void fsc_runner_point__check_every_finds_late_corruption(void **state)
 
 static void fsc_runner_point__dropped_message_is_an_error_not_a_hang(void **state)
 {
-	struct job j = {.pattern = "latency"};
+	struct lbh_job j = {.pattern = "latency"};
 	json_t *recs, *rec;
 
 	(void)state;
 	ARGS(&j, "--fabric", "loopback", "--min", "8", "--max", "16", "--iters", "5",
 	     "--timeout", "200ms", "--lb-drop", "0:1:2");
-	recs = run_job(&j, 2);
+	recs = lbh_run(&j, 2);
 	/* the first point fails; the sweep stops there */
 	assert_int_equal(json_array_size(recs), 1);
 	rec = json_array_get(recs, 0);
 	assert_string_equal(json_string_value(json_object_get(rec, "status")), "error");
 	assert_non_null(strstr(json_string_value(json_object_get(rec, "reason")), "timed out"));
-	assert_int_equal(j.sweep_rc[0], -ETIMEDOUT);
-	assert_int_equal(j.sweep_rc[1], -ETIMEDOUT);
+	assert_int_equal(j.rc[0], -ETIMEDOUT);
+	assert_int_equal(j.rc[1], -ETIMEDOUT);
 	json_decref(recs);
 }
 
 static void fsc_runner_validate__bad_points_are_rejected(void **state)
 {
-	struct job j = {.pattern = "latency"};
+	struct lbh_job j = {.pattern = "latency"};
 	struct fsc_boot b = {.rank = 0, .size = 2};
 	struct fsc_runner r;
 	struct fsc_config *cfg;
@@ -255,7 +152,7 @@ static void fsc_runner_validate__bad_points_are_rejected(void **state)
 
 	(void)state;
 	ARGS(&j, "--peer", "5");
-	cfg = config_of(&j);
+	cfg = lbh_config(j.nargs, j.args);
 	fsc_runner_init(&r, &b, cfg, 0, 0);
 	assert_int_equal(fsc_runner_validate(&r, fsc_pattern_find("latency"), err, sizeof(err)),
 			 -EINVAL);
@@ -264,7 +161,7 @@ static void fsc_runner_validate__bad_points_are_rejected(void **state)
 	fsc_config_free(cfg);
 
 	ARGS(&j, "--min", "64", "--max", "8");
-	cfg = config_of(&j);
+	cfg = lbh_config(j.nargs, j.args);
 	fsc_runner_init(&r, &b, cfg, 0, 0);
 	assert_int_equal(fsc_runner_validate(&r, fsc_pattern_find("latency"), err, sizeof(err)),
 			 -EINVAL);
@@ -274,7 +171,7 @@ static void fsc_runner_validate__bad_points_are_rejected(void **state)
 
 	b.size = 1;
 	ARGS(&j, "--min", "8");
-	cfg = config_of(&j);
+	cfg = lbh_config(j.nargs, j.args);
 	fsc_runner_init(&r, &b, cfg, 0, 0);
 	assert_int_equal(fsc_runner_validate(&r, fsc_pattern_find("bandwidth"), err, sizeof(err)),
 			 -EINVAL);
