@@ -1,0 +1,2073 @@
+/* `fabscope accept SPEC`: see accept.h.
+ *
+ * Roles: rank 0 reads the spec file and broadcasts its text through the
+ * bootstrap (one rank touches the filesystem); every rank parses the same
+ * text, builds the same plan and validates it, and all ranks agree on any
+ * error (fsc_boot_agree) so that bad input fails every rank alike with exit
+ * code 2 and one message.  Records and judgement live on rank 0, which
+ * broadcasts each decision (retry or not, the exit code).
+ */
+#include "accept.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "boot.h"
+#include "clock.h"
+#include "err.h"
+#include "fsc_version.h"
+#include "log.h"
+#include "meta.h"
+#include "registry.h"
+#include "results.h"
+#include "runner.h"
+#include "session.h"
+
+/* Measured text in the terminal table is cut here (the JSON has it all). */
+#define TABLE_MEASURED_MAX 64
+/* Failing matrix cells named in a link check's measured text. */
+#define LINK_CELLS_NAMED 3
+/* Distinct implementations judged separately by a bandwidth check. */
+#define MAX_IMPLS 16
+
+static const struct fsc_opt accept_opts[] = {
+	{"output", 0, FSC_OPT_STRING, "auto",
+	 "results JSON path ('auto': results/runs/accept-<spec name>-<time>.json; 'none': no "
+	 "file)", 0, 0, 0},
+	{"junit", 0, FSC_OPT_STRING, "auto",
+	 "JUnit XML path ('auto': the results path with .junit.xml for .json; 'none': no file)",
+	 0, 0, 0},
+	{"retries", 0, FSC_OPT_INT, "1",
+	 "re-runs of a test whose check failed; a check fails only when it fails every time", 0,
+	 0, 10},
+	{"fabric-filter", 0, FSC_OPT_LIST, 0,
+	 "run only these fabrics (comma-separated); the spec's other fabrics are skipped", 0, 0,
+	 0},
+	{"lb-ranks", 0, FSC_OPT_INT, "4",
+	 "virtual ranks of an in-process run (a spec over the loopback fabric only, without "
+	 "mpirun); each is its own virtual host lb<N>", 0, 2, 64},
+	{"verbose", 'v', FSC_OPT_FLAG, 0, "print every test's result tables as `run` does", 0, 0,
+	 0},
+	{"dry-run", 0, FSC_OPT_FLAG, 0,
+	 "check the spec (syntax, schema, names, option values) and print the plan; run nothing",
+	 0, 0, 0},
+	{0, 0, 0, 0, 0, 0, 0, 0},
+};
+
+/* ------------------------------------------------------------------ */
+/* Formatting                                                           */
+/* ------------------------------------------------------------------ */
+
+/* Sizes as the spec writes them: 8B, 64K, 1M (x1024). */
+static void fmt_size(char *buf, size_t len, uint64_t b)
+{
+	if (b && !(b % (1ull << 30)))
+		snprintf(buf, len, "%lluG", (unsigned long long)(b >> 30));
+	else if (b && !(b % (1ull << 20)))
+		snprintf(buf, len, "%lluM", (unsigned long long)(b >> 20));
+	else if (b && !(b % 1024))
+		snprintf(buf, len, "%lluK", (unsigned long long)(b >> 10));
+	else
+		snprintf(buf, len, "%lluB", (unsigned long long)b);
+}
+
+/* Three significant digits without exponents for ordinary figures. */
+static void fmt_num(char *buf, size_t len, double v)
+{
+	double a = fabs(v);
+
+	if (isnan(v))
+		snprintf(buf, len, "n/a");
+	else if (a >= 1000)
+		snprintf(buf, len, "%.0f", v);
+	else if (a >= 100)
+		snprintf(buf, len, "%.1f", v);
+	else if (a >= 10 || a == 0)
+		snprintf(buf, len, "%.2f", v);
+	else
+		snprintf(buf, len, "%.3g", v);
+}
+
+static void appendf(char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void appendf(char *buf, size_t len, const char *fmt, ...)
+{
+	size_t used = strlen(buf);
+	va_list ap;
+
+	if (used + 1 >= len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf + used, len - used, fmt, ap);
+	va_end(ap);
+}
+
+/* ------------------------------------------------------------------ */
+/* Reading records                                                      */
+/* ------------------------------------------------------------------ */
+
+static const char *rstr(const json_t *r, const char *k)
+{
+	const char *s = json_string_value(json_object_get(r, k));
+
+	return s ? s : "";
+}
+
+static double rnum(const json_t *r, const char *k)
+{
+	const json_t *v = json_object_get(r, k);
+
+	return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static int rstatus(const json_t *r, const char *s)
+{
+	return !strcmp(rstr(r, "status"), s);
+}
+
+/* A point that was measured (possibly with wrong data or an anomaly). */
+static int measured(const json_t *r)
+{
+	return rstatus(r, "ok") || rstatus(r, "wrong") || rstatus(r, "anomaly");
+}
+
+/* Every record skipped (the fabric is not usable here): the first reason. */
+static int all_skipped(const json_t *recs, const char **reason)
+{
+	size_t i;
+	json_t *r;
+
+	*reason = "no point was run";
+	json_array_foreach(recs, i, r) {
+		if (!rstatus(r, "skipped"))
+			return 0;
+		if (i == 0 && json_string_value(json_object_get(r, "reason")))
+			*reason = rstr(r, "reason");
+	}
+	return 1;
+}
+
+/* "pingpong 8B", "ring 1M float32" for messages. */
+static void point_name(char *buf, size_t len, const json_t *r)
+{
+	char sz[32];
+
+	fmt_size(sz, sizeof(sz), (uint64_t)rnum(r, "bytes"));
+	snprintf(buf, len, "%s %s%s%s", rstr(r, "impl"), sz, json_object_get(r, "dtype") ? " " : "",
+		 rstr(r, "dtype"));
+}
+
+/* ------------------------------------------------------------------ */
+/* Suspects                                                             */
+/* ------------------------------------------------------------------ */
+
+static json_t *suspect_from_anomaly(const json_t *an)
+{
+	const json_t *hosts = json_object_get(an, "hosts");
+	const char *kind = rstr(an, "kind");
+	json_t *s = json_object(), *metric = json_array();
+
+	const char *a = json_string_value(json_array_get(hosts, 0));
+	const char *b = json_string_value(json_array_get(hosts, 1));
+
+	json_object_set_new(s, "kind", json_string(kind));
+	if (!strcmp(kind, "node")) {
+		json_object_set_new(s, "host", json_string(a ? a : "?"));
+	} else {
+		json_object_set_new(s, "src", json_string(a ? a : "?"));
+		json_object_set_new(s, "dst", json_string(b ? b : "?"));
+	}
+	json_object_set_new(s, "direction", json_string(rstr(an, "direction")));
+	json_array_append_new(metric, json_string(rstr(an, "metric")));
+	json_object_set_new(s, "metric", metric);
+	json_object_set_new(s, "text", json_string(rstr(an, "text")));
+	json_object_set_new(s, "from", json_string("pairs attribution"));
+	return s;
+}
+
+static json_t *suspect_from_cell(const char *src, const char *dst, const char *metric,
+				 const char *text)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:[s], s:s, s:s}", "kind", "link", "src", src,
+			 "dst", dst, "direction", "one-way", "metric", metric, "text", text, "from",
+			 "matrix cell beyond the threshold");
+}
+
+static int str_in(const json_t *arr, const char *s)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(arr, i, v)
+		if (json_string_value(v) && !strcmp(json_string_value(v), s))
+			return 1;
+	return 0;
+}
+
+static void union_into(json_t *dst, const char *key, const json_t *src)
+{
+	json_t *d = json_object_get(dst, key);
+	size_t i;
+	json_t *v;
+
+	if (!d) {
+		d = json_array();
+		json_object_set_new(dst, key, d);
+	}
+	json_array_foreach(src, i, v)
+		if (json_string_value(v) && !str_in(d, json_string_value(v)))
+			json_array_append(d, v);
+}
+
+static int same_suspect(const json_t *a, const json_t *b)
+{
+	if (strcmp(rstr(a, "kind"), rstr(b, "kind")))
+		return 0;
+	if (!strcmp(rstr(a, "kind"), "node"))
+		return !strcmp(rstr(a, "host"), rstr(b, "host"));
+	if (strcmp(rstr(a, "direction"), rstr(b, "direction")))
+		return 0;
+	if (!strcmp(rstr(a, "src"), rstr(b, "src")) && !strcmp(rstr(a, "dst"), rstr(b, "dst")))
+		return 1;
+	/* A round-trip link names no direction: a<->b is b<->a. */
+	return !strcmp(rstr(a, "direction"), "both") && !strcmp(rstr(a, "src"), rstr(b, "dst")) &&
+	       !strcmp(rstr(a, "dst"), rstr(b, "src"));
+}
+
+static int same_pair(const json_t *a, const json_t *b)
+{
+	return (!strcmp(rstr(a, "src"), rstr(b, "src")) && !strcmp(rstr(a, "dst"), rstr(b, "dst"))) ||
+	       (!strcmp(rstr(a, "src"), rstr(b, "dst")) && !strcmp(rstr(a, "dst"), rstr(b, "src")));
+}
+
+void fsc_accept_suspects_merge(json_t *merged, const json_t *more, const char *where)
+{
+	json_t *where_arr = where ? json_pack("[s]", where) : json_array();
+	size_t i, k;
+	json_t *s, *m;
+
+	json_array_foreach(more, i, s) {
+		int found = 0;
+
+		json_array_foreach(merged, k, m) {
+			if (!same_suspect(m, s))
+				continue;
+			union_into(m, "metric", json_object_get(s, "metric"));
+			if (where)
+				union_into(m, "seen_in", where_arr);
+			found = 1;
+			break;
+		}
+		if (!found) {
+			json_t *c = json_deep_copy(s);
+
+			if (where)
+				union_into(c, "seen_in", where_arr);
+			json_array_append_new(merged, c);
+		}
+	}
+	/* Fold round-trip links into a one-way link between the same hosts:
+	 * the one-way figure names the direction, the round trip cannot. */
+	for (i = 0; i < json_array_size(merged);) {
+		json_t *b = json_array_get(merged, i);
+		int folded = 0;
+
+		if (!strcmp(rstr(b, "kind"), "link") && !strcmp(rstr(b, "direction"), "both")) {
+			json_array_foreach(merged, k, m) {
+				if (k == i || strcmp(rstr(m, "kind"), "link") ||
+				    strcmp(rstr(m, "direction"), "one-way") || !same_pair(m, b))
+					continue;
+				union_into(m, "metric", json_object_get(b, "metric"));
+				if (json_object_get(b, "seen_in"))
+					union_into(m, "seen_in", json_object_get(b, "seen_in"));
+				folded = 1;
+				break;
+			}
+		}
+		if (folded)
+			json_array_remove(merged, i);
+		else
+			i++;
+	}
+	/* A slow host slows every link it takes part in: links at a suspect
+	 * node are explained by it (noted in the node's "explains"). */
+	for (i = 0; i < json_array_size(merged);) {
+		json_t *l = json_array_get(merged, i);
+		int folded = 0;
+
+		if (!strcmp(rstr(l, "kind"), "link")) {
+			json_array_foreach(merged, k, m) {
+				char t[160];
+				json_t *one;
+
+				if (strcmp(rstr(m, "kind"), "node") ||
+				    (strcmp(rstr(m, "host"), rstr(l, "src")) &&
+				     strcmp(rstr(m, "host"), rstr(l, "dst"))))
+					continue;
+				fsc_accept_suspect_text(l, t, sizeof(t));
+				one = json_pack("[s]", t);
+				union_into(m, "explains", one);
+				json_decref(one);
+				folded = 1;
+				break;
+			}
+		}
+		if (folded)
+			json_array_remove(merged, i);
+		else
+			i++;
+	}
+	json_decref(where_arr);
+}
+
+void fsc_accept_suspect_text(const json_t *s, char *buf, size_t len)
+{
+	const json_t *metric = json_object_get(s, "metric");
+	int slow = str_in(metric, "bandwidth"), lat = str_in(metric, "latency");
+	char what[64];
+
+	snprintf(what, sizeof(what), "%s%s%s", slow ? "slow" : "", slow && lat ? ", " : "",
+		 lat ? "high latency" : "");
+	if (!what[0])
+		snprintf(what, sizeof(what), "suspect");
+	if (!strcmp(rstr(s, "kind"), "node"))
+		snprintf(buf, len, "%s (node %s)", rstr(s, "host"), what);
+	else
+		snprintf(buf, len, "%s%s%s (link %s)", rstr(s, "src"),
+			 !strcmp(rstr(s, "direction"), "both") ? "<->" : "->", rstr(s, "dst"), what);
+}
+
+/* ------------------------------------------------------------------ */
+/* Judging one check                                                    */
+/* ------------------------------------------------------------------ */
+
+static void required_text(const struct fsc_spec_check *c, const struct fsc_accept_attempt *a,
+			  char *buf, size_t len)
+{
+	char at[48] = "", lim[96];
+
+	if (c->has_at) {
+		char sz[32];
+
+		fmt_size(sz, sizeof(sz), c->at_bytes);
+		snprintf(at, sizeof(at), " at %s", sz);
+	}
+	snprintf(lim, sizeof(lim), "%s", c->limit_text);
+	switch (c->kind) {
+	case FSC_CHECK_COMPLETED:
+		snprintf(buf, len, "every point runs");
+		if (a && a->timeout_ns)
+			appendf(buf, len, ", within %gs", (double)a->timeout_ns / 1e9);
+		break;
+	case FSC_CHECK_LATENCY_P50: snprintf(buf, len, "p50 <= %s%s", lim, at); break;
+	case FSC_CHECK_LATENCY_P99: snprintf(buf, len, "p99 <= %s%s", lim, at); break;
+	case FSC_CHECK_BANDWIDTH:
+		snprintf(buf, len, "%salgbw >= %s%s", c->has_at ? "" : "peak ", lim, at);
+		break;
+	case FSC_CHECK_BUSBW:
+		snprintf(buf, len, "%sbusbw >= %s%s", c->has_at ? "" : "peak ", lim, at);
+		break;
+	case FSC_CHECK_NO_WRONG_DATA: snprintf(buf, len, "no wrong data"); break;
+	case FSC_CHECK_NO_ANOMALY:
+		snprintf(buf, len, "no confirmed %sanomaly",
+			 c->metric == FSC_METRIC_BANDWIDTH ? "bandwidth "
+			 : c->metric == FSC_METRIC_LATENCY ? "latency "
+							   : "");
+		break;
+	case FSC_CHECK_LINK_BANDWIDTH: snprintf(buf, len, "every link >= %s", lim); break;
+	case FSC_CHECK_LINK_LATENCY: snprintf(buf, len, "every link <= %s", lim); break;
+	}
+}
+
+static void set(struct fsc_check_outcome *o, enum fsc_check_status st, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void set(struct fsc_check_outcome *o, enum fsc_check_status st, const char *fmt, ...)
+{
+	va_list ap;
+
+	o->status = st;
+	va_start(ap, fmt);
+	vsnprintf(o->measured, sizeof(o->measured), fmt, ap);
+	va_end(ap);
+}
+
+static void eval_completed(const struct fsc_accept_attempt *a, struct fsc_check_outcome *o)
+{
+	size_t i, n = 0, nerr = 0;
+	const json_t *first = 0;
+	json_t *r;
+	char pt[96];
+
+	json_array_foreach(a->records, i, r) {
+		n++;
+		if (rstatus(r, "error") || rstatus(r, "running")) {
+			nerr++;
+			if (!first)
+				first = r;
+		}
+	}
+	o->value = a->duration_s;
+	if (nerr) {
+		point_name(pt, sizeof(pt), first);
+		set(o, FSC_CHECK_FAIL, "%zu of %zu points failed: %s %s: %s", nerr, n,
+		    rstr(first, "pattern"), pt,
+		    json_object_get(first, "reason") ? rstr(first, "reason") : "did not finish");
+		return;
+	}
+	if (a->timeout_ns && a->duration_s * 1e9 > (double)a->timeout_ns) {
+		set(o, FSC_CHECK_FAIL, "took %.1f s, over the %gs timeout", a->duration_s,
+		    (double)a->timeout_ns / 1e9);
+		return;
+	}
+	set(o, FSC_CHECK_PASS, "%zu point%s in %.1f s", n, n == 1 ? "" : "s", a->duration_s);
+}
+
+static void eval_latency(const struct fsc_spec_check *c, const struct fsc_accept_attempt *a,
+			 struct fsc_check_outcome *o)
+{
+	const char *stat = c->kind == FSC_CHECK_LATENCY_P50 ? "p50" : "p99";
+	double worst = -INFINITY;
+	const json_t *wr = 0;
+	size_t i, n = 0;
+	json_t *r;
+	char v[32], pt[96];
+
+	json_array_foreach(a->records, i, r) {
+		double x = rnum(json_object_get(r, "time_us"), stat);
+
+		if (!measured(r) || isnan(x))
+			continue;
+		if (c->has_at && (uint64_t)rnum(r, "bytes") != c->at_bytes)
+			continue;
+		n++;
+		if (x > worst) {
+			worst = x;
+			wr = r;
+		}
+	}
+	if (!n) {
+		set(o, FSC_CHECK_SKIP, "no measured point%s", c->has_at ? " of that size" : "");
+		return;
+	}
+	o->value = worst;
+	fmt_num(v, sizeof(v), worst);
+	point_name(pt, sizeof(pt), wr);
+	set(o, worst <= c->limit ? FSC_CHECK_PASS : FSC_CHECK_FAIL, "%s us (%s%s)", v, pt,
+	    n > 1 ? ", the worst point" : "");
+}
+
+static void eval_bandwidth(const struct fsc_spec_check *c, const struct fsc_accept_attempt *a,
+			   struct fsc_check_outcome *o)
+{
+	const char *field = c->kind == FSC_CHECK_BUSBW ? "busbw_GBps" : "algbw_GBps";
+	struct {
+		const char *impl;
+		double v;
+		const json_t *r;
+	} best[MAX_IMPLS];
+	size_t nimpl = 0, i, k;
+	const json_t *wr = 0;
+	double worst = INFINITY;
+	json_t *r;
+	char v[32], pt[96];
+
+	/* Per implementation: its value at `at`, or its peak over sizes;
+	 * the check holds when every implementation meets the floor. */
+	json_array_foreach(a->records, i, r) {
+		double x = rnum(r, field);
+
+		if (!measured(r) || isnan(x))
+			continue;
+		if (c->has_at && (uint64_t)rnum(r, "bytes") != c->at_bytes)
+			continue;
+		for (k = 0; k < nimpl; k++)
+			if (!strcmp(best[k].impl, rstr(r, "impl")))
+				break;
+		if (k == nimpl) {
+			if (nimpl == MAX_IMPLS)
+				continue;
+			best[nimpl].impl = rstr(r, "impl");
+			best[nimpl].v = c->has_at ? INFINITY : -INFINITY;
+			best[nimpl++].r = r;
+		}
+		if (c->has_at ? x < best[k].v : x > best[k].v) {
+			best[k].v = x;
+			best[k].r = r;
+		}
+	}
+	if (!nimpl) {
+		set(o, FSC_CHECK_SKIP, "no measured point%s", c->has_at ? " of that size" : "");
+		return;
+	}
+	for (k = 0; k < nimpl; k++)
+		if (best[k].v < worst) {
+			worst = best[k].v;
+			wr = best[k].r;
+		}
+	o->value = worst;
+	fmt_num(v, sizeof(v), worst);
+	point_name(pt, sizeof(pt), wr);
+	set(o, worst >= c->limit ? FSC_CHECK_PASS : FSC_CHECK_FAIL, "%s GB/s (%s)", v, pt);
+}
+
+static void eval_wrong(const struct fsc_accept_attempt *a, struct fsc_check_outcome *o)
+{
+	size_t i, n = 0, nbad = 0;
+	double total = 0;
+	const json_t *first = 0;
+	json_t *r;
+	char pt[96];
+
+	json_array_foreach(a->records, i, r) {
+		double w = rnum(r, "wrong");
+
+		if (!measured(r))
+			continue;
+		n++;
+		if (rstatus(r, "wrong") || (!isnan(w) && w > 0)) {
+			nbad++;
+			total += isnan(w) ? 0 : w;
+			if (!first)
+				first = r;
+		}
+	}
+	if (!n) {
+		set(o, FSC_CHECK_SKIP, "no measured point");
+		return;
+	}
+	o->value = total;
+	if (!nbad) {
+		set(o, FSC_CHECK_PASS, "0 wrong in %zu point%s", n, n == 1 ? "" : "s");
+		return;
+	}
+	point_name(pt, sizeof(pt), first);
+	set(o, FSC_CHECK_FAIL, "%.0f wrong in %zu of %zu points (first: %s %s)", total, nbad, n,
+	    rstr(first, "pattern"), pt);
+}
+
+static int metric_counts(const struct fsc_spec_check *c, const json_t *an)
+{
+	const char *m = rstr(an, "metric");
+
+	return c->metric == FSC_METRIC_ANY ||
+	       (c->metric == FSC_METRIC_BANDWIDTH && !strcmp(m, "bandwidth")) ||
+	       (c->metric == FSC_METRIC_LATENCY && !strcmp(m, "latency"));
+}
+
+static void eval_anomaly(const struct fsc_spec_check *c, const struct fsc_accept_attempt *a,
+			 struct fsc_check_outcome *o)
+{
+	size_t i, k, n = 0, nanom = 0, nother = 0;
+	json_t *r, *an;
+
+	o->measured[0] = 0;
+	json_array_foreach(a->records, i, r) {
+		const json_t *list = json_object_get(r, "anomalies");
+
+		if (!measured(r) || !json_is_array(list))
+			continue;
+		n++;
+		json_array_foreach(list, k, an) {
+			if (!metric_counts(c, an)) {
+				nother++;
+				continue;
+			}
+			json_array_append_new(o->suspects, suspect_from_anomaly(an));
+			appendf(o->measured, sizeof(o->measured), "%s%s", nanom ? "; " : "",
+				rstr(an, "text"));
+			nanom++;
+		}
+	}
+	if (!n) {
+		set(o, FSC_CHECK_SKIP, "no pairs matrix was measured");
+		return;
+	}
+	o->value = (double)nanom;
+	o->status = nanom ? FSC_CHECK_FAIL : FSC_CHECK_PASS;
+	if (!nanom) {
+		const json_t *last = json_array_get(a->records, json_array_size(a->records) - 1);
+		double bw = rnum(json_object_get(last, "bw_spread"), "median");
+		double lat = rnum(json_object_get(last, "lat_spread"), "median");
+		char b[32], l[32];
+
+		fmt_num(b, sizeof(b), bw);
+		fmt_num(l, sizeof(l), lat);
+		if (!isnan(bw) && !isnan(lat))
+			snprintf(o->measured, sizeof(o->measured),
+				 "none (median %s GB/s, %s us)", b, l);
+		else
+			snprintf(o->measured, sizeof(o->measured), "none");
+		if (nother)
+			appendf(o->measured, sizeof(o->measured), "; %zu %s anomal%s not counted",
+				nother, c->metric == FSC_METRIC_BANDWIDTH ? "latency" : "bandwidth",
+				nother == 1 ? "y" : "ies");
+	}
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median_of(double *v, size_t n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* One pairs record against a link floor (bandwidth) or ceiling (latency).
+ * Returns the cells judged; adds failing cells to *nbad and the text. */
+static size_t eval_matrix(const struct fsc_spec_check *c, const json_t *r,
+			  struct fsc_check_outcome *o, size_t *nbad, double *worst_ratio,
+			  json_t *cells_suspects)
+{
+	int bw = c->kind == FSC_CHECK_LINK_BANDWIDTH;
+	const json_t *m = json_object_get(r, bw ? "bw_GBps" : "lat_us");
+	const json_t *labels = json_object_get(r, "labels");
+	size_t n = json_array_size(m), ncell = 0;
+	double *v, med, thr;
+	char unit[8];
+
+	snprintf(unit, sizeof(unit), "%s", bw ? "GB/s" : "us");
+	v = malloc((n * n + 1) * sizeof(*v));
+	if (!v)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < n; j++) {
+			const json_t *x = json_array_get(json_array_get(m, i), j);
+
+			if (i != j && json_is_number(x))
+				v[ncell++] = json_number_value(x);
+		}
+	if (!ncell) {
+		free(v);
+		return 0;
+	}
+	med = median_of(v, ncell);
+	free(v);
+	thr = c->relative ? c->limit * med : c->limit;
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < n; j++) {
+			const json_t *x = json_array_get(json_array_get(m, i), j);
+			const char *src = json_string_value(json_array_get(labels, i));
+			const char *dst = json_string_value(json_array_get(labels, j));
+			double val, ratio;
+			char vt[32], rt[32], text[160];
+
+			if (i == j || !json_is_number(x))
+				continue;
+			val = json_number_value(x);
+			ratio = med > 0 ? val / med : NAN;
+			/* the worst ratio in the direction that matters */
+			if (isnan(*worst_ratio) || (bw ? ratio < *worst_ratio : ratio > *worst_ratio))
+				*worst_ratio = ratio;
+			if (bw ? val >= thr : val <= thr)
+				continue;
+			fmt_num(vt, sizeof(vt), val);
+			fmt_num(rt, sizeof(rt), ratio);
+			snprintf(text, sizeof(text), "%s->%s %s %s (%sx median)", src ? src : "?",
+				 dst ? dst : "?", vt, unit, rt);
+			if (*nbad < LINK_CELLS_NAMED)
+				appendf(o->measured, sizeof(o->measured), "%s%s", *nbad ? ", " : "",
+					text);
+			(*nbad)++;
+			json_array_append_new(cells_suspects,
+					      suspect_from_cell(src ? src : "?", dst ? dst : "?",
+								bw ? "bandwidth" : "latency", text));
+		}
+	return ncell;
+}
+
+static void eval_links(const struct fsc_spec_check *c, const struct fsc_accept_attempt *a,
+		       struct fsc_check_outcome *o)
+{
+	int bw = c->kind == FSC_CHECK_LINK_BANDWIDTH;
+	json_t *cells = json_array(), *anoms = json_array(), *r, *an;
+	size_t i, k, ncell = 0, nbad = 0;
+	double worst = NAN;
+	char list[sizeof(o->measured)], wt[32];
+
+	o->measured[0] = 0;
+	json_array_foreach(a->records, i, r) {
+		if (!measured(r) || !json_object_get(r, "labels"))
+			continue;
+		ncell += eval_matrix(c, r, o, &nbad, &worst, cells);
+		json_array_foreach(json_object_get(r, "anomalies"), k, an)
+			if (!strcmp(rstr(an, "metric"), bw ? "bandwidth" : "latency"))
+				json_array_append_new(anoms, suspect_from_anomaly(an));
+	}
+	if (!ncell) {
+		set(o, FSC_CHECK_SKIP, "no pairs matrix was measured");
+	} else if (!nbad) {
+		fmt_num(wt, sizeof(wt), worst);
+		set(o, FSC_CHECK_PASS, "%zu links, the worst at %sx median", ncell, wt);
+	} else {
+		snprintf(list, sizeof(list), "%s", o->measured);
+		set(o, FSC_CHECK_FAIL, "%zu of %zu links %s: %s%s", nbad, ncell,
+		    bw ? "below" : "above", list, nbad > LINK_CELLS_NAMED ? ", ..." : "");
+		/* Attribution names the culprit when it found one; the
+		 * failing cells otherwise. */
+		json_array_extend(o->suspects, json_array_size(anoms) ? anoms : cells);
+	}
+	o->value = worst;
+	json_decref(cells);
+	json_decref(anoms);
+}
+
+void fsc_accept_check_eval(const struct fsc_spec_check *c, const struct fsc_accept_attempt *a,
+			   struct fsc_check_outcome *o)
+{
+	const char *why;
+
+	memset(o, 0, sizeof(*o));
+	o->value = NAN;
+	o->suspects = json_array();
+	required_text(c, a, o->required, sizeof(o->required));
+	if (all_skipped(a->records, &why)) {
+		if (c->kind == FSC_CHECK_COMPLETED && a->required)
+			set(o, FSC_CHECK_FAIL, "required fabric not usable: %s", why);
+		else
+			set(o, FSC_CHECK_SKIP, "%s", why);
+		return;
+	}
+	switch (c->kind) {
+	case FSC_CHECK_COMPLETED: eval_completed(a, o); break;
+	case FSC_CHECK_LATENCY_P50:
+	case FSC_CHECK_LATENCY_P99: eval_latency(c, a, o); break;
+	case FSC_CHECK_BANDWIDTH:
+	case FSC_CHECK_BUSBW: eval_bandwidth(c, a, o); break;
+	case FSC_CHECK_NO_WRONG_DATA: eval_wrong(a, o); break;
+	case FSC_CHECK_NO_ANOMALY: eval_anomaly(c, a, o); break;
+	case FSC_CHECK_LINK_BANDWIDTH:
+	case FSC_CHECK_LINK_LATENCY: eval_links(c, a, o); break;
+	}
+	/* Suspects explain failures only; one per node or link. */
+	if (o->status != FSC_CHECK_FAIL) {
+		json_array_clear(o->suspects);
+	} else if (json_array_size(o->suspects) > 1) {
+		json_t *raw = o->suspects;
+
+		o->suspects = json_array();
+		fsc_accept_suspects_merge(o->suspects, raw, 0);
+		json_decref(raw);
+	}
+}
+
+void fsc_check_outcome_fini(struct fsc_check_outcome *o)
+{
+	if (!o)
+		return;
+	json_decref(o->suspects);
+	o->suspects = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* JUnit XML and the terminal                                           */
+/* ------------------------------------------------------------------ */
+
+/* XML 1.0 text: markup characters escaped; control characters other than
+ * tab and newline are not allowed in XML at all and become spaces. */
+static void xml_put(FILE *f, const char *s, int attr)
+{
+	for (; s && *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		switch (ch) {
+		case '&': fputs("&amp;", f); break;
+		case '<': fputs("&lt;", f); break;
+		case '>': fputs("&gt;", f); break;
+		case '"': fputs(attr ? "&quot;" : "\"", f); break;
+		case '\'': fputs(attr ? "&apos;" : "'", f); break;
+		case '\n': fputs(attr ? "&#10;" : "\n", f); break;
+		case '\t': fputs(attr ? "&#9;" : "\t", f); break;
+		default: fputc(ch < 0x20 || ch == 0x7f ? ' ' : ch, f); break;
+		}
+	}
+}
+
+static void suspects_line(char *buf, size_t len, const json_t *suspects)
+{
+	size_t i;
+	json_t *s;
+
+	buf[0] = 0;
+	json_array_foreach(suspects, i, s) {
+		char t[160];
+
+		fsc_accept_suspect_text(s, t, sizeof(t));
+		appendf(buf, len, "%s%s", i ? ", " : "", t);
+	}
+}
+
+int fsc_accept_junit_write(const json_t *acc, const char *path, char *err, size_t errlen)
+{
+	const json_t *checks = json_object_get(acc, "checks");
+	const json_t *counts = json_object_get(acc, "counts");
+	const json_t *spec = json_object_get(acc, "spec");
+	char tmp[4200];
+	size_t i;
+	json_t *c;
+	FILE *f;
+	int rc = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+	f = fopen(tmp, "w");
+	if (!f) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot write JUnit file '%s': %s", tmp, strerror(-rc));
+		return rc;
+	}
+	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+	fprintf(f, "<testsuites name=\"fabscope accept\" tests=\"%lld\" failures=\"%lld\" "
+		   "errors=\"0\" skipped=\"%lld\" time=\"%.3f\">\n",
+		(long long)json_integer_value(json_object_get(counts, "checks")),
+		(long long)json_integer_value(json_object_get(counts, "failed")),
+		(long long)json_integer_value(json_object_get(counts, "skipped")),
+		rnum(acc, "duration_s"));
+	fprintf(f, "  <testsuite name=\"");
+	xml_put(f, rstr(spec, "name"), 1);
+	fprintf(f, "\" tests=\"%lld\" failures=\"%lld\" errors=\"0\" skipped=\"%lld\" "
+		   "time=\"%.3f\" timestamp=\"",
+		(long long)json_integer_value(json_object_get(counts, "checks")),
+		(long long)json_integer_value(json_object_get(counts, "failed")),
+		(long long)json_integer_value(json_object_get(counts, "skipped")),
+		rnum(acc, "duration_s"));
+	xml_put(f, rstr(acc, "start_time"), 1);
+	fprintf(f, "\">\n    <properties>\n      <property name=\"spec\" value=\"");
+	xml_put(f, rstr(spec, "path"), 1);
+	fprintf(f, "\"/>\n      <property name=\"verdict\" value=\"");
+	xml_put(f, rstr(acc, "verdict"), 1);
+	fprintf(f, "\"/>\n    </properties>\n");
+	json_array_foreach(checks, i, c) {
+		const char *st = rstr(c, "status");
+		char sus[1024], body[2400];
+
+		fprintf(f, "    <testcase classname=\"");
+		xml_put(f, rstr(c, "test"), 1);
+		fputc('.', f);
+		xml_put(f, rstr(c, "fabric"), 1);
+		fprintf(f, "\" name=\"");
+		xml_put(f, rstr(c, "check"), 1);
+		fprintf(f, "\" time=\"%.3f\">\n", isnan(rnum(c, "duration_s")) ? 0.0
+									 : rnum(c, "duration_s"));
+		suspects_line(sus, sizeof(sus), json_object_get(c, "suspects"));
+		snprintf(body, sizeof(body), "required: %s\nmeasured: %s", rstr(c, "required"),
+			 rstr(c, "measured"));
+		if (json_is_true(json_object_get(c, "retried")))
+			appendf(body, sizeof(body), "\nretried: attempt 1 measured %s",
+				rstr(c, "first_measured"));
+		if (sus[0])
+			appendf(body, sizeof(body), "\nsuspects: %s", sus);
+		if (!strcmp(st, "fail")) {
+			char msg[1200];
+
+			snprintf(msg, sizeof(msg), "%s: measured %s%s", rstr(c, "required"),
+				 rstr(c, "measured"),
+				 json_is_true(json_object_get(c, "retried")) ? " (retried)" : "");
+			fprintf(f, "      <failure type=\"fabscope.check\" message=\"");
+			xml_put(f, msg, 1);
+			fprintf(f, "\">");
+			xml_put(f, body, 0);
+			fprintf(f, "</failure>\n");
+		} else if (!strcmp(st, "skip")) {
+			fprintf(f, "      <skipped message=\"");
+			xml_put(f, rstr(c, "measured"), 1);
+			fprintf(f, "\"/>\n");
+		} else {
+			fprintf(f, "      <system-out>");
+			xml_put(f, body, 0);
+			fprintf(f, "</system-out>\n");
+		}
+		fprintf(f, "    </testcase>\n");
+	}
+	fprintf(f, "  </testsuite>\n</testsuites>\n");
+	if (fflush(f) || fsync(fileno(f)))
+		rc = -errno;
+	if (fclose(f) && !rc)
+		rc = -errno;
+	if (!rc && rename(tmp, path))
+		rc = -errno;
+	if (rc) {
+		snprintf(err, errlen, "cannot write JUnit file '%s': %s", path, strerror(-rc));
+		unlink(tmp);
+	}
+	return rc;
+}
+
+static const char *status_word(const json_t *c)
+{
+	const char *st = rstr(c, "status");
+
+	return !strcmp(st, "pass") ? "PASS" : !strcmp(st, "fail") ? "FAIL" : "SKIP";
+}
+
+void fsc_accept_print(FILE *f, const json_t *acc)
+{
+	static const char *const heads[] = {"test", "fabric", "check", "required", "measured"};
+	const json_t *checks = json_object_get(acc, "checks");
+	const json_t *suspects = json_object_get(acc, "suspects");
+	int w[5];
+	size_t i;
+	json_t *c;
+
+	for (int k = 0; k < 5; k++)
+		w[k] = (int)strlen(heads[k]);
+	json_array_foreach(checks, i, c) {
+		const char *v[5] = {rstr(c, "test"), rstr(c, "fabric"), rstr(c, "check"),
+				    rstr(c, "required"), rstr(c, "measured")};
+
+		for (int k = 0; k < 5; k++) {
+			int l = (int)strlen(v[k]);
+
+			if (k == 4 && l > TABLE_MEASURED_MAX)
+				l = TABLE_MEASURED_MAX;
+			if (l > w[k])
+				w[k] = l;
+		}
+	}
+	fprintf(f, "\n%-*s  %-*s  %-*s  %-*s  %-*s  result\n", w[0], heads[0], w[1], heads[1],
+		w[2], heads[2], w[3], heads[3], w[4], heads[4]);
+	json_array_foreach(checks, i, c) {
+		char m[TABLE_MEASURED_MAX + 1];
+		const char *full = rstr(c, "measured");
+
+		snprintf(m, sizeof(m), "%s", full);
+		if (strlen(full) > TABLE_MEASURED_MAX)
+			memcpy(m + TABLE_MEASURED_MAX - 3, "...", 3);
+		fprintf(f, "%-*s  %-*s  %-*s  %-*s  %-*s  %s%s\n", w[0], rstr(c, "test"), w[1],
+			rstr(c, "fabric"), w[2], rstr(c, "check"), w[3], rstr(c, "required"), w[4],
+			m, status_word(c),
+			json_is_true(json_object_get(c, "retried")) ? " (retried)" : "");
+	}
+	/* Failures in full: the table cuts long texts. */
+	json_array_foreach(checks, i, c) {
+		char sus[1024];
+
+		if (strcmp(rstr(c, "status"), "fail"))
+			continue;
+		fprintf(f, "FAIL %s/%s %s: %s", rstr(c, "test"), rstr(c, "fabric"), rstr(c, "check"),
+			rstr(c, "measured"));
+		if (json_is_true(json_object_get(c, "retried")) &&
+		    strcmp(rstr(c, "first_measured"), rstr(c, "measured")))
+			fprintf(f, " (retried; attempt 1: %s)", rstr(c, "first_measured"));
+		else if (json_is_true(json_object_get(c, "retried")))
+			fprintf(f, " (retried)");
+		suspects_line(sus, sizeof(sus), json_object_get(c, "suspects"));
+		if (sus[0])
+			fprintf(f, "; suspects: %s", sus);
+		fprintf(f, "\n");
+	}
+	json_array_foreach(suspects, i, c) {
+		char t[160];
+		const json_t *seen = json_object_get(c, "seen_in");
+		size_t k;
+		json_t *s;
+
+		fsc_accept_suspect_text(c, t, sizeof(t));
+		fprintf(f, "suspect: %s, seen in", t);
+		json_array_foreach(seen, k, s)
+			fprintf(f, "%s %s", k ? "," : "", json_string_value(s));
+		fprintf(f, "\n");
+	}
+	fprintf(f, "verdict: %s\n", rstr(acc, "summary"));
+}
+
+/* ------------------------------------------------------------------ */
+/* The plan: one item per test x fabric                                 */
+/* ------------------------------------------------------------------ */
+
+struct item {
+	const struct fsc_spec_test *t;
+	const char *fabric;
+	struct fsc_spec_mark mark; /* the fabric's name in the test */
+	int required;
+	int excluded;              /* by --fabric-filter */
+	char skip[256];            /* not run: why */
+	struct fsc_config *cfg;
+};
+
+struct plan {
+	struct item *items;
+	size_t n;
+};
+
+static void plan_free(struct plan *p)
+{
+	for (size_t i = 0; p->items && i < p->n; i++)
+		fsc_config_free(p->items[i].cfg);
+	free(p->items);
+	p->items = 0;
+	p->n = 0;
+}
+
+static int __attribute__((format(printf, 5, 6)))
+spec_error(char *err, size_t len, const struct fsc_spec *s, struct fsc_spec_mark m,
+	   const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(err, len, "%s:%d:%d: %s", s->path, m.line, m.col, msg);
+	return -EINVAL;
+}
+
+static const struct fsc_opt *opt_find(const struct fsc_opt_group *g, size_t ng, const char *name)
+{
+	for (size_t i = 0; i < ng; i++)
+		for (const struct fsc_opt *o = g[i].opts; o && o->name; o++)
+			if (!strcmp(o->name, name))
+				return o;
+	return 0;
+}
+
+static const char *absent_reason(const char *name)
+{
+	for (size_t k = 0; fsc_fabrics_absent[k].name; k++)
+		if (!strcmp(fsc_fabrics_absent[k].name, name))
+			return fsc_fabrics_absent[k].reason;
+	return 0;
+}
+
+static void fabric_names(char *buf, size_t len)
+{
+	buf[0] = 0;
+	for (size_t k = 0; fsc_fabrics[k]; k++)
+		appendf(buf, len, "%s%s", k ? ", " : "", fsc_fabrics[k]->name);
+	for (size_t k = 0; fsc_fabrics_absent[k].name; k++)
+		appendf(buf, len, ", %s", fsc_fabrics_absent[k].name);
+}
+
+static int fabric_known(const char *name)
+{
+	return fsc_fabric_find(name) || absent_reason(name);
+}
+
+/* Options the spec sets through its own keys, or accept sets itself. */
+static const char *const reserved_opts[] = {"fabric", "pattern", "impl",  "min",	"max",
+					    "factor", "iters",	 "warmup", "timeout", "output",
+					    "quiet",  "lb-ranks", 0};
+
+static int opt_apply(struct fsc_config *cfg, const struct fsc_opt_group *g, size_t ng,
+		     const struct fsc_spec *s, const struct fsc_spec_opt *o, const char *where,
+		     char *err, size_t len)
+{
+	char msg[512];
+
+	for (size_t k = 0; reserved_opts[k]; k++)
+		if (!strcmp(reserved_opts[k], o->name))
+			return spec_error(err, len, s, o->mark,
+					  "option '%s' in %s: set it with the test's own keys "
+					  "(fabrics, pattern, sizes, impl, iters, warmup, timeout) "
+					  "or on the accept command line (--output, --lb-ranks)",
+					  o->name, where);
+	if (!opt_find(g, ng, o->name))
+		return spec_error(err, len, s, o->mark,
+				  "unknown option '%s' in %s (options are those of `fabscope run "
+				  "--help`, without the leading --)", o->name, where);
+	if (fsc_config_set(cfg, o->name, o->value, msg, sizeof(msg)))
+		return spec_error(err, len, s, o->value_mark, "%s in %s", msg, where);
+	return 0;
+}
+
+static int cfg_setf(struct fsc_config *cfg, const char *name, char *err, size_t len,
+		    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static int cfg_setf(struct fsc_config *cfg, const char *name, char *err, size_t len,
+		    const char *fmt, ...)
+{
+	char v[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(v, sizeof(v), fmt, ap);
+	va_end(ap);
+	return fsc_config_set(cfg, name, v, err, len);
+}
+
+/* The run configuration of one item, validated as `run` validates its
+ * command line; errors point into the spec.  b NULL (a dry run): no
+ * bootstrap, so nothing that depends on the rank count is checked. */
+static int item_config(struct item *it, const struct fsc_spec *s, struct fsc_boot *b, int nranks,
+		       char *err, size_t len)
+{
+	const struct fsc_spec_test *t = it->t;
+	const struct fsc_spec_fabric *fe = fsc_spec_fabric_find(s, it->fabric);
+	struct fsc_opt_group g[FSC_MAX_OPT_GROUPS];
+	size_t ng = fsc_session_option_groups(g, FSC_MAX_OPT_GROUPS);
+	char where[160], msg[512];
+	int rc;
+
+	snprintf(where, sizeof(where), "test '%s'", t->name);
+	rc = fsc_config_defaults(&it->cfg, g, ng);
+	if (rc) {
+		snprintf(err, len, "cannot build a configuration: %s", fsc_strerror(rc));
+		return rc;
+	}
+	rc = fsc_config_set(it->cfg, "fabric", it->fabric, msg, sizeof(msg));
+	if (!rc)
+		rc = fsc_config_set(it->cfg, "pattern", t->pattern, msg, sizeof(msg));
+	if (!rc)
+		rc = fsc_config_set(it->cfg, "quiet", "true", msg, sizeof(msg));
+	if (!rc)
+		rc = fsc_config_set(it->cfg, "output", "none", msg, sizeof(msg));
+	/* in-process ranks: the configuration states how many */
+	if (!rc && !strcmp(it->fabric, "loopback") && opt_find(g, ng, "lb-ranks"))
+		rc = cfg_setf(it->cfg, "lb-ranks", msg, sizeof(msg), "%d", nranks);
+	/* CSV files named after the results path would overwrite each other
+	 * across tests and attempts; the matrices are in the JSON. */
+	if (!rc && opt_find(g, ng, "pairs-csv"))
+		rc = fsc_config_set(it->cfg, "pairs-csv", "none", msg, sizeof(msg));
+	if (rc)
+		return spec_error(err, len, s, t->mark, "%s in %s", msg, where);
+	if (t->has_sizes) {
+		rc = cfg_setf(it->cfg, "min", msg, sizeof(msg), "%llu",
+			      (unsigned long long)t->min_bytes);
+		if (!rc)
+			rc = cfg_setf(it->cfg, "max", msg, sizeof(msg), "%llu",
+				      (unsigned long long)t->max_bytes);
+		if (!rc)
+			rc = cfg_setf(it->cfg, "factor", msg, sizeof(msg), "%llu",
+				      (unsigned long long)t->factor);
+		if (rc)
+			return spec_error(err, len, s, t->sizes_mark, "%s in %s", msg, where);
+	}
+	if (t->impl && fsc_config_set(it->cfg, "impl", t->impl, msg, sizeof(msg)))
+		return spec_error(err, len, s, t->impl_mark, "%s in %s", msg, where);
+	if (t->iters >= 0 &&
+	    cfg_setf(it->cfg, "iters", msg, sizeof(msg), "%lld", (long long)t->iters))
+		return spec_error(err, len, s, t->iters_mark, "%s in %s", msg, where);
+	if (t->warmup >= 0 &&
+	    cfg_setf(it->cfg, "warmup", msg, sizeof(msg), "%lld", (long long)t->warmup))
+		return spec_error(err, len, s, t->warmup_mark, "%s in %s", msg, where);
+	if (t->timeout_ns && cfg_setf(it->cfg, "timeout", msg, sizeof(msg), "%lluns",
+				      (unsigned long long)t->timeout_ns))
+		return spec_error(err, len, s, t->timeout_mark, "%s in %s", msg, where);
+	/* Fabric-wide options first, so a test can override them. */
+	if (fe) {
+		char fw[96];
+
+		snprintf(fw, sizeof(fw), "fabric '%s'", fe->name);
+		for (size_t i = 0; i < fe->nopts; i++)
+			if ((rc = opt_apply(it->cfg, g, ng, s, &fe->opts[i], fw, err, len)))
+				return rc;
+	}
+	for (size_t i = 0; i < t->nopts; i++)
+		if ((rc = opt_apply(it->cfg, g, ng, s, &t->opts[i], where, err, len)))
+			return rc;
+	/* Names, impls, sizes and every point for this many ranks. */
+	rc = b ? fsc_session_validate(it->cfg, b, msg, sizeof(msg)) : 0;
+	if (rc) {
+		struct fsc_spec_mark m = t->mark;
+
+		if (strstr(msg, "--impl") && t->impl)
+			m = t->impl_mark;
+		else if ((strstr(msg, "--min") || strstr(msg, "--max") || strstr(msg, "size")) &&
+			 t->has_sizes)
+			m = t->sizes_mark;
+		return spec_error(err, len, s, m, "%s on fabric %s: %s%s", where, it->fabric, msg,
+				  nranks == 1 && strstr(msg, "ranks")
+					  ? " (launch with mpirun -np N, or use the loopback fabric only)"
+					  : "");
+	}
+	/* A check `at` a size must name one of the test's sizes. */
+	for (size_t i = 0; i < t->nchecks; i++) {
+		const struct fsc_spec_check *c = &t->checks[i];
+		uint64_t *sizes = 0;
+		size_t nsizes = 0, k;
+
+		if (!c->has_at)
+			continue;
+		rc = fsc_sizes_build(fsc_cfg_size(it->cfg, "min"), fsc_cfg_size(it->cfg, "max"),
+				     (uint64_t)fsc_cfg_int(it->cfg, "factor"), &sizes, &nsizes, msg,
+				     sizeof(msg));
+		if (rc)
+			return spec_error(err, len, s, t->mark, "%s: %s", where, msg);
+		for (k = 0; k < nsizes && sizes[k] != c->at_bytes; k++)
+			;
+		if (k == nsizes) {
+			char list[256] = "", sz[32];
+
+			for (size_t j = 0; j < nsizes && j < 12; j++) {
+				fmt_size(sz, sizeof(sz), sizes[j]);
+				appendf(list, sizeof(list), "%s%s", j ? ", " : "", sz);
+			}
+			if (nsizes > 12)
+				appendf(list, sizeof(list), ", ...");
+			fmt_size(sz, sizeof(sz), c->at_bytes);
+			free(sizes);
+			return spec_error(err, len, s, c->at_mark,
+					  "'at: %s' in check '%s' of %s: the test does not measure "
+					  "that size (its sizes: %s)", sz, c->name, where, list);
+		}
+		free(sizes);
+	}
+	return 0;
+}
+
+/* Every name of `impl` must belong to the pattern (or be "all"). */
+static int impl_check(const struct fsc_spec *s, const struct fsc_spec_test *t,
+		      const struct fsc_pattern_ops *p, char *err, size_t len)
+{
+	const char *q = t->impl;
+
+	while (q && *q) {
+		size_t n = strcspn(q, ","), k;
+		int found = n == 3 && !strncmp(q, "all", 3);
+
+		for (k = 0; !found && p->impls && p->impls[k]; k++)
+			found = strlen(p->impls[k]) == n && !strncmp(p->impls[k], q, n);
+		if (!found) {
+			char list[256] = "";
+
+			for (k = 0; p->impls && p->impls[k]; k++)
+				appendf(list, sizeof(list), "%s, ", p->impls[k]);
+			return spec_error(err, len, s, t->impl_mark,
+					  "unknown impl '%.*s' of pattern %s in test '%s' (expected "
+					  "one of: %sall)", (int)n, q, p->name, t->name, list);
+		}
+		q += n + (q[n] == ',');
+	}
+	return 0;
+}
+
+/* b NULL: a dry run (see item_config). */
+static int plan_build(struct plan *p, const struct fsc_spec *s, const struct fsc_config *acfg,
+		      struct fsc_boot *b, char *err, size_t len)
+{
+	const char *const *filter;
+	size_t nfilter = fsc_cfg_list(acfg, "fabric-filter", &filter), total = 0;
+	char names[256];
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	fabric_names(names, sizeof(names));
+	for (size_t i = 0; i < s->nfabrics; i++)
+		if (!fabric_known(s->fabrics[i].name))
+			return spec_error(err, len, s, s->fabrics[i].mark,
+					  "unknown fabric '%s' in fabrics (expected one of: %s)",
+					  s->fabrics[i].name, names);
+	for (size_t i = 0; i < s->ntests; i++)
+		total += s->tests[i].nfabrics;
+	p->items = calloc(total ? total : 1, sizeof(*p->items));
+	if (!p->items) {
+		snprintf(err, len, "out of memory");
+		return -ENOMEM;
+	}
+	/* Names first, everywhere: a misspelt fabric is reported as such,
+	 * not as whatever the configuration of an earlier item finds. */
+	for (size_t i = 0; i < s->ntests; i++) {
+		const struct fsc_spec_test *t = &s->tests[i];
+
+		for (size_t f = 0; f < t->nfabrics; f++)
+			if (!fabric_known(t->fabrics[f]))
+				return spec_error(err, len, s, t->fabric_marks[f],
+						  "unknown fabric '%s' in test '%s' (expected one "
+						  "of: %s)", t->fabrics[f], t->name, names);
+	}
+	for (size_t i = 0; i < s->ntests; i++) {
+		const struct fsc_spec_test *t = &s->tests[i];
+
+		if (!fsc_pattern_find(t->pattern)) {
+			char pats[256] = "";
+
+			for (size_t k = 0; fsc_patterns[k]; k++)
+				appendf(pats, sizeof(pats), "%s%s", k ? ", " : "",
+					fsc_patterns[k]->name);
+			return spec_error(err, len, s, t->pattern_mark,
+					  "unknown pattern '%s' in test '%s' (expected one of: %s)",
+					  t->pattern, t->name, pats);
+		}
+		rc = impl_check(s, t, fsc_pattern_find(t->pattern), err, len);
+		if (rc)
+			return rc;
+		for (size_t f = 0; f < t->nfabrics; f++) {
+			struct item *it = &p->items[p->n++];
+			const struct fsc_spec_fabric *fe = fsc_spec_fabric_find(s, t->fabrics[f]);
+			const char *why;
+			size_t k;
+
+			it->t = t;
+			it->fabric = t->fabrics[f];
+			it->mark = t->fabric_marks[f];
+			it->required = fe && fe->required;
+			if (!fsc_fabric_find(it->fabric)) {
+				why = absent_reason(it->fabric);
+				snprintf(it->skip, sizeof(it->skip), "fabric %s is %s", it->fabric,
+					 why);
+				continue;
+			}
+			for (k = 0; k < nfilter && strcmp(filter[k], it->fabric); k++)
+				;
+			if (nfilter && k == nfilter) {
+				it->excluded = 1;
+				snprintf(it->skip, sizeof(it->skip), "excluded by --fabric-filter");
+				continue;
+			}
+			rc = item_config(it, s, b,
+					 b ? b->size : (int)fsc_cfg_int(acfg, "lb-ranks"), err, len);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Running                                                              */
+/* ------------------------------------------------------------------ */
+
+struct accept_ctx {
+	int argc;
+	char **argv;
+	struct fsc_config *acfg;
+	int parse_rc;
+	char parse_err[512];
+	const char *spec_path;
+	const char *text; /* preloaded spec text (NULL: rank 0 reads the file) */
+	size_t len;
+};
+
+/* The judgement of one check of one item, over its attempts. */
+struct verdict {
+	struct fsc_check_outcome o;
+	int retried;
+	char first_measured[512];
+	const struct fsc_spec_check *c;
+};
+
+static const struct fsc_spec_check completed_check = {
+	.kind = FSC_CHECK_COMPLETED,
+	.name = "completed",
+};
+
+/* Spec text on every rank: rank 0 reads it (unless the caller did) and
+ * broadcasts it.  Returns 0 or the agreed error (rank 0 printed it). */
+static int spec_text(struct fsc_boot *b, struct accept_ctx *x, char **text, size_t *len)
+{
+	char err[512] = "";
+	int64_t n = 0;
+	int rc = 0;
+
+	*text = 0;
+	*len = 0;
+	if (b->rank == 0) {
+		if (x->text) {
+			*text = malloc(x->len + 1);
+			if (*text) {
+				memcpy(*text, x->text, x->len);
+				(*text)[x->len] = 0;
+				*len = x->len;
+			} else {
+				rc = -ENOMEM;
+				snprintf(err, sizeof(err), "out of memory");
+			}
+		} else {
+			rc = fsc_spec_read(x->spec_path, text, len, err, sizeof(err));
+		}
+		n = rc ? rc : (int64_t)*len;
+		if (rc)
+			fprintf(stderr, "fabscope: error: %s\n", err);
+	}
+	rc = fsc_boot_bcast(b, &n, sizeof(n), 0);
+	if (rc)
+		return rc;
+	if (n < 0)
+		return (int)n;
+	if (b->rank != 0) {
+		*text = malloc((size_t)n + 1);
+		if (!*text)
+			rc = -ENOMEM;
+	}
+	if (fsc_boot_agree(b, rc, 0))
+		return -ENOMEM;
+	rc = fsc_boot_bcast(b, *text, (size_t)n, 0);
+	(*text)[n] = 0;
+	*len = (size_t)n;
+	return rc;
+}
+
+static void default_output(char *path, size_t len, const char *spec_name)
+{
+	char when[32], name[64];
+	time_t now = time(0);
+	size_t k = 0;
+
+	strftime(when, sizeof(when), "%Y%m%d-%H%M%S", gmtime(&now));
+	for (const char *p = spec_name; *p && k + 1 < sizeof(name); p++)
+		name[k++] = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+					    (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'
+				    ? *p
+				    : '_';
+	name[k] = 0;
+	mkdir("results", 0755);
+	mkdir("results/runs", 0755);
+	snprintf(path, len, "results/runs/accept-%s-%s.json", name, when);
+}
+
+/* Check that a file can be created at path (and leave nothing behind). */
+static int writable(const char *path, char *err, size_t len)
+{
+	char tmp[4200];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+	f = fopen(tmp, "w");
+	if (!f) {
+		int e = errno;
+
+		snprintf(err, len, "cannot write '%s': %s", path, strerror(e));
+		return -e;
+	}
+	fclose(f);
+	unlink(tmp);
+	return 0;
+}
+
+static json_t *check_json(const struct item *it, const struct verdict *v, int attempts,
+			  double duration_s)
+{
+	static const char *const words[] = {"pass", "fail", "skip"};
+	json_t *o = json_object();
+
+	json_object_set_new(o, "test", json_string(it->t->name));
+	json_object_set_new(o, "fabric", json_string(it->fabric));
+	json_object_set_new(o, "check", json_string(v->c->name));
+	json_object_set_new(o, "required", json_string(v->o.required));
+	json_object_set_new(o, "measured", json_string(v->o.measured));
+	json_object_set_new(o, "value", isnan(v->o.value) || isinf(v->o.value)
+						? json_null()
+						: json_real(v->o.value));
+	json_object_set_new(o, "status", json_string(words[v->o.status]));
+	json_object_set_new(o, "pass", json_boolean(v->o.status != FSC_CHECK_FAIL));
+	json_object_set_new(o, "retried", json_boolean(v->retried));
+	if (v->retried)
+		json_object_set_new(o, "first_measured", json_string(v->first_measured));
+	json_object_set_new(o, "attempts", json_integer(attempts));
+	json_object_set_new(o, "duration_s", json_real(duration_s));
+	json_object_set_new(o, "suspects", json_incref(v->o.suspects));
+	if (v->c->mark.line)
+		json_object_set_new(o, "spec_line", json_integer(v->c->mark.line));
+	return o;
+}
+
+struct run_state {
+	struct fsc_boot *b;
+	struct accept_ctx *x;
+	const struct fsc_spec *spec;
+	struct plan *plan;
+	struct fsc_results *res; /* rank 0 */
+	json_t *checks, *suspects, *runs; /* rank 0 */
+	int retries, verbose;
+	size_t nrun;                      /* items that run (for progress) */
+};
+
+/* Run one attempt of an item (collective); rank 0 gets its records. */
+static json_t *attempt_run(struct run_state *st, struct item *it, int attempt, double *dur)
+{
+	struct fsc_runner r;
+	json_t *recs = 0, *all = 0, *fabinfo = 0;
+	size_t n0 = 0;
+	uint64_t t0;
+
+	if (st->b->rank == 0) {
+		all = json_object_get(fsc_results_doc(st->res), "records");
+		n0 = json_array_size(all);
+		fabinfo = json_object_get(fsc_results_meta(st->res), "fabrics");
+	}
+	fsc_runner_init(&r, st->b, it->cfg, st->res, st->b->rank == 0 && st->verbose ? stdout : 0);
+	t0 = fsc_time_real_ns();
+	fsc_session_run(&r, fabinfo);
+	*dur = (double)(fsc_time_real_ns() - t0) / 1e9;
+	fsc_runner_fini(&r);
+	if (st->b->rank == 0) {
+		const char *path = fsc_results_path(st->res);
+
+		recs = json_array();
+		for (size_t i = n0; i < json_array_size(all); i++) {
+			json_t *rec = json_array_get(all, i);
+
+			json_object_set_new(rec, "test", json_string(it->t->name));
+			json_object_set_new(rec, "attempt", json_integer(attempt));
+			json_array_append(recs, rec);
+		}
+		if (path)
+			fsc_json_write_atomic(fsc_results_doc(st->res), path);
+	}
+	return recs;
+}
+
+static void progress(struct run_state *st, size_t k, const struct item *it, int attempt,
+		     double dur, const struct verdict *v, size_t nv, int retry_next)
+{
+	size_t nfail = 0;
+	char failed[256] = "";
+
+	if (st->b->rank != 0)
+		return;
+	for (size_t i = 0; i < nv; i++)
+		if (v[i].o.status == FSC_CHECK_FAIL) {
+			appendf(failed, sizeof(failed), "%s%s", nfail ? ", " : "", v[i].c->name);
+			nfail++;
+		}
+	printf("# [%zu/%zu] %s on %s", k, st->nrun, it->t->name, it->fabric);
+	if (attempt > 1)
+		printf(", attempt %d", attempt);
+	printf(": %.1f s: ", dur);
+	if (v[0].o.status == FSC_CHECK_SKIP)
+		printf("skipped: %s\n", v[0].o.measured);
+	else if (!nfail)
+		printf("pass\n");
+	else
+		printf("FAIL (%s)%s\n", failed, retry_next ? ", retrying" : "");
+	fflush(stdout);
+}
+
+/* One item: attempts until every check passes or retries run out. */
+static int item_run(struct run_state *st, struct item *it, size_t k)
+{
+	size_t nv = it->t->nchecks + 1;
+	struct verdict *v = calloc(nv, sizeof(*v));
+	int attempt = 0, again = 1, rc = 0;
+	double dur = 0, total = 0;
+
+	if (!v)
+		rc = -ENOMEM;
+	rc = fsc_boot_agree(st->b, rc, 0);
+	if (rc) {
+		free(v);
+		return rc;
+	}
+	for (size_t i = 0; i < nv; i++)
+		v[i].c = i ? &it->t->checks[i - 1] : &completed_check;
+	while (again) {
+		json_t *recs;
+		int32_t decision = 0;
+
+		attempt++;
+		recs = attempt_run(st, it, attempt, &dur);
+		total += dur;
+		if (st->b->rank == 0) {
+			struct fsc_accept_attempt a = {
+				.records = recs,
+				.duration_s = dur,
+				.timeout_ns = it->t->timeout_ns,
+				.required = it->required,
+			};
+
+			for (size_t i = 0; i < nv; i++) {
+				struct fsc_check_outcome o;
+
+				if (attempt > 1 && v[i].o.status != FSC_CHECK_FAIL)
+					continue;
+				fsc_accept_check_eval(v[i].c, &a, &o);
+				if (attempt == 1) {
+					v[i].o = o;
+					continue;
+				}
+				/* A re-run that cannot judge leaves the failure
+				 * standing. */
+				v[i].retried = 1;
+				snprintf(v[i].first_measured, sizeof(v[i].first_measured), "%s",
+					 v[i].o.measured);
+				if (o.status == FSC_CHECK_SKIP) {
+					appendf(v[i].o.measured, sizeof(v[i].o.measured),
+						"; the re-run could not judge: %s", o.measured);
+					fsc_check_outcome_fini(&o);
+					continue;
+				}
+				fsc_check_outcome_fini(&v[i].o);
+				v[i].o = o;
+			}
+			for (size_t i = 0; i < nv; i++)
+				decision |= v[i].o.status == FSC_CHECK_FAIL;
+			decision = decision && attempt <= st->retries;
+			progress(st, k, it, attempt, dur, v, nv, decision);
+		}
+		json_decref(recs);
+		rc = fsc_boot_bcast(st->b, &decision, sizeof(decision), 0);
+		if (rc)
+			break;
+		again = decision;
+	}
+	if (st->b->rank == 0) {
+		json_t *run = json_object();
+		char where[256];
+
+		snprintf(where, sizeof(where), "%s/%s", it->t->name, it->fabric);
+		for (size_t i = 0; i < nv; i++) {
+			json_array_append_new(st->checks, check_json(it, &v[i], attempt, total));
+			if (v[i].o.status == FSC_CHECK_FAIL)
+				fsc_accept_suspects_merge(st->suspects, v[i].o.suspects, where);
+		}
+		json_object_set_new(run, "test", json_string(it->t->name));
+		json_object_set_new(run, "fabric", json_string(it->fabric));
+		json_object_set_new(run, "pattern", json_string(it->t->pattern));
+		json_object_set_new(run, "status", json_string("ran"));
+		json_object_set_new(run, "attempts", json_integer(attempt));
+		json_object_set_new(run, "duration_s", json_real(total));
+		json_object_set_new(run, "config", fsc_config_to_json(it->cfg));
+		json_array_append_new(st->runs, run);
+	}
+	for (size_t i = 0; i < nv; i++)
+		fsc_check_outcome_fini(&v[i].o);
+	free(v);
+	return rc;
+}
+
+/* An item that does not run: every check skipped (the implicit check
+ * fails when the spec requires a fabric that is not built). */
+static void item_skip(struct run_state *st, struct item *it, size_t k)
+{
+	size_t nv = it->t->nchecks + 1;
+	json_t *run;
+
+	if (st->b->rank != 0)
+		return;
+	for (size_t i = 0; i < nv; i++) {
+		struct verdict v = {.c = i ? &it->t->checks[i - 1] : &completed_check};
+
+		v.o.value = NAN;
+		v.o.suspects = json_array();
+		required_text(v.c, 0, v.o.required, sizeof(v.o.required));
+		v.o.status = FSC_CHECK_SKIP;
+		snprintf(v.o.measured, sizeof(v.o.measured), "%s", it->skip);
+		if (i == 0 && it->required && !it->excluded) {
+			v.o.status = FSC_CHECK_FAIL;
+			snprintf(v.o.measured, sizeof(v.o.measured), "required fabric not usable: %s",
+				 it->skip);
+		}
+		if (i == 0) {
+			printf("# [%zu/%zu] %s on %s: %s: %s\n", k, st->nrun, it->t->name, it->fabric,
+			       v.o.status == FSC_CHECK_FAIL ? "FAIL" : "skipped", it->skip);
+			fflush(stdout);
+		}
+		json_array_append_new(st->checks, check_json(it, &v, 0, 0));
+		fsc_check_outcome_fini(&v.o);
+	}
+	run = json_pack("{s:s, s:s, s:s, s:s, s:s}", "test", it->t->name, "fabric", it->fabric,
+			"pattern", it->t->pattern, "status", "skipped", "reason", it->skip);
+	json_array_append_new(st->runs, run);
+}
+
+/* Rank 0: the acceptance object, its counts and the exit code. */
+static int acceptance_finish(struct run_state *st, json_t *acc, double duration_s)
+{
+	size_t i, npass = 0, nfail = 0, nskip = 0;
+	json_t *c;
+	char sum[1024], sus[768];
+
+	json_array_foreach(st->checks, i, c) {
+		const char *s = rstr(c, "status");
+
+		if (!strcmp(s, "pass"))
+			npass++;
+		else if (!strcmp(s, "fail"))
+			nfail++;
+		else
+			nskip++;
+	}
+	suspects_line(sus, sizeof(sus), st->suspects);
+	if (nfail)
+		snprintf(sum, sizeof(sum), "FAIL: %zu of %zu checks failed%s%s", nfail,
+			 npass + nfail + nskip, sus[0] ? "; suspects: " : "", sus);
+	else if (!npass)
+		snprintf(sum, sizeof(sum), "NOT RUN: every check was skipped (%zu); nothing could "
+			 "be judged", nskip);
+	else
+		snprintf(sum, sizeof(sum), "PASS: %zu of %zu checks passed, %zu skipped", npass,
+			 npass + nskip, nskip);
+	json_object_set_new(acc, "checks", json_incref(st->checks));
+	json_object_set_new(acc, "suspects", json_incref(st->suspects));
+	json_object_set_new(acc, "runs", json_incref(st->runs));
+	json_object_set_new(acc, "counts", json_pack("{s:I, s:I, s:I, s:I}", "checks",
+						     (json_int_t)(npass + nfail + nskip), "passed",
+						     (json_int_t)npass, "failed", (json_int_t)nfail,
+						     "skipped", (json_int_t)nskip));
+	json_object_set_new(acc, "verdict", json_string(nfail ? "FAIL" : npass ? "PASS" : "NOT RUN"));
+	json_object_set_new(acc, "summary", json_string(sum));
+	json_object_set_new(acc, "duration_s", json_real(duration_s));
+	return nfail ? FSC_EXIT_FAIL : npass ? FSC_EXIT_OK : FSC_EXIT_USAGE;
+}
+
+static int accept_rank(struct fsc_boot *b, void *arg)
+{
+	struct accept_ctx *x = arg;
+	struct fsc_spec *spec = 0;
+	struct plan plan = {0};
+	struct run_state st = {.b = b, .x = x, .plan = &plan};
+	struct fsc_timer_info ti;
+	struct fsc_clock mono = fsc_clock_monotonic();
+	char err[1024] = "", path[4096] = "", junit[4200] = "", *text = 0;
+	const char *o, *j;
+	size_t len = 0;
+	int rc, first;
+	int32_t code = FSC_EXIT_USAGE;
+	uint64_t t0 = fsc_time_real_ns();
+	json_t *acc = 0;
+	time_t now = time(0);
+	char when[32];
+
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+	/* 1. the command line, the spec, the plan: all ranks agree */
+	rc = fsc_boot_agree(b, x->parse_rc, &first);
+	if (rc) {
+		if (b->rank == first)
+			fprintf(stderr, "fabscope: error: %s\n", x->parse_err);
+		return FSC_EXIT_USAGE;
+	}
+	rc = spec_text(b, x, &text, &len);
+	if (rc)
+		return FSC_EXIT_USAGE;
+	rc = fsc_spec_parse(text, len, x->spec_path, &spec, err, sizeof(err));
+	free(text);
+	st.spec = spec;
+	if (!rc)
+		rc = plan_build(&plan, spec, x->acfg, b, err, sizeof(err));
+	/* Every rank built its plan from the same text; a configuration
+	 * that still differs (environment-dependent defaults, different
+	 * binaries) would measure different things or deadlock. */
+	rc = fsc_boot_agree(b, rc, &first);
+	if (!rc)
+		rc = fsc_session_agree_config(b, x->acfg, err, sizeof(err));
+	for (size_t i = 0; !rc && i < plan.n; i++)
+		if (plan.items[i].cfg)
+			rc = fsc_session_agree_config(b, plan.items[i].cfg, err, sizeof(err));
+	o = fsc_cfg_str(x->acfg, "output");
+	j = fsc_cfg_str(x->acfg, "junit");
+	if (!rc && b->rank == 0) {
+		if (o && strcmp(o, "none")) {
+			if (strcmp(o, "auto"))
+				snprintf(path, sizeof(path), "%s", o);
+			else
+				default_output(path, sizeof(path), spec->name);
+		}
+		if (j && strcmp(j, "none")) {
+			if (strcmp(j, "auto")) {
+				snprintf(junit, sizeof(junit), "%s", j);
+			} else if (path[0]) {
+				size_t l = strlen(path);
+
+				snprintf(junit, sizeof(junit), "%.*s.junit.xml",
+					 (int)(l > 5 && !strcmp(path + l - 5, ".json") ? l - 5 : l),
+					 path);
+			}
+		}
+		rc = fsc_results_create(&st.res, path[0] ? path : 0, err, sizeof(err));
+		if (!rc && junit[0])
+			rc = writable(junit, err, sizeof(err));
+	}
+	rc = fsc_boot_agree(b, rc, &first);
+	if (rc) {
+		if (b->rank == first)
+			fprintf(stderr, "fabscope: error: %s\n", err);
+		goto out;
+	}
+
+	/* 2. timer, metadata */
+	fsc_timer_selftest(&mono, 0, &ti);
+	rc = fsc_meta_collect(b, x->argc, x->argv, &ti, x->acfg,
+			      st.res ? fsc_results_meta(st.res) : 0);
+	if (rc)
+		goto out;
+	st.retries = (int)fsc_cfg_int(x->acfg, "retries");
+	st.verbose = fsc_cfg_flag(x->acfg, "verbose");
+	st.nrun = plan.n;
+	if (b->rank == 0) {
+		json_object_set_new(fsc_results_meta(st.res), "fabrics", json_object());
+		st.checks = json_array();
+		st.suspects = json_array();
+		st.runs = json_array();
+		printf("# fabscope %s accept: spec '%s' (%s): %zu tests, %zu test x fabric runs; "
+		       "%d ranks on %d hosts\n", FSC_VERSION, spec->name, spec->path, spec->ntests,
+		       plan.n, b->size, b->nhosts);
+		fflush(stdout);
+	}
+
+	/* 3. every item, with retries */
+	for (size_t i = 0; i < plan.n && !rc; i++) {
+		if (plan.items[i].skip[0])
+			item_skip(&st, &plan.items[i], i + 1);
+		else
+			rc = item_run(&st, &plan.items[i], i + 1);
+	}
+	if (rc) {
+		if (b->rank == 0)
+			fprintf(stderr, "fabscope: error: the run stopped: %s\n", fsc_strerror(rc));
+		goto out;
+	}
+
+	/* 4. verdict, files, terminal */
+	if (b->rank == 0) {
+		char jerr[512];
+
+		acc = json_object();
+		json_object_set_new(acc, "spec",
+				    json_pack("{s:s, s:s, s:s?}", "name", spec->name, "path",
+					      spec->path, "description", spec->description));
+		json_object_set_new(acc, "start_time", json_string(when));
+		json_object_set_new(acc, "retries", json_integer(st.retries));
+		code = acceptance_finish(&st, acc, (double)(fsc_time_real_ns() - t0) / 1e9);
+		json_object_set(fsc_results_doc(st.res), "acceptance", acc);
+		fsc_results_finish(st.res, code == FSC_EXIT_OK ? "complete" : "failed");
+		fsc_accept_print(stdout, acc);
+		if (junit[0] && fsc_accept_junit_write(acc, junit, jerr, sizeof(jerr))) {
+			fprintf(stderr, "fabscope: error: %s\n", jerr);
+			code = FSC_EXIT_USAGE;
+		}
+		if (fsc_results_path(st.res))
+			printf("results: %s\n", fsc_results_path(st.res));
+		if (junit[0])
+			printf("junit: %s\n", junit);
+		fflush(stdout);
+		json_decref(acc);
+	}
+	rc = fsc_boot_bcast(b, &code, sizeof(code), 0);
+	if (rc)
+		code = FSC_EXIT_USAGE;
+out:
+	json_decref(st.checks);
+	json_decref(st.suspects);
+	json_decref(st.runs);
+	fsc_results_free(st.res);
+	plan_free(&plan);
+	fsc_spec_free(spec);
+	return rc ? FSC_EXIT_USAGE : code;
+}
+
+/* ------------------------------------------------------------------ */
+/* The command                                                          */
+/* ------------------------------------------------------------------ */
+
+static void accept_usage(FILE *f)
+{
+	struct fsc_opt_group g = {"accept options", accept_opts};
+
+	fprintf(f, "usage: fabscope accept SPEC [options]\n\n"
+		   "Run the acceptance spec SPEC (YAML; see scripts/specs/README.md) under\n"
+		   "mpirun/srun, or without a launcher for a spec over the loopback fabric only.\n"
+		   "Exit codes: 0 every check passed, 1 a check failed, 2 bad input or nothing "
+		   "could run.\n\n");
+	fsc_config_help(f, &g, 1);
+}
+
+/* Would this spec run nothing but loopback?  (Decides, before any
+ * bootstrap, between in-process ranks and MPI.)  Fabrics that are not built
+ * or are filtered out run nowhere and do not count; a spec left with
+ * nothing to run is judged in-process too, without starting MPI. */
+static int only_loopback(const struct fsc_spec *s, const struct fsc_config *acfg)
+{
+	const char *const *filter;
+	size_t nfilter = fsc_cfg_list(acfg, "fabric-filter", &filter);
+
+	for (size_t i = 0; i < s->ntests; i++)
+		for (size_t f = 0; f < s->tests[i].nfabrics; f++) {
+			const char *name = s->tests[i].fabrics[f];
+			size_t k;
+
+			for (k = 0; k < nfilter && strcmp(filter[k], name); k++)
+				;
+			if ((nfilter && k == nfilter) || !fsc_fabric_find(name))
+				continue;
+			if (strcmp(name, "loopback"))
+				return 0;
+		}
+	return 1;
+}
+
+/* --dry-run: parse, validate what needs no bootstrap, print the plan. */
+static int dry_run(struct accept_ctx *x, int speak)
+{
+	struct fsc_spec *spec = 0;
+	struct plan plan = {0};
+	char *text = 0, err[1024];
+	size_t len;
+	int rc;
+
+	rc = fsc_spec_read(x->spec_path, &text, &len, err, sizeof(err));
+	if (!rc)
+		rc = fsc_spec_parse(text, len, x->spec_path, &spec, err, sizeof(err));
+	if (!rc)
+		rc = plan_build(&plan, spec, x->acfg, 0, err, sizeof(err));
+	if (rc && speak)
+		fprintf(stderr, "fabscope: error: %s\n", err);
+	if (!rc && speak) {
+		printf("# spec '%s' (%s): %zu tests, %zu test x fabric runs\n", spec->name,
+		       spec->path, spec->ntests, plan.n);
+		for (size_t i = 0; i < plan.n; i++) {
+			const struct item *it = &plan.items[i];
+			char req[160];
+
+			printf("%s on %s: pattern %s", it->t->name, it->fabric, it->t->pattern);
+			if (it->skip[0])
+				printf(": %s", it->skip);
+			if (it->required)
+				printf(" (required)");
+			printf("\n  check completed");
+			for (size_t k = 0; k < it->t->nchecks; k++) {
+				required_text(&it->t->checks[k], 0, req, sizeof(req));
+				printf(", %s: %s", it->t->checks[k].name, req);
+			}
+			printf("\n");
+		}
+	}
+	plan_free(&plan);
+	fsc_spec_free(spec);
+	free(text);
+	return rc ? FSC_EXIT_USAGE : FSC_EXIT_OK;
+}
+
+static int local_run(struct accept_ctx *x)
+{
+	int n = (int)fsc_cfg_int(x->acfg, "lb-ranks"), rc;
+	char (*names)[16] = calloc((size_t)n, sizeof(*names));
+	const char **hosts = calloc((size_t)n, sizeof(*hosts));
+	int *rcs = calloc((size_t)n, sizeof(*rcs));
+
+	if (!names || !hosts || !rcs) {
+		fprintf(stderr, "fabscope: error: out of memory\n");
+		rc = FSC_EXIT_USAGE;
+		goto out;
+	}
+	/* Each virtual rank is its own virtual host, so that patterns and
+	 * suspects name hosts as they would on a cluster. */
+	for (int i = 0; i < n; i++) {
+		snprintf(names[i], sizeof(names[i]), "lb%d", i);
+		hosts[i] = names[i];
+	}
+	rc = fsc_boot_local_run(n, hosts, accept_rank, x, rcs);
+	rc = rc ? FSC_EXIT_USAGE : rcs[0];
+out:
+	free(names);
+	free(hosts);
+	free(rcs);
+	return rc;
+}
+
+int fsc_accept_main(int argc, char **argv)
+{
+	struct fsc_opt_group g = {"accept options", accept_opts};
+	struct accept_ctx x = {.argc = argc, .argv = argv};
+	char **av = calloc((size_t)argc + 1, sizeof(*av));
+	char *text = 0, err[1024];
+	struct fsc_spec *spec = 0;
+	int rc, ac = 0, next = 0, launched = fsc_session_launcher_size() > 1;
+	int speak = fsc_session_launcher_rank() == 0;
+
+	if (!av)
+		return FSC_EXIT_USAGE;
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			if (speak)
+				accept_usage(stdout);
+			free(av);
+			return FSC_EXIT_OK;
+		}
+	/* SPEC may come before or after the options: parse up to the first
+	 * positional argument, take it as SPEC, and parse again without it. */
+	x.parse_rc = fsc_config_parse(&x.acfg, &g, 1, argc, argv, &next, x.parse_err,
+				      sizeof(x.parse_err));
+	if (!x.parse_rc && next >= argc) {
+		snprintf(x.parse_err, sizeof(x.parse_err),
+			 "no spec given: fabscope accept SPEC [options] (see --help)");
+		x.parse_rc = -EINVAL;
+	}
+	if (!x.parse_rc) {
+		x.spec_path = argv[next];
+		for (int i = 0; i < argc; i++)
+			if (i != next)
+				av[ac++] = argv[i];
+		fsc_config_free(x.acfg);
+		x.acfg = 0;
+		x.parse_rc = fsc_config_parse(&x.acfg, &g, 1, ac, av, &next, x.parse_err,
+					      sizeof(x.parse_err));
+		if (!x.parse_rc && next < ac) {
+			snprintf(x.parse_err, sizeof(x.parse_err),
+				 "unexpected argument '%s' (one spec per run; options start with "
+				 "--)", av[next]);
+			x.parse_rc = -EINVAL;
+		}
+	}
+	if (!x.parse_rc) {
+		const char *const *filter;
+		size_t n = fsc_cfg_list(x.acfg, "fabric-filter", &filter);
+		char names[256];
+
+		fabric_names(names, sizeof(names));
+		for (size_t i = 0; i < n && !x.parse_rc; i++)
+			if (!fabric_known(filter[i])) {
+				snprintf(x.parse_err, sizeof(x.parse_err),
+					 "invalid value '%s' for --fabric-filter: expected fabrics "
+					 "among %s", filter[i], names);
+				x.parse_rc = -EINVAL;
+			}
+	}
+	if (x.parse_rc && !launched) {
+		fprintf(stderr, "fabscope: error: %s\n", x.parse_err);
+		rc = FSC_EXIT_USAGE;
+		goto out;
+	}
+	if (!x.parse_rc && fsc_cfg_flag(x.acfg, "dry-run")) {
+		rc = dry_run(&x, speak);
+		goto out;
+	}
+	/* Not launched: one process, so it may read the spec itself and
+	 * decide between in-process ranks (loopback only) and MPI. */
+	if (!launched) {
+		size_t len;
+
+		rc = fsc_spec_read(x.spec_path, &text, &len, err, sizeof(err));
+		if (!rc)
+			rc = fsc_spec_parse(text, len, x.spec_path, &spec, err, sizeof(err));
+		if (rc) {
+			fprintf(stderr, "fabscope: error: %s\n", err);
+			rc = FSC_EXIT_USAGE;
+			goto out;
+		}
+		x.text = text;
+		x.len = len;
+		if (only_loopback(spec, x.acfg)) {
+			rc = local_run(&x);
+			goto out;
+		}
+	}
+#ifdef FSC_HAVE_MPI
+	{
+		struct fsc_boot *b = 0;
+
+		rc = fsc_boot_mpi_create(&b, &argc, &argv);
+		if (rc) {
+			if (speak)
+				fprintf(stderr, "fabscope: error: MPI bootstrap failed: %s\n",
+					fsc_strerror(rc));
+			rc = FSC_EXIT_USAGE;
+			goto out;
+		}
+		rc = accept_rank(b, &x);
+		fsc_boot_destroy(b);
+		fsc_boot_mpi_finalize();
+	}
+#else
+	if (speak)
+		fprintf(stderr, "fabscope: error: %s\n",
+			x.parse_rc ? x.parse_err
+				   : "this build has no MPI: only specs over the loopback fabric "
+				     "can run");
+	rc = FSC_EXIT_USAGE;
+#endif
+out:
+	fsc_spec_free(spec);
+	free(text);
+	fsc_config_free(x.acfg);
+	free(av);
+	return rc;
+}

@@ -1,0 +1,99 @@
+# Shared by tests/cluster/accept_*.sh (sourced, not a test of its own):
+# preflight checks, a private virtual cluster of 4 hosts torn down on exit,
+# and helpers to run `fabscope accept` on it and read its verdict.
+#
+# Environment: FABSCOPE (the binary; default build/fabscope), FSC_SOURCE
+# (the source tree), FSC_ACCEPT_SPEC (default scripts/specs/quick.yaml).
+# Exit codes follow ctest: 0 pass, 1 fail, 77 skipped (not root, no network
+# namespaces, no mpirun/tc/python3, or a virtual cluster that is not ours is
+# already up).
+
+set -euo pipefail
+
+ACC_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SRC=${FSC_SOURCE:-$(cd "$ACC_HERE/../.." && pwd)}
+VC=$SRC/scripts/vcluster
+SPEC=${FSC_ACCEPT_SPEC:-$SRC/scripts/specs/quick.yaml}
+FABSCOPE=${FABSCOPE:-$SRC/build/fabscope}
+# A degraded host or link: slow enough to be unmistakable next to healthy
+# veth links (hundreds of MB/s), fast enough to keep the run short.
+DEGRADE_RATE=${FSC_ACCEPT_DEGRADE_RATE:-50mbit}
+
+skip() {
+	echo "SKIP: $*"
+	exit 77
+}
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+ok() { echo "ok - $*"; }
+
+[[ $(id -u) -eq 0 ]] || skip "needs root (network namespaces)"
+ip netns list >/dev/null 2>&1 || skip "'ip netns' is not available"
+command -v unshare >/dev/null || skip "unshare not found"
+command -v mpirun >/dev/null || skip "mpirun not found"
+command -v tc >/dev/null || skip "tc not found"
+command -v python3 >/dev/null || skip "python3 not found (reads the results JSON)"
+[[ -x $FABSCOPE ]] || skip "fabscope binary '$FABSCOPE' not found (set FABSCOPE)"
+ip link show dev fscbr0 >/dev/null 2>&1 &&
+	skip "a virtual cluster is already up; not disturbing it"
+
+TMP=$(mktemp -d)
+export FSC_VCLUSTER_STATE=$TMP/state
+
+acc_cleanup() {
+	local rc=$?
+	"$VC" down >/dev/null 2>&1 || true
+	rm -rf "$TMP"
+	exit "$rc"
+}
+trap acc_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+"$VC" up 4 >/dev/null || fail "vcluster up 4 failed"
+
+# accept NAME: run the spec on the 4 hosts; RC gets the exit code, the
+# results are $TMP/NAME.json and $TMP/NAME.xml, the terminal $TMP/NAME.out.
+accept() {
+	local name=$1 start=$SECONDS
+	set +e
+	timeout 540 "$VC" mpirun -np 4 "$FABSCOPE" accept "$SPEC" \
+		--output "$TMP/$name.json" --junit "$TMP/$name.xml" >"$TMP/$name.out" 2>&1
+	RC=$?
+	set -e
+	grep -E '^(# \[|FAIL |suspect:|verdict:)' "$TMP/$name.out" || true
+	echo "($name: exit code $RC in $((SECONDS - start)) s)"
+}
+
+# suspects NAME: one line per suspect of the verdict, "node HOST" or
+# "link SRC->DST DIRECTION"; fails when the JSON or JUnit file is malformed.
+suspects() {
+	python3 - "$TMP/$1.json" "$TMP/$1.xml" <<'PY'
+import json, sys
+import xml.etree.ElementTree as ET
+
+doc = json.load(open(sys.argv[1]))
+acc = doc["acceptance"]
+suites = ET.parse(sys.argv[2]).getroot()
+cases = suites.findall("./testsuite/testcase")
+assert len(cases) == acc["counts"]["checks"], "JUnit testcases != checks"
+assert len([c for c in cases if c.find("failure") is not None]) == acc["counts"]["failed"]
+for r in doc["records"]:
+    assert "test" in r and r.get("attempt", 0) >= 1, "untagged record"
+for s in acc["suspects"]:
+    if s["kind"] == "node":
+        print("node", s["host"])
+    else:
+        print("link %s->%s %s" % (s["src"], s["dst"], s["direction"]))
+PY
+}
+
+# verdict NAME: PASS, FAIL or NOT RUN from the results JSON.
+verdict() {
+	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["acceptance"]["verdict"])' \
+		"$TMP/$1.json"
+}

@@ -1,0 +1,946 @@
+/* Unit tests for `fabscope accept` (src/accept.c): checks judged on
+ * synthetic records, suspects, JUnit XML, and whole runs of specs over the
+ * loopback fabric (in-process ranks, virtual clock, injected faults). */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "accept.h"
+#include "err.h"
+#include "spec.h"
+
+/* ---- helpers ---- */
+
+static json_t *load(const char *text)
+{
+	json_error_t e;
+	json_t *v = json_loads(text, 0, &e);
+
+	if (!v)
+		print_error("bad JSON in test: %s at %d\n", e.text, e.column);
+	assert_non_null(v);
+	return v;
+}
+
+static struct fsc_spec_check check(enum fsc_check_kind kind, const char *name, double limit,
+				   int is_max, const char *text)
+{
+	struct fsc_spec_check c;
+
+	memset(&c, 0, sizeof(c));
+	c.kind = kind;
+	c.name = name;
+	c.limit = limit;
+	c.is_max = is_max;
+	c.has_limit = 1;
+	snprintf(c.limit_text, sizeof(c.limit_text), "%s", text);
+	return c;
+}
+
+static void eval(const struct fsc_spec_check *c, const char *records, double dur,
+		 uint64_t timeout_ns, int required, struct fsc_check_outcome *o)
+{
+	json_t *recs = load(records);
+	struct fsc_accept_attempt a = {
+		.records = recs,
+		.duration_s = dur,
+		.timeout_ns = timeout_ns,
+		.required = required,
+	};
+
+	fsc_accept_check_eval(c, &a, o);
+	json_decref(recs);
+}
+
+static const char lat_records[] =
+	"[{\"pattern\":\"latency\",\"impl\":\"pingpong\",\"bytes\":8,\"status\":\"ok\","
+	"  \"wrong\":0,\"time_us\":{\"p50\":3.0,\"p99\":4.25}},"
+	" {\"pattern\":\"latency\",\"impl\":\"pingpong\",\"bytes\":64,\"status\":\"ok\","
+	"  \"wrong\":0,\"time_us\":{\"p50\":7.5,\"p99\":12.0}}]";
+
+/* ---- checks ---- */
+
+static void fsc_accept_check_eval__latency_worst_point(void **state)
+{
+	struct fsc_spec_check c = check(FSC_CHECK_LATENCY_P50, "latency_p50", 5, 1, "5us");
+	struct fsc_check_outcome o;
+
+	(void)state;
+	eval(&c, lat_records, 1, 0, 0, &o);
+	assert_int_equal(o.status, FSC_CHECK_FAIL);
+	assert_float_equal(o.value, 7.5, 1e-12);
+	assert_string_equal(o.required, "p50 <= 5us");
+	assert_string_equal(o.measured, "7.5 us (pingpong 64B, the worst point)");
+	assert_int_equal(json_array_size(o.suspects), 0);
+	fsc_check_outcome_fini(&o);
+
+	c.has_at = 1;
+	c.at_bytes = 8;
+	eval(&c, lat_records, 1, 0, 0, &o);
+	assert_int_equal(o.status, FSC_CHECK_PASS);
+	assert_float_equal(o.value, 3.0, 1e-12);
+	assert_string_equal(o.required, "p50 <= 5us at 8B");
+	assert_string_equal(o.measured, "3 us (pingpong 8B)");
+	fsc_check_outcome_fini(&o);
+}
+
+static void fsc_accept_check_eval__latency_p99_and_missing_size(void **state)
+{
+	struct fsc_spec_check c = check(FSC_CHECK_LATENCY_P99, "latency_p99", 12, 1, "12us");
+	struct fsc_check_outcome o;
+
+	(void)state;
+	eval(&c, lat_records, 1, 0, 0, &o);
+	assert_int_equal(o.status, FSC_CHECK_PASS); /* 12.0 <= 12: the limit is inclusive */
+	assert_float_equal(o.value, 12.0, 1e-12);
+	fsc_check_outcome_fini(&o);
+
+	c.has_at = 1;
+	c.at_bytes = 1024;
+	eval(&c, lat_records, 1, 0, 0, &o);
+	assert_int_equal(o.status, FSC_CHECK_SKIP);
+	assert_true(isnan(o.value));
+	assert_string_equal(o.measured, "no measured point of that size");
+	fsc_check_outcome_fini(&o);
+}
+
+static const char bw_records[] =
+	"[{\"impl\":\"uni\",\"bytes\":65536,\"status\":\"ok\",\"algbw_GBps\":1.5,"
+	"  \"busbw_GBps\":1.5},"
+	" {\"impl\":\"uni\",\"bytes\":1048576,\"status\":\"ok\",\"algbw_GBps\":4.0,"
+	"  \"busbw_GBps\":4.0},"
+	" {\"impl\":\"bi\",\"bytes\":65536,\"status\":\"ok\",\"algbw_GBps\":2.5,"
+	"  \"busbw_GBps\":2.5},"
+	" {\"impl\":\"bi\",\"bytes\":1048576,\"status\":\"ok\",\"algbw_GBps\":3.0,"
+	"  \"busbw_GBps\":3.0},"
+	" {\"impl\":\"native\",\"bytes\":1048576,\"status\":\"skipped\",\"reason\":\"no\"}]";
+
+static void fsc_accept_check_eval__bandwidth_peak_per_impl(void **state)
+{
+	struct fsc_spec_check c = check(FSC_CHECK_BANDWIDTH, "bandwidth", 3.5, 0, "3.5 GB/s");
+	struct fsc_check_outcome o;
+
+	(void)state;
+	/* peaks: uni 4.0, bi 3.0; every impl must meet the floor */
+	eval(&c, bw_records, 1, 0, 0, &o);
+	assert_int_equal(o.status, FSC_CHECK_FAIL);
+	assert_float_equal(o.value, 3.0, 1e-12);
+	assert_string_equal(o.required, "peak algbw >= 3.5 GB/s");
+	assert_string_equal(o.measured, "3 GB/s (bi 1M)");
+	fsc_check_outcome_fini(&o);
+
+	/* at 64K: uni 1.5, bi 2.5 */
+	c = check(FSC_CHECK_BUSBW, "busbw", 1.5, 0, "1.5 GB/s");
+	c.has_at = 1;
+	c.at_bytes = 65536;
+	eval(&c, bw_records, 1, 0, 0, &o);
+	assert_int_equal(o.status, FSC_CHECK_PASS);
+	assert_float_equal(o.value, 1.5, 1e-12);
+	assert_string_equal(o.required, "busbw >= 1.5 GB/s at 64K");
+	assert_string_equal(o.measured, "1.5 GB/s (uni 64K)");
+	fsc_check_outcome_fini(&o);
+}
+
+static void fsc_accept_check_eval__wrong_data(void **state)
+{
+	struct fsc_spec_check c = check(FSC_CHECK_NO_WRONG_DATA, "no_wrong_data", 0, 0, "");
+	struct fsc_check_outcome o;
+
+	(void)state;
+	eval(&c, lat_records, 1, 0, 0, &o);
+	assert_int_equal(o.status, FSC_CHECK_PASS);
+	assert_string_equal(o.measured, "0 wrong in 2 points");
+	assert_float_equal(o.value, 0, 0);
+	fsc_check_outcome_fini(&o);
+
+	eval(&c,
+	     "[{\"pattern\":\"allreduce\",\"impl\":\"ring\",\"bytes\":4096,\"dtype\":\"float32\","
+	     "  \"status\":\"ok\",\"wrong\":0},"
+	     " {\"pattern\":\"allreduce\",\"impl\":\"ring\",\"bytes\":65536,\"dtype\":\"float32\","
+	     "  \"status\":\"wrong\",\"wrong\":37},"
+	     " {\"pattern\":\"allreduce\",\"impl\":\"rd\",\"bytes\":65536,\"status\":\"error\","
+	     "  \"reason\":\"run: timed out\"}]",
+	     1, 0, 0, &o);
+	assert_int_equal(o.status, FSC_CHECK_FAIL);
+	assert_float_equal(o.value, 37, 0);
+	assert_string_equal(o.measured,
+			    "37 wrong in 1 of 2 points (first: allreduce ring 64K float32)");
+	fsc_check_outcome_fini(&o);
+}
+
+static void fsc_accept_check_eval__completed(void **state)
+{
+	struct fsc_check_outcome o;
+
+	(void)state;
+	eval(&(struct fsc_spec_check){.kind = FSC_CHECK_COMPLETED, .name = "completed"},
+	     lat_records, 2.25, 0, 0, &o);
+	assert_int_equal(o.status, FSC_CHECK_PASS);
+	assert_string_equal(o.required, "every point runs");
+	assert_string_equal(o.measured, "2 points in 2.2 s");
+	fsc_check_outcome_fini(&o);
+
+	eval(&(struct fsc_spec_check){.kind = FSC_CHECK_COMPLETED, .name = "completed"},
+	     lat_records, 75.0, 60000000000ull, 0, &o);
+	assert_int_equal(o.status, FSC_CHECK_FAIL);
+	assert_string_equal(o.required, "every point runs, within 60s");
+	assert_string_equal(o.measured, "took 75.0 s, over the 60s timeout");
+	fsc_check_outcome_fini(&o);
+
+	eval(&(struct fsc_spec_check){.kind = FSC_CHECK_COMPLETED, .name = "completed"},
+	     "[{\"pattern\":\"latency\",\"impl\":\"pingpong\",\"bytes\":8,\"status\":\"ok\"},"
+	     " {\"pattern\":\"latency\",\"impl\":\"pingpong\",\"bytes\":16,\"status\":\"error\","
+	     "  \"reason\":\"run: timed out\"}]",
+	     1, 0, 0, &o);
+	assert_int_equal(o.status, FSC_CHECK_FAIL);
+	assert_string_equal(o.measured, "1 of 2 points failed: latency pingpong 16B: run: timed "
+					"out");
+	fsc_check_outcome_fini(&o);
+}
+
+static const char skipped_records[] =
+	"[{\"fabric\":\"ucx\",\"pattern\":\"latency\",\"status\":\"skipped\","
+	"  \"reason\":\"no UCX transport\"}]";
+
+static void fsc_accept_check_eval__fabric_not_usable(void **state)
+{
+	struct fsc_spec_check done = {.kind = FSC_CHECK_COMPLETED, .name = "completed"};
+	struct fsc_spec_check lat = check(FSC_CHECK_LATENCY_P50, "latency_p50", 5, 1, "5us");
+	struct fsc_check_outcome o;
+
+	(void)state;
+	eval(&done, skipped_records, 1, 0, 0, &o);
+	assert_int_equal(o.status, FSC_CHECK_SKIP);
+	assert_string_equal(o.measured, "no UCX transport");
+	fsc_check_outcome_fini(&o);
+
+	/* A required fabric: not usable is a failure of the run itself,
+	 * the measurements are skipped. */
+	eval(&done, skipped_records, 1, 0, 1, &o);
+	assert_int_equal(o.status, FSC_CHECK_FAIL);
+	assert_string_equal(o.measured, "required fabric not usable: no UCX transport");
+	fsc_check_outcome_fini(&o);
+	eval(&lat, skipped_records, 1, 0, 1, &o);
+	assert_int_equal(o.status, FSC_CHECK_SKIP);
+	fsc_check_outcome_fini(&o);
+
+	eval(&done, "[]", 1, 0, 0, &o);
+	assert_int_equal(o.status, FSC_CHECK_SKIP);
+	assert_string_equal(o.measured, "no point was run");
+	fsc_check_outcome_fini(&o);
+}
+
+/* A 3-node pairs record: lb2 receives slowly from lb1 (0.2x). */
+static const char pairs_record[] =
+	"[{\"pattern\":\"pairs\",\"impl\":\"p2p\",\"status\":\"anomaly\",\"wrong\":0,"
+	"  \"labels\":[\"h0\",\"h1\",\"h2\"],"
+	"  \"bw_GBps\":[[null,10.0,10.0],[10.0,null,2.0],[10.0,10.0,null]],"
+	"  \"lat_us\":[[null,1.0,1.0],[1.0,null,3.0],[1.0,3.0,null]],"
+	"  \"bw_spread\":{\"median\":10.0}, \"lat_spread\":{\"median\":1.0},"
+	"  \"anomalies\":["
+	"   {\"kind\":\"link\",\"metric\":\"bandwidth\",\"direction\":\"one-way\","
+	"    \"hosts\":[\"h1\",\"h2\"],\"text\":\"link h1->h2 slow (0.2x median)\"},"
+	"   {\"kind\":\"link\",\"metric\":\"latency\",\"direction\":\"both\","
+	"    \"hosts\":[\"h1\",\"h2\"],\"text\":\"link h1<->h2 high latency (3x median)\"}]}]";
+
+static void assert_link_suspect(const json_t *s, const char *src, const char *dst,
+				const char *direction)
+{
+	assert_string_equal(json_string_value(json_object_get(s, "kind")), "link");
+	assert_string_equal(json_string_value(json_object_get(s, "src")), src);
+	assert_string_equal(json_string_value(json_object_get(s, "dst")), dst);
+	assert_string_equal(json_string_value(json_object_get(s, "direction")), direction);
+}
+
+static void fsc_accept_check_eval__anomaly_suspects_merged(void **state)
+{
+	struct fsc_spec_check c = {.kind = FSC_CHECK_NO_ANOMALY, .name = "no_anomaly"};
+	struct fsc_check_outcome o;
+	const json_t *metric;
+
+	(void)state;
+	eval(&c, pairs_record, 1, 0, 0, &o);
+	assert_int_equal(o.status, FSC_CHECK_FAIL);
+	assert_float_equal(o.value, 2, 0);
+	assert_string_equal(o.required, "no confirmed anomaly");
+	assert_string_equal(o.measured,
+			    "link h1->h2 slow (0.2x median); link h1<->h2 high latency (3x median)");
+	/* the round-trip latency link folds into the one-way bandwidth link */
+	assert_int_equal(json_array_size(o.suspects), 1);
+	assert_link_suspect(json_array_get(o.suspects, 0), "h1", "h2", "one-way");
+	metric = json_object_get(json_array_get(o.suspects, 0), "metric");
+	assert_int_equal(json_array_size(metric), 2);
+	assert_string_equal(json_string_value(json_array_get(metric, 1)), "latency");
+	fsc_check_outcome_fini(&o);
+
+	/* only latency anomalies count */
+	c.metric = FSC_METRIC_LATENCY;
+	eval(&c, pairs_record, 1, 0, 0, &o);
+	assert_int_equal(o.status, FSC_CHECK_FAIL);
+	assert_string_equal(o.required, "no confirmed latency anomaly");
+	assert_int_equal(json_array_size(o.suspects), 1);
+	assert_link_suspect(json_array_get(o.suspects, 0), "h1", "h2", "both");
+	fsc_check_outcome_fini(&o);
+}
+
+static void fsc_accept_check_eval__no_anomaly_passes(void **state)
+{
+	struct fsc_spec_check c = {.kind = FSC_CHECK_NO_ANOMALY, .name = "no_anomaly",
+				   .metric = FSC_METRIC_BANDWIDTH};
+	struct fsc_check_outcome o;
+
+	(void)state;
+	eval(&c,
+	     "[{\"pattern\":\"pairs\",\"status\":\"anomaly\",\"labels\":[\"a\",\"b\"],"
+	     "  \"bw_spread\":{\"median\":2.5}, \"lat_spread\":{\"median\":12.0},"
+	     "  \"anomalies\":[{\"kind\":\"node\",\"metric\":\"latency\",\"hosts\":[\"a\"],"
+	     "                  \"text\":\"a: node high latency\"}]}]",
+	     1, 0, 0, &o);
+	assert_int_equal(o.status, FSC_CHECK_PASS);
+	assert_string_equal(o.measured, "none (median 2.5 GB/s, 12.00 us); 1 latency anomaly not "
+					"counted");
+	assert_int_equal(json_array_size(o.suspects), 0);
+	fsc_check_outcome_fini(&o);
+
+	eval(&c, lat_records, 1, 0, 0, &o);
+	assert_int_equal(o.status, FSC_CHECK_SKIP);
+	assert_string_equal(o.measured, "no pairs matrix was measured");
+	fsc_check_outcome_fini(&o);
+}
+
+static void fsc_accept_check_eval__link_floor_relative(void **state)
+{
+	struct fsc_spec_check c = check(FSC_CHECK_LINK_BANDWIDTH, "link_bandwidth", 0.5, 0,
+					"0.5x median");
+	struct fsc_check_outcome o;
+
+	(void)state;
+	c.relative = 1;
+	/* cells: five at 10, one at 2: median 10, floor 5 */
+	eval(&c, pairs_record, 1, 0, 0, &o);
+	assert_int_equal(o.status, FSC_CHECK_FAIL);
+	assert_float_equal(o.value, 0.2, 1e-12);
+	assert_string_equal(o.required, "every link >= 0.5x median");
+	assert_string_equal(o.measured, "1 of 6 links below: h1->h2 2 GB/s (0.2x median)");
+	/* attribution's bandwidth anomaly names the culprit */
+	assert_int_equal(json_array_size(o.suspects), 1);
+	assert_link_suspect(json_array_get(o.suspects, 0), "h1", "h2", "one-way");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(o.suspects, 0),
+							      "from")),
+			    "pairs attribution");
+	fsc_check_outcome_fini(&o);
+
+	c.limit = 0.1;
+	snprintf(c.limit_text, sizeof(c.limit_text), "0.1x median");
+	eval(&c, pairs_record, 1, 0, 0, &o);
+	assert_int_equal(o.status, FSC_CHECK_PASS);
+	assert_string_equal(o.measured, "6 links, the worst at 0.2x median");
+	fsc_check_outcome_fini(&o);
+}
+
+static void fsc_accept_check_eval__link_ceiling_absolute_names_cells(void **state)
+{
+	struct fsc_spec_check c = check(FSC_CHECK_LINK_LATENCY, "link_latency", 2.0, 1, "2us");
+	struct fsc_check_outcome o;
+
+	(void)state;
+	/* no latency anomaly in this record: the failing cells are named */
+	eval(&c,
+	     "[{\"pattern\":\"pairs\",\"status\":\"ok\",\"labels\":[\"h0\",\"h1\",\"h2\"],"
+	     "  \"lat_us\":[[null,1.0,1.0],[1.0,null,3.0],[1.0,2.5,null]], \"anomalies\":[]}]",
+	     1, 0, 0, &o);
+	assert_int_equal(o.status, FSC_CHECK_FAIL);
+	assert_float_equal(o.value, 3.0, 1e-12);
+	assert_string_equal(o.required, "every link <= 2us");
+	assert_string_equal(o.measured, "2 of 6 links above: h1->h2 3 us (3x median), h2->h1 2.5 "
+					"us (2.5x median)");
+	assert_int_equal(json_array_size(o.suspects), 2);
+	assert_link_suspect(json_array_get(o.suspects, 0), "h1", "h2", "one-way");
+	assert_link_suspect(json_array_get(o.suspects, 1), "h2", "h1", "one-way");
+	fsc_check_outcome_fini(&o);
+}
+
+/* ---- suspects ---- */
+
+static void fsc_accept_suspects_merge__dedup_fold_and_explain(void **state)
+{
+	json_t *merged = json_array();
+	json_t *a = load("[{\"kind\":\"node\",\"host\":\"h2\",\"metric\":[\"bandwidth\"]},"
+			 " {\"kind\":\"link\",\"src\":\"h0\",\"dst\":\"h3\",\"direction\":\"both\","
+			 "  \"metric\":[\"latency\"]}]");
+	json_t *b = load("[{\"kind\":\"node\",\"host\":\"h2\",\"metric\":[\"latency\"]},"
+			 " {\"kind\":\"link\",\"src\":\"h2\",\"dst\":\"h1\",\"direction\":\"one-way\","
+			 "  \"metric\":[\"bandwidth\"]},"
+			 " {\"kind\":\"link\",\"src\":\"h3\",\"dst\":\"h0\",\"direction\":\"one-way\","
+			 "  \"metric\":[\"bandwidth\"]}]");
+	const json_t *s;
+	char text[160];
+
+	(void)state;
+	fsc_accept_suspects_merge(merged, a, "pairs/tcp");
+	fsc_accept_suspects_merge(merged, b, "pairs/mpi");
+	assert_int_equal(json_array_size(merged), 2);
+
+	s = json_array_get(merged, 0);
+	assert_string_equal(json_string_value(json_object_get(s, "host")), "h2");
+	assert_int_equal(json_array_size(json_object_get(s, "metric")), 2);
+	assert_int_equal(json_array_size(json_object_get(s, "seen_in")), 2);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(s, "explains"), 0)),
+			    "h2->h1 (link slow)");
+	fsc_accept_suspect_text(s, text, sizeof(text));
+	assert_string_equal(text, "h2 (node slow, high latency)");
+
+	/* h0<->h3 (round trip) folded into the one-way h3->h0 */
+	s = json_array_get(merged, 1);
+	assert_link_suspect(s, "h3", "h0", "one-way");
+	assert_int_equal(json_array_size(json_object_get(s, "metric")), 2);
+	fsc_accept_suspect_text(s, text, sizeof(text));
+	assert_string_equal(text, "h3->h0 (link slow, high latency)");
+	json_decref(a);
+	json_decref(b);
+	json_decref(merged);
+}
+
+static void fsc_accept_suspect_text__forms(void **state)
+{
+	json_t *s = load("{\"kind\":\"link\",\"src\":\"a\",\"dst\":\"b\",\"direction\":\"both\","
+			 " \"metric\":[\"latency\"]}");
+	char text[160];
+
+	(void)state;
+	fsc_accept_suspect_text(s, text, sizeof(text));
+	assert_string_equal(text, "a<->b (link high latency)");
+	json_decref(s);
+}
+
+/* ---- JUnit ---- */
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = calloc(1, 1 << 16);
+
+	assert_non_null(f);
+	assert_non_null(buf);
+	assert_true(fread(buf, 1, (1 << 16) - 1, f) > 0);
+	fclose(f);
+	return buf;
+}
+
+static void fsc_accept_junit_write__cases_and_escaping(void **state)
+{
+	json_t *acc = load(
+		"{\"spec\":{\"name\":\"q<&>\",\"path\":\"s.yaml\"},\"verdict\":\"FAIL\","
+		" \"start_time\":\"2024-01-01T00:00:00Z\",\"duration_s\":2.5,"
+		" \"counts\":{\"checks\":3,\"passed\":1,\"failed\":1,\"skipped\":1},"
+		" \"checks\":["
+		"  {\"test\":\"p2p\",\"fabric\":\"tcp\",\"check\":\"latency_p50\","
+		"   \"required\":\"p50 <= 5us\",\"measured\":\"7.5 us\",\"status\":\"fail\","
+		"   \"retried\":true,\"first_measured\":\"8 us\",\"duration_s\":1.0,"
+		"   \"suspects\":[{\"kind\":\"node\",\"host\":\"h2\",\"metric\":[\"bandwidth\"]}]},"
+		"  {\"test\":\"p2p\",\"fabric\":\"ucx\",\"check\":\"completed\","
+		"   \"required\":\"every point runs\",\"measured\":\"no \\\"ucx\\\"\","
+		"   \"status\":\"skip\",\"retried\":false,\"duration_s\":0,\"suspects\":[]},"
+		"  {\"test\":\"p2p\",\"fabric\":\"mpi\",\"check\":\"completed\","
+		"   \"required\":\"every point runs\",\"measured\":\"1 point\",\"status\":\"pass\","
+		"   \"retried\":false,\"duration_s\":0.5,\"suspects\":[]}]}");
+	char path[] = "/tmp/fsc-junit-XXXXXX", err[256], *xml;
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(fsc_accept_junit_write(acc, path, err, sizeof(err)), 0);
+	xml = slurp(path);
+	assert_string_equal(
+		xml,
+		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		"<testsuites name=\"fabscope accept\" tests=\"3\" failures=\"1\" errors=\"0\" "
+		"skipped=\"1\" time=\"2.500\">\n"
+		"  <testsuite name=\"q&lt;&amp;&gt;\" tests=\"3\" failures=\"1\" errors=\"0\" "
+		"skipped=\"1\" time=\"2.500\" timestamp=\"2024-01-01T00:00:00Z\">\n"
+		"    <properties>\n"
+		"      <property name=\"spec\" value=\"s.yaml\"/>\n"
+		"      <property name=\"verdict\" value=\"FAIL\"/>\n"
+		"    </properties>\n"
+		"    <testcase classname=\"p2p.tcp\" name=\"latency_p50\" time=\"1.000\">\n"
+		"      <failure type=\"fabscope.check\" message=\"p50 &lt;= 5us: measured 7.5 us "
+		"(retried)\">required: p50 &lt;= 5us\n"
+		"measured: 7.5 us\n"
+		"retried: attempt 1 measured 8 us\n"
+		"suspects: h2 (node slow)</failure>\n"
+		"    </testcase>\n"
+		"    <testcase classname=\"p2p.ucx\" name=\"completed\" time=\"0.000\">\n"
+		"      <skipped message=\"no &quot;ucx&quot;\"/>\n"
+		"    </testcase>\n"
+		"    <testcase classname=\"p2p.mpi\" name=\"completed\" time=\"0.500\">\n"
+		"      <system-out>required: every point runs\n"
+		"measured: 1 point</system-out>\n"
+		"    </testcase>\n"
+		"  </testsuite>\n"
+		"</testsuites>\n");
+	free(xml);
+	unlink(path);
+	json_decref(acc);
+}
+
+static void fsc_accept_junit_write__unwritable_path(void **state)
+{
+	json_t *acc = load("{\"checks\":[]}");
+	char err[256];
+
+	(void)state;
+	assert_int_equal(fsc_accept_junit_write(acc, "/nonexistent/dir/j.xml", err, sizeof(err)),
+			 -ENOENT);
+	assert_non_null(strstr(err, "cannot write JUnit file '/nonexistent/dir/j.xml.tmp."));
+	assert_non_null(strstr(err, "': No such file or directory"));
+	json_decref(acc);
+}
+
+/* ---- whole runs over the loopback fabric ---- */
+
+struct run {
+	char dir[64];
+	char spec[128], out[128], junit[128];
+	char err[4096];
+	int rc;
+	json_t *doc;
+};
+
+/* Write `text` as a spec, run `fabscope accept` on it in-process (4 virtual
+ * hosts lb0..lb3) with `extra` options, capture stderr and load the
+ * results. */
+static void accept_run(struct run *r, const char *text, const char *extra)
+{
+	char *argv[16];
+	int argc = 0, saved, fd;
+	FILE *f, *errf;
+	size_t n;
+
+	memset(r, 0, sizeof(*r));
+	snprintf(r->dir, sizeof(r->dir), "/tmp/fsc-accept-XXXXXX");
+	assert_non_null(mkdtemp(r->dir));
+	snprintf(r->spec, sizeof(r->spec), "%s/spec.yaml", r->dir);
+	snprintf(r->out, sizeof(r->out), "%s/r.json", r->dir);
+	snprintf(r->junit, sizeof(r->junit), "%s/r.junit.xml", r->dir);
+	f = fopen(r->spec, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	argv[argc++] = (char *)"accept";
+	argv[argc++] = r->spec;
+	argv[argc++] = (char *)"--output";
+	argv[argc++] = r->out;
+	if (extra)
+		argv[argc++] = (char *)extra;
+	argv[argc] = 0;
+
+	errf = tmpfile();
+	assert_non_null(errf);
+	fflush(stdout);
+	fflush(stderr);
+	saved = dup(2);
+	fd = fileno(errf);
+	dup2(fd, 2);
+	r->rc = fsc_accept_main(argc, argv);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	rewind(errf);
+	n = fread(r->err, 1, sizeof(r->err) - 1, errf);
+	r->err[n] = 0;
+	fclose(errf);
+	r->doc = json_load_file(r->out, 0, 0);
+}
+
+static void run_fini(struct run *r)
+{
+	json_decref(r->doc);
+	unlink(r->spec);
+	unlink(r->out);
+	unlink(r->junit);
+	rmdir(r->dir);
+}
+
+static const json_t *acc_check(const struct run *r, const char *test, const char *name)
+{
+	const json_t *checks = json_object_get(json_object_get(r->doc, "acceptance"), "checks");
+	size_t i;
+	json_t *c;
+
+	json_array_foreach(checks, i, c)
+		if (!strcmp(json_string_value(json_object_get(c, "test")), test) &&
+		    !strcmp(json_string_value(json_object_get(c, "check")), name))
+			return c;
+	fail_msg("no check %s of test %s", name, test);
+	return 0;
+}
+
+static const char *jstr(const json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s ? s : "";
+}
+
+static const char healthy_spec[] =
+	"name: lb\n"
+	"defaults:\n"
+	"  fabrics: [loopback]\n"
+	"  iters: 20\n"
+	"  warmup: 2\n"
+	"tests:\n"
+	"  - name: lat\n"
+	"    pattern: latency\n"
+	"    sizes: 8\n"
+	"    checks:\n"
+	"      - latency_p50: {max: 2us}\n"
+	"      - no_wrong_data: true\n"
+	"  - name: bw\n"
+	"    pattern: bandwidth\n"
+	"    sizes: {min: 64K, max: 1M, factor: 16}\n"
+	"    options: {window: 4}\n"
+	"    checks:\n"
+	"      - bandwidth: {min: 5 GB/s, at: 1M}\n"
+	"  - name: mat\n"
+	"    pattern: pairs\n"
+	"    options: {pairs-bw-size: 64K, pairs-repeats: 2, pairs-lat-iters: 10}\n"
+	"    checks:\n"
+	"      - no_anomaly: true\n"
+	"      - link_bandwidth: {min: 0.5x median}\n";
+
+static void fsc_accept_main__healthy_loopback_passes(void **state)
+{
+	struct run r;
+	const json_t *acc, *c, *recs;
+	size_t i;
+	json_t *rec;
+
+	(void)state;
+	accept_run(&r, healthy_spec, 0);
+	assert_int_equal(r.rc, FSC_EXIT_OK);
+	assert_non_null(r.doc);
+	assert_string_equal(jstr(r.doc, "status"), "complete");
+	acc = json_object_get(r.doc, "acceptance");
+	assert_string_equal(jstr(acc, "verdict"), "PASS");
+	assert_string_equal(jstr(acc, "summary"), "PASS: 8 of 8 checks passed, 0 skipped");
+	assert_int_equal(json_array_size(json_object_get(acc, "suspects")), 0);
+	assert_string_equal(jstr(json_object_get(acc, "spec"), "name"), "lb");
+	/* virtual clock: a round trip of 2 x (1 us + 8 B at 10 GB/s) = 2001.6 ns,
+	 * read in whole ns (2002), halved */
+	c = acc_check(&r, "lat", "latency_p50");
+	assert_string_equal(jstr(c, "status"), "pass");
+	assert_float_equal(json_real_value(json_object_get(c, "value")), 1.001, 1e-9);
+	assert_false(json_is_true(json_object_get(c, "retried")));
+	assert_int_equal(json_integer_value(json_object_get(c, "attempts")), 1);
+	assert_int_equal(json_integer_value(json_object_get(c, "spec_line")), 11);
+	/* every record is tagged with its test and attempt */
+	recs = json_object_get(r.doc, "records");
+	assert_int_equal(json_array_size(recs), 4); /* 1 latency + 2 bandwidth + 1 pairs */
+	json_array_foreach(recs, i, rec)
+		assert_int_equal(json_integer_value(json_object_get(rec, "attempt")), 1);
+	assert_string_equal(jstr(json_array_get(recs, 3), "test"), "mat");
+	assert_string_equal(jstr(json_array_get(recs, 3), "status"), "ok");
+	/* the pairs matrix names the virtual hosts */
+	assert_string_equal(json_string_value(json_array_get(
+				    json_object_get(json_array_get(recs, 3), "labels"), 3)),
+			    "lb3");
+	assert_int_equal(access(r.junit, R_OK), 0);
+	run_fini(&r);
+}
+
+static void fsc_accept_main__slow_link_named_after_retry(void **state)
+{
+	struct run r;
+	const json_t *acc, *c, *s;
+
+	(void)state;
+	accept_run(&r,
+		   "name: lb\n"
+		   "tests:\n"
+		   "  - name: mat\n"
+		   "    fabrics: loopback\n"
+		   "    pattern: pairs\n"
+		   "    options:\n"
+		   "      lb-slow-link: \"1:2:0.2\"\n"
+		   "      pairs-bw-size: 64K\n"
+		   "      pairs-repeats: 2\n"
+		   "      pairs-lat-iters: 10\n"
+		   "    checks:\n"
+		   "      - no_anomaly: true\n"
+		   "      - link_bandwidth: {min: 0.5x median}\n"
+		   "      - no_wrong_data: true\n",
+		   "--junit=none");
+	assert_int_equal(r.rc, FSC_EXIT_FAIL);
+	assert_non_null(r.doc);
+	assert_string_equal(jstr(r.doc, "status"), "failed");
+	acc = json_object_get(r.doc, "acceptance");
+	assert_string_equal(jstr(acc, "summary"),
+			    "FAIL: 2 of 4 checks failed; suspects: lb1->lb2 (link slow, high "
+			    "latency)");
+	c = acc_check(&r, "mat", "no_anomaly");
+	assert_string_equal(jstr(c, "status"), "fail");
+	assert_true(json_is_true(json_object_get(c, "retried")));
+	assert_int_equal(json_integer_value(json_object_get(c, "attempts")), 2);
+	c = acc_check(&r, "mat", "link_bandwidth");
+	assert_string_equal(jstr(c, "measured"),
+			    "1 of 12 links below: lb1->lb2 1.98 GB/s (0.202x median)");
+	c = acc_check(&r, "mat", "no_wrong_data");
+	assert_string_equal(jstr(c, "status"), "pass");
+	assert_false(json_is_true(json_object_get(c, "retried")));
+	/* exactly one suspect: the link, in its direction */
+	assert_int_equal(json_array_size(json_object_get(acc, "suspects")), 1);
+	s = json_array_get(json_object_get(acc, "suspects"), 0);
+	assert_link_suspect(s, "lb1", "lb2", "one-way");
+	/* both attempts' records are kept */
+	assert_int_equal(json_array_size(json_object_get(r.doc, "records")), 2);
+	assert_int_equal(json_integer_value(json_object_get(
+				 json_array_get(json_object_get(r.doc, "records"), 1), "attempt")),
+			 2);
+	assert_int_not_equal(access(r.junit, F_OK), 0); /* --junit=none */
+	run_fini(&r);
+}
+
+static void fsc_accept_main__slow_node_and_faults(void **state)
+{
+	struct run r;
+	const json_t *acc, *c, *s;
+
+	(void)state;
+	accept_run(&r,
+		   "name: faults\n"
+		   "defaults: {fabrics: loopback, iters: 10, warmup: 1}\n"
+		   "tests:\n"
+		   "  - name: node\n"
+		   "    pattern: pairs\n"
+		   "    options: {lb-slow-rank: \"2:0.1\", pairs-bw-size: 64K, pairs-repeats: 2,\n"
+		   "              pairs-lat-iters: 10}\n"
+		   "    checks:\n"
+		   "      - no_anomaly: true\n"
+		   "  - name: corrupt\n"
+		   "    pattern: latency\n"
+		   "    sizes: 64\n"
+		   "    options: {lb-corrupt: \"0:1:0:3\"}\n"
+		   "    checks:\n"
+		   "      - no_wrong_data: true\n"
+		   "  - name: drop\n"
+		   "    pattern: latency\n"
+		   "    sizes: 8\n"
+		   "    timeout: 100ms\n"
+		   "    options: {lb-drop: \"0:1:3\"}\n",
+		   "--retries=0");
+	assert_int_equal(r.rc, FSC_EXIT_FAIL);
+	acc = json_object_get(r.doc, "acceptance");
+	assert_int_equal(json_array_size(json_object_get(acc, "suspects")), 1);
+	s = json_array_get(json_object_get(acc, "suspects"), 0);
+	assert_string_equal(jstr(s, "kind"), "node");
+	assert_string_equal(jstr(s, "host"), "lb2");
+	c = acc_check(&r, "node", "no_anomaly");
+	assert_false(json_is_true(json_object_get(c, "retried"))); /* --retries=0 */
+	assert_int_equal(json_integer_value(json_object_get(c, "attempts")), 1);
+	c = acc_check(&r, "corrupt", "no_wrong_data");
+	assert_string_equal(jstr(c, "status"), "fail");
+	assert_string_equal(jstr(c, "measured"),
+			    "1 wrong in 1 of 1 points (first: latency pingpong 64B)");
+	c = acc_check(&r, "drop", "completed");
+	assert_string_equal(jstr(c, "status"), "fail");
+	assert_string_equal(jstr(c, "required"), "every point runs, within 0.1s");
+	assert_string_equal(jstr(c, "measured"),
+			    "1 of 1 points failed: latency pingpong 8B: run: timed out");
+	assert_string_equal(jstr(acc, "summary"),
+			    "FAIL: 3 of 5 checks failed; suspects: lb2 (node slow, high latency)");
+	run_fini(&r);
+}
+
+static void fsc_accept_main__bandwidth_floor_fails(void **state)
+{
+	struct run r;
+	const json_t *c;
+
+	(void)state;
+	accept_run(&r,
+		   "name: lb\n"
+		   "tests:\n"
+		   "  - name: bw\n"
+		   "    fabrics: loopback\n"
+		   "    pattern: bandwidth\n"
+		   "    sizes: 1M\n"
+		   "    iters: 5\n"
+		   "    options: {lb-bw: 0.5, window: 2}\n"
+		   "    checks:\n"
+		   "      - bandwidth: {min: 8 Gbit/s}\n",
+		   0);
+	assert_int_equal(r.rc, FSC_EXIT_FAIL);
+	c = acc_check(&r, "bw", "bandwidth");
+	assert_string_equal(jstr(c, "status"), "fail");
+	assert_string_equal(jstr(c, "required"), "peak algbw >= 8 Gbit/s");
+	assert_true(json_real_value(json_object_get(c, "value")) < 0.5);
+	assert_true(json_real_value(json_object_get(c, "value")) > 0.49);
+	assert_int_equal(json_array_size(json_object_get(
+				 json_object_get(r.doc, "acceptance"), "suspects")),
+			 0);
+	run_fini(&r);
+}
+
+static void fsc_accept_main__filtered_out_is_not_run(void **state)
+{
+	struct run r;
+
+	(void)state;
+	accept_run(&r, healthy_spec, "--fabric-filter=tcp");
+	assert_int_equal(r.rc, FSC_EXIT_USAGE);
+	assert_string_equal(jstr(json_object_get(r.doc, "acceptance"), "summary"),
+			    "NOT RUN: every check was skipped (8); nothing could be judged");
+	assert_string_equal(jstr(acc_check(&r, "lat", "latency_p50"), "measured"),
+			    "excluded by --fabric-filter");
+	run_fini(&r);
+}
+
+static void fsc_accept_main__bad_specs_exit_2_with_position(void **state)
+{
+	static const struct {
+		const char *spec, *err;
+	} cases[] = {
+		{"name: x\ntests:\n  - name: a\n    fabrics: loopback\n    pattern: latency\n"
+		 "    options: {windw: 4}\n",
+		 "fabscope: error: SPEC:6:15: unknown option 'windw' in test 'a' (options are "
+		 "those of `fabscope run --help`, without the leading --)\n"},
+		{"name: x\ntests:\n  - name: a\n    fabrics: loopback\n    pattern: latency\n"
+		 "    options: {window: lots}\n",
+		 "fabscope: error: SPEC:6:23: invalid value 'lots' for --window: expected an "
+		 "integer in test 'a'\n"},
+		{"name: x\ntests:\n  - name: a\n    fabrics: loopback\n    pattern: latency\n"
+		 "    options: {iters: 5}\n",
+		 "fabscope: error: SPEC:6:15: option 'iters' in test 'a': set it with the test's "
+		 "own keys (fabrics, pattern, sizes, impl, iters, warmup, timeout) or on the "
+		 "accept command line (--output, --lb-ranks)\n"},
+		{"name: x\ntests:\n  - name: a\n    fabrics: [loopback, infiniband]\n"
+		 "    pattern: latency\n",
+		 "fabscope: error: SPEC:4:25: unknown fabric 'infiniband' in test 'a' (expected "
+		 "one of: loopback, mpi, tcp, ucx"},
+		{"name: x\ntests:\n  - name: a\n    fabrics: loopback\n    pattern: latenc\n",
+		 "fabscope: error: SPEC:5:14: unknown pattern 'latenc' in test 'a' (expected one "
+		 "of: latency, "},
+		{"name: x\ntests:\n  - name: a\n    fabrics: loopback\n    pattern: latency\n"
+		 "    impl: ring\n",
+		 "fabscope: error: SPEC:6:11: unknown impl 'ring' of pattern latency in test 'a' "
+		 "(expected one of: pingpong, all)\n"},
+		{"name: x\ntests:\n  - name: a\n    fabrics: loopback\n    pattern: bandwidth\n"
+		 "    sizes: {min: 8, max: 64}\n    checks:\n      - bandwidth: {min: 1 GB/s, at: "
+		 "1M}\n",
+		 "fabscope: error: SPEC:8:38: 'at: 1M' in check 'bandwidth' of test 'a': the test "
+		 "does not measure that size (its sizes: 8B, 16B, 32B, 64B)\n"},
+		{"name: x\nfabrics: {infiniband: {required: true}}\ntests:\n  - name: a\n"
+		 "    fabrics: loopback\n    pattern: latency\n",
+		 "fabscope: error: SPEC:2:11: unknown fabric 'infiniband' in fabrics (expected one "
+		 "of: loopback, mpi, tcp, ucx"},
+		{"name: x\ntests:\n  - name: a\n    fabrics: loopback\n    pattern: latency\n"
+		 "    checks:\n      - latency_p50: {max: 50}\n",
+		 "fabscope: error: SPEC:7:28: 'max' in check 'latency_p50' of test 'a': threshold "
+		 "'50' has no unit: expected a time such as 50us, 2ms or 1s\n"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct run r;
+		char want[1024];
+		const char *at;
+
+		accept_run(&r, cases[i].spec, 0);
+		assert_int_equal(r.rc, FSC_EXIT_USAGE);
+		assert_null(r.doc); /* nothing ran, nothing written */
+		/* SPEC stands for the temporary spec path */
+		at = strstr(cases[i].err, "SPEC");
+		snprintf(want, sizeof(want), "%.*s%s%s", (int)(at - cases[i].err), cases[i].err,
+			 r.spec, at + 4);
+		if (strncmp(r.err, want, strlen(want))) {
+			print_error("case %zu:\n got: %s\nwant: %s\n", i, r.err, want);
+			fail();
+		}
+		run_fini(&r);
+	}
+}
+
+static void fsc_accept_main__dry_run_checks_without_running(void **state)
+{
+	struct run r;
+
+	(void)state;
+	accept_run(&r, healthy_spec, "--dry-run");
+	assert_int_equal(r.rc, FSC_EXIT_OK);
+	assert_null(r.doc); /* nothing ran */
+	assert_string_equal(r.err, "");
+	run_fini(&r);
+	accept_run(&r,
+		   "name: x\ntests:\n  - name: a\n    fabrics: [tcp, verbs, nccl]\n"
+		   "    pattern: bandwidth\n    options: {window: 0}\n",
+		   "--dry-run");
+	assert_int_equal(r.rc, FSC_EXIT_USAGE);
+	assert_non_null(strstr(r.err, "spec.yaml:6:23: invalid value '0' for --window: must be "
+				      "between 1 and 4096 in test 'a'\n"));
+	run_fini(&r);
+}
+
+static void fsc_accept_main__usage_errors(void **state)
+{
+	struct run r;
+	char *argv[] = {(char *)"accept", (char *)"--retries", (char *)"3", 0};
+
+	(void)state;
+	accept_run(&r, healthy_spec, "--retries=11");
+	assert_int_equal(r.rc, FSC_EXIT_USAGE);
+	assert_string_equal(r.err, "fabscope: error: invalid value '11' for --retries: must be "
+				   "between 0 and 10\n");
+	run_fini(&r);
+	accept_run(&r, healthy_spec, "--fabric-filter=tcp,ib");
+	assert_int_equal(r.rc, FSC_EXIT_USAGE);
+	assert_non_null(strstr(r.err, "invalid value 'ib' for --fabric-filter: expected fabrics "
+				      "among loopback, mpi, tcp, ucx"));
+	run_fini(&r);
+	accept_run(&r, healthy_spec, "second.yaml");
+	assert_int_equal(r.rc, FSC_EXIT_USAGE);
+	assert_string_equal(r.err, "fabscope: error: unexpected argument 'second.yaml' (one spec "
+				   "per run; options start with --)\n");
+	run_fini(&r);
+	/* no spec at all */
+	assert_int_equal(fsc_accept_main(3, argv), FSC_EXIT_USAGE);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(fsc_accept_check_eval__latency_worst_point),
+		cmocka_unit_test(fsc_accept_check_eval__latency_p99_and_missing_size),
+		cmocka_unit_test(fsc_accept_check_eval__bandwidth_peak_per_impl),
+		cmocka_unit_test(fsc_accept_check_eval__wrong_data),
+		cmocka_unit_test(fsc_accept_check_eval__completed),
+		cmocka_unit_test(fsc_accept_check_eval__fabric_not_usable),
+		cmocka_unit_test(fsc_accept_check_eval__anomaly_suspects_merged),
+		cmocka_unit_test(fsc_accept_check_eval__no_anomaly_passes),
+		cmocka_unit_test(fsc_accept_check_eval__link_floor_relative),
+		cmocka_unit_test(fsc_accept_check_eval__link_ceiling_absolute_names_cells),
+		cmocka_unit_test(fsc_accept_suspects_merge__dedup_fold_and_explain),
+		cmocka_unit_test(fsc_accept_suspect_text__forms),
+		cmocka_unit_test(fsc_accept_junit_write__cases_and_escaping),
+		cmocka_unit_test(fsc_accept_junit_write__unwritable_path),
+		cmocka_unit_test(fsc_accept_main__healthy_loopback_passes),
+		cmocka_unit_test(fsc_accept_main__slow_link_named_after_retry),
+		cmocka_unit_test(fsc_accept_main__slow_node_and_faults),
+		cmocka_unit_test(fsc_accept_main__bandwidth_floor_fails),
+		cmocka_unit_test(fsc_accept_main__filtered_out_is_not_run),
+		cmocka_unit_test(fsc_accept_main__bad_specs_exit_2_with_position),
+		cmocka_unit_test(fsc_accept_main__dry_run_checks_without_running),
+		cmocka_unit_test(fsc_accept_main__usage_errors),
+	};
+
+	return cmocka_run_group_tests(tests, 0, 0);
+}
