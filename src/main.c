@@ -259,7 +259,7 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "accept"))
 		return fsc_accept_main(argc - 1, argv + 1);
 	if (fsc_session_launcher_rank() == 0)
-		fprintf(stderr, "fabscope: error: unknown command '%s': expected run or list (see "
-				"--help)\n", argv[1]);
+		fprintf(stderr, "fabscope: error: unknown command '%s': expected run, list or accept "
+				"(see --help)\n", argv[1]);
 	return FSC_EXIT_USAGE;
 }
