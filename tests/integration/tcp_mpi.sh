@@ -1,0 +1,91 @@
+#!/bin/bash
+# The tcp fabric under a real mpirun:
+#   1. 2 ranks, latency and bandwidth up to 64 KiB with verified data; the
+#      results must say which interface was used and why;
+#   2. every pattern `fabscope list` shows, on 4 ranks (oversubscribed),
+#      small sizes, verified data;
+#   3. a --tcp-if that matches nothing: tcp is skipped with the reason, no
+#      hang.
+# Exit 77 (skipped) when mpirun is missing or `fabscope list` does not show
+# tcp as built and usable (the reason is printed).
+set -u
+
+fabscope="${FABSCOPE:-fabscope}"
+if ! command -v mpirun >/dev/null 2>&1; then
+	echo "skipped: mpirun not found"
+	exit 77
+fi
+list=$("$fabscope" list 2>&1)
+line=$(grep -E '^[[:space:]]*tcp[[:space:]]' <<<"$list")
+if ! grep -q 'built, usable' <<<"$line"; then
+	echo "skipped: tcp fabric not usable here: ${line:-not listed by $fabscope list}"
+	exit 77
+fi
+
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_btl_base_warn_component_unused=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+fail() {
+	echo "FAIL: $*"
+	exit 1
+}
+
+# run NAME NP ARGS...: one mpirun of fabscope over tcp; results in $tmp/NAME.json
+run() {
+	local name=$1 np=$2
+	shift 2
+	echo "== tcp run '$name': $np ranks: $*"
+	timeout 300 mpirun -np "$np" --oversubscribe --bind-to none "$fabscope" run --fabric tcp \
+		--output "$tmp/$name.json" "$@"
+	local rc=$?
+	[ $rc -eq 0 ] || fail "mpirun fabscope run --fabric tcp ($name) exited with $rc"
+}
+
+# 1. The basic run, and the interface choice recorded in the results.
+run basic 2 --pattern latency,bandwidth --max 64K --iters 50
+if command -v python3 >/dev/null 2>&1; then
+	python3 - "$tmp/basic.json" <<'PY' || exit 1
+import json, sys
+doc = json.load(open(sys.argv[1]))
+tcp = doc.get("meta", {}).get("fabrics", {}).get("tcp")
+if not isinstance(tcp, dict):
+    sys.exit("FAIL: no meta.fabrics.tcp description in " + sys.argv[1])
+for key in ("interface", "address", "selected_by", "sndbuf", "rcvbuf", "nodelay"):
+    if key not in tcp:
+        sys.exit("FAIL: meta.fabrics.tcp has no %r: %r" % (key, tcp))
+if tcp["nodelay"] is not True or tcp["sndbuf"] <= 0 or tcp["rcvbuf"] <= 0:
+    sys.exit("FAIL: unexpected socket settings: %r" % tcp)
+print("tcp used %s (%s, %s)" % (tcp["interface"], tcp["address"], tcp["selected_by"]))
+PY
+fi
+
+# 2. Every pattern there is, on 4 ranks.
+patterns=$(awk '/^patterns:/ { p = 1; next } /^[^[:space:]]/ { p = 0 } p && NF { print $1 }' \
+	<<<"$list" | paste -sd, -)
+[ -n "$patterns" ] || fail "no patterns in '$fabscope list'"
+run all 4 --pattern "$patterns" --max 16K --iters 10 --warmup 2 --point-time 1s \
+	--tcp-if 127.0.0.0/8
+
+# 3. No usable interface: the fabric is reported as skipped, with the
+#    reason, and the run ends (whatever exit code the CLI gives a run whose
+#    only fabric was skipped).
+echo "== tcp run with --tcp-if 203.0.113.0/24 (no such interface)"
+timeout 120 mpirun -np 2 --oversubscribe "$fabscope" run --fabric tcp --tcp-if 203.0.113.0/24 \
+	--pattern latency --max 8 --iters 5 --output "$tmp/bad.json" >"$tmp/bad.out" 2>&1
+rc=$?
+cat "$tmp/bad.out"
+[ $rc -ne 124 ] || fail "a bad --tcp-if made the run hang"
+grep -q 'no IPv4 interface matches --tcp-if 203.0.113.0/24' "$tmp/bad.out" ||
+	fail "the reason for the bad --tcp-if is not on the output"
+if command -v python3 >/dev/null 2>&1; then
+	python3 - "$tmp/bad.json" <<'PY' || exit 1
+import json, sys
+recs = [r for r in json.load(open(sys.argv[1])).get("records", []) if r.get("fabric") == "tcp"]
+if not recs or any(r.get("status") != "skipped" or
+                   "no IPv4 interface matches" not in r.get("reason", "") for r in recs):
+    sys.exit("FAIL: expected tcp records 'skipped' with the reason, got %r" % recs)
+PY
+fi
+echo "PASS"
