@@ -414,7 +414,16 @@ int fsc_runner_point(struct fsc_runner *r, const struct fsc_pattern_ops *p, stru
 	rc = p->setup ? p->setup(c, &state) : 0;
 	rc = agree(r, rc);
 	if (rc) {
-		*rec_out = error_record(p, c, rc, "setup");
+		{
+		char what[160];
+
+		snprintf(what, sizeof(what), "%s on fabric %s%s%s",
+			 rc == -ENOTSUP ? "not available" : "setup failed",
+			 c->fab ? c->fab->ops->name : "?",
+			 p->flags & FSC_PAT_DTYPE ? " for " : "",
+			 p->flags & FSC_PAT_DTYPE ? fsc_dtype_name(c->dtype) : "");
+		*rec_out = error_record(p, c, rc, what);
+	}
 		if (rc == -ENOTSUP)
 			r->skipped++;
 		else
