@@ -14,6 +14,8 @@
 #include "reduce.h"
 
 #define LAT_TAG 11
+/* Up to this size rank 0 sends then receives; above, it pre-posts. */
+#define LAT_PREPOST_MIN 4096
 
 struct lat_state {
 	int peer;
@@ -58,7 +60,14 @@ static int lat_run(struct fsc_pctx *c, void *state, uint64_t iter)
 	int rc;
 
 	(void)iter;
+	if (c->rank == 0 && c->bytes <= LAT_PREPOST_MIN) {
+		/* osu_latency's order: send, then receive */
+		rc = fsc_fabric_send(c->fab, s->peer, s->sbuf, c->bytes, LAT_TAG);
+		return rc ? rc : fsc_fabric_recv(c->fab, s->peer, s->rbuf, c->bytes, LAT_TAG);
+	}
 	if (c->rank == 0) {
+		/* large: the reply's receive is posted first so it never waits
+		 * in an unexpected queue */
 		rc = fsc_fabric_irecv(c->fab, s->peer, s->rbuf, c->bytes, LAT_TAG, &rq[0]);
 		if (!rc)
 			rc = fsc_fabric_isend(c->fab, s->peer, s->sbuf, c->bytes, LAT_TAG, &rq[1]);
@@ -98,6 +107,7 @@ const struct fsc_pattern_ops fsc_pattern_latency = {
 	.desc = "ping-pong between rank 0 and --peer; half round trip per iteration",
 	.caps = FSC_CAP_SEND_RECV,
 	.min_ranks = 2,
+	.flags = FSC_PAT_TIMED_BY_RANK0,
 	.impls = lat_impls,
 	.bw_formula = "latency = round trip / 2; algbw = bytes / latency; busbw = algbw",
 	.time_scale = 0.5,

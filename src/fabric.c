@@ -199,8 +199,14 @@ int fsc_fabric_wait(struct fsc_fabric *f, struct fsc_req *reqs, size_t n)
 int fsc_fabric_send(struct fsc_fabric *f, int peer, const void *buf, size_t bytes, int tag)
 {
 	struct fsc_req r;
-	int rc = fsc_fabric_isend(f, peer, buf, bytes, tag, &r);
+	int rc;
 
+	if (f->ops->send) {
+		rc = f->ops->send(f, peer, buf, bytes, tag);
+		if (rc != -EAGAIN)
+			return rc;
+	}
+	rc = fsc_fabric_isend(f, peer, buf, bytes, tag, &r);
 	return rc ? rc : fsc_fabric_wait(f, &r, 1);
 }
 

@@ -86,6 +86,14 @@ struct fsc_fabric_ops {
 		     struct fsc_req *req);
 	int (*irecv)(struct fsc_fabric *f, int peer, void *buf, size_t bytes, int tag,
 		     struct fsc_req *req);
+	/* Optional blocking send for messages the fabric completes locally
+	 * at once (eager: no wait on the peer, so no deadline is needed).
+	 * Return -EAGAIN to decline (e.g. above the eager limit): the
+	 * caller falls back to isend + wait.  Exists because a fabric's
+	 * blocking path can be cheaper than a request (MPI_Send's inline
+	 * eager path allocates no request), and ping-pong latency is
+	 * measured in those nanoseconds. */
+	int (*send)(struct fsc_fabric *f, int peer, const void *buf, size_t bytes, int tag);
 	/* Set *done when req completed; must make progress itself. */
 	int (*test)(struct fsc_fabric *f, struct fsc_req *req, int *done);
 	/* Drive progress without a particular request (optional). */

@@ -173,6 +173,24 @@ static int mpi_isend(struct fsc_fabric *f, int peer, const void *buf, size_t byt
 	return 0;
 }
 
+/* Blocking MPI_Send only up to this size: far below Open MPI's eager limits
+ * (4 KiB for its shared-memory and TCP BTLs), so the call returns without
+ * waiting for the receiver and cannot hang on a dead peer. */
+#define MPI_BLOCKING_SEND_MAX 1024
+
+static int mpi_send(struct fsc_fabric *f, int peer, const void *buf, size_t bytes, int tag)
+{
+	int err, rc;
+
+	if (bytes > MPI_BLOCKING_SEND_MAX)
+		return -EAGAIN;
+	rc = mpi_check_p2p(f, peer, bytes, tag, "send");
+	if (rc)
+		return rc;
+	err = MPI_Send(buf, (int)bytes, MPI_BYTE, peer, tag, mpi_of(f)->comm);
+	return err == MPI_SUCCESS ? 0 : mpi_fail(err, "MPI_Send");
+}
+
 static int mpi_irecv(struct fsc_fabric *f, int peer, void *buf, size_t bytes, int tag,
                      struct fsc_req *req)
 {
@@ -415,6 +433,7 @@ const struct fsc_fabric_ops fsc_fabric_mpi = {
         .destroy = mpi_destroy,
         .connect = mpi_connect,
         .isend = mpi_isend,
+        .send = mpi_send,
         .irecv = mpi_irecv,
         .test = mpi_test,
         .describe = mpi_describe,
