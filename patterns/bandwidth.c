@@ -8,10 +8,15 @@
  * and wait for all of them; algbw = 2*window*bytes / t.
  * busbw = algbw (factor 1: one link, nccl-tests' send/recv convention).
  *
- * Receive slots: min(window, 64 MiB / bytes) distinct buffers, message k of a
- * window landing in slot k % slots, so verification sees every message of
- * the window up to 64 MiB of receive memory (beyond it, as osu_bw does,
- * later messages reuse earlier slots).
+ * Receive slots: an iteration that will be checked (the verification pass,
+ * every iteration with --check every) spreads the window over min(window,
+ * 64 MiB / bytes) distinct buffers, message k landing in slot k % slots, so
+ * verification sees every message up to 64 MiB of receive memory.  Unchecked
+ * (timed) iterations receive every message into one buffer, as osu_bw does:
+ * spreading them would measure the receiver's cache misses, not the link.
+ *
+ * Timed on rank 0 (FSC_PAT_TIMED_BY_RANK0): the sender's loop, which ends
+ * when the acknowledgement of the window arrives.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -33,6 +38,7 @@ static const struct fsc_opt bw_opts[] = {
 struct bw_state {
 	int peer, bidir, sender, receiver;
 	size_t window, slots;
+	int checking; /* this iteration will be checked: use every slot */
 	unsigned char *sbuf, *rbuf;
 	uint32_t ack;
 	struct fsc_req *reqs; /* 2 * window */
@@ -84,6 +90,7 @@ static int bw_fill(struct fsc_pctx *c, void *state, uint64_t iter)
 		fsc_bytes_fill(s->sbuf, c->bytes, c->seed, c->rank, s->peer, iter);
 	if (s->receiver)
 		memset(s->rbuf, 0, s->slots * c->bytes);
+	s->checking = 1;
 	return 0;
 }
 
@@ -91,13 +98,13 @@ static int bw_run(struct fsc_pctx *c, void *state, uint64_t iter)
 {
 	struct bw_state *s = state;
 	struct fsc_req *rq = s->reqs;
-	size_t n = 0;
+	size_t n = 0, slots = s->checking ? s->slots : 1;
 	int rc = 0;
 
 	(void)iter;
 	if (s->receiver)
 		for (size_t k = 0; k < s->window && !rc; k++)
-			rc = fsc_fabric_irecv(c->fab, s->peer, s->rbuf + (k % s->slots) * c->bytes,
+			rc = fsc_fabric_irecv(c->fab, s->peer, s->rbuf + (k % slots) * c->bytes,
 					      c->bytes, BW_TAG, &rq[n++]);
 	if (s->sender)
 		for (size_t k = 0; k < s->window && !rc; k++)
@@ -115,6 +122,7 @@ static int bw_check(struct fsc_pctx *c, void *state, uint64_t iter, uint64_t *wr
 {
 	struct bw_state *s = state;
 
+	s->checking = 0;
 	*wrong = 0;
 	if (!s->receiver)
 		return 0;
@@ -154,6 +162,7 @@ const struct fsc_pattern_ops fsc_pattern_bandwidth = {
 	.desc = "windowed streaming between rank 0 and --peer, uni- or bidirectional",
 	.caps = FSC_CAP_SEND_RECV,
 	.min_ranks = 2,
+	.flags = FSC_PAT_TIMED_BY_RANK0,
 	.impls = bw_impls,
 	.opts = bw_opts,
 	.bw_formula = "algbw = window*bytes/t (uni), 2*window*bytes/t (bi); busbw = algbw",

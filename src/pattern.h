@@ -45,6 +45,11 @@ enum fsc_pattern_flags {
 	FSC_PAT_DTYPE = 1u << 0,   /* sweeps --dtype */
 	FSC_PAT_OP = 1u << 1,      /* sweeps --op */
 	FSC_PAT_INPLACE = 1u << 2, /* sweeps --inplace */
+	/* Point-to-point: the initiator's (rank 0's) clock alone times an
+	 * iteration, as osu_latency/osu_bw do.  The slowest-rank maximum of
+	 * two loops measuring the same round trips would bias every
+	 * percentile upward by their jitter. */
+	FSC_PAT_TIMED_BY_RANK0 = 1u << 3,
 };
 
 struct fsc_pattern_ops {

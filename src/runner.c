@@ -495,8 +495,10 @@ int fsc_runner_point(struct fsc_runner *r, const struct fsc_pattern_ops *p, stru
 	rc = agree(r, rc);
 	if (rc)
 		goto fail_run;
+	if ((p->flags & FSC_PAT_TIMED_BY_RANK0) && c->rank != 0)
+		memset(r->samples, 0, nsamples * sizeof(double));
 
-	/* 5. slowest rank per sample, statistics, record */
+	/* 5. slowest rank per sample (or rank 0's), statistics, record */
 	rc = fsc_boot_allreduce(r->boot, r->samples, nsamples, FSC_BOOT_F64, FSC_BOOT_MAX);
 	wrong_all = (int64_t)wrong;
 	if (!rc)
