@@ -1,0 +1,79 @@
+#!/bin/bash
+# The UCX fabric under a real mpirun: 2 ranks run the latency and bandwidth
+# patterns up to 64 KiB with verified data, once with UCX's own transport
+# choice and once with UCX_TLS=tcp, and the results must record the chosen
+# transports per endpoint (tcp only in the second run).
+# Exit 77 (skipped) when mpirun is missing or `fabscope list` does not show
+# ucx as built and usable (the reason is printed).
+set -u
+
+fabscope="${FABSCOPE:-fabscope}"
+if ! command -v mpirun >/dev/null 2>&1; then
+	echo "skipped: mpirun not found"
+	exit 77
+fi
+line=$("$fabscope" list 2>&1 | grep -E '^[[:space:]]*ucx[[:space:]]')
+if ! grep -q 'built, usable' <<<"$line"; then
+	echo "skipped: ucx fabric not usable here: ${line:-not listed by $fabscope list}"
+	exit 77
+fi
+
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_btl_base_warn_component_unused=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# run NAME [ENV=VALUE...]: one mpirun; results in $tmp/NAME.json
+run() {
+	local name=$1
+	shift
+	echo "== ucx run '$name' $*"
+	env "$@" timeout 180 mpirun -np 2 --oversubscribe "$fabscope" run --fabric ucx \
+		--pattern latency,bandwidth --max 64K --iters 50 --output "$tmp/$name.json"
+	local rc=$?
+	if [ $rc -ne 0 ]; then
+		echo "FAIL: mpirun fabscope run --fabric ucx ($name) exited with $rc"
+		exit 1
+	fi
+}
+
+# check NAME PREFIX: every endpoint lists transports, each starting with
+# PREFIX (empty: any tl/device name).
+check() {
+	python3 - "$tmp/$1.json" "$2" <<'PY' || exit 1
+import json, sys
+path, prefix = sys.argv[1], sys.argv[2]
+doc = json.load(open(path))
+found = []
+def walk(o):
+    if isinstance(o, dict):
+        if "endpoints" in o and "ucx_version" in o:
+            found.append(o)
+        for v in o.values():
+            walk(v)
+    elif isinstance(o, list):
+        for v in o:
+            walk(v)
+walk(doc)
+if not found:
+    sys.exit("FAIL: no ucx description (ucx_version, endpoints) in " + path)
+for d in found:
+    if len(d["endpoints"]) < 2:
+        sys.exit("FAIL: expected an endpoint per rank, got %d" % len(d["endpoints"]))
+    for ep in d["endpoints"]:
+        tr = ep.get("transports", "")
+        names = [t for t in tr.split(",") if t]
+        if not names or tr == "unknown" or any("/" not in t for t in names):
+            sys.exit("FAIL: endpoint to rank %s has no transports: %r" % (ep.get("peer"), tr))
+        if prefix and any(not t.startswith(prefix) for t in names):
+            sys.exit("FAIL: endpoint to rank %s uses %s, expected only %s*" %
+                     (ep.get("peer"), tr, prefix))
+        print("rank %s -> %s: %s" % (ep.get("peer"), ep.get("host"), tr))
+PY
+}
+
+run default
+check default ""
+run tcp UCX_TLS=tcp
+check tcp "tcp/"
+echo "PASS"
