@@ -73,10 +73,10 @@ static int ag_setup(struct fsc_pctx *c, void **state)
 	s->in_place = c->in_place;
 	s->off = fsc_coll_chunk_off(c->bytes, c->size, c->rank);
 	s->len = fsc_coll_chunk_len(c->bytes, c->size, c->rank);
-	s->rbuf = fsc_coll_buf_alloc(c->fab, c->bytes);
+	s->rbuf = fsc_fabric_buf_alloc(c->fab, c->bytes);
 	if (!s->rbuf)
 		return -ENOMEM;
-	s->sbuf = c->in_place ? s->rbuf + s->off : fsc_coll_buf_alloc(c->fab, s->len);
+	s->sbuf = c->in_place ? s->rbuf + s->off : fsc_fabric_buf_alloc(c->fab, s->len);
 	if (!s->sbuf)
 		return -ENOMEM;
 	if (s->impl == AG_RING)
@@ -128,8 +128,8 @@ static void ag_teardown(struct fsc_pctx *c, void *state)
 		return;
 	fsc_coll_ring_fini(&s->ring);
 	if (!s->in_place)
-		fsc_coll_buf_free(c->fab, s->sbuf);
-	fsc_coll_buf_free(c->fab, s->rbuf);
+		fsc_fabric_buf_free(c->fab, s->sbuf);
+	fsc_fabric_buf_free(c->fab, s->rbuf);
 	free(s);
 }
 

@@ -92,9 +92,9 @@ static int ar_setup(struct fsc_pctx *c, void **state)
 	s->impl = fsc_coll_impl(c, ar_impls);
 	s->count = c->bytes / es;
 	s->bytes = s->count * es;
-	s->rbuf = fsc_coll_buf_alloc(c->fab, s->bytes);
-	s->sbuf = c->in_place ? s->rbuf : fsc_coll_buf_alloc(c->fab, s->bytes);
-	s->exp = fsc_coll_buf_alloc(0, s->bytes);
+	s->rbuf = fsc_fabric_buf_alloc(c->fab, s->bytes);
+	s->sbuf = c->in_place ? s->rbuf : fsc_fabric_buf_alloc(c->fab, s->bytes);
+	s->exp = fsc_fabric_buf_alloc(0, s->bytes);
 	if (!s->rbuf || !s->sbuf || !s->exp)
 		return -ENOMEM;
 	if (s->impl == AR_RING)
@@ -102,7 +102,7 @@ static int ar_setup(struct fsc_pctx *c, void **state)
 		                          c->dtype, c->op, fsc_coll_seg_bytes(c->cfg), AR_RING_TAG,
 		                          FSC_RING_REDUCE);
 	if (s->impl == AR_RD) {
-		s->tmp = fsc_coll_buf_alloc(c->fab, s->bytes);
+		s->tmp = fsc_fabric_buf_alloc(c->fab, s->bytes);
 		return s->tmp ? 0 : -ENOMEM;
 	}
 	if (s->impl == AR_NATIVE)
@@ -215,10 +215,10 @@ static void ar_teardown(struct fsc_pctx *c, void *state)
 		return;
 	fsc_coll_ring_fini(&s->ring);
 	if (s->sbuf != s->rbuf)
-		fsc_coll_buf_free(c->fab, s->sbuf);
-	fsc_coll_buf_free(c->fab, s->rbuf);
-	fsc_coll_buf_free(c->fab, s->tmp);
-	fsc_coll_buf_free(0, s->exp);
+		fsc_fabric_buf_free(c->fab, s->sbuf);
+	fsc_fabric_buf_free(c->fab, s->rbuf);
+	fsc_fabric_buf_free(c->fab, s->tmp);
+	fsc_fabric_buf_free(0, s->exp);
 	free(s);
 }
 

@@ -75,16 +75,9 @@ static int a2a_setup(struct fsc_pctx *c, void **state)
 	s->native = !strcmp(c->impl, "native");
 	s->blk = c->bytes / (size_t)c->size;
 	total = s->blk * (size_t)c->size;
-	s->sbuf = calloc(1, total);
-	s->rbuf = calloc(1, total);
-	if (!s->sbuf || !s->rbuf) {
-		fsc_error("alltoall: cannot allocate 2 x %zu bytes", total);
-		return -ENOMEM;
-	}
-	if (fsc_fabric_mem_reg(c->fab, s->sbuf, total) ||
-	    fsc_fabric_mem_reg(c->fab, s->rbuf, total))
-		return -EIO;
-	return 0;
+	s->sbuf = fsc_fabric_buf_alloc(c->fab, total);
+	s->rbuf = fsc_fabric_buf_alloc(c->fab, total);
+	return s->sbuf && s->rbuf ? 0 : -ENOMEM;
 }
 
 static int a2a_fill(struct fsc_pctx *c, void *state, uint64_t iter)
@@ -140,12 +133,8 @@ static void a2a_teardown(struct fsc_pctx *c, void *state)
 
 	if (!s)
 		return;
-	if (s->sbuf)
-		fsc_fabric_mem_dereg(c->fab, s->sbuf);
-	if (s->rbuf)
-		fsc_fabric_mem_dereg(c->fab, s->rbuf);
-	free(s->sbuf);
-	free(s->rbuf);
+	fsc_fabric_buf_free(c->fab, s->sbuf);
+	fsc_fabric_buf_free(c->fab, s->rbuf);
 	free(s);
 }
 

@@ -71,15 +71,9 @@ static int bw_setup(struct fsc_pctx *c, void **state)
 	if (s->slots > s->window)
 		s->slots = s->window;
 	s->reqs = calloc(2 * s->window, sizeof(*s->reqs));
-	s->sbuf = malloc(n);
-	s->rbuf = calloc(s->slots, n);
-	if (!s->reqs || !s->sbuf || !s->rbuf)
-		return -ENOMEM;
-	memset(s->sbuf, 0, n);
-	if (fsc_fabric_mem_reg(c->fab, s->sbuf, n) ||
-	    fsc_fabric_mem_reg(c->fab, s->rbuf, s->slots * n))
-		return -EIO;
-	return 0;
+	s->sbuf = fsc_fabric_buf_alloc(c->fab, c->bytes);
+	s->rbuf = fsc_fabric_buf_alloc(c->fab, s->slots * c->bytes);
+	return s->reqs && s->sbuf && s->rbuf ? 0 : -ENOMEM;
 }
 
 static int bw_fill(struct fsc_pctx *c, void *state, uint64_t iter)
@@ -138,12 +132,8 @@ static void bw_teardown(struct fsc_pctx *c, void *state)
 
 	if (!s)
 		return;
-	if (s->sbuf)
-		fsc_fabric_mem_dereg(c->fab, s->sbuf);
-	if (s->rbuf)
-		fsc_fabric_mem_dereg(c->fab, s->rbuf);
-	free(s->sbuf);
-	free(s->rbuf);
+	fsc_fabric_buf_free(c->fab, s->sbuf);
+	fsc_fabric_buf_free(c->fab, s->rbuf);
 	free(s->reqs);
 	free(s);
 }

@@ -83,7 +83,7 @@ static int bc_setup(struct fsc_pctx *c, void **state)
 		return -ENOMEM;
 	s->impl = fsc_coll_impl(c, bc_impls);
 	s->root = bc_root(c);
-	s->buf = fsc_coll_buf_alloc(c->fab, c->bytes);
+	s->buf = fsc_fabric_buf_alloc(c->fab, c->bytes);
 	if (!s->buf)
 		return -ENOMEM;
 	switch (s->impl) {
@@ -189,7 +189,7 @@ static void bc_teardown(struct fsc_pctx *c, void *state)
 
 	if (!s)
 		return;
-	fsc_coll_buf_free(c->fab, s->buf);
+	fsc_fabric_buf_free(c->fab, s->buf);
 	free(s->rreq);
 	free(s->sreq);
 	free(s);

@@ -30,39 +30,6 @@ static int mod(int a, int n)
 
 /* ---- buffers ----------------------------------------------------------- */
 
-#define COLL_ALIGN 64
-
-void *fsc_coll_buf_alloc(struct fsc_fabric *f, size_t bytes)
-{
-	/* aligned_alloc wants a multiple of the alignment */
-	size_t n = (bytes + COLL_ALIGN - 1) / COLL_ALIGN * COLL_ALIGN;
-	void *p;
-
-	if (!n)
-		n = COLL_ALIGN;
-	p = aligned_alloc(COLL_ALIGN, n);
-	if (!p) {
-		fsc_error("collective: cannot allocate %zu bytes", n);
-		return 0;
-	}
-	memset(p, 0, n);
-	if (f && fsc_fabric_mem_reg(f, p, n)) {
-		fsc_error("collective: cannot register a %zu-byte buffer with fabric %s", n,
-		          f->ops->name);
-		free(p);
-		return 0;
-	}
-	return p;
-}
-
-void fsc_coll_buf_free(struct fsc_fabric *f, void *buf)
-{
-	if (!buf)
-		return;
-	if (f)
-		fsc_fabric_mem_dereg(f, buf);
-	free(buf);
-}
 
 void fsc_coll_poison(void *buf, size_t bytes)
 {
@@ -94,7 +61,7 @@ int fsc_coll_ring_init(struct fsc_coll_ring *g, struct fsc_fabric *f, int rank, 
 		g->seg = 1;
 	g->maxseg = (maxchunk + g->seg - 1) / g->seg;
 	for (int i = 0; i < ntmp; i++) {
-		g->tmp[i] = fsc_coll_buf_alloc(f, maxchunk * esize);
+		g->tmp[i] = fsc_fabric_buf_alloc(f, maxchunk * esize);
 		if (!g->tmp[i])
 			return -ENOMEM;
 	}
@@ -112,8 +79,8 @@ void fsc_coll_ring_fini(struct fsc_coll_ring *g)
 {
 	if (!g)
 		return;
-	fsc_coll_buf_free(g->fab, g->tmp[0]);
-	fsc_coll_buf_free(g->fab, g->tmp[1]);
+	fsc_fabric_buf_free(g->fab, g->tmp[0]);
+	fsc_fabric_buf_free(g->fab, g->tmp[1]);
 	free(g->rreq);
 	free(g->sreq[0]);
 	free(g->sreq[1]);

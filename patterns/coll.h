@@ -121,12 +121,6 @@ int fsc_coll_check_typed(const struct fsc_pctx *c, char *err, size_t len);
  * collectives (c->fab may be NULL during validation: then 0). */
 int fsc_coll_check_native(const struct fsc_pctx *c, const char *what, char *err, size_t len);
 
-/* A 64-byte aligned buffer of at least `bytes` (one byte when 0),
- * registered with the fabric (f may be NULL).  NULL on failure (logged). */
-void *fsc_coll_buf_alloc(struct fsc_fabric *f, size_t bytes);
-/* Deregister and free; accepts NULL. */
-void fsc_coll_buf_free(struct fsc_fabric *f, void *buf);
-
 /* Fill a result buffer with a value that no correct reduction of the
  * seeded data produces (0x7f bytes: NaN-free huge floats, integers far
  * beyond any sum), so an element an algorithm never writes is counted. */

@@ -25,7 +25,6 @@ struct lat_state {
 static int lat_setup(struct fsc_pctx *c, void **state)
 {
 	struct lat_state *s = calloc(1, sizeof(*s));
-	size_t n = c->bytes ? c->bytes : 1;
 
 	*state = s;
 	if (!s)
@@ -33,15 +32,9 @@ static int lat_setup(struct fsc_pctx *c, void **state)
 	s->peer = c->rank == 0 ? fsc_p2p_peer(c) : 0;
 	if (!fsc_p2p_active(c))
 		return 0;
-	s->sbuf = malloc(n);
-	s->rbuf = malloc(n);
-	if (!s->sbuf || !s->rbuf)
-		return -ENOMEM;
-	memset(s->sbuf, 0, n);
-	memset(s->rbuf, 0, n);
-	if (fsc_fabric_mem_reg(c->fab, s->sbuf, n) || fsc_fabric_mem_reg(c->fab, s->rbuf, n))
-		return -EIO;
-	return 0;
+	s->sbuf = fsc_fabric_buf_alloc(c->fab, c->bytes);
+	s->rbuf = fsc_fabric_buf_alloc(c->fab, c->bytes);
+	return s->sbuf && s->rbuf ? 0 : -ENOMEM;
 }
 
 static int lat_fill(struct fsc_pctx *c, void *state, uint64_t iter)
@@ -91,12 +84,8 @@ static void lat_teardown(struct fsc_pctx *c, void *state)
 
 	if (!s)
 		return;
-	if (s->sbuf)
-		fsc_fabric_mem_dereg(c->fab, s->sbuf);
-	if (s->rbuf)
-		fsc_fabric_mem_dereg(c->fab, s->rbuf);
-	free(s->sbuf);
-	free(s->rbuf);
+	fsc_fabric_buf_free(c->fab, s->sbuf);
+	fsc_fabric_buf_free(c->fab, s->rbuf);
 	free(s);
 }
 

@@ -84,9 +84,9 @@ static int rs_setup(struct fsc_pctx *c, void **state)
 	s->bytes = s->count * es;
 	s->off = fsc_coll_chunk_off(s->count, c->size, c->rank);
 	s->len = fsc_coll_chunk_len(s->count, c->size, c->rank);
-	s->sbuf = fsc_coll_buf_alloc(c->fab, s->bytes);
-	s->rbuf = c->in_place ? s->sbuf : fsc_coll_buf_alloc(c->fab, s->len * es);
-	s->exp = fsc_coll_buf_alloc(0, s->len * es);
+	s->sbuf = fsc_fabric_buf_alloc(c->fab, s->bytes);
+	s->rbuf = c->in_place ? s->sbuf : fsc_fabric_buf_alloc(c->fab, s->len * es);
+	s->exp = fsc_fabric_buf_alloc(0, s->len * es);
 	if (!s->sbuf || !s->rbuf || !s->exp)
 		return -ENOMEM;
 	s->result = s->rbuf;
@@ -145,9 +145,9 @@ static void rs_teardown(struct fsc_pctx *c, void *state)
 		return;
 	fsc_coll_ring_fini(&s->ring);
 	if (s->rbuf != s->sbuf)
-		fsc_coll_buf_free(c->fab, s->rbuf);
-	fsc_coll_buf_free(c->fab, s->sbuf);
-	fsc_coll_buf_free(0, s->exp);
+		fsc_fabric_buf_free(c->fab, s->rbuf);
+	fsc_fabric_buf_free(c->fab, s->sbuf);
+	fsc_fabric_buf_free(0, s->exp);
 	free(s);
 }
 

@@ -144,6 +144,40 @@ int fsc_fabric_describe(struct fsc_fabric *f, json_t *info)
 	return f->ops->describe ? f->ops->describe(f, info) : 0;
 }
 
+/* Cache-line alignment: keeps vector reductions and NIC DMA on whole lines. */
+#define FSC_BUF_ALIGN 64
+
+void *fsc_fabric_buf_alloc(struct fsc_fabric *f, size_t bytes)
+{
+	/* aligned_alloc wants a multiple of the alignment */
+	size_t n = (bytes + FSC_BUF_ALIGN - 1) / FSC_BUF_ALIGN * FSC_BUF_ALIGN;
+	void *p;
+
+	if (!n)
+		n = FSC_BUF_ALIGN;
+	p = aligned_alloc(FSC_BUF_ALIGN, n);
+	if (!p) {
+		fsc_error("cannot allocate a %zu-byte transfer buffer", n);
+		return 0;
+	}
+	memset(p, 0, n);
+	if (f && fsc_fabric_mem_reg(f, p, n)) {
+		fsc_error("cannot register a %zu-byte buffer with fabric %s", n, f->ops->name);
+		free(p);
+		return 0;
+	}
+	return p;
+}
+
+void fsc_fabric_buf_free(struct fsc_fabric *f, void *buf)
+{
+	if (!buf)
+		return;
+	if (f)
+		fsc_fabric_mem_dereg(f, buf);
+	free(buf);
+}
+
 static void wait_timeout_log(struct fsc_fabric *f, const struct fsc_req *r)
 {
 	const char *host = "?";

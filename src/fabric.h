@@ -141,6 +141,13 @@ int fsc_fabric_clock(struct fsc_fabric *f, struct fsc_clock *out); /* monotonic 
 int fsc_fabric_sync(struct fsc_fabric *f);                          /* 0 if none */
 int fsc_fabric_describe(struct fsc_fabric *f, json_t *info);
 
+/* A transfer buffer: 64-byte aligned, zeroed, registered with f (when f is
+ * not NULL) so every fabric can move it.  NULL (logged) on failure.
+ * bytes == 0 gives a minimal buffer, so callers need no special case. */
+void *fsc_fabric_buf_alloc(struct fsc_fabric *f, size_t bytes);
+/* Deregister and free; accepts NULL. */
+void fsc_fabric_buf_free(struct fsc_fabric *f, void *buf);
+
 /* Wait for n requests, polling test() (busy: this is the measured path).
  * Past f->timeout_ns of real time it logs which peer and operation never
  * completed (rank and host) and returns -ETIMEDOUT. */
