@@ -30,9 +30,8 @@
 #define BW_SLOT_BYTES (64u << 20)
 
 static const struct fsc_opt bw_opts[] = {
-	{"window", 0, FSC_OPT_INT, "64", "messages in flight per bandwidth iteration", 0, 1,
-	 4096},
-	{0, 0, 0, 0, 0, 0, 0, 0},
+        {"window", 0, FSC_OPT_INT, "64", "messages in flight per bandwidth iteration", 0, 1, 4096},
+        {0, 0, 0, 0, 0, 0, 0, 0},
 };
 
 struct bw_state {
@@ -46,8 +45,7 @@ struct bw_state {
 
 static size_t bw_window(const struct fsc_pctx *c)
 {
-	return c->cfg && fsc_cfg_has(c->cfg, "window") ? (size_t)fsc_cfg_int(c->cfg, "window")
-							: 64;
+	return c->cfg && fsc_cfg_has(c->cfg, "window") ? (size_t)fsc_cfg_int(c->cfg, "window") : 64;
 }
 
 static int bw_setup(struct fsc_pctx *c, void **state)
@@ -99,7 +97,7 @@ static int bw_run(struct fsc_pctx *c, void *state, uint64_t iter)
 	if (s->receiver)
 		for (size_t k = 0; k < s->window && !rc; k++)
 			rc = fsc_fabric_irecv(c->fab, s->peer, s->rbuf + (k % slots) * c->bytes,
-					      c->bytes, BW_TAG, &rq[n++]);
+			                      c->bytes, BW_TAG, &rq[n++]);
 	if (s->sender)
 		for (size_t k = 0; k < s->window && !rc; k++)
 			rc = fsc_fabric_isend(c->fab, s->peer, s->sbuf, c->bytes, BW_TAG, &rq[n++]);
@@ -122,7 +120,7 @@ static int bw_check(struct fsc_pctx *c, void *state, uint64_t iter, uint64_t *wr
 		return 0;
 	for (size_t k = 0; k < s->slots; k++)
 		*wrong += fsc_bytes_check(s->rbuf + k * c->bytes, c->bytes, c->seed, s->peer,
-					  c->rank, iter);
+		                          c->rank, iter);
 	return 0;
 }
 
@@ -148,20 +146,20 @@ static double bw_bytes(const struct fsc_pctx *c)
 static const char *const bw_impls[] = {"uni", "bi", 0};
 
 const struct fsc_pattern_ops fsc_pattern_bandwidth = {
-	.name = "bandwidth",
-	.desc = "windowed streaming between rank 0 and --peer, uni- or bidirectional",
-	.caps = FSC_CAP_SEND_RECV,
-	.min_ranks = 2,
-	.flags = FSC_PAT_TIMED_BY_RANK0,
-	.impls = bw_impls,
-	.opts = bw_opts,
-	.bw_formula = "algbw = window*bytes/t (uni), 2*window*bytes/t (bi); busbw = algbw",
-	.algbw_bytes = bw_bytes,
-	.check_args = fsc_p2p_check_args,
-	.setup = bw_setup,
-	.fill = bw_fill,
-	.run = bw_run,
-	.check = bw_check,
-	.teardown = bw_teardown,
-	.active = fsc_p2p_active,
+        .name = "bandwidth",
+        .desc = "windowed streaming between rank 0 and --peer, uni- or bidirectional",
+        .caps = FSC_CAP_SEND_RECV,
+        .min_ranks = 2,
+        .flags = FSC_PAT_TIMED_BY_RANK0,
+        .impls = bw_impls,
+        .opts = bw_opts,
+        .bw_formula = "algbw = window*bytes/t (uni), 2*window*bytes/t (bi); busbw = algbw",
+        .algbw_bytes = bw_bytes,
+        .check_args = fsc_p2p_check_args,
+        .setup = bw_setup,
+        .fill = bw_fill,
+        .run = bw_run,
+        .check = bw_check,
+        .teardown = bw_teardown,
+        .active = fsc_p2p_active,
 };

@@ -30,7 +30,6 @@ static int mod(int a, int n)
 
 /* ---- buffers ----------------------------------------------------------- */
 
-
 void fsc_coll_poison(void *buf, size_t bytes)
 {
 	memset(buf, 0x7f, bytes);

@@ -19,7 +19,7 @@ int fsc_p2p_check_args(const struct fsc_pctx *c, char *err, size_t len)
 
 	if (peer <= 0 || peer >= c->size) {
 		snprintf(err, len, "invalid value '%d' for --peer: expected a rank from 1 to %d",
-			 peer, c->size - 1);
+		         peer, c->size - 1);
 		return -EINVAL;
 	}
 	return 0;

@@ -37,27 +37,28 @@
 #define MAX_IMPLS 16
 
 static const struct fsc_opt accept_opts[] = {
-	{"output", 0, FSC_OPT_STRING, "auto",
-	 "results JSON path ('auto': results/runs/accept-<spec name>-<time>.json; 'none': no "
-	 "file)", 0, 0, 0},
-	{"junit", 0, FSC_OPT_STRING, "auto",
-	 "JUnit XML path ('auto': the results path with .junit.xml for .json; 'none': no file)",
-	 0, 0, 0},
-	{"retries", 0, FSC_OPT_INT, "1",
-	 "re-runs of a test whose check failed; a check fails only when it fails every time", 0,
-	 0, 10},
-	{"fabric-filter", 0, FSC_OPT_LIST, 0,
-	 "run only these fabrics (comma-separated); the spec's other fabrics are skipped", 0, 0,
-	 0},
-	{"lb-ranks", 0, FSC_OPT_INT, "4",
-	 "virtual ranks of an in-process run (a spec over the loopback fabric only, without "
-	 "mpirun); each is its own virtual host lb<N>", 0, 2, 64},
-	{"verbose", 'v', FSC_OPT_FLAG, 0, "print every test's result tables as `run` does", 0, 0,
-	 0},
-	{"dry-run", 0, FSC_OPT_FLAG, 0,
-	 "check the spec (syntax, schema, names, option values) and print the plan; run nothing",
-	 0, 0, 0},
-	{0, 0, 0, 0, 0, 0, 0, 0},
+        {"output", 0, FSC_OPT_STRING, "auto",
+         "results JSON path ('auto': results/runs/accept-<spec name>-<time>.json; 'none': no "
+         "file)",
+         0, 0, 0},
+        {"junit", 0, FSC_OPT_STRING, "auto",
+         "JUnit XML path ('auto': the results path with .junit.xml for .json; 'none': no file)", 0,
+         0, 0},
+        {"retries", 0, FSC_OPT_INT, "1",
+         "re-runs of a test whose check failed; a check fails only when it fails every time", 0, 0,
+         10},
+        {"fabric-filter", 0, FSC_OPT_LIST, 0,
+         "run only these fabrics (comma-separated); the spec's other fabrics are skipped", 0, 0, 0},
+        {"lb-ranks", 0, FSC_OPT_INT, "4",
+         "virtual ranks of an in-process run (a spec over the loopback fabric only, without "
+         "mpirun); each is its own virtual host lb<N>",
+         0, 2, 64},
+        {"verbose", 'v', FSC_OPT_FLAG, 0, "print every test's result tables as `run` does", 0, 0,
+         0},
+        {"dry-run", 0, FSC_OPT_FLAG, 0,
+         "check the spec (syntax, schema, names, option values) and print the plan; run nothing", 0,
+         0, 0},
+        {0, 0, 0, 0, 0, 0, 0, 0},
 };
 
 /* ------------------------------------------------------------------ */
@@ -95,7 +96,7 @@ static void fmt_num(char *buf, size_t len, double v)
 }
 
 static void appendf(char *buf, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 static void appendf(char *buf, size_t len, const char *fmt, ...)
 {
 	size_t used = strlen(buf);
@@ -144,7 +145,8 @@ static int all_skipped(const json_t *recs, const char **reason)
 	json_t *r;
 
 	*reason = "no point was run";
-	json_array_foreach(recs, i, r) {
+	json_array_foreach(recs, i, r)
+	{
 		if (!rstatus(r, "skipped"))
 			return 0;
 		if (i == 0 && json_string_value(json_object_get(r, "reason")))
@@ -160,7 +162,7 @@ static void point_name(char *buf, size_t len, const json_t *r)
 
 	fmt_size(sz, sizeof(sz), (uint64_t)rnum(r, "bytes"));
 	snprintf(buf, len, "%s %s%s%s", rstr(r, "impl"), sz, json_object_get(r, "dtype") ? " " : "",
-		 rstr(r, "dtype"));
+	         rstr(r, "dtype"));
 }
 
 /* ------------------------------------------------------------------ */
@@ -192,11 +194,11 @@ static json_t *suspect_from_anomaly(const json_t *an)
 }
 
 static json_t *suspect_from_cell(const char *src, const char *dst, const char *metric,
-				 const char *text)
+                                 const char *text)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:[s], s:s, s:s}", "kind", "link", "src", src,
-			 "dst", dst, "direction", "one-way", "metric", metric, "text", text, "from",
-			 "matrix cell beyond the threshold");
+	return json_pack("{s:s, s:s, s:s, s:s, s:[s], s:s, s:s}", "kind", "link", "src", src, "dst",
+	                 dst, "direction", "one-way", "metric", metric, "text", text, "from",
+	                 "matrix cell beyond the threshold");
 }
 
 static int str_in(const json_t *arr, const char *s)
@@ -204,9 +206,8 @@ static int str_in(const json_t *arr, const char *s)
 	size_t i;
 	json_t *v;
 
-	json_array_foreach(arr, i, v)
-		if (json_string_value(v) && !strcmp(json_string_value(v), s))
-			return 1;
+	json_array_foreach(arr, i, v) if (json_string_value(v) &&
+	                                  !strcmp(json_string_value(v), s)) return 1;
 	return 0;
 }
 
@@ -220,9 +221,8 @@ static void union_into(json_t *dst, const char *key, const json_t *src)
 		d = json_array();
 		json_object_set_new(dst, key, d);
 	}
-	json_array_foreach(src, i, v)
-		if (json_string_value(v) && !str_in(d, json_string_value(v)))
-			json_array_append(d, v);
+	json_array_foreach(src, i, v) if (json_string_value(v) && !str_in(d, json_string_value(v)))
+	        json_array_append(d, v);
 }
 
 static int same_suspect(const json_t *a, const json_t *b)
@@ -242,7 +242,8 @@ static int same_suspect(const json_t *a, const json_t *b)
 
 static int same_pair(const json_t *a, const json_t *b)
 {
-	return (!strcmp(rstr(a, "src"), rstr(b, "src")) && !strcmp(rstr(a, "dst"), rstr(b, "dst"))) ||
+	return (!strcmp(rstr(a, "src"), rstr(b, "src")) &&
+	        !strcmp(rstr(a, "dst"), rstr(b, "dst"))) ||
 	       (!strcmp(rstr(a, "src"), rstr(b, "dst")) && !strcmp(rstr(a, "dst"), rstr(b, "src")));
 }
 
@@ -252,10 +253,12 @@ void fsc_accept_suspects_merge(json_t *merged, const json_t *more, const char *w
 	size_t i, k;
 	json_t *s, *m;
 
-	json_array_foreach(more, i, s) {
+	json_array_foreach(more, i, s)
+	{
 		int found = 0;
 
-		json_array_foreach(merged, k, m) {
+		json_array_foreach(merged, k, m)
+		{
 			if (!same_suspect(m, s))
 				continue;
 			union_into(m, "metric", json_object_get(s, "metric"));
@@ -279,7 +282,8 @@ void fsc_accept_suspects_merge(json_t *merged, const json_t *more, const char *w
 		int folded = 0;
 
 		if (!strcmp(rstr(b, "kind"), "link") && !strcmp(rstr(b, "direction"), "both")) {
-			json_array_foreach(merged, k, m) {
+			json_array_foreach(merged, k, m)
+			{
 				if (k == i || strcmp(rstr(m, "kind"), "link") ||
 				    strcmp(rstr(m, "direction"), "one-way") || !same_pair(m, b))
 					continue;
@@ -302,7 +306,8 @@ void fsc_accept_suspects_merge(json_t *merged, const json_t *more, const char *w
 		int folded = 0;
 
 		if (!strcmp(rstr(l, "kind"), "link")) {
-			json_array_foreach(merged, k, m) {
+			json_array_foreach(merged, k, m)
+			{
 				char t[160];
 				json_t *one;
 
@@ -333,14 +338,15 @@ void fsc_accept_suspect_text(const json_t *s, char *buf, size_t len)
 	char what[64];
 
 	snprintf(what, sizeof(what), "%s%s%s", slow ? "slow" : "", slow && lat ? ", " : "",
-		 lat ? "high latency" : "");
+	         lat ? "high latency" : "");
 	if (!what[0])
 		snprintf(what, sizeof(what), "suspect");
 	if (!strcmp(rstr(s, "kind"), "node"))
 		snprintf(buf, len, "%s (node %s)", rstr(s, "host"), what);
 	else
 		snprintf(buf, len, "%s%s%s (link %s)", rstr(s, "src"),
-			 !strcmp(rstr(s, "direction"), "both") ? "<->" : "->", rstr(s, "dst"), what);
+		         !strcmp(rstr(s, "direction"), "both") ? "<->" : "->", rstr(s, "dst"),
+		         what);
 }
 
 /* ------------------------------------------------------------------ */
@@ -348,7 +354,7 @@ void fsc_accept_suspect_text(const json_t *s, char *buf, size_t len)
 /* ------------------------------------------------------------------ */
 
 static void required_text(const struct fsc_spec_check *c, const struct fsc_accept_attempt *a,
-			  char *buf, size_t len)
+                          char *buf, size_t len)
 {
 	char at[48] = "", lim[96];
 
@@ -376,9 +382,9 @@ static void required_text(const struct fsc_spec_check *c, const struct fsc_accep
 	case FSC_CHECK_NO_WRONG_DATA: snprintf(buf, len, "no wrong data"); break;
 	case FSC_CHECK_NO_ANOMALY:
 		snprintf(buf, len, "no confirmed %sanomaly",
-			 c->metric == FSC_METRIC_BANDWIDTH ? "bandwidth "
-			 : c->metric == FSC_METRIC_LATENCY ? "latency "
-							   : "");
+		         c->metric == FSC_METRIC_BANDWIDTH ? "bandwidth "
+		         : c->metric == FSC_METRIC_LATENCY ? "latency "
+		                                           : "");
 		break;
 	case FSC_CHECK_LINK_BANDWIDTH: snprintf(buf, len, "every link >= %s", lim); break;
 	case FSC_CHECK_LINK_LATENCY: snprintf(buf, len, "every link <= %s", lim); break;
@@ -386,7 +392,7 @@ static void required_text(const struct fsc_spec_check *c, const struct fsc_accep
 }
 
 static void set(struct fsc_check_outcome *o, enum fsc_check_status st, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 static void set(struct fsc_check_outcome *o, enum fsc_check_status st, const char *fmt, ...)
 {
 	va_list ap;
@@ -404,7 +410,8 @@ static void eval_completed(const struct fsc_accept_attempt *a, struct fsc_check_
 	json_t *r;
 	char pt[96];
 
-	json_array_foreach(a->records, i, r) {
+	json_array_foreach(a->records, i, r)
+	{
 		n++;
 		if (rstatus(r, "error") || rstatus(r, "running")) {
 			nerr++;
@@ -429,7 +436,7 @@ static void eval_completed(const struct fsc_accept_attempt *a, struct fsc_check_
 }
 
 static void eval_latency(const struct fsc_spec_check *c, const struct fsc_accept_attempt *a,
-			 struct fsc_check_outcome *o)
+                         struct fsc_check_outcome *o)
 {
 	const char *stat = c->kind == FSC_CHECK_LATENCY_P50 ? "p50" : "p99";
 	double worst = -INFINITY;
@@ -438,7 +445,8 @@ static void eval_latency(const struct fsc_spec_check *c, const struct fsc_accept
 	json_t *r;
 	char v[32], pt[96];
 
-	json_array_foreach(a->records, i, r) {
+	json_array_foreach(a->records, i, r)
+	{
 		double x = rnum(json_object_get(r, "time_us"), stat);
 
 		if (!measured(r) || isnan(x))
@@ -463,7 +471,7 @@ static void eval_latency(const struct fsc_spec_check *c, const struct fsc_accept
 }
 
 static void eval_bandwidth(const struct fsc_spec_check *c, const struct fsc_accept_attempt *a,
-			   struct fsc_check_outcome *o)
+                           struct fsc_check_outcome *o)
 {
 	const char *field = c->kind == FSC_CHECK_BUSBW ? "busbw_GBps" : "algbw_GBps";
 	struct {
@@ -479,7 +487,8 @@ static void eval_bandwidth(const struct fsc_spec_check *c, const struct fsc_acce
 
 	/* Per implementation: its value at `at`, or its peak over sizes;
 	 * the check holds when every implementation meets the floor. */
-	json_array_foreach(a->records, i, r) {
+	json_array_foreach(a->records, i, r)
+	{
 		double x = rnum(r, field);
 
 		if (!measured(r) || isnan(x))
@@ -524,7 +533,8 @@ static void eval_wrong(const struct fsc_accept_attempt *a, struct fsc_check_outc
 	json_t *r;
 	char pt[96];
 
-	json_array_foreach(a->records, i, r) {
+	json_array_foreach(a->records, i, r)
+	{
 		double w = rnum(r, "wrong");
 
 		if (!measured(r))
@@ -561,26 +571,28 @@ static int metric_counts(const struct fsc_spec_check *c, const json_t *an)
 }
 
 static void eval_anomaly(const struct fsc_spec_check *c, const struct fsc_accept_attempt *a,
-			 struct fsc_check_outcome *o)
+                         struct fsc_check_outcome *o)
 {
 	size_t i, k, n = 0, nanom = 0, nother = 0;
 	json_t *r, *an;
 
 	o->measured[0] = 0;
-	json_array_foreach(a->records, i, r) {
+	json_array_foreach(a->records, i, r)
+	{
 		const json_t *list = json_object_get(r, "anomalies");
 
 		if (!measured(r) || !json_is_array(list))
 			continue;
 		n++;
-		json_array_foreach(list, k, an) {
+		json_array_foreach(list, k, an)
+		{
 			if (!metric_counts(c, an)) {
 				nother++;
 				continue;
 			}
 			json_array_append_new(o->suspects, suspect_from_anomaly(an));
 			appendf(o->measured, sizeof(o->measured), "%s%s", nanom ? "; " : "",
-				rstr(an, "text"));
+			        rstr(an, "text"));
 			nanom++;
 		}
 	}
@@ -599,14 +611,14 @@ static void eval_anomaly(const struct fsc_spec_check *c, const struct fsc_accept
 		fmt_num(b, sizeof(b), bw);
 		fmt_num(l, sizeof(l), lat);
 		if (!isnan(bw) && !isnan(lat))
-			snprintf(o->measured, sizeof(o->measured),
-				 "none (median %s GB/s, %s us)", b, l);
+			snprintf(o->measured, sizeof(o->measured), "none (median %s GB/s, %s us)",
+			         b, l);
 		else
 			snprintf(o->measured, sizeof(o->measured), "none");
 		if (nother)
 			appendf(o->measured, sizeof(o->measured), "; %zu %s anomal%s not counted",
-				nother, c->metric == FSC_METRIC_BANDWIDTH ? "latency" : "bandwidth",
-				nother == 1 ? "y" : "ies");
+			        nother, c->metric == FSC_METRIC_BANDWIDTH ? "latency" : "bandwidth",
+			        nother == 1 ? "y" : "ies");
 	}
 }
 
@@ -626,8 +638,8 @@ static double median_of(double *v, size_t n)
 /* One pairs record against a link floor (bandwidth) or ceiling (latency).
  * Returns the cells judged; adds failing cells to *nbad and the text. */
 static size_t eval_matrix(const struct fsc_spec_check *c, const json_t *r,
-			  struct fsc_check_outcome *o, size_t *nbad, double *worst_ratio,
-			  json_t *cells_suspects)
+                          struct fsc_check_outcome *o, size_t *nbad, double *worst_ratio,
+                          json_t *cells_suspects)
 {
 	int bw = c->kind == FSC_CHECK_LINK_BANDWIDTH;
 	const json_t *m = json_object_get(r, bw ? "bw_GBps" : "lat_us");
@@ -667,27 +679,29 @@ static size_t eval_matrix(const struct fsc_spec_check *c, const json_t *r,
 			val = json_number_value(x);
 			ratio = med > 0 ? val / med : NAN;
 			/* the worst ratio in the direction that matters */
-			if (isnan(*worst_ratio) || (bw ? ratio < *worst_ratio : ratio > *worst_ratio))
+			if (isnan(*worst_ratio) ||
+			    (bw ? ratio < *worst_ratio : ratio > *worst_ratio))
 				*worst_ratio = ratio;
 			if (bw ? val >= thr : val <= thr)
 				continue;
 			fmt_num(vt, sizeof(vt), val);
 			fmt_num(rt, sizeof(rt), ratio);
 			snprintf(text, sizeof(text), "%s->%s %s %s (%sx median)", src ? src : "?",
-				 dst ? dst : "?", vt, unit, rt);
+			         dst ? dst : "?", vt, unit, rt);
 			if (*nbad < LINK_CELLS_NAMED)
 				appendf(o->measured, sizeof(o->measured), "%s%s", *nbad ? ", " : "",
-					text);
+				        text);
 			(*nbad)++;
 			json_array_append_new(cells_suspects,
-					      suspect_from_cell(src ? src : "?", dst ? dst : "?",
-								bw ? "bandwidth" : "latency", text));
+			                      suspect_from_cell(src ? src : "?", dst ? dst : "?",
+			                                        bw ? "bandwidth" : "latency",
+			                                        text));
 		}
 	return ncell;
 }
 
 static void eval_links(const struct fsc_spec_check *c, const struct fsc_accept_attempt *a,
-		       struct fsc_check_outcome *o)
+                       struct fsc_check_outcome *o)
 {
 	int bw = c->kind == FSC_CHECK_LINK_BANDWIDTH;
 	json_t *cells = json_array(), *anoms = json_array(), *r, *an;
@@ -696,13 +710,15 @@ static void eval_links(const struct fsc_spec_check *c, const struct fsc_accept_a
 	char list[sizeof(o->measured)], wt[32];
 
 	o->measured[0] = 0;
-	json_array_foreach(a->records, i, r) {
+	json_array_foreach(a->records, i, r)
+	{
 		if (!measured(r) || !json_object_get(r, "labels"))
 			continue;
 		ncell += eval_matrix(c, r, o, &nbad, &worst, cells);
-		json_array_foreach(json_object_get(r, "anomalies"), k, an)
-			if (!strcmp(rstr(an, "metric"), bw ? "bandwidth" : "latency"))
-				json_array_append_new(anoms, suspect_from_anomaly(an));
+		json_array_foreach(
+		        json_object_get(r, "anomalies"), k,
+		        an) if (!strcmp(rstr(an, "metric"), bw ? "bandwidth" : "latency"))
+		        json_array_append_new(anoms, suspect_from_anomaly(an));
 	}
 	if (!ncell) {
 		set(o, FSC_CHECK_SKIP, "no pairs matrix was measured");
@@ -723,7 +739,7 @@ static void eval_links(const struct fsc_spec_check *c, const struct fsc_accept_a
 }
 
 void fsc_accept_check_eval(const struct fsc_spec_check *c, const struct fsc_accept_attempt *a,
-			   struct fsc_check_outcome *o)
+                           struct fsc_check_outcome *o)
 {
 	const char *why;
 
@@ -799,7 +815,8 @@ static void suspects_line(char *buf, size_t len, const json_t *suspects)
 	json_t *s;
 
 	buf[0] = 0;
-	json_array_foreach(suspects, i, s) {
+	json_array_foreach(suspects, i, s)
+	{
 		char t[160];
 
 		fsc_accept_suspect_text(s, t, sizeof(t));
@@ -826,27 +843,30 @@ int fsc_accept_junit_write(const json_t *acc, const char *path, char *err, size_
 		return rc;
 	}
 	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-	fprintf(f, "<testsuites name=\"fabscope accept\" tests=\"%lld\" failures=\"%lld\" "
-		   "errors=\"0\" skipped=\"%lld\" time=\"%.3f\">\n",
-		(long long)json_integer_value(json_object_get(counts, "checks")),
-		(long long)json_integer_value(json_object_get(counts, "failed")),
-		(long long)json_integer_value(json_object_get(counts, "skipped")),
-		rnum(acc, "duration_s"));
+	fprintf(f,
+	        "<testsuites name=\"fabscope accept\" tests=\"%lld\" failures=\"%lld\" "
+	        "errors=\"0\" skipped=\"%lld\" time=\"%.3f\">\n",
+	        (long long)json_integer_value(json_object_get(counts, "checks")),
+	        (long long)json_integer_value(json_object_get(counts, "failed")),
+	        (long long)json_integer_value(json_object_get(counts, "skipped")),
+	        rnum(acc, "duration_s"));
 	fprintf(f, "  <testsuite name=\"");
 	xml_put(f, rstr(spec, "name"), 1);
-	fprintf(f, "\" tests=\"%lld\" failures=\"%lld\" errors=\"0\" skipped=\"%lld\" "
-		   "time=\"%.3f\" timestamp=\"",
-		(long long)json_integer_value(json_object_get(counts, "checks")),
-		(long long)json_integer_value(json_object_get(counts, "failed")),
-		(long long)json_integer_value(json_object_get(counts, "skipped")),
-		rnum(acc, "duration_s"));
+	fprintf(f,
+	        "\" tests=\"%lld\" failures=\"%lld\" errors=\"0\" skipped=\"%lld\" "
+	        "time=\"%.3f\" timestamp=\"",
+	        (long long)json_integer_value(json_object_get(counts, "checks")),
+	        (long long)json_integer_value(json_object_get(counts, "failed")),
+	        (long long)json_integer_value(json_object_get(counts, "skipped")),
+	        rnum(acc, "duration_s"));
 	xml_put(f, rstr(acc, "start_time"), 1);
 	fprintf(f, "\">\n    <properties>\n      <property name=\"spec\" value=\"");
 	xml_put(f, rstr(spec, "path"), 1);
 	fprintf(f, "\"/>\n      <property name=\"verdict\" value=\"");
 	xml_put(f, rstr(acc, "verdict"), 1);
 	fprintf(f, "\"/>\n    </properties>\n");
-	json_array_foreach(checks, i, c) {
+	json_array_foreach(checks, i, c)
+	{
 		const char *st = rstr(c, "status");
 		char sus[1024], body[2400];
 
@@ -856,22 +876,22 @@ int fsc_accept_junit_write(const json_t *acc, const char *path, char *err, size_
 		xml_put(f, rstr(c, "fabric"), 1);
 		fprintf(f, "\" name=\"");
 		xml_put(f, rstr(c, "check"), 1);
-		fprintf(f, "\" time=\"%.3f\">\n", isnan(rnum(c, "duration_s")) ? 0.0
-									 : rnum(c, "duration_s"));
+		fprintf(f, "\" time=\"%.3f\">\n",
+		        isnan(rnum(c, "duration_s")) ? 0.0 : rnum(c, "duration_s"));
 		suspects_line(sus, sizeof(sus), json_object_get(c, "suspects"));
 		snprintf(body, sizeof(body), "required: %s\nmeasured: %s", rstr(c, "required"),
-			 rstr(c, "measured"));
+		         rstr(c, "measured"));
 		if (json_is_true(json_object_get(c, "retried")))
 			appendf(body, sizeof(body), "\nretried: attempt 1 measured %s",
-				rstr(c, "first_measured"));
+			        rstr(c, "first_measured"));
 		if (sus[0])
 			appendf(body, sizeof(body), "\nsuspects: %s", sus);
 		if (!strcmp(st, "fail")) {
 			char msg[1200];
 
 			snprintf(msg, sizeof(msg), "%s: measured %s%s", rstr(c, "required"),
-				 rstr(c, "measured"),
-				 json_is_true(json_object_get(c, "retried")) ? " (retried)" : "");
+			         rstr(c, "measured"),
+			         json_is_true(json_object_get(c, "retried")) ? " (retried)" : "");
 			fprintf(f, "      <failure type=\"fabscope.check\" message=\"");
 			xml_put(f, msg, 1);
 			fprintf(f, "\">");
@@ -920,9 +940,10 @@ void fsc_accept_print(FILE *f, const json_t *acc)
 
 	for (int k = 0; k < 5; k++)
 		w[k] = (int)strlen(heads[k]);
-	json_array_foreach(checks, i, c) {
+	json_array_foreach(checks, i, c)
+	{
 		const char *v[5] = {rstr(c, "test"), rstr(c, "fabric"), rstr(c, "check"),
-				    rstr(c, "required"), rstr(c, "measured")};
+		                    rstr(c, "required"), rstr(c, "measured")};
 
 		for (int k = 0; k < 5; k++) {
 			int l = (int)strlen(v[k]);
@@ -933,9 +954,10 @@ void fsc_accept_print(FILE *f, const json_t *acc)
 				w[k] = l;
 		}
 	}
-	fprintf(f, "\n%-*s  %-*s  %-*s  %-*s  %-*s  result\n", w[0], heads[0], w[1], heads[1],
-		w[2], heads[2], w[3], heads[3], w[4], heads[4]);
-	json_array_foreach(checks, i, c) {
+	fprintf(f, "\n%-*s  %-*s  %-*s  %-*s  %-*s  result\n", w[0], heads[0], w[1], heads[1], w[2],
+	        heads[2], w[3], heads[3], w[4], heads[4]);
+	json_array_foreach(checks, i, c)
+	{
 		char m[TABLE_MEASURED_MAX + 1];
 		const char *full = rstr(c, "measured");
 
@@ -943,18 +965,19 @@ void fsc_accept_print(FILE *f, const json_t *acc)
 		if (strlen(full) > TABLE_MEASURED_MAX)
 			memcpy(m + TABLE_MEASURED_MAX - 3, "...", 3);
 		fprintf(f, "%-*s  %-*s  %-*s  %-*s  %-*s  %s%s\n", w[0], rstr(c, "test"), w[1],
-			rstr(c, "fabric"), w[2], rstr(c, "check"), w[3], rstr(c, "required"), w[4],
-			m, status_word(c),
-			json_is_true(json_object_get(c, "retried")) ? " (retried)" : "");
+		        rstr(c, "fabric"), w[2], rstr(c, "check"), w[3], rstr(c, "required"), w[4],
+		        m, status_word(c),
+		        json_is_true(json_object_get(c, "retried")) ? " (retried)" : "");
 	}
 	/* Failures in full: the table cuts long texts. */
-	json_array_foreach(checks, i, c) {
+	json_array_foreach(checks, i, c)
+	{
 		char sus[1024];
 
 		if (strcmp(rstr(c, "status"), "fail"))
 			continue;
-		fprintf(f, "FAIL %s/%s %s: %s", rstr(c, "test"), rstr(c, "fabric"), rstr(c, "check"),
-			rstr(c, "measured"));
+		fprintf(f, "FAIL %s/%s %s: %s", rstr(c, "test"), rstr(c, "fabric"),
+		        rstr(c, "check"), rstr(c, "measured"));
 		if (json_is_true(json_object_get(c, "retried")) &&
 		    strcmp(rstr(c, "first_measured"), rstr(c, "measured")))
 			fprintf(f, " (retried; attempt 1: %s)", rstr(c, "first_measured"));
@@ -965,7 +988,8 @@ void fsc_accept_print(FILE *f, const json_t *acc)
 			fprintf(f, "; suspects: %s", sus);
 		fprintf(f, "\n");
 	}
-	json_array_foreach(suspects, i, c) {
+	json_array_foreach(suspects, i, c)
+	{
 		char t[160];
 		const json_t *seen = json_object_get(c, "seen_in");
 		size_t k;
@@ -974,7 +998,7 @@ void fsc_accept_print(FILE *f, const json_t *acc)
 		fsc_accept_suspect_text(c, t, sizeof(t));
 		fprintf(f, "suspect: %s, seen in", t);
 		json_array_foreach(seen, k, s)
-			fprintf(f, "%s %s", k ? "," : "", json_string_value(s));
+		        fprintf(f, "%s %s", k ? "," : "", json_string_value(s));
 		fprintf(f, "\n");
 	}
 	fprintf(f, "verdict: %s\n", rstr(acc, "summary"));
@@ -989,8 +1013,8 @@ struct item {
 	const char *fabric;
 	struct fsc_spec_mark mark; /* the fabric's name in the test */
 	int required;
-	int excluded;              /* by --fabric-filter */
-	char skip[256];            /* not run: why */
+	int excluded;   /* by --fabric-filter */
+	char skip[256]; /* not run: why */
 	struct fsc_config *cfg;
 };
 
@@ -1009,8 +1033,8 @@ static void plan_free(struct plan *p)
 }
 
 static int __attribute__((format(printf, 5, 6)))
-spec_error(char *err, size_t len, const struct fsc_spec *s, struct fsc_spec_mark m,
-	   const char *fmt, ...)
+spec_error(char *err, size_t len, const struct fsc_spec *s, struct fsc_spec_mark m, const char *fmt,
+           ...)
 {
 	char msg[768];
 	va_list ap;
@@ -1054,36 +1078,37 @@ static int fabric_known(const char *name)
 }
 
 /* Options the spec sets through its own keys, or accept sets itself. */
-static const char *const reserved_opts[] = {"fabric", "pattern", "impl",  "min",	"max",
-					    "factor", "iters",	 "warmup", "timeout", "output",
-					    "quiet",  "lb-ranks", 0};
+static const char *const reserved_opts[] = {"fabric", "pattern",  "impl",   "min",     "max",
+                                            "factor", "iters",    "warmup", "timeout", "output",
+                                            "quiet",  "lb-ranks", 0};
 
 static int opt_apply(struct fsc_config *cfg, const struct fsc_opt_group *g, size_t ng,
-		     const struct fsc_spec *s, const struct fsc_spec_opt *o, const char *where,
-		     char *err, size_t len)
+                     const struct fsc_spec *s, const struct fsc_spec_opt *o, const char *where,
+                     char *err, size_t len)
 {
 	char msg[512];
 
 	for (size_t k = 0; reserved_opts[k]; k++)
 		if (!strcmp(reserved_opts[k], o->name))
 			return spec_error(err, len, s, o->mark,
-					  "option '%s' in %s: set it with the test's own keys "
-					  "(fabrics, pattern, sizes, impl, iters, warmup, timeout) "
-					  "or on the accept command line (--output, --lb-ranks)",
-					  o->name, where);
+			                  "option '%s' in %s: set it with the test's own keys "
+			                  "(fabrics, pattern, sizes, impl, iters, warmup, timeout) "
+			                  "or on the accept command line (--output, --lb-ranks)",
+			                  o->name, where);
 	if (!opt_find(g, ng, o->name))
 		return spec_error(err, len, s, o->mark,
-				  "unknown option '%s' in %s (options are those of `fabscope run "
-				  "--help`, without the leading --)", o->name, where);
+		                  "unknown option '%s' in %s (options are those of `fabscope run "
+		                  "--help`, without the leading --)",
+		                  o->name, where);
 	if (fsc_config_set(cfg, o->name, o->value, msg, sizeof(msg)))
 		return spec_error(err, len, s, o->value_mark, "%s in %s", msg, where);
 	return 0;
 }
 
 static int cfg_setf(struct fsc_config *cfg, const char *name, char *err, size_t len,
-		    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 static int cfg_setf(struct fsc_config *cfg, const char *name, char *err, size_t len,
-		    const char *fmt, ...)
+                    const char *fmt, ...)
 {
 	char v[256];
 	va_list ap;
@@ -1098,7 +1123,7 @@ static int cfg_setf(struct fsc_config *cfg, const char *name, char *err, size_t 
  * command line; errors point into the spec.  b NULL (a dry run): no
  * bootstrap, so nothing that depends on the rank count is checked. */
 static int item_config(struct item *it, const struct fsc_spec *s, struct fsc_boot *b, int nranks,
-		       char *err, size_t len)
+                       char *err, size_t len)
 {
 	const struct fsc_spec_test *t = it->t;
 	const struct fsc_spec_fabric *fe = fsc_spec_fabric_find(s, it->fabric);
@@ -1131,13 +1156,13 @@ static int item_config(struct item *it, const struct fsc_spec *s, struct fsc_boo
 		return spec_error(err, len, s, t->mark, "%s in %s", msg, where);
 	if (t->has_sizes) {
 		rc = cfg_setf(it->cfg, "min", msg, sizeof(msg), "%llu",
-			      (unsigned long long)t->min_bytes);
+		              (unsigned long long)t->min_bytes);
 		if (!rc)
 			rc = cfg_setf(it->cfg, "max", msg, sizeof(msg), "%llu",
-				      (unsigned long long)t->max_bytes);
+			              (unsigned long long)t->max_bytes);
 		if (!rc)
 			rc = cfg_setf(it->cfg, "factor", msg, sizeof(msg), "%llu",
-				      (unsigned long long)t->factor);
+			              (unsigned long long)t->factor);
 		if (rc)
 			return spec_error(err, len, s, t->sizes_mark, "%s in %s", msg, where);
 	}
@@ -1150,7 +1175,7 @@ static int item_config(struct item *it, const struct fsc_spec *s, struct fsc_boo
 	    cfg_setf(it->cfg, "warmup", msg, sizeof(msg), "%lld", (long long)t->warmup))
 		return spec_error(err, len, s, t->warmup_mark, "%s in %s", msg, where);
 	if (t->timeout_ns && cfg_setf(it->cfg, "timeout", msg, sizeof(msg), "%lluns",
-				      (unsigned long long)t->timeout_ns))
+	                              (unsigned long long)t->timeout_ns))
 		return spec_error(err, len, s, t->timeout_mark, "%s in %s", msg, where);
 	/* Fabric-wide options first, so a test can override them. */
 	if (fe) {
@@ -1172,12 +1197,13 @@ static int item_config(struct item *it, const struct fsc_spec *s, struct fsc_boo
 		if (strstr(msg, "--impl") && t->impl)
 			m = t->impl_mark;
 		else if ((strstr(msg, "--min") || strstr(msg, "--max") || strstr(msg, "size")) &&
-			 t->has_sizes)
+		         t->has_sizes)
 			m = t->sizes_mark;
-		return spec_error(err, len, s, m, "%s on fabric %s: %s%s", where, it->fabric, msg,
-				  nranks == 1 && strstr(msg, "ranks")
-					  ? " (launch with mpirun -np N, or use the loopback fabric only)"
-					  : "");
+		return spec_error(
+		        err, len, s, m, "%s on fabric %s: %s%s", where, it->fabric, msg,
+		        nranks == 1 && strstr(msg, "ranks")
+		                ? " (launch with mpirun -np N, or use the loopback fabric only)"
+		                : "");
 	}
 	/* A check `at` a size must name one of the test's sizes. */
 	for (size_t i = 0; i < t->nchecks; i++) {
@@ -1188,8 +1214,8 @@ static int item_config(struct item *it, const struct fsc_spec *s, struct fsc_boo
 		if (!c->has_at)
 			continue;
 		rc = fsc_sizes_build(fsc_cfg_size(it->cfg, "min"), fsc_cfg_size(it->cfg, "max"),
-				     (uint64_t)fsc_cfg_int(it->cfg, "factor"), &sizes, &nsizes, msg,
-				     sizeof(msg));
+		                     (uint64_t)fsc_cfg_int(it->cfg, "factor"), &sizes, &nsizes, msg,
+		                     sizeof(msg));
 		if (rc)
 			return spec_error(err, len, s, t->mark, "%s: %s", where, msg);
 		for (k = 0; k < nsizes && sizes[k] != c->at_bytes; k++)
@@ -1206,8 +1232,9 @@ static int item_config(struct item *it, const struct fsc_spec *s, struct fsc_boo
 			fmt_size(sz, sizeof(sz), c->at_bytes);
 			free(sizes);
 			return spec_error(err, len, s, c->at_mark,
-					  "'at: %s' in check '%s' of %s: the test does not measure "
-					  "that size (its sizes: %s)", sz, c->name, where, list);
+			                  "'at: %s' in check '%s' of %s: the test does not measure "
+			                  "that size (its sizes: %s)",
+			                  sz, c->name, where, list);
 		}
 		free(sizes);
 	}
@@ -1216,7 +1243,7 @@ static int item_config(struct item *it, const struct fsc_spec *s, struct fsc_boo
 
 /* Every name of `impl` must belong to the pattern (or be "all"). */
 static int impl_check(const struct fsc_spec *s, const struct fsc_spec_test *t,
-		      const struct fsc_pattern_ops *p, char *err, size_t len)
+                      const struct fsc_pattern_ops *p, char *err, size_t len)
 {
 	const char *q = t->impl;
 
@@ -1231,9 +1258,11 @@ static int impl_check(const struct fsc_spec *s, const struct fsc_spec_test *t,
 
 			for (k = 0; p->impls && p->impls[k]; k++)
 				appendf(list, sizeof(list), "%s, ", p->impls[k]);
-			return spec_error(err, len, s, t->impl_mark,
-					  "unknown impl '%.*s' of pattern %s in test '%s' (expected "
-					  "one of: %sall)", (int)n, q, p->name, t->name, list);
+			return spec_error(
+			        err, len, s, t->impl_mark,
+			        "unknown impl '%.*s' of pattern %s in test '%s' (expected "
+			        "one of: %sall)",
+			        (int)n, q, p->name, t->name, list);
 		}
 		q += n + (q[n] == ',');
 	}
@@ -1242,7 +1271,7 @@ static int impl_check(const struct fsc_spec *s, const struct fsc_spec_test *t,
 
 /* b NULL: a dry run (see item_config). */
 static int plan_build(struct plan *p, const struct fsc_spec *s, const struct fsc_config *acfg,
-		      struct fsc_boot *b, char *err, size_t len)
+                      struct fsc_boot *b, char *err, size_t len)
 {
 	const char *const *filter;
 	size_t nfilter = fsc_cfg_list(acfg, "fabric-filter", &filter), total = 0;
@@ -1254,8 +1283,8 @@ static int plan_build(struct plan *p, const struct fsc_spec *s, const struct fsc
 	for (size_t i = 0; i < s->nfabrics; i++)
 		if (!fabric_known(s->fabrics[i].name))
 			return spec_error(err, len, s, s->fabrics[i].mark,
-					  "unknown fabric '%s' in fabrics (expected one of: %s)",
-					  s->fabrics[i].name, names);
+			                  "unknown fabric '%s' in fabrics (expected one of: %s)",
+			                  s->fabrics[i].name, names);
 	for (size_t i = 0; i < s->ntests; i++)
 		total += s->tests[i].nfabrics;
 	p->items = calloc(total ? total : 1, sizeof(*p->items));
@@ -1271,8 +1300,9 @@ static int plan_build(struct plan *p, const struct fsc_spec *s, const struct fsc
 		for (size_t f = 0; f < t->nfabrics; f++)
 			if (!fabric_known(t->fabrics[f]))
 				return spec_error(err, len, s, t->fabric_marks[f],
-						  "unknown fabric '%s' in test '%s' (expected one "
-						  "of: %s)", t->fabrics[f], t->name, names);
+				                  "unknown fabric '%s' in test '%s' (expected one "
+				                  "of: %s)",
+				                  t->fabrics[f], t->name, names);
 	}
 	for (size_t i = 0; i < s->ntests; i++) {
 		const struct fsc_spec_test *t = &s->tests[i];
@@ -1282,10 +1312,10 @@ static int plan_build(struct plan *p, const struct fsc_spec *s, const struct fsc
 
 			for (size_t k = 0; fsc_patterns[k]; k++)
 				appendf(pats, sizeof(pats), "%s%s", k ? ", " : "",
-					fsc_patterns[k]->name);
+				        fsc_patterns[k]->name);
 			return spec_error(err, len, s, t->pattern_mark,
-					  "unknown pattern '%s' in test '%s' (expected one of: %s)",
-					  t->pattern, t->name, pats);
+			                  "unknown pattern '%s' in test '%s' (expected one of: %s)",
+			                  t->pattern, t->name, pats);
 		}
 		rc = impl_check(s, t, fsc_pattern_find(t->pattern), err, len);
 		if (rc)
@@ -1303,7 +1333,7 @@ static int plan_build(struct plan *p, const struct fsc_spec *s, const struct fsc
 			if (!fsc_fabric_find(it->fabric)) {
 				why = absent_reason(it->fabric);
 				snprintf(it->skip, sizeof(it->skip), "fabric %s is %s", it->fabric,
-					 why);
+				         why);
 				continue;
 			}
 			for (k = 0; k < nfilter && strcmp(filter[k], it->fabric); k++)
@@ -1313,8 +1343,8 @@ static int plan_build(struct plan *p, const struct fsc_spec *s, const struct fsc
 				snprintf(it->skip, sizeof(it->skip), "excluded by --fabric-filter");
 				continue;
 			}
-			rc = item_config(it, s, b,
-					 b ? b->size : (int)fsc_cfg_int(acfg, "lb-ranks"), err, len);
+			rc = item_config(it, s, b, b ? b->size : (int)fsc_cfg_int(acfg, "lb-ranks"),
+			                 err, len);
 			if (rc)
 				return rc;
 		}
@@ -1346,8 +1376,8 @@ struct verdict {
 };
 
 static const struct fsc_spec_check completed_check = {
-	.kind = FSC_CHECK_COMPLETED,
-	.name = "completed",
+        .kind = FSC_CHECK_COMPLETED,
+        .name = "completed",
 };
 
 /* Spec text on every rank: rank 0 reads it (unless the caller did) and
@@ -1405,9 +1435,9 @@ static void default_output(char *path, size_t len, const char *spec_name)
 	strftime(when, sizeof(when), "%Y%m%d-%H%M%S", gmtime(&now));
 	for (const char *p = spec_name; *p && k + 1 < sizeof(name); p++)
 		name[k++] = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-					    (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'
-				    ? *p
-				    : '_';
+		                            (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'
+		                    ? *p
+		                    : '_';
 	name[k] = 0;
 	mkdir("results", 0755);
 	mkdir("results/runs", 0755);
@@ -1434,7 +1464,7 @@ static int writable(const char *path, char *err, size_t len)
 }
 
 static json_t *check_json(const struct item *it, const struct verdict *v, int attempts,
-			  double duration_s)
+                          double duration_s)
 {
 	static const char *const words[] = {"pass", "fail", "skip"};
 	json_t *o = json_object();
@@ -1444,9 +1474,9 @@ static json_t *check_json(const struct item *it, const struct verdict *v, int at
 	json_object_set_new(o, "check", json_string(v->c->name));
 	json_object_set_new(o, "required", json_string(v->o.required));
 	json_object_set_new(o, "measured", json_string(v->o.measured));
-	json_object_set_new(o, "value", isnan(v->o.value) || isinf(v->o.value)
-						? json_null()
-						: json_real(v->o.value));
+	json_object_set_new(o, "value",
+	                    isnan(v->o.value) || isinf(v->o.value) ? json_null()
+	                                                           : json_real(v->o.value));
 	json_object_set_new(o, "status", json_string(words[v->o.status]));
 	json_object_set_new(o, "pass", json_boolean(v->o.status != FSC_CHECK_FAIL));
 	json_object_set_new(o, "retried", json_boolean(v->retried));
@@ -1465,10 +1495,10 @@ struct run_state {
 	struct accept_ctx *x;
 	const struct fsc_spec *spec;
 	struct plan *plan;
-	struct fsc_results *res; /* rank 0 */
+	struct fsc_results *res;          /* rank 0 */
 	json_t *checks, *suspects, *runs; /* rank 0 */
 	int retries, verbose;
-	size_t nrun;                      /* items that run (for progress) */
+	size_t nrun; /* items that run (for progress) */
 };
 
 /* Run one attempt of an item (collective); rank 0 gets its records. */
@@ -1506,8 +1536,8 @@ static json_t *attempt_run(struct run_state *st, struct item *it, int attempt, d
 	return recs;
 }
 
-static void progress(struct run_state *st, size_t k, const struct item *it, int attempt,
-		     double dur, const struct verdict *v, size_t nv, int retry_next)
+static void progress(struct run_state *st, size_t k, const struct item *it, int attempt, double dur,
+                     const struct verdict *v, size_t nv, int retry_next)
 {
 	size_t nfail = 0;
 	char failed[256] = "";
@@ -1558,10 +1588,10 @@ static int item_run(struct run_state *st, struct item *it, size_t k)
 		total += dur;
 		if (st->b->rank == 0) {
 			struct fsc_accept_attempt a = {
-				.records = recs,
-				.duration_s = dur,
-				.timeout_ns = it->t->timeout_ns,
-				.required = it->required,
+			        .records = recs,
+			        .duration_s = dur,
+			        .timeout_ns = it->t->timeout_ns,
+			        .required = it->required,
 			};
 
 			for (size_t i = 0; i < nv; i++) {
@@ -1578,10 +1608,10 @@ static int item_run(struct run_state *st, struct item *it, size_t k)
 				 * standing. */
 				v[i].retried = 1;
 				snprintf(v[i].first_measured, sizeof(v[i].first_measured), "%s",
-					 v[i].o.measured);
+				         v[i].o.measured);
 				if (o.status == FSC_CHECK_SKIP) {
 					appendf(v[i].o.measured, sizeof(v[i].o.measured),
-						"; the re-run could not judge: %s", o.measured);
+					        "; the re-run could not judge: %s", o.measured);
 					fsc_check_outcome_fini(&o);
 					continue;
 				}
@@ -1643,19 +1673,20 @@ static void item_skip(struct run_state *st, struct item *it, size_t k)
 		snprintf(v.o.measured, sizeof(v.o.measured), "%s", it->skip);
 		if (i == 0 && it->required && !it->excluded) {
 			v.o.status = FSC_CHECK_FAIL;
-			snprintf(v.o.measured, sizeof(v.o.measured), "required fabric not usable: %s",
-				 it->skip);
+			snprintf(v.o.measured, sizeof(v.o.measured),
+			         "required fabric not usable: %s", it->skip);
 		}
 		if (i == 0) {
-			printf("# [%zu/%zu] %s on %s: %s: %s\n", k, st->nrun, it->t->name, it->fabric,
-			       v.o.status == FSC_CHECK_FAIL ? "FAIL" : "skipped", it->skip);
+			printf("# [%zu/%zu] %s on %s: %s: %s\n", k, st->nrun, it->t->name,
+			       it->fabric, v.o.status == FSC_CHECK_FAIL ? "FAIL" : "skipped",
+			       it->skip);
 			fflush(stdout);
 		}
 		json_array_append_new(st->checks, check_json(it, &v, 0, 0));
 		fsc_check_outcome_fini(&v.o);
 	}
 	run = json_pack("{s:s, s:s, s:s, s:s, s:s}", "test", it->t->name, "fabric", it->fabric,
-			"pattern", it->t->pattern, "status", "skipped", "reason", it->skip);
+	                "pattern", it->t->pattern, "status", "skipped", "reason", it->skip);
 	json_array_append_new(st->runs, run);
 }
 
@@ -1666,7 +1697,8 @@ static int acceptance_finish(struct run_state *st, json_t *acc, double duration_
 	json_t *c;
 	char sum[1024], sus[768];
 
-	json_array_foreach(st->checks, i, c) {
+	json_array_foreach(st->checks, i, c)
+	{
 		const char *s = rstr(c, "status");
 
 		if (!strcmp(s, "pass"))
@@ -1679,21 +1711,27 @@ static int acceptance_finish(struct run_state *st, json_t *acc, double duration_
 	suspects_line(sus, sizeof(sus), st->suspects);
 	if (nfail)
 		snprintf(sum, sizeof(sum), "FAIL: %zu of %zu checks failed%s%s", nfail,
-			 npass + nfail + nskip, sus[0] ? "; suspects: " : "", sus);
+		         npass + nfail + nskip, sus[0] ? "; suspects: " : "", sus);
 	else if (!npass)
-		snprintf(sum, sizeof(sum), "NOT RUN: every check was skipped (%zu); nothing could "
-			 "be judged", nskip);
+		snprintf(sum, sizeof(sum),
+		         "NOT RUN: every check was skipped (%zu); nothing could "
+		         "be judged",
+		         nskip);
 	else
 		snprintf(sum, sizeof(sum), "PASS: %zu of %zu checks passed, %zu skipped", npass,
-			 npass + nskip, nskip);
+		         npass + nskip, nskip);
 	json_object_set_new(acc, "checks", json_incref(st->checks));
 	json_object_set_new(acc, "suspects", json_incref(st->suspects));
 	json_object_set_new(acc, "runs", json_incref(st->runs));
-	json_object_set_new(acc, "counts", json_pack("{s:I, s:I, s:I, s:I}", "checks",
-						     (json_int_t)(npass + nfail + nskip), "passed",
-						     (json_int_t)npass, "failed", (json_int_t)nfail,
-						     "skipped", (json_int_t)nskip));
-	json_object_set_new(acc, "verdict", json_string(nfail ? "FAIL" : npass ? "PASS" : "NOT RUN"));
+	json_object_set_new(acc, "counts",
+	                    json_pack("{s:I, s:I, s:I, s:I}", "checks",
+	                              (json_int_t)(npass + nfail + nskip), "passed",
+	                              (json_int_t)npass, "failed", (json_int_t)nfail, "skipped",
+	                              (json_int_t)nskip));
+	json_object_set_new(acc, "verdict",
+	                    json_string(nfail   ? "FAIL"
+	                                : npass ? "PASS"
+	                                        : "NOT RUN"));
 	json_object_set_new(acc, "summary", json_string(sum));
 	json_object_set_new(acc, "duration_s", json_real(duration_s));
 	return nfail ? FSC_EXIT_FAIL : npass ? FSC_EXIT_OK : FSC_EXIT_USAGE;
@@ -1758,8 +1796,8 @@ static int accept_rank(struct fsc_boot *b, void *arg)
 				size_t l = strlen(path);
 
 				snprintf(junit, sizeof(junit), "%.*s.junit.xml",
-					 (int)(l > 5 && !strcmp(path + l - 5, ".json") ? l - 5 : l),
-					 path);
+				         (int)(l > 5 && !strcmp(path + l - 5, ".json") ? l - 5 : l),
+				         path);
 			}
 		}
 		rc = fsc_results_create(&st.res, path[0] ? path : 0, err, sizeof(err));
@@ -1776,7 +1814,7 @@ static int accept_rank(struct fsc_boot *b, void *arg)
 	/* 2. timer, metadata */
 	fsc_timer_selftest(&mono, 0, &ti);
 	rc = fsc_meta_collect(b, x->argc, x->argv, &ti, x->acfg,
-			      st.res ? fsc_results_meta(st.res) : 0);
+	                      st.res ? fsc_results_meta(st.res) : 0);
 	if (rc)
 		goto out;
 	st.retries = (int)fsc_cfg_int(x->acfg, "retries");
@@ -1788,8 +1826,9 @@ static int accept_rank(struct fsc_boot *b, void *arg)
 		st.suspects = json_array();
 		st.runs = json_array();
 		printf("# fabscope %s accept: spec '%s' (%s): %zu tests, %zu test x fabric runs; "
-		       "%d ranks on %d hosts\n", FSC_VERSION, spec->name, spec->path, spec->ntests,
-		       plan.n, b->size, b->nhosts);
+		       "%d ranks on %d hosts\n",
+		       FSC_VERSION, spec->name, spec->path, spec->ntests, plan.n, b->size,
+		       b->nhosts);
 		fflush(stdout);
 	}
 
@@ -1812,8 +1851,8 @@ static int accept_rank(struct fsc_boot *b, void *arg)
 
 		acc = json_object();
 		json_object_set_new(acc, "spec",
-				    json_pack("{s:s, s:s, s:s?}", "name", spec->name, "path",
-					      spec->path, "description", spec->description));
+		                    json_pack("{s:s, s:s, s:s?}", "name", spec->name, "path",
+		                              spec->path, "description", spec->description));
 		json_object_set_new(acc, "start_time", json_string(when));
 		json_object_set_new(acc, "retries", json_integer(st.retries));
 		code = acceptance_finish(&st, acc, (double)(fsc_time_real_ns() - t0) / 1e9);
@@ -1853,10 +1892,10 @@ static void accept_usage(FILE *f)
 	struct fsc_opt_group g = {"accept options", accept_opts};
 
 	fprintf(f, "usage: fabscope accept SPEC [options]\n\n"
-		   "Run the acceptance spec SPEC (YAML; see scripts/specs/README.md) under\n"
-		   "mpirun/srun, or without a launcher for a spec over the loopback fabric only.\n"
-		   "Exit codes: 0 every check passed, 1 a check failed, 2 bad input or nothing "
-		   "could run.\n\n");
+	           "Run the acceptance spec SPEC (YAML; see scripts/specs/README.md) under\n"
+	           "mpirun/srun, or without a launcher for a spec over the loopback fabric only.\n"
+	           "Exit codes: 0 every check passed, 1 a check failed, 2 bad input or nothing "
+	           "could run.\n\n");
 	fsc_config_help(f, &g, 1);
 }
 
@@ -1929,7 +1968,7 @@ static int dry_run(struct accept_ctx *x, int speak)
 static int local_run(struct accept_ctx *x)
 {
 	int n = (int)fsc_cfg_int(x->acfg, "lb-ranks"), rc;
-	char (*names)[16] = calloc((size_t)n, sizeof(*names));
+	char(*names)[16] = calloc((size_t)n, sizeof(*names));
 	const char **hosts = calloc((size_t)n, sizeof(*hosts));
 	int *rcs = calloc((size_t)n, sizeof(*rcs));
 
@@ -1975,10 +2014,10 @@ int fsc_accept_main(int argc, char **argv)
 	/* SPEC may come before or after the options: parse up to the first
 	 * positional argument, take it as SPEC, and parse again without it. */
 	x.parse_rc = fsc_config_parse(&x.acfg, &g, 1, argc, argv, &next, x.parse_err,
-				      sizeof(x.parse_err));
+	                              sizeof(x.parse_err));
 	if (!x.parse_rc && next >= argc) {
 		snprintf(x.parse_err, sizeof(x.parse_err),
-			 "no spec given: fabscope accept SPEC [options] (see --help)");
+		         "no spec given: fabscope accept SPEC [options] (see --help)");
 		x.parse_rc = -EINVAL;
 	}
 	if (!x.parse_rc) {
@@ -1989,11 +2028,12 @@ int fsc_accept_main(int argc, char **argv)
 		fsc_config_free(x.acfg);
 		x.acfg = 0;
 		x.parse_rc = fsc_config_parse(&x.acfg, &g, 1, ac, av, &next, x.parse_err,
-					      sizeof(x.parse_err));
+		                              sizeof(x.parse_err));
 		if (!x.parse_rc && next < ac) {
 			snprintf(x.parse_err, sizeof(x.parse_err),
-				 "unexpected argument '%s' (one spec per run; options start with "
-				 "--)", av[next]);
+			         "unexpected argument '%s' (one spec per run; options start with "
+			         "--)",
+			         av[next]);
 			x.parse_rc = -EINVAL;
 		}
 	}
@@ -2006,8 +2046,9 @@ int fsc_accept_main(int argc, char **argv)
 		for (size_t i = 0; i < n && !x.parse_rc; i++)
 			if (!fabric_known(filter[i])) {
 				snprintf(x.parse_err, sizeof(x.parse_err),
-					 "invalid value '%s' for --fabric-filter: expected fabrics "
-					 "among %s", filter[i], names);
+				         "invalid value '%s' for --fabric-filter: expected fabrics "
+				         "among %s",
+				         filter[i], names);
 				x.parse_rc = -EINVAL;
 			}
 	}
@@ -2048,7 +2089,7 @@ int fsc_accept_main(int argc, char **argv)
 		if (rc) {
 			if (speak)
 				fprintf(stderr, "fabscope: error: MPI bootstrap failed: %s\n",
-					fsc_strerror(rc));
+				        fsc_strerror(rc));
 			rc = FSC_EXIT_USAGE;
 			goto out;
 		}
@@ -2059,9 +2100,9 @@ int fsc_accept_main(int argc, char **argv)
 #else
 	if (speak)
 		fprintf(stderr, "fabscope: error: %s\n",
-			x.parse_rc ? x.parse_err
-				   : "this build has no MPI: only specs over the loopback fabric "
-				     "can run");
+		        x.parse_rc ? x.parse_err
+		                   : "this build has no MPI: only specs over the loopback fabric "
+		                     "can run");
 	rc = FSC_EXIT_USAGE;
 #endif
 out:

@@ -44,7 +44,7 @@ struct fsc_check_outcome {
  * judged (no matching point, fabric not usable) is FSC_CHECK_SKIP with the
  * reason in `measured`.  Release with fsc_check_outcome_fini. */
 void fsc_accept_check_eval(const struct fsc_spec_check *c, const struct fsc_accept_attempt *a,
-			   struct fsc_check_outcome *o);
+                           struct fsc_check_outcome *o);
 void fsc_check_outcome_fini(struct fsc_check_outcome *o); /* accepts a zeroed one */
 
 /* Add suspects to a merged list (array): the same node or link reported by

@@ -29,24 +29,27 @@ struct fsc_boot_ops {
 	int (*allgather)(struct fsc_boot *b, const void *send, void *recv, size_t bytes);
 	int (*bcast)(struct fsc_boot *b, void *buf, size_t bytes, int root);
 	/* In place, element-wise over `count` int64_t or double. */
-	int (*allreduce)(struct fsc_boot *b, void *buf, size_t count,
-			 enum fsc_boot_type type, enum fsc_boot_op op);
+	int (*allreduce)(struct fsc_boot *b, void *buf, size_t count, enum fsc_boot_type type,
+	                 enum fsc_boot_op op);
 	void (*destroy)(struct fsc_boot *b);
 };
 
 struct fsc_boot {
 	const struct fsc_boot_ops *ops;
 	int rank, size;
-	char host[FSC_HOST_MAX];    /* this rank's host name */
+	char host[FSC_HOST_MAX];     /* this rank's host name */
 	char (*hosts)[FSC_HOST_MAX]; /* all ranks' host names, [size] */
-	int host_index;             /* index of this rank's host in host order */
-	int nhosts;                 /* distinct hosts */
-	int *rank_host;             /* [size]: host index of each rank */
-	int local_rank, local_size; /* position among the ranks of this host */
+	int host_index;              /* index of this rank's host in host order */
+	int nhosts;                  /* distinct hosts */
+	int *rank_host;              /* [size]: host index of each rank */
+	int local_rank, local_size;  /* position among the ranks of this host */
 	void *impl;
 };
 
-static inline int fsc_boot_barrier(struct fsc_boot *b) { return b->ops->barrier(b); }
+static inline int fsc_boot_barrier(struct fsc_boot *b)
+{
+	return b->ops->barrier(b);
+}
 static inline int fsc_boot_allgather(struct fsc_boot *b, const void *s, void *r, size_t n)
 {
 	return b->ops->allgather(b, s, r, n);
@@ -56,7 +59,7 @@ static inline int fsc_boot_bcast(struct fsc_boot *b, void *buf, size_t n, int ro
 	return b->ops->bcast(b, buf, n, root);
 }
 static inline int fsc_boot_allreduce(struct fsc_boot *b, void *buf, size_t count,
-				     enum fsc_boot_type t, enum fsc_boot_op op)
+                                     enum fsc_boot_type t, enum fsc_boot_op op)
 {
 	return b->ops->allreduce(b, buf, count, t, op);
 }
@@ -83,7 +86,7 @@ void fsc_boot_mpi_finalize(void);
  * (rank 0..n-1).  hosts[i] names rank i's host (NULL: every rank gets this
  * machine's host name), so tests can model several ranks per host.  rcs[i]
  * receives thread i's return value.  Returns 0 once every thread joined. */
-int fsc_boot_local_run(int n, const char *const *hosts,
-		       int (*fn)(struct fsc_boot *b, void *arg), void *arg, int *rcs);
+int fsc_boot_local_run(int n, const char *const *hosts, int (*fn)(struct fsc_boot *b, void *arg),
+                       void *arg, int *rcs);
 
 #endif

@@ -20,8 +20,7 @@ void fsc_sleep_ns(uint64_t ns)
 		;
 }
 
-int fsc_timer_selftest(const struct fsc_clock *c, uint64_t samples,
-		       struct fsc_timer_info *out)
+int fsc_timer_selftest(const struct fsc_clock *c, uint64_t samples, struct fsc_timer_info *out)
 {
 	struct timespec res;
 	uint64_t first, prev, now, tick = 0;

@@ -40,18 +40,17 @@ static inline uint64_t fsc_time_real_ns(void)
 void fsc_sleep_ns(uint64_t ns);
 
 struct fsc_timer_info {
-	const char *source;        /* "CLOCK_MONOTONIC" or "virtual" */
-	double resolution_ns;      /* clock_getres() (0 if unknown) */
-	double observed_tick_ns;   /* smallest non-zero difference seen */
-	double call_cost_ns;       /* mean cost of one reading */
-	uint64_t samples;          /* readings taken for the test */
+	const char *source;      /* "CLOCK_MONOTONIC" or "virtual" */
+	double resolution_ns;    /* clock_getres() (0 if unknown) */
+	double observed_tick_ns; /* smallest non-zero difference seen */
+	double call_cost_ns;     /* mean cost of one reading */
+	uint64_t samples;        /* readings taken for the test */
 };
 
 /* Measure the clock: resolution, smallest observed tick and the cost of one
  * call, over `samples` back-to-back readings (0 = default 100000).
  * Returns 0, or -EIO if CLOCK_MONOTONIC never advanced (a virtual clock
  * may legitimately stand still between events). */
-int fsc_timer_selftest(const struct fsc_clock *c, uint64_t samples,
-		       struct fsc_timer_info *out);
+int fsc_timer_selftest(const struct fsc_clock *c, uint64_t samples, struct fsc_timer_info *out);
 
 #endif

@@ -8,11 +8,11 @@ static const struct {
 	size_t size;
 	const char *aliases[3];
 } dtypes[FSC_DTYPE_COUNT] = {
-	[FSC_F32] = {"float32", 4, {"float", "f32", 0}},
-	[FSC_F64] = {"float64", 8, {"double", "f64", 0}},
-	[FSC_I32] = {"int32", 4, {"i32", "int", 0}},
-	[FSC_I64] = {"int64", 8, {"i64", "long", 0}},
-	[FSC_BF16] = {"bfloat16", 2, {"bf16", 0, 0}},
+        [FSC_F32] = {"float32", 4, {"float", "f32", 0}},
+        [FSC_F64] = {"float64", 8, {"double", "f64", 0}},
+        [FSC_I32] = {"int32", 4, {"i32", "int", 0}},
+        [FSC_I64] = {"int64", 8, {"i64", "long", 0}},
+        [FSC_BF16] = {"bfloat16", 2, {"bf16", 0, 0}},
 };
 
 static const char *const redops[FSC_REDOP_COUNT] = {"sum", "max", "min"};

@@ -16,7 +16,7 @@
 #define FSC_DEFAULT_TIMEOUT_NS (30ull * 1000000000ull)
 
 int fsc_fabric_create(const struct fsc_fabric_ops *ops, struct fsc_boot *boot,
-		      const struct fsc_config *cfg, struct fsc_fabric **out)
+                      const struct fsc_config *cfg, struct fsc_fabric **out)
 {
 	struct fsc_fabric *f;
 	int rc;
@@ -61,8 +61,8 @@ void fsc_fabric_destroy(struct fsc_fabric *f)
 	free(f);
 }
 
-int fsc_fabric_probe(const struct fsc_fabric_ops *ops, const struct fsc_config *cfg,
-		     char *reason, size_t len)
+int fsc_fabric_probe(const struct fsc_fabric_ops *ops, const struct fsc_config *cfg, char *reason,
+                     size_t len)
 {
 	if (len)
 		reason[0] = 0;
@@ -80,7 +80,7 @@ int fsc_fabric_mem_dereg(struct fsc_fabric *f, void *buf)
 }
 
 int fsc_fabric_isend(struct fsc_fabric *f, int peer, const void *buf, size_t bytes, int tag,
-		     struct fsc_req *req)
+                     struct fsc_req *req)
 {
 	if (!f->ops->isend)
 		return -ENOTSUP;
@@ -93,7 +93,7 @@ int fsc_fabric_isend(struct fsc_fabric *f, int peer, const void *buf, size_t byt
 }
 
 int fsc_fabric_irecv(struct fsc_fabric *f, int peer, void *buf, size_t bytes, int tag,
-		     struct fsc_req *req)
+                     struct fsc_req *req)
 {
 	if (!f->ops->irecv)
 		return -ENOTSUP;
@@ -185,8 +185,9 @@ static void wait_timeout_log(struct fsc_fabric *f, const struct fsc_req *r)
 	if (f->boot && f->boot->hosts && r->peer >= 0 && r->peer < f->boot->size)
 		host = f->boot->hosts[r->peer];
 	fsc_error("fabric %s: %s of %zu B %s rank %d (host %s, tag %d) did not complete "
-		  "within %.1f s", f->ops->name, r->is_recv ? "receive" : "send", r->bytes,
-		  r->is_recv ? "from" : "to", r->peer, host, r->tag, f->timeout_ns / 1e9);
+	          "within %.1f s",
+	          f->ops->name, r->is_recv ? "receive" : "send", r->bytes,
+	          r->is_recv ? "from" : "to", r->peer, host, r->tag, f->timeout_ns / 1e9);
 }
 
 int fsc_fabric_wait(struct fsc_fabric *f, struct fsc_req *reqs, size_t n)
@@ -252,8 +253,8 @@ int fsc_fabric_recv(struct fsc_fabric *f, int peer, void *buf, size_t bytes, int
 	return rc ? rc : fsc_fabric_wait(f, &r, 1);
 }
 
-int fsc_fabric_sendrecv(struct fsc_fabric *f, int dst, const void *sbuf, size_t sbytes,
-			int src, void *rbuf, size_t rbytes, int tag)
+int fsc_fabric_sendrecv(struct fsc_fabric *f, int dst, const void *sbuf, size_t sbytes, int src,
+                        void *rbuf, size_t rbytes, int tag)
 {
 	struct fsc_req r[2];
 	int rc;
@@ -274,33 +275,32 @@ int fsc_fabric_coll_barrier(struct fsc_fabric *f)
 	return COLL(f, barrier) ? f->ops->coll->barrier(f) : -ENOTSUP;
 }
 
-int fsc_fabric_coll_allreduce(struct fsc_fabric *f, const void *sbuf, void *rbuf,
-			      size_t count, enum fsc_dtype dt, enum fsc_redop op)
+int fsc_fabric_coll_allreduce(struct fsc_fabric *f, const void *sbuf, void *rbuf, size_t count,
+                              enum fsc_dtype dt, enum fsc_redop op)
 {
 	return COLL(f, allreduce) ? f->ops->coll->allreduce(f, sbuf, rbuf, count, dt, op)
-				  : -ENOTSUP;
+	                          : -ENOTSUP;
 }
 
 int fsc_fabric_coll_alltoall(struct fsc_fabric *f, const void *sbuf, void *rbuf,
-			     size_t bytes_per_peer)
+                             size_t bytes_per_peer)
 {
-	return COLL(f, alltoall) ? f->ops->coll->alltoall(f, sbuf, rbuf, bytes_per_peer)
-				 : -ENOTSUP;
+	return COLL(f, alltoall) ? f->ops->coll->alltoall(f, sbuf, rbuf, bytes_per_peer) : -ENOTSUP;
 }
 
 int fsc_fabric_coll_allgather(struct fsc_fabric *f, const void *sbuf, void *rbuf,
-			      size_t bytes_per_rank)
+                              size_t bytes_per_rank)
 {
 	return COLL(f, allgather) ? f->ops->coll->allgather(f, sbuf, rbuf, bytes_per_rank)
-				  : -ENOTSUP;
+	                          : -ENOTSUP;
 }
 
 int fsc_fabric_coll_reduce_scatter(struct fsc_fabric *f, const void *sbuf, void *rbuf,
-				   size_t count_per_rank, enum fsc_dtype dt, enum fsc_redop op)
+                                   size_t count_per_rank, enum fsc_dtype dt, enum fsc_redop op)
 {
 	return COLL(f, reduce_scatter)
-		       ? f->ops->coll->reduce_scatter(f, sbuf, rbuf, count_per_rank, dt, op)
-		       : -ENOTSUP;
+	               ? f->ops->coll->reduce_scatter(f, sbuf, rbuf, count_per_rank, dt, op)
+	               : -ENOTSUP;
 }
 
 int fsc_fabric_coll_bcast(struct fsc_fabric *f, void *buf, size_t bytes, int root)

@@ -49,13 +49,11 @@ struct fsc_fabric;
 struct fsc_coll_ops {
 	int (*barrier)(struct fsc_fabric *f);
 	int (*allreduce)(struct fsc_fabric *f, const void *sbuf, void *rbuf, size_t count,
-			 enum fsc_dtype dt, enum fsc_redop op); /* sbuf == rbuf: in place */
-	int (*alltoall)(struct fsc_fabric *f, const void *sbuf, void *rbuf,
-			size_t bytes_per_peer);
-	int (*allgather)(struct fsc_fabric *f, const void *sbuf, void *rbuf,
-			 size_t bytes_per_rank);
+	                 enum fsc_dtype dt, enum fsc_redop op); /* sbuf == rbuf: in place */
+	int (*alltoall)(struct fsc_fabric *f, const void *sbuf, void *rbuf, size_t bytes_per_peer);
+	int (*allgather)(struct fsc_fabric *f, const void *sbuf, void *rbuf, size_t bytes_per_rank);
 	int (*reduce_scatter)(struct fsc_fabric *f, const void *sbuf, void *rbuf,
-			      size_t count_per_rank, enum fsc_dtype dt, enum fsc_redop op);
+	                      size_t count_per_rank, enum fsc_dtype dt, enum fsc_redop op);
 	int (*bcast)(struct fsc_fabric *f, void *buf, size_t bytes, int root);
 };
 
@@ -83,9 +81,9 @@ struct fsc_fabric_ops {
 	int (*mem_dereg)(struct fsc_fabric *f, void *buf);
 
 	int (*isend)(struct fsc_fabric *f, int peer, const void *buf, size_t bytes, int tag,
-		     struct fsc_req *req);
+	             struct fsc_req *req);
 	int (*irecv)(struct fsc_fabric *f, int peer, void *buf, size_t bytes, int tag,
-		     struct fsc_req *req);
+	             struct fsc_req *req);
 	/* Optional blocking send for messages the fabric completes locally
 	 * at once (eager: no wait on the peer, so no deadline is needed).
 	 * Return -EAGAIN to decline (e.g. above the eager limit): the
@@ -123,22 +121,22 @@ struct fsc_fabric {
 /* Create (not connected): f is allocated; options from cfg (may be NULL for
  * defaults).  On failure *out is NULL and the error was logged. */
 int fsc_fabric_create(const struct fsc_fabric_ops *ops, struct fsc_boot *boot,
-		      const struct fsc_config *cfg, struct fsc_fabric **out);
+                      const struct fsc_config *cfg, struct fsc_fabric **out);
 int fsc_fabric_connect(struct fsc_fabric *f);
 void fsc_fabric_destroy(struct fsc_fabric *f); /* accepts NULL */
 
-int fsc_fabric_probe(const struct fsc_fabric_ops *ops, const struct fsc_config *cfg,
-		     char *reason, size_t len);
+int fsc_fabric_probe(const struct fsc_fabric_ops *ops, const struct fsc_config *cfg, char *reason,
+                     size_t len);
 int fsc_fabric_mem_reg(struct fsc_fabric *f, void *buf, size_t bytes);
 int fsc_fabric_mem_dereg(struct fsc_fabric *f, void *buf);
 int fsc_fabric_isend(struct fsc_fabric *f, int peer, const void *buf, size_t bytes, int tag,
-		     struct fsc_req *req);
+                     struct fsc_req *req);
 int fsc_fabric_irecv(struct fsc_fabric *f, int peer, void *buf, size_t bytes, int tag,
-		     struct fsc_req *req);
+                     struct fsc_req *req);
 int fsc_fabric_test(struct fsc_fabric *f, struct fsc_req *req, int *done);
 int fsc_fabric_progress(struct fsc_fabric *f);
 int fsc_fabric_clock(struct fsc_fabric *f, struct fsc_clock *out); /* monotonic if none */
-int fsc_fabric_sync(struct fsc_fabric *f);                          /* 0 if none */
+int fsc_fabric_sync(struct fsc_fabric *f);                         /* 0 if none */
 int fsc_fabric_describe(struct fsc_fabric *f, json_t *info);
 
 /* A transfer buffer: 64-byte aligned, zeroed, registered with f (when f is
@@ -156,20 +154,19 @@ int fsc_fabric_wait(struct fsc_fabric *f, struct fsc_req *reqs, size_t n);
 int fsc_fabric_send(struct fsc_fabric *f, int peer, const void *buf, size_t bytes, int tag);
 int fsc_fabric_recv(struct fsc_fabric *f, int peer, void *buf, size_t bytes, int tag);
 /* Send to `dst` and receive from `src` concurrently (deadlock-free). */
-int fsc_fabric_sendrecv(struct fsc_fabric *f, int dst, const void *sbuf, size_t sbytes,
-			int src, void *rbuf, size_t rbytes, int tag);
+int fsc_fabric_sendrecv(struct fsc_fabric *f, int dst, const void *sbuf, size_t sbytes, int src,
+                        void *rbuf, size_t rbytes, int tag);
 
 /* Native collectives; -ENOTSUP when the fabric has none of that kind. */
 int fsc_fabric_coll_barrier(struct fsc_fabric *f);
-int fsc_fabric_coll_allreduce(struct fsc_fabric *f, const void *sbuf, void *rbuf,
-			      size_t count, enum fsc_dtype dt, enum fsc_redop op);
+int fsc_fabric_coll_allreduce(struct fsc_fabric *f, const void *sbuf, void *rbuf, size_t count,
+                              enum fsc_dtype dt, enum fsc_redop op);
 int fsc_fabric_coll_alltoall(struct fsc_fabric *f, const void *sbuf, void *rbuf,
-			     size_t bytes_per_peer);
+                             size_t bytes_per_peer);
 int fsc_fabric_coll_allgather(struct fsc_fabric *f, const void *sbuf, void *rbuf,
-			      size_t bytes_per_rank);
+                              size_t bytes_per_rank);
 int fsc_fabric_coll_reduce_scatter(struct fsc_fabric *f, const void *sbuf, void *rbuf,
-				   size_t count_per_rank, enum fsc_dtype dt,
-				   enum fsc_redop op);
+                                   size_t count_per_rank, enum fsc_dtype dt, enum fsc_redop op);
 int fsc_fabric_coll_bcast(struct fsc_fabric *f, void *buf, size_t bytes, int root);
 
 #endif

@@ -20,9 +20,15 @@ void fsc_log_set_identity(int rank, const char *host)
 	snprintf(log_host, sizeof(log_host), "%s", host ? host : "");
 }
 
-void fsc_log_set_quiet(int q) { log_quiet = q; }
+void fsc_log_set_quiet(int q)
+{
+	log_quiet = q;
+}
 
-void fsc_log_set_level(enum fsc_log_level level) { log_level = (int)level; }
+void fsc_log_set_level(enum fsc_log_level level)
+{
+	log_level = (int)level;
+}
 
 enum fsc_log_level fsc_log_get_level(void)
 {
@@ -30,9 +36,12 @@ enum fsc_log_level fsc_log_get_level(void)
 		const char *e = getenv("FSC_LOG_LEVEL");
 		log_level = FSC_LOG_WARN;
 		if (e) {
-			if (!strcasecmp(e, "error")) log_level = FSC_LOG_ERROR;
-			else if (!strcasecmp(e, "info")) log_level = FSC_LOG_INFO;
-			else if (!strcasecmp(e, "debug")) log_level = FSC_LOG_DEBUG;
+			if (!strcasecmp(e, "error"))
+				log_level = FSC_LOG_ERROR;
+			else if (!strcasecmp(e, "info"))
+				log_level = FSC_LOG_INFO;
+			else if (!strcasecmp(e, "debug"))
+				log_level = FSC_LOG_DEBUG;
 		}
 	}
 	return (enum fsc_log_level)log_level;

@@ -25,8 +25,7 @@ enum fsc_log_level fsc_log_get_level(void);
  * every rank would report the same problem and one rank speaks for all. */
 void fsc_log_set_quiet(int q);
 
-void fsc_log(enum fsc_log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void fsc_log(enum fsc_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define fsc_error(...) fsc_log(FSC_LOG_ERROR, __VA_ARGS__)
 #define fsc_warn(...) fsc_log(FSC_LOG_WARN, __VA_ARGS__)

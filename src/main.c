@@ -22,11 +22,11 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: fabscope run [options]    measure patterns over fabrics\n"
-		   "       fabscope list             fabrics and patterns, built and usable\n"
-		   "       fabscope accept SPEC      run an acceptance spec (YAML) and judge it\n"
-		   "       fabscope --help | --version\n"
-		   "Launch `run` under mpirun/srun for the mpi, tcp and ucx fabrics; the "
-		   "loopback fabric\nruns --lb-ranks virtual ranks in one process.\n");
+	           "       fabscope list             fabrics and patterns, built and usable\n"
+	           "       fabscope accept SPEC      run an acceptance spec (YAML) and judge it\n"
+	           "       fabscope --help | --version\n"
+	           "Launch `run` under mpirun/srun for the mpi, tcp and ucx fabrics; the "
+	           "loopback fabric\nruns --lb-ranks virtual ranks in one process.\n");
 }
 
 static void help(void)
@@ -71,7 +71,7 @@ static int cmd_list(void)
 
 		for (size_t k = 0; p->impls && p->impls[k]; k++) {
 			int w = snprintf(impls + used, sizeof(impls) - used, "%s%s", k ? "," : "",
-					 p->impls[k]);
+			                 p->impls[k]);
 			if (w > 0 && used + (size_t)w < sizeof(impls))
 				used += (size_t)w;
 		}
@@ -139,8 +139,9 @@ static int run_rank(struct fsc_boot *b, void *arg)
 		json_object_set_new(fsc_results_meta(res), "fabrics", fabinfo);
 		if (!quiet)
 			printf("# fabscope %s: %d ranks on %d hosts; timer %s resolution %.0f ns, "
-			       "call cost %.1f ns\n", FSC_VERSION, b->size, b->nhosts, ti.source,
-			       ti.resolution_ns, ti.call_cost_ns);
+			       "call cost %.1f ns\n",
+			       FSC_VERSION, b->size, b->nhosts, ti.source, ti.resolution_ns,
+			       ti.call_cost_ns);
 	}
 
 	/* 3. fabrics x patterns */
@@ -152,13 +153,16 @@ static int run_rank(struct fsc_boot *b, void *arg)
 	if (b->rank == 0) {
 		fsc_results_finish(res, r.failed ? "failed" : "complete");
 		if (!quiet || r.failed) {
-			printf("#\n# %llu points: %llu failed (%llu wrong elements), %llu skipped\n",
+			printf("#\n# %llu points: %llu failed (%llu wrong elements), %llu "
+			       "skipped\n",
 			       (unsigned long long)r.points, (unsigned long long)r.failed,
 			       (unsigned long long)r.wrong, (unsigned long long)r.skipped);
 			if (fsc_results_path(res))
 				printf("# results: %s\n", fsc_results_path(res));
-			printf("# verdict: %s\n", rc == FSC_EXIT_USAGE ? "ERROR (bad input, see above)"
-						   : r.failed ? "FAIL" : "PASS");
+			printf("# verdict: %s\n", rc == FSC_EXIT_USAGE
+			                                  ? "ERROR (bad input, see above)"
+			                          : r.failed ? "FAIL"
+			                                     : "PASS");
 		}
 		fflush(stdout);
 	}
@@ -182,18 +186,18 @@ static int cmd_run(int argc, char **argv)
 			return FSC_EXIT_OK;
 		}
 	x.parse_rc = fsc_config_parse(&cfg, g, n, argc, argv, &optind_out, x.parse_err,
-				      sizeof(x.parse_err));
+	                              sizeof(x.parse_err));
 	if (!x.parse_rc && optind_out < argc) {
 		snprintf(x.parse_err, sizeof(x.parse_err),
-			 "unexpected argument '%s' (options start with --; see --help)",
-			 argv[optind_out]);
+		         "unexpected argument '%s' (options start with --; see --help)",
+		         argv[optind_out]);
 		x.parse_rc = -EINVAL;
 	}
 	x.cfg = cfg;
 	if (!x.parse_rc && fsc_session_only_loopback(cfg) && fsc_session_launcher_size() > 1) {
 		if (fsc_session_launcher_rank() == 0)
 			fprintf(stderr, "fabscope: error: the loopback fabric runs its --lb-ranks "
-					"virtual ranks in one process: run it without mpirun\n");
+			                "virtual ranks in one process: run it without mpirun\n");
 		fsc_config_free(cfg);
 		return FSC_EXIT_USAGE;
 	}
@@ -219,7 +223,7 @@ static int cmd_run(int argc, char **argv)
 		rc = fsc_boot_mpi_create(&b, &argc, &argv);
 		if (rc) {
 			fprintf(stderr, "fabscope: error: MPI bootstrap failed: %s\n",
-				fsc_strerror(rc));
+			        fsc_strerror(rc));
 			fsc_config_free(cfg);
 			return FSC_EXIT_USAGE;
 		}
@@ -230,8 +234,8 @@ static int cmd_run(int argc, char **argv)
 #else
 	if (fsc_session_launcher_rank() == 0)
 		fprintf(stderr, "fabscope: error: %s\n",
-			x.parse_rc ? x.parse_err
-				   : "this build has no MPI: only --fabric loopback can run");
+		        x.parse_rc ? x.parse_err
+		                   : "this build has no MPI: only --fabric loopback can run");
 	rc = FSC_EXIT_USAGE;
 #endif
 	fsc_config_free(cfg);
@@ -259,7 +263,9 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "accept"))
 		return fsc_accept_main(argc - 1, argv + 1);
 	if (fsc_session_launcher_rank() == 0)
-		fprintf(stderr, "fabscope: error: unknown command '%s': expected run, list or accept "
-				"(see --help)\n", argv[1]);
+		fprintf(stderr,
+		        "fabscope: error: unknown command '%s': expected run, list or accept "
+		        "(see --help)\n",
+		        argv[1]);
 	return FSC_EXIT_USAGE;
 }

@@ -46,7 +46,8 @@ static void topo_probe(struct placement *p)
 
 		for (hwloc_obj_t o = pu; o; o = o->parent)
 			if (o->memory_arity > 0 || o->type == HWLOC_OBJ_NUMANODE) {
-				hwloc_obj_t n = o->type == HWLOC_OBJ_NUMANODE ? o : o->memory_first_child;
+				hwloc_obj_t n =
+				        o->type == HWLOC_OBJ_NUMANODE ? o : o->memory_first_child;
 
 				if (n)
 					p->numa = (int32_t)n->os_index;
@@ -57,12 +58,12 @@ static void topo_probe(struct placement *p)
 		if (obj->attr->osdev.type == HWLOC_OBJ_OSDEV_NETWORK ||
 		    obj->attr->osdev.type == HWLOC_OBJ_OSDEV_OPENFABRICS) {
 			int n = snprintf(p->nics + used, sizeof(p->nics) - used, "%s%s",
-					 used ? "," : "", obj->name ? obj->name : "?");
+			                 used ? "," : "", obj->name ? obj->name : "?");
 			if (n > 0 && used + (size_t)n < sizeof(p->nics))
 				used += (size_t)n;
 			p->nnics++;
 		} else if (obj->attr->osdev.type == HWLOC_OBJ_OSDEV_GPU ||
-			   obj->attr->osdev.type == HWLOC_OBJ_OSDEV_COPROC) {
+		           obj->attr->osdev.type == HWLOC_OBJ_OSDEV_COPROC) {
 			p->ngpus++;
 		}
 	}
@@ -71,8 +72,8 @@ static void topo_probe(struct placement *p)
 
 static json_t *env_json(void)
 {
-	static const char *const prefixes[] = {"OMPI_MCA_", "UCX_", "NCCL_", "FSC_", "SLURM_JOB_",
-					       "OMPI_COMM_WORLD_SIZE", 0};
+	static const char *const prefixes[] = {
+	        "OMPI_MCA_", "UCX_", "NCCL_", "FSC_", "SLURM_JOB_", "OMPI_COMM_WORLD_SIZE", 0};
 	json_t *o = json_object();
 
 	for (char **e = environ; e && *e; e++) {
@@ -97,7 +98,7 @@ static json_t *env_json(void)
 }
 
 int fsc_meta_collect(struct fsc_boot *b, int argc, char **argv, const struct fsc_timer_info *ti,
-		     const struct fsc_config *cfg, json_t *meta)
+                     const struct fsc_config *cfg, json_t *meta)
 {
 	struct placement mine, *all;
 	int rc;
@@ -124,14 +125,15 @@ int fsc_meta_collect(struct fsc_boot *b, int argc, char **argv, const struct fsc
 		for (int i = 0; i < argc; i++)
 			json_array_append_new(cmd, json_string(argv[i]));
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-		json_object_set_new(meta, "tool", json_pack("{s:s, s:s}", "name", "fabscope",
-							    "version", FSC_VERSION));
+		json_object_set_new(
+		        meta, "tool",
+		        json_pack("{s:s, s:s}", "name", "fabscope", "version", FSC_VERSION));
 		json_object_set_new(meta, "command_line", cmd);
 		json_object_set_new(meta, "start_time", json_string(when));
 		if (!uname(&u))
 			json_object_set_new(meta, "kernel",
-					    json_pack("{s:s, s:s}", "release", u.release,
-						      "machine", u.machine));
+			                    json_pack("{s:s, s:s}", "release", u.release, "machine",
+			                              u.machine));
 		json_object_set_new(meta, "bootstrap", json_string(b->ops->name));
 		json_object_set_new(meta, "nranks", json_integer(b->size));
 		json_object_set_new(meta, "nhosts", json_integer(b->nhosts));
@@ -149,16 +151,16 @@ int fsc_meta_collect(struct fsc_boot *b, int argc, char **argv, const struct fsc
 				struct placement *p = &all[r];
 
 				first[h] = r;
-				json_array_append_new(
-					hosts, json_pack("{s:s, s:i, s:i, s:s, s:i}", "name",
-							 b->hosts[r], "cores", p->ncores,
-							 "numa_nodes", p->nnuma, "nics", p->nics,
-							 "gpus", p->ngpus));
+				json_array_append_new(hosts,
+				                      json_pack("{s:s, s:i, s:i, s:s, s:i}", "name",
+				                                b->hosts[r], "cores", p->ncores,
+				                                "numa_nodes", p->nnuma, "nics",
+				                                p->nics, "gpus", p->ngpus));
 			}
-			json_array_append_new(
-				ranks, json_pack("{s:i, s:s, s:i, s:i, s:i}", "rank", r, "host",
-						 b->hosts[r], "core", all[r].core, "numa",
-						 all[r].numa, "pid", all[r].pid));
+			json_array_append_new(ranks,
+			                      json_pack("{s:i, s:s, s:i, s:i, s:i}", "rank", r,
+			                                "host", b->hosts[r], "core", all[r].core,
+			                                "numa", all[r].numa, "pid", all[r].pid));
 		}
 		free(first);
 		json_object_set_new(meta, "hosts", hosts);
@@ -169,16 +171,17 @@ int fsc_meta_collect(struct fsc_boot *b, int argc, char **argv, const struct fsc
 		char hwl[32];
 
 		snprintf(hwl, sizeof(hwl), "%u.%u.%u", hv >> 16, (hv >> 8) & 0xff, hv & 0xff);
-		json_object_set_new(meta, "libraries",
-				    json_pack("{s:s, s:s}", "jansson", JANSSON_VERSION, "hwloc", hwl));
+		json_object_set_new(
+		        meta, "libraries",
+		        json_pack("{s:s, s:s}", "jansson", JANSSON_VERSION, "hwloc", hwl));
 	}
 	if (ti)
 		json_object_set_new(meta, "timer",
-				    json_pack("{s:s, s:f, s:f, s:f, s:I}", "source", ti->source,
-					      "resolution_ns", ti->resolution_ns,
-					      "observed_tick_ns", ti->observed_tick_ns,
-					      "call_cost_ns", ti->call_cost_ns, "samples",
-					      (json_int_t)ti->samples));
+		                    json_pack("{s:s, s:f, s:f, s:f, s:I}", "source", ti->source,
+		                              "resolution_ns", ti->resolution_ns,
+		                              "observed_tick_ns", ti->observed_tick_ns,
+		                              "call_cost_ns", ti->call_cost_ns, "samples",
+		                              (json_int_t)ti->samples));
 	if (cfg)
 		json_object_set_new(meta, "config", fsc_config_to_json(cfg));
 	json_object_set_new(meta, "environment", env_json());

@@ -15,6 +15,6 @@
  * timer figures, the effective configuration and relevant environment
  * variables (OMPI_*, UCX_*, NCCL_*, FSC_*, SLURM_JOB_*). */
 int fsc_meta_collect(struct fsc_boot *b, int argc, char **argv, const struct fsc_timer_info *ti,
-		     const struct fsc_config *cfg, json_t *meta);
+                     const struct fsc_config *cfg, json_t *meta);
 
 #endif

@@ -31,14 +31,14 @@ enum fsc_opt_type {
 };
 
 struct fsc_opt {
-	const char *name;       /* long name without "--"; NULL ends a table */
-	char short_name;        /* 0 if none */
+	const char *name; /* long name without "--"; NULL ends a table */
+	char short_name;  /* 0 if none */
 	enum fsc_opt_type type;
-	const char *defval;     /* default as text; NULL = unset */
+	const char *defval; /* default as text; NULL = unset */
 	const char *help;
-	const char *choices;    /* CHOICE/LIST: "a|b|c"; NULL = free */
-	double min, max;        /* INT/SIZE/DOUBLE/TIME bounds, inclusive;
-				   ignored when min == max == 0 */
+	const char *choices; /* CHOICE/LIST: "a|b|c"; NULL = free */
+	double min, max;     /* INT/SIZE/DOUBLE/TIME bounds, inclusive;
+	                        ignored when min == max == 0 */
 };
 
 /* A module's table under a heading for --help. */
@@ -54,17 +54,16 @@ struct fsc_config;
  * line to `err` naming the bad value and what is valid, e.g.
  *   "invalid value '12Q' for --min: expected a size such as 8, 4K, 1M, 1G"
  * Positional arguments left are counted in *optind_out (may be NULL). */
-int fsc_config_parse(struct fsc_config **out, const struct fsc_opt_group *groups,
-		     size_t ngroups, int argc, char **argv, int *optind_out,
-		     char *err, size_t errlen);
+int fsc_config_parse(struct fsc_config **out, const struct fsc_opt_group *groups, size_t ngroups,
+                     int argc, char **argv, int *optind_out, char *err, size_t errlen);
 
 /* A config holding only the defaults (for tests and library use). */
 int fsc_config_defaults(struct fsc_config **out, const struct fsc_opt_group *groups,
-			size_t ngroups);
+                        size_t ngroups);
 
 /* Override one option programmatically, validated like the command line. */
-int fsc_config_set(struct fsc_config *cfg, const char *name, const char *value,
-		   char *err, size_t errlen);
+int fsc_config_set(struct fsc_config *cfg, const char *name, const char *value, char *err,
+                   size_t errlen);
 
 void fsc_config_free(struct fsc_config *cfg);
 
@@ -79,8 +78,7 @@ double fsc_cfg_double(const struct fsc_config *cfg, const char *name);
 uint64_t fsc_cfg_time_ns(const struct fsc_config *cfg, const char *name);
 bool fsc_cfg_flag(const struct fsc_config *cfg, const char *name);
 /* LIST: number of items; *items points into the config (do not free). */
-size_t fsc_cfg_list(const struct fsc_config *cfg, const char *name,
-		    const char *const **items);
+size_t fsc_cfg_list(const struct fsc_config *cfg, const char *name, const char *const **items);
 
 /* --help text for every group, with defaults and choices. */
 void fsc_config_help(FILE *f, const struct fsc_opt_group *groups, size_t ngroups);
@@ -93,14 +91,14 @@ uint64_t fsc_config_hash(const struct fsc_config *cfg);
 
 /* Value parsers shared with other modules (spec files).  Return 0 or
  * -EINVAL; never print. */
-int fsc_parse_size(const char *s, uint64_t *out);   /* "8", "4K", "1M", "1G", "1T" */
+int fsc_parse_size(const char *s, uint64_t *out);    /* "8", "4K", "1M", "1G", "1T" */
 int fsc_parse_time_ns(const char *s, uint64_t *out); /* "30", "5s", "200ms", "1us", "10ns" */
 
 /* Message sizes min, min*factor, ... <= max (max always included when
  * min <= max, as OSU does).  min == 0 gives a first point of 0 bytes, then
  * continues from 1.  -EINVAL (with message) for min > max or factor < 2.
  * *sizes is malloc'ed. */
-int fsc_sizes_build(uint64_t min, uint64_t max, uint64_t factor, uint64_t **sizes,
-		    size_t *n, char *err, size_t errlen);
+int fsc_sizes_build(uint64_t min, uint64_t max, uint64_t factor, uint64_t **sizes, size_t *n,
+                    char *err, size_t errlen);
 
 #endif

@@ -55,7 +55,7 @@ enum fsc_pattern_flags {
 struct fsc_pattern_ops {
 	const char *name;
 	const char *desc;
-	unsigned caps;       /* fabric capabilities required */
+	unsigned caps; /* fabric capabilities required */
 	int min_ranks;
 	unsigned flags;
 	const char *const *impls; /* NULL-terminated; first is the default */
@@ -91,8 +91,7 @@ struct fsc_pattern_ops {
 	int (*report)(struct fsc_pctx *c, void *state, json_t *rec);
 	/* Optional: a pattern with its own driver (pairs matrices).  Replaces
 	 * the size sweep for this pattern; uses the runner's primitives. */
-	int (*execute)(struct fsc_runner *r, const struct fsc_pattern_ops *p,
-		       struct fsc_pctx *c);
+	int (*execute)(struct fsc_runner *r, const struct fsc_pattern_ops *p, struct fsc_pctx *c);
 };
 
 const char *fsc_dtype_name(enum fsc_dtype dt);

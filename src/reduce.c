@@ -172,7 +172,7 @@ typedef void (*red3_fn)(void *restrict, const void *restrict, const void *restri
 			io[i] = name(io[i], in[i]);                                                \
 	}                                                                                          \
 	clones static void red3_##name(void *restrict out_, const void *restrict a_,               \
-				       const void *restrict b_, size_t n)                          \
+	                               const void *restrict b_, size_t n)                          \
 	{                                                                                          \
 		type *restrict out = out_;                                                         \
 		const type *restrict a = a_;                                                       \
@@ -196,19 +196,19 @@ KERNELS3(i64, int64_t, FSC_RED_CLONES)
 KERNELS3(bf16, uint16_t, FSC_RED_CLONES_WIDE)
 
 static const red2_fn red2_tab[FSC_DTYPE_COUNT][FSC_REDOP_COUNT] = {
-	[FSC_F32] = {red2_f32_sum, red2_f32_max, red2_f32_min},
-	[FSC_F64] = {red2_f64_sum, red2_f64_max, red2_f64_min},
-	[FSC_I32] = {red2_i32_sum, red2_i32_max, red2_i32_min},
-	[FSC_I64] = {red2_i64_sum, red2_i64_max, red2_i64_min},
-	[FSC_BF16] = {red2_bf16_sum, red2_bf16_max, red2_bf16_min},
+        [FSC_F32] = {red2_f32_sum, red2_f32_max, red2_f32_min},
+        [FSC_F64] = {red2_f64_sum, red2_f64_max, red2_f64_min},
+        [FSC_I32] = {red2_i32_sum, red2_i32_max, red2_i32_min},
+        [FSC_I64] = {red2_i64_sum, red2_i64_max, red2_i64_min},
+        [FSC_BF16] = {red2_bf16_sum, red2_bf16_max, red2_bf16_min},
 };
 
 static const red3_fn red3_tab[FSC_DTYPE_COUNT][FSC_REDOP_COUNT] = {
-	[FSC_F32] = {red3_f32_sum, red3_f32_max, red3_f32_min},
-	[FSC_F64] = {red3_f64_sum, red3_f64_max, red3_f64_min},
-	[FSC_I32] = {red3_i32_sum, red3_i32_max, red3_i32_min},
-	[FSC_I64] = {red3_i64_sum, red3_i64_max, red3_i64_min},
-	[FSC_BF16] = {red3_bf16_sum, red3_bf16_max, red3_bf16_min},
+        [FSC_F32] = {red3_f32_sum, red3_f32_max, red3_f32_min},
+        [FSC_F64] = {red3_f64_sum, red3_f64_max, red3_f64_min},
+        [FSC_I32] = {red3_i32_sum, red3_i32_max, red3_i32_min},
+        [FSC_I64] = {red3_i64_sum, red3_i64_max, red3_i64_min},
+        [FSC_BF16] = {red3_bf16_sum, red3_bf16_max, red3_bf16_min},
 };
 
 static int valid(enum fsc_dtype dt, enum fsc_redop op)
@@ -217,14 +217,14 @@ static int valid(enum fsc_dtype dt, enum fsc_redop op)
 }
 
 void fsc_reduce(void *restrict inout, const void *restrict in, size_t count, enum fsc_dtype dt,
-		enum fsc_redop op)
+                enum fsc_redop op)
 {
 	if (valid(dt, op))
 		red2_tab[dt][op](inout, in, count);
 }
 
 void fsc_reduce3(void *out, const void *a, const void *b, size_t count, enum fsc_dtype dt,
-		 enum fsc_redop op)
+                 enum fsc_redop op)
 {
 	if (!valid(dt, op))
 		return;
@@ -360,7 +360,7 @@ static void store_values(void *buf, size_t n, enum fsc_dtype dt, const int32_t *
 /* acc = op(acc, v) over one chunk; exact, as fsc_data_max_ranks() keeps
  * |acc| <= 128 * nranks <= 2^31. */
 FSC_RED_CLONES static void chunk_fold(int32_t *restrict acc, const int32_t *restrict v,
-				      enum fsc_redop op)
+                                      enum fsc_redop op)
 {
 	switch (op) {
 	case FSC_SUM:
@@ -392,7 +392,7 @@ int fsc_data_max_ranks(enum fsc_dtype dt, enum fsc_redop op)
 }
 
 void fsc_data_fill(void *buf, size_t count, enum fsc_dtype dt, uint64_t seed, int rank,
-		   uint64_t iter, size_t first_index)
+                   uint64_t iter, size_t first_index)
 {
 	uint64_t key = data_key(seed, rank, iter);
 	size_t esize = fsc_dtype_size(dt);
@@ -409,7 +409,7 @@ void fsc_data_fill(void *buf, size_t count, enum fsc_dtype dt, uint64_t seed, in
 }
 
 int fsc_data_expected(void *out, size_t count, enum fsc_dtype dt, enum fsc_redop op, uint64_t seed,
-		      int nranks, uint64_t iter, size_t first_index)
+                      int nranks, uint64_t iter, size_t first_index)
 {
 	int32_t acc[DATA_CHUNK], v[DATA_CHUNK];
 	uint64_t *keys;
@@ -417,13 +417,13 @@ int fsc_data_expected(void *out, size_t count, enum fsc_dtype dt, enum fsc_redop
 
 	if (!valid(dt, op) || nranks < 1) {
 		fsc_error("expected data: invalid dtype %d, op %d or rank count %d", (int)dt,
-			  (int)op, nranks);
+		          (int)op, nranks);
 		return -EINVAL;
 	}
 	if (nranks > fsc_data_max_ranks(dt, op)) {
 		fsc_error("expected data: %s %s over %d ranks is not exact (at most %d ranks)",
-			  fsc_redop_name(op), fsc_dtype_name(dt), nranks,
-			  fsc_data_max_ranks(dt, op));
+		          fsc_redop_name(op), fsc_dtype_name(dt), nranks,
+		          fsc_data_max_ranks(dt, op));
 		return -ERANGE;
 	}
 	keys = malloc((size_t)nranks * sizeof(*keys));
@@ -465,17 +465,17 @@ uint64_t fsc_data_check(const void *buf, size_t count, enum fsc_dtype dt, const 
 	case FSC_F32:
 		for (size_t i = 0; i < count; i++)
 			wrong += float_differs(((const float *)buf)[i],
-					       ((const float *)expected)[i]);
+			                       ((const float *)expected)[i]);
 		break;
 	case FSC_F64:
 		for (size_t i = 0; i < count; i++)
 			wrong += float_differs(((const double *)buf)[i],
-					       ((const double *)expected)[i]);
+			                       ((const double *)expected)[i]);
 		break;
 	case FSC_BF16:
 		for (size_t i = 0; i < count; i++)
 			wrong += float_differs(bf16_widen(((const uint16_t *)buf)[i]),
-					       bf16_widen(((const uint16_t *)expected)[i]));
+			                       bf16_widen(((const uint16_t *)expected)[i]));
 		break;
 	case FSC_I32:
 		for (size_t i = 0; i < count; i++)
@@ -495,11 +495,11 @@ uint64_t fsc_data_check(const void *buf, size_t count, enum fsc_dtype dt, const 
 static uint64_t bytes_key(uint64_t seed, int src_rank, int dst_rank, uint64_t iter)
 {
 	return stream_key(DOMAIN_BYTES, seed, (uint64_t)(uint32_t)src_rank,
-			  (uint64_t)(uint32_t)dst_rank, iter);
+	                  (uint64_t)(uint32_t)dst_rank, iter);
 }
 
 void fsc_bytes_fill(void *buf, size_t bytes, uint64_t seed, int src_rank, int dst_rank,
-		    uint64_t iter)
+                    uint64_t iter)
 {
 	uint64_t key = bytes_key(seed, src_rank, dst_rank, iter);
 	uint64_t words[STREAM_BLOCK];
@@ -524,7 +524,7 @@ static unsigned bytes_differ(uint64_t x)
 }
 
 uint64_t fsc_bytes_check(const void *buf, size_t bytes, uint64_t seed, int src_rank, int dst_rank,
-			 uint64_t iter)
+                         uint64_t iter)
 {
 	uint64_t key = bytes_key(seed, src_rank, dst_rank, iter);
 	uint64_t words[STREAM_BLOCK];

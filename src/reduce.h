@@ -41,13 +41,13 @@
  * overlap.  dt and op must be valid (the option parser checks them); other
  * values leave inout untouched. */
 void fsc_reduce(void *restrict inout, const void *restrict in, size_t count, enum fsc_dtype dt,
-		enum fsc_redop op);
+                enum fsc_redop op);
 
 /* out[i] = op(a[i], b[i]): an out-of-place first step without a copy.  out
  * may be a or b itself (then this is fsc_reduce()); otherwise it must not
  * overlap either. */
 void fsc_reduce3(void *out, const void *a, const void *b, size_t count, enum fsc_dtype dt,
-		 enum fsc_redop op);
+                 enum fsc_redop op);
 
 /* bfloat16 <-> float32.  Widening is exact.  Narrowing rounds to nearest,
  * ties to even; infinities stay infinities, a NaN stays a NaN (made quiet,
@@ -64,7 +64,7 @@ int fsc_data_max_ranks(enum fsc_dtype dt, enum fsc_redop op);
  * first_index + i).  A rank filling a slice of a larger logical buffer
  * passes the slice's first global index.  An invalid dt writes nothing. */
 void fsc_data_fill(void *buf, size_t count, enum fsc_dtype dt, uint64_t seed, int rank,
-		   uint64_t iter, size_t first_index);
+                   uint64_t iter, size_t first_index);
 
 /* out[i] = the reduction with op over ranks 0..nranks-1 of v(seed, r, iter,
  * first_index + i), computed exactly (O(count * nranks / 8) hashes).
@@ -72,7 +72,7 @@ void fsc_data_fill(void *buf, size_t count, enum fsc_dtype dt, uint64_t seed, in
  * fsc_data_max_ranks(): the result would not be exact) or -ENOMEM; errors
  * are logged. */
 int fsc_data_expected(void *out, size_t count, enum fsc_dtype dt, enum fsc_redop op, uint64_t seed,
-		      int nranks, uint64_t iter, size_t first_index);
+                      int nranks, uint64_t iter, size_t first_index);
 
 /* Number of elements of buf that differ from expected.  Floats compare by
  * value (-0 equals +0; a NaN equals only a NaN); integers bit for bit.
@@ -84,9 +84,9 @@ uint64_t fsc_data_check(const void *buf, size_t count, enum fsc_dtype dt, const 
  * src_rank to dst_rank in iteration iter, 8 bytes per hash step (several
  * GB/s).  The stream is the same on every host (defined little-endian). */
 void fsc_bytes_fill(void *buf, size_t bytes, uint64_t seed, int src_rank, int dst_rank,
-		    uint64_t iter);
+                    uint64_t iter);
 /* Number of bytes of buf that differ from fsc_bytes_fill()'s stream. */
 uint64_t fsc_bytes_check(const void *buf, size_t bytes, uint64_t seed, int src_rank, int dst_rank,
-			 uint64_t iter);
+                         uint64_t iter);
 
 #endif

@@ -31,8 +31,9 @@ static int check_writable(const char *path, char *err, size_t errlen)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
 	if (fd < 0) {
 		snprintf(err, errlen,
-			 "cannot write results to '%s': %s (give --output a path in a writable "
-			 "directory)", path, strerror(errno));
+		         "cannot write results to '%s': %s (give --output a path in a writable "
+		         "directory)",
+		         path, strerror(errno));
 		return -EINVAL;
 	}
 	close(fd);
@@ -82,9 +83,18 @@ void fsc_results_free(struct fsc_results *r)
 	free(r);
 }
 
-json_t *fsc_results_doc(struct fsc_results *r) { return r->doc; }
-json_t *fsc_results_meta(struct fsc_results *r) { return json_object_get(r->doc, "meta"); }
-const char *fsc_results_path(const struct fsc_results *r) { return r->path; }
+json_t *fsc_results_doc(struct fsc_results *r)
+{
+	return r->doc;
+}
+json_t *fsc_results_meta(struct fsc_results *r)
+{
+	return json_object_get(r->doc, "meta");
+}
+const char *fsc_results_path(const struct fsc_results *r)
+{
+	return r->path;
+}
 
 int fsc_json_write_atomic(json_t *doc, const char *path)
 {
@@ -135,18 +145,19 @@ int fsc_results_load(const char *path, json_t **out, char *err, size_t errlen)
 	doc = json_load_file(path, 0, &je);
 	if (!doc) {
 		snprintf(err, errlen, "cannot read results '%s': %s (line %d, column %d)", path,
-			 je.text, je.line, je.column);
+		         je.text, je.line, je.column);
 		return -EINVAL;
 	}
 	schema = json_object_get(doc, "schema");
-	if (!json_is_string(schema) || strncmp(json_string_value(schema), "fabscope-results/", 17)) {
+	if (!json_is_string(schema) ||
+	    strncmp(json_string_value(schema), "fabscope-results/", 17)) {
 		snprintf(err, errlen, "'%s' is not a fabscope results file (no \"schema\")", path);
 		json_decref(doc);
 		return -EINVAL;
 	}
 	if (strcmp(json_string_value(schema), FSC_RESULTS_SCHEMA)) {
 		snprintf(err, errlen, "'%s' has schema %s; this fabscope reads %s", path,
-			 json_string_value(schema), FSC_RESULTS_SCHEMA);
+		         json_string_value(schema), FSC_RESULTS_SCHEMA);
 		json_decref(doc);
 		return -EINVAL;
 	}
@@ -157,9 +168,9 @@ int fsc_results_load(const char *path, json_t **out, char *err, size_t errlen)
 json_t *fsc_stats_to_json_us(const struct fsc_stats *s)
 {
 	return json_pack("{s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "n", (json_int_t)s->n,
-			 "min", s->min / 1e3, "p50", s->p50 / 1e3, "p95", s->p95 / 1e3, "p99",
-			 s->p99 / 1e3, "p99.9", s->p999 / 1e3, "max", s->max / 1e3, "mean",
-			 s->mean / 1e3, "stdev", s->stdev / 1e3);
+	                 "min", s->min / 1e3, "p50", s->p50 / 1e3, "p95", s->p95 / 1e3, "p99",
+	                 s->p99 / 1e3, "p99.9", s->p999 / 1e3, "max", s->max / 1e3, "mean",
+	                 s->mean / 1e3, "stdev", s->stdev / 1e3);
 }
 
 static const char *jstr(const json_t *o, const char *k, const char *def)
@@ -176,13 +187,13 @@ static double jnum(const json_t *o, const char *k)
 void fsc_table_header(FILE *f, const json_t *rec, const char *bw_formula)
 {
 	fprintf(f, "#\n# fabric %s, pattern %s, %d ranks%s%s\n", jstr(rec, "fabric", "?"),
-		jstr(rec, "pattern", "?"), (int)jnum(rec, "ranks"), bw_formula ? "; " : "",
-		bw_formula ? bw_formula : "");
+	        jstr(rec, "pattern", "?"), (int)jnum(rec, "ranks"), bw_formula ? "; " : "",
+	        bw_formula ? bw_formula : "");
 	fprintf(f, "# %10s %10s %8s %4s %-9s %8s %10s %10s %10s %10s %10s %10s %7s\n", "size(B)",
-		"count", "type", "op", "impl", "iters", "min(us)", "p50(us)", "p99(us)",
-		"mean(us)", "algbw", "busbw", "#wrong");
+	        "count", "type", "op", "impl", "iters", "min(us)", "p50(us)", "p99(us)", "mean(us)",
+	        "algbw", "busbw", "#wrong");
 	fprintf(f, "# %10s %10s %8s %4s %-9s %8s %10s %10s %10s %10s %10s %10s %7s\n", "", "", "",
-		"", "", "", "", "", "", "", "(GB/s)", "(GB/s)", "");
+	        "", "", "", "", "", "", "", "(GB/s)", "(GB/s)", "");
 }
 
 void fsc_table_row(FILE *f, const json_t *rec)
@@ -192,12 +203,14 @@ void fsc_table_row(FILE *f, const json_t *rec)
 
 	if (strcmp(status, "ok") && strcmp(status, "wrong")) {
 		fprintf(f, "  %10.0f %10s %8s %4s %-9s %s: %s\n", jnum(rec, "bytes"), "", "", "",
-			jstr(rec, "impl", ""), status, jstr(rec, "reason", ""));
+		        jstr(rec, "impl", ""), status, jstr(rec, "reason", ""));
 		return;
 	}
-	fprintf(f, "  %10.0f %10.0f %8s %4s %-9s %8.0f %10.2f %10.2f %10.2f %10.2f %10.3f %10.3f %7.0f\n",
-		jnum(rec, "bytes"), jnum(rec, "count"), jstr(rec, "dtype", "-"),
-		jstr(rec, "op", "-"), jstr(rec, "impl", ""), jnum(rec, "iters"), jnum(t, "min"),
-		jnum(t, "p50"), jnum(t, "p99"), jnum(t, "mean"), jnum(rec, "algbw_GBps"),
-		jnum(rec, "busbw_GBps"), jnum(rec, "wrong"));
+	fprintf(f,
+	        "  %10.0f %10.0f %8s %4s %-9s %8.0f %10.2f %10.2f %10.2f %10.2f %10.3f %10.3f "
+	        "%7.0f\n",
+	        jnum(rec, "bytes"), jnum(rec, "count"), jstr(rec, "dtype", "-"),
+	        jstr(rec, "op", "-"), jstr(rec, "impl", ""), jnum(rec, "iters"), jnum(t, "min"),
+	        jnum(t, "p50"), jnum(t, "p99"), jnum(t, "mean"), jnum(rec, "algbw_GBps"),
+	        jnum(rec, "busbw_GBps"), jnum(rec, "wrong"));
 }

@@ -14,45 +14,48 @@
 #define FSC_MIN_SAMPLES 5
 
 const struct fsc_opt fsc_run_opts[] = {
-	{"fabric", 0, FSC_OPT_LIST, "mpi", "fabrics to run, comma-separated (see `fabscope list`)",
-	 0, 0, 0},
-	{"pattern", 0, FSC_OPT_LIST, "latency,bandwidth", "patterns to run, comma-separated", 0, 0,
-	 0},
-	{"impl", 0, FSC_OPT_LIST, 0,
-	 "implementations to run (default: each pattern's first; 'all': every one)", 0, 0, 0},
-	{"min", 'b', FSC_OPT_SIZE, "8", "smallest message size (suffixes K, M, G)", 0, 0, 0},
-	{"max", 'e', FSC_OPT_SIZE, "4M", "largest message size", 0, 0, 0},
-	{"factor", 'f', FSC_OPT_INT, "2", "size multiplication factor between points", 0, 2,
-	 1048576},
-	{"iters", 'n', FSC_OPT_INT, "1000", "timed iterations per point", 0, 1, 1e9},
-	{"warmup", 'w', FSC_OPT_INT, "100", "warm-up iterations per point (at most)", 0, 0, 1e9},
-	{"warmup-time", 0, FSC_OPT_TIME, "200ms", "time bound on a point's warm-up", 0, 0, 0},
-	{"point-time", 0, FSC_OPT_TIME, "2s",
-	 "time budget of a point's timed iterations: --iters is cut, alike on every rank, to "
-	 "fit (at least 5 samples; 0 = no limit)", 0, 0, 0},
-	{"batch", 0, FSC_OPT_INT, "1", "iterations per timed sample (for operations near the "
-	 "timer's cost)", 0, 1, 1000000},
-	{"peer", 0, FSC_OPT_INT, "1", "the rank that rank 0 pairs with in latency and bandwidth",
-	 0, 1, 1e9},
-	{"seed", 0, FSC_OPT_INT, "1", "seed of the verification data", 0, 0, 1e18},
-	{"check", 'c', FSC_OPT_CHOICE, "once",
-	 "data verification: once (an untimed pass per point), every (after each iteration, "
-	 "untimed), off", "once|every|off", 0, 0},
-	{"dtype", 'd', FSC_OPT_LIST, "float32", "element types for reductions",
-	 "float32|float64|int32|int64|bfloat16", 0, 0},
-	{"op", 'o', FSC_OPT_LIST, "sum", "reduction operations", "sum|max|min", 0, 0},
-	{"inplace", 0, FSC_OPT_CHOICE, "no", "in-place collectives", "no|yes|both", 0, 0},
-	{"output", 0, FSC_OPT_STRING, "auto",
-	 "results JSON path ('auto': results/runs/fabscope-<time>.json; 'none': no file)", 0, 0,
-	 0},
-	{"timeout", 0, FSC_OPT_TIME, "30s", "deadline for any single operation to complete", 0,
-	 0, 0},
-	{"quiet", 'q', FSC_OPT_FLAG, 0, "no table on the terminal", 0, 0, 0},
-	{0, 0, 0, 0, 0, 0, 0, 0},
+        {"fabric", 0, FSC_OPT_LIST, "mpi", "fabrics to run, comma-separated (see `fabscope list`)",
+         0, 0, 0},
+        {"pattern", 0, FSC_OPT_LIST, "latency,bandwidth", "patterns to run, comma-separated", 0, 0,
+         0},
+        {"impl", 0, FSC_OPT_LIST, 0,
+         "implementations to run (default: each pattern's first; 'all': every one)", 0, 0, 0},
+        {"min", 'b', FSC_OPT_SIZE, "8", "smallest message size (suffixes K, M, G)", 0, 0, 0},
+        {"max", 'e', FSC_OPT_SIZE, "4M", "largest message size", 0, 0, 0},
+        {"factor", 'f', FSC_OPT_INT, "2", "size multiplication factor between points", 0, 2,
+         1048576},
+        {"iters", 'n', FSC_OPT_INT, "1000", "timed iterations per point", 0, 1, 1e9},
+        {"warmup", 'w', FSC_OPT_INT, "100", "warm-up iterations per point (at most)", 0, 0, 1e9},
+        {"warmup-time", 0, FSC_OPT_TIME, "200ms", "time bound on a point's warm-up", 0, 0, 0},
+        {"point-time", 0, FSC_OPT_TIME, "2s",
+         "time budget of a point's timed iterations: --iters is cut, alike on every rank, to "
+         "fit (at least 5 samples; 0 = no limit)",
+         0, 0, 0},
+        {"batch", 0, FSC_OPT_INT, "1",
+         "iterations per timed sample (for operations near the "
+         "timer's cost)",
+         0, 1, 1000000},
+        {"peer", 0, FSC_OPT_INT, "1", "the rank that rank 0 pairs with in latency and bandwidth", 0,
+         1, 1e9},
+        {"seed", 0, FSC_OPT_INT, "1", "seed of the verification data", 0, 0, 1e18},
+        {"check", 'c', FSC_OPT_CHOICE, "once",
+         "data verification: once (an untimed pass per point), every (after each iteration, "
+         "untimed), off",
+         "once|every|off", 0, 0},
+        {"dtype", 'd', FSC_OPT_LIST, "float32", "element types for reductions",
+         "float32|float64|int32|int64|bfloat16", 0, 0},
+        {"op", 'o', FSC_OPT_LIST, "sum", "reduction operations", "sum|max|min", 0, 0},
+        {"inplace", 0, FSC_OPT_CHOICE, "no", "in-place collectives", "no|yes|both", 0, 0},
+        {"output", 0, FSC_OPT_STRING, "auto",
+         "results JSON path ('auto': results/runs/fabscope-<time>.json; 'none': no file)", 0, 0, 0},
+        {"timeout", 0, FSC_OPT_TIME, "30s", "deadline for any single operation to complete", 0, 0,
+         0},
+        {"quiet", 'q', FSC_OPT_FLAG, 0, "no table on the terminal", 0, 0, 0},
+        {0, 0, 0, 0, 0, 0, 0, 0},
 };
 
 int fsc_runner_init(struct fsc_runner *r, struct fsc_boot *b, const struct fsc_config *cfg,
-		    struct fsc_results *res, FILE *out)
+                    struct fsc_results *res, FILE *out)
 {
 	const char *check = fsc_cfg_str(cfg, "check");
 
@@ -138,8 +141,8 @@ static int impl_known(const struct fsc_pattern_ops *p, const char *name)
 	return 0;
 }
 
-static int variants_build(struct fsc_runner *r, const struct fsc_pattern_ops *p,
-			  struct variants *v, char *err, size_t errlen)
+static int variants_build(struct fsc_runner *r, const struct fsc_pattern_ops *p, struct variants *v,
+                          char *err, size_t errlen)
 {
 	const char *const *items;
 	size_t n;
@@ -170,8 +173,10 @@ static int variants_build(struct fsc_runner *r, const struct fsc_pattern_ops *p,
 		v->ndtype = 0;
 		for (size_t i = 0; i < n && v->ndtype < FSC_DTYPE_COUNT; i++) {
 			if (fsc_dtype_parse(items[i], &v->dtypes[v->ndtype])) {
-				snprintf(err, errlen, "invalid value '%s' for --dtype: expected "
-					 "float32|float64|int32|int64|bfloat16", items[i]);
+				snprintf(err, errlen,
+				         "invalid value '%s' for --dtype: expected "
+				         "float32|float64|int32|int64|bfloat16",
+				         items[i]);
 				return -EINVAL;
 			}
 			v->ndtype++;
@@ -185,7 +190,8 @@ static int variants_build(struct fsc_runner *r, const struct fsc_pattern_ops *p,
 		for (size_t i = 0; i < n && v->nop < FSC_REDOP_COUNT; i++) {
 			if (fsc_redop_parse(items[i], &v->ops[v->nop])) {
 				snprintf(err, errlen,
-					 "invalid value '%s' for --op: expected sum|max|min", items[i]);
+				         "invalid value '%s' for --op: expected sum|max|min",
+				         items[i]);
 				return -EINVAL;
 			}
 			v->nop++;
@@ -200,8 +206,8 @@ static int variants_build(struct fsc_runner *r, const struct fsc_pattern_ops *p,
 			v->inplace[v->ninplace++] = 1;
 	}
 	rc = fsc_sizes_build(fsc_cfg_size(r->cfg, "min"), fsc_cfg_size(r->cfg, "max"),
-			     (uint64_t)fsc_cfg_int(r->cfg, "factor"), &v->sizes, &v->nsizes, err,
-			     errlen);
+	                     (uint64_t)fsc_cfg_int(r->cfg, "factor"), &v->sizes, &v->nsizes, err,
+	                     errlen);
 	return rc;
 }
 
@@ -218,7 +224,7 @@ static void pctx_init(struct fsc_pctx *c, struct fsc_runner *r, struct fsc_fabri
 }
 
 int fsc_runner_validate(struct fsc_runner *r, const struct fsc_pattern_ops *p, char *err,
-			size_t errlen)
+                        size_t errlen)
 {
 	struct variants v;
 	struct fsc_pctx c;
@@ -229,7 +235,7 @@ int fsc_runner_validate(struct fsc_runner *r, const struct fsc_pattern_ops *p, c
 		return rc;
 	if (r->boot->size < p->min_ranks) {
 		snprintf(err, errlen, "pattern %s needs at least %d ranks; this run has %d",
-			 p->name, p->min_ranks, r->boot->size);
+		         p->name, p->min_ranks, r->boot->size);
 		free(v.sizes);
 		return -EINVAL;
 	}
@@ -253,7 +259,7 @@ int fsc_runner_validate(struct fsc_runner *r, const struct fsc_pattern_ops *p, c
 }
 
 json_t *fsc_record_new(const struct fsc_pattern_ops *p, const struct fsc_pctx *c,
-		       const char *status)
+                       const char *status)
 {
 	json_t *rec = json_object();
 
@@ -265,8 +271,9 @@ json_t *fsc_record_new(const struct fsc_pattern_ops *p, const struct fsc_pctx *c
 	json_object_set_new(rec, "bytes", json_integer((json_int_t)c->bytes));
 	if (p->flags & FSC_PAT_DTYPE) {
 		json_object_set_new(rec, "dtype", json_string(fsc_dtype_name(c->dtype)));
-		json_object_set_new(rec, "count",
-				    json_integer((json_int_t)(c->bytes / fsc_dtype_size(c->dtype))));
+		json_object_set_new(
+		        rec, "count",
+		        json_integer((json_int_t)(c->bytes / fsc_dtype_size(c->dtype))));
 	} else {
 		json_object_set_new(rec, "count", json_integer((json_int_t)c->bytes));
 	}
@@ -287,12 +294,12 @@ void fsc_runner_emit(struct fsc_runner *r, json_t *rec)
 			char key[256];
 
 			snprintf(key, sizeof(key), "%s/%s",
-				 json_string_value(json_object_get(rec, "fabric")),
-				 json_string_value(json_object_get(rec, "pattern")));
+			         json_string_value(json_object_get(rec, "fabric")),
+			         json_string_value(json_object_get(rec, "pattern")));
 			if (strcmp(key, r->last_header)) {
 				snprintf(r->last_header, sizeof(r->last_header), "%s", key);
 				const struct fsc_pattern_ops *p = fsc_pattern_find(
-					json_string_value(json_object_get(rec, "pattern")));
+				        json_string_value(json_object_get(rec, "pattern")));
 
 				fsc_table_header(r->out, rec, p ? p->bw_formula : 0);
 			}
@@ -304,8 +311,8 @@ void fsc_runner_emit(struct fsc_runner *r, json_t *rec)
 }
 
 int fsc_runner_time(struct fsc_runner *r, struct fsc_pctx *c,
-		    int (*body)(struct fsc_pctx *c, void *state, uint64_t iter), void *state,
-		    uint64_t iters, double scale, double *samples)
+                    int (*body)(struct fsc_pctx *c, void *state, uint64_t iter), void *state,
+                    uint64_t iters, double scale, double *samples)
 {
 	struct fsc_clock clk = fsc_runner_clock(r, c->fab);
 	uint64_t prev, now;
@@ -326,7 +333,7 @@ int fsc_runner_time(struct fsc_runner *r, struct fsc_pctx *c,
 /* The timed phase of one point on this rank.  Nothing but run() and one
  * clock reading per sample happens inside the loop. */
 static int timed_loop(struct fsc_runner *r, const struct fsc_pattern_ops *p, struct fsc_pctx *c,
-		      void *state, uint64_t nsamples, double scale, uint64_t *wrong)
+                      void *state, uint64_t nsamples, double scale, uint64_t *wrong)
 {
 	struct fsc_clock clk = fsc_runner_clock(r, c->fab);
 	uint64_t *st = r->stamps, iter = 1, batch = r->batch;
@@ -372,7 +379,7 @@ static int agree(struct fsc_runner *r, int rc)
 }
 
 static json_t *error_record(const struct fsc_pattern_ops *p, const struct fsc_pctx *c, int rc,
-			    const char *what)
+                            const char *what)
 {
 	json_t *rec = fsc_record_new(p, c, rc == -ENOTSUP ? "skipped" : "error");
 	char why[256];
@@ -383,7 +390,7 @@ static json_t *error_record(const struct fsc_pattern_ops *p, const struct fsc_pc
 }
 
 int fsc_runner_point(struct fsc_runner *r, const struct fsc_pattern_ops *p, struct fsc_pctx *c,
-		     json_t **rec_out)
+                     json_t **rec_out)
 {
 	double scale = p->time_scale > 0 ? p->time_scale : 1.0;
 	uint64_t wrong = 0, nwarm, nsamples;
@@ -415,15 +422,15 @@ int fsc_runner_point(struct fsc_runner *r, const struct fsc_pattern_ops *p, stru
 	rc = agree(r, rc);
 	if (rc) {
 		{
-		char what[160];
+			char what[160];
 
-		snprintf(what, sizeof(what), "%s on fabric %s%s%s",
-			 rc == -ENOTSUP ? "not available" : "setup failed",
-			 c->fab ? c->fab->ops->name : "?",
-			 p->flags & FSC_PAT_DTYPE ? " for " : "",
-			 p->flags & FSC_PAT_DTYPE ? fsc_dtype_name(c->dtype) : "");
-		*rec_out = error_record(p, c, rc, what);
-	}
+			snprintf(what, sizeof(what), "%s on fabric %s%s%s",
+			         rc == -ENOTSUP ? "not available" : "setup failed",
+			         c->fab ? c->fab->ops->name : "?",
+			         p->flags & FSC_PAT_DTYPE ? " for " : "",
+			         p->flags & FSC_PAT_DTYPE ? fsc_dtype_name(c->dtype) : "");
+			*rec_out = error_record(p, c, rc, what);
+		}
 		if (rc == -ENOTSUP)
 			r->skipped++;
 		else
@@ -510,8 +517,10 @@ int fsc_runner_point(struct fsc_runner *r, const struct fsc_pattern_ops *p, stru
 	json_object_set_new(rec, "iters", json_integer((json_int_t)nsamples));
 	json_object_set_new(rec, "batch", json_integer((json_int_t)r->batch));
 	json_object_set_new(rec, "warmup", json_integer((json_int_t)(nwarm + 1)));
-	json_object_set_new(rec, "check", json_string(r->check_off ? "off"
-						      : r->check_every ? "every" : "once"));
+	json_object_set_new(rec, "check",
+	                    json_string(r->check_off     ? "off"
+	                                : r->check_every ? "every"
+	                                                 : "once"));
 	json_object_set_new(rec, "wrong", json_integer(wrong_all));
 	json_object_set_new(rec, "time_us", fsc_stats_to_json_us(&st));
 	{
@@ -524,8 +533,9 @@ int fsc_runner_point(struct fsc_runner *r, const struct fsc_pattern_ops *p, stru
 		json_object_set_new(rec, "busbw_GBps", json_real(algbw * factor));
 		json_object_set_new(rec, "busbw_factor", json_real(factor));
 		json_object_set_new(rec, "bw_formula",
-				    json_string(p->bw_formula ? p->bw_formula
-							      : "algbw = bytes/t_mean; busbw = algbw"));
+		                    json_string(p->bw_formula
+		                                        ? p->bw_formula
+		                                        : "algbw = bytes/t_mean; busbw = algbw"));
 	}
 	if (p->report) {
 		rc = p->report(c, state, c->rank == 0 ? rec : 0);

@@ -57,14 +57,14 @@ struct fsc_runner {
 
 /* Read the core options; r->res and r->out may be NULL. */
 int fsc_runner_init(struct fsc_runner *r, struct fsc_boot *b, const struct fsc_config *cfg,
-		    struct fsc_results *res, FILE *out);
+                    struct fsc_results *res, FILE *out);
 void fsc_runner_fini(struct fsc_runner *r);
 
 /* Check every point a sweep of p would run (impls, dtypes, ops, sizes,
  * rank count) without running anything.  -EINVAL with a one-line message.
  * Not collective (every rank computes the same answer). */
 int fsc_runner_validate(struct fsc_runner *r, const struct fsc_pattern_ops *p, char *err,
-			size_t errlen);
+                        size_t errlen);
 
 /* Run pattern p over fabric f for every variant and size (collective).
  * Records go to r->res / r->out.  Returns 0, or a negative code when the
@@ -76,21 +76,21 @@ int fsc_runner_sweep(struct fsc_runner *r, struct fsc_fabric *f, const struct fs
  * want_all) receives the record, status "ok", "wrong", "skipped" or
  * "error".  Returns 0 or the agreed error. */
 int fsc_runner_point(struct fsc_runner *r, const struct fsc_pattern_ops *p, struct fsc_pctx *c,
-		     json_t **rec);
+                     json_t **rec);
 
 /* The timing primitive for patterns with their own driver: run body
  * `iters` times on this rank, storing per-iteration durations (ns, times
  * `scale`) into samples[0..iters).  Not collective; no allocation. */
 int fsc_runner_time(struct fsc_runner *r, struct fsc_pctx *c,
-		    int (*body)(struct fsc_pctx *c, void *state, uint64_t iter), void *state,
-		    uint64_t iters, double scale, double *samples);
+                    int (*body)(struct fsc_pctx *c, void *state, uint64_t iter), void *state,
+                    uint64_t iters, double scale, double *samples);
 
 /* The clock the runner measures with for fabric f. */
 struct fsc_clock fsc_runner_clock(struct fsc_runner *r, struct fsc_fabric *f);
 
 /* A record skeleton with the identifying fields of a point. */
 json_t *fsc_record_new(const struct fsc_pattern_ops *p, const struct fsc_pctx *c,
-		       const char *status);
+                       const char *status);
 
 /* Add a record: to results (rank 0) and to the human table. Steals rec. */
 void fsc_runner_emit(struct fsc_runner *r, json_t *rec);

@@ -24,7 +24,8 @@ size_t fsc_session_option_groups(struct fsc_opt_group *g, size_t max)
 			g[n++] = (struct fsc_opt_group){fsc_fabrics[i]->name, fsc_fabrics[i]->opts};
 	for (size_t i = 0; fsc_patterns[i] && n < max; i++)
 		if (fsc_patterns[i]->opts)
-			g[n++] = (struct fsc_opt_group){fsc_patterns[i]->name, fsc_patterns[i]->opts};
+			g[n++] = (struct fsc_opt_group){fsc_patterns[i]->name,
+			                                fsc_patterns[i]->opts};
 	return n;
 }
 
@@ -33,7 +34,7 @@ size_t fsc_session_option_groups(struct fsc_opt_group *g, size_t max)
 int fsc_session_launcher_rank(void)
 {
 	static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK",
-					   "SLURM_PROCID", 0};
+	                                   "SLURM_PROCID", 0};
 
 	for (int i = 0; vars[i]; i++) {
 		const char *v = getenv(vars[i]);
@@ -47,7 +48,7 @@ int fsc_session_launcher_rank(void)
 int fsc_session_launcher_size(void)
 {
 	static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE",
-					   "SLURM_NTASKS", 0};
+	                                   "SLURM_NTASKS", 0};
 
 	for (int i = 0; vars[i]; i++) {
 		const char *v = getenv(vars[i]);
@@ -80,7 +81,7 @@ static int names_check(const struct fsc_config *cfg, char *err, size_t len)
 		for (size_t k = 0; fsc_fabrics_absent[k].name; k++)
 			if (!strcmp(fsc_fabrics_absent[k].name, items[i])) {
 				snprintf(err, len, "fabric '%s' is %s", items[i],
-					 fsc_fabrics_absent[k].reason);
+				         fsc_fabrics_absent[k].reason);
 				return -EINVAL;
 			}
 		{
@@ -89,12 +90,12 @@ static int names_check(const struct fsc_config *cfg, char *err, size_t len)
 
 			for (size_t k = 0; fsc_fabrics[k]; k++) {
 				int w = snprintf(names + used, sizeof(names) - used, "%s%s",
-						 k ? "|" : "", fsc_fabrics[k]->name);
+				                 k ? "|" : "", fsc_fabrics[k]->name);
 				if (w > 0 && used + (size_t)w < sizeof(names))
 					used += (size_t)w;
 			}
 			snprintf(err, len, "invalid value '%s' for --fabric: expected %s", items[i],
-				 names);
+			         names);
 		}
 		return -EINVAL;
 	}
@@ -107,11 +108,12 @@ static int names_check(const struct fsc_config *cfg, char *err, size_t len)
 			continue;
 		for (size_t k = 0; fsc_patterns[k]; k++) {
 			int w = snprintf(names + used, sizeof(names) - used, "%s%s", k ? "|" : "",
-					 fsc_patterns[k]->name);
+			                 fsc_patterns[k]->name);
 			if (w > 0 && used + (size_t)w < sizeof(names))
 				used += (size_t)w;
 		}
-		snprintf(err, len, "invalid value '%s' for --pattern: expected %s", items[i], names);
+		snprintf(err, len, "invalid value '%s' for --pattern: expected %s", items[i],
+		         names);
 		return -EINVAL;
 	}
 	/* Every --impl must belong to one of the selected patterns. */
@@ -129,8 +131,10 @@ static int names_check(const struct fsc_config *cfg, char *err, size_t len)
 					found = !strcmp(p->impls[j], impls[k]);
 			}
 			if (!found) {
-				snprintf(err, len, "invalid value '%s' for --impl: no selected pattern "
-					 "has it (see `fabscope list`)", impls[k]);
+				snprintf(err, len,
+				         "invalid value '%s' for --impl: no selected pattern "
+				         "has it (see `fabscope list`)",
+				         impls[k]);
 				return -EINVAL;
 			}
 		}
@@ -159,14 +163,14 @@ int fsc_session_output_path(const struct fsc_config *cfg, char *path, size_t len
 }
 
 static json_t *skip_record(const char *fabric, const char *pattern, const char *status,
-			   const char *reason, int nranks)
+                           const char *reason, int nranks)
 {
 	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:i}", "fabric", fabric, "pattern", pattern,
-			 "status", status, "reason", reason, "ranks", nranks, "bytes", 0);
+	                 "status", status, "reason", reason, "ranks", nranks, "bytes", 0);
 }
 
 static int run_fabric(struct fsc_runner *r, const struct fsc_fabric_ops *ops,
-		      const char *const *pats, size_t npat, json_t *fabinfo)
+                      const char *const *pats, size_t npat, json_t *fabinfo)
 {
 	struct fsc_boot *b = r->boot;
 	struct fsc_fabric *f = 0;
@@ -194,11 +198,12 @@ static int run_fabric(struct fsc_runner *r, const struct fsc_fabric_ops *ops,
 
 		fsc_boot_bcast(b, reason, sizeof(reason), first);
 		if (bad_input)
-			snprintf(reason, sizeof(reason), "invalid options for fabric %s", ops->name);
+			snprintf(reason, sizeof(reason), "invalid options for fabric %s",
+			         ops->name);
 		for (size_t i = 0; i < npat; i++)
 			fsc_runner_emit(r, skip_record(ops->name, pats[i],
-						       bad_input ? "error" : "skipped", reason,
-						       b->size));
+			                               bad_input ? "error" : "skipped", reason,
+			                               b->size));
 		if (bad_input)
 			r->failed += npat;
 		else
@@ -222,8 +227,9 @@ static int run_fabric(struct fsc_runner *r, const struct fsc_fabric_ops *ops,
 
 		if ((p->caps & ops->caps) != p->caps) {
 			fsc_runner_emit(r, skip_record(ops->name, p->name, "skipped",
-						       "the fabric lacks a capability the "
-						       "pattern needs", b->size));
+			                               "the fabric lacks a capability the "
+			                               "pattern needs",
+			                               b->size));
 			r->skipped++;
 			continue;
 		}
@@ -233,8 +239,9 @@ static int run_fabric(struct fsc_runner *r, const struct fsc_fabric_ops *ops,
 			 * using it, keep what was measured. */
 			for (size_t k = i + 1; k < npat; k++)
 				fsc_runner_emit(r, skip_record(ops->name, pats[k], "error",
-							       "not run: an earlier point on this "
-							       "fabric failed", b->size));
+				                               "not run: an earlier point on this "
+				                               "fabric failed",
+				                               b->size));
 			break;
 		}
 	}
@@ -246,7 +253,7 @@ static int run_fabric(struct fsc_runner *r, const struct fsc_fabric_ops *ops,
  * (any other failure is the fabric being unusable here, recorded later as
  * "skipped").  Rank 0 speaks; another rank only if it alone found it. */
 static int fabric_options_check(const struct fsc_config *cfg, struct fsc_boot *b, char *err,
-				size_t errlen)
+                                size_t errlen)
 {
 	const char *const *fabs;
 	size_t nfab = fsc_cfg_list(cfg, "fabric", &fabs);
@@ -274,8 +281,7 @@ static int fabric_options_check(const struct fsc_config *cfg, struct fsc_boot *b
 	return 0;
 }
 
-int fsc_session_validate(const struct fsc_config *cfg, struct fsc_boot *b, char *err,
-			 size_t errlen)
+int fsc_session_validate(const struct fsc_config *cfg, struct fsc_boot *b, char *err, size_t errlen)
 {
 	const char *const *pats;
 	struct fsc_runner r;
@@ -311,7 +317,7 @@ int fsc_session_run(struct fsc_runner *r, json_t *fabinfo)
 }
 
 int fsc_session_agree_config(struct fsc_boot *b, const struct fsc_config *cfg, char *err,
-			     size_t errlen)
+                             size_t errlen)
 {
 	uint64_t mine = fsc_config_hash(cfg);
 	uint64_t *all = calloc((size_t)b->size, sizeof(*all));
@@ -323,9 +329,9 @@ int fsc_session_agree_config(struct fsc_boot *b, const struct fsc_config *cfg, c
 	for (int r = 1; !rc && r < b->size; r++)
 		if (all[r] != all[0]) {
 			snprintf(err, errlen,
-				 "rank %d (host %s) was given different options from rank 0 "
-				 "(host %s): launch every rank with the same arguments",
-				 r, b->hosts[r], b->hosts[0]);
+			         "rank %d (host %s) was given different options from rank 0 "
+			         "(host %s): launch every rank with the same arguments",
+			         r, b->hosts[r], b->hosts[0]);
 			rc = -EINVAL;
 		}
 	free(all);

@@ -30,7 +30,7 @@ int fsc_session_only_loopback(const struct fsc_config *cfg);
  * environment-dependent defaults would otherwise measure different things
  * or deadlock.  -EINVAL with a message naming a differing rank. */
 int fsc_session_agree_config(struct fsc_boot *b, const struct fsc_config *cfg, char *err,
-			     size_t errlen);
+                             size_t errlen);
 
 /* Check fabric, pattern and impl names, every point of every pattern for
  * b->size ranks, and each fabric's options (by creating and destroying it).
@@ -38,7 +38,7 @@ int fsc_session_agree_config(struct fsc_boot *b, const struct fsc_config *cfg, c
  * with err empty when a fabric already logged the bad value (once, by the
  * first rank that found it). */
 int fsc_session_validate(const struct fsc_config *cfg, struct fsc_boot *b, char *err,
-			 size_t errlen);
+                         size_t errlen);
 
 /* The results path --output asks for (creating results/runs/ for 'auto');
  * 0 when no file is wanted ('none'), 1 with `path` filled. */

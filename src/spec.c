@@ -111,12 +111,12 @@ static const char *describe(const yaml_node_t *n, char *buf, size_t len)
 }
 
 static int wrong_type(struct parser *p, const yaml_node_t *n, const char *key, const char *what,
-		      const char *expected)
+                      const char *expected)
 {
 	char got[96];
 
 	return fail(p, n, "'%s' in %s: expected %s, got %s", key, what, expected,
-		    describe(n, got, sizeof(got)));
+	            describe(n, got, sizeof(got)));
 }
 
 /* ---- the fields of a map ---- */
@@ -128,7 +128,7 @@ struct field {
 /* Collect the entries of a map whose keys must be among `allowed` (NULL
  * terminated); out[i] gets allowed[i]'s key and value. */
 static int map_fields(struct parser *p, yaml_node_t *map, const char *what,
-		      const char *const *allowed, struct field *out)
+                      const char *const *allowed, struct field *out)
 {
 	size_t nallowed = 0;
 
@@ -144,7 +144,7 @@ static int map_fields(struct parser *p, yaml_node_t *map, const char *what,
 			char got[96];
 
 			return fail(p, k, "a key in %s must be a name, got %s", what,
-				    describe(k, got, sizeof(got)));
+			            describe(k, got, sizeof(got)));
 		}
 		for (i = 0; i < nallowed; i++)
 			if (!strcmp(scalar(k), allowed[i]))
@@ -156,18 +156,18 @@ static int map_fields(struct parser *p, yaml_node_t *map, const char *what,
 			list[0] = 0;
 			for (size_t j = 0; j < nallowed && used < sizeof(list); j++) {
 				int w = snprintf(list + used, sizeof(list) - used, "%s%s",
-						 j ? ", " : "", allowed[j]);
+				                 j ? ", " : "", allowed[j]);
 				if (w > 0)
 					used += (size_t)w;
 			}
-			return fail(p, k, "unknown key '%.60s' in %s (expected one of: %s)", scalar(k),
-				    what, list);
+			return fail(p, k, "unknown key '%.60s' in %s (expected one of: %s)",
+			            scalar(k), what, list);
 		}
 		if (out[i].key) {
 			struct fsc_spec_mark m = mark_of(out[i].key);
 
 			return fail(p, k, "duplicate key '%s' in %s (first at line %d, column %d)",
-				    allowed[i], what, m.line, m.col);
+			            allowed[i], what, m.line, m.col);
 		}
 		out[i].key = k;
 		out[i].val = v;
@@ -196,7 +196,7 @@ static int get_str(struct parser *p, const struct field *f, const char *what, ch
 }
 
 static int get_int(struct parser *p, const struct field *f, const char *what, int64_t min,
-		   int64_t max, int64_t *out)
+                   int64_t max, int64_t *out)
 {
 	const char *key = scalar(f->key);
 	char *end;
@@ -211,7 +211,7 @@ static int get_int(struct parser *p, const struct field *f, const char *what, in
 		return wrong_type(p, f->val, key, what, "an integer");
 	if (v < min || v > max)
 		return fail(p, f->val, "'%s' in %s: %lld is out of range (%lld to %lld)", key, what,
-			    v, (long long)min, (long long)max);
+		            v, (long long)min, (long long)max);
 	*out = v;
 	return 0;
 }
@@ -244,7 +244,7 @@ static int get_bool(struct parser *p, const struct field *f, const char *what, i
 }
 
 static int get_size(struct parser *p, yaml_node_t *v, const char *key, const char *what,
-		    uint64_t *out)
+                    uint64_t *out)
 {
 	if (!v || v->type != YAML_SCALAR_NODE || is_null(v) || fsc_parse_size(scalar(v), out))
 		return wrong_type(p, v, key, what, "a size such as 8, 4K, 1M (x1024)");
@@ -296,7 +296,7 @@ static int with_unit(const char *s, const struct unit *units, double *out)
 int fsc_spec_parse_time_us(const char *s, double *us)
 {
 	static const struct unit units[] = {
-		{"ns", 1e-3}, {"us", 1}, {"\xc2\xb5s", 1}, {"ms", 1e3}, {"s", 1e6}, {0, 0},
+	        {"ns", 1e-3}, {"us", 1}, {"\xc2\xb5s", 1}, {"ms", 1e3}, {"s", 1e6}, {0, 0},
 	};
 
 	return with_unit(s, units, us);
@@ -306,9 +306,9 @@ int fsc_spec_parse_bw_GBps(const char *s, double *GBps)
 {
 	/* GB = 1e9 bytes, as everywhere in fabscope; b = bit, B = byte. */
 	static const struct unit units[] = {
-		{"TB/s", 1e3},     {"GB/s", 1},        {"MB/s", 1e-3},    {"kB/s", 1e-6},
-		{"KB/s", 1e-6},    {"Tbit/s", 125},    {"Gbit/s", 0.125}, {"Mbit/s", 1.25e-4},
-		{"Tb/s", 125},     {"Gb/s", 0.125},    {"Mb/s", 1.25e-4}, {0, 0},
+	        {"TB/s", 1e3},  {"GB/s", 1},     {"MB/s", 1e-3},    {"kB/s", 1e-6},
+	        {"KB/s", 1e-6}, {"Tbit/s", 125}, {"Gbit/s", 0.125}, {"Mbit/s", 1.25e-4},
+	        {"Tb/s", 125},  {"Gb/s", 0.125}, {"Mb/s", 1.25e-4}, {0, 0},
 	};
 
 	return with_unit(s, units, GBps);
@@ -353,7 +353,7 @@ static int get_time_ns(struct parser *p, const struct field *f, const char *what
 		return wrong_type(p, f->val, key, what, TIME_HINT);
 	if (bare_number(scalar(f->val)))
 		return fail(p, f->val, "'%s' in %s: '%s' has no unit: expected %s", key, what,
-			    scalar(f->val), TIME_HINT);
+		            scalar(f->val), TIME_HINT);
 	if (fsc_spec_parse_time_us(scalar(f->val), &us) || us <= 0)
 		return wrong_type(p, f->val, key, what, TIME_HINT);
 	*ns = (uint64_t)llround(us * 1e3);
@@ -363,7 +363,7 @@ static int get_time_ns(struct parser *p, const struct field *f, const char *what
 /* ---- options, fabric lists, sizes ---- */
 
 static int opts_append(struct parser *p, yaml_node_t *map, const char *what,
-		       struct fsc_spec_opt **opts, size_t *nopts)
+                       struct fsc_spec_opt **opts, size_t *nopts)
 {
 	size_t n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
 	struct fsc_spec_opt *v = realloc(*opts, (*nopts + n + 1) * sizeof(*v));
@@ -381,12 +381,13 @@ static int opts_append(struct parser *p, yaml_node_t *map, const char *what,
 
 		if (!k || k->type != YAML_SCALAR_NODE || is_null(k))
 			return fail(p, k, "an option name in %s must be a name, got %s", what,
-				    describe(k, got, sizeof(got)));
+			            describe(k, got, sizeof(got)));
 		for (size_t i = first; i < *nopts; i++)
 			if (!strcmp(v[i].name, scalar(k)))
-				return fail(p, k, "duplicate option '%s' in %s (first at line %d, "
-					    "column %d)", scalar(k), what, v[i].mark.line,
-					    v[i].mark.col);
+				return fail(p, k,
+				            "duplicate option '%s' in %s (first at line %d, "
+				            "column %d)",
+				            scalar(k), what, v[i].mark.line, v[i].mark.col);
 		text[0] = 0;
 		if (val && val->type == YAML_SEQUENCE_NODE) {
 			for (yaml_node_item_t *it = val->data.sequence.items.start;
@@ -395,22 +396,24 @@ static int opts_append(struct parser *p, yaml_node_t *map, const char *what,
 				int w;
 
 				if (!e || e->type != YAML_SCALAR_NODE || is_null(e))
-					return fail(p, e, "option '%s' in %s: list items must be "
-						    "values, got %s", scalar(k), what,
-						    describe(e, got, sizeof(got)));
+					return fail(p, e,
+					            "option '%s' in %s: list items must be "
+					            "values, got %s",
+					            scalar(k), what, describe(e, got, sizeof(got)));
 				w = snprintf(text + used, sizeof(text) - used, "%s%s",
-					     used ? "," : "", scalar(e));
+				             used ? "," : "", scalar(e));
 				if (w < 0 || (size_t)w >= sizeof(text) - used)
 					return fail(p, val, "option '%s' in %s: value too long",
-						    scalar(k), what);
+					            scalar(k), what);
 				used += (size_t)w;
 			}
 		} else if (val && val->type == YAML_SCALAR_NODE && !is_null(val)) {
 			snprintf(text, sizeof(text), "%s", scalar(val));
 		} else {
-			return fail(p, val ? val : k, "option '%s' in %s: expected a value (flags: "
-				    "true or false), got %s", scalar(k), what,
-				    describe(val, got, sizeof(got)));
+			return fail(p, val ? val : k,
+			            "option '%s' in %s: expected a value (flags: "
+			            "true or false), got %s",
+			            scalar(k), what, describe(val, got, sizeof(got)));
 		}
 		o->name = strdup(scalar(k));
 		o->value = strdup(text);
@@ -445,7 +448,7 @@ static int name_ok(const char *s)
 /* A name or a list of names (fabrics, impl); *names and *marks are
  * replaced. */
 static int get_names(struct parser *p, yaml_node_t *v, const char *key, const char *what,
-		     const char *expected, char ***names, struct fsc_spec_mark **marks, size_t *n)
+                     const char *expected, char ***names, struct fsc_spec_mark **marks, size_t *n)
 {
 	yaml_node_t **items;
 	size_t count = 0;
@@ -485,13 +488,13 @@ static int get_names(struct parser *p, yaml_node_t *v, const char *key, const ch
 
 		if (!e || e->type != YAML_SCALAR_NODE || is_null(e) || !name_ok(scalar(e))) {
 			rc = fail(p, e, "'%s' in %s: expected %s, got %s", key, what, expected,
-				  describe(e, got, sizeof(got)));
+			          describe(e, got, sizeof(got)));
 			break;
 		}
 		for (size_t k = 0; k < *n && !rc; k++)
 			if (!strcmp((*names)[k], scalar(e)))
 				rc = fail(p, e, "'%s' in %s: '%s' is listed twice", key, what,
-					  scalar(e));
+				          scalar(e));
 		if (rc)
 			break;
 		(*names)[*n] = strdup(scalar(e));
@@ -504,15 +507,15 @@ static int get_names(struct parser *p, yaml_node_t *v, const char *key, const ch
 }
 
 static int get_fabrics(struct parser *p, const struct field *f, const char *what,
-		       struct fsc_spec_test *t)
+                       struct fsc_spec_test *t)
 {
-	return get_names(p, f->val, "fabrics", what, "a fabric name or a list of them",
-			 &t->fabrics, &t->fabric_marks, &t->nfabrics);
+	return get_names(p, f->val, "fabrics", what, "a fabric name or a list of them", &t->fabrics,
+	                 &t->fabric_marks, &t->nfabrics);
 }
 
 /* sizes: one size, or {min, max, factor}. */
 static int get_sizes(struct parser *p, const struct field *f, const char *what,
-		     struct fsc_spec_test *t)
+                     struct fsc_spec_test *t)
 {
 	static const char *const keys[] = {"min", "max", "factor", 0};
 	struct field fl[3];
@@ -529,7 +532,7 @@ static int get_sizes(struct parser *p, const struct field *f, const char *what,
 	}
 	if (!f->val || f->val->type != YAML_MAPPING_NODE)
 		return wrong_type(p, f->val, "sizes", what,
-				  "a size such as 8 or 1M, or a map {min, max, factor}");
+		                  "a size such as 8 or 1M, or a map {min, max, factor}");
 	snprintf(sub, sizeof(sub), "'sizes' of %s", what);
 	rc = map_fields(p, f->val, sub, keys, fl);
 	if (rc)
@@ -552,13 +555,13 @@ static int get_sizes(struct parser *p, const struct field *f, const char *what,
 
 /* impl: a name or a list of names, kept comma-separated. */
 static int get_impl(struct parser *p, const struct field *f, const char *what,
-		    struct fsc_spec_test *t)
+                    struct fsc_spec_test *t)
 {
 	char **names = 0, text[512];
 	struct fsc_spec_mark *marks = 0;
 	size_t n = 0, used = 0;
 	int rc = get_names(p, f->val, "impl", what, "an implementation name or a list of them",
-			   &names, &marks, &n);
+	                   &names, &marks, &n);
 
 	text[0] = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -590,25 +593,25 @@ static const struct {
 	enum limit_class lim;
 	int pairs; /* 1: pairs only, 0: not pairs, -1: any pattern */
 } check_table[] = {
-	{"latency_p50", FSC_CHECK_LATENCY_P50, LIM_TIME_MAX, 0},
-	{"latency_p99", FSC_CHECK_LATENCY_P99, LIM_TIME_MAX, 0},
-	{"bandwidth", FSC_CHECK_BANDWIDTH, LIM_BW_MIN, 0},
-	{"busbw", FSC_CHECK_BUSBW, LIM_BW_MIN, 0},
-	{"no_wrong_data", FSC_CHECK_NO_WRONG_DATA, LIM_NONE, -1},
-	{"no_anomaly", FSC_CHECK_NO_ANOMALY, LIM_NONE, 1},
-	{"link_bandwidth", FSC_CHECK_LINK_BANDWIDTH, LIM_BW_REL_MIN, 1},
-	{"link_latency", FSC_CHECK_LINK_LATENCY, LIM_TIME_REL_MAX, 1},
+        {"latency_p50", FSC_CHECK_LATENCY_P50, LIM_TIME_MAX, 0},
+        {"latency_p99", FSC_CHECK_LATENCY_P99, LIM_TIME_MAX, 0},
+        {"bandwidth", FSC_CHECK_BANDWIDTH, LIM_BW_MIN, 0},
+        {"busbw", FSC_CHECK_BUSBW, LIM_BW_MIN, 0},
+        {"no_wrong_data", FSC_CHECK_NO_WRONG_DATA, LIM_NONE, -1},
+        {"no_anomaly", FSC_CHECK_NO_ANOMALY, LIM_NONE, 1},
+        {"link_bandwidth", FSC_CHECK_LINK_BANDWIDTH, LIM_BW_REL_MIN, 1},
+        {"link_latency", FSC_CHECK_LINK_LATENCY, LIM_TIME_REL_MAX, 1},
 };
 #define NCHECK_KINDS (sizeof(check_table) / sizeof(check_table[0]))
 
 static int get_limit(struct parser *p, const struct field *f, const char *what,
-		     enum limit_class lim, struct fsc_spec_check *c)
+                     enum limit_class lim, struct fsc_spec_check *c)
 {
 	const char *key = scalar(f->key), *s;
-	const char *hint = lim == LIM_TIME_MAX	   ? TIME_HINT
-			   : lim == LIM_BW_MIN	   ? BW_HINT
-			   : lim == LIM_BW_REL_MIN ? BW_HINT ", or " RATIO_HINT
-						   : TIME_HINT ", or " RATIO_HINT;
+	const char *hint = lim == LIM_TIME_MAX     ? TIME_HINT
+	                   : lim == LIM_BW_MIN     ? BW_HINT
+	                   : lim == LIM_BW_REL_MIN ? BW_HINT ", or " RATIO_HINT
+	                                           : TIME_HINT ", or " RATIO_HINT;
 	int time = lim == LIM_TIME_MAX || lim == LIM_TIME_REL_MAX;
 	int rel_ok = lim == LIM_BW_REL_MIN || lim == LIM_TIME_REL_MAX;
 
@@ -617,22 +620,22 @@ static int get_limit(struct parser *p, const struct field *f, const char *what,
 	s = scalar(f->val);
 	if (bare_number(s))
 		return fail(p, f->val, "'%s' in %s: threshold '%s' has no unit: expected %s", key,
-			    what, s, hint);
+		            what, s, hint);
 	if (rel_ok && !fsc_spec_parse_ratio(s, &c->limit))
 		c->relative = 1;
 	else if (time ? fsc_spec_parse_time_us(s, &c->limit) : fsc_spec_parse_bw_GBps(s, &c->limit))
-		return fail(p, f->val, "'%s' in %s: invalid threshold '%s': expected %s", key,
-			    what, s, hint);
+		return fail(p, f->val, "'%s' in %s: invalid threshold '%s': expected %s", key, what,
+		            s, hint);
 	if (!(c->limit > 0))
 		return fail(p, f->val, "'%s' in %s: threshold '%s' must be above zero", key, what,
-			    s);
+		            s);
 	c->has_limit = 1;
 	snprintf(c->limit_text, sizeof(c->limit_text), "%s", s);
 	return 0;
 }
 
 static int get_check(struct parser *p, yaml_node_t *item, const char *test_what,
-		     const char *pattern, struct fsc_spec_check *c, int *keep)
+                     const char *pattern, struct fsc_spec_check *c, int *keep)
 {
 	static const char *const k_time[] = {"max", "at", 0};
 	static const char *const k_bw[] = {"min", "at", 0};
@@ -647,14 +650,15 @@ static int get_check(struct parser *p, yaml_node_t *item, const char *test_what,
 	*keep = 1;
 	if (!item || item->type != YAML_MAPPING_NODE ||
 	    item->data.mapping.pairs.top - item->data.mapping.pairs.start != 1)
-		return fail(p, item, "a check in %s must be a map with one key, the check's name "
-			    "(e.g. '- latency_p50: {max: 50us}'), got %s", test_what,
-			    describe(item, got, sizeof(got)));
+		return fail(p, item,
+		            "a check in %s must be a map with one key, the check's name "
+		            "(e.g. '- latency_p50: {max: 50us}'), got %s",
+		            test_what, describe(item, got, sizeof(got)));
 	k = node(p, item->data.mapping.pairs.start->key);
 	v = node(p, item->data.mapping.pairs.start->value);
 	if (!k || k->type != YAML_SCALAR_NODE)
 		return fail(p, k, "a check's name in %s must be a name, got %s", test_what,
-			    describe(k, got, sizeof(got)));
+		            describe(k, got, sizeof(got)));
 	for (ci = 0; ci < NCHECK_KINDS; ci++)
 		if (!strcmp(scalar(k), check_table[ci].name))
 			break;
@@ -665,23 +669,27 @@ static int get_check(struct parser *p, yaml_node_t *item, const char *test_what,
 		list[0] = 0;
 		for (size_t j = 0; j < NCHECK_KINDS; j++) {
 			int w = snprintf(list + used, sizeof(list) - used, "%s%s", j ? ", " : "",
-					 check_table[j].name);
+			                 check_table[j].name);
 			if (w > 0 && (size_t)w < sizeof(list) - used)
 				used += (size_t)w;
 		}
 		return fail(p, k, "unknown check '%.60s' in %s (expected one of: %s)", scalar(k),
-			    test_what, list);
+		            test_what, list);
 	}
 	memset(c, 0, sizeof(*c));
 	c->kind = check_table[ci].kind;
 	c->name = check_table[ci].name;
 	c->mark = mark_of(k);
 	if (pattern && check_table[ci].pairs == 1 && strcmp(pattern, "pairs"))
-		return fail(p, k, "check '%s' in %s applies to pattern pairs only (this test runs "
-			    "%s)", c->name, test_what, pattern);
+		return fail(p, k,
+		            "check '%s' in %s applies to pattern pairs only (this test runs "
+		            "%s)",
+		            c->name, test_what, pattern);
 	if (pattern && check_table[ci].pairs == 0 && !strcmp(pattern, "pairs"))
-		return fail(p, k, "check '%s' in %s does not apply to pattern pairs (use "
-			    "link_bandwidth, link_latency, no_anomaly)", c->name, test_what);
+		return fail(p, k,
+		            "check '%s' in %s does not apply to pattern pairs (use "
+		            "link_bandwidth, link_latency, no_anomaly)",
+		            c->name, test_what);
 	snprintf(what, sizeof(what), "check '%s' of %s", c->name, test_what);
 	if (c->kind == FSC_CHECK_NO_ANOMALY && v && v->type == YAML_MAPPING_NODE) {
 		/* {metric: bandwidth|latency}: only anomalies of one metric
@@ -695,7 +703,7 @@ static int get_check(struct parser *p, yaml_node_t *item, const char *test_what,
 		    !strcmp(scalar(fl[0].val), "bandwidth"))
 			c->metric = FSC_METRIC_BANDWIDTH;
 		else if (!rc && fl[0].val && is_plain(fl[0].val) &&
-			 !strcmp(scalar(fl[0].val), "latency"))
+		         !strcmp(scalar(fl[0].val), "latency"))
 			c->metric = FSC_METRIC_LATENCY;
 		else if (!rc)
 			rc = wrong_type(p, fl[0].val, "metric", what, "bandwidth or latency");
@@ -704,22 +712,23 @@ static int get_check(struct parser *p, yaml_node_t *item, const char *test_what,
 	if (check_table[ci].lim == LIM_NONE) {
 		if (parse_bool(v, keep))
 			return wrong_type(p, v, c->name, test_what,
-					  c->kind == FSC_CHECK_NO_ANOMALY
-						  ? "true, false or {metric: bandwidth|latency}"
-						  : "true or false");
+			                  c->kind == FSC_CHECK_NO_ANOMALY
+			                          ? "true, false or {metric: bandwidth|latency}"
+			                          : "true or false");
 		return 0;
 	}
 	if (!v || v->type != YAML_MAPPING_NODE)
-		return fail(p, v ? v : k, "check '%s' in %s: expected a map such as {%s: %s}, got %s",
-			    c->name, test_what,
-			    check_table[ci].lim == LIM_BW_MIN || check_table[ci].lim == LIM_BW_REL_MIN
-				    ? "min"
-				    : "max",
-			    check_table[ci].lim == LIM_TIME_MAX	  ? "50us"
-			    : check_table[ci].lim == LIM_BW_MIN	  ? "1 GB/s"
-			    : check_table[ci].lim == LIM_BW_REL_MIN ? "0.5x median"
-								    : "2x median",
-			    describe(v, got, sizeof(got)));
+		return fail(
+		        p, v ? v : k, "check '%s' in %s: expected a map such as {%s: %s}, got %s",
+		        c->name, test_what,
+		        check_table[ci].lim == LIM_BW_MIN || check_table[ci].lim == LIM_BW_REL_MIN
+		                ? "min"
+		                : "max",
+		        check_table[ci].lim == LIM_TIME_MAX     ? "50us"
+		        : check_table[ci].lim == LIM_BW_MIN     ? "1 GB/s"
+		        : check_table[ci].lim == LIM_BW_REL_MIN ? "0.5x median"
+		                                                : "2x median",
+		        describe(v, got, sizeof(got)));
 	switch (check_table[ci].lim) {
 	case LIM_TIME_MAX: rc = map_fields(p, v, what, k_time, fl); break;
 	case LIM_BW_MIN: rc = map_fields(p, v, what, k_bw, fl); break;
@@ -742,14 +751,14 @@ static int get_check(struct parser *p, yaml_node_t *item, const char *test_what,
 }
 
 static int get_checks(struct parser *p, const struct field *f, const char *what,
-		      struct fsc_spec_test *t)
+                      struct fsc_spec_test *t)
 {
 	yaml_node_t *v = f->val;
 	size_t n;
 
 	if (!v || v->type != YAML_SEQUENCE_NODE)
 		return wrong_type(p, v, "checks", what,
-				  "a list of checks (e.g. '- latency_p50: {max: 50us}')");
+		                  "a list of checks (e.g. '- latency_p50: {max: 50us}')");
 	n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
 	t->checks = calloc(n + 1, sizeof(*t->checks));
 	if (!t->checks)
@@ -757,7 +766,7 @@ static int get_checks(struct parser *p, const struct field *f, const char *what,
 	for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
 	     it++) {
 		int keep, rc = get_check(p, node(p, *it), what, t->pattern, &t->checks[t->nchecks],
-					 &keep);
+		                         &keep);
 
 		if (rc)
 			return rc;
@@ -768,8 +777,10 @@ static int get_checks(struct parser *p, const struct field *f, const char *what,
 			 * one relative and one absolute limit */
 			if (a->kind == b->kind && a->has_at == b->has_at &&
 			    a->at_bytes == b->at_bytes && a->relative == b->relative)
-				return fail(p, node(p, *it), "check '%s' appears twice in %s "
-					    "(first at line %d)", b->name, what, a->mark.line);
+				return fail(p, node(p, *it),
+				            "check '%s' appears twice in %s "
+				            "(first at line %d)",
+				            b->name, what, a->mark.line);
 		}
 		if (keep)
 			t->nchecks++;
@@ -838,20 +849,29 @@ static int test_from_defaults(struct fsc_spec_test *t, const struct fsc_spec_tes
 }
 
 enum {
-	F_NAME, F_DESC, F_FABRICS, F_PATTERN, F_SIZES, F_IMPL, F_ITERS, F_WARMUP, F_TIMEOUT,
-	F_OPTIONS, F_CHECKS,
+	F_NAME,
+	F_DESC,
+	F_FABRICS,
+	F_PATTERN,
+	F_SIZES,
+	F_IMPL,
+	F_ITERS,
+	F_WARMUP,
+	F_TIMEOUT,
+	F_OPTIONS,
+	F_CHECKS,
 };
 
-static const char *const test_keys[] = {"name",	 "description", "fabrics", "pattern",
-					"sizes", "impl",	"iters",   "warmup",
-					"timeout", "options",	"checks",  0};
+static const char *const test_keys[] = {"name",    "description", "fabrics", "pattern",
+                                        "sizes",   "impl",        "iters",   "warmup",
+                                        "timeout", "options",     "checks",  0};
 /* defaults: the same keys less those that only make sense per test. */
-static const char *const default_keys[] = {"fabrics", "sizes",	 "impl",    "iters",
-					   "warmup",  "timeout", "options", 0};
+static const char *const default_keys[] = {"fabrics", "sizes",   "impl",    "iters",
+                                           "warmup",  "timeout", "options", 0};
 
 /* The settings shared by tests and defaults; fl indexed by F_*. */
 static int get_settings(struct parser *p, struct field *fl, const char *what,
-			struct fsc_spec_test *t)
+                        struct fsc_spec_test *t)
 {
 	int rc = 0;
 
@@ -904,7 +924,7 @@ static int get_defaults(struct parser *p, const struct field *f, struct fsc_spec
 }
 
 static int get_test(struct parser *p, yaml_node_t *n, size_t index, const struct fsc_spec_test *d,
-		    struct fsc_spec_test *t)
+                    struct fsc_spec_test *t)
 {
 	struct field fl[F_CHECKS + 1];
 	char what[160];
@@ -917,8 +937,10 @@ static int get_test(struct parser *p, yaml_node_t *n, size_t index, const struct
 	if (!n || n->type != YAML_MAPPING_NODE) {
 		char got[96];
 
-		return fail(p, n, "test %zu: expected a map (name, pattern, fabrics, checks, ...), "
-			    "got %s", index + 1, describe(n, got, sizeof(got)));
+		return fail(p, n,
+		            "test %zu: expected a map (name, pattern, fabrics, checks, ...), "
+		            "got %s",
+		            index + 1, describe(n, got, sizeof(got)));
 	}
 	/* Name the test in messages from the start when it has a name. */
 	for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top;
@@ -938,8 +960,10 @@ static int get_test(struct parser *p, yaml_node_t *n, size_t index, const struct
 	if (rc)
 		return rc;
 	if (!name_ok(t->name))
-		return fail(p, fl[F_NAME].val, "test name '%.60s': use letters, digits, '-' and '_' "
-			    "only", t->name);
+		return fail(p, fl[F_NAME].val,
+		            "test name '%.60s': use letters, digits, '-' and '_' "
+		            "only",
+		            t->name);
 	snprintf(what, sizeof(what), "test '%s'", t->name);
 	if (fl[F_DESC].key)
 		rc = get_str(p, &fl[F_DESC], what, &t->description);
@@ -955,8 +979,10 @@ static int get_test(struct parser *p, yaml_node_t *n, size_t index, const struct
 	if (!t->nfabrics)
 		return fail(p, n, "%s has no 'fabrics' (and defaults set none)", what);
 	if (!strcmp(t->pattern, "pairs") && fl[F_SIZES].key)
-		return fail(p, fl[F_SIZES].key, "'sizes' in %s: pattern pairs has its own sizes "
-			    "(options: {pairs-bw-size: 1M, pairs-lat-size: 8})", what);
+		return fail(p, fl[F_SIZES].key,
+		            "'sizes' in %s: pattern pairs has its own sizes "
+		            "(options: {pairs-bw-size: 1M, pairs-lat-size: 8})",
+		            what);
 	if (!strcmp(t->pattern, "pairs"))
 		t->has_sizes = 0;
 	if (fl[F_CHECKS].key)
@@ -986,12 +1012,14 @@ static int get_fabric_entries(struct parser *p, const struct field *f, struct fs
 
 		if (!k || k->type != YAML_SCALAR_NODE || !name_ok(scalar(k)))
 			return fail(p, k, "a key of 'fabrics' must be a fabric name, got %s",
-				    describe(k, got, sizeof(got)));
+			            describe(k, got, sizeof(got)));
 		for (size_t i = 0; i < s->nfabrics; i++)
 			if (!strcmp(s->fabrics[i].name, scalar(k)))
-				return fail(p, k, "duplicate key '%s' in fabrics (first at line "
-					    "%d, column %d)", scalar(k), s->fabrics[i].mark.line,
-					    s->fabrics[i].mark.col);
+				return fail(p, k,
+				            "duplicate key '%s' in fabrics (first at line "
+				            "%d, column %d)",
+				            scalar(k), s->fabrics[i].mark.line,
+				            s->fabrics[i].mark.col);
 		fe->name = strdup(scalar(k));
 		fe->mark = mark_of(k);
 		s->nfabrics++;
@@ -1016,8 +1044,8 @@ static int get_fabric_entries(struct parser *p, const struct field *f, struct fs
 
 static int get_spec(struct parser *p, yaml_node_t *root, struct fsc_spec *s)
 {
-	static const char *const keys[] = {"name", "description", "defaults", "fabrics", "tests",
-					   0};
+	static const char *const keys[] = {"name",    "description", "defaults",
+	                                   "fabrics", "tests",       0};
 	struct fsc_spec_test d;
 	struct field fl[5];
 	yaml_node_t *tests;
@@ -1028,8 +1056,10 @@ static int get_spec(struct parser *p, yaml_node_t *root, struct fsc_spec *s)
 	if (root->type != YAML_MAPPING_NODE) {
 		char got[96];
 
-		return fail(p, root, "a spec is a map (name, description, defaults, fabrics, tests), "
-			    "got %s", describe(root, got, sizeof(got)));
+		return fail(p, root,
+		            "a spec is a map (name, description, defaults, fabrics, tests), "
+		            "got %s",
+		            describe(root, got, sizeof(got)));
 	}
 	rc = map_fields(p, root, "the spec", keys, fl);
 	if (rc)
@@ -1051,8 +1081,8 @@ static int get_spec(struct parser *p, yaml_node_t *root, struct fsc_spec *s)
 	if (!rc && tests->data.sequence.items.top == tests->data.sequence.items.start)
 		rc = fail(p, tests, "'tests' is empty");
 	if (!rc) {
-		size_t n = (size_t)(tests->data.sequence.items.top -
-				    tests->data.sequence.items.start);
+		size_t n =
+		        (size_t)(tests->data.sequence.items.top - tests->data.sequence.items.start);
 
 		s->tests = calloc(n, sizeof(*s->tests));
 		if (!s->tests)
@@ -1064,8 +1094,9 @@ static int get_spec(struct parser *p, yaml_node_t *root, struct fsc_spec *s)
 			s->ntests = i + 1;
 			for (size_t k = 0; !rc && k < i; k++)
 				if (!strcmp(s->tests[k].name, s->tests[i].name))
-					rc = fail(p, tn, "duplicate test name '%s' (first at line %d)",
-						  s->tests[i].name, s->tests[k].mark.line);
+					rc = fail(p, tn,
+					          "duplicate test name '%s' (first at line %d)",
+					          s->tests[i].name, s->tests[k].mark.line);
 		}
 	}
 	test_clear(&d);
@@ -1105,7 +1136,8 @@ int fsc_spec_read(const char *path, char **text, size_t *len, char *err, size_t 
 	}
 	fclose(f);
 	if (n > FSC_SPEC_MAX_BYTES) {
-		snprintf(err, errlen, "spec '%s' is larger than %u bytes", path, FSC_SPEC_MAX_BYTES);
+		snprintf(err, errlen, "spec '%s' is larger than %u bytes", path,
+		         FSC_SPEC_MAX_BYTES);
 		free(buf);
 		return -EFBIG;
 	}
@@ -1115,8 +1147,8 @@ int fsc_spec_read(const char *path, char **text, size_t *len, char *err, size_t 
 	return 0;
 }
 
-int fsc_spec_parse(const char *text, size_t len, const char *path, struct fsc_spec **out,
-		   char *err, size_t errlen)
+int fsc_spec_parse(const char *text, size_t len, const char *path, struct fsc_spec **out, char *err,
+                   size_t errlen)
 {
 	struct parser p = {.path = path ? path : "spec", .err = err, .errlen = errlen};
 	yaml_parser_t yp;
@@ -1150,10 +1182,10 @@ int fsc_spec_parse(const char *text, size_t len, const char *path, struct fsc_sp
 
 		if (yp.context)
 			snprintf(ctx, sizeof(ctx), " (%s at line %d, column %d)", yp.context,
-				 (int)yp.context_mark.line + 1, (int)yp.context_mark.column + 1);
+			         (int)yp.context_mark.line + 1, (int)yp.context_mark.column + 1);
 		snprintf(err, errlen, "%s:%d:%d: YAML syntax error: %s%s", p.path,
-			 (int)yp.problem_mark.line + 1, (int)yp.problem_mark.column + 1,
-			 yp.problem ? yp.problem : "cannot parse", ctx);
+		         (int)yp.problem_mark.line + 1, (int)yp.problem_mark.column + 1,
+		         yp.problem ? yp.problem : "cannot parse", ctx);
 		yaml_parser_delete(&yp);
 		fsc_spec_free(s);
 		return -EINVAL;
@@ -1171,17 +1203,18 @@ int fsc_spec_parse(const char *text, size_t len, const char *path, struct fsc_sp
 		 * ignored otherwise. */
 		if (!yaml_parser_load(&yp, &extra)) {
 			snprintf(err, errlen, "%s:%d:%d: YAML syntax error: %s", p.path,
-				 (int)yp.problem_mark.line + 1, (int)yp.problem_mark.column + 1,
-				 yp.problem ? yp.problem : "cannot parse");
+			         (int)yp.problem_mark.line + 1, (int)yp.problem_mark.column + 1,
+			         yp.problem ? yp.problem : "cannot parse");
 			rc = -EINVAL;
 		} else {
 			yaml_node_t *r2 = yaml_document_get_root_node(&extra);
 
 			if (r2) {
-				snprintf(err, errlen, "%s:%d:%d: a spec is one YAML document; a "
-					 "second one starts here", p.path,
-					 (int)extra.start_mark.line + 1,
-					 (int)extra.start_mark.column + 1);
+				snprintf(err, errlen,
+				         "%s:%d:%d: a spec is one YAML document; a "
+				         "second one starts here",
+				         p.path, (int)extra.start_mark.line + 1,
+				         (int)extra.start_mark.column + 1);
 				rc = -EINVAL;
 			}
 			yaml_document_delete(&extra);

@@ -47,29 +47,29 @@ enum fsc_metric { FSC_METRIC_ANY, FSC_METRIC_BANDWIDTH, FSC_METRIC_LATENCY };
 
 struct fsc_spec_check {
 	enum fsc_check_kind kind;
-	const char *name;      /* "latency_p50", ... (static) */
-	double limit;          /* us, GB/s, or a ratio when relative */
-	int is_max;            /* the limit is a ceiling (else a floor) */
-	int relative;          /* limit x the matrix median */
+	const char *name; /* "latency_p50", ... (static) */
+	double limit;     /* us, GB/s, or a ratio when relative */
+	int is_max;       /* the limit is a ceiling (else a floor) */
+	int relative;     /* limit x the matrix median */
 	int has_limit;
 	int has_at;
-	uint64_t at_bytes;     /* only the points of this size */
-	int metric;            /* no_anomaly: FSC_METRIC_* of the anomalies that count */
-	char limit_text[64];   /* as written, e.g. "50us" */
+	uint64_t at_bytes;   /* only the points of this size */
+	int metric;          /* no_anomaly: FSC_METRIC_* of the anomalies that count */
+	char limit_text[64]; /* as written, e.g. "50us" */
 	struct fsc_spec_mark mark, at_mark;
 };
 
 /* One entry of an `options:` map: --name value. */
 struct fsc_spec_opt {
 	char *name;
-	char *value;           /* text; a YAML list is joined with ',' */
+	char *value; /* text; a YAML list is joined with ',' */
 	struct fsc_spec_mark mark, value_mark;
 };
 
 /* One entry of the top-level `fabrics:` map. */
 struct fsc_spec_fabric {
 	char *name;
-	int required;          /* not usable here = a failed check, not a skip */
+	int required; /* not usable here = a failed check, not a skip */
 	struct fsc_spec_opt *opts;
 	size_t nopts;
 	struct fsc_spec_mark mark;
@@ -77,28 +77,28 @@ struct fsc_spec_fabric {
 
 struct fsc_spec_test {
 	char *name;
-	char *description;     /* may be NULL */
+	char *description; /* may be NULL */
 	char **fabrics;
 	struct fsc_spec_mark *fabric_marks;
 	size_t nfabrics;
 	char *pattern;
 	int has_sizes;
 	uint64_t min_bytes, max_bytes, factor;
-	char *impl;            /* comma-separated; NULL: the pattern's default */
-	int64_t iters, warmup; /* -1: the runner's default */
-	uint64_t timeout_ns;   /* 0: none (operations keep the runner's deadline) */
+	char *impl;                /* comma-separated; NULL: the pattern's default */
+	int64_t iters, warmup;     /* -1: the runner's default */
+	uint64_t timeout_ns;       /* 0: none (operations keep the runner's deadline) */
 	struct fsc_spec_opt *opts; /* defaults' options first, then the test's */
 	size_t nopts;
 	struct fsc_spec_check *checks;
 	size_t nchecks;
-	struct fsc_spec_mark mark, pattern_mark, sizes_mark, impl_mark, iters_mark,
-		warmup_mark, timeout_mark;
+	struct fsc_spec_mark mark, pattern_mark, sizes_mark, impl_mark, iters_mark, warmup_mark,
+	        timeout_mark;
 };
 
 struct fsc_spec {
-	char *path;            /* as given, for messages */
+	char *path; /* as given, for messages */
 	char *name;
-	char *description;     /* may be NULL */
+	char *description; /* may be NULL */
 	struct fsc_spec_test *tests;
 	size_t ntests;
 	struct fsc_spec_fabric *fabrics;
@@ -112,8 +112,8 @@ int fsc_spec_read(const char *path, char **text, size_t *len, char *err, size_t 
 /* Parse and validate spec text; `path` names it in messages.  On error
  * returns -EINVAL and one line "path:line:col: message" in err; *out is
  * then NULL.  Free the result with fsc_spec_free. */
-int fsc_spec_parse(const char *text, size_t len, const char *path, struct fsc_spec **out,
-		   char *err, size_t errlen);
+int fsc_spec_parse(const char *text, size_t len, const char *path, struct fsc_spec **out, char *err,
+                   size_t errlen);
 
 /* Accepts NULL. */
 void fsc_spec_free(struct fsc_spec *s);

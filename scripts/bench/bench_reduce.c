@@ -40,7 +40,7 @@ struct bench {
 enum kind { KIND_MEMCPY, KIND_REDUCE };
 
 static void run_once(struct bench *b, enum kind k, enum fsc_dtype dt, enum fsc_redop op,
-		     uint64_t reps)
+                     uint64_t reps)
 {
 	size_t count = k == KIND_REDUCE ? b->bytes / fsc_dtype_size(dt) : 0;
 
@@ -68,7 +68,7 @@ static uint64_t calibrate(struct bench *b, enum kind k, enum fsc_dtype dt, enum 
 }
 
 static double sample_ns(struct bench *b, enum kind k, enum fsc_dtype dt, enum fsc_redop op,
-			uint64_t reps)
+                        uint64_t reps)
 {
 	uint64_t t0 = now_ns();
 
@@ -80,7 +80,7 @@ static double sample_ns(struct bench *b, enum kind k, enum fsc_dtype dt, enum fs
  * so that both see the same machine: on a shared machine the load changes
  * from second to second, and the ratio is the figure that matters. */
 static void time_pair(struct bench *b, enum fsc_dtype dt, enum fsc_redop op, double *copy_ns,
-		      double *red_ns)
+                      double *red_ns)
 {
 	uint64_t reps_copy = calibrate(b, KIND_MEMCPY, dt, op);
 	uint64_t reps_red = calibrate(b, KIND_REDUCE, dt, op);
@@ -143,7 +143,7 @@ int main(int argc, char **argv)
 			break;
 		default:
 			fprintf(stderr, "usage: %s [-r repeats] [-t min_ms] [-s bytes]...\n",
-				argv[0]);
+			        argv[0]);
 			return c == 'h' ? 0 : 2;
 		}
 	}

@@ -32,7 +32,7 @@ static json_t *load(const char *text)
 }
 
 static struct fsc_spec_check check(enum fsc_check_kind kind, const char *name, double limit,
-				   int is_max, const char *text)
+                                   int is_max, const char *text)
 {
 	struct fsc_spec_check c;
 
@@ -47,14 +47,14 @@ static struct fsc_spec_check check(enum fsc_check_kind kind, const char *name, d
 }
 
 static void eval(const struct fsc_spec_check *c, const char *records, double dur,
-		 uint64_t timeout_ns, int required, struct fsc_check_outcome *o)
+                 uint64_t timeout_ns, int required, struct fsc_check_outcome *o)
 {
 	json_t *recs = load(records);
 	struct fsc_accept_attempt a = {
-		.records = recs,
-		.duration_s = dur,
-		.timeout_ns = timeout_ns,
-		.required = required,
+	        .records = recs,
+	        .duration_s = dur,
+	        .timeout_ns = timeout_ns,
+	        .required = required,
 	};
 
 	fsc_accept_check_eval(c, &a, o);
@@ -62,10 +62,10 @@ static void eval(const struct fsc_spec_check *c, const char *records, double dur
 }
 
 static const char lat_records[] =
-	"[{\"pattern\":\"latency\",\"impl\":\"pingpong\",\"bytes\":8,\"status\":\"ok\","
-	"  \"wrong\":0,\"time_us\":{\"p50\":3.0,\"p99\":4.25}},"
-	" {\"pattern\":\"latency\",\"impl\":\"pingpong\",\"bytes\":64,\"status\":\"ok\","
-	"  \"wrong\":0,\"time_us\":{\"p50\":7.5,\"p99\":12.0}}]";
+        "[{\"pattern\":\"latency\",\"impl\":\"pingpong\",\"bytes\":8,\"status\":\"ok\","
+        "  \"wrong\":0,\"time_us\":{\"p50\":3.0,\"p99\":4.25}},"
+        " {\"pattern\":\"latency\",\"impl\":\"pingpong\",\"bytes\":64,\"status\":\"ok\","
+        "  \"wrong\":0,\"time_us\":{\"p50\":7.5,\"p99\":12.0}}]";
 
 /* ---- checks ---- */
 
@@ -114,15 +114,15 @@ static void fsc_accept_check_eval__latency_p99_and_missing_size(void **state)
 }
 
 static const char bw_records[] =
-	"[{\"impl\":\"uni\",\"bytes\":65536,\"status\":\"ok\",\"algbw_GBps\":1.5,"
-	"  \"busbw_GBps\":1.5},"
-	" {\"impl\":\"uni\",\"bytes\":1048576,\"status\":\"ok\",\"algbw_GBps\":4.0,"
-	"  \"busbw_GBps\":4.0},"
-	" {\"impl\":\"bi\",\"bytes\":65536,\"status\":\"ok\",\"algbw_GBps\":2.5,"
-	"  \"busbw_GBps\":2.5},"
-	" {\"impl\":\"bi\",\"bytes\":1048576,\"status\":\"ok\",\"algbw_GBps\":3.0,"
-	"  \"busbw_GBps\":3.0},"
-	" {\"impl\":\"native\",\"bytes\":1048576,\"status\":\"skipped\",\"reason\":\"no\"}]";
+        "[{\"impl\":\"uni\",\"bytes\":65536,\"status\":\"ok\",\"algbw_GBps\":1.5,"
+        "  \"busbw_GBps\":1.5},"
+        " {\"impl\":\"uni\",\"bytes\":1048576,\"status\":\"ok\",\"algbw_GBps\":4.0,"
+        "  \"busbw_GBps\":4.0},"
+        " {\"impl\":\"bi\",\"bytes\":65536,\"status\":\"ok\",\"algbw_GBps\":2.5,"
+        "  \"busbw_GBps\":2.5},"
+        " {\"impl\":\"bi\",\"bytes\":1048576,\"status\":\"ok\",\"algbw_GBps\":3.0,"
+        "  \"busbw_GBps\":3.0},"
+        " {\"impl\":\"native\",\"bytes\":1048576,\"status\":\"skipped\",\"reason\":\"no\"}]";
 
 static void fsc_accept_check_eval__bandwidth_peak_per_impl(void **state)
 {
@@ -173,7 +173,7 @@ static void fsc_accept_check_eval__wrong_data(void **state)
 	assert_int_equal(o.status, FSC_CHECK_FAIL);
 	assert_float_equal(o.value, 37, 0);
 	assert_string_equal(o.measured,
-			    "37 wrong in 1 of 2 points (first: allreduce ring 64K float32)");
+	                    "37 wrong in 1 of 2 points (first: allreduce ring 64K float32)");
 	fsc_check_outcome_fini(&o);
 }
 
@@ -203,13 +203,13 @@ static void fsc_accept_check_eval__completed(void **state)
 	     1, 0, 0, &o);
 	assert_int_equal(o.status, FSC_CHECK_FAIL);
 	assert_string_equal(o.measured, "1 of 2 points failed: latency pingpong 16B: run: timed "
-					"out");
+	                                "out");
 	fsc_check_outcome_fini(&o);
 }
 
 static const char skipped_records[] =
-	"[{\"fabric\":\"ucx\",\"pattern\":\"latency\",\"status\":\"skipped\","
-	"  \"reason\":\"no UCX transport\"}]";
+        "[{\"fabric\":\"ucx\",\"pattern\":\"latency\",\"status\":\"skipped\","
+        "  \"reason\":\"no UCX transport\"}]";
 
 static void fsc_accept_check_eval__fabric_not_usable(void **state)
 {
@@ -241,19 +241,19 @@ static void fsc_accept_check_eval__fabric_not_usable(void **state)
 
 /* A 3-node pairs record: lb2 receives slowly from lb1 (0.2x). */
 static const char pairs_record[] =
-	"[{\"pattern\":\"pairs\",\"impl\":\"p2p\",\"status\":\"anomaly\",\"wrong\":0,"
-	"  \"labels\":[\"h0\",\"h1\",\"h2\"],"
-	"  \"bw_GBps\":[[null,10.0,10.0],[10.0,null,2.0],[10.0,10.0,null]],"
-	"  \"lat_us\":[[null,1.0,1.0],[1.0,null,3.0],[1.0,3.0,null]],"
-	"  \"bw_spread\":{\"median\":10.0}, \"lat_spread\":{\"median\":1.0},"
-	"  \"anomalies\":["
-	"   {\"kind\":\"link\",\"metric\":\"bandwidth\",\"direction\":\"one-way\","
-	"    \"hosts\":[\"h1\",\"h2\"],\"text\":\"link h1->h2 slow (0.2x median)\"},"
-	"   {\"kind\":\"link\",\"metric\":\"latency\",\"direction\":\"both\","
-	"    \"hosts\":[\"h1\",\"h2\"],\"text\":\"link h1<->h2 high latency (3x median)\"}]}]";
+        "[{\"pattern\":\"pairs\",\"impl\":\"p2p\",\"status\":\"anomaly\",\"wrong\":0,"
+        "  \"labels\":[\"h0\",\"h1\",\"h2\"],"
+        "  \"bw_GBps\":[[null,10.0,10.0],[10.0,null,2.0],[10.0,10.0,null]],"
+        "  \"lat_us\":[[null,1.0,1.0],[1.0,null,3.0],[1.0,3.0,null]],"
+        "  \"bw_spread\":{\"median\":10.0}, \"lat_spread\":{\"median\":1.0},"
+        "  \"anomalies\":["
+        "   {\"kind\":\"link\",\"metric\":\"bandwidth\",\"direction\":\"one-way\","
+        "    \"hosts\":[\"h1\",\"h2\"],\"text\":\"link h1->h2 slow (0.2x median)\"},"
+        "   {\"kind\":\"link\",\"metric\":\"latency\",\"direction\":\"both\","
+        "    \"hosts\":[\"h1\",\"h2\"],\"text\":\"link h1<->h2 high latency (3x median)\"}]}]";
 
 static void assert_link_suspect(const json_t *s, const char *src, const char *dst,
-				const char *direction)
+                                const char *direction)
 {
 	assert_string_equal(json_string_value(json_object_get(s, "kind")), "link");
 	assert_string_equal(json_string_value(json_object_get(s, "src")), src);
@@ -272,8 +272,9 @@ static void fsc_accept_check_eval__anomaly_suspects_merged(void **state)
 	assert_int_equal(o.status, FSC_CHECK_FAIL);
 	assert_float_equal(o.value, 2, 0);
 	assert_string_equal(o.required, "no confirmed anomaly");
-	assert_string_equal(o.measured,
-			    "link h1->h2 slow (0.2x median); link h1<->h2 high latency (3x median)");
+	assert_string_equal(
+	        o.measured,
+	        "link h1->h2 slow (0.2x median); link h1<->h2 high latency (3x median)");
 	/* the round-trip latency link folds into the one-way bandwidth link */
 	assert_int_equal(json_array_size(o.suspects), 1);
 	assert_link_suspect(json_array_get(o.suspects, 0), "h1", "h2", "one-way");
@@ -294,8 +295,8 @@ static void fsc_accept_check_eval__anomaly_suspects_merged(void **state)
 
 static void fsc_accept_check_eval__no_anomaly_passes(void **state)
 {
-	struct fsc_spec_check c = {.kind = FSC_CHECK_NO_ANOMALY, .name = "no_anomaly",
-				   .metric = FSC_METRIC_BANDWIDTH};
+	struct fsc_spec_check c = {
+	        .kind = FSC_CHECK_NO_ANOMALY, .name = "no_anomaly", .metric = FSC_METRIC_BANDWIDTH};
 	struct fsc_check_outcome o;
 
 	(void)state;
@@ -307,7 +308,7 @@ static void fsc_accept_check_eval__no_anomaly_passes(void **state)
 	     1, 0, 0, &o);
 	assert_int_equal(o.status, FSC_CHECK_PASS);
 	assert_string_equal(o.measured, "none (median 2.5 GB/s, 12.00 us); 1 latency anomaly not "
-					"counted");
+	                                "counted");
 	assert_int_equal(json_array_size(o.suspects), 0);
 	fsc_check_outcome_fini(&o);
 
@@ -319,8 +320,8 @@ static void fsc_accept_check_eval__no_anomaly_passes(void **state)
 
 static void fsc_accept_check_eval__link_floor_relative(void **state)
 {
-	struct fsc_spec_check c = check(FSC_CHECK_LINK_BANDWIDTH, "link_bandwidth", 0.5, 0,
-					"0.5x median");
+	struct fsc_spec_check c =
+	        check(FSC_CHECK_LINK_BANDWIDTH, "link_bandwidth", 0.5, 0, "0.5x median");
 	struct fsc_check_outcome o;
 
 	(void)state;
@@ -334,9 +335,9 @@ static void fsc_accept_check_eval__link_floor_relative(void **state)
 	/* attribution's bandwidth anomaly names the culprit */
 	assert_int_equal(json_array_size(o.suspects), 1);
 	assert_link_suspect(json_array_get(o.suspects, 0), "h1", "h2", "one-way");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(o.suspects, 0),
-							      "from")),
-			    "pairs attribution");
+	assert_string_equal(
+	        json_string_value(json_object_get(json_array_get(o.suspects, 0), "from")),
+	        "pairs attribution");
 	fsc_check_outcome_fini(&o);
 
 	c.limit = 0.1;
@@ -362,7 +363,7 @@ static void fsc_accept_check_eval__link_ceiling_absolute_names_cells(void **stat
 	assert_float_equal(o.value, 3.0, 1e-12);
 	assert_string_equal(o.required, "every link <= 2us");
 	assert_string_equal(o.measured, "2 of 6 links above: h1->h2 3 us (3x median), h2->h1 2.5 "
-					"us (2.5x median)");
+	                                "us (2.5x median)");
 	assert_int_equal(json_array_size(o.suspects), 2);
 	assert_link_suspect(json_array_get(o.suspects, 0), "h1", "h2", "one-way");
 	assert_link_suspect(json_array_get(o.suspects, 1), "h2", "h1", "one-way");
@@ -375,13 +376,14 @@ static void fsc_accept_suspects_merge__dedup_fold_and_explain(void **state)
 {
 	json_t *merged = json_array();
 	json_t *a = load("[{\"kind\":\"node\",\"host\":\"h2\",\"metric\":[\"bandwidth\"]},"
-			 " {\"kind\":\"link\",\"src\":\"h0\",\"dst\":\"h3\",\"direction\":\"both\","
-			 "  \"metric\":[\"latency\"]}]");
-	json_t *b = load("[{\"kind\":\"node\",\"host\":\"h2\",\"metric\":[\"latency\"]},"
-			 " {\"kind\":\"link\",\"src\":\"h2\",\"dst\":\"h1\",\"direction\":\"one-way\","
-			 "  \"metric\":[\"bandwidth\"]},"
-			 " {\"kind\":\"link\",\"src\":\"h3\",\"dst\":\"h0\",\"direction\":\"one-way\","
-			 "  \"metric\":[\"bandwidth\"]}]");
+	                 " {\"kind\":\"link\",\"src\":\"h0\",\"dst\":\"h3\",\"direction\":\"both\","
+	                 "  \"metric\":[\"latency\"]}]");
+	json_t *b =
+	        load("[{\"kind\":\"node\",\"host\":\"h2\",\"metric\":[\"latency\"]},"
+	             " {\"kind\":\"link\",\"src\":\"h2\",\"dst\":\"h1\",\"direction\":\"one-way\","
+	             "  \"metric\":[\"bandwidth\"]},"
+	             " {\"kind\":\"link\",\"src\":\"h3\",\"dst\":\"h0\",\"direction\":\"one-way\","
+	             "  \"metric\":[\"bandwidth\"]}]");
 	const json_t *s;
 	char text[160];
 
@@ -395,7 +397,7 @@ static void fsc_accept_suspects_merge__dedup_fold_and_explain(void **state)
 	assert_int_equal(json_array_size(json_object_get(s, "metric")), 2);
 	assert_int_equal(json_array_size(json_object_get(s, "seen_in")), 2);
 	assert_string_equal(json_string_value(json_array_get(json_object_get(s, "explains"), 0)),
-			    "h2->h1 (link slow)");
+	                    "h2->h1 (link slow)");
 	fsc_accept_suspect_text(s, text, sizeof(text));
 	assert_string_equal(text, "h2 (node slow, high latency)");
 
@@ -413,7 +415,7 @@ static void fsc_accept_suspects_merge__dedup_fold_and_explain(void **state)
 static void fsc_accept_suspect_text__forms(void **state)
 {
 	json_t *s = load("{\"kind\":\"link\",\"src\":\"a\",\"dst\":\"b\",\"direction\":\"both\","
-			 " \"metric\":[\"latency\"]}");
+	                 " \"metric\":[\"latency\"]}");
 	char text[160];
 
 	(void)state;
@@ -439,20 +441,20 @@ static char *slurp(const char *path)
 static void fsc_accept_junit_write__cases_and_escaping(void **state)
 {
 	json_t *acc = load(
-		"{\"spec\":{\"name\":\"q<&>\",\"path\":\"s.yaml\"},\"verdict\":\"FAIL\","
-		" \"start_time\":\"2024-01-01T00:00:00Z\",\"duration_s\":2.5,"
-		" \"counts\":{\"checks\":3,\"passed\":1,\"failed\":1,\"skipped\":1},"
-		" \"checks\":["
-		"  {\"test\":\"p2p\",\"fabric\":\"tcp\",\"check\":\"latency_p50\","
-		"   \"required\":\"p50 <= 5us\",\"measured\":\"7.5 us\",\"status\":\"fail\","
-		"   \"retried\":true,\"first_measured\":\"8 us\",\"duration_s\":1.0,"
-		"   \"suspects\":[{\"kind\":\"node\",\"host\":\"h2\",\"metric\":[\"bandwidth\"]}]},"
-		"  {\"test\":\"p2p\",\"fabric\":\"ucx\",\"check\":\"completed\","
-		"   \"required\":\"every point runs\",\"measured\":\"no \\\"ucx\\\"\","
-		"   \"status\":\"skip\",\"retried\":false,\"duration_s\":0,\"suspects\":[]},"
-		"  {\"test\":\"p2p\",\"fabric\":\"mpi\",\"check\":\"completed\","
-		"   \"required\":\"every point runs\",\"measured\":\"1 point\",\"status\":\"pass\","
-		"   \"retried\":false,\"duration_s\":0.5,\"suspects\":[]}]}");
+	        "{\"spec\":{\"name\":\"q<&>\",\"path\":\"s.yaml\"},\"verdict\":\"FAIL\","
+	        " \"start_time\":\"2024-01-01T00:00:00Z\",\"duration_s\":2.5,"
+	        " \"counts\":{\"checks\":3,\"passed\":1,\"failed\":1,\"skipped\":1},"
+	        " \"checks\":["
+	        "  {\"test\":\"p2p\",\"fabric\":\"tcp\",\"check\":\"latency_p50\","
+	        "   \"required\":\"p50 <= 5us\",\"measured\":\"7.5 us\",\"status\":\"fail\","
+	        "   \"retried\":true,\"first_measured\":\"8 us\",\"duration_s\":1.0,"
+	        "   \"suspects\":[{\"kind\":\"node\",\"host\":\"h2\",\"metric\":[\"bandwidth\"]}]},"
+	        "  {\"test\":\"p2p\",\"fabric\":\"ucx\",\"check\":\"completed\","
+	        "   \"required\":\"every point runs\",\"measured\":\"no \\\"ucx\\\"\","
+	        "   \"status\":\"skip\",\"retried\":false,\"duration_s\":0,\"suspects\":[]},"
+	        "  {\"test\":\"p2p\",\"fabric\":\"mpi\",\"check\":\"completed\","
+	        "   \"required\":\"every point runs\",\"measured\":\"1 point\",\"status\":\"pass\","
+	        "   \"retried\":false,\"duration_s\":0.5,\"suspects\":[]}]}");
 	char path[] = "/tmp/fsc-junit-XXXXXX", err[256], *xml;
 	int fd = mkstemp(path);
 
@@ -462,32 +464,32 @@ static void fsc_accept_junit_write__cases_and_escaping(void **state)
 	assert_int_equal(fsc_accept_junit_write(acc, path, err, sizeof(err)), 0);
 	xml = slurp(path);
 	assert_string_equal(
-		xml,
-		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-		"<testsuites name=\"fabscope accept\" tests=\"3\" failures=\"1\" errors=\"0\" "
-		"skipped=\"1\" time=\"2.500\">\n"
-		"  <testsuite name=\"q&lt;&amp;&gt;\" tests=\"3\" failures=\"1\" errors=\"0\" "
-		"skipped=\"1\" time=\"2.500\" timestamp=\"2024-01-01T00:00:00Z\">\n"
-		"    <properties>\n"
-		"      <property name=\"spec\" value=\"s.yaml\"/>\n"
-		"      <property name=\"verdict\" value=\"FAIL\"/>\n"
-		"    </properties>\n"
-		"    <testcase classname=\"p2p.tcp\" name=\"latency_p50\" time=\"1.000\">\n"
-		"      <failure type=\"fabscope.check\" message=\"p50 &lt;= 5us: measured 7.5 us "
-		"(retried)\">required: p50 &lt;= 5us\n"
-		"measured: 7.5 us\n"
-		"retried: attempt 1 measured 8 us\n"
-		"suspects: h2 (node slow)</failure>\n"
-		"    </testcase>\n"
-		"    <testcase classname=\"p2p.ucx\" name=\"completed\" time=\"0.000\">\n"
-		"      <skipped message=\"no &quot;ucx&quot;\"/>\n"
-		"    </testcase>\n"
-		"    <testcase classname=\"p2p.mpi\" name=\"completed\" time=\"0.500\">\n"
-		"      <system-out>required: every point runs\n"
-		"measured: 1 point</system-out>\n"
-		"    </testcase>\n"
-		"  </testsuite>\n"
-		"</testsuites>\n");
+	        xml,
+	        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	        "<testsuites name=\"fabscope accept\" tests=\"3\" failures=\"1\" errors=\"0\" "
+	        "skipped=\"1\" time=\"2.500\">\n"
+	        "  <testsuite name=\"q&lt;&amp;&gt;\" tests=\"3\" failures=\"1\" errors=\"0\" "
+	        "skipped=\"1\" time=\"2.500\" timestamp=\"2024-01-01T00:00:00Z\">\n"
+	        "    <properties>\n"
+	        "      <property name=\"spec\" value=\"s.yaml\"/>\n"
+	        "      <property name=\"verdict\" value=\"FAIL\"/>\n"
+	        "    </properties>\n"
+	        "    <testcase classname=\"p2p.tcp\" name=\"latency_p50\" time=\"1.000\">\n"
+	        "      <failure type=\"fabscope.check\" message=\"p50 &lt;= 5us: measured 7.5 us "
+	        "(retried)\">required: p50 &lt;= 5us\n"
+	        "measured: 7.5 us\n"
+	        "retried: attempt 1 measured 8 us\n"
+	        "suspects: h2 (node slow)</failure>\n"
+	        "    </testcase>\n"
+	        "    <testcase classname=\"p2p.ucx\" name=\"completed\" time=\"0.000\">\n"
+	        "      <skipped message=\"no &quot;ucx&quot;\"/>\n"
+	        "    </testcase>\n"
+	        "    <testcase classname=\"p2p.mpi\" name=\"completed\" time=\"0.500\">\n"
+	        "      <system-out>required: every point runs\n"
+	        "measured: 1 point</system-out>\n"
+	        "    </testcase>\n"
+	        "  </testsuite>\n"
+	        "</testsuites>\n");
 	free(xml);
 	unlink(path);
 	json_decref(acc);
@@ -500,7 +502,7 @@ static void fsc_accept_junit_write__unwritable_path(void **state)
 
 	(void)state;
 	assert_int_equal(fsc_accept_junit_write(acc, "/nonexistent/dir/j.xml", err, sizeof(err)),
-			 -ENOENT);
+	                 -ENOENT);
 	assert_non_null(strstr(err, "cannot write JUnit file '/nonexistent/dir/j.xml.tmp."));
 	assert_non_null(strstr(err, "': No such file or directory"));
 	json_decref(acc);
@@ -577,10 +579,10 @@ static const json_t *acc_check(const struct run *r, const char *test, const char
 	size_t i;
 	json_t *c;
 
-	json_array_foreach(checks, i, c)
-		if (!strcmp(json_string_value(json_object_get(c, "test")), test) &&
-		    !strcmp(json_string_value(json_object_get(c, "check")), name))
-			return c;
+	json_array_foreach(
+	        checks, i,
+	        c) if (!strcmp(json_string_value(json_object_get(c, "test")), test) &&
+	               !strcmp(json_string_value(json_object_get(c, "check")), name)) return c;
 	fail_msg("no check %s of test %s", name, test);
 	return 0;
 }
@@ -593,30 +595,30 @@ static const char *jstr(const json_t *o, const char *k)
 }
 
 static const char healthy_spec[] =
-	"name: lb\n"
-	"defaults:\n"
-	"  fabrics: [loopback]\n"
-	"  iters: 20\n"
-	"  warmup: 2\n"
-	"tests:\n"
-	"  - name: lat\n"
-	"    pattern: latency\n"
-	"    sizes: 8\n"
-	"    checks:\n"
-	"      - latency_p50: {max: 2us}\n"
-	"      - no_wrong_data: true\n"
-	"  - name: bw\n"
-	"    pattern: bandwidth\n"
-	"    sizes: {min: 64K, max: 1M, factor: 16}\n"
-	"    options: {window: 4}\n"
-	"    checks:\n"
-	"      - bandwidth: {min: 5 GB/s, at: 1M}\n"
-	"  - name: mat\n"
-	"    pattern: pairs\n"
-	"    options: {pairs-bw-size: 64K, pairs-repeats: 2, pairs-lat-iters: 10}\n"
-	"    checks:\n"
-	"      - no_anomaly: true\n"
-	"      - link_bandwidth: {min: 0.5x median}\n";
+        "name: lb\n"
+        "defaults:\n"
+        "  fabrics: [loopback]\n"
+        "  iters: 20\n"
+        "  warmup: 2\n"
+        "tests:\n"
+        "  - name: lat\n"
+        "    pattern: latency\n"
+        "    sizes: 8\n"
+        "    checks:\n"
+        "      - latency_p50: {max: 2us}\n"
+        "      - no_wrong_data: true\n"
+        "  - name: bw\n"
+        "    pattern: bandwidth\n"
+        "    sizes: {min: 64K, max: 1M, factor: 16}\n"
+        "    options: {window: 4}\n"
+        "    checks:\n"
+        "      - bandwidth: {min: 5 GB/s, at: 1M}\n"
+        "  - name: mat\n"
+        "    pattern: pairs\n"
+        "    options: {pairs-bw-size: 64K, pairs-repeats: 2, pairs-lat-iters: 10}\n"
+        "    checks:\n"
+        "      - no_anomaly: true\n"
+        "      - link_bandwidth: {min: 0.5x median}\n";
 
 static void fsc_accept_main__healthy_loopback_passes(void **state)
 {
@@ -647,13 +649,13 @@ static void fsc_accept_main__healthy_loopback_passes(void **state)
 	recs = json_object_get(r.doc, "records");
 	assert_int_equal(json_array_size(recs), 4); /* 1 latency + 2 bandwidth + 1 pairs */
 	json_array_foreach(recs, i, rec)
-		assert_int_equal(json_integer_value(json_object_get(rec, "attempt")), 1);
+	        assert_int_equal(json_integer_value(json_object_get(rec, "attempt")), 1);
 	assert_string_equal(jstr(json_array_get(recs, 3), "test"), "mat");
 	assert_string_equal(jstr(json_array_get(recs, 3), "status"), "ok");
 	/* the pairs matrix names the virtual hosts */
 	assert_string_equal(json_string_value(json_array_get(
-				    json_object_get(json_array_get(recs, 3), "labels"), 3)),
-			    "lb3");
+	                            json_object_get(json_array_get(recs, 3), "labels"), 3)),
+	                    "lb3");
 	assert_int_equal(access(r.junit, R_OK), 0);
 	run_fini(&r);
 }
@@ -665,35 +667,35 @@ static void fsc_accept_main__slow_link_named_after_retry(void **state)
 
 	(void)state;
 	accept_run(&r,
-		   "name: lb\n"
-		   "tests:\n"
-		   "  - name: mat\n"
-		   "    fabrics: loopback\n"
-		   "    pattern: pairs\n"
-		   "    options:\n"
-		   "      lb-slow-link: \"1:2:0.2\"\n"
-		   "      pairs-bw-size: 64K\n"
-		   "      pairs-repeats: 2\n"
-		   "      pairs-lat-iters: 10\n"
-		   "    checks:\n"
-		   "      - no_anomaly: true\n"
-		   "      - link_bandwidth: {min: 0.5x median}\n"
-		   "      - no_wrong_data: true\n",
-		   "--junit=none");
+	           "name: lb\n"
+	           "tests:\n"
+	           "  - name: mat\n"
+	           "    fabrics: loopback\n"
+	           "    pattern: pairs\n"
+	           "    options:\n"
+	           "      lb-slow-link: \"1:2:0.2\"\n"
+	           "      pairs-bw-size: 64K\n"
+	           "      pairs-repeats: 2\n"
+	           "      pairs-lat-iters: 10\n"
+	           "    checks:\n"
+	           "      - no_anomaly: true\n"
+	           "      - link_bandwidth: {min: 0.5x median}\n"
+	           "      - no_wrong_data: true\n",
+	           "--junit=none");
 	assert_int_equal(r.rc, FSC_EXIT_FAIL);
 	assert_non_null(r.doc);
 	assert_string_equal(jstr(r.doc, "status"), "failed");
 	acc = json_object_get(r.doc, "acceptance");
 	assert_string_equal(jstr(acc, "summary"),
-			    "FAIL: 2 of 4 checks failed; suspects: lb1->lb2 (link slow, high "
-			    "latency)");
+	                    "FAIL: 2 of 4 checks failed; suspects: lb1->lb2 (link slow, high "
+	                    "latency)");
 	c = acc_check(&r, "mat", "no_anomaly");
 	assert_string_equal(jstr(c, "status"), "fail");
 	assert_true(json_is_true(json_object_get(c, "retried")));
 	assert_int_equal(json_integer_value(json_object_get(c, "attempts")), 2);
 	c = acc_check(&r, "mat", "link_bandwidth");
 	assert_string_equal(jstr(c, "measured"),
-			    "1 of 12 links below: lb1->lb2 1.98 GB/s (0.202x median)");
+	                    "1 of 12 links below: lb1->lb2 1.98 GB/s (0.202x median)");
 	c = acc_check(&r, "mat", "no_wrong_data");
 	assert_string_equal(jstr(c, "status"), "pass");
 	assert_false(json_is_true(json_object_get(c, "retried")));
@@ -704,8 +706,8 @@ static void fsc_accept_main__slow_link_named_after_retry(void **state)
 	/* both attempts' records are kept */
 	assert_int_equal(json_array_size(json_object_get(r.doc, "records")), 2);
 	assert_int_equal(json_integer_value(json_object_get(
-				 json_array_get(json_object_get(r.doc, "records"), 1), "attempt")),
-			 2);
+	                         json_array_get(json_object_get(r.doc, "records"), 1), "attempt")),
+	                 2);
 	assert_int_not_equal(access(r.junit, F_OK), 0); /* --junit=none */
 	run_fini(&r);
 }
@@ -717,27 +719,27 @@ static void fsc_accept_main__slow_node_and_faults(void **state)
 
 	(void)state;
 	accept_run(&r,
-		   "name: faults\n"
-		   "defaults: {fabrics: loopback, iters: 10, warmup: 1}\n"
-		   "tests:\n"
-		   "  - name: node\n"
-		   "    pattern: pairs\n"
-		   "    options: {lb-slow-rank: \"2:0.1\", pairs-bw-size: 64K, pairs-repeats: 2,\n"
-		   "              pairs-lat-iters: 10}\n"
-		   "    checks:\n"
-		   "      - no_anomaly: true\n"
-		   "  - name: corrupt\n"
-		   "    pattern: latency\n"
-		   "    sizes: 64\n"
-		   "    options: {lb-corrupt: \"0:1:0:3\"}\n"
-		   "    checks:\n"
-		   "      - no_wrong_data: true\n"
-		   "  - name: drop\n"
-		   "    pattern: latency\n"
-		   "    sizes: 8\n"
-		   "    timeout: 100ms\n"
-		   "    options: {lb-drop: \"0:1:3\"}\n",
-		   "--retries=0");
+	           "name: faults\n"
+	           "defaults: {fabrics: loopback, iters: 10, warmup: 1}\n"
+	           "tests:\n"
+	           "  - name: node\n"
+	           "    pattern: pairs\n"
+	           "    options: {lb-slow-rank: \"2:0.1\", pairs-bw-size: 64K, pairs-repeats: 2,\n"
+	           "              pairs-lat-iters: 10}\n"
+	           "    checks:\n"
+	           "      - no_anomaly: true\n"
+	           "  - name: corrupt\n"
+	           "    pattern: latency\n"
+	           "    sizes: 64\n"
+	           "    options: {lb-corrupt: \"0:1:0:3\"}\n"
+	           "    checks:\n"
+	           "      - no_wrong_data: true\n"
+	           "  - name: drop\n"
+	           "    pattern: latency\n"
+	           "    sizes: 8\n"
+	           "    timeout: 100ms\n"
+	           "    options: {lb-drop: \"0:1:3\"}\n",
+	           "--retries=0");
 	assert_int_equal(r.rc, FSC_EXIT_FAIL);
 	acc = json_object_get(r.doc, "acceptance");
 	assert_int_equal(json_array_size(json_object_get(acc, "suspects")), 1);
@@ -750,14 +752,14 @@ static void fsc_accept_main__slow_node_and_faults(void **state)
 	c = acc_check(&r, "corrupt", "no_wrong_data");
 	assert_string_equal(jstr(c, "status"), "fail");
 	assert_string_equal(jstr(c, "measured"),
-			    "1 wrong in 1 of 1 points (first: latency pingpong 64B)");
+	                    "1 wrong in 1 of 1 points (first: latency pingpong 64B)");
 	c = acc_check(&r, "drop", "completed");
 	assert_string_equal(jstr(c, "status"), "fail");
 	assert_string_equal(jstr(c, "required"), "every point runs, within 0.1s");
 	assert_string_equal(jstr(c, "measured"),
-			    "1 of 1 points failed: latency pingpong 8B: run: timed out");
+	                    "1 of 1 points failed: latency pingpong 8B: run: timed out");
 	assert_string_equal(jstr(acc, "summary"),
-			    "FAIL: 3 of 5 checks failed; suspects: lb2 (node slow, high latency)");
+	                    "FAIL: 3 of 5 checks failed; suspects: lb2 (node slow, high latency)");
 	run_fini(&r);
 }
 
@@ -768,26 +770,26 @@ static void fsc_accept_main__bandwidth_floor_fails(void **state)
 
 	(void)state;
 	accept_run(&r,
-		   "name: lb\n"
-		   "tests:\n"
-		   "  - name: bw\n"
-		   "    fabrics: loopback\n"
-		   "    pattern: bandwidth\n"
-		   "    sizes: 1M\n"
-		   "    iters: 5\n"
-		   "    options: {lb-bw: 0.5, window: 2}\n"
-		   "    checks:\n"
-		   "      - bandwidth: {min: 8 Gbit/s}\n",
-		   0);
+	           "name: lb\n"
+	           "tests:\n"
+	           "  - name: bw\n"
+	           "    fabrics: loopback\n"
+	           "    pattern: bandwidth\n"
+	           "    sizes: 1M\n"
+	           "    iters: 5\n"
+	           "    options: {lb-bw: 0.5, window: 2}\n"
+	           "    checks:\n"
+	           "      - bandwidth: {min: 8 Gbit/s}\n",
+	           0);
 	assert_int_equal(r.rc, FSC_EXIT_FAIL);
 	c = acc_check(&r, "bw", "bandwidth");
 	assert_string_equal(jstr(c, "status"), "fail");
 	assert_string_equal(jstr(c, "required"), "peak algbw >= 8 Gbit/s");
 	assert_true(json_real_value(json_object_get(c, "value")) < 0.5);
 	assert_true(json_real_value(json_object_get(c, "value")) > 0.49);
-	assert_int_equal(json_array_size(json_object_get(
-				 json_object_get(r.doc, "acceptance"), "suspects")),
-			 0);
+	assert_int_equal(
+	        json_array_size(json_object_get(json_object_get(r.doc, "acceptance"), "suspects")),
+	        0);
 	run_fini(&r);
 }
 
@@ -799,9 +801,9 @@ static void fsc_accept_main__filtered_out_is_not_run(void **state)
 	accept_run(&r, healthy_spec, "--fabric-filter=tcp");
 	assert_int_equal(r.rc, FSC_EXIT_USAGE);
 	assert_string_equal(jstr(json_object_get(r.doc, "acceptance"), "summary"),
-			    "NOT RUN: every check was skipped (8); nothing could be judged");
+	                    "NOT RUN: every check was skipped (8); nothing could be judged");
 	assert_string_equal(jstr(acc_check(&r, "lat", "latency_p50"), "measured"),
-			    "excluded by --fabric-filter");
+	                    "excluded by --fabric-filter");
 	run_fini(&r);
 }
 
@@ -810,43 +812,43 @@ static void fsc_accept_main__bad_specs_exit_2_with_position(void **state)
 	static const struct {
 		const char *spec, *err;
 	} cases[] = {
-		{"name: x\ntests:\n  - name: a\n    fabrics: loopback\n    pattern: latency\n"
-		 "    options: {windw: 4}\n",
-		 "fabscope: error: SPEC:6:15: unknown option 'windw' in test 'a' (options are "
-		 "those of `fabscope run --help`, without the leading --)\n"},
-		{"name: x\ntests:\n  - name: a\n    fabrics: loopback\n    pattern: latency\n"
-		 "    options: {window: lots}\n",
-		 "fabscope: error: SPEC:6:23: invalid value 'lots' for --window: expected an "
-		 "integer in test 'a'\n"},
-		{"name: x\ntests:\n  - name: a\n    fabrics: loopback\n    pattern: latency\n"
-		 "    options: {iters: 5}\n",
-		 "fabscope: error: SPEC:6:15: option 'iters' in test 'a': set it with the test's "
-		 "own keys (fabrics, pattern, sizes, impl, iters, warmup, timeout) or on the "
-		 "accept command line (--output, --lb-ranks)\n"},
-		{"name: x\ntests:\n  - name: a\n    fabrics: [loopback, infiniband]\n"
-		 "    pattern: latency\n",
-		 "fabscope: error: SPEC:4:25: unknown fabric 'infiniband' in test 'a' (expected "
-		 "one of: loopback, mpi, tcp, ucx"},
-		{"name: x\ntests:\n  - name: a\n    fabrics: loopback\n    pattern: latenc\n",
-		 "fabscope: error: SPEC:5:14: unknown pattern 'latenc' in test 'a' (expected one "
-		 "of: latency, "},
-		{"name: x\ntests:\n  - name: a\n    fabrics: loopback\n    pattern: latency\n"
-		 "    impl: ring\n",
-		 "fabscope: error: SPEC:6:11: unknown impl 'ring' of pattern latency in test 'a' "
-		 "(expected one of: pingpong, all)\n"},
-		{"name: x\ntests:\n  - name: a\n    fabrics: loopback\n    pattern: bandwidth\n"
-		 "    sizes: {min: 8, max: 64}\n    checks:\n      - bandwidth: {min: 1 GB/s, at: "
-		 "1M}\n",
-		 "fabscope: error: SPEC:8:38: 'at: 1M' in check 'bandwidth' of test 'a': the test "
-		 "does not measure that size (its sizes: 8B, 16B, 32B, 64B)\n"},
-		{"name: x\nfabrics: {infiniband: {required: true}}\ntests:\n  - name: a\n"
-		 "    fabrics: loopback\n    pattern: latency\n",
-		 "fabscope: error: SPEC:2:11: unknown fabric 'infiniband' in fabrics (expected one "
-		 "of: loopback, mpi, tcp, ucx"},
-		{"name: x\ntests:\n  - name: a\n    fabrics: loopback\n    pattern: latency\n"
-		 "    checks:\n      - latency_p50: {max: 50}\n",
-		 "fabscope: error: SPEC:7:28: 'max' in check 'latency_p50' of test 'a': threshold "
-		 "'50' has no unit: expected a time such as 50us, 2ms or 1s\n"},
+	        {"name: x\ntests:\n  - name: a\n    fabrics: loopback\n    pattern: latency\n"
+	         "    options: {windw: 4}\n",
+	         "fabscope: error: SPEC:6:15: unknown option 'windw' in test 'a' (options are "
+	         "those of `fabscope run --help`, without the leading --)\n"},
+	        {"name: x\ntests:\n  - name: a\n    fabrics: loopback\n    pattern: latency\n"
+	         "    options: {window: lots}\n",
+	         "fabscope: error: SPEC:6:23: invalid value 'lots' for --window: expected an "
+	         "integer in test 'a'\n"},
+	        {"name: x\ntests:\n  - name: a\n    fabrics: loopback\n    pattern: latency\n"
+	         "    options: {iters: 5}\n",
+	         "fabscope: error: SPEC:6:15: option 'iters' in test 'a': set it with the test's "
+	         "own keys (fabrics, pattern, sizes, impl, iters, warmup, timeout) or on the "
+	         "accept command line (--output, --lb-ranks)\n"},
+	        {"name: x\ntests:\n  - name: a\n    fabrics: [loopback, infiniband]\n"
+	         "    pattern: latency\n",
+	         "fabscope: error: SPEC:4:25: unknown fabric 'infiniband' in test 'a' (expected "
+	         "one of: loopback, mpi, tcp, ucx"},
+	        {"name: x\ntests:\n  - name: a\n    fabrics: loopback\n    pattern: latenc\n",
+	         "fabscope: error: SPEC:5:14: unknown pattern 'latenc' in test 'a' (expected one "
+	         "of: latency, "},
+	        {"name: x\ntests:\n  - name: a\n    fabrics: loopback\n    pattern: latency\n"
+	         "    impl: ring\n",
+	         "fabscope: error: SPEC:6:11: unknown impl 'ring' of pattern latency in test 'a' "
+	         "(expected one of: pingpong, all)\n"},
+	        {"name: x\ntests:\n  - name: a\n    fabrics: loopback\n    pattern: bandwidth\n"
+	         "    sizes: {min: 8, max: 64}\n    checks:\n      - bandwidth: {min: 1 GB/s, at: "
+	         "1M}\n",
+	         "fabscope: error: SPEC:8:38: 'at: 1M' in check 'bandwidth' of test 'a': the test "
+	         "does not measure that size (its sizes: 8B, 16B, 32B, 64B)\n"},
+	        {"name: x\nfabrics: {infiniband: {required: true}}\ntests:\n  - name: a\n"
+	         "    fabrics: loopback\n    pattern: latency\n",
+	         "fabscope: error: SPEC:2:11: unknown fabric 'infiniband' in fabrics (expected one "
+	         "of: loopback, mpi, tcp, ucx"},
+	        {"name: x\ntests:\n  - name: a\n    fabrics: loopback\n    pattern: latency\n"
+	         "    checks:\n      - latency_p50: {max: 50}\n",
+	         "fabscope: error: SPEC:7:28: 'max' in check 'latency_p50' of test 'a': threshold "
+	         "'50' has no unit: expected a time such as 50us, 2ms or 1s\n"},
 	};
 
 	(void)state;
@@ -861,7 +863,7 @@ static void fsc_accept_main__bad_specs_exit_2_with_position(void **state)
 		/* SPEC stands for the temporary spec path */
 		at = strstr(cases[i].err, "SPEC");
 		snprintf(want, sizeof(want), "%.*s%s%s", (int)(at - cases[i].err), cases[i].err,
-			 r.spec, at + 4);
+		         r.spec, at + 4);
 		if (strncmp(r.err, want, strlen(want))) {
 			print_error("case %zu:\n got: %s\nwant: %s\n", i, r.err, want);
 			fail();
@@ -881,12 +883,12 @@ static void fsc_accept_main__dry_run_checks_without_running(void **state)
 	assert_string_equal(r.err, "");
 	run_fini(&r);
 	accept_run(&r,
-		   "name: x\ntests:\n  - name: a\n    fabrics: [tcp, verbs, nccl]\n"
-		   "    pattern: bandwidth\n    options: {window: 0}\n",
-		   "--dry-run");
+	           "name: x\ntests:\n  - name: a\n    fabrics: [tcp, verbs, nccl]\n"
+	           "    pattern: bandwidth\n    options: {window: 0}\n",
+	           "--dry-run");
 	assert_int_equal(r.rc, FSC_EXIT_USAGE);
 	assert_non_null(strstr(r.err, "spec.yaml:6:23: invalid value '0' for --window: must be "
-				      "between 1 and 4096 in test 'a'\n"));
+	                              "between 1 and 4096 in test 'a'\n"));
 	run_fini(&r);
 }
 
@@ -899,17 +901,17 @@ static void fsc_accept_main__usage_errors(void **state)
 	accept_run(&r, healthy_spec, "--retries=11");
 	assert_int_equal(r.rc, FSC_EXIT_USAGE);
 	assert_string_equal(r.err, "fabscope: error: invalid value '11' for --retries: must be "
-				   "between 0 and 10\n");
+	                           "between 0 and 10\n");
 	run_fini(&r);
 	accept_run(&r, healthy_spec, "--fabric-filter=tcp,ib");
 	assert_int_equal(r.rc, FSC_EXIT_USAGE);
 	assert_non_null(strstr(r.err, "invalid value 'ib' for --fabric-filter: expected fabrics "
-				      "among loopback, mpi, tcp, ucx"));
+	                              "among loopback, mpi, tcp, ucx"));
 	run_fini(&r);
 	accept_run(&r, healthy_spec, "second.yaml");
 	assert_int_equal(r.rc, FSC_EXIT_USAGE);
 	assert_string_equal(r.err, "fabscope: error: unexpected argument 'second.yaml' (one spec "
-				   "per run; options start with --)\n");
+	                           "per run; options start with --)\n");
 	run_fini(&r);
 	/* no spec at all */
 	assert_int_equal(fsc_accept_main(3, argv), FSC_EXIT_USAGE);
@@ -918,28 +920,28 @@ static void fsc_accept_main__usage_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(fsc_accept_check_eval__latency_worst_point),
-		cmocka_unit_test(fsc_accept_check_eval__latency_p99_and_missing_size),
-		cmocka_unit_test(fsc_accept_check_eval__bandwidth_peak_per_impl),
-		cmocka_unit_test(fsc_accept_check_eval__wrong_data),
-		cmocka_unit_test(fsc_accept_check_eval__completed),
-		cmocka_unit_test(fsc_accept_check_eval__fabric_not_usable),
-		cmocka_unit_test(fsc_accept_check_eval__anomaly_suspects_merged),
-		cmocka_unit_test(fsc_accept_check_eval__no_anomaly_passes),
-		cmocka_unit_test(fsc_accept_check_eval__link_floor_relative),
-		cmocka_unit_test(fsc_accept_check_eval__link_ceiling_absolute_names_cells),
-		cmocka_unit_test(fsc_accept_suspects_merge__dedup_fold_and_explain),
-		cmocka_unit_test(fsc_accept_suspect_text__forms),
-		cmocka_unit_test(fsc_accept_junit_write__cases_and_escaping),
-		cmocka_unit_test(fsc_accept_junit_write__unwritable_path),
-		cmocka_unit_test(fsc_accept_main__healthy_loopback_passes),
-		cmocka_unit_test(fsc_accept_main__slow_link_named_after_retry),
-		cmocka_unit_test(fsc_accept_main__slow_node_and_faults),
-		cmocka_unit_test(fsc_accept_main__bandwidth_floor_fails),
-		cmocka_unit_test(fsc_accept_main__filtered_out_is_not_run),
-		cmocka_unit_test(fsc_accept_main__bad_specs_exit_2_with_position),
-		cmocka_unit_test(fsc_accept_main__dry_run_checks_without_running),
-		cmocka_unit_test(fsc_accept_main__usage_errors),
+	        cmocka_unit_test(fsc_accept_check_eval__latency_worst_point),
+	        cmocka_unit_test(fsc_accept_check_eval__latency_p99_and_missing_size),
+	        cmocka_unit_test(fsc_accept_check_eval__bandwidth_peak_per_impl),
+	        cmocka_unit_test(fsc_accept_check_eval__wrong_data),
+	        cmocka_unit_test(fsc_accept_check_eval__completed),
+	        cmocka_unit_test(fsc_accept_check_eval__fabric_not_usable),
+	        cmocka_unit_test(fsc_accept_check_eval__anomaly_suspects_merged),
+	        cmocka_unit_test(fsc_accept_check_eval__no_anomaly_passes),
+	        cmocka_unit_test(fsc_accept_check_eval__link_floor_relative),
+	        cmocka_unit_test(fsc_accept_check_eval__link_ceiling_absolute_names_cells),
+	        cmocka_unit_test(fsc_accept_suspects_merge__dedup_fold_and_explain),
+	        cmocka_unit_test(fsc_accept_suspect_text__forms),
+	        cmocka_unit_test(fsc_accept_junit_write__cases_and_escaping),
+	        cmocka_unit_test(fsc_accept_junit_write__unwritable_path),
+	        cmocka_unit_test(fsc_accept_main__healthy_loopback_passes),
+	        cmocka_unit_test(fsc_accept_main__slow_link_named_after_retry),
+	        cmocka_unit_test(fsc_accept_main__slow_node_and_faults),
+	        cmocka_unit_test(fsc_accept_main__bandwidth_floor_fails),
+	        cmocka_unit_test(fsc_accept_main__filtered_out_is_not_run),
+	        cmocka_unit_test(fsc_accept_main__bad_specs_exit_2_with_position),
+	        cmocka_unit_test(fsc_accept_main__dry_run_checks_without_running),
+	        cmocka_unit_test(fsc_accept_main__usage_errors),
 	};
 
 	return cmocka_run_group_tests(tests, 0, 0);

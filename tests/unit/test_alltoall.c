@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <string.h>
 
-
 #include "lb_harness.h"
 
 #define ARGS LBH_ARGS
@@ -92,13 +91,13 @@ static void fsc_runner_sweep__alltoall_data_on_2_to_5_ranks(void **state)
 
 			if (bytes < n) {
 				assert_string_equal(lbh_str(rec, "status"), "skipped");
-				assert_non_null(
-				        strstr(lbh_str(rec, "reason"), "less than one byte per peer"));
+				assert_non_null(strstr(lbh_str(rec, "reason"),
+				                       "less than one byte per peer"));
 			} else {
 				assert_string_equal(lbh_str(rec, "status"), "ok");
 				assert_int_equal((int)lbh_num(rec, "wrong"), 0);
-				assert_float_equal(lbh_num(rec, "busbw_factor"), (double)(n - 1) / n,
-				                   1e-12);
+				assert_float_equal(lbh_num(rec, "busbw_factor"),
+				                   (double)(n - 1) / n, 1e-12);
 			}
 		}
 		json_decref(recs);
@@ -131,7 +130,8 @@ static void fsc_runner_sweep__alltoall_native_skipped_on_loopback(void **state)
 		rec = json_array_get(recs, i);
 		assert_string_equal(lbh_str(rec, "impl"), "native");
 		assert_string_equal(lbh_str(rec, "status"), "skipped");
-		assert_string_equal(lbh_str(rec, "reason"), "fabric loopback has no native alltoall");
+		assert_string_equal(lbh_str(rec, "reason"),
+		                    "fabric loopback has no native alltoall");
 	}
 	json_decref(recs);
 }

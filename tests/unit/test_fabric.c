@@ -16,33 +16,44 @@ static int polls_to_complete;
 static int polls;
 
 static int fake_isend(struct fsc_fabric *f, int peer, const void *buf, size_t bytes, int tag,
-		      struct fsc_req *req)
+                      struct fsc_req *req)
 {
-	(void)f; (void)peer; (void)buf; (void)bytes; (void)tag; (void)req;
+	(void)f;
+	(void)peer;
+	(void)buf;
+	(void)bytes;
+	(void)tag;
+	(void)req;
 	return 0;
 }
 
 static int fake_irecv(struct fsc_fabric *f, int peer, void *buf, size_t bytes, int tag,
-		      struct fsc_req *req)
+                      struct fsc_req *req)
 {
-	(void)f; (void)peer; (void)buf; (void)bytes; (void)tag; (void)req;
+	(void)f;
+	(void)peer;
+	(void)buf;
+	(void)bytes;
+	(void)tag;
+	(void)req;
 	return 0;
 }
 
 static int fake_test(struct fsc_fabric *f, struct fsc_req *req, int *done)
 {
-	(void)f; (void)req;
+	(void)f;
+	(void)req;
 	polls++;
 	*done = polls_to_complete >= 0 && polls >= polls_to_complete;
 	return 0;
 }
 
 static const struct fsc_fabric_ops fake_ops = {
-	.name = "fake",
-	.caps = FSC_CAP_SEND_RECV,
-	.isend = fake_isend,
-	.irecv = fake_irecv,
-	.test = fake_test,
+        .name = "fake",
+        .caps = FSC_CAP_SEND_RECV,
+        .isend = fake_isend,
+        .irecv = fake_irecv,
+        .test = fake_test,
 };
 
 static const struct fsc_fabric_ops empty_ops = {.name = "empty"};
@@ -118,9 +129,9 @@ static void fsc_fabric_wait__times_out_at_deadline(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(fsc_fabric_wrappers__missing_entries_are_not_supported),
-		cmocka_unit_test(fsc_fabric_wait__completes_after_polls),
-		cmocka_unit_test(fsc_fabric_wait__times_out_at_deadline),
+	        cmocka_unit_test(fsc_fabric_wrappers__missing_entries_are_not_supported),
+	        cmocka_unit_test(fsc_fabric_wait__completes_after_polls),
+	        cmocka_unit_test(fsc_fabric_wait__times_out_at_deadline),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,8 +34,8 @@
 /* Small, fast matrices on an exactly known loopback model. */
 #define ARGS(j, ...)                                                                               \
 	LBH_ARGS(j, "--fabric", "loopback", "--lb-lat", "1us", "--lb-bw", "1", "--pairs-bw-size",  \
-		 "64K", "--pairs-window", "4", "--pairs-repeats", "3", "--pairs-lat-iters", "10",  \
-		 __VA_ARGS__)
+	         "64K", "--pairs-window", "4", "--pairs-repeats", "3", "--pairs-lat-iters", "10",  \
+	         __VA_ARGS__)
 
 static const char *const distinct_hosts[LBH_MAX_RANKS] = {"h0", "h1", "h2", "h3",
                                                           "h4", "h5", "h6", "h7"};
@@ -422,7 +422,8 @@ static void fsc_pattern_pairs__threshold_defaults_are_the_analysis_defaults(void
 	struct fsc_config *cfg = 0;
 
 	(void)state;
-	assert_int_equal(fsc_config_defaults(&cfg, g, fsc_session_option_groups(g, FSC_MAX_OPT_GROUPS)), 0);
+	assert_int_equal(
+	        fsc_config_defaults(&cfg, g, fsc_session_option_groups(g, FSC_MAX_OPT_GROUPS)), 0);
 	fsc_attrib_params_default(&p);
 	assert_true(fsc_cfg_double(cfg, "pairs-bw-ratio") == p.bw_link_ratio);
 	assert_true(fsc_cfg_double(cfg, "pairs-bw-ratio") == p.bw_node_ratio);

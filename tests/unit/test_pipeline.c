@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <string.h>
 
-
 #include "lb_harness.h"
 
 #define ARGS LBH_ARGS
@@ -215,8 +214,8 @@ static void fsc_runner_sweep__pipeline_chains_block_and_stride(void **state)
 	assert_int_equal((int)lbh_num(slow, "to_rank"), 3);
 	/* stage 1: rank 2 waits x between micro-batches, rank 3 2x */
 	assert_float_equal(lbh_num(stage(rec, 1), "wait_us_max") > 0, 1, 0);
-	assert_float_equal(lbh_num(stage(rec, 1), "stream_wait_us_mean"), (3 * 4.096 + 6 * 4.096) / 2,
-	                   1e-9);
+	assert_float_equal(lbh_num(stage(rec, 1), "stream_wait_us_mean"),
+	                   (3 * 4.096 + 6 * 4.096) / 2, 1e-9);
 	json_decref(recs);
 }
 

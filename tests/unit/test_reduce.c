@@ -132,7 +132,7 @@ static void fsc_reduce__counts_and_bounds(void **state)
 				fsc_reduce(io, in, n, dt, op);
 				for (size_t i = 0; i < n; i++) {
 					int64_t w = ref_op(op, (int64_t)(i % 17) - 8,
-							   5 - (int64_t)(i % 11));
+					                   5 - (int64_t)(i % 11));
 
 					assert_int_equal(get(io, i, dt), w);
 					assert_int_equal(get(out, i, dt), w);
@@ -220,8 +220,8 @@ static void fsc_reduce__bf16_sum_rounds_to_even(void **state)
 static void fsc_reduce__bf16_max_min_match_float32(void **state)
 {
 	static const uint16_t special[] = {0x0000, 0x8000, 0x0001, 0x8001, 0x7f7f, 0xff7f,
-					   0x7f80, 0xff80, 0x7f81, 0x7fc0, 0xffc1, 0xffff,
-					   0x3f80, 0xbf80, 0x3f81, 0xbf81};
+	                                   0x7f80, 0xff80, 0x7f81, 0x7fc0, 0xffc1, 0xffff,
+	                                   0x3f80, 0xbf80, 0x3f81, 0xbf81};
 	static uint16_t x[0x10000], y[0x10000], r[0x10000];
 	const size_t ns = sizeof(special) / sizeof(special[0]);
 	(void)state;
@@ -240,12 +240,12 @@ static void fsc_reduce__bf16_max_min_match_float32(void **state)
 			for (uint32_t i = 0; i < 0x10000; i++) {
 				float fx = fsc_bf16_to_f32(xv), fy = fsc_bf16_to_f32((uint16_t)i);
 				float w = op == FSC_MAX ? (fx > fy || fx != fx ? fx : fy)
-							: (fx < fy || fx != fx ? fx : fy);
+				                        : (fx < fy || fx != fx ? fx : fy);
 				uint16_t want = fsc_f32_to_bf16(w);
 
 				if (r[i] != want && !(w == 0 && fsc_bf16_to_f32(r[i]) == 0))
 					fail_msg("%s(0x%04x, 0x%04x) = 0x%04x, want 0x%04x",
-						 fsc_redop_name(op), xv, i, r[i], want);
+					         fsc_redop_name(op), xv, i, r[i], want);
 			}
 		}
 	}
@@ -360,7 +360,7 @@ static void fsc_data_fill__range_and_slices(void **state)
 		/* a slice from a global index equals that part of the whole */
 		fsc_data_fill(part, 991, dt, 42, 3, 7, 9);
 		assert_memory_equal(part, (char *)full + 9 * fsc_dtype_size(dt),
-				    991 * fsc_dtype_size(dt));
+		                    991 * fsc_dtype_size(dt));
 		fsc_data_fill(part, 1, dt, 42, 3, 7, 13);
 		assert_int_equal(get(part, 0, dt), get(full, 13, dt));
 		/* deterministic; every key component matters */
@@ -395,7 +395,7 @@ static void fsc_data_expected__matches_sequential_reduce(void **state)
 					fsc_reduce(acc, tmp, count, dt, op);
 				}
 				assert_int_equal(
-					fsc_data_expected(want, count, dt, op, 9, n, 2, first), 0);
+				        fsc_data_expected(want, count, dt, op, 9, n, 2, first), 0);
 				assert_int_equal(fsc_data_check(acc, count, dt, want), 0);
 				assert_memory_equal(acc, want, count * fsc_dtype_size(dt));
 			}
@@ -530,25 +530,25 @@ static void fsc_bytes_fill__keyed_and_prefix_stable(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(fsc_reduce__every_dtype_op_small_vectors),
-		cmocka_unit_test(fsc_reduce__counts_and_bounds),
-		cmocka_unit_test(fsc_reduce__int_sum_wraps),
-		cmocka_unit_test(fsc_reduce__float_nan_propagates),
-		cmocka_unit_test(fsc_reduce__bf16_sum_rounds_to_even),
-		cmocka_unit_test(fsc_reduce__bf16_max_min_match_float32),
-		cmocka_unit_test(fsc_reduce3__aliased_output),
-		cmocka_unit_test(fsc_reduce__invalid_type_leaves_data),
-		cmocka_unit_test(fsc_f32_to_bf16__rounding),
-		cmocka_unit_test(fsc_f32_to_bf16__nan_stays_quiet_nan),
-		cmocka_unit_test(fsc_bf16_to_f32__exact),
-		cmocka_unit_test(fsc_data_fill__range_and_slices),
-		cmocka_unit_test(fsc_data_expected__matches_sequential_reduce),
-		cmocka_unit_test(fsc_data_expected__bf16_sum_exact_at_limit),
-		cmocka_unit_test(fsc_data_expected__rejects_inexact_and_invalid),
-		cmocka_unit_test(fsc_data_check__counts_injected_errors),
-		cmocka_unit_test(fsc_data_check__zero_signs_and_nan),
-		cmocka_unit_test(fsc_bytes_check__detects_flipped_bytes),
-		cmocka_unit_test(fsc_bytes_fill__keyed_and_prefix_stable),
+	        cmocka_unit_test(fsc_reduce__every_dtype_op_small_vectors),
+	        cmocka_unit_test(fsc_reduce__counts_and_bounds),
+	        cmocka_unit_test(fsc_reduce__int_sum_wraps),
+	        cmocka_unit_test(fsc_reduce__float_nan_propagates),
+	        cmocka_unit_test(fsc_reduce__bf16_sum_rounds_to_even),
+	        cmocka_unit_test(fsc_reduce__bf16_max_min_match_float32),
+	        cmocka_unit_test(fsc_reduce3__aliased_output),
+	        cmocka_unit_test(fsc_reduce__invalid_type_leaves_data),
+	        cmocka_unit_test(fsc_f32_to_bf16__rounding),
+	        cmocka_unit_test(fsc_f32_to_bf16__nan_stays_quiet_nan),
+	        cmocka_unit_test(fsc_bf16_to_f32__exact),
+	        cmocka_unit_test(fsc_data_fill__range_and_slices),
+	        cmocka_unit_test(fsc_data_expected__matches_sequential_reduce),
+	        cmocka_unit_test(fsc_data_expected__bf16_sum_exact_at_limit),
+	        cmocka_unit_test(fsc_data_expected__rejects_inexact_and_invalid),
+	        cmocka_unit_test(fsc_data_check__counts_injected_errors),
+	        cmocka_unit_test(fsc_data_check__zero_signs_and_nan),
+	        cmocka_unit_test(fsc_bytes_check__detects_flipped_bytes),
+	        cmocka_unit_test(fsc_bytes_fill__keyed_and_prefix_stable),
 	};
 
 	return cmocka_run_group_tests(tests, 0, 0);

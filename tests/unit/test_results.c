@@ -38,7 +38,7 @@ static void fsc_results_create__unwritable_path_is_one_line_error(void **state)
 
 	(void)state;
 	assert_int_equal(fsc_results_create(&r, "/nonexistent-dir/x.json", err, sizeof(err)),
-			 -EINVAL);
+	                 -EINVAL);
 	assert_null(r);
 	assert_non_null(strstr(err, "/nonexistent-dir/x.json"));
 	assert_non_null(strstr(err, "--output"));
@@ -71,16 +71,16 @@ static void fsc_results_add__streams_running_then_complete(void **state)
 	assert_int_equal(json_array_size(json_object_get(doc, "records")), 1);
 	rec = json_array_get(json_object_get(doc, "records"), 0);
 	assert_true(json_real_value(json_object_get(json_object_get(rec, "time_us"), "p50")) ==
-		    2.0);
+	            2.0);
 	assert_true(json_real_value(json_object_get(json_object_get(rec, "time_us"), "max")) ==
-		    4.0);
+	            4.0);
 	json_decref(doc);
 
 	assert_int_equal(fsc_results_finish(r, "complete"), 0);
 	assert_int_equal(fsc_results_load(path, &doc, err, sizeof(err)), 0);
 	assert_string_equal(json_string_value(json_object_get(doc, "status")), "complete");
 	assert_string_equal(json_string_value(json_object_get(doc, "schema")),
-			    "fabscope-results/1");
+	                    "fabscope-results/1");
 	json_decref(doc);
 	fsc_results_free(r);
 	fsc_results_free(NULL);
@@ -133,8 +133,8 @@ static void fsc_table_row__prints_reason_for_skipped(void **state)
 	char buf[512] = "";
 	FILE *f = fmemopen(buf, sizeof(buf), "w");
 	json_t *rec = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s}", "fabric", "verbs", "pattern",
-				"latency", "status", "skipped", "bytes", 8, "reason",
-				"no RDMA device found", "impl", "pingpong");
+	                        "latency", "status", "skipped", "bytes", 8, "reason",
+	                        "no RDMA device found", "impl", "pingpong");
 
 	(void)state;
 	fsc_table_row(f, rec);
@@ -146,11 +146,11 @@ static void fsc_table_row__prints_reason_for_skipped(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(fsc_results_create__unwritable_path_is_one_line_error),
-		cmocka_unit_test(fsc_results_add__streams_running_then_complete),
-		cmocka_unit_test(fsc_results_load__rejects_foreign_and_broken_files),
-		cmocka_unit_test(fsc_json_write_atomic__leaves_no_temporary_file),
-		cmocka_unit_test(fsc_table_row__prints_reason_for_skipped),
+	        cmocka_unit_test(fsc_results_create__unwritable_path_is_one_line_error),
+	        cmocka_unit_test(fsc_results_add__streams_running_then_complete),
+	        cmocka_unit_test(fsc_results_load__rejects_foreign_and_broken_files),
+	        cmocka_unit_test(fsc_json_write_atomic__leaves_no_temporary_file),
+	        cmocka_unit_test(fsc_table_row__prints_reason_for_skipped),
 	};
 	return cmocka_run_group_tests(tests, setup_dir, remove_dir);
 }

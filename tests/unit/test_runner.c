@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <string.h>
 
-
 #include "lb_harness.h"
 
 #define ARGS LBH_ARGS
@@ -24,8 +23,8 @@ static void fsc_runner_sweep__latency_exact_on_virtual_clock(void **state)
 	json_t *recs, *rec;
 
 	(void)state;
-	ARGS(&j, "--fabric", "loopback", "--lb-lat", "1us", "--lb-bw", "1", "--min", "0",
-	     "--max", "4096", "--factor", "4096", "--iters", "10", "--warmup", "3");
+	ARGS(&j, "--fabric", "loopback", "--lb-lat", "1us", "--lb-bw", "1", "--min", "0", "--max",
+	     "4096", "--factor", "4096", "--iters", "10", "--warmup", "3");
 	recs = lbh_run(&j, 2);
 	assert_int_equal(json_array_size(recs), 3); /* 0, 1, 4096 */
 	/* one-way = bytes / (1 B/ns) + 1000 ns */
@@ -107,16 +106,16 @@ static void fsc_runner_point__check_every_finds_late_corruption(void **state)
 	(void)state;
 	/* verification (4 msgs) + warm-up (4) + 3 timed windows: message 18
 	 * is inside the 3rd timed window; only --check every can see it */
-	ARGS(&j, "--fabric", "loopback", "--min", "64", "--max", "64", "--iters", "4",
-	     "--warmup", "1", "--window", "4", "--check", "every", "--lb-corrupt", "0:1:18:0");
+	ARGS(&j, "--fabric", "loopback", "--min", "64", "--max", "64", "--iters", "4", "--warmup",
+	     "1", "--window", "4", "--check", "every", "--lb-corrupt", "0:1:18:0");
 	recs = lbh_run(&j, 2);
 	rec = json_array_get(recs, 0);
 	assert_string_equal(json_string_value(json_object_get(rec, "status")), "wrong");
 	assert_int_equal((int)lbh_num(rec, "wrong"), 1);
 	json_decref(recs);
 
-	ARGS(&j, "--fabric", "loopback", "--min", "64", "--max", "64", "--iters", "4",
-	     "--warmup", "1", "--window", "4", "--check", "once", "--lb-corrupt", "0:1:18:0");
+	ARGS(&j, "--fabric", "loopback", "--min", "64", "--max", "64", "--iters", "4", "--warmup",
+	     "1", "--window", "4", "--check", "once", "--lb-corrupt", "0:1:18:0");
 	recs = lbh_run(&j, 2);
 	rec = json_array_get(recs, 0);
 	assert_string_equal(json_string_value(json_object_get(rec, "status")), "ok");
@@ -129,8 +128,8 @@ static void fsc_runner_point__dropped_message_is_an_error_not_a_hang(void **stat
 	json_t *recs, *rec;
 
 	(void)state;
-	ARGS(&j, "--fabric", "loopback", "--min", "8", "--max", "16", "--iters", "5",
-	     "--timeout", "200ms", "--lb-drop", "0:1:2");
+	ARGS(&j, "--fabric", "loopback", "--min", "8", "--max", "16", "--iters", "5", "--timeout",
+	     "200ms", "--lb-drop", "0:1:2");
 	recs = lbh_run(&j, 2);
 	/* the first point fails; the sweep stops there */
 	assert_int_equal(json_array_size(recs), 1);
@@ -155,7 +154,7 @@ static void fsc_runner_validate__bad_points_are_rejected(void **state)
 	cfg = lbh_config(j.nargs, j.args);
 	fsc_runner_init(&r, &b, cfg, 0, 0);
 	assert_int_equal(fsc_runner_validate(&r, fsc_pattern_find("latency"), err, sizeof(err)),
-			 -EINVAL);
+	                 -EINVAL);
 	assert_non_null(strstr(err, "--peer"));
 	fsc_runner_fini(&r);
 	fsc_config_free(cfg);
@@ -164,7 +163,7 @@ static void fsc_runner_validate__bad_points_are_rejected(void **state)
 	cfg = lbh_config(j.nargs, j.args);
 	fsc_runner_init(&r, &b, cfg, 0, 0);
 	assert_int_equal(fsc_runner_validate(&r, fsc_pattern_find("latency"), err, sizeof(err)),
-			 -EINVAL);
+	                 -EINVAL);
 	assert_non_null(strstr(err, "--min"));
 	fsc_runner_fini(&r);
 	fsc_config_free(cfg);
@@ -174,7 +173,7 @@ static void fsc_runner_validate__bad_points_are_rejected(void **state)
 	cfg = lbh_config(j.nargs, j.args);
 	fsc_runner_init(&r, &b, cfg, 0, 0);
 	assert_int_equal(fsc_runner_validate(&r, fsc_pattern_find("bandwidth"), err, sizeof(err)),
-			 -EINVAL);
+	                 -EINVAL);
 	assert_non_null(strstr(err, "at least 2 ranks"));
 	fsc_runner_fini(&r);
 	fsc_config_free(cfg);
@@ -183,13 +182,13 @@ static void fsc_runner_validate__bad_points_are_rejected(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(fsc_runner_sweep__latency_exact_on_virtual_clock),
-		cmocka_unit_test(fsc_runner_sweep__bandwidth_uni_and_bi_exact),
-		cmocka_unit_test(fsc_runner_point__slowest_rank_and_idle_ranks),
-		cmocka_unit_test(fsc_runner_point__corrupted_byte_is_counted),
-		cmocka_unit_test(fsc_runner_point__check_every_finds_late_corruption),
-		cmocka_unit_test(fsc_runner_point__dropped_message_is_an_error_not_a_hang),
-		cmocka_unit_test(fsc_runner_validate__bad_points_are_rejected),
+	        cmocka_unit_test(fsc_runner_sweep__latency_exact_on_virtual_clock),
+	        cmocka_unit_test(fsc_runner_sweep__bandwidth_uni_and_bi_exact),
+	        cmocka_unit_test(fsc_runner_point__slowest_rank_and_idle_ranks),
+	        cmocka_unit_test(fsc_runner_point__corrupted_byte_is_counted),
+	        cmocka_unit_test(fsc_runner_point__check_every_finds_late_corruption),
+	        cmocka_unit_test(fsc_runner_point__dropped_message_is_an_error_not_a_hang),
+	        cmocka_unit_test(fsc_runner_validate__bad_points_are_rejected),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

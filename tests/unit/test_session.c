@@ -84,8 +84,8 @@ static void fsc_session_agree_config__different_options_fail_everywhere(void **s
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(fsc_boot_agree__first_failing_rank_speaks_for_all),
-		cmocka_unit_test(fsc_session_agree_config__different_options_fail_everywhere),
+	        cmocka_unit_test(fsc_boot_agree__first_failing_rank_speaks_for_all),
+	        cmocka_unit_test(fsc_session_agree_config__different_options_fail_everywhere),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

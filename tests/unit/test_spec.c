@@ -35,54 +35,53 @@ static void expect_error(const char *text, const char *msg)
 	char err[1024] = "";
 
 	assert_int_equal(fsc_spec_parse(text, strlen(text), "t.yaml", &s, err, sizeof(err)),
-			 -EINVAL);
+	                 -EINVAL);
 	assert_null(s);
 	assert_string_equal(err, msg);
 }
 
 #define HEAD "name: q\ntests:\n  - name: p2p\n    fabrics: [tcp]\n    pattern: latency\n"
 
-static const char full_spec[] =
-	"name: quick\n"
-	"description: two tests\n"
-	"defaults:\n"
-	"  fabrics: [mpi, tcp]\n"
-	"  iters: 200\n"
-	"  warmup: 20\n"
-	"  timeout: 30s\n"
-	"  options: {point-time: 500ms}\n"
-	"fabrics:\n"
-	"  mpi: {required: true, options: {peer: 1}}\n"
-	"tests:\n"
-	"  - name: p2p-latency\n"
-	"    pattern: latency\n"
-	"    sizes: 8\n"
-	"    impl: pingpong\n"
-	"    checks:\n"
-	"      - latency_p50: {max: 50us}\n"
-	"      - latency_p99: {max: 2ms, at: 8}\n"
-	"      - no_wrong_data: true\n"
-	"  - name: bw\n"
-	"    fabrics: ucx\n"
-	"    pattern: bandwidth\n"
-	"    sizes: {min: 64K, max: 4M, factor: 4}\n"
-	"    impl: [uni, bi]\n"
-	"    iters: 10\n"
-	"    timeout: 1.5s\n"
-	"    options:\n"
-	"      window: 16\n"
-	"      dtype: [float32, int64]\n"
-	"      point-time: 1s\n"
-	"    checks:\n"
-	"      - bandwidth: {min: 12.5 GB/s, at: 1M}\n"
-	"      - busbw: {min: 100 Gbit/s}\n"
-	"  - name: mat\n"
-	"    pattern: pairs\n"
-	"    checks:\n"
-	"      - no_anomaly: {metric: bandwidth}\n"
-	"      - link_bandwidth: {min: 0.5x median}\n"
-	"      - link_latency: {max: 20 us}\n"
-	"      - no_wrong_data: false\n";
+static const char full_spec[] = "name: quick\n"
+                                "description: two tests\n"
+                                "defaults:\n"
+                                "  fabrics: [mpi, tcp]\n"
+                                "  iters: 200\n"
+                                "  warmup: 20\n"
+                                "  timeout: 30s\n"
+                                "  options: {point-time: 500ms}\n"
+                                "fabrics:\n"
+                                "  mpi: {required: true, options: {peer: 1}}\n"
+                                "tests:\n"
+                                "  - name: p2p-latency\n"
+                                "    pattern: latency\n"
+                                "    sizes: 8\n"
+                                "    impl: pingpong\n"
+                                "    checks:\n"
+                                "      - latency_p50: {max: 50us}\n"
+                                "      - latency_p99: {max: 2ms, at: 8}\n"
+                                "      - no_wrong_data: true\n"
+                                "  - name: bw\n"
+                                "    fabrics: ucx\n"
+                                "    pattern: bandwidth\n"
+                                "    sizes: {min: 64K, max: 4M, factor: 4}\n"
+                                "    impl: [uni, bi]\n"
+                                "    iters: 10\n"
+                                "    timeout: 1.5s\n"
+                                "    options:\n"
+                                "      window: 16\n"
+                                "      dtype: [float32, int64]\n"
+                                "      point-time: 1s\n"
+                                "    checks:\n"
+                                "      - bandwidth: {min: 12.5 GB/s, at: 1M}\n"
+                                "      - busbw: {min: 100 Gbit/s}\n"
+                                "  - name: mat\n"
+                                "    pattern: pairs\n"
+                                "    checks:\n"
+                                "      - no_anomaly: {metric: bandwidth}\n"
+                                "      - link_bandwidth: {min: 0.5x median}\n"
+                                "      - link_latency: {max: 20 us}\n"
+                                "      - no_wrong_data: false\n";
 
 static void fsc_spec_parse__full_spec(void **state)
 {
@@ -187,119 +186,122 @@ static void fsc_spec_parse__yaml_syntax_error(void **state)
 {
 	(void)state;
 	expect_error(HEAD "    checks:\n      - latency_p50: {max: 50us\n",
-		     "t.yaml:8:1: YAML syntax error: did not find expected ',' or '}' (while "
-		     "parsing a flow mapping at line 7, column 22)");
+	             "t.yaml:8:1: YAML syntax error: did not find expected ',' or '}' (while "
+	             "parsing a flow mapping at line 7, column 22)");
 	expect_error("name: q\n  tests: x\n",
-		     "t.yaml:2:8: YAML syntax error: mapping values are not allowed in this "
-		     "context");
+	             "t.yaml:2:8: YAML syntax error: mapping values are not allowed in this "
+	             "context");
 	expect_error("name: q\ntests:\n\t- name: a\n",
-		     "t.yaml:3:1: YAML syntax error: found character that cannot start any "
-		     "token (while scanning for the next token at line 3, column 1)");
+	             "t.yaml:3:1: YAML syntax error: found character that cannot start any "
+	             "token (while scanning for the next token at line 3, column 1)");
 }
 
 static void fsc_spec_parse__unknown_keys(void **state)
 {
 	(void)state;
 	expect_error("name: q\n    fabirc: [tcp]\n",
-		     "t.yaml:2:11: YAML syntax error: mapping values are not allowed in this "
-		     "context");
+	             "t.yaml:2:11: YAML syntax error: mapping values are not allowed in this "
+	             "context");
 	expect_error("name: q\ntests:\n  - name: p2p\n    fabirc: [tcp]\n    pattern: latency\n",
-		     "t.yaml:4:5: unknown key 'fabirc' in test 'p2p' (expected one of: name, "
-		     "description, fabrics, pattern, sizes, impl, iters, warmup, timeout, options, "
-		     "checks)");
+	             "t.yaml:4:5: unknown key 'fabirc' in test 'p2p' (expected one of: name, "
+	             "description, fabrics, pattern, sizes, impl, iters, warmup, timeout, options, "
+	             "checks)");
 	expect_error("name: q\ntest:\n  - name: p2p\n",
-		     "t.yaml:2:1: unknown key 'test' in the spec (expected one of: name, "
-		     "description, defaults, fabrics, tests)");
-	expect_error("name: q\ndefaults: {name: x}\ntests: []\n",
-		     "t.yaml:2:12: unknown key 'name' in defaults (expected one of: fabrics, sizes, "
-		     "impl, iters, warmup, timeout, options)");
+	             "t.yaml:2:1: unknown key 'test' in the spec (expected one of: name, "
+	             "description, defaults, fabrics, tests)");
+	expect_error(
+	        "name: q\ndefaults: {name: x}\ntests: []\n",
+	        "t.yaml:2:12: unknown key 'name' in defaults (expected one of: fabrics, sizes, "
+	        "impl, iters, warmup, timeout, options)");
 	expect_error(HEAD "    checks:\n      - bandwidth: {min: 1 GB/s, max: 2 GB/s}\n",
-		     "t.yaml:7:34: unknown key 'max' in check 'bandwidth' of test 'p2p' (expected "
-		     "one of: min, at)");
+	             "t.yaml:7:34: unknown key 'max' in check 'bandwidth' of test 'p2p' (expected "
+	             "one of: min, at)");
 	expect_error(HEAD "    checks:\n      - latency: {max: 1us}\n",
-		     "t.yaml:7:9: unknown check 'latency' in test 'p2p' (expected one of: "
-		     "latency_p50, latency_p99, bandwidth, busbw, no_wrong_data, no_anomaly, "
-		     "link_bandwidth, link_latency)");
+	             "t.yaml:7:9: unknown check 'latency' in test 'p2p' (expected one of: "
+	             "latency_p50, latency_p99, bandwidth, busbw, no_wrong_data, no_anomaly, "
+	             "link_bandwidth, link_latency)");
 	expect_error("name: q\nfabrics:\n  tcp: {requried: true}\ntests: []\n",
-		     "t.yaml:3:9: unknown key 'requried' in fabric 'tcp' (expected one of: "
-		     "required, options)");
+	             "t.yaml:3:9: unknown key 'requried' in fabric 'tcp' (expected one of: "
+	             "required, options)");
 	expect_error(HEAD "    sizes: {min: 8, max: 1M, step: 2}\n",
-		     "t.yaml:6:30: unknown key 'step' in 'sizes' of test 'p2p' (expected one of: "
-		     "min, max, factor)");
+	             "t.yaml:6:30: unknown key 'step' in 'sizes' of test 'p2p' (expected one of: "
+	             "min, max, factor)");
 }
 
 static void fsc_spec_parse__wrong_types(void **state)
 {
 	(void)state;
 	expect_error(HEAD "    iters: [1, 2]\n",
-		     "t.yaml:6:12: 'iters' in test 'p2p': expected an integer, got a list");
+	             "t.yaml:6:12: 'iters' in test 'p2p': expected an integer, got a list");
 	expect_error(HEAD "    iters: many\n",
-		     "t.yaml:6:12: 'iters' in test 'p2p': expected an integer, got 'many'");
+	             "t.yaml:6:12: 'iters' in test 'p2p': expected an integer, got 'many'");
 	expect_error(HEAD "    iters: \"200\"\n",
-		     "t.yaml:6:12: 'iters' in test 'p2p': expected an integer, got the quoted "
-		     "string '200'");
+	             "t.yaml:6:12: 'iters' in test 'p2p': expected an integer, got the quoted "
+	             "string '200'");
 	expect_error(HEAD "    iters: 0\n",
-		     "t.yaml:6:12: 'iters' in test 'p2p': 0 is out of range (1 to 1000000000)");
+	             "t.yaml:6:12: 'iters' in test 'p2p': 0 is out of range (1 to 1000000000)");
 	expect_error("name: q\ntests: {a: 1}\n",
-		     "t.yaml:2:8: 'tests' in the spec: expected a list of tests, got a map");
+	             "t.yaml:2:8: 'tests' in the spec: expected a list of tests, got a map");
 	expect_error("name: [q]\ntests: []\n",
-		     "t.yaml:1:7: 'name' in the spec: expected a string, got a list");
-	expect_error("name: q\ntests:\n  - p2p\n",
-		     "t.yaml:3:5: test 1: expected a map (name, pattern, fabrics, checks, ...), got "
-		     "'p2p'");
+	             "t.yaml:1:7: 'name' in the spec: expected a string, got a list");
+	expect_error(
+	        "name: q\ntests:\n  - p2p\n",
+	        "t.yaml:3:5: test 1: expected a map (name, pattern, fabrics, checks, ...), got "
+	        "'p2p'");
 	expect_error(HEAD "    checks: {latency_p50: {max: 1us}}\n",
-		     "t.yaml:6:13: 'checks' in test 'p2p': expected a list of checks (e.g. '- "
-		     "latency_p50: {max: 50us}'), got a map");
+	             "t.yaml:6:13: 'checks' in test 'p2p': expected a list of checks (e.g. '- "
+	             "latency_p50: {max: 50us}'), got a map");
 	expect_error(HEAD "    checks:\n      - latency_p50: 50us\n",
-		     "t.yaml:7:22: check 'latency_p50' in test 'p2p': expected a map such as {max: "
-		     "50us}, got '50us'");
+	             "t.yaml:7:22: check 'latency_p50' in test 'p2p': expected a map such as {max: "
+	             "50us}, got '50us'");
 	expect_error(HEAD "    checks:\n      - no_wrong_data: yes please\n",
-		     "t.yaml:7:24: 'no_wrong_data' in test 'p2p': expected true or false, got 'yes "
-		     "please'");
+	             "t.yaml:7:24: 'no_wrong_data' in test 'p2p': expected true or false, got 'yes "
+	             "please'");
 	expect_error(HEAD "    options: [window, 4]\n",
-		     "t.yaml:6:14: 'options' in test 'p2p': expected a map, got a list");
+	             "t.yaml:6:14: 'options' in test 'p2p': expected a map, got a list");
 	expect_error(HEAD "    options: {window: {a: 1}}\n",
-		     "t.yaml:6:23: option 'window' in test 'p2p': expected a value (flags: true or "
-		     "false), got a map");
+	             "t.yaml:6:23: option 'window' in test 'p2p': expected a value (flags: true or "
+	             "false), got a map");
 	expect_error("name: q\ntests:\n  - name: p2p\n    fabrics: [tcp, [ucx]]\n    pattern: x\n",
-		     "t.yaml:4:20: 'fabrics' in test 'p2p': expected a fabric name or a list of "
-		     "them, got a list");
+	             "t.yaml:4:20: 'fabrics' in test 'p2p': expected a fabric name or a list of "
+	             "them, got a list");
 	expect_error("name: q\nfabrics:\n  tcp: {required: 1}\ntests: []\n",
-		     "t.yaml:3:19: 'required' in fabric 'tcp': expected true or false, got '1'");
+	             "t.yaml:3:19: 'required' in fabric 'tcp': expected true or false, got '1'");
 	expect_error(HEAD "    sizes: [8, 16]\n",
-		     "t.yaml:6:12: 'sizes' in test 'p2p': expected a size such as 8 or 1M, or a "
-		     "map {min, max, factor}, got a list");
+	             "t.yaml:6:12: 'sizes' in test 'p2p': expected a size such as 8 or 1M, or a "
+	             "map {min, max, factor}, got a list");
 	expect_error(HEAD "    sizes: 12Q\n",
-		     "t.yaml:6:12: 'sizes' in test 'p2p': expected a size such as 8, 4K, 1M "
-		     "(x1024), got '12Q'");
+	             "t.yaml:6:12: 'sizes' in test 'p2p': expected a size such as 8, 4K, 1M "
+	             "(x1024), got '12Q'");
 }
 
 static void fsc_spec_parse__thresholds_need_units(void **state)
 {
 	(void)state;
 	expect_error(HEAD "    checks:\n      - latency_p50: {max: 50}\n",
-		     "t.yaml:7:28: 'max' in check 'latency_p50' of test 'p2p': threshold '50' has "
-		     "no unit: expected a time such as 50us, 2ms or 1s");
+	             "t.yaml:7:28: 'max' in check 'latency_p50' of test 'p2p': threshold '50' has "
+	             "no unit: expected a time such as 50us, 2ms or 1s");
 	expect_error(HEAD "    checks:\n      - bandwidth: {min: 12.5}\n",
-		     "t.yaml:7:26: 'min' in check 'bandwidth' of test 'p2p': threshold '12.5' has "
-		     "no unit: expected a bandwidth such as 1 GB/s, 800 MB/s or 100 Gbit/s");
+	             "t.yaml:7:26: 'min' in check 'bandwidth' of test 'p2p': threshold '12.5' has "
+	             "no unit: expected a bandwidth such as 1 GB/s, 800 MB/s or 100 Gbit/s");
 	expect_error(HEAD "    checks:\n      - bandwidth: {min: 5 GB}\n",
-		     "t.yaml:7:26: 'min' in check 'bandwidth' of test 'p2p': invalid threshold '5 "
-		     "GB': expected a bandwidth such as 1 GB/s, 800 MB/s or 100 Gbit/s");
+	             "t.yaml:7:26: 'min' in check 'bandwidth' of test 'p2p': invalid threshold '5 "
+	             "GB': expected a bandwidth such as 1 GB/s, 800 MB/s or 100 Gbit/s");
 	expect_error(HEAD "    checks:\n      - latency_p50: {max: 0.5x median}\n",
-		     "t.yaml:7:28: 'max' in check 'latency_p50' of test 'p2p': invalid threshold "
-		     "'0.5x median': expected a time such as 50us, 2ms or 1s");
+	             "t.yaml:7:28: 'max' in check 'latency_p50' of test 'p2p': invalid threshold "
+	             "'0.5x median': expected a time such as 50us, 2ms or 1s");
 	expect_error(HEAD "    checks:\n      - latency_p99: {max: 0us}\n",
-		     "t.yaml:7:28: 'max' in check 'latency_p99' of test 'p2p': threshold '0us' "
-		     "must be above zero");
+	             "t.yaml:7:28: 'max' in check 'latency_p99' of test 'p2p': threshold '0us' "
+	             "must be above zero");
 	expect_error(HEAD "    timeout: 30\n",
-		     "t.yaml:6:14: 'timeout' in test 'p2p': '30' has no unit: expected a time such "
-		     "as 50us, 2ms or 1s");
-	expect_error("name: q\ntests:\n  - name: m\n    fabrics: tcp\n    pattern: pairs\n"
-		     "    checks:\n      - link_bandwidth: {min: 0.5}\n",
-		     "t.yaml:7:31: 'min' in check 'link_bandwidth' of test 'm': threshold '0.5' has "
-		     "no unit: expected a bandwidth such as 1 GB/s, 800 MB/s or 100 Gbit/s, or a "
-		     "ratio such as 0.5x median");
+	             "t.yaml:6:14: 'timeout' in test 'p2p': '30' has no unit: expected a time such "
+	             "as 50us, 2ms or 1s");
+	expect_error(
+	        "name: q\ntests:\n  - name: m\n    fabrics: tcp\n    pattern: pairs\n"
+	        "    checks:\n      - link_bandwidth: {min: 0.5}\n",
+	        "t.yaml:7:31: 'min' in check 'link_bandwidth' of test 'm': threshold '0.5' has "
+	        "no unit: expected a bandwidth such as 1 GB/s, 800 MB/s or 100 Gbit/s, or a "
+	        "ratio such as 0.5x median");
 }
 
 static void fsc_spec_parse__schema_rules(void **state)
@@ -310,55 +312,56 @@ static void fsc_spec_parse__schema_rules(void **state)
 	expect_error("name: q\ntests: []\n", "t.yaml:2:8: 'tests' is empty");
 	expect_error("", "t.yaml:1:1: the spec is empty");
 	expect_error("- a\n- b\n",
-		     "t.yaml:1:1: a spec is a map (name, description, defaults, fabrics, tests), "
-		     "got a list");
+	             "t.yaml:1:1: a spec is a map (name, description, defaults, fabrics, tests), "
+	             "got a list");
 	expect_error("name: q\ntests:\n  - fabrics: tcp\n    pattern: latency\n",
-		     "t.yaml:3:5: test 1 has no 'name'");
+	             "t.yaml:3:5: test 1 has no 'name'");
 	expect_error("name: q\ntests:\n  - name: a\n    pattern: latency\n",
-		     "t.yaml:3:5: test 'a' has no 'fabrics' (and defaults set none)");
+	             "t.yaml:3:5: test 'a' has no 'fabrics' (and defaults set none)");
 	expect_error("name: q\ntests:\n  - name: a b\n    fabrics: tcp\n    pattern: latency\n",
-		     "t.yaml:3:11: test name 'a b': use letters, digits, '-' and '_' only");
+	             "t.yaml:3:11: test name 'a b': use letters, digits, '-' and '_' only");
 	expect_error(HEAD "  - name: p2p\n    fabrics: tcp\n    pattern: bandwidth\n",
-		     "t.yaml:6:5: duplicate test name 'p2p' (first at line 3)");
+	             "t.yaml:6:5: duplicate test name 'p2p' (first at line 3)");
 	expect_error(HEAD "    iters: 5\n    iters: 6\n",
-		     "t.yaml:7:5: duplicate key 'iters' in test 'p2p' (first at line 6, column 5)");
+	             "t.yaml:7:5: duplicate key 'iters' in test 'p2p' (first at line 6, column 5)");
 	expect_error(HEAD "    options: {window: 4, window: 8}\n",
-		     "t.yaml:6:26: duplicate option 'window' in test 'p2p' (first at line 6, "
-		     "column 15)");
+	             "t.yaml:6:26: duplicate option 'window' in test 'p2p' (first at line 6, "
+	             "column 15)");
 	expect_error("name: q\ntests:\n  - name: p2p\n    fabrics: [tcp, tcp]\n    pattern: x\n",
-		     "t.yaml:4:20: 'fabrics' in test 'p2p': 'tcp' is listed twice");
+	             "t.yaml:4:20: 'fabrics' in test 'p2p': 'tcp' is listed twice");
 	expect_error(HEAD "    sizes: {min: 1M, max: 8}\n",
-		     "t.yaml:6:18: 'sizes' in test 'p2p': min is larger than max");
+	             "t.yaml:6:18: 'sizes' in test 'p2p': min is larger than max");
 	expect_error(HEAD "    sizes: {min: 8}\n",
-		     "t.yaml:6:12: 'sizes' in test 'p2p' needs both min and max");
+	             "t.yaml:6:12: 'sizes' in test 'p2p' needs both min and max");
 	expect_error(HEAD "    checks:\n      - no_anomaly: true\n",
-		     "t.yaml:7:9: check 'no_anomaly' in test 'p2p' applies to pattern pairs only "
-		     "(this test runs latency)");
+	             "t.yaml:7:9: check 'no_anomaly' in test 'p2p' applies to pattern pairs only "
+	             "(this test runs latency)");
 	expect_error("name: q\ntests:\n  - name: m\n    fabrics: tcp\n    pattern: pairs\n"
-		     "    checks:\n      - latency_p50: {max: 1ms}\n",
-		     "t.yaml:7:9: check 'latency_p50' in test 'm' does not apply to pattern pairs "
-		     "(use link_bandwidth, link_latency, no_anomaly)");
+	             "    checks:\n      - latency_p50: {max: 1ms}\n",
+	             "t.yaml:7:9: check 'latency_p50' in test 'm' does not apply to pattern pairs "
+	             "(use link_bandwidth, link_latency, no_anomaly)");
 	expect_error("name: q\ntests:\n  - name: m\n    fabrics: tcp\n    pattern: pairs\n"
-		     "    sizes: 8\n",
-		     "t.yaml:6:5: 'sizes' in test 'm': pattern pairs has its own sizes (options: "
-		     "{pairs-bw-size: 1M, pairs-lat-size: 8})");
+	             "    sizes: 8\n",
+	             "t.yaml:6:5: 'sizes' in test 'm': pattern pairs has its own sizes (options: "
+	             "{pairs-bw-size: 1M, pairs-lat-size: 8})");
 	expect_error(HEAD "    checks:\n      - bandwidth: {at: 1M}\n",
-		     "t.yaml:7:20: check 'bandwidth' of test 'p2p' needs 'min'");
+	             "t.yaml:7:20: check 'bandwidth' of test 'p2p' needs 'min'");
 	expect_error(HEAD "    checks:\n      - no_wrong_data: true\n      - no_wrong_data: true\n",
-		     "t.yaml:8:9: check 'no_wrong_data' appears twice in test 'p2p' (first at line "
-		     "7)");
-	expect_error(HEAD "    checks:\n      - {latency_p50: {max: 1us}, bandwidth: {min: 1 GB/s}}\n",
-		     "t.yaml:7:9: a check in test 'p2p' must be a map with one key, the check's "
-		     "name (e.g. '- latency_p50: {max: 50us}'), got a map");
+	             "t.yaml:8:9: check 'no_wrong_data' appears twice in test 'p2p' (first at line "
+	             "7)");
+	expect_error(HEAD
+	             "    checks:\n      - {latency_p50: {max: 1us}, bandwidth: {min: 1 GB/s}}\n",
+	             "t.yaml:7:9: a check in test 'p2p' must be a map with one key, the check's "
+	             "name (e.g. '- latency_p50: {max: 50us}'), got a map");
 	expect_error(HEAD "---\nname: again\n",
-		     "t.yaml:6:1: a spec is one YAML document; a second one starts here");
+	             "t.yaml:6:1: a spec is one YAML document; a second one starts here");
 }
 
 static void fsc_spec_parse__same_check_at_two_sizes(void **state)
 {
 	struct fsc_spec *s = parse_ok(HEAD "    checks:\n"
-					    "      - latency_p50: {max: 5us, at: 8}\n"
-					    "      - latency_p50: {max: 9us, at: 64}\n");
+	                                   "      - latency_p50: {max: 5us, at: 8}\n"
+	                                   "      - latency_p50: {max: 9us, at: 64}\n");
 
 	(void)state;
 	assert_int_equal(s->tests[0].nchecks, 2);
@@ -369,13 +372,13 @@ static void fsc_spec_parse__same_check_at_two_sizes(void **state)
 static void fsc_spec_parse__anchors_and_aliases(void **state)
 {
 	struct fsc_spec *s = parse_ok("name: q\n"
-				      "tests:\n"
-				      "  - name: a\n"
-				      "    fabrics: &f [mpi, tcp]\n"
-				      "    pattern: latency\n"
-				      "  - name: b\n"
-				      "    fabrics: *f\n"
-				      "    pattern: bandwidth\n");
+	                              "tests:\n"
+	                              "  - name: a\n"
+	                              "    fabrics: &f [mpi, tcp]\n"
+	                              "    pattern: latency\n"
+	                              "  - name: b\n"
+	                              "    fabrics: *f\n"
+	                              "    pattern: bandwidth\n");
 
 	(void)state;
 	assert_int_equal(s->tests[1].nfabrics, 2);
@@ -391,7 +394,7 @@ static void fsc_spec_parse__nul_byte_is_rejected(void **state)
 
 	(void)state;
 	assert_int_equal(fsc_spec_parse(text, sizeof(text) - 1, "t.yaml", &s, err, sizeof(err)),
-			 -EINVAL);
+	                 -EINVAL);
 	assert_string_equal(err, "t.yaml: not a text file (it contains a NUL byte)");
 }
 
@@ -461,11 +464,11 @@ static void fsc_spec_read__missing_file(void **state)
 
 	(void)state;
 	assert_int_equal(fsc_spec_read("/nonexistent/spec.yaml", &text, &len, err, sizeof(err)),
-			 -ENOENT);
+	                 -ENOENT);
 	assert_null(text);
 	assert_int_equal(len, 0);
 	assert_string_equal(err, "cannot read spec '/nonexistent/spec.yaml': No such file or "
-				 "directory");
+	                         "directory");
 }
 
 static void fsc_spec_read__reads_whole_file(void **state)
@@ -495,22 +498,22 @@ static void fsc_spec_free__accepts_null(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(fsc_spec_parse__full_spec),
-		cmocka_unit_test(fsc_spec_parse__minimal_spec_keeps_runner_defaults),
-		cmocka_unit_test(fsc_spec_parse__yaml_syntax_error),
-		cmocka_unit_test(fsc_spec_parse__unknown_keys),
-		cmocka_unit_test(fsc_spec_parse__wrong_types),
-		cmocka_unit_test(fsc_spec_parse__thresholds_need_units),
-		cmocka_unit_test(fsc_spec_parse__schema_rules),
-		cmocka_unit_test(fsc_spec_parse__same_check_at_two_sizes),
-		cmocka_unit_test(fsc_spec_parse__anchors_and_aliases),
-		cmocka_unit_test(fsc_spec_parse__nul_byte_is_rejected),
-		cmocka_unit_test(fsc_spec_parse_time_us__units),
-		cmocka_unit_test(fsc_spec_parse_bw_GBps__units),
-		cmocka_unit_test(fsc_spec_parse_ratio__forms),
-		cmocka_unit_test(fsc_spec_read__missing_file),
-		cmocka_unit_test(fsc_spec_read__reads_whole_file),
-		cmocka_unit_test(fsc_spec_free__accepts_null),
+	        cmocka_unit_test(fsc_spec_parse__full_spec),
+	        cmocka_unit_test(fsc_spec_parse__minimal_spec_keeps_runner_defaults),
+	        cmocka_unit_test(fsc_spec_parse__yaml_syntax_error),
+	        cmocka_unit_test(fsc_spec_parse__unknown_keys),
+	        cmocka_unit_test(fsc_spec_parse__wrong_types),
+	        cmocka_unit_test(fsc_spec_parse__thresholds_need_units),
+	        cmocka_unit_test(fsc_spec_parse__schema_rules),
+	        cmocka_unit_test(fsc_spec_parse__same_check_at_two_sizes),
+	        cmocka_unit_test(fsc_spec_parse__anchors_and_aliases),
+	        cmocka_unit_test(fsc_spec_parse__nul_byte_is_rejected),
+	        cmocka_unit_test(fsc_spec_parse_time_us__units),
+	        cmocka_unit_test(fsc_spec_parse_bw_GBps__units),
+	        cmocka_unit_test(fsc_spec_parse_ratio__forms),
+	        cmocka_unit_test(fsc_spec_read__missing_file),
+	        cmocka_unit_test(fsc_spec_read__reads_whole_file),
+	        cmocka_unit_test(fsc_spec_free__accepts_null),
 	};
 
 	return cmocka_run_group_tests(tests, 0, 0);
