@@ -43,6 +43,12 @@ struct fsc_boot {
 	int nhosts;                  /* distinct hosts */
 	int *rank_host;              /* [size]: host index of each rank */
 	int local_rank, local_size;  /* position among the ranks of this host */
+	/* Optional: called between the sleeps of a collective's wait, so a
+	 * rank that waits still drives its fabric (acknowledgements and
+	 * rendezvous its peers are waiting for, a peer's large send to drain)
+	 * without spinning.  Set by whoever owns the fabric; NULL if none. */
+	void (*idle)(void *arg);
+	void *idle_arg;
 	void *impl;
 };
 

@@ -59,7 +59,32 @@ struct local_thread {
 	pthread_t tid;
 };
 
-static int local_barrier_group(struct local_group *g)
+/* How often a waiting rank with an idle hook wakes to run it. */
+#define LOCAL_IDLE_NS 200000
+
+/* Wait on the group's condition; with an idle hook, wake every
+ * LOCAL_IDLE_NS to run it with the lock released. */
+static void local_wait(struct local_group *g, struct fsc_boot *b)
+{
+	struct timespec ts;
+
+	if (!b || !b->idle) {
+		pthread_cond_wait(&g->cond, &g->lock);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += LOCAL_IDLE_NS;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&g->cond, &g->lock, &ts);
+	pthread_mutex_unlock(&g->lock);
+	b->idle(b->idle_arg);
+	pthread_mutex_lock(&g->lock);
+}
+
+static int local_barrier_group(struct local_group *g, struct fsc_boot *b)
 {
 	unsigned long gen;
 	int rc = 0;
@@ -75,7 +100,7 @@ static int local_barrier_group(struct local_group *g)
 		pthread_cond_broadcast(&g->cond);
 	} else {
 		while (g->gen == gen && !g->left)
-			pthread_cond_wait(&g->cond, &g->lock);
+			local_wait(g, b);
 		/* Released if the generation moved on, even when a rank
 		 * left right after that last barrier. */
 		if (g->gen == gen) {
@@ -101,7 +126,7 @@ static struct local_group *group_of(struct fsc_boot *b)
 
 static int local_barrier(struct fsc_boot *b)
 {
-	return local_barrier_group(group_of(b));
+	return local_barrier_group(group_of(b), b);
 }
 
 /* Every rank must pass the same bytes (and root/op): checked after the
@@ -138,14 +163,14 @@ static int local_allgather(struct fsc_boot *b, const void *send, void *recv, siz
 	int rc, rc2;
 
 	publish(g, b->rank, send, bytes, 0);
-	rc = local_barrier_group(g);
+	rc = local_barrier_group(g, b);
 	if (rc)
 		return rc;
 	rc = slots_agree(b, "allgather");
 	if (!rc)
 		for (int r = 0; r < g->n; r++)
 			memcpy((char *)recv + (size_t)r * bytes, g->slot[r].ptr, bytes);
-	rc2 = local_barrier_group(g);
+	rc2 = local_barrier_group(g, b);
 	return rc ? rc : rc2;
 }
 
@@ -155,7 +180,7 @@ static int local_bcast(struct fsc_boot *b, void *buf, size_t bytes, int root)
 	int rc, rc2;
 
 	publish(g, b->rank, buf, bytes, root);
-	rc = local_barrier_group(g);
+	rc = local_barrier_group(g, b);
 	if (rc)
 		return rc;
 	rc = slots_agree(b, "bcast");
@@ -167,7 +192,7 @@ static int local_bcast(struct fsc_boot *b, void *buf, size_t bytes, int root)
 	}
 	if (!rc && b->rank != root)
 		memcpy(buf, g->slot[root].ptr, bytes);
-	rc2 = local_barrier_group(g);
+	rc2 = local_barrier_group(g, b);
 	return rc ? rc : rc2;
 }
 
@@ -227,7 +252,7 @@ static int local_allreduce(struct fsc_boot *b, void *buf, size_t count, enum fsc
 		          (int)op);
 	}
 	publish(g, b->rank, buf, count, (int)type << 8 | (int)op);
-	rc = local_barrier_group(g);
+	rc = local_barrier_group(g, b);
 	if (rc)
 		return rc;
 	if (!err)
@@ -246,7 +271,7 @@ static int local_allreduce(struct fsc_boot *b, void *buf, size_t count, enum fsc
 	g->slot[b->rank].err = err;
 	/* After this barrier nobody reads the published buffers any more, so
 	 * each rank may overwrite its own in place. */
-	rc = local_barrier_group(g);
+	rc = local_barrier_group(g, b);
 	if (!rc) {
 		for (int r = 0; r < g->n && !err; r++)
 			if (g->slot[r].err)

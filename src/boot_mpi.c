@@ -81,7 +81,7 @@ static MPI_Comm boot_mpi_comm_of(struct fsc_boot *b)
 }
 
 /* Complete a non-blocking control collective without spinning. */
-static int boot_mpi_wait(MPI_Request *req, const char *what)
+static int boot_mpi_wait(struct fsc_boot *b, MPI_Request *req, const char *what)
 {
 	uint64_t sleep_ns = BOOT_MPI_SLEEP_MIN_NS;
 	int flag = 0, err;
@@ -92,6 +92,8 @@ static int boot_mpi_wait(MPI_Request *req, const char *what)
 			return boot_mpi_fail(err, what);
 		if (flag)
 			return 0;
+		if (b->idle)
+			b->idle(b->idle_arg);
 		fsc_sleep_ns(sleep_ns);
 		if (sleep_ns < BOOT_MPI_SLEEP_MAX_NS)
 			sleep_ns *= 2;
@@ -118,7 +120,7 @@ static int boot_mpi_barrier(struct fsc_boot *b)
 	err = MPI_Ibarrier(boot_mpi_comm_of(b), &req);
 	if (err != MPI_SUCCESS)
 		return boot_mpi_fail(err, "MPI_Ibarrier");
-	return boot_mpi_wait(&req, "barrier");
+	return boot_mpi_wait(b, &req, "barrier");
 }
 
 static int boot_mpi_allgather(struct fsc_boot *b, const void *send, void *recv, size_t bytes)
@@ -138,7 +140,7 @@ static int boot_mpi_allgather(struct fsc_boot *b, const void *send, void *recv, 
 	                     boot_mpi_comm_of(b), &req);
 	if (err != MPI_SUCCESS)
 		return boot_mpi_fail(err, "MPI_Iallgather");
-	return boot_mpi_wait(&req, "allgather");
+	return boot_mpi_wait(b, &req, "allgather");
 }
 
 static int boot_mpi_bcast(struct fsc_boot *b, void *buf, size_t bytes, int root)
@@ -152,7 +154,7 @@ static int boot_mpi_bcast(struct fsc_boot *b, void *buf, size_t bytes, int root)
 	err = MPI_Ibcast(buf, (int)bytes, MPI_BYTE, root, boot_mpi_comm_of(b), &req);
 	if (err != MPI_SUCCESS)
 		return boot_mpi_fail(err, "MPI_Ibcast");
-	return boot_mpi_wait(&req, "bcast");
+	return boot_mpi_wait(b, &req, "bcast");
 }
 
 static int boot_mpi_allreduce(struct fsc_boot *b, void *buf, size_t count, enum fsc_boot_type type,
@@ -184,7 +186,7 @@ static int boot_mpi_allreduce(struct fsc_boot *b, void *buf, size_t count, enum 
 	err = MPI_Iallreduce(MPI_IN_PLACE, buf, (int)count, dt, mop, boot_mpi_comm_of(b), &req);
 	if (err != MPI_SUCCESS)
 		return boot_mpi_fail(err, "MPI_Iallreduce");
-	return boot_mpi_wait(&req, "allreduce");
+	return boot_mpi_wait(b, &req, "allreduce");
 }
 
 static void boot_mpi_destroy(struct fsc_boot *b)

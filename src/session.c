@@ -169,6 +169,12 @@ static json_t *skip_record(const char *fabric, const char *pattern, const char *
 	                 "status", status, "reason", reason, "ranks", nranks, "bytes", 0);
 }
 
+/* A rank waiting in the bootstrap keeps its fabric progressing. */
+static void fabric_idle(void *arg)
+{
+	fsc_fabric_progress(arg);
+}
+
 static int run_fabric(struct fsc_runner *r, const struct fsc_fabric_ops *ops,
                       const char *const *pats, size_t npat, json_t *fabinfo)
 {
@@ -211,6 +217,10 @@ static int run_fabric(struct fsc_runner *r, const struct fsc_fabric_ops *ops,
 		fsc_fabric_destroy(f);
 		return bad_input ? -EINVAL : 0;
 	}
+	if (ops->progress) {
+		b->idle = fabric_idle;
+		b->idle_arg = f;
+	}
 	if (fabinfo) {
 		json_t *info = json_object();
 
@@ -245,6 +255,8 @@ static int run_fabric(struct fsc_runner *r, const struct fsc_fabric_ops *ops,
 			break;
 		}
 	}
+	b->idle = 0;
+	b->idle_arg = 0;
 	fsc_fabric_destroy(f);
 	return rc;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "boot.h"
+#include "clock.h"
 #include "session.h"
 
 static struct fsc_config *parse(int argc, const char **argv)
@@ -81,11 +82,47 @@ static void fsc_session_agree_config__different_options_fail_everywhere(void **s
 	}
 }
 
+struct idle_case {
+	int calls[2];
+};
+
+static void count_idle(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+static int idle_rank(struct fsc_boot *b, void *arg)
+{
+	struct idle_case *c = arg;
+
+	b->idle = count_idle;
+	b->idle_arg = &c->calls[b->rank];
+	if (b->rank == 0)
+		fsc_sleep_ns(20 * 1000 * 1000); /* rank 1 waits ~20 ms */
+	fsc_boot_barrier(b);
+	b->idle = 0;
+	return 0;
+}
+
+static void fsc_boot_barrier__waiting_rank_runs_its_idle_hook(void **state)
+{
+	struct idle_case c;
+	int rcs[2];
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(fsc_boot_local_run(2, 0, idle_rank, &c, rcs), 0);
+	/* woken every 200 us while waiting: many calls, none on the late rank */
+	assert_true(c.calls[1] >= 5);
+	assert_int_equal(c.calls[0], 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(fsc_boot_agree__first_failing_rank_speaks_for_all),
 	        cmocka_unit_test(fsc_session_agree_config__different_options_fail_everywhere),
+	        cmocka_unit_test(fsc_boot_barrier__waiting_rank_runs_its_idle_hook),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
