@@ -1069,44 +1069,43 @@ static json_t *anom_json(const struct pairs_state *s, const struct pairs_anom *x
 
 /* ---- CSV and terminal ---- */
 
-static int csv_write(const struct pairs_state *s, const double *m, const char *path)
-{
-	char tmp[4200];
-	FILE *f;
-	int rc = 0;
+struct csv_job {
+	const struct pairs_state *s;
+	const double *m;
+};
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
-	f = fopen(tmp, "w");
-	if (!f) {
-		fsc_error("pairs: cannot write '%s': %s", tmp, strerror(errno));
-		return -EIO;
-	}
+static int csv_body(FILE *f, void *arg)
+{
+	const struct csv_job *j = arg;
+	const struct pairs_state *s = j->s;
+
 	fprintf(f, "src\\dst");
-	for (int j = 0; j < s->n; j++)
-		fprintf(f, ",%s", s->labelp[j]);
+	for (int c = 0; c < s->n; c++)
+		fprintf(f, ",%s", s->labelp[c]);
 	fprintf(f, "\n");
 	for (int i = 0; i < s->n; i++) {
 		fprintf(f, "%s", s->labelp[i]);
-		for (int j = 0; j < s->n; j++) {
-			double v = m[(size_t)i * s->n + j];
+		for (int c = 0; c < s->n; c++) {
+			double v = j->m[(size_t)i * s->n + c];
 
-			if (i == j || !isfinite(v))
+			if (i == c || !isfinite(v))
 				fprintf(f, ",");
 			else
 				fprintf(f, ",%.6g", v);
 		}
 		fprintf(f, "\n");
 	}
-	if (ferror(f))
-		rc = -EIO;
-	if (fclose(f))
-		rc = -EIO;
-	if (!rc && rename(tmp, path))
-		rc = -EIO;
-	if (rc) {
-		fsc_error("pairs: cannot write '%s': %s", path, strerror(errno));
-		unlink(tmp);
-	}
+	return ferror(f) ? -EIO : 0;
+}
+
+static int csv_write(const struct pairs_state *s, const double *m, const char *path)
+{
+	struct csv_job j = {s, m};
+	char failed[4200];
+	int rc = fsc_file_write_atomic(path, csv_body, &j, failed, sizeof(failed));
+
+	if (rc)
+		fsc_error("pairs: cannot write '%s': %s", failed, strerror(-rc));
 	return rc;
 }
 

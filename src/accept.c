@@ -824,24 +824,15 @@ static void suspects_line(char *buf, size_t len, const json_t *suspects)
 	}
 }
 
-int fsc_accept_junit_write(const json_t *acc, const char *path, char *err, size_t errlen)
+static int junit_body(FILE *f, void *arg)
 {
+	const json_t *acc = arg;
 	const json_t *checks = json_object_get(acc, "checks");
 	const json_t *counts = json_object_get(acc, "counts");
 	const json_t *spec = json_object_get(acc, "spec");
-	char tmp[4200];
 	size_t i;
 	json_t *c;
-	FILE *f;
-	int rc = 0;
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
-	f = fopen(tmp, "w");
-	if (!f) {
-		rc = -errno;
-		snprintf(err, errlen, "cannot write JUnit file '%s': %s", tmp, strerror(-rc));
-		return rc;
-	}
 	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
 	fprintf(f,
 	        "<testsuites name=\"fabscope accept\" tests=\"%lld\" failures=\"%lld\" "
@@ -909,16 +900,17 @@ int fsc_accept_junit_write(const json_t *acc, const char *path, char *err, size_
 		fprintf(f, "    </testcase>\n");
 	}
 	fprintf(f, "  </testsuite>\n</testsuites>\n");
-	if (fflush(f) || fsync(fileno(f)))
-		rc = -errno;
-	if (fclose(f) && !rc)
-		rc = -errno;
-	if (!rc && rename(tmp, path))
-		rc = -errno;
-	if (rc) {
-		snprintf(err, errlen, "cannot write JUnit file '%s': %s", path, strerror(-rc));
-		unlink(tmp);
-	}
+	return ferror(f) ? -EIO : 0;
+}
+
+int fsc_accept_junit_write(const json_t *acc, const char *path, char *err, size_t errlen)
+{
+	char failed[4200];
+	int rc = fsc_file_write_atomic(path, junit_body, (void *)acc, failed, sizeof(failed));
+
+	if (rc && snprintf(err, errlen, "cannot write JUnit file '%s': %s", failed,
+	                   strerror(-rc)) >= (int)errlen)
+		fsc_debug("JUnit error message cut to %zu bytes (long path)", errlen);
 	return rc;
 }
 
@@ -1444,25 +1436,6 @@ static void default_output(char *path, size_t len, const char *spec_name)
 	snprintf(path, len, "results/runs/accept-%s-%s.json", name, when);
 }
 
-/* Check that a file can be created at path (and leave nothing behind). */
-static int writable(const char *path, char *err, size_t len)
-{
-	char tmp[4200];
-	FILE *f;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
-	f = fopen(tmp, "w");
-	if (!f) {
-		int e = errno;
-
-		snprintf(err, len, "cannot write '%s': %s", path, strerror(e));
-		return -e;
-	}
-	fclose(f);
-	unlink(tmp);
-	return 0;
-}
-
 static json_t *check_json(const struct item *it, const struct verdict *v, int attempts,
                           double duration_s)
 {
@@ -1801,8 +1774,12 @@ static int accept_rank(struct fsc_boot *b, void *arg)
 			}
 		}
 		rc = fsc_results_create(&st.res, path[0] ? path : 0, err, sizeof(err));
-		if (!rc && junit[0])
-			rc = writable(junit, err, sizeof(err));
+		if (!rc && junit[0]) {
+			rc = fsc_file_check_writable(junit);
+			if (rc)
+				snprintf(err, sizeof(err), "cannot write '%s': %s", junit,
+				         strerror(-rc));
+		}
 	}
 	rc = fsc_boot_agree(b, rc, &first);
 	if (rc) {

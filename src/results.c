@@ -15,29 +15,79 @@ struct fsc_results {
 	char *path;
 };
 
+/* The temporary file beside `path` that atomic writes go through. */
+static int tmp_path(const char *path, char *tmp, size_t len)
+{
+	int n = snprintf(tmp, len, "%s.tmp.%d", path, (int)getpid());
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int fsc_file_check_writable(const char *path)
+{
+	char tmp[4200];
+	int fd, rc = tmp_path(path, tmp, sizeof(tmp));
+
+	if (rc)
+		return rc;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	unlink(tmp);
+	return 0;
+}
+
+int fsc_file_write_atomic(const char *path, int (*write)(FILE *f, void *arg), void *arg,
+                          char *failed, size_t failed_len)
+{
+	char tmp[4200];
+	FILE *f;
+	int rc = tmp_path(path, tmp, sizeof(tmp));
+
+	if (failed && failed_len)
+		snprintf(failed, failed_len, "%s", path);
+	if (rc)
+		return rc;
+	f = fopen(tmp, "w");
+	if (!f) {
+		rc = -errno;
+		if (failed && failed_len)
+			snprintf(failed, failed_len, "%s", tmp);
+		return rc;
+	}
+	rc = write(f, arg);
+	if (!rc && (fflush(f) || fsync(fileno(f)) || ferror(f)))
+		rc = -(errno ? errno : EIO);
+	if (fclose(f) && !rc)
+		rc = -(errno ? errno : EIO);
+	if (!rc && rename(tmp, path))
+		rc = -errno;
+	if (rc)
+		unlink(tmp);
+	return rc;
+}
+
 static int check_writable(const char *path, char *err, size_t errlen)
 {
-	char tmp[4096];
-	int fd;
+	int rc;
 
 	if (!path[0]) {
 		snprintf(err, errlen, "invalid value '' for --output: expected a file path");
 		return -EINVAL;
 	}
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp)) {
+	rc = fsc_file_check_writable(path);
+	if (rc == -ENAMETOOLONG) {
 		snprintf(err, errlen, "invalid value for --output: path too long");
 		return -EINVAL;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
-	if (fd < 0) {
+	if (rc) {
 		snprintf(err, errlen,
 		         "cannot write results to '%s': %s (give --output a path in a writable "
 		         "directory)",
-		         path, strerror(errno));
+		         path, strerror(-rc));
 		return -EINVAL;
 	}
-	close(fd);
-	unlink(tmp);
 	return 0;
 }
 
@@ -96,30 +146,22 @@ const char *fsc_results_path(const struct fsc_results *r)
 	return r->path;
 }
 
+static int json_writer(FILE *f, void *doc)
+{
+	if (json_dumpf(doc, f, JSON_INDENT(1) | JSON_REAL_PRECISION(10)) || fputc('\n', f) == EOF)
+		return -EIO;
+	return 0;
+}
+
 int fsc_json_write_atomic(json_t *doc, const char *path)
 {
-	char tmp[4096];
-	FILE *f;
-	int rc = 0;
+	char failed[4200];
+	int rc = fsc_file_write_atomic(path, json_writer, doc, failed, sizeof(failed));
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
-	f = fopen(tmp, "w");
-	if (!f) {
-		fsc_error("cannot write '%s': %s", tmp, strerror(errno));
-		return -EIO;
-	}
-	if (json_dumpf(doc, f, JSON_INDENT(1) | JSON_REAL_PRECISION(10)) || fputc('\n', f) == EOF)
-		rc = -EIO;
-	if (fflush(f) || fsync(fileno(f)))
-		rc = -EIO;
-	if (fclose(f))
-		rc = -EIO;
-	if (!rc && rename(tmp, path))
-		rc = -EIO;
-	if (rc) {
-		fsc_error("cannot write results to '%s': %s", path, strerror(errno));
-		unlink(tmp);
-	}
+	if (rc)
+		fsc_error(strcmp(failed, path) ? "cannot write '%s': %s"
+		                               : "cannot write results to '%s': %s",
+		          failed, strerror(-rc));
 	return rc;
 }
 

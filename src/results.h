@@ -35,6 +35,18 @@ int fsc_results_add(struct fsc_results *r, json_t *rec);
 /* Set "status" and write the final file. */
 int fsc_results_finish(struct fsc_results *r, const char *status);
 
+/* Write a file atomically: `write` fills a temporary file beside `path`,
+ * which is then flushed, fsynced and renamed over `path`, so a reader never
+ * sees a partial file.  Returns 0, the writer's negative code, or -errno of
+ * the step that failed; leaves no temporary file behind.  Logs nothing; on
+ * failure `failed` (may be NULL) names the file the failing step was on:
+ * the temporary file when it could not be created, else `path`. */
+int fsc_file_write_atomic(const char *path, int (*write)(FILE *f, void *arg), void *arg,
+                          char *failed, size_t failed_len);
+/* 0 if a file can be created beside `path` (tested with a temporary file,
+ * removed again), else -errno. */
+int fsc_file_check_writable(const char *path);
+
 /* Write any JSON document atomically (tmp + fsync + rename). */
 int fsc_json_write_atomic(json_t *doc, const char *path);
 /* Load a results file and check its schema; -EINVAL with message. */
