@@ -841,16 +841,6 @@ static double retest_ref(const struct retest *t, size_t np, const char *is_ref, 
 	return k ? fsc_median(v, k) : 0;
 }
 
-static void fmt_ratio(char *b, size_t len, double r)
-{
-	if (isnan(r))
-		snprintf(b, len, "?");
-	else if (r >= 10)
-		snprintf(b, len, "%.0f", r);
-	else
-		snprintf(b, len, "%.2g", r);
-}
-
 /* Rank 0: anomaly text; latency links merged with their reverse name both
  * directions. */
 static void anom_text(struct pairs_state *s, struct pairs_anom *x)
@@ -858,7 +848,7 @@ static void anom_text(struct pairs_state *s, struct pairs_anom *x)
 	if (x->both) {
 		char r[32];
 
-		fmt_ratio(r, sizeof(r), x->a.ratio);
+		fsc_ratio_format(r, sizeof(r), x->a.ratio);
 		snprintf(x->text, sizeof(x->text),
 		         "link %s<->%s high latency (%sx median, round trip: either direction)"
 		         "; %s %d/%d",
@@ -1330,10 +1320,10 @@ static void record_verdict(struct pairs_state *s, const struct fsc_attrib_params
 	if (!nconf) {
 		char b1[32], b2[32], l1[32], l2[32];
 
-		fmt_ratio(b1, sizeof(b1), bw->min / bw->median);
-		fmt_ratio(b2, sizeof(b2), bw->max / bw->median);
-		fmt_ratio(l1, sizeof(l1), lat->min / lat->median);
-		fmt_ratio(l2, sizeof(l2), lat->max / lat->median);
+		fsc_ratio_format(b1, sizeof(b1), bw->min / bw->median);
+		fsc_ratio_format(b2, sizeof(b2), bw->max / bw->median);
+		fsc_ratio_format(l1, sizeof(l1), lat->min / lat->median);
+		fsc_ratio_format(l2, sizeof(l2), lat->max / lat->median);
 		snprintf(verdict, vlen,
 		         "no anomaly (%zu cells; bandwidth median %.3g GB/s, cells %s-%sx; latency "
 		         "median %.3g us, cells %s-%sx)",

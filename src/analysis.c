@@ -492,7 +492,7 @@ int fsc_attrib_confirm(struct fsc_anomaly *a, double value, double reference, in
 
 /* A ratio with two significant digits below 10 ("0.11", "4.2", "0.019"),
  * whole numbers above. */
-static void fmt_ratio(char *b, size_t len, double r)
+void fsc_ratio_format(char *b, size_t len, double r)
 {
 	if (isnan(r))
 		snprintf(b, len, "?");
@@ -531,13 +531,13 @@ int fsc_anomaly_format(const struct fsc_anomaly *a, const char *const *hosts, in
 		                   : a->slow_col && !a->slow_row ? " receiving"
 		                                                 : "";
 
-		fmt_ratio(r0, sizeof(r0), a->row_ratio);
-		fmt_ratio(r1, sizeof(r1), a->col_ratio);
+		fsc_ratio_format(r0, sizeof(r0), a->row_ratio);
+		fsc_ratio_format(r1, sizeof(r1), a->col_ratio);
 		w = snprintf(buf, len, "%s: node %s%s (row %sx median, column %sx)%s%s", h0, what,
 		             side, r0, r1, amb, conf);
 	} else {
 		fmt_host(h1, sizeof(h1), hosts, a->dst);
-		fmt_ratio(r0, sizeof(r0), a->ratio);
+		fsc_ratio_format(r0, sizeof(r0), a->ratio);
 		w = snprintf(buf, len, "link %s->%s %s (%sx median)%s%s", h0, h1, what, r0, amb,
 		             conf);
 	}

@@ -132,4 +132,8 @@ int fsc_attrib_confirm(struct fsc_anomaly *a, double value, double reference, in
 int fsc_anomaly_format(const struct fsc_anomaly *a, const char *const *hosts, int higher_is_better,
                        char *buf, size_t len);
 
+/* A ratio with two significant digits below 10 ("0.11", "4.2", "0.019"),
+ * whole numbers above, "?" for NaN: how every verdict line prints ratios. */
+void fsc_ratio_format(char *b, size_t len, double r);
+
 #endif
