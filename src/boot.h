@@ -87,6 +87,13 @@ int fsc_boot_agree(struct fsc_boot *b, int rc, int *first_rank);
 int fsc_boot_mpi_create(struct fsc_boot **out, int *argc, char ***argv);
 /* MPI_Finalize if we initialised MPI (after destroying every boot). */
 void fsc_boot_mpi_finalize(void);
+/* Write the MPI bootstrap's control communicator (an MPI_Comm, a duplicate
+ * of MPI_COMM_WORLD owned by the bootstrap) to *(MPI_Comm *)comm_out, for
+ * the mpi fabric and tests.  Callers must not free it; duplicate it to
+ * carry their own traffic.  A void pointer, so that this header needs no
+ * <mpi.h>.  Returns 0, or -ENOTSUP (not logged) when b is not the MPI
+ * bootstrap. */
+int fsc_boot_mpi_comm(struct fsc_boot *b, void *comm_out);
 
 /* Local bootstrap: run fn on n threads, each with its own struct fsc_boot
  * (rank 0..n-1).  hosts[i] names rank i's host (NULL: every rank gets this

@@ -15,7 +15,6 @@
 #include <errno.h>
 
 #include "boot.h"
-#include "mpi/mpi.h"
 
 #ifndef FSC_HAVE_MPI
 /* Built without MPI: the entry points exist and say so, so that callers

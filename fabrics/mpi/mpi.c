@@ -18,9 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "boot.h"
 #include "fabric.h"
 #include "log.h"
-#include "mpi/mpi.h"
 
 /* The MPI_Request lives in the caller's struct fsc_req; it is copied in and
  * out with memcpy (no aliasing of the uint64_t storage). */

@@ -19,7 +19,6 @@
 #include "boot.h"
 #include "clock.h"
 #include "fabric.h"
-#include "mpi/mpi.h"
 
 extern const struct fsc_fabric_ops fsc_fabric_mpi;
 
