@@ -27,7 +27,17 @@
  *    rewrites the results file: a killed run keeps its finished rounds.
  *  - Attribution (src/analysis.h): median polish on each matrix separates a
  *    slow node (row and/or column) from a bad link (one cell, one
- *    direction).  Suspects are re-measured serially --pairs-confirm times,
+ *    direction).  The matrix is a screen, the serial re-test the
+ *    instrument: every cell and node past the ratio thresholds is a
+ *    candidate, whatever the matrix's noise says of it; the significant
+ *    ones (min_sigmas out) are all re-tested, then the worst of the rest,
+ *    within a budget that grows with the number of candidates
+ *    (retest_budget).  The noise ranks candidates; it never decides
+ *    whether an obviously slow cell is looked at, because on a shared
+ *    machine healthy cells spread over a factor of 20 and would hide a
+ *    0.01x link from a significance test (a 5-host run with one link
+ *    throttled to 1% raised no suspect at all before).
+ *    Suspects are re-measured serially --pairs-confirm times,
  *    each time together with up to two healthy reference pairs measured the
  *    same way; a re-test compares best repeats (bandwidth max, latency
  *    min), and an anomaly is reported only when a majority of its re-tests
@@ -170,6 +180,7 @@ struct pairs_state {
 	/* rank 0 */
 	double *bw, *bw_min, *bw_max, *lat, *lat99; /* n*n, NaN: not measured */
 	uint64_t wrong;
+	size_t candidates[2]; /* past the thresholds: [0] latency, [1] bandwidth */
 	json_t *rec;
 	uint64_t last_write_ns;
 };
@@ -860,28 +871,63 @@ static void anom_text(struct pairs_state *s, struct pairs_anom *x)
 	fsc_anomaly_format(&x->a, s->labelp, x->hib, x->text, sizeof(x->text));
 }
 
-/* Rank 0: analyse both matrices into v (capacity 2 * PAIRS_MAX_SUSPECTS). */
+/* Non-significant candidates re-tested when there are c candidates in
+ * all: 4 + 2 ceil(sqrt(c)), at most c (c = 10: all; 20: 14; 56, every cell
+ * of an 8-host matrix: 20; 100: 24).  Sub-linear, so a very noisy matrix
+ * costs a bounded number of serial re-tests; at least 4, so a few
+ * obviously slow cells are always all looked at. */
+static size_t retest_budget(size_t c)
+{
+	size_t b = 4 + 2 * (size_t)ceil(sqrt((double)c));
+
+	return b < c ? b : c;
+}
+
+/* Rank 0: analyse both matrices into v (capacity 2 * PAIRS_MAX_SUSPECTS):
+ * per matrix, every significant candidate, then the worst others within
+ * retest_budget(), in fsc_attrib_analyze's order (nodes, then links, the
+ * most severe first). */
 static int suspects_find(struct pairs_state *s, const struct fsc_attrib_params *prm,
                          struct pairs_anom *v, size_t *nv)
 {
-	struct fsc_anomaly a[PAIRS_MAX_SUSPECTS];
-	size_t k;
-	int rc;
+	struct fsc_attrib_params cp = *prm;
+	struct fsc_anomaly *a = 0;
+	size_t c, k;
+	int rc = 0;
 
 	*nv = 0;
-	for (int hib = 1; hib >= 0; hib--) {
-		rc = fsc_attrib_analyze(hib ? s->bw : s->lat, s->n, hib, prm, a, PAIRS_MAX_SUSPECTS,
-		                        &k, 0);
-		if (rc)
-			return rc;
-		for (size_t i = 0; i < k; i++) {
-			memset(&v[*nv], 0, sizeof(v[*nv]));
-			v[*nv].a = a[i];
-			v[*nv].hib = hib;
-			(*nv)++;
+	cp.candidates = 1;
+	for (int hib = 1; hib >= 0 && !rc; hib--) {
+		const double *m = hib ? s->bw : s->lat;
+		size_t kept = 0, others = 0, budget;
+
+		rc = fsc_attrib_analyze(m, s->n, hib, &cp, 0, 0, &c, 0);
+		if (rc || !c)
+			continue;
+		free(a);
+		a = malloc(c * sizeof(*a));
+		if (!a) {
+			fsc_error("pairs: out of memory for %zu candidates", c);
+			return -ENOMEM;
 		}
+		rc = fsc_attrib_analyze(m, s->n, hib, &cp, a, c, &k, 0);
+		budget = retest_budget(k);
+		for (int pass = 0; !rc && pass < 2; pass++)
+			for (size_t i = 0; i < k && kept < PAIRS_MAX_SUSPECTS; i++) {
+				if (a[i].significant != !pass)
+					continue;
+				if (pass && others++ >= budget)
+					break;
+				memset(&v[*nv], 0, sizeof(v[*nv]));
+				v[*nv].a = a[i];
+				v[*nv].hib = hib;
+				(*nv)++;
+				kept++;
+			}
+		s->candidates[hib] = k;
 	}
-	return 0;
+	free(a);
+	return rc;
 }
 
 /* Collective: rank 0 finds suspects and the pairs to re-measure, every
@@ -1049,6 +1095,8 @@ static json_t *anom_json(const struct pairs_state *s, const struct pairs_anom *x
 	json_object_set_new(o, "row_ratio", num_or_null(a->row_ratio));
 	json_object_set_new(o, "col_ratio", num_or_null(a->col_ratio));
 	json_object_set_new(o, "ambiguous", json_boolean(a->ambiguous));
+	json_object_set_new(o, "sigmas", num_or_null(a->sigmas));
+	json_object_set_new(o, "significant", json_boolean(a->significant));
 	json_object_set_new(o, "retests", json_integer(a->retests));
 	json_object_set_new(o, "confirmations", json_integer(a->confirmations));
 	json_object_set_new(o, "retest_values", vals);
@@ -1245,9 +1293,20 @@ static void print_summary(struct pairs_state *s, const struct spread *bw, const 
 	}
 	print_worst(f, s, s->bw, 1, bw->median);
 	print_worst(f, s, s->lat, 0, lat->median);
-	for (size_t i = 0; i < nv; i++)
-		if (!v[i].confirmed && !v[i].dropped)
-			fprintf(f, "# suspect, not confirmed: %s\n", v[i].text);
+	for (size_t i = 0, cleared = 0; i <= nv; i++) {
+		if (i == nv) {
+			if (cleared)
+				fprintf(f,
+				        "# %zu more candidate(s) past the thresholds, within the "
+				        "matrix's noise, re-tested and cleared\n",
+				        cleared);
+		} else if (!v[i].confirmed && !v[i].dropped) {
+			if (v[i].a.significant)
+				fprintf(f, "# suspect, not confirmed: %s\n", v[i].text);
+			else
+				cleared++;
+		}
+	}
 	/* One line per confirmed anomaly (the record joins them with " | "). */
 	for (size_t i = 0, any = 0; i <= nv; i++) {
 		if (i < nv && (!v[i].confirmed || v[i].dropped))
@@ -1347,6 +1406,9 @@ static void record_verdict(struct pairs_state *s, const struct fsc_attrib_params
 	json_object_set_new(s->rec, "lat_spread", spread_json(lat));
 	json_object_set_new(s->rec, "anomalies", an);
 	json_object_set_new(s->rec, "unconfirmed", un);
+	json_object_set_new(s->rec, "candidates",
+	                    json_pack("{s:I, s:I}", "bandwidth", (json_int_t)s->candidates[1],
+	                              "latency", (json_int_t)s->candidates[0]));
 	json_object_set_new(s->rec, "ambiguous", json_boolean(amb));
 	json_object_set_new(s->rec, "verdict", json_string(verdict));
 }

@@ -35,6 +35,7 @@ void fsc_attrib_params_default(struct fsc_attrib_params *p)
 	p->min_sigmas = 5.0;
 	p->noise_floor = 0.05;
 	p->max_sweeps = 10;
+	p->candidates = 0;
 }
 
 static int params_check(const struct fsc_attrib_params *p)
@@ -257,24 +258,29 @@ static int anomaly_cmp(const void *pa, const void *pb)
 }
 
 /* Decide every node and link; fills found[] when non-NULL and returns the
- * count.  tn, tl: the node and link thresholds in goodness (< 0). */
+ * count.  tn, tl: the node and link thresholds in goodness (< 0); z: the
+ * significance asked for; cand: report candidates past the thresholds
+ * whatever their significance (fsc_attrib_params.candidates). */
 static size_t decide(const struct polish *P, const double *m, int hib, double tn, double tl,
-                     double scale, double z, struct fsc_anomaly *found)
+                     double scale, double z, int cand, struct fsc_anomaly *found)
 {
 	int n = P->n;
 	size_t k = 0;
 	double centre = to_ratio(P->mu, hib);
 
 	for (int i = 0; i < n; i++) {
-		int sr = P->nr[i] && P->r[i] < tn &&
-		         P->r[i] < -z * scale * MEDIAN_SE / sqrt((double)P->nr[i]);
-		int sc = P->nc[i] && P->c[i] < tn &&
-		         P->c[i] < -z * scale * MEDIAN_SE / sqrt((double)P->nc[i]);
+		/* significance of each side in standard errors of its median */
+		double zr = P->nr[i] ? -P->r[i] / (scale * MEDIAN_SE / sqrt((double)P->nr[i])) : 0;
+		double zc = P->nc[i] ? -P->c[i] / (scale * MEDIAN_SE / sqrt((double)P->nc[i])) : 0;
+		int sr = P->nr[i] && P->r[i] < tn && (cand || zr > z);
+		int sc = P->nc[i] && P->c[i] < tn && (cand || zc > z);
 		double worst;
 
 		if (!sr && !sc)
 			continue;
 		if (found) {
+			double sig = sr && sc ? fmax(zr, zc) : sr ? zr : zc;
+
 			worst = sr && sc ? fmin(P->r[i], P->c[i]) : sr ? P->r[i] : P->c[i];
 			found[k] = (struct fsc_anomaly){
 			        .kind = FSC_ANOM_NODE,
@@ -288,6 +294,8 @@ static size_t decide(const struct polish *P, const double *m, int hib, double tn
 			        .slow_row = sr,
 			        .slow_col = sc,
 			        .ambiguous = n == 3,
+			        .sigmas = sig,
+			        .significant = sig > z,
 			};
 		}
 		k++;
@@ -304,7 +312,7 @@ static size_t decide(const struct polish *P, const double *m, int hib, double tn
 			 * Var(e) ~ s^2 (1 + (pi/2)(1/cells_i + 1/cells_j)). */
 			se = scale *
 			     sqrt(1 + MEDIAN_SE * MEDIAN_SE * (1.0 / P->nr[i] + 1.0 / P->nc[j]));
-			if (!(dev < tl && e < tl && e < -z * se))
+			if (!(dev < tl && e < tl && (cand || e < -z * se)))
 				continue;
 			if (found)
 				found[k] = (struct fsc_anomaly){
@@ -316,6 +324,8 @@ static size_t decide(const struct polish *P, const double *m, int hib, double tn
 				        .ratio = to_ratio(dev, hib),
 				        .row_ratio = to_ratio(P->r[i], hib),
 				        .col_ratio = to_ratio(P->c[j], hib),
+				        .sigmas = -e / se,
+				        .significant = e < -z * se,
 				};
 			k++;
 		}
@@ -348,6 +358,8 @@ static size_t decide_two(const double *m, const double *g, int hib, double tl,
 			        .row_ratio = NAN,
 			        .col_ratio = NAN,
 			        .ambiguous = 1,
+			        .sigmas = NAN,
+			        .significant = 1,
 			};
 		k++;
 	}
@@ -423,7 +435,7 @@ int fsc_attrib_analyze(const double *m, int n, int higher_is_better,
 			P.z[i] -= P.mu;
 		polish_run(&P, p->max_sweeps);
 		scale = noise_scale(&P, ncells, log1p(p->noise_floor));
-		nfound = decide(&P, m, hib, tn, tl, scale, p->min_sigmas, NULL);
+		nfound = decide(&P, m, hib, tn, tl, scale, p->min_sigmas, p->candidates, NULL);
 	}
 	if (!nfound)
 		goto out_free;
@@ -440,7 +452,7 @@ int fsc_attrib_analyze(const double *m, int n, int higher_is_better,
 	if (n == 2)
 		decide_two(m, P.z, hib, tl, found);
 	else
-		decide(&P, m, hib, tn, tl, scale, p->min_sigmas, found);
+		decide(&P, m, hib, tn, tl, scale, p->min_sigmas, p->candidates, found);
 	qsort(found, nfound, sizeof(*found), anomaly_cmp);
 	k = nfound < max_out ? nfound : max_out;
 	memcpy(out, found, k * sizeof(*found));

@@ -78,6 +78,9 @@ struct fsc_anomaly {
 	                           effect.  NaN when n == 2. */
 	int slow_row, slow_col; /* node: which sides crossed the thresholds */
 	int ambiguous;          /* too few ranks to tell node from link */
+	double sigmas;          /* robust standard errors below the centre (the
+	                           significance; NaN when n == 2) */
+	int significant;        /* sigmas >= min_sigmas (n == 2: always) */
 	int retests;            /* re-measurements recorded by fsc_attrib_confirm */
 	int confirmations;      /* ... of which were still bad */
 };
@@ -90,6 +93,12 @@ struct fsc_attrib_params {
 	double min_sigmas;     /* significance in robust standard errors (5.0) */
 	double noise_floor;    /* relative floor of the noise scale (0.05) */
 	int max_sweeps;        /* median-polish sweeps at most (10) */
+	/* 0: report what passes the thresholds AND min_sigmas (the default).
+	 * 1: report every candidate past the ratio thresholds, significant or
+	 * not, with `significant` saying which passed min_sigmas: for callers
+	 * that re-test candidates serially and let the re-test decide, so that
+	 * a noisy matrix cannot hide an obviously slow cell. */
+	int candidates;
 };
 
 /* The documented defaults (in parentheses above). */

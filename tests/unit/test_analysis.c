@@ -88,6 +88,7 @@ static void fsc_attrib_params_default__values(void **state)
 	assert_true(p.lat_node_ratio == 2.0 && p.lat_link_ratio == 2.0);
 	assert_true(p.min_sigmas == 5.0 && p.noise_floor == 0.05);
 	assert_int_equal(p.max_sweeps, 10);
+	assert_int_equal(p.candidates, 0);
 }
 
 static void fsc_attrib_analyze__one_slow_node_exact(void **state)
@@ -299,6 +300,52 @@ static void fsc_attrib_analyze__noise_no_false_positive(void **state)
 		}
 	}
 	assert_int_equal(cases, 600);
+}
+
+/* A shared machine: healthy cells spread over 20x (log-uniform), one link
+ * at 1% of the centre.  The noise estimate is so large that the default
+ * rule (threshold AND min_sigmas) may stay silent; candidate mode always
+ * lists that link, worst first, and says whether it was significant.  The
+ * default mode's answer is unchanged by the candidate flag being off. */
+static void fsc_attrib_analyze__candidates_on_noisy_matrix(void **state)
+{
+	struct fsc_attrib_params p;
+	double m[NMAX * NMAX];
+	struct fsc_anomaly a[NMAX * NMAX];
+	size_t k, silent = 0;
+	int n = 5;
+
+	(void)state;
+	fsc_attrib_params_default(&p);
+	for (uint64_t seed = 1; seed <= 50; seed++) {
+		uint64_t s = seed * 7919;
+		int bs = (int)(seed % (uint64_t)n), bd = (bs + 1 + (int)(seed % 3)) % n;
+
+		for (int i = 0; i < n * n; i++)
+			m[i] = i / n == i % n ? NAN
+			                      : BASE_GBS * exp((rng_unit(&s) - 0.5) * log(20.0));
+		m[bs * n + bd] = BASE_GBS * 0.01;
+		p.candidates = 0;
+		assert_int_equal(fsc_attrib_analyze(m, n, 1, &p, a, NMAX * NMAX, &k, NULL), 0);
+		silent += k == 0;
+		p.candidates = 1;
+		assert_int_equal(fsc_attrib_analyze(m, n, 1, &p, a, NMAX * NMAX, &k, NULL), 0);
+		assert_true(k >= 1);
+		/* the 1% link is the worst link candidate (nodes come first) */
+		for (size_t i = 0; i < k; i++) {
+			if (a[i].kind != FSC_ANOM_LINK)
+				continue;
+			assert_int_equal(a[i].src, bs);
+			assert_int_equal(a[i].dst, bd);
+			assert_true(a[i].sigmas > 0);
+			assert_int_equal(a[i].significant, a[i].sigmas > p.min_sigmas);
+			break;
+		}
+		for (size_t i = 0; i < k; i++)
+			assert_int_equal(a[i].significant, a[i].sigmas > p.min_sigmas);
+	}
+	/* the reason candidate mode exists: the default rule misses some */
+	assert_true(silent > 0);
 }
 
 /* Latency: lower is better; a link 5x slower is "high latency". */
@@ -619,6 +666,7 @@ int main(void)
 	        cmocka_unit_test(fsc_attrib_analyze__link_beyond_slow_node),
 	        cmocka_unit_test(fsc_attrib_analyze__two_slow_nodes),
 	        cmocka_unit_test(fsc_attrib_analyze__noise_no_false_positive),
+	        cmocka_unit_test(fsc_attrib_analyze__candidates_on_noisy_matrix),
 	        cmocka_unit_test(fsc_attrib_analyze__latency_one_slow_link),
 	        cmocka_unit_test(fsc_attrib_analyze__two_ranks_ambiguous),
 	        cmocka_unit_test(fsc_attrib_analyze__three_ranks),
