@@ -73,6 +73,8 @@
 #define PAIRS_SLOT_BYTES (64u << 20)
 /* Untimed ping-pongs after the verification one, before timing. */
 #define PAIRS_LAT_WARMUP 10
+/* Most timed windows of one bandwidth cell under --pairs-cell-time. */
+#define PAIRS_CELL_MAX_REPEATS 1000
 /* Suspects kept per matrix (the most severe first). */
 #define PAIRS_MAX_SUSPECTS 64
 /* Links re-measured per suspect node, and healthy reference pairs per
@@ -100,7 +102,13 @@ static const struct fsc_opt pairs_opts[] = {
         {"pairs-window", 0, FSC_OPT_INT, "16", "bandwidth messages in flight per repeat", 0, 1,
          4096},
         {"pairs-repeats", 0, FSC_OPT_INT, "5",
-         "timed bandwidth windows per cell (cell = median; min and max kept)", 0, 1, 100000},
+         "timed bandwidth windows per cell (cell = median; min and max kept); the fewest when "
+         "--pairs-cell-time asks for more",
+         0, 1, 100000},
+        {"pairs-cell-time", 0, FSC_OPT_TIME, "20ms",
+         "least timed duration of a bandwidth cell: more windows (up to 1000) when they are "
+         "shorter, so a cell outlasts scheduler slices; 0: exactly --pairs-repeats",
+         0, 0, 3600e9},
         {"pairs-lat-iters", 0, FSC_OPT_INT, "200",
          "timed ping-pongs per latency cell (cell = p50; p99 kept)", 0, 1, 10000000},
         {"pairs-per-rank", 0, FSC_OPT_FLAG, 0,
@@ -125,7 +133,7 @@ static const struct fsc_opt pairs_opts[] = {
 struct pairs_opt {
 	const char *schedule;
 	size_t bw_bytes, lat_bytes, window;
-	uint64_t repeats, lat_iters;
+	uint64_t repeats, lat_iters, cell_ns;
 	int per_rank, confirm, fail_on_anomaly;
 	double bw_ratio, lat_ratio;
 	const char *csv;
@@ -140,6 +148,7 @@ struct pairs_msg {
 	double bw_med, bw_min, bw_max;    /* GB/s */
 	double lat_min, lat_p50, lat_p99; /* us */
 	uint64_t wrong;                   /* bytes received wrong (verification) */
+	uint64_t windows;                 /* timed bandwidth windows of the cell */
 };
 
 /* One anomaly under re-test. */
@@ -180,7 +189,8 @@ struct pairs_state {
 	/* rank 0 */
 	double *bw, *bw_min, *bw_max, *lat, *lat99; /* n*n, NaN: not measured */
 	uint64_t wrong;
-	size_t candidates[2]; /* past the thresholds: [0] latency, [1] bandwidth */
+	size_t candidates[2];      /* past the thresholds: [0] latency, [1] bandwidth */
+	uint64_t win_min, win_max; /* timed windows per bandwidth cell, over the matrix */
 	json_t *rec;
 	uint64_t last_write_ns;
 };
@@ -197,6 +207,7 @@ static void opt_read(struct pairs_opt *o, const struct fsc_config *cfg)
 	o->window = (size_t)fsc_cfg_int(cfg, "pairs-window");
 	o->repeats = (uint64_t)fsc_cfg_int(cfg, "pairs-repeats");
 	o->lat_iters = (uint64_t)fsc_cfg_int(cfg, "pairs-lat-iters");
+	o->cell_ns = fsc_cfg_time_ns(cfg, "pairs-cell-time");
 	o->per_rank = fsc_cfg_flag(cfg, "pairs-per-rank");
 	o->bw_ratio = fsc_cfg_double(cfg, "pairs-bw-ratio");
 	o->lat_ratio = fsc_cfg_double(cfg, "pairs-lat-ratio");
@@ -294,6 +305,9 @@ static int buffers_setup(struct pairs_state *s)
 	struct fsc_fabric *f = s->c->fab;
 	size_t ns = s->o.repeats > s->o.lat_iters ? s->o.repeats : s->o.lat_iters;
 
+	if (s->o.cell_ns && ns < PAIRS_CELL_MAX_REPEATS)
+		ns = PAIRS_CELL_MAX_REPEATS;
+
 	s->all = calloc((size_t)s->b->size, sizeof(*s->all));
 	if (!s->all)
 		return -ENOMEM;
@@ -373,15 +387,13 @@ struct pairs_xfer {
 	int tag;    /* data or ping; tag + 1: ack or pong */
 };
 
-/* One bandwidth repeat: the window, then a 4-byte ack from the receiver. */
-static int bw_body(struct fsc_pctx *c, void *arg, uint64_t iter)
+/* One bandwidth window, without its ack. */
+static int bw_window(struct fsc_pctx *c, struct pairs_xfer *x)
 {
-	struct pairs_xfer *x = arg;
 	struct pairs_state *s = x->s;
 	size_t bytes = s->o.bw_bytes, n = 0;
 	int rc = 0;
 
-	(void)iter;
 	for (size_t k = 0; k < s->o.window && !rc; k++) {
 		if (x->active)
 			rc = fsc_fabric_isend(c->fab, x->peer, s->sbuf, bytes, x->tag,
@@ -390,13 +402,43 @@ static int bw_body(struct fsc_pctx *c, void *arg, uint64_t iter)
 			rc = fsc_fabric_irecv(c->fab, x->peer, s->rbuf + (k % s->slots) * bytes,
 			                      bytes, x->tag, &s->reqs[n++]);
 	}
-	if (!rc)
-		rc = fsc_fabric_wait(c->fab, s->reqs, n);
-	if (rc)
-		return rc;
+	return rc ? rc : fsc_fabric_wait(c->fab, s->reqs, n);
+}
+
+/* The 4-byte ack that ends a window, receiver to sender. */
+static int bw_ack(struct fsc_pctx *c, struct pairs_xfer *x)
+{
+	struct pairs_state *s = x->s;
+
 	if (x->active)
 		return fsc_fabric_recv(c->fab, x->peer, s->ack, sizeof(*s->ack), x->tag + 1);
 	return fsc_fabric_send(c->fab, x->peer, s->ack, sizeof(*s->ack), x->tag + 1);
+}
+
+/* One bandwidth repeat: the window, then the ack. */
+static int bw_body(struct fsc_pctx *c, void *arg, uint64_t iter)
+{
+	int rc = bw_window(c, arg);
+
+	(void)iter;
+	return rc ? rc : bw_ack(c, arg);
+}
+
+/* Timed windows of a cell: --pairs-repeats, or under --pairs-cell-time as
+ * many as fill that time at the pace of the verification window (t_ns),
+ * within [repeats, PAIRS_CELL_MAX_REPEATS].  A slow link gets few long
+ * windows and a fast one many short ones, so every cell lasts about as
+ * long and none is shorter than a scheduler slice. */
+static uint64_t cell_repeats(const struct pairs_opt *o, uint64_t t_ns)
+{
+	uint64_t n;
+
+	if (!o->cell_ns)
+		return o->repeats;
+	n = t_ns ? (o->cell_ns + t_ns - 1) / t_ns : PAIRS_CELL_MAX_REPEATS;
+	if (n > PAIRS_CELL_MAX_REPEATS)
+		n = PAIRS_CELL_MAX_REPEATS;
+	return n < o->repeats ? o->repeats : n;
 }
 
 /* One round trip. */
@@ -429,16 +471,31 @@ static int phase_bw(struct pairs_state *s, int peer, int sending, int tag, uint6
 	struct pairs_xfer x = {s, peer, sending, tag};
 	int src = sending ? c->rank : peer, dst = sending ? peer : c->rank;
 	double bytes = (double)s->o.window * (double)s->o.bw_bytes;
-	uint64_t nrep = s->o.repeats;
+	struct fsc_clock clk = fsc_runner_clock(s->r, c->fab);
+	uint64_t nrep, t0;
 	int rc;
 
 	if (sending)
 		fsc_bytes_fill(s->sbuf, s->o.bw_bytes, c->seed, src, dst, data_iter);
 	else
 		memset(s->rbuf, 0, s->slots * s->o.bw_bytes);
-	rc = bw_body(c, &x, 0);
+	/* The verification window; its ack carries the receiver's count of
+	 * timed windows, so both sides loop the same number of times. */
+	t0 = fsc_clock_now(&clk);
+	rc = bw_window(c, &x);
+	if (!rc && !sending)
+		s->ack[0] = (uint32_t)cell_repeats(&s->o, fsc_clock_now(&clk) - t0);
+	if (!rc)
+		rc = bw_ack(c, &x);
 	if (rc)
 		return rc;
+	nrep = s->ack[0];
+	if (nrep < s->o.repeats || nrep > (s->o.cell_ns ? PAIRS_CELL_MAX_REPEATS : s->o.repeats)) {
+		fsc_error("pairs: rank %d announced %llu timed windows, expected %llu..%d", peer,
+		          (unsigned long long)nrep, (unsigned long long)s->o.repeats,
+		          s->o.cell_ns ? PAIRS_CELL_MAX_REPEATS : (int)s->o.repeats);
+		return -EPROTO;
+	}
 	if (!sending)
 		for (size_t k = 0; k < s->slots; k++)
 			m->wrong += fsc_bytes_check(s->rbuf + k * s->o.bw_bytes, s->o.bw_bytes,
@@ -456,6 +513,7 @@ static int phase_bw(struct pairs_state *s, int peer, int sending, int tag, uint6
 		m->bw_max = fmax(m->bw_max, s->tmp[k]);
 	}
 	m->bw_med = fsc_median(s->tmp, nrep);
+	m->windows = nrep;
 	return 0;
 }
 
@@ -552,6 +610,10 @@ static void absorb(struct pairs_state *s)
 			continue;
 		at = (size_t)m->node * (size_t)s->n + (size_t)m->partner;
 		s->bw[at] = m->bw_med;
+		if (m->windows && (!s->win_min || m->windows < s->win_min))
+			s->win_min = m->windows;
+		if (m->windows > s->win_max)
+			s->win_max = m->windows;
 		s->bw_min[at] = m->bw_min;
 		s->bw_max[at] = m->bw_max;
 		s->lat[at] = lat_pos(m->lat_p50);
@@ -1342,6 +1404,7 @@ static json_t *record_start(struct pairs_state *s, const struct fsc_pattern_ops 
 	json_object_set_new(rec, "bw_bytes", json_integer((json_int_t)s->o.bw_bytes));
 	json_object_set_new(rec, "window", json_integer((json_int_t)s->o.window));
 	json_object_set_new(rec, "repeats", json_integer((json_int_t)s->o.repeats));
+	json_object_set_new(rec, "cell_time_ns", json_integer((json_int_t)s->o.cell_ns));
 	json_object_set_new(rec, "lat_bytes", json_integer((json_int_t)s->o.lat_bytes));
 	json_object_set_new(rec, "lat_iters", json_integer((json_int_t)s->o.lat_iters));
 	json_object_set_new(rec, "check", json_string("once"));
@@ -1406,6 +1469,9 @@ static void record_verdict(struct pairs_state *s, const struct fsc_attrib_params
 	json_object_set_new(s->rec, "lat_spread", spread_json(lat));
 	json_object_set_new(s->rec, "anomalies", an);
 	json_object_set_new(s->rec, "unconfirmed", un);
+	json_object_set_new(s->rec, "bw_windows",
+	                    json_pack("{s:I, s:I}", "min", (json_int_t)s->win_min, "max",
+	                              (json_int_t)s->win_max));
 	json_object_set_new(s->rec, "candidates",
 	                    json_pack("{s:I, s:I}", "bandwidth", (json_int_t)s->candidates[1],
 	                              "latency", (json_int_t)s->candidates[0]));

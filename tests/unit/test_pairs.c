@@ -203,6 +203,39 @@ static void fsc_pattern_pairs__slow_link_named_with_its_direction(void **state)
 	json_decref(rec);
 }
 
+/* --pairs-cell-time: the receiver counts the timed windows from the pace
+ * of the verification window and tells the sender in its ack.  Healthy
+ * cells (264 us a window here) get enough windows to fill 2 ms; the link
+ * at 0.1x (2.6 ms a window) keeps the floor of --pairs-repeats; figures and
+ * the verdict are those of fixed repeats. */
+static void fsc_pattern_pairs__cell_time_sets_windows_per_cell(void **state)
+{
+	struct lbh_job j = {0};
+	json_t *rec, *w;
+	int skip4[] = {2, 200};
+
+	(void)state;
+	ARGS(&j, "--lb-slow-link", "0:2:0.1", "--pairs-cell-time", "2ms");
+	rec = run_job(&j, 4);
+	assert_int_equal((long long)num(rec, "cell_time_ns"), 2000000);
+	w = json_object_get(rec, "bw_windows");
+	assert_int_equal(json_integer_value(json_object_get(w, "min")), 3);
+	assert_int_equal(json_integer_value(json_object_get(w, "max")), 8);
+	assert_only_link(rec, 0, 2);
+	assert_float_equal(json_number_value(cell(rec, "bw_GBps", 0, 2)),
+	                   262144.0 / (2621440 + 10000 + 1004), 1e-12);
+	assert_matrix_healthy(rec, 4, skip4, 2);
+	json_decref(rec);
+
+	/* 0: exactly --pairs-repeats everywhere */
+	ARGS(&j, "--pairs-cell-time", "0");
+	rec = run_job(&j, 3);
+	w = json_object_get(rec, "bw_windows");
+	assert_int_equal(json_integer_value(json_object_get(w, "min")), 3);
+	assert_int_equal(json_integer_value(json_object_get(w, "max")), 3);
+	json_decref(rec);
+}
+
 static void assert_only_node(json_t *rec, int node)
 {
 	json_t *an = json_object_get(rec, "anomalies");
@@ -466,6 +499,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(fsc_pattern_pairs__healthy_matrix_exact_and_no_anomaly),
 	        cmocka_unit_test(fsc_pattern_pairs__slow_link_named_with_its_direction),
+	        cmocka_unit_test(fsc_pattern_pairs__cell_time_sets_windows_per_cell),
 	        cmocka_unit_test(fsc_pattern_pairs__slow_node_named_as_a_node),
 	        cmocka_unit_test(fsc_pattern_pairs__fail_on_anomaly_fails_the_run),
 	        cmocka_unit_test(fsc_pattern_pairs__per_host_matrix_with_host_labels),
