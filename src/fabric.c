@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "err.h"
 #include "log.h"
 
 /* Deadline check every this many polls: a clock read costs ~20 ns, a poll
@@ -79,30 +80,57 @@ int fsc_fabric_mem_dereg(struct fsc_fabric *f, void *buf)
 	return f->ops->mem_dereg ? f->ops->mem_dereg(f, buf) : 0;
 }
 
+/* An abandoned fabric (see fabric.h, "Request lifetime") takes no traffic;
+ * the reason was logged when it was abandoned. */
+static int abandoned(const struct fsc_fabric *f, struct fsc_req *req)
+{
+	if (__builtin_expect(!f->abandoned, 1))
+		return 0;
+	if (req)
+		req->done = FSC_REQ_WITHDRAWN;
+	return -EIO;
+}
+
 int fsc_fabric_isend(struct fsc_fabric *f, int peer, const void *buf, size_t bytes, int tag,
                      struct fsc_req *req)
 {
-	if (!f->ops->isend)
-		return -ENOTSUP;
+	int rc;
+
 	req->peer = peer;
 	req->tag = tag;
 	req->bytes = bytes;
 	req->is_recv = 0;
+	req->done = FSC_REQ_WITHDRAWN; /* until posted */
+	if (!f->ops->isend)
+		return -ENOTSUP;
+	if ((rc = abandoned(f, req)))
+		return rc;
 	req->done = 0;
-	return f->ops->isend(f, peer, buf, bytes, tag, req);
+	rc = f->ops->isend(f, peer, buf, bytes, tag, req);
+	if (rc)
+		req->done = FSC_REQ_WITHDRAWN;
+	return rc;
 }
 
 int fsc_fabric_irecv(struct fsc_fabric *f, int peer, void *buf, size_t bytes, int tag,
                      struct fsc_req *req)
 {
-	if (!f->ops->irecv)
-		return -ENOTSUP;
+	int rc;
+
 	req->peer = peer;
 	req->tag = tag;
 	req->bytes = bytes;
 	req->is_recv = 1;
+	req->done = FSC_REQ_WITHDRAWN; /* until posted */
+	if (!f->ops->irecv)
+		return -ENOTSUP;
+	if ((rc = abandoned(f, req)))
+		return rc;
 	req->done = 0;
-	return f->ops->irecv(f, peer, buf, bytes, tag, req);
+	rc = f->ops->irecv(f, peer, buf, bytes, tag, req);
+	if (rc)
+		req->done = FSC_REQ_WITHDRAWN;
+	return rc;
 }
 
 int fsc_fabric_test(struct fsc_fabric *f, struct fsc_req *req, int *done)
@@ -111,10 +139,14 @@ int fsc_fabric_test(struct fsc_fabric *f, struct fsc_req *req, int *done)
 
 	if (req->done) {
 		*done = 1;
-		return 0;
+		return req->done == FSC_REQ_WITHDRAWN ? -ECANCELED : 0;
 	}
 	if (!f->ops->test)
 		return -ENOTSUP;
+	if ((rc = abandoned(f, req))) {
+		*done = 1;
+		return rc;
+	}
 	rc = f->ops->test(f, req, done);
 	if (!rc && *done)
 		req->done = 1;
@@ -123,7 +155,43 @@ int fsc_fabric_test(struct fsc_fabric *f, struct fsc_req *req, int *done)
 
 int fsc_fabric_progress(struct fsc_fabric *f)
 {
+	if (abandoned(f, 0))
+		return -EIO;
 	return f->ops->progress ? f->ops->progress(f) : 0;
+}
+
+int fsc_fabric_cancel(struct fsc_fabric *f, struct fsc_req *req)
+{
+	int rc = -ENOTSUP;
+
+	if (req->done)
+		return 0;
+	/* An abandoned fabric is never called again (see abandoned()). */
+	if (f->ops->cancel && !f->abandoned)
+		rc = f->ops->cancel(f, req);
+	req->done = FSC_REQ_WITHDRAWN;
+	if (rc && !f->abandoned) {
+		f->abandoned = 1;
+		fsc_error("fabric %s: a %s of %zu B %s rank %d (tag %d) could not be withdrawn "
+		          "(%s); the fabric takes no more traffic and keeps its buffers",
+		          f->ops->name, req->is_recv ? "receive" : "send", req->bytes,
+		          req->is_recv ? "from" : "to", req->peer, req->tag,
+		          rc == -ENOTSUP ? "the fabric cannot cancel" : fsc_strerror(rc));
+	}
+	return rc;
+}
+
+int fsc_fabric_cancel_all(struct fsc_fabric *f, struct fsc_req *reqs, size_t n)
+{
+	int first = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int rc = fsc_fabric_cancel(f, &reqs[i]);
+
+		if (rc && !first)
+			first = rc;
+	}
+	return first;
 }
 
 int fsc_fabric_clock(struct fsc_fabric *f, struct fsc_clock *out)
@@ -173,6 +241,11 @@ void fsc_fabric_buf_free(struct fsc_fabric *f, void *buf)
 {
 	if (!buf)
 		return;
+	if (f && f->abandoned) {
+		fsc_debug("fabric %s: keeping a transfer buffer of an abandoned fabric",
+		          f->ops->name);
+		return;
+	}
 	if (f)
 		fsc_fabric_mem_dereg(f, buf);
 	free(buf);
@@ -207,7 +280,7 @@ int fsc_fabric_wait(struct fsc_fabric *f, struct fsc_req *reqs, size_t n)
 				continue;
 			rc = fsc_fabric_test(f, &reqs[i], &done);
 			if (rc)
-				return rc;
+				goto cancel;
 			if (done)
 				left--;
 		}
@@ -224,11 +297,16 @@ int fsc_fabric_wait(struct fsc_fabric *f, struct fsc_req *reqs, size_t n)
 						wait_timeout_log(f, &reqs[i]);
 						break;
 					}
-				return -ETIMEDOUT;
+				rc = -ETIMEDOUT;
+				goto cancel;
 			}
 		}
 	}
 	return 0;
+cancel:
+	/* Nothing the caller gave up on may complete into its memory later. */
+	fsc_fabric_cancel_all(f, reqs, n);
+	return rc;
 }
 
 int fsc_fabric_send(struct fsc_fabric *f, int peer, const void *buf, size_t bytes, int tag)
@@ -236,7 +314,7 @@ int fsc_fabric_send(struct fsc_fabric *f, int peer, const void *buf, size_t byte
 	struct fsc_req r;
 	int rc;
 
-	if (f->ops->send) {
+	if (f->ops->send && !f->abandoned) {
 		rc = f->ops->send(f, peer, buf, bytes, tag);
 		if (rc != -EAGAIN)
 			return rc;
@@ -263,8 +341,10 @@ int fsc_fabric_sendrecv(struct fsc_fabric *f, int dst, const void *sbuf, size_t 
 	if (rc)
 		return rc;
 	rc = fsc_fabric_isend(f, dst, sbuf, sbytes, tag, &r[1]);
-	if (rc)
+	if (rc) {
+		fsc_fabric_cancel(f, &r[0]);
 		return rc;
+	}
 	return fsc_fabric_wait(f, r, 2);
 }
 

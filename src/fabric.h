@@ -32,8 +32,15 @@ enum fsc_dtype { FSC_F32, FSC_F64, FSC_I32, FSC_I64, FSC_BF16, FSC_DTYPE_COUNT }
 enum fsc_redop { FSC_SUM, FSC_MAX, FSC_MIN, FSC_REDOP_COUNT };
 
 /* A request: caller-owned storage that must stay put until the operation
- * completes.  The header is filled by the wrappers; `opaque` belongs to the
- * fabric (e.g. an MPI_Request, a UCX request pointer, a queue link). */
+ * completes or is cancelled (fsc_fabric_cancel).  The header is filled by the
+ * wrappers; `opaque` belongs to the fabric (e.g. an MPI_Request, a UCX
+ * request pointer, a queue link).
+ *
+ * done: 0 while the fabric may still use the request, 1 once it completed,
+ * FSC_REQ_WITHDRAWN once the fabric holds nothing of it any more without a
+ * completion: it was cancelled, or its isend/irecv failed (never posted).
+ * fsc_fabric_test reports a withdrawn request as done with -ECANCELED. */
+#define FSC_REQ_WITHDRAWN 2
 struct fsc_req {
 	int peer;
 	int tag;
@@ -94,6 +101,14 @@ struct fsc_fabric_ops {
 	int (*send)(struct fsc_fabric *f, int peer, const void *buf, size_t bytes, int tag);
 	/* Set *done when req completed; must make progress itself. */
 	int (*test)(struct fsc_fabric *f, struct fsc_req *req, int *done);
+	/* Withdraw a request that test() has not reported complete (it may
+	 * have finished or failed inside the fabric meanwhile).  Whatever it
+	 * returns, from then on the fabric never reads or writes req's
+	 * storage or the operation's buffer: see "Request lifetime" below.
+	 * 0 (also when the operation had already finished), or -EBUSY when
+	 * the buffer could not be detached in time (the request storage is
+	 * released all the same; the wrapper then abandons the fabric). */
+	int (*cancel)(struct fsc_fabric *f, struct fsc_req *req);
 	/* Drive progress without a particular request (optional). */
 	int (*progress)(struct fsc_fabric *f);
 
@@ -115,6 +130,9 @@ struct fsc_fabric {
 	struct fsc_boot *boot;
 	int rank, size;
 	uint64_t timeout_ns; /* per-operation deadline used by fsc_fabric_wait */
+	/* Set by fsc_fabric_cancel when the fabric could not withdraw a
+	 * request (no cancel entry, or -EBUSY): no more traffic, see below. */
+	int abandoned;
 	void *impl;
 };
 
@@ -143,17 +161,63 @@ int fsc_fabric_describe(struct fsc_fabric *f, json_t *info);
  * not NULL) so every fabric can move it.  NULL (logged) on failure.
  * bytes == 0 gives a minimal buffer, so callers need no special case. */
 void *fsc_fabric_buf_alloc(struct fsc_fabric *f, size_t bytes);
-/* Deregister and free; accepts NULL. */
+/* Deregister and free; accepts NULL.  Keeps the buffer (a deliberate leak)
+ * when f was abandoned (see "Request lifetime"). */
 void fsc_fabric_buf_free(struct fsc_fabric *f, void *buf);
+
+/* Request lifetime.
+ *
+ * A posted request (isend/irecv returned 0) belongs to the fabric until
+ * fsc_fabric_test reports it done or fsc_fabric_cancel withdraws it; only
+ * then may the caller reuse or free the request and its buffer.
+ *
+ * fsc_fabric_cancel(f, req): a request already done (completed, failed to
+ * post, or cancelled) is left alone: 0.  Otherwise, when cancel returns,
+ * whatever it returns, the fabric never reads or writes req's storage nor
+ * the operation's buffer again; req->done becomes FSC_REQ_WITHDRAWN.
+ *
+ * A cancelled operation poisons its peer in that fabric.  Tag matching is
+ * by posting order, so after a withdrawn receive a late message would be
+ * taken by the next receive of the same tag as if it were that one's data,
+ * and after a withdrawn send the peer's receives are one message short.
+ * Hence, once an operation with peer P was cancelled before it completed:
+ *  - data still arriving from P is drained and discarded, never delivered;
+ *  - every other pending request with P fails (test() returns -EIO);
+ *  - every later isend/irecv with P fails at once with -EIO, logged with
+ *    the peer's rank, until the fabric is destroyed.
+ * Other peers are unaffected.  A fresh fabric starts clean.  (A fabric may
+ * not poison when withdrawing cannot disturb matching: the loopback and tcp
+ * fabrics do not poison for an operation with oneself, tcp's self queue.)
+ *
+ * A fabric without a cancel entry cannot withdraw anything: the wrapper
+ * logs once, returns -ENOTSUP and marks the fabric abandoned; so does a
+ * cancel that answers -EBUSY (an MPI or UCX operation already in flight
+ * that the library would not stop in time).  An abandoned fabric takes no
+ * more traffic: isend/irecv/test/progress return -EIO without calling into
+ * it, so no progress can reach the withdrawn request; fsc_fabric_buf_free
+ * keeps (leaks) the buffers it is given, since the library may still write
+ * one of them; destroy is the only other thing left to do.
+ *
+ * destroy() with requests still outstanding must not crash, nor touch the
+ * callers' request storage (which may be gone by then). */
+int fsc_fabric_cancel(struct fsc_fabric *f, struct fsc_req *req);
+/* Cancel the first n requests of reqs (done ones are skipped).  Returns
+ * the first error of fsc_fabric_cancel, or 0.  For error paths that posted
+ * some requests and will not wait for them. */
+int fsc_fabric_cancel_all(struct fsc_fabric *f, struct fsc_req *reqs, size_t n);
 
 /* Wait for n requests, polling test() (busy: this is the measured path).
  * Past f->timeout_ns of real time it logs which peer and operation never
- * completed (rank and host) and returns -ETIMEDOUT. */
+ * completed (rank and host) and returns -ETIMEDOUT.  On any error, timeout
+ * included, it cancels every request of reqs not yet done before it
+ * returns, so the caller may free the buffers at once. */
 int fsc_fabric_wait(struct fsc_fabric *f, struct fsc_req *reqs, size_t n);
-/* Blocking conveniences built on isend/irecv + wait. */
+/* Blocking conveniences built on isend/irecv + wait (which cancels on
+ * error). */
 int fsc_fabric_send(struct fsc_fabric *f, int peer, const void *buf, size_t bytes, int tag);
 int fsc_fabric_recv(struct fsc_fabric *f, int peer, void *buf, size_t bytes, int tag);
-/* Send to `dst` and receive from `src` concurrently (deadlock-free). */
+/* Send to `dst` and receive from `src` concurrently (deadlock-free).  When
+ * the send cannot be posted, the posted receive is cancelled. */
 int fsc_fabric_sendrecv(struct fsc_fabric *f, int dst, const void *sbuf, size_t sbytes, int src,
                         void *rbuf, size_t rbytes, int tag);
 
