@@ -28,10 +28,14 @@
  * Slow ranks and links scale a link: bw x F, lat / F; factors multiply when
  * several apply (a slow rank at both ends, plus a slow link).
  *
+ * Cancel (fabric.h, "Request lifetime"): sends complete at once, so only a
+ * posted receive can be withdrawn; it leaves the posted list, and its peer
+ * is poisoned: that peer's queued and later messages are freed unread by the
+ * next match pass (counted in stats.discarded), other receives posted for it
+ * fail, and new operations with it fail with -EIO.
+ *
  * Limits: messages are counted per link for --lb-corrupt / --lb-drop
- * whatever their tag; a dropped message still occupies its link.  After a
- * wait has timed out the fabric may only be destroyed (a receive left
- * posted still points at the caller's request).
+ * whatever their tag; a dropped message still occupies its link.
  */
 #include "loopback.h"
 
@@ -111,6 +115,8 @@ struct lb_impl {
 	struct lb_mailbox *own;
 	struct lb_mailbox **boxes; /* [size] after connect */
 	struct lb_req *posted_head, *posted_tail;
+	bool *poisoned; /* [size]: a cancelled operation involved that peer */
+	int npoisoned;
 	uint_fast64_t seen_deposits;
 	bool posted_new; /* a receive was posted since the last match pass */
 	struct fsc_loopback_stats stats;
@@ -372,6 +378,7 @@ static void lb_destroy(struct fsc_fabric *f)
 	free(im->link_free_ns);
 	free(im->link_sent);
 	free(im->faults);
+	free(im->poisoned);
 	free(im);
 	f->impl = 0;
 }
@@ -396,7 +403,9 @@ static int lb_create(struct fsc_fabric *f, const struct fsc_config *cfg)
 	im->link_bw_GBps = calloc(n, sizeof(double));
 	im->link_free_ns = calloc(n, sizeof(double));
 	im->link_sent = calloc(n, sizeof(uint64_t));
-	if (!im->link_lat_ns || !im->link_bw_GBps || !im->link_free_ns || !im->link_sent)
+	im->poisoned = calloc(n, sizeof(bool));
+	if (!im->link_lat_ns || !im->link_bw_GBps || !im->link_free_ns || !im->link_sent ||
+	    !im->poisoned)
 		goto nomem;
 
 	im->lat_ns = LB_DEFAULT_LAT_NS;
@@ -494,6 +503,12 @@ static int check_args(struct fsc_fabric *f, const char *op, int peer, const void
 	if (tag < 0 || (bytes && !buf)) {
 		fsc_error("loopback: %s with %s", op, tag < 0 ? "a negative tag" : "a NULL buffer");
 		return -EINVAL;
+	}
+	if (impl_of(f)->poisoned[peer]) {
+		fsc_error("loopback: rank %d: %s with rank %d refused: an earlier operation "
+		          "with that rank was cancelled, so matching can no longer be trusted",
+		          f->rank, op, peer);
+		return -EIO;
 	}
 	return 0;
 }
@@ -608,18 +623,35 @@ static struct lb_msg *queue_take(struct lb_queue *q, int tag)
 	return 0;
 }
 
-/* Match posted receives, in posting order, with queued messages. */
+/* Free every message of q unread; called with the mailbox locked. */
+static void queue_discard(struct lb_impl *im, struct lb_queue *q)
+{
+	while (q->head) {
+		struct lb_msg *m = q->head;
+
+		q->head = m->next;
+		free(m);
+		im->stats.discarded++;
+	}
+	q->tail = 0;
+}
+
+/* Match posted receives, in posting order, with queued messages; discard
+ * what poisoned peers sent. */
 static void lb_match(struct lb_impl *im)
 {
 	struct lb_mailbox *mb = im->own;
 	struct lb_req *prev = 0, *r;
 
-	if (!im->posted_head ||
+	if ((!im->posted_head && !im->npoisoned) ||
 	    (!im->posted_new && atomic_load(&mb->deposits) == im->seen_deposits))
 		return;
 	pthread_mutex_lock(&mb->lock);
 	im->seen_deposits = atomic_load(&mb->deposits);
 	im->posted_new = false;
+	for (int s = 0; im->npoisoned && s < mb->n; s++)
+		if (im->poisoned[s])
+			queue_discard(im, &mb->q[s]);
 	for (r = im->posted_head; r;) {
 		struct lb_req *next = r->next;
 		struct lb_msg *m = queue_take(&mb->q[r->peer], r->tag);
@@ -686,6 +718,64 @@ static int lb_progress(struct fsc_fabric *f)
 	return 0;
 }
 
+/* Unlink r from the posted-receive list (it must be there). */
+static void posted_unlink(struct lb_impl *im, struct lb_req *r)
+{
+	struct lb_req *prev = 0;
+
+	for (struct lb_req *x = im->posted_head; x; prev = x, x = x->next) {
+		if (x != r)
+			continue;
+		if (prev)
+			prev->next = r->next;
+		else
+			im->posted_head = r->next;
+		if (im->posted_tail == r)
+			im->posted_tail = prev;
+		r->next = 0;
+		return;
+	}
+}
+
+/* See the top of this file: no message from `peer` is delivered any more. */
+static void poison(struct fsc_fabric *f, int peer)
+{
+	struct lb_impl *im = impl_of(f);
+	struct lb_req *r, *next;
+
+	if (im->poisoned[peer])
+		return;
+	im->poisoned[peer] = true;
+	im->npoisoned++;
+	fsc_warn("loopback: rank %d: an operation with rank %d was cancelled; messages from "
+	         "it are discarded and new operations with it fail",
+	         f->rank, peer);
+	for (r = im->posted_head; r; r = next) {
+		next = r->next;
+		if (r->peer != peer)
+			continue;
+		posted_unlink(im, r);
+		r->state = LB_DONE;
+		r->status = -EIO;
+	}
+	im->posted_new = true; /* the next match pass drains the queue */
+	lb_match(im);
+}
+
+static int lb_cancel(struct fsc_fabric *f, struct fsc_req *req)
+{
+	struct lb_impl *im = impl_of(f);
+	struct lb_req *r = lbr(req);
+
+	if (!im || r->state != LB_POSTED)
+		return 0; /* sends, and matched receives, are finished */
+	posted_unlink(im, r);
+	r->state = LB_DONE;
+	r->status = -ECANCELED;
+	poison(f, r->peer);
+	return 0;
+}
+
 /* ------------------------------------------------------------------------
  * Virtual clock
  * ------------------------------------------------------------------------ */
@@ -741,6 +831,7 @@ const struct fsc_fabric_ops fsc_fabric_loopback = {
         .isend = lb_isend,
         .irecv = lb_irecv,
         .test = lb_test,
+        .cancel = lb_cancel,
         .progress = lb_progress,
         .clock = lb_clock,
         .sync = lb_sync,

@@ -21,6 +21,7 @@ struct fsc_loopback_stats {
 	uint64_t received;   /* receives completed without error */
 	uint64_t dropped;    /* sends swallowed by --lb-drop */
 	uint64_t corrupted;  /* sends altered by --lb-corrupt */
+	uint64_t discarded;  /* messages from a poisoned peer freed unread (cancel) */
 };
 
 /* This rank's virtual time in ns (not rounded).  f must be a loopback

@@ -454,6 +454,114 @@ static void fsc_fabric_loopback__dropped_message_times_out(void **state)
 	assert_int_equal(c.stats[1].received, 0);
 }
 
+/* A receive that timed out is withdrawn: the message its peer sends late
+ * never lands in its buffer, later operations with that peer fail fast, and
+ * a third rank is unaffected.  Rank 0 is the late sender, rank 2 a
+ * bystander; barriers order the steps, the message is deposited before the
+ * second one (loopback sends complete at once). */
+#define LATE_BYTES 64
+#define LATE_CANARY 0xEE
+
+static void body_late(struct fsc_fabric *f, struct lb_case *c)
+{
+	unsigned char sbuf[LATE_BYTES], ok[LATE_BYTES];
+	unsigned char *buf = malloc(LATE_BYTES);
+	struct fsc_req *r = malloc(sizeof(*r));
+	int me = f->rank;
+
+	memset(sbuf, 0x11, sizeof(sbuf));
+	if (me == 1) {
+		c->rc[1][0] = fsc_fabric_irecv(f, 0, buf, LATE_BYTES, 5, r);
+		c->rc[1][1] = fsc_fabric_wait(f, r, 1);
+		c->val[1][0] = (uint64_t)r->done;
+		/* The request storage goes back to the heap; the buffer is
+		 * kept, filled with a canary, to see whether anything lands. */
+		free(r);
+		r = 0;
+		memset(buf, LATE_CANARY, LATE_BYTES);
+	}
+	fsc_boot_barrier(f->boot);
+	if (me == 0)
+		c->rc[0][0] = fsc_fabric_send(f, 1, sbuf, LATE_BYTES, 5); /* the late one */
+	fsc_boot_barrier(f->boot);
+	if (me == 1) {
+		struct fsc_req r2;
+
+		c->rc[1][2] = fsc_fabric_progress(f);
+		c->val[1][1] = 0;
+		for (size_t i = 0; i < LATE_BYTES; i++)
+			c->val[1][1] += buf[i] != LATE_CANARY;
+		c->rc[1][3] = fsc_fabric_irecv(f, 0, ok, LATE_BYTES, 5, &r2);
+		c->rc[1][4] = fsc_fabric_isend(f, 0, sbuf, LATE_BYTES, 6, &r2);
+		c->rc[1][5] = fsc_fabric_recv(f, 2, ok, LATE_BYTES, 7);
+		c->val[1][2] = ok[0];
+	}
+	if (me == 2) {
+		memset(sbuf, 0x22, sizeof(sbuf));
+		c->rc[2][0] = fsc_fabric_send(f, 1, sbuf, LATE_BYTES, 7);
+	}
+	fsc_boot_barrier(f->boot);
+	free(r);
+	free(buf);
+}
+
+static void fsc_fabric_loopback__late_message_after_cancel_is_discarded(void **state)
+{
+	struct lb_case c = {.n = 3, .timeout_ns = 50000000, .body = body_late};
+
+	(void)state;
+	run_case(&c);
+	assert_int_equal(c.rc[1][0], 0);
+	assert_int_equal(c.rc[1][1], -ETIMEDOUT);
+	assert_int_equal(c.val[1][0], FSC_REQ_WITHDRAWN);
+	assert_int_equal(c.rc[0][0], 0); /* the late sender sees no error */
+	assert_int_equal(c.rc[1][2], 0);
+	assert_int_equal(c.val[1][1], 0); /* canary intact */
+	assert_int_equal(c.stats[1].discarded, 1);
+	assert_int_equal(c.rc[1][3], -EIO); /* the poisoned peer, both ways */
+	assert_int_equal(c.rc[1][4], -EIO);
+	assert_int_equal(c.rc[1][5], 0); /* another peer is unaffected */
+	assert_int_equal(c.val[1][2], 0x22);
+	assert_int_equal(c.rc[2][0], 0);
+}
+
+/* Cancel of a receive that has not timed out: the other receives posted
+ * for the same peer fail, receives from other peers go on. */
+static void body_cancel_direct(struct fsc_fabric *f, struct lb_case *c)
+{
+	unsigned char a[8], b[8], d[8] = {0};
+	struct fsc_req r[3];
+
+	if (f->rank == 1) {
+		c->rc[1][0] = fsc_fabric_irecv(f, 0, a, 8, 1, &r[0]);
+		c->rc[1][1] = fsc_fabric_irecv(f, 0, b, 8, 2, &r[1]);
+		c->rc[1][2] = fsc_fabric_irecv(f, 2, d, 8, 3, &r[2]);
+		c->rc[1][3] = fsc_fabric_cancel(f, &r[0]);
+		c->rc[1][4] = fsc_fabric_cancel(f, &r[0]); /* twice: no-op */
+		c->rc[1][5] = fsc_fabric_wait(f, &r[1], 1);
+		c->val[1][0] = (uint64_t)r[1].done;
+	}
+	fsc_boot_barrier(f->boot);
+	if (f->rank == 2)
+		c->rc[2][0] = fsc_fabric_send(f, 1, d, 8, 3);
+	if (f->rank == 1)
+		c->rc[1][6] = fsc_fabric_wait(f, &r[2], 1);
+}
+
+static void fsc_fabric_cancel__poisons_only_that_peer(void **state)
+{
+	struct lb_case c = {.n = 3, .timeout_ns = 2000000000, .body = body_cancel_direct};
+
+	(void)state;
+	run_case(&c);
+	assert_int_equal(c.rc[1][3], 0);
+	assert_int_equal(c.rc[1][4], 0);
+	assert_int_equal(c.rc[1][5], -EIO); /* failed by the poisoning */
+	assert_int_equal(c.val[1][0], FSC_REQ_WITHDRAWN);
+	assert_int_equal(c.rc[1][6], 0);
+	assert_int_equal(c.rc[2][0], 0);
+}
+
 /* --- options and setup ------------------------------------------------- */
 
 struct create_case {
@@ -586,6 +694,8 @@ int main(void)
 	        cmocka_unit_test(fsc_fabric_loopback__runs_one_to_eight_ranks),
 	        cmocka_unit_test(fsc_fabric_loopback__corrupts_the_chosen_byte),
 	        cmocka_unit_test(fsc_fabric_loopback__dropped_message_times_out),
+	        cmocka_unit_test(fsc_fabric_loopback__late_message_after_cancel_is_discarded),
+	        cmocka_unit_test(fsc_fabric_cancel__poisons_only_that_peer),
 	        cmocka_unit_test(fsc_fabric_loopback__rejects_malformed_options),
 	        cmocka_unit_test(fsc_fabric_loopback__needs_the_local_bootstrap),
 	        cmocka_unit_test(fsc_fabric_describe__reports_the_clock_model),
