@@ -36,6 +36,17 @@
  * orderly close with nothing pending is not an error.  A live peer that just
  * never sends is caught by fsc_fabric_wait's deadline.
  *
+ * Cancel (fabric.h, "Request lifetime") keeps the connection and its
+ * framing.  A receive leaves the posted list, or, when its payload is
+ * arriving, the rest of the payload is read and dropped.  A send not yet
+ * started leaves the send queue; one partly written is finished from a
+ * fabric-owned copy of its unsent bytes (the peer expects them), or, when
+ * that copy cannot be allocated, the connection is failed.  Then the peer is
+ * poisoned: every message it sends from then on is read and dropped, its
+ * unexpected messages are freed, its other pending requests fail, and new
+ * operations with it fail with -EIO.  The self queue is not poisoned:
+ * withdrawing from it cannot disturb matching.
+ *
  * Limits: IPv4 only; all ranks must have the same byte order for the
  * allgathered struct sockaddr_in (its address and port are in network
  * order, which is what matters); 64 KiB of staging per connection.
@@ -122,11 +133,16 @@ struct tcp_umsg {
 
 struct tcp_peer {
 	int rank;
-	int fd;                             /* -1: self, not connected, or closed */
-	int err;                            /* negative code once the connection failed (logged) */
-	int eof;                            /* the peer closed its end with nothing pending */
-	int out_armed;                      /* EPOLLOUT is armed */
-	struct fsc_req *sq_head, *sq_tail;  /* sends not yet fully written */
+	int fd;                            /* -1: self, not connected, or closed */
+	int err;                           /* negative code once the connection failed (logged) */
+	int eof;                           /* the peer closed its end with nothing pending */
+	int out_armed;                     /* EPOLLOUT is armed */
+	int poisoned;                      /* an operation with this peer was cancelled */
+	struct fsc_req *sq_head, *sq_tail; /* sends not yet fully written */
+	/* A cancelled send's unwritten rest, owned by the fabric (allocated
+	 * with its payload behind it); it can only be the head of the send
+	 * queue. */
+	struct fsc_req *sq_owned;
 	struct fsc_req *rq_head, *rq_tail;  /* posted receives, not yet matched */
 	struct tcp_umsg *uq_head, *uq_tail; /* unexpected messages, arrival order */
 	/* The message being received. */
@@ -515,6 +531,10 @@ static void peer_release(struct tcp_peer *p)
 	p->uq_head = p->uq_tail = NULL;
 	free(p->stage);
 	p->stage = NULL;
+	/* The send queue's other entries are callers' requests, which may be
+	 * gone by now: never walked here. */
+	free(p->sq_owned);
+	p->sq_owned = NULL;
 }
 
 static void tcp_destroy(struct fsc_fabric *f)
@@ -1168,15 +1188,47 @@ static struct fsc_req *req_take_tag(struct fsc_req **head, struct fsc_req **tail
 	return NULL;
 }
 
-static void fail_list(struct fsc_req **head, struct fsc_req **tail, int rc)
+/* A send left the queue: complete it, or free it when it is the fabric's
+ * own copy of a cancelled send. */
+static void send_done(struct tcp_peer *p, struct fsc_req *r, int rc)
+{
+	if (r == p->sq_owned) {
+		free(r);
+		p->sq_owned = NULL;
+	} else {
+		op_complete(r, rc);
+	}
+}
+
+static void fail_list(struct tcp_peer *p, struct fsc_req **head, struct fsc_req **tail, int rc)
 {
 	struct fsc_req *r = *head, *next;
 
 	for (; r; r = next) {
 		next = op_of(r)->next;
-		op_complete(r, rc);
+		send_done(p, r, rc);
 	}
 	*head = *tail = NULL;
+}
+
+/* Unlink r from a list; false when it is not there. */
+static bool req_unlink(struct fsc_req **head, struct fsc_req **tail, struct fsc_req *r)
+{
+	struct fsc_req *prev = NULL;
+
+	for (struct fsc_req *x = *head; x; prev = x, x = op_of(x)->next) {
+		if (x != r)
+			continue;
+		if (prev)
+			op_of(prev)->next = op_of(r)->next;
+		else
+			*head = op_of(r)->next;
+		if (*tail == r)
+			*tail = prev;
+		op_of(r)->next = NULL;
+		return true;
+	}
+	return false;
 }
 
 static void umsg_unlink(struct tcp_peer *p, struct tcp_umsg *u)
@@ -1235,8 +1287,8 @@ static void fail_peer(struct tcp_fab *t, struct tcp_peer *p, int rc, const char 
 	          peer_host(t, p->rank), why);
 	p->err = rc;
 	peer_close_fd(t, p);
-	fail_list(&p->sq_head, &p->sq_tail, rc);
-	fail_list(&p->rq_head, &p->rq_tail, rc);
+	fail_list(p, &p->sq_head, &p->sq_tail, rc);
+	fail_list(p, &p->rq_head, &p->rq_tail, rc);
 	if (p->rx_req)
 		op_complete(p->rx_req, rc);
 	if (p->rx_umsg) {
@@ -1255,6 +1307,16 @@ static int peer_gone(struct tcp_fab *t, struct tcp_peer *p, const char *what, si
 	fsc_error("fabric tcp: %s of %zu B (tag %d) %s rank %d (host %s): %s", what, bytes, tag,
 	          strcmp(what, "send") ? "from" : "to", p->rank, peer_host(t, p->rank),
 	          p->eof ? "the peer has closed its connection" : "not connected");
+	return -EIO;
+}
+
+static int poisoned_refuse(struct tcp_fab *t, struct tcp_peer *p, const char *what, size_t bytes,
+                           int tag)
+{
+	fsc_error("fabric tcp: %s of %zu B (tag %d) %s rank %d (host %s) refused: an earlier "
+	          "operation with that rank was cancelled, so matching can no longer be trusted",
+	          what, bytes, tag, strcmp(what, "send") ? "from" : "to", p->rank,
+	          peer_host(t, p->rank));
 	return -EIO;
 }
 
@@ -1289,6 +1351,15 @@ static int rx_start(struct tcp_fab *t, struct tcp_peer *p, const struct tcp_hdr 
 	p->rx_tag = tag;
 	p->rx_bytes = bytes;
 	p->rx_left = (size_t)bytes;
+	if (p->poisoned) {
+		/* Read and dropped (rx_dst NULL): see the top of this file. */
+		fsc_debug("fabric tcp: dropping a %llu B message (tag %d) from rank %d, "
+		          "poisoned by a cancel",
+		          (unsigned long long)bytes, tag, p->rank);
+		if (!bytes)
+			rx_finish(p);
+		return 0;
+	}
 	r = req_take_tag(&p->rq_head, &p->rq_tail, tag);
 	if (r && r->bytes != bytes) {
 		size_mismatch(t, p->rank, tag, r->bytes, bytes);
@@ -1551,7 +1622,7 @@ static size_t peer_flush(struct tcp_fab *t, struct tcp_peer *p)
 			p->sq_head = op_of(r)->next;
 			if (!p->sq_head)
 				p->sq_tail = NULL;
-			op_complete(r, 0);
+			send_done(p, r, 0);
 		}
 		if ((size_t)n < want)
 			break; /* the socket is full */
@@ -1628,6 +1699,8 @@ static int tcp_isend(struct fsc_fabric *f, int peer, const void *buf, size_t byt
 	p = &t->peers[peer];
 	if (peer == f->rank)
 		return self_send(t, p, req, buf, bytes, tag);
+	if (p->poisoned)
+		return poisoned_refuse(t, p, "send", bytes, tag);
 	if (p->fd < 0)
 		return peer_gone(t, p, "send", bytes, tag);
 	op->hdr.magic = htobe32(TCP_MSG_MAGIC);
@@ -1668,6 +1741,8 @@ static int tcp_irecv(struct fsc_fabric *f, int peer, void *buf, size_t bytes, in
 	req->is_recv = 1;
 	op_init(req, buf);
 	p = &t->peers[peer];
+	if (p->poisoned)
+		return poisoned_refuse(t, p, "receive", bytes, tag);
 	for (u = p->uq_head; u && u->tag != tag; u = u->next)
 		;
 	if (u) {
@@ -1793,6 +1868,104 @@ static int tcp_test(struct fsc_fabric *f, struct fsc_req *req, int *done)
 	return op->done ? op->rc : 0;
 }
 
+/* Take send r (not complete) out of p's queue without breaking the stream:
+ * a send not started just leaves; the partly written head is replaced by a
+ * fabric-owned copy of its unwritten bytes, finished by later progress.
+ * 0, or -ENOMEM after failing the connection (logged). */
+static int send_detach(struct tcp_fab *t, struct tcp_peer *p, struct fsc_req *r)
+{
+	struct tcp_op *op = op_of(r);
+	size_t rest = r->bytes - op->off;
+	struct fsc_req *c;
+
+	if (r != p->sq_head || !op->hdr_off) {
+		req_unlink(&p->sq_head, &p->sq_tail, r);
+		return 0;
+	}
+	c = malloc(sizeof(*c) + rest);
+	if (!c) {
+		fail_peer(t, p, -EIO, "out of memory for the %zu unsent bytes of a cancelled send",
+		          rest);
+		return -ENOMEM;
+	}
+	*c = *r;
+	c->bytes = rest;
+	op_of(c)->buf = (char *)(c + 1);
+	op_of(c)->off = 0;
+	if (rest)
+		memcpy(op_of(c)->buf, op->buf + op->off, rest);
+	p->sq_head = c;
+	if (p->sq_tail == r)
+		p->sq_tail = c;
+	p->sq_owned = c;
+	return 0;
+}
+
+/* See the top of this file.  Every pending request with p fails. */
+static void poison(struct tcp_fab *t, struct tcp_peer *p)
+{
+	struct tcp_umsg *u, *next;
+	struct fsc_req *r, *rn;
+
+	if (p->poisoned)
+		return;
+	p->poisoned = 1;
+	fsc_warn("fabric tcp: an operation with rank %d (host %s) was cancelled; messages from "
+	         "it are dropped and new operations with it fail",
+	         p->rank, peer_host(t, p->rank));
+	fail_list(p, &p->rq_head, &p->rq_tail, -EIO);
+	if (p->rx_req)
+		op_complete(p->rx_req, -EIO);
+	if (p->rx_umsg) {
+		umsg_unlink(p, p->rx_umsg);
+		free(p->rx_umsg);
+	}
+	if (p->rx_req || p->rx_umsg) {
+		p->rx_req = NULL;
+		p->rx_umsg = NULL;
+		p->rx_dst = NULL; /* the rest of the payload is dropped */
+	}
+	for (u = p->uq_head; u; u = next) {
+		next = u->next;
+		free(u);
+	}
+	p->uq_head = p->uq_tail = NULL;
+	for (r = p->sq_head; r; r = rn) {
+		rn = op_of(r)->next;
+		if (r == p->sq_owned)
+			continue;
+		if (send_detach(t, p, r))
+			return; /* the connection failed: every request with it did */
+		op_complete(r, -EIO);
+	}
+}
+
+static int tcp_cancel(struct fsc_fabric *f, struct fsc_req *req)
+{
+	struct tcp_fab *t = f->impl;
+	struct tcp_op *op = op_of(req);
+	struct tcp_peer *p;
+
+	if (!t || op->done)
+		return 0;
+	p = &t->peers[req->peer];
+	if (!req->is_recv) {
+		/* A failed copy failed the connection, and this request with
+		 * it: nothing refers to it either way. */
+		(void)send_detach(t, p, req);
+	} else if (p->rx_req == req) {
+		p->rx_req = NULL;
+		p->rx_dst = NULL; /* the rest of its payload is read and dropped */
+	} else {
+		req_unlink(&p->rq_head, &p->rq_tail, req);
+	}
+	if (!op->done)
+		op_complete(req, -ECANCELED);
+	if (req->peer != f->rank)
+		poison(t, p);
+	return 0;
+}
+
 static int tcp_describe(struct fsc_fabric *f, json_t *info)
 {
 	struct tcp_fab *t = f->impl;
@@ -1844,6 +2017,7 @@ const struct fsc_fabric_ops fsc_fabric_tcp = {
         .isend = tcp_isend,
         .irecv = tcp_irecv,
         .test = tcp_test,
+        .cancel = tcp_cancel,
         .progress = tcp_progress,
         .describe = tcp_describe,
 };

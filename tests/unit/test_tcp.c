@@ -15,6 +15,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +26,7 @@
 #include <unistd.h>
 
 #include "boot.h"
+#include "clock.h"
 #include "fabric.h"
 #include "log.h"
 #include "options.h"
@@ -64,6 +67,9 @@ struct tcase {
 	json_t *info[MAX_RANKS];
 	size_t close_bytes; /* body_close: message size (0: 64 B) */
 	int after[2];       /* body_close: irecv/isend posted after the failure */
+	/* Cancel cases: a rank done with its part raises flag; results. */
+	atomic_int flag;
+	int rc[MAX_RANKS][6];
 };
 
 /* ------------------------------------------------------------------------
@@ -632,6 +638,215 @@ static void tcp_irecv__size_mismatch_is_eio(void **state)
 }
 
 /* ------------------------------------------------------------------------
+ * Cancel: late messages and partly moved ones
+ * ------------------------------------------------------------------------ */
+
+#define CANARY 0xEE
+
+/* Drive f until another rank raises c->flag (it finished the transfer this
+ * rank must keep draining); 10 s at most. */
+static int progress_until_flag(struct fsc_fabric *f, struct tcase *c)
+{
+	uint64_t deadline = fsc_time_real_ns() + 10000000000ull;
+	int rc = 0;
+
+	while (!rc && !atomic_load(&c->flag)) {
+		rc = fsc_fabric_progress(f);
+		if (fsc_time_real_ns() > deadline)
+			rc = -ETIMEDOUT;
+		sched_yield();
+	}
+	return rc;
+}
+
+static uint64_t count_not(const uint8_t *buf, size_t bytes, uint8_t v)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < bytes; i++)
+		n += buf[i] != v;
+	return n;
+}
+
+/* Rank 0's 64 B receive from rank 1 times out; only then does rank 1 send
+ * it, followed by 4 MiB (more than the socket buffers: rank 0 must drain
+ * it).  Rank 0's request and buffer are gone from the fabric's view: the
+ * request storage is freed, the buffer holds a canary.  Afterwards rank 0
+ * refuses rank 1 both ways and still talks to rank 2. */
+static int body_late(struct fsc_fabric **fp, struct fsc_boot *b, struct tcase *c)
+{
+	struct fsc_fabric *f = *fp;
+	uint8_t *buf = malloc(64), *big = calloc(1, 4 * MIB), small[16];
+	struct fsc_req *req = malloc(sizeof(*req)), r2;
+	int rc = buf && big && req ? 0 : -ENOMEM;
+
+	if (!rc && b->rank == 0) {
+		f->timeout_ns = 50000000;
+		c->rc[0][0] = fsc_fabric_irecv(f, 1, buf, 64, 5, req);
+		c->rc[0][1] = fsc_fabric_wait(f, req, 1);
+		free(req);
+		req = NULL;
+		memset(buf, CANARY, 64);
+	}
+	if (fsc_boot_barrier(b))
+		rc = -EIO;
+	if (!rc && b->rank == 1) {
+		pattern_fill(buf, 64, 1, 0, 5);
+		c->rc[1][0] = fsc_fabric_send(f, 0, buf, 64, 5);
+		c->rc[1][1] = fsc_fabric_send(f, 0, big, 4 * MIB, 6);
+		atomic_store(&c->flag, 1);
+	}
+	if (!rc && b->rank == 0) {
+		c->rc[0][2] = progress_until_flag(f, c);
+		c->wrong[0] = count_not(buf, 64, CANARY);
+		c->rc[0][3] = fsc_fabric_irecv(f, 1, small, 16, 7, &r2);
+		c->rc[0][4] = fsc_fabric_isend(f, 1, small, 16, 7, &r2);
+		c->rc[0][5] = fsc_fabric_recv(f, 2, small, 16, 8);
+		c->wrong[2] = pattern_wrong(small, 16, 2, 0, 8);
+	}
+	if (!rc && b->rank == 2) {
+		pattern_fill(small, 16, 2, 0, 8);
+		rc = fsc_fabric_send(f, 0, small, 16, 8);
+	}
+	free(req);
+	free(buf);
+	free(big);
+	return rc;
+}
+
+static void tcp_cancel__late_message_is_dropped_peer_refused(void **state)
+{
+	struct tcase c = {.n = 3, .body = body_late};
+	char *log;
+
+	(void)state;
+	capture_begin();
+	case_run(&c);
+	log = capture_end();
+	assert_int_equal(c.body_rc[0], 0);
+	assert_int_equal(c.body_rc[1], 0);
+	assert_int_equal(c.body_rc[2], 0);
+	assert_int_equal(c.rc[0][0], 0);
+	assert_int_equal(c.rc[0][1], -ETIMEDOUT);
+	assert_int_equal(c.rc[1][0], 0); /* the late sender sees no error */
+	assert_int_equal(c.rc[1][1], 0); /* its 4 MiB were drained */
+	assert_int_equal(c.rc[0][2], 0);
+	assert_int_equal(c.wrong[0], 0); /* canary intact */
+	assert_int_equal(c.rc[0][3], -EIO);
+	assert_int_equal(c.rc[0][4], -EIO);
+	assert_int_equal(c.rc[0][5], 0); /* rank 2 is unaffected */
+	assert_int_equal(c.wrong[2], 0);
+	assert_non_null(strstr(log, "fabscope[0@hA]: warning: fabric tcp: an operation with "
+	                            "rank 1 (host hB) was cancelled"));
+	assert_non_null(strstr(log, "receive of 16 B (tag 7) from rank 1 (host hB) refused"));
+	free(log);
+}
+
+/* Rank 0 cancels a 32 MiB receive once its first bytes have landed: the
+ * rest is read and dropped, never written into the buffer (refilled with a
+ * canary right after the cancel), and the sender's send completes. */
+static int body_cancel_mid_receive(struct fsc_fabric **fp, struct fsc_boot *b, struct tcase *c)
+{
+	struct fsc_fabric *f = *fp;
+	size_t bytes = 32 * MIB;
+	uint8_t *buf = malloc(bytes);
+	struct fsc_req req;
+	int rc = buf ? 0 : -ENOMEM, done = 0;
+	uint64_t deadline = fsc_time_real_ns() + 10000000000ull;
+
+	if (!rc && b->rank == 0) {
+		memset(buf, CANARY, bytes);
+		rc = fsc_fabric_irecv(f, 1, buf, bytes, 1, &req);
+	}
+	if (fsc_boot_barrier(b) && !rc)
+		rc = -EIO;
+	if (!rc && b->rank == 1) {
+		pattern_fill(buf, bytes, 1, 0, 1);
+		rc = fsc_fabric_send(f, 0, buf, bytes, 1);
+		atomic_store(&c->flag, 1);
+	}
+	if (!rc && b->rank == 0) {
+		/* Poll until the payload has started; the sender cannot finish
+		 * before rank 0 reads the rest. */
+		while (!rc && !done && buf[0] == CANARY) {
+			rc = fsc_fabric_test(f, &req, &done);
+			if (fsc_time_real_ns() > deadline)
+				rc = -ETIMEDOUT;
+		}
+		c->rc[0][0] = done; /* 0: it was cancelled mid-message */
+		if (!rc)
+			rc = fsc_fabric_cancel(f, &req);
+		memset(buf, CANARY, bytes);
+		if (!rc)
+			rc = progress_until_flag(f, c);
+		c->wrong[0] = count_not(buf, bytes, CANARY);
+	}
+	free(buf);
+	return rc;
+}
+
+static void tcp_cancel__receive_cancelled_mid_message_drains_the_rest(void **state)
+{
+	struct tcase c = {.n = 2, .body = body_cancel_mid_receive};
+
+	(void)state;
+	case_run(&c);
+	assert_int_equal(c.body_rc[0], 0);
+	assert_int_equal(c.body_rc[1], 0);
+	assert_int_equal(c.rc[0][0], 0);
+	assert_int_equal(c.wrong[0], 0);
+}
+
+/* Rank 0 cancels a 32 MiB send the socket took only part of (rank 1 is not
+ * reading yet), then overwrites and frees its buffer.  Rank 1 still gets
+ * the whole message intact: the fabric finished it from its own copy. */
+static int body_cancel_mid_send(struct fsc_fabric **fp, struct fsc_boot *b, struct tcase *c)
+{
+	struct fsc_fabric *f = *fp;
+	size_t bytes = 32 * MIB;
+	uint8_t *buf = malloc(bytes);
+	struct fsc_req req;
+	int rc = buf ? 0 : -ENOMEM, done = 0;
+
+	if (!rc && b->rank == 0) {
+		pattern_fill(buf, bytes, 0, 1, 1);
+		rc = fsc_fabric_isend(f, 1, buf, bytes, 1, &req);
+		if (!rc)
+			rc = fsc_fabric_test(f, &req, &done);
+		c->rc[0][0] = done; /* 0: the socket did not take it all */
+		if (!rc)
+			rc = fsc_fabric_cancel(f, &req);
+		memset(buf, CANARY, bytes);
+		free(buf);
+		buf = NULL;
+	}
+	if (fsc_boot_barrier(b) && !rc)
+		rc = -EIO;
+	if (!rc && b->rank == 1) {
+		memset(buf, 0, bytes);
+		rc = fsc_fabric_recv(f, 0, buf, bytes, 1);
+		c->wrong[1] = pattern_wrong(buf, bytes, 0, 1, 1);
+		atomic_store(&c->flag, 1);
+	}
+	if (!rc && b->rank == 0)
+		rc = progress_until_flag(f, c);
+	free(buf);
+	return rc;
+}
+
+static void tcp_cancel__partly_written_send_is_finished_from_a_copy(void **state)
+{
+	struct tcase c = {.n = 2, .body = body_cancel_mid_send};
+
+	(void)state;
+	case_run(&c);
+	assert_int_equal(c.body_rc[0], 0);
+	assert_int_equal(c.body_rc[1], 0);
+	assert_int_equal(c.rc[0][0], 0);
+	assert_int_equal(c.wrong[1], 0);
+}
+
+/* ------------------------------------------------------------------------
  * Peers that never come, or go away
  * ------------------------------------------------------------------------ */
 
@@ -920,6 +1135,9 @@ int main(void)
 	        cmocka_unit_test(tcp_irecv__peer_dies_mid_message_is_eio_named),
 	        cmocka_unit_test(tcp_irecv__orderly_close_then_receive_is_eio),
 	        cmocka_unit_test(tcp_connect__stray_connection_is_dropped),
+	        cmocka_unit_test(tcp_cancel__late_message_is_dropped_peer_refused),
+	        cmocka_unit_test(tcp_cancel__receive_cancelled_mid_message_drains_the_rest),
+	        cmocka_unit_test(tcp_cancel__partly_written_send_is_finished_from_a_copy),
 	        cmocka_unit_test(tcp_describe__reports_what_was_used),
 	        cmocka_unit_test(tcp_describe__single_rank_reports_socket_defaults),
 	        cmocka_unit_test(tcp_describe__nodelay_off_yield_on),
