@@ -5,6 +5,17 @@
  * traffic never matches control traffic.  Requires the MPI bootstrap: the
  * communicator comes from it.
  *
+ * Cancel (fabric.h, "Request lifetime"): MPI_Cancel, then MPI_Test until
+ * the request is complete, for MPI_CANCEL_WAIT_NS at most.  Complete and
+ * cancelled: the peer is poisoned (new operations with it fail; MPI keeps
+ * its late messages in its own unexpected queue, never in a caller's
+ * buffer).  Complete but not cancelled (it finished meanwhile): nothing to
+ * do.  Still incomplete: MPI has matched the operation and will not stop it
+ * (Open MPI does not cancel sends at all), so it may still read or write the
+ * buffer; the request moves to a list of the fabric's own (the caller's
+ * storage is released), the peer is poisoned, and cancel answers -EBUSY, on
+ * which the wrapper abandons the fabric and keeps its buffers.
+ *
  * Limits: one message, and one collective's element count, is at most
  * INT_MAX bytes/elements (MPI's int counts; splitting large messages is
  * not implemented).  MPI has no bfloat16 type, so bfloat16 reductions are
@@ -31,7 +42,14 @@ struct mpi_fab {
 	MPI_Comm comm; /* MPI_COMM_NULL until connect() */
 	int tag_ub;    /* largest valid tag on comm (MPI_TAG_UB) */
 	int bf16_noted;
+	unsigned char *poisoned; /* [size]: an operation with that rank was cancelled */
+	MPI_Request *orphans;    /* cancelled requests MPI would not stop */
+	int norphans;
 };
+
+/* How long cancel waits for MPI to complete a cancelled request: a receive
+ * MPI has not matched is withdrawn locally at once. */
+#define MPI_CANCEL_WAIT_NS (100ull * 1000000ull)
 
 static struct mpi_fab *mpi_of(struct fsc_fabric *f)
 {
@@ -85,6 +103,11 @@ static int mpi_create(struct fsc_fabric *f, const struct fsc_config *cfg)
 	}
 	m->comm = MPI_COMM_NULL;
 	f->impl = m;
+	m->poisoned = calloc((size_t)f->size, 1);
+	if (!m->poisoned) {
+		fsc_error("fabric mpi: out of memory");
+		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -98,8 +121,14 @@ static void mpi_destroy(struct fsc_fabric *f)
 	MPI_Finalized(&finalized);
 	/* Pending operations may still be outstanding after an error: MPI
 	 * frees the communicator once they complete. */
+	/* Orphans are released to MPI, which completes them on its own;
+	 * their buffers were kept (the fabric was abandoned). */
+	for (int i = 0; i < m->norphans && !finalized; i++)
+		MPI_Request_free(&m->orphans[i]);
+	free(m->orphans);
 	if (m->comm != MPI_COMM_NULL && !finalized)
 		MPI_Comm_free(&m->comm);
+	free(m->poisoned);
 	free(m);
 	f->impl = 0;
 }
@@ -153,6 +182,14 @@ static int mpi_check_p2p(struct fsc_fabric *f, int peer, size_t bytes, int tag, 
 	if (tag < 0 || tag > m->tag_ub) {
 		fsc_error("fabric mpi: %s: tag %d out of MPI's range 0..%d", what, tag, m->tag_ub);
 		return -EINVAL;
+	}
+	if (m->poisoned[peer]) {
+		fsc_error("fabric mpi: %s of %zu B (tag %d) %s rank %d (host %s) refused: an "
+		          "earlier operation with that rank was cancelled, so matching can no "
+		          "longer be trusted",
+		          what, bytes, tag, what[0] == 's' ? "to" : "from", peer,
+		          mpi_peer_host(f, peer));
+		return -EIO;
 	}
 	return 0;
 }
@@ -240,6 +277,67 @@ static int mpi_test(struct fsc_fabric *f, struct fsc_req *req, int *done)
 		return -EIO;
 	}
 	return 0;
+}
+
+static void mpi_poison(struct fsc_fabric *f, int peer)
+{
+	struct mpi_fab *m = mpi_of(f);
+
+	if (m->poisoned[peer])
+		return;
+	m->poisoned[peer] = 1;
+	fsc_warn("fabric mpi: an operation with rank %d (host %s) was cancelled; new "
+	         "operations with it fail",
+	         peer, mpi_peer_host(f, peer));
+}
+
+static int mpi_cancel(struct fsc_fabric *f, struct fsc_req *req)
+{
+	struct mpi_fab *m = mpi_of(f);
+	uint64_t deadline;
+	MPI_Request r, *grown;
+	MPI_Status st;
+	int flag = 0, cancelled = 1, err;
+
+	memcpy(&r, req->opaque, sizeof(r));
+	if (!m || r == MPI_REQUEST_NULL)
+		return 0; /* MPI_Test already completed and freed it */
+	err = MPI_Cancel(&r);
+	if (err != MPI_SUCCESS)
+		mpi_fail(err, "MPI_Cancel"); /* and wait for completion all the same */
+	deadline = fsc_time_real_ns() + MPI_CANCEL_WAIT_NS;
+	while (!flag) {
+		err = MPI_Test(&r, &flag, &st);
+		if (err != MPI_SUCCESS) {
+			/* An erroneous request is complete and freed by MPI. */
+			flag = 1;
+			cancelled = 0;
+			break;
+		}
+		if (!flag && fsc_time_real_ns() > deadline)
+			break;
+	}
+	memcpy(req->opaque, &(MPI_Request){MPI_REQUEST_NULL}, sizeof(r));
+	if (flag) {
+		if (cancelled && MPI_Test_cancelled(&st, &cancelled) != MPI_SUCCESS)
+			cancelled = 1;
+		if (cancelled)
+			mpi_poison(f, req->peer);
+		return 0;
+	}
+	mpi_poison(f, req->peer);
+	grown = realloc(m->orphans, (size_t)(m->norphans + 1) * sizeof(*grown));
+	if (grown) {
+		m->orphans = grown;
+		m->orphans[m->norphans++] = r;
+	} else {
+		MPI_Request_free(&r); /* MPI completes it on its own */
+	}
+	fsc_error("fabric mpi: MPI would not cancel a %s of %zu B %s rank %d (host %s, tag %d) "
+	          "within %.1f s",
+	          req->is_recv ? "receive" : "send", req->bytes, req->is_recv ? "from" : "to",
+	          req->peer, mpi_peer_host(f, req->peer), req->tag, MPI_CANCEL_WAIT_NS / 1e9);
+	return -EBUSY;
 }
 
 static int mpi_describe(struct fsc_fabric *f, json_t *info)
@@ -436,6 +534,7 @@ const struct fsc_fabric_ops fsc_fabric_mpi = {
         .send = mpi_send,
         .irecv = mpi_irecv,
         .test = mpi_test,
+        .cancel = mpi_cancel,
         .describe = mpi_describe,
         .coll = &mpi_coll,
 };
