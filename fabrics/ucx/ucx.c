@@ -15,6 +15,15 @@
  * pair of workers.  Bit 63 marks fabscope's own wire-up messages so they can
  * never match a caller's receive.
  *
+ * Cancel (fabric.h, "Request lifetime"): ucp_request_cancel, then the worker
+ * is progressed until the request is complete, for UCX_CANCEL_WAIT_NS at
+ * most.  Cancelled: the peer is poisoned (new operations with it fail; its
+ * late messages stay in UCX's unexpected queue, never in a caller's
+ * buffer).  Completed meanwhile: nothing more to do.  Still in progress (a
+ * rendezvous transfer UCX will not stop): the handle stays in the slot table
+ * (destroy() withdraws it), the peer is poisoned and cancel answers -EBUSY,
+ * on which the wrapper abandons the fabric and keeps its buffers.
+ *
  * Configuration comes from UCX itself: ucp_config_read() reads UCX_TLS,
  * UCX_NET_DEVICES and every other UCX_* variable, and describe() records
  * which of them were set and which transports each endpoint really uses.
@@ -41,6 +50,10 @@
 #define UCX_CLOSE_TIMEOUT_NS (2ull * 1000000000ull)
 
 #define UCX_SLOTS_INITIAL 256
+
+/* How long cancel progresses the worker for a cancelled request to
+ * complete: an unmatched receive is withdrawn locally at once. */
+#define UCX_CANCEL_WAIT_NS (100ull * 1000000ull)
 
 /* Where the request state lives in struct fsc_req's opaque words. */
 enum ucx_req_word {
@@ -76,6 +89,7 @@ struct ucx {
 	void **slots;
 	int *free;
 	int nslots, nfree;
+	unsigned char *poisoned; /* [npeers]: an operation with that rank was cancelled */
 };
 
 static uint64_t ucx_tag(int sender, int tag)
@@ -221,7 +235,8 @@ static int ucx_create(struct fsc_fabric *f, const struct fsc_config *cfg)
 	}
 	u->peers = calloc((size_t)f->size, sizeof(*u->peers));
 	u->dirty_list = calloc((size_t)f->size, sizeof(*u->dirty_list));
-	if (!u->peers || !u->dirty_list) {
+	u->poisoned = calloc((size_t)f->size, 1);
+	if (!u->peers || !u->dirty_list || !u->poisoned) {
 		fsc_error("ucx: out of memory");
 		return -ENOMEM;
 	}
@@ -305,6 +320,7 @@ static void ucx_destroy(struct fsc_fabric *f)
 	free(u->dirty_list);
 	free(u->slots);
 	free(u->free);
+	free(u->poisoned);
 	if (u->worker)
 		ucp_worker_destroy(u->worker);
 	if (u->ctx)
@@ -531,16 +547,34 @@ static int post_recv(struct fsc_fabric *f, int peer, void *buf, size_t bytes, ui
 	return rc;
 }
 
+/* A peer poisoned by a cancel (see the top of this file): refused. */
+static int poisoned_refuse(struct fsc_fabric *f, int peer, const char *what, size_t bytes, int tag)
+{
+	struct ucx *u = f->impl;
+
+	if (__builtin_expect(
+	            !u->poisoned || (unsigned)peer >= (unsigned)u->npeers || !u->poisoned[peer], 1))
+		return 0;
+	fsc_error("ucx: %s of %zu B (tag %d) %s rank %d (host %s) refused: an earlier operation "
+	          "with that rank was cancelled, so matching can no longer be trusted",
+	          what, bytes, tag, what[0] == 's' ? "to" : "from", peer, peer_host(f, peer));
+	return -EIO;
+}
+
 static int ucx_isend(struct fsc_fabric *f, int peer, const void *buf, size_t bytes, int tag,
                      struct fsc_req *req)
 {
-	return post_send(f, peer, buf, bytes, ucx_tag(f->rank, tag), req);
+	int rc = poisoned_refuse(f, peer, "send", bytes, tag);
+
+	return rc ? rc : post_send(f, peer, buf, bytes, ucx_tag(f->rank, tag), req);
 }
 
 static int ucx_irecv(struct fsc_fabric *f, int peer, void *buf, size_t bytes, int tag,
                      struct fsc_req *req)
 {
-	return post_recv(f, peer, buf, bytes, ucx_tag(peer, tag), req);
+	int rc = poisoned_refuse(f, peer, "receive", bytes, tag);
+
+	return rc ? rc : post_recv(f, peer, buf, bytes, ucx_tag(peer, tag), req);
 }
 
 /* The received length of a completed receive (0 for a send). */
@@ -593,6 +627,53 @@ static int ucx_test(struct fsc_fabric *f, struct fsc_req *req, int *done)
 	}
 	*done = !rc;
 	return rc;
+}
+
+static void poison(struct fsc_fabric *f, int peer)
+{
+	struct ucx *u = f->impl;
+
+	if ((unsigned)peer >= (unsigned)u->npeers || u->poisoned[peer])
+		return;
+	u->poisoned[peer] = 1;
+	fsc_warn("ucx: an operation with rank %d (host %s) was cancelled; new operations with "
+	         "it fail",
+	         peer, peer_host(f, peer));
+}
+
+static int ucx_cancel(struct fsc_fabric *f, struct fsc_req *req)
+{
+	struct ucx *u = f->impl;
+	uint64_t deadline;
+	ucs_status_t st;
+	void *h;
+
+	if (!u || req->opaque[RQ_STATE] != RQ_PENDING)
+		return 0; /* finished (or failed) inside the fabric already */
+	h = (void *)(uintptr_t)req->opaque[RQ_HANDLE];
+	ucp_request_cancel(u->worker, h);
+	deadline = fsc_time_real_ns() + UCX_CANCEL_WAIT_NS;
+	while ((st = ucp_request_check_status(h)) == UCS_INPROGRESS &&
+	       fsc_time_real_ns() <= deadline)
+		ucp_worker_progress(u->worker);
+	req->opaque[RQ_HANDLE] = 0;
+	req->opaque[RQ_STATE] = RQ_FAILED;
+	req->opaque[RQ_RC] = (uint64_t)(int64_t)-ECANCELED;
+	if (st == UCS_INPROGRESS) {
+		/* The handle stays in its slot: destroy() withdraws it. */
+		poison(f, req->peer);
+		fsc_error("ucx: UCX would not cancel a %s of %zu B %s rank %d (host %s, tag %d) "
+		          "within %.1f s",
+		          req->is_recv ? "receive" : "send", req->bytes,
+		          req->is_recv ? "from" : "to", req->peer, peer_host(f, req->peer),
+		          req->tag, UCX_CANCEL_WAIT_NS / 1e9);
+		return -EBUSY;
+	}
+	ucp_request_free(h);
+	slot_give(u, req);
+	if (st == UCS_ERR_CANCELED)
+		poison(f, req->peer);
+	return 0;
 }
 
 static int ucx_progress(struct fsc_fabric *f)
@@ -990,6 +1071,7 @@ const struct fsc_fabric_ops fsc_fabric_ucx = {
         .isend = ucx_isend,
         .irecv = ucx_irecv,
         .test = ucx_test,
+        .cancel = ucx_cancel,
         .progress = ucx_progress,
         .describe = ucx_describe,
 };
