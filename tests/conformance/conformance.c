@@ -28,6 +28,9 @@
 #define CONF_MANY 64                   /* requests in flight to one peer */
 #define CONF_INTERLEAVE 16             /* messages per tag, interleaved check */
 #define CONF_MISMATCH_NS 3000000000ull /* waits of the size-mismatch checks */
+#define CONF_LATE_BYTES 64             /* the late-message check */
+#define CONF_LATE_WAIT_NS 100000000ull /* its receive's deadline */
+#define CONF_LATE_POLLS 1000           /* progress calls after the late send */
 
 static const size_t conf_sizes[] = {0, 1, 4097, 4u << 20};
 #define CONF_NSIZES (sizeof(conf_sizes) / sizeof(conf_sizes[0]))
@@ -476,12 +479,126 @@ static int check_mismatch(struct conf *c, size_t sbytes, size_t rbytes)
 	return rc;
 }
 
+/* On a fresh fabric: rank 1's receive from rank 0 times out and is
+ * withdrawn; its request storage is freed and its buffer refilled with a
+ * canary; only then does rank 0 send the message (a late one).  Rank 1
+ * keeps making progress: the canary must stay intact, and later operations
+ * with rank 0 must fail with -EIO (fabric.h, "Request lifetime").  With 3
+ * or more ranks, rank 2 then sends to rank 1: other peers are unaffected. */
+static int check_late_after_cancel(struct conf *c)
+{
+	struct fsc_fabric *f = 0;
+	unsigned char *buf = malloc(CONF_LATE_BYTES + CONF_GUARD), small[8] = {0};
+	struct fsc_req *req = malloc(sizeof(*req)), r2;
+	int rc, err, wrc = 0;
+
+	if (!buf || !req) {
+		failf(c, "out of memory for the test buffers");
+		free(buf);
+		free(req);
+		return fsc_boot_barrier(c->b);
+	}
+	rc = create_fabric(c, &f);
+	if (rc)
+		failf(c, "create: %s", fsc_strerror(rc));
+	else if ((rc = fsc_fabric_connect(f)))
+		failf(c, "connect: %s", fsc_strerror(rc));
+	err = fsc_boot_agree(c->b, rc, 0);
+	if (!err && c->rank == 1) {
+		f->timeout_ns = CONF_LATE_WAIT_NS;
+		rc = fsc_fabric_irecv(f, 0, buf, CONF_LATE_BYTES, 9100, req);
+		wrc = rc ? rc : fsc_fabric_wait(f, req, 1);
+		if (rc)
+			failf(c, "irecv failed: %s", fsc_strerror(rc));
+		else if (wrc != -ETIMEDOUT)
+			failf(c, "a receive nobody sent to returned %s, expected a timeout",
+			      fsc_strerror(wrc));
+		else if (req->done != FSC_REQ_WITHDRAWN)
+			failf(c, "the timed-out receive was not withdrawn (done = %d)", req->done);
+		free(req); /* the fabric must not touch it again */
+		req = 0;
+		memset(buf, CONF_FRESH_BYTE, CONF_LATE_BYTES + CONF_GUARD);
+	}
+	if (!err)
+		err = fsc_boot_barrier(c->b);
+	if (!err && c->rank == 0) {
+		data_fill(buf, CONF_LATE_BYTES, 9100);
+		rc = fsc_fabric_send(f, 1, buf, CONF_LATE_BYTES, 9100);
+		if (rc)
+			failf(c, "the late send failed: %s", fsc_strerror(rc));
+	}
+	if (!err)
+		err = fsc_boot_barrier(c->b);
+	if (!err && c->rank == 1) {
+		/* The late message is on its way or in: let the fabric take
+		 * it (the check cannot fail by missing it, only by letting it
+		 * land). */
+		for (int i = 0; i < CONF_LATE_POLLS && !rc; i++)
+			rc = fsc_fabric_progress(f);
+		if (rc && rc != -EIO) /* -EIO: an abandoned fabric */
+			failf(c, "progress after the cancel failed: %s", fsc_strerror(rc));
+		for (size_t i = 0; i < CONF_LATE_BYTES + CONF_GUARD; i++)
+			if (buf[i] != CONF_FRESH_BYTE) {
+				failf(c,
+				      "the late message was written into the withdrawn "
+				      "receive's buffer (offset %zu)",
+				      i);
+				break;
+			}
+		rc = fsc_fabric_irecv(f, 0, small, sizeof(small), 9101, &r2);
+		if (rc != -EIO)
+			failf(c, "a receive from the poisoned peer returned %s, expected -EIO",
+			      fsc_strerror(rc));
+		if (!rc)
+			fsc_fabric_cancel(f, &r2);
+		rc = fsc_fabric_isend(f, 0, small, sizeof(small), 9101, &r2);
+		if (rc != -EIO)
+			failf(c, "a send to the poisoned peer returned %s, expected -EIO",
+			      fsc_strerror(rc));
+		if (!rc)
+			fsc_fabric_cancel(f, &r2);
+	}
+	if (!err && c->size >= 3) {
+		/* Another peer is unaffected (unless the fabric was abandoned:
+		 * then it takes no traffic at all). */
+		int64_t ab = c->rank == 1 && f->abandoned;
+
+		err = fsc_boot_allreduce(c->b, &ab, 1, FSC_BOOT_I64, FSC_BOOT_MAX);
+		if (!err && !ab && c->rank == 2) {
+			data_fill(small, sizeof(small), 9102);
+			rc = fsc_fabric_send(f, 1, small, sizeof(small), 9102);
+			if (rc)
+				failf(c, "a send to rank 1 failed: %s", fsc_strerror(rc));
+		} else if (!err && !ab && c->rank == 1) {
+			struct xop o = {
+			        .peer = 2, .tag = 9102, .bytes = sizeof(small), .key = 9102};
+			unsigned char got[sizeof(small) + CONF_GUARD];
+
+			memset(got + sizeof(small), CONF_GUARD_BYTE, CONF_GUARD);
+			rc = fsc_fabric_recv(f, 2, got, sizeof(small), 9102);
+			if (rc)
+				failf(c, "a receive from rank 2 after the cancel failed: %s",
+				      fsc_strerror(rc));
+			else
+				verify(c, &o, got);
+		}
+	}
+	/* Everyone is done with the fabric before anyone destroys. */
+	if (fsc_boot_barrier(c->b) && !err)
+		err = -EIO;
+	fsc_fabric_destroy(f);
+	free(req);
+	free(buf);
+	return err;
+}
+
 unsigned fsc_conformance_count(int size)
 {
 	/* destroy(NULL), never connected, connect, invalid peers; then per
 	 * size ring + all pairs, four unexpected/early rings, many tags,
-	 * same tag, interleaved, two mismatches. */
-	return size < 2 ? 4 : 4 + 2 * CONF_NSIZES + 4 + 3 + 2;
+	 * same tag, interleaved, two mismatches, late message after a
+	 * cancel. */
+	return size < 2 ? 4 : 4 + 2 * CONF_NSIZES + 4 + 3 + 2 + 1;
 }
 
 /* The checks after a successful create.  Returns 0 or a bootstrap error. */
@@ -587,6 +704,9 @@ int fsc_conformance_run(struct fsc_boot *b, const struct fsc_fabric_ops *ops,
 			return rc;
 		check_begin(&c, "size mismatch, receive larger than the send");
 		if ((rc = check_mismatch(&c, 8, 16)) || (rc = check_end(&c)))
+			return rc;
+		check_begin(&c, "late message after a cancelled receive");
+		if ((rc = check_late_after_cancel(&c)) || (rc = check_end(&c)))
 			return rc;
 	}
 	return rep->checks_failed ? -EIO : 0;

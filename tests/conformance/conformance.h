@@ -13,6 +13,10 @@
  *  - isend/irecv to an invalid peer (-1, size) return -EINVAL at once;
  *  - a receive of N bytes matched by a send of M != N bytes is reported as
  *    an error (not a timeout) on one side or the other;
+ *  - a receive that timed out is withdrawn: the message its peer sends
+ *    afterwards never lands in its buffer (freed request, canary-filled
+ *    buffer, progress continued), later operations with that peer fail
+ *    with -EIO, and another peer (3 or more ranks) is unaffected;
  *  - destroy accepts a fabric that never connected and a half-built one
  *    (impl NULL), and fsc_fabric_destroy(NULL) is harmless.
  * Sending to oneself is NOT part of the contract (patterns copy their own
