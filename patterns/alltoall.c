@@ -110,8 +110,11 @@ static int a2a_run(struct fsc_pctx *c, void *state, uint64_t iter)
 			                      A2A_TAG, &s->rq[1]);
 		if (!rc)
 			rc = fsc_fabric_wait(c->fab, s->rq, 2);
-		if (rc)
+		if (rc) {
+			/* the receive, if the send could not be posted */
+			fsc_fabric_cancel(c->fab, &s->rq[0]);
 			return rc;
+		}
 	}
 	return 0;
 }

@@ -101,7 +101,9 @@ static int bw_run(struct fsc_pctx *c, void *state, uint64_t iter)
 	if (s->sender)
 		for (size_t k = 0; k < s->window && !rc; k++)
 			rc = fsc_fabric_isend(c->fab, s->peer, s->sbuf, c->bytes, BW_TAG, &rq[n++]);
-	if (!rc)
+	if (rc) /* a post failed: withdraw the ones before it */
+		fsc_fabric_cancel_all(c->fab, rq, n);
+	else
 		rc = fsc_fabric_wait(c->fab, rq, n);
 	if (rc || s->bidir)
 		return rc;

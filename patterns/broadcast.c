@@ -116,14 +116,14 @@ static int chain_run(struct fsc_pctx *c, struct bc_state *s)
 {
 	int n = c->size, pos = (c->rank - s->root + n) % n, rc = 0;
 	int prev = (c->rank - 1 + n) % n, next = (c->rank + 1) % n;
-	size_t k, nsent = 0;
+	size_t k, nrecv = 0, nsent = 0;
 
 	if (n == 1)
 		return 0;
 	for (k = 0; pos && k < s->nseg && !rc; k++) {
 		size_t e = k * s->seg, m = c->bytes - e < s->seg ? c->bytes - e : s->seg;
 
-		rc = fsc_fabric_irecv(c->fab, prev, s->buf + e, m, BC_CHAIN_TAG, &s->rreq[k]);
+		rc = fsc_fabric_irecv(c->fab, prev, s->buf + e, m, BC_CHAIN_TAG, &s->rreq[nrecv++]);
 	}
 	for (k = 0; k < s->nseg && !rc; k++) {
 		size_t e = k * s->seg, m = c->bytes - e < s->seg ? c->bytes - e : s->seg;
@@ -134,7 +134,13 @@ static int chain_run(struct fsc_pctx *c, struct bc_state *s)
 			rc = fsc_fabric_isend(c->fab, next, s->buf + e, m, BC_CHAIN_TAG,
 			                      &s->sreq[nsent++]);
 	}
-	return rc ? rc : fsc_fabric_wait(c->fab, s->sreq, nsent);
+	if (!rc)
+		rc = fsc_fabric_wait(c->fab, s->sreq, nsent);
+	if (rc) { /* nothing posted here may outlive this call */
+		fsc_fabric_cancel_all(c->fab, s->rreq, nrecv);
+		fsc_fabric_cancel_all(c->fab, s->sreq, nsent);
+	}
+	return rc;
 }
 
 static int tree_run(struct fsc_pctx *c, struct bc_state *s)
@@ -156,8 +162,10 @@ static int tree_run(struct fsc_pctx *c, struct bc_state *s)
 		if (vr + mask < n) {
 			rc = fsc_fabric_isend(c->fab, (vr + mask + s->root) % n, s->buf, c->bytes,
 			                      BC_TREE_TAG, &s->treq[nsent++]);
-			if (rc)
+			if (rc) {
+				fsc_fabric_cancel_all(c->fab, s->treq, nsent);
 				return rc;
+			}
 		}
 	return fsc_fabric_wait(c->fab, s->treq, nsent);
 }

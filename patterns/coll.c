@@ -100,6 +100,8 @@ static int ring_post_sends(struct fsc_coll_ring *g, int t, size_t len, const uns
 		                      &rq[k]);
 	}
 	g->nsend[t & 1] = k;
+	if (rc) /* a post failed: withdraw the ones before it */
+		fsc_fabric_cancel_all(g->fab, rq, k);
 	return rc;
 }
 
@@ -137,7 +139,7 @@ static int ring_steps(struct fsc_coll_ring *g, int t0, int t1, const unsigned ch
 		unsigned char *rdst = rs ? stage : buf + off * es;
 		const unsigned char *in = rs ? src + off * es : 0;
 		unsigned char *dst = rdst;
-		size_t nseg = 0;
+		size_t nseg = 0, nnext = 0; /* receives, next step's sends posted */
 
 		if (rs)
 			dst = t == n - 2 ? own : acc ? acc + off * es : rdst;
@@ -166,12 +168,19 @@ static int ring_steps(struct fsc_coll_ring *g, int t0, int t1, const unsigned ch
 				else /* out of place: one pass, no copy of the input */
 					fsc_reduce3(d, a, b, m, g->dt, g->op);
 			}
-			if (t + 1 < t1)
+			if (t + 1 < t1) {
 				rc = fsc_fabric_isend(g->fab, g->right, d, m * es, g->tag,
 				                      &g->sreq[(t + 1) & 1][k]);
+				nnext++;
+			}
 		}
 		if (!rc)
 			rc = fsc_fabric_wait(g->fab, g->sreq[t & 1], g->nsend[t & 1]);
+		if (rc) { /* nothing posted here may outlive this call */
+			fsc_fabric_cancel_all(g->fab, g->rreq, nseg);
+			fsc_fabric_cancel_all(g->fab, g->sreq[t & 1], g->nsend[t & 1]);
+			fsc_fabric_cancel_all(g->fab, g->sreq[(t + 1) & 1], nnext);
+		}
 	}
 	return rc;
 }

@@ -64,7 +64,11 @@ static int lat_run(struct fsc_pctx *c, void *state, uint64_t iter)
 		rc = fsc_fabric_irecv(c->fab, s->peer, s->rbuf, c->bytes, LAT_TAG, &rq[0]);
 		if (!rc)
 			rc = fsc_fabric_isend(c->fab, s->peer, s->sbuf, c->bytes, LAT_TAG, &rq[1]);
-		return rc ? rc : fsc_fabric_wait(c->fab, rq, 2);
+		if (rc) {
+			fsc_fabric_cancel(c->fab, &rq[0]); /* the send was not posted */
+			return rc;
+		}
+		return fsc_fabric_wait(c->fab, rq, 2);
 	}
 	rc = fsc_fabric_recv(c->fab, s->peer, s->rbuf, c->bytes, LAT_TAG);
 	return rc ? rc : fsc_fabric_send(c->fab, s->peer, s->sbuf, c->bytes, LAT_TAG);

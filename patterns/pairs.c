@@ -402,7 +402,11 @@ static int bw_window(struct fsc_pctx *c, struct pairs_xfer *x)
 			rc = fsc_fabric_irecv(c->fab, x->peer, s->rbuf + (k % s->slots) * bytes,
 			                      bytes, x->tag, &s->reqs[n++]);
 	}
-	return rc ? rc : fsc_fabric_wait(c->fab, s->reqs, n);
+	if (rc) { /* a post failed: withdraw the ones before it */
+		fsc_fabric_cancel_all(c->fab, s->reqs, n);
+		return rc;
+	}
+	return fsc_fabric_wait(c->fab, s->reqs, n);
 }
 
 /* The 4-byte ack that ends a window, receiver to sender. */
@@ -456,7 +460,11 @@ static int lat_body(struct fsc_pctx *c, void *arg, uint64_t iter)
 		if (!rc)
 			rc = fsc_fabric_isend(c->fab, x->peer, s->lsbuf, s->o.lat_bytes, x->tag,
 			                      &rq[1]);
-		return rc ? rc : fsc_fabric_wait(c->fab, rq, 2);
+		if (rc) {
+			fsc_fabric_cancel(c->fab, &rq[0]); /* the send was not posted */
+			return rc;
+		}
+		return fsc_fabric_wait(c->fab, rq, 2);
 	}
 	rc = fsc_fabric_recv(c->fab, x->peer, s->lrbuf, s->o.lat_bytes, x->tag);
 	return rc ? rc : fsc_fabric_send(c->fab, x->peer, s->lsbuf, s->o.lat_bytes, x->tag + 1);

@@ -307,6 +307,14 @@ static int pipe_alloc(struct pipe_state *s, struct fsc_pctx *c)
 	s->bsend = calloc(M, sizeof(*s->bsend));
 	s->brecv = calloc(M, sizeof(*s->brecv));
 	s->fgap = calloc(M, sizeof(*s->fgap));
+	if (s->fsend && s->frecv && s->bsend && s->brecv) {
+		/* never posted: pipe_run's error path cancels whole arrays */
+		fsc_fabric_reqs_init(s->fsend, M);
+		fsc_fabric_reqs_init(s->frecv, M);
+		fsc_fabric_reqs_init(s->bsend, M);
+		fsc_fabric_reqs_init(s->brecv, M);
+		fsc_fabric_reqs_init(&s->flush, 1);
+	}
 	if (!s->fbuf || (s->bslots && !s->bbuf) || !s->fsend || !s->frecv || !s->bsend ||
 	    !s->brecv || !s->fgap) {
 		fsc_error("pipeline: cannot allocate %zu + %zu slots of %zu bytes", s->fslots,
@@ -537,6 +545,13 @@ static int pipe_run(struct fsc_pctx *c, void *state, uint64_t iter)
 		rc = fsc_fabric_wait(f, s->bsend, (size_t)M);
 	else if (!rc && s->g.backward && s->prev >= 0)
 		rc = fsc_fabric_wait(f, &s->bsend[M - 1], 1);
+	if (rc) { /* nothing posted in this iteration may outlive it */
+		fsc_fabric_cancel_all(f, s->fsend, (size_t)M);
+		fsc_fabric_cancel_all(f, s->frecv, (size_t)M);
+		fsc_fabric_cancel_all(f, s->bsend, (size_t)M);
+		fsc_fabric_cancel_all(f, s->brecv, (size_t)M);
+		fsc_fabric_cancel(f, &s->flush);
+	}
 	if (!rc && s->timing) {
 		s->fig[PV_ITERS] += 1;
 		s->fig[PV_ITER_NS] += (double)(fsc_clock_now(&c->clock) - t0);

@@ -263,6 +263,12 @@ static void wait_timeout_log(struct fsc_fabric *f, const struct fsc_req *r)
 	          r->is_recv ? "from" : "to", r->peer, host, r->tag, f->timeout_ns / 1e9);
 }
 
+void fsc_fabric_reqs_init(struct fsc_req *reqs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		reqs[i].done = FSC_REQ_WITHDRAWN;
+}
+
 int fsc_fabric_wait(struct fsc_fabric *f, struct fsc_req *reqs, size_t n)
 {
 	uint64_t deadline = 0;

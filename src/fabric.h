@@ -205,6 +205,10 @@ int fsc_fabric_cancel(struct fsc_fabric *f, struct fsc_req *req);
  * the first error of fsc_fabric_cancel, or 0.  For error paths that posted
  * some requests and will not wait for them. */
 int fsc_fabric_cancel_all(struct fsc_fabric *f, struct fsc_req *reqs, size_t n);
+/* Mark n requests as never posted (done = FSC_REQ_WITHDRAWN), so that
+ * fsc_fabric_cancel_all over a whole array is safe whichever of them an
+ * error path got round to posting. */
+void fsc_fabric_reqs_init(struct fsc_req *reqs, size_t n);
 
 /* Wait for n requests, polling test() (busy: this is the measured path).
  * Past f->timeout_ns of real time it logs which peer and operation never

@@ -256,6 +256,24 @@ static void fsc_fabric_cancel__done_or_unposted_request_is_left_alone(void **sta
 	fsc_fabric_destroy(f);
 }
 
+static void fsc_fabric_reqs_init__cancel_all_skips_never_posted_requests(void **state)
+{
+	struct fsc_fabric *f;
+	struct fsc_req r[4];
+	char buf[4];
+
+	(void)state;
+	reset_fakes();
+	memset(r, 0, sizeof(r)); /* as calloc leaves them: "pending" */
+	fsc_fabric_reqs_init(r, 4);
+	assert_int_equal(fsc_fabric_create(&cancel_ops, NULL, NULL, &f), 0);
+	assert_int_equal(fsc_fabric_irecv(f, 1, buf, 4, 0, &r[1]), 0);
+	assert_int_equal(fsc_fabric_cancel_all(f, r, 4), 0);
+	assert_int_equal(ncancelled, 1);
+	assert_ptr_equal(cancelled[0], &r[1]);
+	fsc_fabric_destroy(f);
+}
+
 static void fsc_fabric_cancel__without_entry_abandons_the_fabric(void **state)
 {
 	struct fsc_fabric *f;
@@ -304,6 +322,7 @@ int main(void)
 	        cmocka_unit_test(fsc_fabric_wait__cancels_incomplete_requests_on_timeout),
 	        cmocka_unit_test(fsc_fabric_wait__cancels_on_a_test_error),
 	        cmocka_unit_test(fsc_fabric_cancel__done_or_unposted_request_is_left_alone),
+	        cmocka_unit_test(fsc_fabric_reqs_init__cancel_all_skips_never_posted_requests),
 	        cmocka_unit_test(fsc_fabric_cancel__without_entry_abandons_the_fabric),
 	        cmocka_unit_test(fsc_fabric_sendrecv__cancels_the_receive_when_the_send_fails),
 	};
