@@ -846,6 +846,39 @@ static void tcp_cancel__partly_written_send_is_finished_from_a_copy(void **state
 	assert_int_equal(c.wrong[1], 0);
 }
 
+/* Destroy with requests outstanding (run_rank destroys after the body):
+ * rank 0 leaves a receive posted and a 32 MiB send partly written, both
+ * with their storage already freed.  No crash, and nothing of theirs is
+ * touched (the sanitizer build checks the latter). */
+static int body_destroy_pending(struct fsc_fabric **fp, struct fsc_boot *b, struct tcase *c)
+{
+	struct fsc_fabric *f = *fp;
+	size_t bytes = 32 * MIB;
+	uint8_t *big = calloc(1, bytes), *small = malloc(16);
+	struct fsc_req *req = malloc(2 * sizeof(*req));
+	int rc = big && small && req ? 0 : -ENOMEM;
+
+	(void)c;
+	if (!rc && b->rank == 0)
+		rc = fsc_fabric_irecv(f, 1, small, 16, 3, &req[0]);
+	if (!rc && b->rank == 0)
+		rc = fsc_fabric_isend(f, 1, big, bytes, 4, &req[1]);
+	free(req);
+	free(small);
+	free(big);
+	return rc;
+}
+
+static void tcp_destroy__with_requests_outstanding(void **state)
+{
+	struct tcase c = {.n = 2, .body = body_destroy_pending};
+
+	(void)state;
+	case_run(&c);
+	assert_int_equal(c.body_rc[0], 0);
+	assert_int_equal(c.body_rc[1], 0);
+}
+
 /* ------------------------------------------------------------------------
  * Peers that never come, or go away
  * ------------------------------------------------------------------------ */
@@ -1138,6 +1171,7 @@ int main(void)
 	        cmocka_unit_test(tcp_cancel__late_message_is_dropped_peer_refused),
 	        cmocka_unit_test(tcp_cancel__receive_cancelled_mid_message_drains_the_rest),
 	        cmocka_unit_test(tcp_cancel__partly_written_send_is_finished_from_a_copy),
+	        cmocka_unit_test(tcp_destroy__with_requests_outstanding),
 	        cmocka_unit_test(tcp_describe__reports_what_was_used),
 	        cmocka_unit_test(tcp_describe__single_rank_reports_socket_defaults),
 	        cmocka_unit_test(tcp_describe__nodelay_off_yield_on),
