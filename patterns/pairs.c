@@ -75,8 +75,10 @@
 #define PAIRS_LAT_WARMUP 10
 /* Most timed windows of one bandwidth cell under --pairs-cell-time. */
 #define PAIRS_CELL_MAX_REPEATS 1000
-/* Suspects kept per matrix (the most severe first). */
+/* Suspects kept per matrix (the most severe first), and links found by
+ * the re-tests of node suspects that were not confirmed. */
 #define PAIRS_MAX_SUSPECTS 64
+#define PAIRS_MAX_DERIVED 64
 /* Links re-measured per suspect node, and healthy reference pairs per
  * re-test pass. */
 #define PAIRS_NODE_RETESTS 8
@@ -161,6 +163,10 @@ struct pairs_anom {
 	int partners[PAIRS_NODE_RETESTS]; /* node: the links re-measured */
 	int npartners;
 	double *values, *refs; /* [confirm]: re-measured value, reference */
+	/* node: each re-measured link judged on its own, [partner][0: node ->
+	 * partner, 1: partner -> node], and its values, [partner][dir][pass] */
+	struct fsc_anomaly links[PAIRS_NODE_RETESTS][2];
+	double *link_values;
 	char text[512];
 };
 
@@ -1000,6 +1006,107 @@ static int suspects_find(struct pairs_state *s, const struct fsc_attrib_params *
 	return rc;
 }
 
+/* A node suspect's re-measured links, each judged on its own as a link
+ * would be: a node whose links are mostly healthy is not confirmed, but
+ * one bad link among them (which the matrix blamed on the node, its row
+ * or column looking slow through that link and noise) must still be
+ * found.  Rank 0. */
+static int node_links_init(struct pairs_state *s, struct pairs_anom *x)
+{
+	size_t nvals = PAIRS_NODE_RETESTS * 2 * (size_t)s->o.confirm;
+
+	x->link_values = malloc(nvals * sizeof(double));
+	if (!x->link_values)
+		return -ENOMEM;
+	for (size_t k = 0; k < nvals; k++)
+		x->link_values[k] = NAN;
+	for (int k = 0; k < PAIRS_NODE_RETESTS; k++)
+		for (int d = 0; d < 2; d++)
+			x->links[k][d] = (struct fsc_anomaly){
+			        .kind = FSC_ANOM_LINK,
+			        .src = d ? -1 : x->a.src,
+			        .dst = d ? x->a.src : -1,
+			        .expected = x->a.expected,
+			        .row_ratio = NAN,
+			        .col_ratio = NAN,
+			        .sigmas = NAN,
+			};
+	return 0;
+}
+
+static void node_links_judge(struct pairs_state *s, struct pairs_anom *x, const struct retest *t,
+                             const int32_t *list, size_t np, int pass, double ref,
+                             const struct fsc_attrib_params *prm)
+{
+	for (int k = 0; k < x->npartners; k++) {
+		int j = x->partners[k];
+		long idx = pair_find(list, np, x->a.src, j);
+
+		for (int d = 0; d < 2 && idx >= 0; d++) {
+			struct fsc_anomaly *l = &x->links[k][d];
+			double val = retest_cell(t, list, idx, d ? j : x->a.src, x->hib);
+
+			l->src = d ? j : x->a.src;
+			l->dst = d ? x->a.src : j;
+			x->link_values[((size_t)k * 2 + (size_t)d) * (size_t)s->o.confirm +
+			               (size_t)pass] = val;
+			if (!isnan(val))
+				fsc_attrib_confirm(l, val, ref, x->hib, prm);
+		}
+	}
+}
+
+/* Rank 0, after the re-tests: for every node suspect not confirmed, each
+ * of its re-measured links still bad in a majority of passes becomes a
+ * confirmed link anomaly of its own (unless already one), with the
+ * matrix's cell as its measured value. */
+static int node_links_derive(struct pairs_state *s, struct pairs_anom *v, size_t *nv)
+{
+	size_t n0 = *nv, added = 0;
+
+	for (size_t i = 0; i < n0; i++) {
+		struct pairs_anom *x = &v[i];
+
+		if (x->a.kind != FSC_ANOM_NODE || x->confirmed)
+			continue;
+		for (int k = 0; k < x->npartners; k++)
+			for (int d = 0; d < 2; d++) {
+				const struct fsc_anomaly *l = &x->links[k][d];
+				const double *m = x->hib ? s->bw : s->lat;
+				struct pairs_anom *y;
+				int dup = 0;
+
+				if (!l->retests || 2 * l->confirmations <= l->retests)
+					continue;
+				for (size_t q = 0; q < *nv; q++)
+					dup |= v[q].hib == x->hib && v[q].a.kind == FSC_ANOM_LINK &&
+					       v[q].a.src == l->src && v[q].a.dst == l->dst;
+				if (dup || added == PAIRS_MAX_DERIVED)
+					continue;
+				y = &v[(*nv)++];
+				added++;
+				memset(y, 0, sizeof(*y));
+				y->a = *l;
+				y->a.measured = m[(size_t)l->src * (size_t)s->n + (size_t)l->dst];
+				y->a.ratio = y->a.measured / y->a.expected;
+				y->hib = x->hib;
+				y->confirmed = 1;
+				y->values = calloc((size_t)s->o.confirm, sizeof(double));
+				y->refs = calloc((size_t)s->o.confirm, sizeof(double));
+				if (!y->values || !y->refs) {
+					fsc_error("pairs: out of memory for the attribution");
+					return -ENOMEM;
+				}
+				memcpy(y->values,
+				       x->link_values +
+				               ((size_t)k * 2 + (size_t)d) * (size_t)s->o.confirm,
+				       (size_t)s->o.confirm * sizeof(double));
+				memcpy(y->refs, x->refs, (size_t)s->o.confirm * sizeof(double));
+			}
+	}
+	return 0;
+}
+
 /* Collective: rank 0 finds suspects and the pairs to re-measure, every
  * rank takes part in the serial re-tests, rank 0 decides.  On rank 0,
  * *vout and *nvout receive the suspects with their evidence. */
@@ -1017,7 +1124,7 @@ static int attribute(struct pairs_state *s, const struct fsc_attrib_params *prm,
 	int rc = 0;
 
 	if (s->b->rank == 0) {
-		v = calloc(2 * PAIRS_MAX_SUSPECTS, sizeof(*v));
+		v = calloc(2 * PAIRS_MAX_SUSPECTS + PAIRS_MAX_DERIVED, sizeof(*v));
 		rc = v ? suspects_find(s, prm, v, &nv) : -ENOMEM;
 		if (!rc && nv)
 			rc = retest_list(s, v, nv, &list, &np, &is_ref);
@@ -1026,6 +1133,8 @@ static int attribute(struct pairs_state *s, const struct fsc_attrib_params *prm,
 			v[i].refs = calloc((size_t)s->o.confirm, sizeof(double));
 			if (!v[i].values || !v[i].refs)
 				rc = -ENOMEM;
+			if (!rc && v[i].a.kind == FSC_ANOM_NODE)
+				rc = node_links_init(s, &v[i]);
 		}
 		t = calloc(np ? np : 1, sizeof(*t));
 		scratch = calloc(4 * PAIRS_NODE_RETESTS, sizeof(*scratch));
@@ -1080,12 +1189,15 @@ static int attribute(struct pairs_state *s, const struct fsc_attrib_params *prm,
 			x->refs[pass] = ref > 0 ? ref : x->a.expected;
 			if (!isnan(val))
 				fsc_attrib_confirm(&x->a, val, ref, x->hib, prm);
+			if (x->a.kind == FSC_ANOM_NODE)
+				node_links_judge(s, x, t, list, np, pass, ref, prm);
 		}
 	}
 	if (!rc && s->b->rank == 0) {
 		for (size_t i = 0; i < nv; i++)
 			v[i].confirmed =
 			        v[i].a.retests && 2 * v[i].a.confirmations > v[i].a.retests;
+		rc = node_links_derive(s, v, &nv);
 		/* A ping-pong cannot tell the slow direction of a round trip:
 		 * merge confirmed a->b and b->a latency links. */
 		for (size_t i = 0; i < nv; i++) {
@@ -1114,6 +1226,7 @@ out:
 		for (size_t i = 0; v && i < nv; i++) {
 			free(v[i].values);
 			free(v[i].refs);
+			free(v[i].link_values);
 		}
 		free(v);
 		v = 0;
@@ -1129,6 +1242,7 @@ static void anoms_free(struct pairs_anom *v, size_t nv)
 	for (size_t i = 0; v && i < nv; i++) {
 		free(v[i].values);
 		free(v[i].refs);
+		free(v[i].link_values);
 	}
 	free(v);
 }
