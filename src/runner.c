@@ -1,5 +1,6 @@
 /* The one timing loop and the sweep driver (see runner.h for the steps). */
 #include "runner.h"
+#include "samples.h"
 
 #include <errno.h>
 #include <math.h>
@@ -523,6 +524,9 @@ int fsc_runner_point(struct fsc_runner *r, const struct fsc_pattern_ops *p, stru
 	                                                 : "once"));
 	json_object_set_new(rec, "wrong", json_integer(wrong_all));
 	json_object_set_new(rec, "time_us", fsc_stats_to_json_us(&st));
+	/* sorted by fsc_stats_compute */
+	json_object_set_new(rec, "samples",
+	                    fsc_samples_to_json(r->samples, nsamples, FSC_SAMPLES_KEEP));
 	{
 		double bytes = p->algbw_bytes ? p->algbw_bytes(c) : (double)c->bytes;
 		double factor = p->busbw_factor ? p->busbw_factor(c) : 1.0;

@@ -37,6 +37,16 @@ static void fsc_runner_sweep__latency_exact_on_virtual_clock(void **state)
 	assert_true(lbh_tnum(rec, "min") == 5.096 && lbh_tnum(rec, "p99.9") == 5.096);
 	assert_true(lbh_tnum(rec, "stdev") == 0);
 	assert_int_equal((int)lbh_num(rec, "iters"), 10);
+	{
+		/* the per-sample times are kept beside their statistics */
+		const json_t *s = json_object_get(rec, "samples");
+
+		assert_string_equal(json_string_value(json_object_get(s, "kept")), "all");
+		assert_int_equal(json_integer_value(json_object_get(s, "n")), 10);
+		assert_int_equal(json_array_size(json_object_get(s, "values_us")), 10);
+		assert_true(json_number_value(json_array_get(json_object_get(s, "values_us"), 9)) ==
+		            5.096);
+	}
 	assert_int_equal((int)lbh_num(rec, "wrong"), 0);
 	/* algbw = 4096 B / 5096 ns */
 	assert_float_equal(lbh_num(rec, "algbw_GBps"), 4096.0 / 5096.0, 1e-12);
