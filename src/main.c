@@ -10,8 +10,10 @@
 
 #include "accept.h"
 #include "boot.h"
+#include "compare.h"
 #include "err.h"
 #include "fsc_version.h"
+#include "history.h"
 #include "log.h"
 #include "meta.h"
 #include "registry.h"
@@ -24,6 +26,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: fabscope run [options]    measure patterns over fabrics\n"
 	           "       fabscope list             fabrics and patterns, built and usable\n"
 	           "       fabscope accept SPEC      run an acceptance spec (YAML) and judge it\n"
+	           "       fabscope compare BASE RUN regressions between two runs, noise-aware\n"
+	           "       fabscope history VERB     the run history: add, list, baseline, trend\n"
 	           "       fabscope --help | --version\n"
 	           "Launch `run` under mpirun/srun for the mpi, tcp and ucx fabrics; the "
 	           "loopback fabric\nruns --lb-ranks virtual ranks in one process.\n");
@@ -262,9 +266,14 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "accept"))
 		return fsc_accept_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "compare"))
+		return fsc_compare_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "history"))
+		return fsc_history_main(argc - 1, argv + 1);
 	if (fsc_session_launcher_rank() == 0)
 		fprintf(stderr,
-		        "fabscope: error: unknown command '%s': expected run, list or accept "
+		        "fabscope: error: unknown command '%s': expected run, list, accept, "
+		        "compare, history or report "
 		        "(see --help)\n",
 		        argv[1]);
 	return FSC_EXIT_USAGE;

@@ -1,0 +1,947 @@
+/* Comparison of two runs: see compare.h and results/COMPARE.md. */
+#include "compare.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "fsc_version.h"
+#include "history.h"
+#include "options.h"
+#include "results.h"
+#include "samples.h"
+#include "stats.h"
+
+void fsc_compare_opts_default(struct fsc_compare_opts *o)
+{
+	o->min_effect = 0.05;
+	o->confidence = 0.95;
+	o->resamples = 2000;
+	o->seed = 1;
+	o->hosts = FSC_HOSTS_MUST_MATCH;
+	o->scatter_k = 3;
+}
+
+/* ---- bootstrap ---- */
+
+/* splitmix64: small, fast, and good enough for resampling indices. */
+static uint64_t rng_next(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static size_t rank_of(size_t n, double p)
+{
+	double k = ceil(p / 100.0 * (double)n) - 1;
+
+	return k < 0 ? 0 : k > (double)(n - 1) ? n - 1 : (size_t)k;
+}
+
+/* The percentile of a resample with replacement of an ascending sample:
+ * because `v` is sorted, the k-th smallest resampled value is v at the k-th
+ * smallest drawn index, found by counting draws per index (O(n), no sort). */
+static double resample_pct(const double *v, size_t n, size_t k, uint32_t *counts, uint64_t *rng)
+{
+	size_t acc = 0;
+
+	memset(counts, 0, n * sizeof(*counts));
+	for (size_t i = 0; i < n; i++)
+		counts[(size_t)(((rng_next(rng) >> 11) * 0x1.0p-53) * (double)n)]++;
+	for (size_t i = 0; i < n; i++) {
+		acc += counts[i];
+		if (acc > k)
+			return v[i];
+	}
+	return v[n - 1];
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+int fsc_compare_bootstrap(const double *a, size_t na, const double *b, size_t nb, double p,
+                          unsigned resamples, double confidence, uint64_t seed, double *ratio,
+                          double *lo, double *hi)
+{
+	size_t ka, kb, nmax = na > nb ? na : nb;
+	uint32_t *counts = 0;
+	double *r = 0, alpha = (1 - confidence) / 2;
+	uint64_t rng = seed;
+
+	if (!na || !nb || !resamples || a[rank_of(na, p)] <= 0)
+		return -EINVAL;
+	ka = rank_of(na, p);
+	kb = rank_of(nb, p);
+	*ratio = b[kb] / a[ka];
+	counts = malloc(nmax * sizeof(*counts));
+	r = malloc(resamples * sizeof(*r));
+	if (!counts || !r) {
+		free(counts);
+		free(r);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < resamples; i++) {
+		double qa = resample_pct(a, na, ka, counts, &rng);
+		double qb = resample_pct(b, nb, kb, counts, &rng);
+
+		r[i] = qa > 0 ? qb / qa : INFINITY;
+	}
+	qsort(r, resamples, sizeof(*r), cmp_double);
+	*lo = r[rank_of(resamples, 100 * alpha)];
+	*hi = r[rank_of(resamples, 100 * (1 - alpha))];
+	free(counts);
+	free(r);
+	return 0;
+}
+
+/* ---- matching ---- */
+
+struct point {
+	char key[320];
+	const json_t *rec;
+	int cell; /* matrix cell: src, dst index into labels; else -1 */
+	int src, dst;
+	size_t order; /* position in the document: the last attempt wins */
+};
+
+struct side {
+	struct point *p;
+	size_t n, cap;
+};
+
+static const char *sget(const json_t *o, const char *k, const char *def)
+{
+	const char *v = json_string_value(json_object_get(o, k));
+
+	return v ? v : def;
+}
+
+static double nget(const json_t *o, const char *k)
+{
+	const json_t *v = json_object_get(o, k);
+
+	return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static double cell(const json_t *rec, const char *k, int i, int j)
+{
+	const json_t *v =
+	        json_array_get(json_array_get(json_object_get(rec, k), (size_t)i), (size_t)j);
+
+	return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static int side_push(struct side *s, const struct point *p)
+{
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 64;
+		struct point *np = realloc(s->p, cap * sizeof(*np));
+
+		if (!np)
+			return -ENOMEM;
+		s->p = np;
+		s->cap = cap;
+	}
+	s->p[s->n++] = *p;
+	return 0;
+}
+
+static int cmp_point(const void *a, const void *b)
+{
+	const struct point *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+
+	return c ? c : (x->order > y->order) - (x->order < y->order);
+}
+
+static void prefix(char *buf, size_t len, const json_t *rec)
+{
+	const char *t = sget(rec, "test", 0);
+
+	snprintf(buf, len, "%s%s%s %s", t ? t : "", t ? ": " : "", sget(rec, "fabric", "?"),
+	         sget(rec, "pattern", "?"));
+}
+
+void fsc_compare_record_key(const json_t *rec, char *buf, size_t len)
+{
+	char pre[200];
+
+	prefix(pre, sizeof(pre), rec);
+	if (json_is_array(json_object_get(rec, "labels"))) {
+		snprintf(buf, len, "%s matrix", pre);
+		return;
+	}
+	snprintf(buf, len, "%s %s%s%s%s%s%s %.0fB", pre, sget(rec, "impl", ""),
+	         json_object_get(rec, "dtype") ? " " : "", sget(rec, "dtype", ""),
+	         json_object_get(rec, "op") ? " " : "", sget(rec, "op", ""),
+	         json_is_true(json_object_get(rec, "in_place")) ? " in-place" : "",
+	         nget(rec, "bytes"));
+}
+
+/* Every point of a document, sorted by key, one per key (the last). */
+static int collect(const json_t *doc, struct side *s)
+{
+	const json_t *recs = json_object_get(doc, "records"), *rec;
+	size_t i, order = 0;
+
+	json_array_foreach(recs, i, rec)
+	{
+		struct point pt = {.rec = rec, .cell = -1};
+		const json_t *labels = json_object_get(rec, "labels");
+		char pre[200];
+
+		prefix(pre, sizeof(pre), rec);
+		if (json_is_array(labels) && json_object_get(rec, "bw_GBps")) {
+			size_t nl = json_array_size(labels);
+
+			for (size_t a = 0; a < nl; a++)
+				for (size_t b = 0; b < nl; b++) {
+					if (a == b || isnan(cell(rec, "bw_GBps", (int)a, (int)b)))
+						continue;
+					pt.cell = 1;
+					pt.src = (int)a;
+					pt.dst = (int)b;
+					pt.order = order++;
+					snprintf(pt.key, sizeof(pt.key), "%s %s->%s", pre,
+					         json_string_value(json_array_get(labels, a)),
+					         json_string_value(json_array_get(labels, b)));
+					if (side_push(s, &pt))
+						return -ENOMEM;
+				}
+			continue;
+		}
+		pt.order = order++;
+		fsc_compare_record_key(rec, pt.key, sizeof(pt.key));
+		if (side_push(s, &pt))
+			return -ENOMEM;
+	}
+	qsort(s->p, s->n, sizeof(*s->p), cmp_point);
+	/* keep the last of equal keys (a retried acceptance attempt) */
+	{
+		size_t w = 0;
+
+		for (size_t k = 0; k < s->n; k++) {
+			if (w && !strcmp(s->p[w - 1].key, s->p[k].key))
+				s->p[w - 1] = s->p[k];
+			else
+				s->p[w++] = s->p[k];
+		}
+		s->n = w;
+	}
+	return 0;
+}
+
+/* ---- hosts ---- */
+
+static json_t *host_names(const json_t *doc)
+{
+	json_t *names = json_array(), *h;
+	size_t i;
+
+	json_array_foreach(json_object_get(json_object_get(doc, "meta"), "hosts"), i, h)
+	        json_array_append_new(names, json_string(sget(h, "name", "?")));
+	return names;
+}
+
+static int has_name(const json_t *names, const char *n)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(names, i, v) if (!strcmp(json_string_value(v), n)) return 1;
+	return 0;
+}
+
+/* Hosts of a cell's label: "host" or "host/rN". */
+static int label_in(const json_t *names, const char *label)
+{
+	char h[256];
+	const char *slash = strchr(label, '/');
+	size_t len = slash ? (size_t)(slash - label) : strlen(label);
+
+	if (len >= sizeof(h))
+		return 0;
+	memcpy(h, label, len);
+	h[len] = 0;
+	return has_name(names, h);
+}
+
+/* "a, b" of the names in x that are not in y. */
+static void names_minus(const json_t *x, const json_t *y, char *buf, size_t len)
+{
+	size_t i, used = 0;
+	json_t *v;
+
+	buf[0] = 0;
+	json_array_foreach(x, i, v)
+	{
+		if (has_name(y, json_string_value(v)))
+			continue;
+		int w = snprintf(buf + used, len - used, "%s%s", used ? ", " : "",
+		                 json_string_value(v));
+		if (w < 0 || used + (size_t)w >= len)
+			break;
+		used += (size_t)w;
+	}
+	if (!buf[0])
+		snprintf(buf, len, "none");
+}
+
+/* ---- judging ---- */
+
+static const char *label(const json_t *labels, int i)
+{
+	const char *l = json_string_value(json_array_get(labels, (size_t)i));
+
+	return l ? l : "?";
+}
+
+enum judgement { J_REGRESSION, J_IMPROVEMENT, J_INCONCLUSIVE, J_UNCHANGED, J_N };
+static const char *const jname[J_N] = {"regression", "improvement", "inconclusive", "unchanged"};
+
+static json_t *num(double v)
+{
+	return isfinite(v) ? json_real(v) : json_null();
+}
+
+/* A time ratio r (run / baseline) with its interval: worse when the run is
+ * slower by at least the minimum effect and the interval excludes 1. */
+static enum judgement judge_time(double r, double lo, double hi, double eff)
+{
+	int big_worse = r >= 1 + eff, big_better = r <= 1 / (1 + eff);
+
+	if (big_worse && lo > 1)
+		return J_REGRESSION;
+	if (big_better && hi < 1)
+		return J_IMPROVEMENT;
+	if (big_worse || big_better)
+		return J_INCONCLUSIVE;
+	return J_UNCHANGED;
+}
+
+static int status_bad(const char *s)
+{
+	return !strcmp(s, "wrong") || !strcmp(s, "error");
+}
+
+/* One non-matrix point. */
+static json_t *judge_point(const struct point *pb, const struct point *pr,
+                           const struct fsc_compare_opts *o, enum judgement *j)
+{
+	const char *sb = sget(pb->rec, "status", "?"), *sr = sget(pr->rec, "status", "?");
+	const json_t *tb = json_object_get(pb->rec, "time_us"),
+	             *tr = json_object_get(pr->rec, "time_us");
+	double *a = 0, *b = 0;
+	size_t na = 0, nb = 0;
+	json_t *x = json_object();
+
+	json_object_set_new(x, "key", json_string(pr->key));
+	json_object_set_new(x, "fabric", json_string(sget(pr->rec, "fabric", "?")));
+	json_object_set_new(x, "pattern", json_string(sget(pr->rec, "pattern", "?")));
+	json_object_set_new(x, "bytes", num(nget(pr->rec, "bytes")));
+	json_object_set_new(x, "base",
+	                    json_pack("{s:s, s:o, s:o, s:o}", "status", sb, "p50_us",
+	                              num(nget(tb, "p50")), "p99_us", num(nget(tb, "p99")),
+	                              "bw_GBps", num(nget(pb->rec, "algbw_GBps"))));
+	json_object_set_new(x, "run",
+	                    json_pack("{s:s, s:o, s:o, s:o}", "status", sr, "p50_us",
+	                              num(nget(tr, "p50")), "p99_us", num(nget(tr, "p99")),
+	                              "bw_GBps", num(nget(pr->rec, "algbw_GBps"))));
+	if (status_bad(sr) && !status_bad(sb)) {
+		*j = J_REGRESSION;
+		json_object_set_new(x, "method", json_string("status"));
+		json_object_set_new(x, "why", json_sprintf("status %s -> %s", sb, sr));
+		goto out;
+	}
+	if (fsc_samples_from_json(pb->rec, &a, &na) || fsc_samples_from_json(pr->rec, &b, &nb)) {
+		*j = J_INCONCLUSIVE;
+		json_object_set_new(x, "method", json_string("none"));
+		json_object_set_new(x, "why", json_string("no per-sample times on both sides"));
+		goto out;
+	}
+	{
+		double r50, lo50, hi50, r99, lo99, hi99;
+
+		if (fsc_compare_bootstrap(a, na, b, nb, 50, o->resamples, o->confidence, o->seed,
+		                          &r50, &lo50, &hi50) ||
+		    fsc_compare_bootstrap(a, na, b, nb, 99, o->resamples, o->confidence,
+		                          o->seed + 1, &r99, &lo99, &hi99)) {
+			*j = J_INCONCLUSIVE;
+			json_object_set_new(x, "method", json_string("none"));
+			json_object_set_new(x, "why", json_string("zero or unusable times"));
+			goto out;
+		}
+		*j = J_N; /* judged once the scatter floor is known */
+		json_object_set_new(x, "method", json_string("bootstrap"));
+		json_object_set_new(x, "n", json_pack("[I,I]", (json_int_t)na, (json_int_t)nb));
+		json_object_set_new(x, "p50_change", num(r50 - 1));
+		json_object_set_new(x, "p50_ci", json_pack("[o,o]", num(lo50 - 1), num(hi50 - 1)));
+		json_object_set_new(x, "p99_change", num(r99 - 1));
+		json_object_set_new(x, "p99_ci", json_pack("[o,o]", num(lo99 - 1), num(hi99 - 1)));
+		/* bandwidth at the median time: bytes / t50, so its ratio is 1/r50 */
+		json_object_set_new(x, "bw_change", num(1 / r50 - 1));
+		json_object_set_new(x, "bw_ci",
+		                    json_pack("[o,o]", num(1 / hi50 - 1), num(1 / lo50 - 1)));
+	}
+out:
+	free(a);
+	free(b);
+	if (*j != J_N)
+		json_object_set_new(x, "judgement", json_string(jname[*j]));
+	return x;
+}
+
+/* One matrix cell: bandwidth, judged on the repeats' ranges. */
+static json_t *judge_cell(const struct point *pb, const struct point *pr,
+                          const struct fsc_compare_opts *o, enum judgement *j)
+{
+	double b = cell(pb->rec, "bw_GBps", pb->src, pb->dst);
+	double bmin = cell(pb->rec, "bw_min_GBps", pb->src, pb->dst);
+	double bmax = cell(pb->rec, "bw_max_GBps", pb->src, pb->dst);
+	double r = cell(pr->rec, "bw_GBps", pr->src, pr->dst);
+	double rmin = cell(pr->rec, "bw_min_GBps", pr->src, pr->dst);
+	double rmax = cell(pr->rec, "bw_max_GBps", pr->src, pr->dst);
+	double lb = cell(pb->rec, "lat_us", pb->src, pb->dst),
+	       lr = cell(pr->rec, "lat_us", pr->src, pr->dst);
+	double lb99 = cell(pb->rec, "lat_p99_us", pb->src, pb->dst);
+	double lr99 = cell(pr->rec, "lat_p99_us", pr->src, pr->dst);
+	double kb = nget(pb->rec, "repeats"), kr = nget(pr->rec, "repeats");
+	const json_t *labels = json_object_get(pr->rec, "labels");
+	double chg = b > 0 ? r / b - 1 : NAN;
+	/* two-sided exact p of a rank-sum test with all of one side above all
+	 * of the other: 2 / C(m+n, m) */
+	double p = 2;
+	json_t *x = json_object();
+
+	if (kb >= 1 && kr >= 1 && kb + kr < 60)
+		p = 2 * exp(lgamma(kb + 1) + lgamma(kr + 1) - lgamma(kb + kr + 1));
+	if (isnan(chg) || isnan(bmin) || isnan(rmax) || isnan(bmax) || isnan(rmin))
+		*j = J_INCONCLUSIVE;
+	else
+		*j = J_N; /* judged once the scatter floor is known */
+	(void)o;
+	json_object_set_new(x, "key", json_string(pr->key));
+	json_object_set_new(x, "fabric", json_string(sget(pr->rec, "fabric", "?")));
+	json_object_set_new(x, "pattern", json_string("pairs"));
+	json_object_set_new(x, "src", json_string(label(labels, pr->src)));
+	json_object_set_new(x, "dst", json_string(label(labels, pr->dst)));
+	json_object_set_new(x, "method", json_string("range rank test"));
+	json_object_set_new(x, "p_value", num(p > 1 ? 1 : p));
+	json_object_set_new(x, "base",
+	                    json_pack("{s:o, s:o, s:o, s:o, s:o}", "bw_GBps", num(b), "bw_min_GBps",
+	                              num(bmin), "bw_max_GBps", num(bmax), "p50_us", num(lb),
+	                              "p99_us", num(lb99)));
+	json_object_set_new(x, "run",
+	                    json_pack("{s:o, s:o, s:o, s:o, s:o}", "bw_GBps", num(r), "bw_min_GBps",
+	                              num(rmin), "bw_max_GBps", num(rmax), "p50_us", num(lr),
+	                              "p99_us", num(lr99)));
+	json_object_set_new(x, "bw_change", num(chg));
+	json_object_set_new(x, "p50_change", num(lb > 0 ? lr / lb - 1 : NAN));
+	json_object_set_new(x, "p99_change", num(lb99 > 0 ? lr99 / lb99 - 1 : NAN));
+	json_object_set_new(x, "disjoint",
+	                    json_string(rmax < bmin   ? "below"
+	                                : rmin > bmax ? "above"
+	                                              : "no"));
+	if (*j != J_N)
+		json_object_set_new(x, "judgement", json_string(jname[*j]));
+	return x;
+}
+
+/* Checks that passed in the baseline and fail in the run. */
+static void judge_acceptance(const json_t *base, const json_t *run, json_t *pts, size_t *counts)
+{
+	const json_t *cb = json_object_get(json_object_get(base, "acceptance"), "checks");
+	const json_t *cr = json_object_get(json_object_get(run, "acceptance"), "checks");
+	const json_t *r, *b;
+	size_t i, k;
+
+	json_array_foreach(cr, i, r)
+	{
+		if (json_is_true(json_object_get(r, "pass")))
+			continue;
+		json_array_foreach(cb, k, b)
+		{
+			if (strcmp(sget(b, "test", ""), sget(r, "test", "")) ||
+			    strcmp(sget(b, "fabric", ""), sget(r, "fabric", "")) ||
+			    strcmp(sget(b, "check", ""), sget(r, "check", "")) ||
+			    !json_is_true(json_object_get(b, "pass")))
+				continue;
+			json_array_append_new(
+			        pts, json_pack("{s:s+++++, s:s, s:s, s:s, s:s+++, s:s}", "key",
+			                       sget(r, "test", "?"), ": ", sget(r, "fabric", "?"),
+			                       " check '", sget(r, "check", "?"), "'", "fabric",
+			                       sget(r, "fabric", "?"), "pattern", "acceptance",
+			                       "method", "acceptance", "why",
+			                       "passed, now fails: ", sget(r, "measured", ""),
+			                       " (required ", sget(r, "required", ""), ")",
+			                       "judgement", "regression"));
+			counts[J_REGRESSION]++;
+			break;
+		}
+	}
+}
+
+/* The robust scatter (1.4826 x MAD) of log(1 + change) over the entries
+ * still to be judged of one method: how far matched points of these two
+ * runs move apart with no cause but the machines' noise.  0 when fewer than
+ * 5 entries. */
+static double scatter(const json_t *pts, const char *method, const char *field)
+{
+	size_t n = 0, i, cap = json_array_size(pts);
+	double *v = malloc((cap ? cap : 1) * sizeof(*v)), *tmp, s = 0;
+	const json_t *x;
+
+	if (!v)
+		return 0;
+	json_array_foreach(pts, i, x)
+	{
+		double c = nget(x, field);
+
+		if (!json_object_get(x, "judgement") && !strcmp(sget(x, "method", ""), method) &&
+		    isfinite(c) && c > -1)
+			v[n++] = log1p(c);
+	}
+	tmp = malloc((n ? n : 1) * sizeof(*tmp));
+	if (n >= 5 && tmp)
+		s = fsc_mad(v, n, fsc_median(memcpy(tmp, v, n * sizeof(*v)), n), tmp);
+	free(tmp);
+	free(v);
+	return isfinite(s) ? s : 0;
+}
+
+/* Judge the entries left: a change counts when it passes the test and is at
+ * least the effect floor max(min effect, exp(k x scatter) - 1). */
+static void finalize(json_t *pts, const struct fsc_compare_opts *o, double fl_pts, double fl_cells,
+                     size_t *counts)
+{
+	size_t i;
+	json_t *x;
+
+	json_array_foreach(pts, i, x)
+	{
+		enum judgement j;
+
+		if (json_object_get(x, "judgement"))
+			continue;
+		if (!strcmp(sget(x, "method", ""), "bootstrap")) {
+			const json_t *ci = json_object_get(x, "p50_ci");
+
+			j = judge_time(1 + nget(x, "p50_change"),
+			               1 + json_number_value(json_array_get(ci, 0)),
+			               1 + json_number_value(json_array_get(ci, 1)), fl_pts);
+		} else {
+			double chg = nget(x, "bw_change"), p = nget(x, "p_value");
+			const char *dis = sget(x, "disjoint", "no");
+			int sig = p <= 1 - o->confidence;
+
+			if (chg <= -fl_cells / (1 + fl_cells) && !strcmp(dis, "below"))
+				j = sig ? J_REGRESSION : J_INCONCLUSIVE;
+			else if (chg >= fl_cells && !strcmp(dis, "above"))
+				j = sig ? J_IMPROVEMENT : J_INCONCLUSIVE;
+			else
+				j = J_UNCHANGED;
+		}
+		json_object_set_new(x, "judgement", json_string(jname[j]));
+		counts[j]++;
+	}
+}
+
+static int severity_cmp(const void *a, const void *b)
+{
+	const json_t *x = *(const json_t *const *)a, *y = *(const json_t *const *)b;
+	int jx = 0, jy = 0;
+	double cx, cy;
+
+	for (int k = 0; k < J_N; k++) {
+		if (!strcmp(sget(x, "judgement", ""), jname[k]))
+			jx = k;
+		if (!strcmp(sget(y, "judgement", ""), jname[k]))
+			jy = k;
+	}
+	if (jx != jy)
+		return jx - jy;
+	/* worst bandwidth change first among regressions, best first among
+	 * improvements; then by key */
+	cx = nget(x, "bw_change");
+	cy = nget(y, "bw_change");
+	if (isnan(cx))
+		cx = 0;
+	if (isnan(cy))
+		cy = 0;
+	if (cx != cy)
+		return jx == J_IMPROVEMENT ? (cx < cy) - (cx > cy) : (cx > cy) - (cx < cy);
+	return strcmp(sget(x, "key", ""), sget(y, "key", ""));
+}
+
+static void sort_points(json_t *pts)
+{
+	size_t n = json_array_size(pts);
+	json_t **v = malloc((n ? n : 1) * sizeof(*v));
+
+	if (!v)
+		return;
+	for (size_t i = 0; i < n; i++)
+		v[i] = json_incref(json_array_get(pts, i));
+	qsort(v, n, sizeof(*v), severity_cmp);
+	json_array_clear(pts);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(pts, v[i]);
+	free(v);
+}
+
+static int in_scope(const struct point *p, const json_t *hb, const json_t *hr,
+                    enum fsc_hosts_mode m)
+{
+	const json_t *labels = json_object_get(p->rec, "labels");
+
+	if (m != FSC_HOSTS_INTERSECT || p->cell < 0)
+		return 1;
+	for (int k = 0; k < 2; k++) {
+		const char *l =
+		        json_string_value(json_array_get(labels, (size_t)(k ? p->dst : p->src)));
+
+		if (!l || !label_in(hb, l) || !label_in(hr, l))
+			return 0;
+	}
+	return 1;
+}
+
+static json_t *side_info(const json_t *doc, const char *name)
+{
+	const json_t *meta = json_object_get(doc, "meta");
+
+	return json_pack("{s:s, s:s, s:s, s:o}", "name", name, "start_time",
+	                 sget(meta, "start_time", "?"), "status", sget(doc, "status", "?"), "hosts",
+	                 host_names(doc));
+}
+
+int fsc_compare_docs(const json_t *base, const json_t *run, const char *base_name,
+                     const char *run_name, const struct fsc_compare_opts *o, json_t **out,
+                     char *err, size_t errlen)
+{
+	const char *vb = sget(base, "schema", "(none)"), *vr = sget(run, "schema", "(none)");
+	struct side sb = {0}, sr = {0};
+	json_t *hb = host_names(base), *hr = host_names(run);
+	json_t *cmp = 0, *pts, *miss, *added;
+	size_t counts[J_N] = {0}, excluded = 0, i = 0, k = 0;
+	int rc = -EINVAL;
+
+	*out = 0;
+	if (strcmp(vb, vr)) {
+		snprintf(
+		        err, errlen,
+		        "cannot compare results of different schema versions: baseline '%s' is %s, "
+		        "run '%s' is %s",
+		        base_name, vb, run_name, vr);
+		goto done;
+	}
+	if (strcmp(vb, FSC_RESULTS_SCHEMA)) {
+		snprintf(err, errlen, "'%s' and '%s' have schema %s; this fabscope compares %s",
+		         base_name, run_name, vb, FSC_RESULTS_SCHEMA);
+		goto done;
+	}
+	if (o->hosts == FSC_HOSTS_MUST_MATCH && !json_equal(hb, hr)) {
+		char only_b[512], only_r[512];
+
+		names_minus(hb, hr, only_b, sizeof(only_b));
+		names_minus(hr, hb, only_r, sizeof(only_r));
+		snprintf(err, errlen,
+		         "the runs have different host sets (only in baseline: %s; only in run: "
+		         "%s); "
+		         "use --hosts intersect or --hosts ignore to compare anyway",
+		         only_b, only_r);
+		goto done;
+	}
+	rc = -ENOMEM;
+	if (collect(base, &sb) || collect(run, &sr)) {
+		snprintf(err, errlen, "out of memory");
+		goto done;
+	}
+	cmp = json_object();
+	pts = json_array();
+	miss = json_array();
+	added = json_array();
+	json_object_set_new(cmp, "schema", json_string(FSC_COMPARE_SCHEMA));
+	json_object_set_new(cmp, "baseline", side_info(base, base_name));
+	json_object_set_new(cmp, "run", side_info(run, run_name));
+	json_object_set_new(
+	        cmp, "method",
+	        json_pack("{s:s, s:f, s:f, s:I, s:I, s:s, s:s}", "points",
+	                  "bootstrap percentile interval of the ratio of medians (run/baseline) "
+	                  "over the per-sample times",
+	                  "min_effect", o->min_effect, "confidence", o->confidence, "resamples",
+	                  (json_int_t)o->resamples, "seed", (json_int_t)o->seed, "cells",
+	                  "exact rank-sum test on the repeats' ranges (disjoint ranges), bandwidth",
+	                  "hosts",
+	                  o->hosts == FSC_HOSTS_MUST_MATCH  ? "must-match"
+	                  : o->hosts == FSC_HOSTS_INTERSECT ? "intersect"
+	                                                    : "ignore"));
+	/* merge the two sorted key lists */
+	while (i < sb.n || k < sr.n) {
+		int c = i == sb.n ? 1 : k == sr.n ? -1 : strcmp(sb.p[i].key, sr.p[k].key);
+		enum judgement j;
+
+		if (c < 0) {
+			if (in_scope(&sb.p[i], hb, hr, o->hosts))
+				json_array_append_new(miss, json_string(sb.p[i].key));
+			else
+				excluded++;
+			i++;
+			continue;
+		}
+		if (c > 0) {
+			if (in_scope(&sr.p[k], hb, hr, o->hosts))
+				json_array_append_new(added, json_string(sr.p[k].key));
+			else
+				excluded++;
+			k++;
+			continue;
+		}
+		if (!in_scope(&sr.p[k], hb, hr, o->hosts)) {
+			excluded++;
+		} else if (sr.p[k].cell >= 0 && sb.p[i].cell >= 0) {
+			json_array_append_new(pts, judge_cell(&sb.p[i], &sr.p[k], o, &j));
+			if (j != J_N)
+				counts[j]++;
+		} else if (!strcmp(sget(sr.p[k].rec, "status", ""), "skipped") ||
+		           !strcmp(sget(sb.p[i].rec, "status", ""), "skipped")) {
+			excluded++;
+		} else {
+			json_array_append_new(pts, judge_point(&sb.p[i], &sr.p[k], o, &j));
+			if (j != J_N)
+				counts[j]++;
+		}
+		i++;
+		k++;
+	}
+	{
+		double sp = scatter(pts, "bootstrap", "p50_change");
+		double sc = scatter(pts, "range rank test", "bw_change");
+		double fp = fmax(o->min_effect, expm1(o->scatter_k * sp));
+		double fc = fmax(o->min_effect, expm1(o->scatter_k * sc));
+
+		finalize(pts, o, fp, fc, counts);
+		json_object_set_new(cmp, "noise",
+		                    json_pack("{s:f, s:f, s:f, s:f, s:f}", "scatter_k",
+		                              o->scatter_k, "points_scatter", expm1(sp),
+		                              "points_floor", fp, "cells_scatter", expm1(sc),
+		                              "cells_floor", fc));
+	}
+	judge_acceptance(base, run, pts, counts);
+	sort_points(pts);
+	json_object_set_new(cmp, "points", pts);
+	json_object_set_new(cmp, "missing_in_run", miss);
+	json_object_set_new(cmp, "new_in_run", added);
+	json_object_set_new(cmp, "counts",
+	                    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "regression",
+	                              (json_int_t)counts[J_REGRESSION], "improvement",
+	                              (json_int_t)counts[J_IMPROVEMENT], "inconclusive",
+	                              (json_int_t)counts[J_INCONCLUSIVE], "unchanged",
+	                              (json_int_t)counts[J_UNCHANGED], "missing_in_run",
+	                              (json_int_t)json_array_size(miss), "new_in_run",
+	                              (json_int_t)json_array_size(added), "excluded",
+	                              (json_int_t)excluded));
+	json_object_set_new(cmp, "verdict",
+	                    json_string(counts[J_REGRESSION] ? "regression" : "ok"));
+	*out = cmp;
+	rc = 0;
+done:
+	free(sb.p);
+	free(sr.p);
+	json_decref(hb);
+	json_decref(hr);
+	return rc;
+}
+
+/* ---- printing ---- */
+
+static void pct(char *buf, size_t len, double v)
+{
+	if (isnan(v))
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, "%+.1f%%", 100 * v);
+}
+
+void fsc_compare_print(FILE *f, const json_t *cmp)
+{
+	const json_t *pts = json_object_get(cmp, "points"), *p, *m = json_object_get(cmp, "method");
+	const json_t *cnt = json_object_get(cmp, "counts"), *v;
+	size_t i;
+
+	fprintf(f, "# compare: baseline %s (%s) vs run %s (%s)\n",
+	        sget(json_object_get(cmp, "baseline"), "name", "?"),
+	        sget(json_object_get(cmp, "baseline"), "start_time", "?"),
+	        sget(json_object_get(cmp, "run"), "name", "?"),
+	        sget(json_object_get(cmp, "run"), "start_time", "?"));
+	fprintf(f,
+	        "# points: %.0f%% bootstrap CI of the ratio of medians (%.0f resamples); matrix "
+	        "cells: rank test on the repeats; min effect %.1f%%\n",
+	        100 * nget(m, "confidence"), nget(m, "resamples"), 100 * nget(m, "min_effect"));
+	{
+		const json_t *nz = json_object_get(cmp, "noise");
+
+		fprintf(f,
+		        "# noise: matched points scatter %.1f%% between the runs, so a point must "
+		        "move %.1f%% to count; matrix cells %.1f%%, floor %.1f%%\n",
+		        100 * nget(nz, "points_scatter"), 100 * nget(nz, "points_floor"),
+		        100 * nget(nz, "cells_scatter"), 100 * nget(nz, "cells_floor"));
+	}
+	fprintf(f, "# %-12s %-46s %22s %9s %9s\n", "judgement", "point", "p50 change [CI]", "p99",
+	        "bw");
+	json_array_foreach(pts, i, p)
+	{
+		const char *j = sget(p, "judgement", "?");
+		const json_t *ci = json_object_get(p, "p50_ci");
+		char a[32], b[32], c[32], lo[32], hi[32], col[112];
+
+		if (!strcmp(j, "unchanged"))
+			continue;
+		pct(a, sizeof(a), nget(p, "p50_change"));
+		pct(b, sizeof(b), nget(p, "p99_change"));
+		pct(c, sizeof(c), nget(p, "bw_change"));
+		if (json_is_array(ci)) {
+			pct(lo, sizeof(lo), json_number_value(json_array_get(ci, 0)));
+			pct(hi, sizeof(hi), json_number_value(json_array_get(ci, 1)));
+			snprintf(col, sizeof(col), "%s [%s,%s]", a, lo, hi);
+		} else {
+			snprintf(col, sizeof(col), "%s", a);
+		}
+		fprintf(f, "  %-12s %-46s %22s %9s %9s", j, sget(p, "key", "?"), col, b, c);
+		if (json_object_get(p, "why"))
+			fprintf(f, "  %s", sget(p, "why", ""));
+		fputc('\n', f);
+	}
+	fprintf(f, "# unchanged: %.0f points within noise or below the minimum effect\n",
+	        nget(cnt, "unchanged"));
+	if (nget(cnt, "excluded") > 0)
+		fprintf(f,
+		        "# not compared: %.0f (skipped on a side, or outside the common hosts)\n",
+		        nget(cnt, "excluded"));
+	json_array_foreach(json_object_get(cmp, "missing_in_run"), i, v)
+	        fprintf(f, "# missing in run: %s\n", json_string_value(v));
+	json_array_foreach(json_object_get(cmp, "new_in_run"), i, v)
+	        fprintf(f, "# new in run (not in baseline): %s\n", json_string_value(v));
+	fprintf(f, "# verdict: %s (%.0f regressions, %.0f improvements, %.0f inconclusive)\n",
+	        strcmp(sget(cmp, "verdict", ""), "regression") ? "OK" : "REGRESSION",
+	        nget(cnt, "regression"), nget(cnt, "improvement"), nget(cnt, "inconclusive"));
+}
+
+/* ---- command ---- */
+
+static const struct fsc_opt compare_opts[] = {
+        {"min-effect", 0, FSC_OPT_DOUBLE, "5",
+         "smallest change that counts, in percent of the baseline", 0, 0.1, 1000},
+        {"confidence", 0, FSC_OPT_DOUBLE, "95", "confidence of the intervals, percent", 0, 50,
+         99.99},
+        {"resamples", 0, FSC_OPT_INT, "2000", "bootstrap resamples", 0, 100, 1000000},
+        {"seed", 0, FSC_OPT_INT, "1", "bootstrap seed (same inputs, same answer)", 0, 0, 1e15},
+        {"scatter-k", 0, FSC_OPT_DOUBLE, "3",
+         "a change must also exceed this many robust scatters of all matched points' "
+         "changes (0: off)",
+         0, 0, 100},
+        {"hosts", 0, FSC_OPT_CHOICE, "must-match",
+         "runs on different host sets: refuse, compare the common hosts, or compare anyway",
+         "must-match|intersect|ignore", 0, 0},
+        {"fail-on", 0, FSC_OPT_CHOICE, "none", "exit 1 on a confirmed regression",
+         "none|regression", 0, 0},
+        {"json", 0, FSC_OPT_STRING, 0, "write the comparison as JSON to this file", 0, 0, 0},
+        {"db", 0, FSC_OPT_STRING, "fabscope-history.db", "history database for history:...", 0, 0,
+         0},
+        {"quiet", 'q', FSC_OPT_FLAG, 0, "no table on the terminal", 0, 0, 0},
+        {0},
+};
+
+int fsc_compare_load(const char *spec, const char *db, json_t **doc, char *err, size_t errlen)
+{
+	json_error_t je;
+
+	if (!strncmp(spec, "history:", 8))
+		return fsc_history_baseline_doc(db, spec, doc, err, errlen);
+	*doc = json_load_file(spec, 0, &je);
+	if (!*doc) {
+		snprintf(err, errlen, "cannot read results '%s': %s", spec, je.text);
+		return -EINVAL;
+	}
+	if (!json_is_string(json_object_get(*doc, "schema")) ||
+	    strncmp(sget(*doc, "schema", ""), "fabscope-results/", 17)) {
+		snprintf(err, errlen, "'%s' is not a fabscope results file (no \"schema\")", spec);
+		json_decref(*doc);
+		*doc = 0;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int fsc_compare_main(int argc, char **argv)
+{
+	struct fsc_opt_group g = {"compare options", compare_opts};
+	struct fsc_compare_opts o;
+	struct fsc_config *cfg = 0;
+	json_t *base = 0, *run = 0, *cmp = 0;
+	char err[1024] = "";
+	int optind_out = 0, rc = FSC_EXIT_USAGE;
+	const char *h;
+
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			printf("usage: fabscope compare [options] BASELINE RUN\n"
+			       "BASELINE: a results file, history:baseline or "
+			       "history:median-of-last:N (with --db)\n\n");
+			fsc_config_help(stdout, &g, 1);
+			return FSC_EXIT_OK;
+		}
+	if (fsc_config_parse(&cfg, &g, 1, argc, argv, &optind_out, err, sizeof(err)))
+		goto usage;
+	if (argc - optind_out != 2) {
+		snprintf(err, sizeof(err),
+		         "compare takes two results: BASELINE RUN (got %d; see compare --help)",
+		         argc - optind_out);
+		goto usage;
+	}
+	fsc_compare_opts_default(&o);
+	o.min_effect = fsc_cfg_double(cfg, "min-effect") / 100;
+	o.confidence = fsc_cfg_double(cfg, "confidence") / 100;
+	o.resamples = (unsigned)fsc_cfg_int(cfg, "resamples");
+	o.seed = (uint64_t)fsc_cfg_int(cfg, "seed");
+	o.scatter_k = fsc_cfg_double(cfg, "scatter-k");
+	h = fsc_cfg_str(cfg, "hosts");
+	o.hosts = !strcmp(h, "intersect") ? FSC_HOSTS_INTERSECT
+	          : !strcmp(h, "ignore")  ? FSC_HOSTS_IGNORE
+	                                  : FSC_HOSTS_MUST_MATCH;
+	if (fsc_compare_load(argv[optind_out], fsc_cfg_str(cfg, "db"), &base, err, sizeof(err)) ||
+	    fsc_compare_load(argv[optind_out + 1], fsc_cfg_str(cfg, "db"), &run, err,
+	                     sizeof(err)) ||
+	    fsc_compare_docs(base, run, argv[optind_out], argv[optind_out + 1], &o, &cmp, err,
+	                     sizeof(err)))
+		goto usage;
+	if (!fsc_cfg_flag(cfg, "quiet"))
+		fsc_compare_print(stdout, cmp);
+	if (fsc_cfg_has(cfg, "json") && fsc_json_write_atomic(cmp, fsc_cfg_str(cfg, "json"))) {
+		rc = FSC_EXIT_USAGE;
+		goto out;
+	}
+	rc = !strcmp(fsc_cfg_str(cfg, "fail-on"), "regression") &&
+	                     !strcmp(sget(cmp, "verdict", ""), "regression")
+	             ? FSC_EXIT_FAIL
+	             : FSC_EXIT_OK;
+	goto out;
+usage:
+	fprintf(stderr, "fabscope: error: %s\n", err);
+	rc = FSC_EXIT_USAGE;
+out:
+	json_decref(base);
+	json_decref(run);
+	json_decref(cmp);
+	fsc_config_free(cfg);
+	return rc;
+}

@@ -1,0 +1,366 @@
+/* compare: bootstrap, matching, judgement, refusals. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compare.h"
+#include "fsc_version.h"
+#include "samples.h"
+
+/* Deterministic noise: xorshift, uniform in [0, 1). */
+static double unif(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return (double)(*s >> 11) * 0x1.0p-53;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* A record of `n` samples around t_ns with +-3% uniform noise and a tail. */
+static json_t *point(const char *pattern, double bytes, double t_ns, size_t n, uint64_t seed)
+{
+	double *v = malloc(n * sizeof(*v));
+	json_t *rec;
+
+	for (size_t i = 0; i < n; i++) {
+		double u = unif(&seed);
+
+		v[i] = t_ns * (0.97 + 0.06 * unif(&seed)) * (u > 0.98 ? 3 : 1);
+	}
+	qsort(v, n, sizeof(*v), cmp_d);
+	rec = json_pack("{s:s, s:s, s:s, s:f, s:s, s:{s:f, s:f}, s:f}", "fabric", "mpi", "pattern",
+	                pattern, "impl", "uni", "bytes", bytes, "status", "ok", "time_us", "p50",
+	                v[n / 2] / 1e3, "p99", v[n * 99 / 100] / 1e3, "algbw_GBps",
+	                bytes / v[n / 2]);
+	json_object_set_new(rec, "samples", fsc_samples_to_json(v, n, FSC_SAMPLES_KEEP));
+	free(v);
+	return rec;
+}
+
+static json_t *doc(const char *schema, int nhosts)
+{
+	json_t *hosts = json_array();
+
+	for (int i = 0; i < nhosts; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "h%d", i);
+		json_array_append_new(hosts, json_pack("{s:s}", "name", name));
+	}
+	return json_pack("{s:s, s:s, s:{s:o, s:s}, s:[]}", "schema", schema, "status", "complete",
+	                 "meta", "hosts", hosts, "start_time", "2026-01-01T00:00:00Z", "records");
+}
+
+/* A sweep of 8 sizes, each point's times drawn with its own seed. */
+static json_t *sweep(uint64_t seed, int slow_index, double slow_factor)
+{
+	json_t *d = doc(FSC_RESULTS_SCHEMA, 2);
+
+	for (int i = 0; i < 8; i++) {
+		double bytes = 1024.0 * (1 << i);
+		double t = 2000 + bytes / 5.0;
+
+		if (i == slow_index)
+			t /= slow_factor; /* bandwidth x factor */
+		json_array_append_new(
+		        json_object_get(d, "records"),
+		        point("bandwidth", bytes, t, 400, seed * 1000 + (uint64_t)i + 1));
+	}
+	return d;
+}
+
+static json_t *matrix(const char *const *labels, int n, int si, int sj, double factor, double jit)
+{
+	json_t *bw = json_array(), *mn = json_array(), *mx = json_array(), *lab = json_array();
+
+	for (int i = 0; i < n; i++) {
+		json_t *a = json_array(), *b = json_array(), *c = json_array();
+
+		json_array_append_new(lab, json_string(labels[i]));
+		for (int j = 0; j < n; j++) {
+			/* a little deterministic spread between cells */
+			double v = 2.0 * (1 + jit * (((i * 7 + j * 3) % 5) - 2) / 2.0);
+
+			if (i == si && j == sj)
+				v *= factor;
+			json_array_append_new(a, i == j ? json_null() : json_real(v));
+			json_array_append_new(b, i == j ? json_null() : json_real(v * 0.98));
+			json_array_append_new(c, i == j ? json_null() : json_real(v * 1.02));
+		}
+		json_array_append_new(bw, a);
+		json_array_append_new(mn, b);
+		json_array_append_new(mx, c);
+	}
+	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:i}", "fabric", "mpi",
+	                 "pattern", "pairs", "impl", "", "status", "ok", "labels", lab, "bw_GBps",
+	                 bw, "bw_min_GBps", mn, "bw_max_GBps", mx, "repeats", 5);
+}
+
+static json_t *compare(const json_t *a, const json_t *b, const struct fsc_compare_opts *o)
+{
+	struct fsc_compare_opts def;
+	char err[512];
+	json_t *cmp = 0;
+
+	if (!o) {
+		fsc_compare_opts_default(&def);
+		o = &def;
+	}
+	assert_int_equal(fsc_compare_docs(a, b, "a", "b", o, &cmp, err, sizeof(err)), 0);
+	return cmp;
+}
+
+static int count(const json_t *cmp, const char *what)
+{
+	return (int)json_integer_value(json_object_get(json_object_get(cmp, "counts"), what));
+}
+
+static void fsc_compare_bootstrap__same_sample_interval_holds_one(void **state)
+{
+	double v[200], r, lo, hi;
+	uint64_t s = 7;
+
+	(void)state;
+	for (int i = 0; i < 200; i++)
+		v[i] = 10 + unif(&s);
+	qsort(v, 200, sizeof(*v), cmp_d);
+	assert_int_equal(fsc_compare_bootstrap(v, 200, v, 200, 50, 1000, 0.95, 1, &r, &lo, &hi), 0);
+	assert_true(r == 1.0);
+	assert_true(lo < 1.0 && hi > 1.0);
+	assert_true(lo > 0.97 && hi < 1.03);
+}
+
+static void fsc_compare_bootstrap__shift_is_found_with_its_interval(void **state)
+{
+	double a[300], b[300], r, lo, hi;
+	uint64_t s = 11;
+
+	(void)state;
+	for (int i = 0; i < 300; i++) {
+		a[i] = 10 * (0.97 + 0.06 * unif(&s));
+		b[i] = 12 * (0.97 + 0.06 * unif(&s));
+	}
+	qsort(a, 300, sizeof(*a), cmp_d);
+	qsort(b, 300, sizeof(*b), cmp_d);
+	assert_int_equal(fsc_compare_bootstrap(a, 300, b, 300, 50, 2000, 0.95, 3, &r, &lo, &hi), 0);
+	assert_float_equal(r, 1.2, 0.01);
+	assert_true(lo > 1.18 && hi < 1.22 && lo <= r && r <= hi);
+	assert_int_equal(fsc_compare_bootstrap(a, 0, b, 300, 50, 10, 0.95, 3, &r, &lo, &hi),
+	                 -EINVAL);
+}
+
+static void fsc_compare_docs__identical_runs_flag_nothing(void **state)
+{
+	json_t *a = sweep(1, -1, 1), *cmp;
+
+	json_array_append_new(
+	        json_object_get(a, "records"),
+	        matrix((const char *const[]){"h0", "h1", "h2", "h3"}, 4, -1, -1, 1, 0.02));
+	(void)state;
+	cmp = compare(a, a, 0);
+	assert_int_equal(count(cmp, "regression"), 0);
+	assert_int_equal(count(cmp, "improvement"), 0);
+	assert_int_equal(count(cmp, "inconclusive"), 0);
+	assert_int_equal(count(cmp, "unchanged"), 8 + 12);
+	assert_int_equal(count(cmp, "missing_in_run"), 0);
+	assert_string_equal(json_string_value(json_object_get(cmp, "verdict")), "ok");
+	json_decref(cmp);
+	json_decref(a);
+}
+
+static void fsc_compare_docs__independent_noise_flags_nothing(void **state)
+{
+	(void)state;
+	/* ten pairs of independent draws from the same distributions */
+	for (uint64_t k = 0; k < 10; k++) {
+		json_t *a = sweep(2 * k + 1, -1, 1), *b = sweep(2 * k + 2, -1, 1);
+		json_t *cmp = compare(a, b, 0);
+
+		assert_int_equal(count(cmp, "regression"), 0);
+		assert_int_equal(count(cmp, "improvement"), 0);
+		json_decref(cmp);
+		json_decref(a);
+		json_decref(b);
+	}
+}
+
+static void fsc_compare_docs__ten_percent_loss_at_one_size_is_flagged_there(void **state)
+{
+	json_t *a = sweep(1, -1, 1), *b = sweep(2, 5, 0.9), *cmp, *p;
+
+	(void)state;
+	cmp = compare(a, b, 0);
+	assert_int_equal(count(cmp, "regression"), 1);
+	assert_int_equal(count(cmp, "improvement"), 0);
+	p = json_array_get(json_object_get(cmp, "points"), 0); /* regressions first */
+	assert_string_equal(json_string_value(json_object_get(p, "judgement")), "regression");
+	assert_true(json_number_value(json_object_get(p, "bytes")) == 1024.0 * 32);
+	assert_float_equal(json_number_value(json_object_get(p, "bw_change")), -0.10, 0.02);
+	assert_string_equal(json_string_value(json_object_get(cmp, "verdict")), "regression");
+	json_decref(cmp);
+	json_decref(a);
+	json_decref(b);
+}
+
+static void fsc_compare_docs__slow_matrix_cell_is_flagged_exactly(void **state)
+{
+	const char *const l[] = {"h0", "h1", "h2", "h3"};
+	json_t *a = doc(FSC_RESULTS_SCHEMA, 4), *b = doc(FSC_RESULTS_SCHEMA, 4), *cmp, *p;
+
+	(void)state;
+	json_array_append_new(json_object_get(a, "records"), matrix(l, 4, -1, -1, 1, 0.02));
+	json_array_append_new(json_object_get(b, "records"), matrix(l, 4, 2, 1, 0.9, 0.02));
+	cmp = compare(a, b, 0);
+	assert_int_equal(count(cmp, "regression"), 1);
+	assert_int_equal(count(cmp, "unchanged"), 11);
+	p = json_array_get(json_object_get(cmp, "points"), 0);
+	assert_string_equal(json_string_value(json_object_get(p, "src")), "h2");
+	assert_string_equal(json_string_value(json_object_get(p, "dst")), "h1");
+	assert_float_equal(json_number_value(json_object_get(p, "bw_change")), -0.10, 1e-9);
+	json_decref(cmp);
+	json_decref(a);
+	json_decref(b);
+}
+
+static void fsc_compare_docs__machine_wide_scatter_raises_the_floor(void **state)
+{
+	json_t *a = sweep(1, -1, 1), *b = sweep(2, -1, 1), *cmp;
+	size_t i;
+	json_t *rec;
+
+	(void)state;
+	/* the run's points scatter by +-20% (a loaded machine): a 10% move of
+	 * one of them is inside that noise */
+	json_array_foreach(json_object_get(b, "records"), i, rec)
+	{
+		json_t *v = json_object_get(json_object_get(rec, "samples"), "values_us");
+		double f = (i % 2 ? 1.2 : 0.83) * (i == 3 ? 1.0 / 0.9 : 1);
+		size_t k;
+		json_t *x;
+
+		json_array_foreach(v, k, x) json_real_set(x, json_real_value(x) * f);
+	}
+	cmp = compare(a, b, 0);
+	assert_true(json_number_value(
+	                    json_object_get(json_object_get(cmp, "noise"), "points_floor")) > 0.3);
+	assert_int_equal(count(cmp, "regression"), 0);
+	json_decref(cmp);
+	json_decref(a);
+	json_decref(b);
+}
+
+static void fsc_compare_docs__missing_points_are_listed(void **state)
+{
+	json_t *a = sweep(1, -1, 1), *b = sweep(1, -1, 1), *cmp;
+
+	(void)state;
+	json_array_remove(json_object_get(b, "records"), 7);
+	cmp = compare(a, b, 0);
+	assert_int_equal(count(cmp, "missing_in_run"), 1);
+	assert_non_null(
+	        strstr(json_string_value(json_array_get(json_object_get(cmp, "missing_in_run"), 0)),
+	               "131072B"));
+	json_decref(cmp);
+	json_decref(a);
+	json_decref(b);
+}
+
+static void fsc_compare_docs__different_schema_is_refused(void **state)
+{
+	json_t *a = doc("fabscope-results/1", 2), *b = doc(FSC_RESULTS_SCHEMA, 2), *cmp = 0;
+	struct fsc_compare_opts o;
+	char err[512];
+
+	(void)state;
+	fsc_compare_opts_default(&o);
+	assert_int_equal(fsc_compare_docs(a, b, "old.json", "new.json", &o, &cmp, err, sizeof(err)),
+	                 -EINVAL);
+	assert_null(cmp);
+	assert_non_null(strstr(err, "different schema versions"));
+	assert_non_null(strstr(err, "fabscope-results/1"));
+	assert_non_null(strstr(err, FSC_RESULTS_SCHEMA));
+	json_decref(a);
+	json_decref(b);
+}
+
+static void fsc_compare_docs__different_hosts_refused_unless_asked(void **state)
+{
+	const char *const l4[] = {"h0", "h1", "h2", "h3"}, *const l3[] = {"h0", "h1", "h2"};
+	json_t *a = doc(FSC_RESULTS_SCHEMA, 4), *b = doc(FSC_RESULTS_SCHEMA, 3), *cmp = 0;
+	struct fsc_compare_opts o;
+	char err[512];
+
+	(void)state;
+	json_array_append_new(json_object_get(a, "records"), matrix(l4, 4, -1, -1, 1, 0.02));
+	json_array_append_new(json_object_get(b, "records"), matrix(l3, 3, -1, -1, 1, 0.02));
+	fsc_compare_opts_default(&o);
+	assert_int_equal(fsc_compare_docs(a, b, "a", "b", &o, &cmp, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "only in baseline: h3"));
+	assert_non_null(strstr(err, "--hosts intersect"));
+	/* intersect: the cells among h0..h2 (6), nothing missing */
+	o.hosts = FSC_HOSTS_INTERSECT;
+	assert_int_equal(fsc_compare_docs(a, b, "a", "b", &o, &cmp, err, sizeof(err)), 0);
+	assert_int_equal(count(cmp, "unchanged"), 6);
+	assert_int_equal(count(cmp, "missing_in_run"), 0);
+	json_decref(cmp);
+	/* ignore: the cells of h3 are missing in the run */
+	o.hosts = FSC_HOSTS_IGNORE;
+	assert_int_equal(fsc_compare_docs(a, b, "a", "b", &o, &cmp, err, sizeof(err)), 0);
+	assert_int_equal(count(cmp, "missing_in_run"), 6);
+	json_decref(cmp);
+	json_decref(a);
+	json_decref(b);
+}
+
+static void fsc_compare_docs__acceptance_check_that_now_fails_is_a_regression(void **state)
+{
+	json_t *a = doc(FSC_RESULTS_SCHEMA, 2), *b = doc(FSC_RESULTS_SCHEMA, 2), *cmp;
+
+	(void)state;
+	json_object_set_new(a, "acceptance",
+	                    json_pack("{s:[{s:s, s:s, s:s, s:b}]}", "checks", "test", "p2p",
+	                              "fabric", "mpi", "check", "bw", "pass", 1));
+	json_object_set_new(b, "acceptance",
+	                    json_pack("{s:[{s:s, s:s, s:s, s:b, s:s, s:s}]}", "checks", "test",
+	                              "p2p", "fabric", "mpi", "check", "bw", "pass", 0, "measured",
+	                              "1.2 GB/s", "required", ">= 2 GB/s"));
+	cmp = compare(a, b, 0);
+	assert_int_equal(count(cmp, "regression"), 1);
+	assert_non_null(strstr(json_string_value(json_object_get(
+	                               json_array_get(json_object_get(cmp, "points"), 0), "key")),
+	                       "check 'bw'"));
+	json_decref(cmp);
+	json_decref(a);
+	json_decref(b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(fsc_compare_bootstrap__same_sample_interval_holds_one),
+	        cmocka_unit_test(fsc_compare_bootstrap__shift_is_found_with_its_interval),
+	        cmocka_unit_test(fsc_compare_docs__identical_runs_flag_nothing),
+	        cmocka_unit_test(fsc_compare_docs__independent_noise_flags_nothing),
+	        cmocka_unit_test(fsc_compare_docs__ten_percent_loss_at_one_size_is_flagged_there),
+	        cmocka_unit_test(fsc_compare_docs__slow_matrix_cell_is_flagged_exactly),
+	        cmocka_unit_test(fsc_compare_docs__machine_wide_scatter_raises_the_floor),
+	        cmocka_unit_test(fsc_compare_docs__missing_points_are_listed),
+	        cmocka_unit_test(fsc_compare_docs__different_schema_is_refused),
+	        cmocka_unit_test(fsc_compare_docs__different_hosts_refused_unless_asked),
+	        cmocka_unit_test(fsc_compare_docs__acceptance_check_that_now_fails_is_a_regression),
+	};
+	return cmocka_run_group_tests(tests, 0, 0);
+}

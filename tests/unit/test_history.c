@@ -1,0 +1,177 @@
+/* history: add/list/baseline/trend on a temporary database; corrupt and
+ * locked files. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fsc_version.h"
+#include "history.h"
+
+static char dir[256], db[300];
+
+static int setup_dir(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/fsc-test-history-XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(db, sizeof(db), "%s/h.db", dir);
+	return 0;
+}
+
+static int remove_dir(void **state)
+{
+	char cmd[300];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd);
+}
+
+/* A run whose one point has median time t_us. */
+static json_t *run_doc(const char *status, double t_us, const char *when)
+{
+	return json_pack("{s:s, s:s, s:{s:s, s:[{s:s}]}, s:[{s:s, s:s, s:s, s:f, s:s, s:{s:f, "
+	                 "s:f}, s:f}]}",
+	                 "schema", FSC_RESULTS_SCHEMA, "status", status, "meta", "start_time", when,
+	                 "hosts", "name", "h0", "records", "fabric", "mpi", "pattern", "latency",
+	                 "impl", "pingpong", "bytes", 8.0, "status", "ok", "time_us", "p50", t_us,
+	                 "p99", 2 * t_us, "algbw_GBps", 8 / (t_us * 1e3));
+}
+
+static int64_t add(struct fsc_history *h, const char *status, double t, const char *when)
+{
+	json_t *d = run_doc(status, t, when);
+	char err[512];
+	int64_t id = -1;
+
+	assert_int_equal(fsc_history_add(h, d, 0, &id, err, sizeof(err)), 0);
+	json_decref(d);
+	return id;
+}
+
+static double p50_of(const json_t *doc)
+{
+	return json_number_value(json_object_get(
+	        json_object_get(json_array_get(json_object_get(doc, "records"), 0), "time_us"),
+	        "p50"));
+}
+
+static void fsc_history_add__list_baseline_trend(void **state)
+{
+	struct fsc_history *h = 0;
+	char err[512], spec[64];
+	json_t *tr = 0, *d = 0;
+	int64_t id;
+	FILE *f = tmpfile();
+	char buf[4096] = "";
+
+	(void)state;
+	assert_int_equal(fsc_history_open(&h, db, 100, err, sizeof(err)), 0);
+	assert_int_equal(add(h, "complete", 10, "2026-01-01T00:00:00Z"), 1);
+	assert_int_equal(add(h, "complete", 11, "2026-01-02T00:00:00Z"), 2);
+	assert_int_equal(add(h, "failed", 50, "2026-01-03T00:00:00Z"), 3);
+	assert_int_equal(add(h, "complete", 30, "2026-01-04T00:00:00Z"), 4);
+	assert_int_equal(fsc_history_list(h, f, err, sizeof(err)), 0);
+	rewind(f);
+	assert_true(fread(buf, 1, sizeof(buf) - 1, f) > 0);
+	assert_non_null(strstr(buf, "3 2026-01-03T00:00:00Z   failed"));
+	/* the second most recent complete run is 2 */
+	assert_int_equal(fsc_history_last_good(h, 2, &id, err, sizeof(err)), 0);
+	assert_int_equal(id, 2);
+	assert_int_equal(fsc_history_baseline_set(h, id, err, sizeof(err)), 0);
+	assert_int_equal(fsc_history_baseline_set(h, 99, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "no run 99"));
+	assert_int_equal(fsc_history_trend(h, "p50", "latency", &tr, err, sizeof(err)), 0);
+	assert_int_equal(json_array_size(tr), 1);
+	assert_int_equal(json_array_size(json_object_get(json_array_get(tr, 0), "series")), 4);
+	assert_true(json_number_value(json_object_get(
+	                    json_array_get(json_object_get(json_array_get(tr, 0), "series"), 3),
+	                    "value")) == 30);
+	json_decref(tr);
+	assert_int_equal(fsc_history_trend(h, "p42", 0, &tr, err, sizeof(err)), -EINVAL);
+	fsc_history_close(h);
+
+	assert_int_equal(fsc_history_baseline_doc(db, "history:baseline", &d, err, sizeof(err)), 0);
+	assert_true(p50_of(d) == 11);
+	json_decref(d);
+	/* median of the last 3 complete runs (10, 11, 30): 11; the 30 of the
+	 * latest night does not become the reference */
+	assert_int_equal(
+	        fsc_history_baseline_doc(db, "history:median-of-last:3", &d, err, sizeof(err)), 0);
+	assert_true(p50_of(d) == 11);
+	json_decref(d);
+	snprintf(spec, sizeof(spec), "history:median-of-last:0");
+	assert_int_equal(fsc_history_baseline_doc(db, spec, &d, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "from 1 to 64"));
+	fclose(f);
+}
+
+static void fsc_history_open__corrupt_file_is_a_clear_error_and_untouched(void **state)
+{
+	struct fsc_history *h = 0;
+	char path[400], err[512], back[64] = "";
+	const char junk[] = "this is not a database, it is a text file of 64 bytes or so....";
+	FILE *f;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/corrupt.db", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fwrite(junk, 1, sizeof(junk) - 1, f);
+	fclose(f);
+	assert_int_equal(fsc_history_open(&h, path, 100, err, sizeof(err)), -EINVAL);
+	assert_null(h);
+	assert_non_null(strstr(err, "not a readable fabscope history database"));
+	assert_non_null(strstr(err, path));
+	f = fopen(path, "r");
+	assert_int_equal(fread(back, 1, sizeof(back) - 1, f), sizeof(junk) - 1);
+	fclose(f);
+	assert_string_equal(back, junk);
+}
+
+static void fsc_history_add__locked_database_fails_cleanly_and_keeps_runs(void **state)
+{
+	struct fsc_history *h = 0;
+	sqlite3 *other = 0;
+	char path[400], err[512];
+	json_t *d = run_doc("complete", 5, "2026-02-01T00:00:00Z");
+	int64_t id = 0;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/locked.db", dir);
+	assert_int_equal(fsc_history_open(&h, path, 50, err, sizeof(err)), 0);
+	assert_int_equal(fsc_history_add(h, d, "first", &id, err, sizeof(err)), 0);
+	/* another writer holds the database */
+	assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(other, "BEGIN EXCLUSIVE", 0, 0, 0), SQLITE_OK);
+	assert_int_equal(fsc_history_add(h, d, "second", &id, err, sizeof(err)), -EBUSY);
+	assert_non_null(strstr(err, "locked by another fabscope"));
+	assert_int_equal(sqlite3_exec(other, "ROLLBACK", 0, 0, 0), SQLITE_OK);
+	sqlite3_close(other);
+	/* the earlier run is still there, and the store works again */
+	assert_int_equal(fsc_history_last_good(h, 1, &id, err, sizeof(err)), 0);
+	assert_int_equal(id, 1);
+	assert_int_equal(fsc_history_add(h, d, "third", &id, err, sizeof(err)), 0);
+	assert_int_equal(id, 2);
+	fsc_history_close(h);
+	json_decref(d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(fsc_history_add__list_baseline_trend),
+	        cmocka_unit_test(fsc_history_open__corrupt_file_is_a_clear_error_and_untouched),
+	        cmocka_unit_test(fsc_history_add__locked_database_fails_cleanly_and_keeps_runs),
+	};
+	return cmocka_run_group_tests(tests, setup_dir, remove_dir);
+}
