@@ -17,6 +17,7 @@
 #include "log.h"
 #include "meta.h"
 #include "registry.h"
+#include "report.h"
 #include "results.h"
 #include "runner.h"
 #include "session.h"
@@ -28,6 +29,7 @@ static void usage(FILE *f)
 	           "       fabscope accept SPEC      run an acceptance spec (YAML) and judge it\n"
 	           "       fabscope compare BASE RUN regressions between two runs, noise-aware\n"
 	           "       fabscope history VERB     the run history: add, list, baseline, trend\n"
+	           "       fabscope report RUN...    one self-contained HTML report (-o FILE)\n"
 	           "       fabscope --help | --version\n"
 	           "Launch `run` under mpirun/srun for the mpi, tcp and ucx fabrics; the "
 	           "loopback fabric\nruns --lb-ranks virtual ranks in one process.\n");
@@ -270,6 +272,8 @@ int main(int argc, char **argv)
 		return fsc_compare_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "history"))
 		return fsc_history_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "report"))
+		return fsc_report_main(argc - 1, argv + 1);
 	if (fsc_session_launcher_rank() == 0)
 		fprintf(stderr,
 		        "fabscope: error: unknown command '%s': expected run, list, accept, "

@@ -1,0 +1,910 @@
+/* The HTML report: see report.h. */
+#include "report.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compare.h"
+#include "err.h"
+#include "options.h"
+#include "results.h"
+
+/* Above this many nodes a matrix is shown aggregated. */
+#define FSC_REPORT_MAX_CELLS_SIDE 64
+
+static const char *sget(const json_t *o, const char *k, const char *def)
+{
+	const char *v = json_string_value(json_object_get(o, k));
+
+	return v ? v : def;
+}
+
+static double nget(const json_t *o, const char *k)
+{
+	const json_t *v = json_object_get(o, k);
+
+	return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static void esc(FILE *f, const char *s)
+{
+	for (; s && *s; s++)
+		switch (*s) {
+		case '<': fputs("&lt;", f); break;
+		case '>': fputs("&gt;", f); break;
+		case '&': fputs("&amp;", f); break;
+		case '"': fputs("&quot;", f); break;
+		default: fputc(*s, f);
+		}
+}
+
+static void pct(FILE *f, double v)
+{
+	if (isfinite(v))
+		fprintf(f, "%+.1f%%", 100 * v);
+	else
+		fputs("&ndash;", f);
+}
+
+static const char style[] =
+        "body{font:14px/1.4 system-ui,sans-serif;margin:0 24px 24px;color:#222}"
+        "header.verdict{margin:0 -24px 16px;padding:14px 24px;color:#fff}"
+        "header.verdict h1{margin:0;font-size:28px}header.verdict p{margin:4px 0 0}"
+        ".v-pass{background:#1b7f3b}.v-fail{background:#b3261e}.v-regression{background:#b3261e}"
+        ".v-anomaly{background:#c06000}"
+        "table{border-collapse:collapse;margin:8px 0 16px}td,th{border:1px solid #ccc;"
+        "padding:3px 8px;text-align:left}th{background:#f2f2f2}td.n{text-align:right;"
+        "font-variant-numeric:tabular-nums}tr.regression td:first-child,tr.fail "
+        "td:first-child{color:#b3261e;font-weight:bold}tr.improvement "
+        "td:first-child{color:#1b7f3b;font-weight:bold}"
+        ".charts{display:flex;flex-wrap:wrap;gap:12px}.chart{border:1px solid #ddd;padding:6px}"
+        "h2{border-bottom:2px solid #444;margin-top:28px}.meta{color:#555}"
+        "svg.heatmap text{font:10px sans-serif}.win{font-weight:bold}";
+
+/* ---- heat maps ---- */
+
+static int suspect_cell(const json_t *rec, int i, int j, int *node)
+{
+	const json_t *a;
+	size_t k;
+	int hit = 0;
+
+	*node = 0;
+	json_array_foreach(json_object_get(rec, "anomalies"), k, a)
+	{
+		int s = (int)nget(a, "src"),
+		    d = json_is_number(json_object_get(a, "dst")) ? (int)nget(a, "dst") : -1;
+
+		if (!strcmp(sget(a, "kind", ""), "node") && (s == i || s == j))
+			*node = 1, hit = 1;
+		if (!strcmp(sget(a, "kind", ""), "link") &&
+		    ((s == i && d == j) ||
+		     (s == j && d == i && !strcmp(sget(a, "direction", ""), "both"))))
+			hit = 1;
+	}
+	return hit;
+}
+
+static double cellv(const json_t *m, size_t i, size_t j)
+{
+	const json_t *v = json_array_get(json_array_get(m, i), j);
+
+	return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double matrix_median(const json_t *m, size_t n)
+{
+	double *v = malloc((n * n + 1) * sizeof(*v)), med = NAN;
+	size_t k = 0;
+
+	if (!v)
+		return NAN;
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < n; j++)
+			if (isfinite(cellv(m, i, j)))
+				v[k++] = cellv(m, i, j);
+	if (k) {
+		qsort(v, k, sizeof(*v), cmp_d);
+		med = v[(k - 1) / 2];
+	}
+	free(v);
+	return med;
+}
+
+/* ratio 0.5 or less red, 1 or more green */
+static void color(char *buf, size_t len, double ratio)
+{
+	double t = isfinite(ratio) ? (ratio - 0.5) / 0.5 : -1;
+
+	if (t < -0.5)
+		snprintf(buf, len, "#eee");
+	else
+		snprintf(buf, len, "hsl(%.0f,70%%,%.0f%%)", 120 * fmin(fmax(t, 0), 1),
+		         45 + 10 * fmin(fmax(t, 0), 1));
+}
+
+static void heatmap_full(FILE *f, const json_t *rec, size_t n, double med)
+{
+	const json_t *labels = json_object_get(rec, "labels"),
+	             *bw = json_object_get(rec, "bw_GBps");
+	int cs = n <= 16 ? 28 : n <= 32 ? 16 : 9, off = 90;
+	int w = off + cs * (int)n + 10;
+
+	fprintf(f,
+	        "<svg class=\"heatmap\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
+	        "height=\"%d\" role=\"img\"><title>bandwidth src (row) to dst (column), "
+	        "relative to the median cell</title>",
+	        w, w);
+	for (size_t i = 0; i < n; i++) {
+		int node = 0, any = 0;
+
+		for (size_t j = 0; j < n && !any; j++)
+			any = suspect_cell(rec, (int)i, (int)j, &node) && node;
+		fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\"%s>", off - 4,
+		        off + cs * (int)i + cs / 2 + 3, any ? " fill=\"#b3261e\"" : "");
+		esc(f, json_string_value(json_array_get(labels, i)));
+		fprintf(f, "</text><text transform=\"translate(%d,%d) rotate(-60)\"%s>",
+		        off + cs * (int)i + cs / 2, off - 4, any ? " fill=\"#b3261e\"" : "");
+		esc(f, json_string_value(json_array_get(labels, i)));
+		fputs("</text>", f);
+	}
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < n; j++) {
+			double v = cellv(bw, i, j);
+			char c[48];
+			int node, sus = i != j && suspect_cell(rec, (int)i, (int)j, &node);
+
+			color(c, sizeof(c), v / med);
+			fprintf(f,
+			        "<rect class=\"cell%s\" x=\"%d\" y=\"%d\" width=\"%d\" "
+			        "height=\"%d\" "
+			        "fill=\"%s\"%s><title>",
+			        sus ? " suspect" : "", off + cs * (int)j, off + cs * (int)i, cs, cs,
+			        c,
+			        sus ? " stroke=\"#000\" stroke-width=\"2\"" : " stroke=\"#fff\"");
+			esc(f, json_string_value(json_array_get(labels, i)));
+			fputs(" &#8594; ", f);
+			esc(f, json_string_value(json_array_get(labels, j)));
+			if (isfinite(v))
+				fprintf(f, ": %.3g GB/s (%.2f &#215; median)", v, v / med);
+			fputs("</title></rect>", f);
+		}
+	fputs("</svg>\n", f);
+}
+
+/* Large matrices: one row per host with its worst outgoing and incoming
+ * cell, worst first, as a strip of two colored cells and a table. */
+struct hostagg {
+	size_t host, worst_out_peer, worst_in_peer;
+	double worst_out, worst_in;
+};
+
+static int cmp_agg(const void *a, const void *b)
+{
+	const struct hostagg *x = a, *y = b;
+	double wx = fmin(x->worst_out, x->worst_in), wy = fmin(y->worst_out, y->worst_in);
+
+	return (wx > wy) - (wx < wy);
+}
+
+static void heatmap_aggregated(FILE *f, const json_t *rec, size_t n, double med)
+{
+	const json_t *labels = json_object_get(rec, "labels"),
+	             *bw = json_object_get(rec, "bw_GBps");
+	struct hostagg *h = calloc(n, sizeof(*h));
+	size_t show = n < 64 ? n : 64;
+
+	if (!h)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		h[i].host = i;
+		h[i].worst_out = h[i].worst_in = INFINITY;
+		for (size_t j = 0; j < n; j++) {
+			double o = cellv(bw, i, j), in = cellv(bw, j, i);
+
+			if (isfinite(o) && o < h[i].worst_out)
+				h[i].worst_out = o, h[i].worst_out_peer = j;
+			if (isfinite(in) && in < h[i].worst_in)
+				h[i].worst_in = in, h[i].worst_in_peer = j;
+		}
+	}
+	qsort(h, n, sizeof(*h), cmp_agg);
+	fprintf(f,
+	        "<p>%zu nodes: aggregated per host, worst %zu hosts first (worst outgoing and "
+	        "incoming cell, relative to the median cell %.3g GB/s).</p>",
+	        n, show, med);
+	fprintf(f,
+	        "<svg class=\"heatmap\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
+	        "height=\"%d\" role=\"img\">",
+	        (int)show * 12 + 100, 40);
+	for (size_t k = 0; k < show; k++)
+		for (int d = 0; d < 2; d++) {
+			char c[48];
+			double v = d ? h[k].worst_in : h[k].worst_out;
+
+			color(c, sizeof(c), v / med);
+			fprintf(f,
+			        "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"16\" fill=\"%s\" "
+			        "stroke=\"#fff\"><title>",
+			        100 + 12 * (int)k, 4 + 18 * d, c);
+			esc(f, json_string_value(json_array_get(labels, h[k].host)));
+			fprintf(f, " %s: %.3g GB/s</title></rect>", d ? "in" : "out", v);
+		}
+	fputs("<text x=\"0\" y=\"16\">worst out</text><text x=\"0\" y=\"34\">worst "
+	      "in</text></svg>\n",
+	      f);
+	fputs("<table><tr><th>host</th><th>worst outgoing</th><th>to</th><th>worst "
+	      "incoming</th><th>from</th></tr>",
+	      f);
+	for (size_t k = 0; k < show && k < 20; k++) {
+		fputs("<tr><td>", f);
+		esc(f, json_string_value(json_array_get(labels, h[k].host)));
+		fprintf(f, "</td><td class=\"n\">%.3g GB/s (%.2f&#215;)</td><td>", h[k].worst_out,
+		        h[k].worst_out / med);
+		esc(f, json_string_value(json_array_get(labels, h[k].worst_out_peer)));
+		fprintf(f, "</td><td class=\"n\">%.3g GB/s (%.2f&#215;)</td><td>", h[k].worst_in,
+		        h[k].worst_in / med);
+		esc(f, json_string_value(json_array_get(labels, h[k].worst_in_peer)));
+		fputs("</td></tr>", f);
+	}
+	fputs("</table>\n", f);
+	free(h);
+}
+
+static void matrix_section(FILE *f, const json_t *rec)
+{
+	const json_t *labels = json_object_get(rec, "labels"), *a;
+	size_t n = json_array_size(labels), k;
+	double med = matrix_median(json_object_get(rec, "bw_GBps"), n);
+
+	fprintf(f, "<h3>pairs matrix, %s: %zu nodes, median cell %.3g GB/s</h3>\n",
+	        sget(rec, "fabric", "?"), n, med);
+	if (json_object_get(rec, "verdict")) {
+		fputs("<p><b>", f);
+		esc(f, sget(rec, "verdict", ""));
+		fputs("</b></p>", f);
+	}
+	if (n <= FSC_REPORT_MAX_CELLS_SIDE)
+		heatmap_full(f, rec, n, med);
+	else
+		heatmap_aggregated(f, rec, n, med);
+	if (!json_array_size(json_object_get(rec, "anomalies")))
+		return;
+	fputs("<table class=\"anomalies\"><tr><th>anomaly</th><th>kind</th><th>metric</th>"
+	      "<th>measured</th><th>expected</th><th>ratio</th><th>confirmations</th></tr>",
+	      f);
+	json_array_foreach(json_object_get(rec, "anomalies"), k, a)
+	{
+		fputs("<tr class=\"fail\"><td>", f);
+		esc(f, sget(a, "text", "?"));
+		fputs("</td><td>", f);
+		esc(f, sget(a, "kind", ""));
+		fputs("</td><td>", f);
+		esc(f, sget(a, "metric", ""));
+		fprintf(f,
+		        "</td><td class=\"n\">%.3g %s</td><td class=\"n\">%.3g</td><td "
+		        "class=\"n\">%.2f</td><td class=\"n\">%.0f</td></tr>",
+		        nget(a, "measured"), sget(a, "unit", ""), nget(a, "expected"),
+		        nget(a, "ratio"), nget(a, "confirmations"));
+	}
+	fputs("</table>\n", f);
+}
+
+/* ---- curves ---- */
+
+static void group_key(const json_t *rec, char *buf, size_t len)
+{
+	const char *t = sget(rec, "test", 0);
+
+	snprintf(buf, len, "%s%s%s %s %s%s%s%s%s", t ? t : "", t ? ": " : "",
+	         sget(rec, "fabric", "?"), sget(rec, "pattern", "?"), sget(rec, "impl", ""),
+	         json_object_get(rec, "dtype") ? " " : "", sget(rec, "dtype", ""),
+	         json_object_get(rec, "op") ? " " : "", sget(rec, "op", ""));
+}
+
+static int is_point(const json_t *rec)
+{
+	return json_object_get(rec, "time_us") && !json_object_get(rec, "labels") &&
+	       !strcmp(sget(rec, "status", ""), "ok");
+}
+
+/* charts: [{id, title, ylabel, ylog, datasets: [{label, data: [{x, y}]}]}] */
+static json_t *build_charts(const struct fsc_report_input *in, json_t *groups)
+{
+	json_t *charts = json_array();
+	const char *gk;
+	json_t *g;
+	int id = 0;
+
+	/* groups: key -> {run label -> [records]} */
+	for (size_t r = 0; r < in->nruns; r++) {
+		const json_t *rec;
+		size_t i;
+
+		json_array_foreach(json_object_get(in->runs[r], "records"), i, rec)
+		{
+			char key[300];
+			json_t *byrun;
+
+			if (!is_point(rec))
+				continue;
+			group_key(rec, key, sizeof(key));
+			if (!(byrun = json_object_get(groups, key))) {
+				byrun = json_object();
+				json_object_set_new(groups, key, byrun);
+			}
+			if (!json_object_get(byrun, in->labels[r]))
+				json_object_set_new(byrun, in->labels[r], json_array());
+			json_array_append(json_object_get(byrun, in->labels[r]), (json_t *)rec);
+		}
+	}
+	json_object_foreach(groups, gk, g)
+	{
+		static const char *const what[3] = {"bandwidth", "latency", "percentiles"};
+
+		for (int w = 0; w < 3; w++) {
+			json_t *ds = json_array(), *recs;
+			const char *lab;
+			char cid[32];
+
+			json_object_foreach(g, lab, recs)
+			{
+				static const char *const pk[4] = {"p50", "p95", "p99", "max"};
+				int nser = w == 2 ? 4 : 1;
+
+				for (int s = 0; s < nser; s++) {
+					json_t *data = json_array(), *rec;
+					size_t i;
+					char name[200];
+
+					json_array_foreach(recs, i, rec)
+					{
+						double y = w == 0   ? nget(rec, "busbw_GBps")
+						           : w == 1 ? nget(json_object_get(
+						                                   rec, "time_us"),
+						                           "p50")
+						                    : nget(json_object_get(
+						                                   rec, "time_us"),
+						                           pk[s]);
+
+						if (isfinite(y) && nget(rec, "bytes") > 0)
+							json_array_append_new(
+							        data, json_pack("{s:f, s:f}", "x",
+							                        nget(rec, "bytes"),
+							                        "y", y));
+					}
+					snprintf(name, sizeof(name), "%s%s%s", lab,
+					         w == 2 ? " " : "", w == 2 ? pk[s] : "");
+					json_array_append_new(
+					        ds, json_pack("{s:s, s:s, s:o, s:i}", "label", name,
+					                      "run", lab, "data", data, "dash",
+					                      w == 2 && in->nruns > 1 ? s : 0));
+				}
+			}
+			snprintf(cid, sizeof(cid), "chart%d", id++);
+			json_array_append_new(charts,
+			                      json_pack("{s:s, s:s+++, s:s, s:b, s:o}", "id", cid,
+			                                "title", gk, ": ", what[w],
+			                                w == 0   ? " (busbw)"
+			                                : w == 1 ? " (p50)"
+			                                         : " per size",
+			                                "ylabel", w == 0 ? "GB/s" : "µs", "ylog",
+			                                w != 0, "datasets", ds));
+		}
+	}
+	return charts;
+}
+
+/* ---- tables ---- */
+
+static void regression_table(FILE *f, const json_t *cmp)
+{
+	const json_t *p, *cnt = json_object_get(cmp, "counts"), *v;
+	size_t i;
+
+	fprintf(f, "<h2 id=\"regressions\">Compared with the baseline</h2><p class=\"meta\">"
+	           "baseline ");
+	esc(f, sget(json_object_get(cmp, "baseline"), "name", "?"));
+	fprintf(f,
+	        " (%s): %.0f regressions, %.0f improvements, %.0f inconclusive, %.0f unchanged; "
+	        "a point must move %.1f%% to count (noise floor).</p>",
+	        sget(json_object_get(cmp, "baseline"), "start_time", "?"), nget(cnt, "regression"),
+	        nget(cnt, "improvement"), nget(cnt, "inconclusive"), nget(cnt, "unchanged"),
+	        100 * nget(json_object_get(cmp, "noise"), "points_floor"));
+	fputs("<table class=\"regressions\"><tr><th>judgement</th><th>point</th><th>p50 change "
+	      "[CI]</th><th>p99 change</th><th>bandwidth change</th><th>why</th></tr>",
+	      f);
+	json_array_foreach(json_object_get(cmp, "points"), i, p)
+	{
+		const json_t *ci = json_object_get(p, "p50_ci");
+
+		if (!strcmp(sget(p, "judgement", ""), "unchanged"))
+			continue;
+		fprintf(f, "<tr class=\"%s\"><td>%s</td><td>", sget(p, "judgement", ""),
+		        sget(p, "judgement", ""));
+		esc(f, sget(p, "key", ""));
+		fputs("</td><td class=\"n\">", f);
+		pct(f, nget(p, "p50_change"));
+		if (json_is_array(ci)) {
+			fputs(" [", f);
+			pct(f, json_number_value(json_array_get(ci, 0)));
+			fputs(", ", f);
+			pct(f, json_number_value(json_array_get(ci, 1)));
+			fputs("]", f);
+		}
+		fputs("</td><td class=\"n\">", f);
+		pct(f, nget(p, "p99_change"));
+		fputs("</td><td class=\"n\">", f);
+		pct(f, nget(p, "bw_change"));
+		fputs("</td><td>", f);
+		esc(f, sget(p, "why", ""));
+		fputs("</td></tr>", f);
+	}
+	fputs("</table>\n", f);
+	json_array_foreach(json_object_get(cmp, "missing_in_run"), i, v)
+	{
+		fputs("<p>missing in run: ", f);
+		esc(f, json_string_value(v));
+		fputs("</p>", f);
+	}
+}
+
+static void acceptance_table(FILE *f, const json_t *doc)
+{
+	const json_t *acc = json_object_get(doc, "acceptance"), *c;
+	size_t i;
+
+	if (!acc)
+		return;
+	fputs("<h3>acceptance: ", f);
+	esc(f, sget(acc, "summary", sget(acc, "verdict", "")));
+	fputs("</h3><table class=\"acceptance\"><tr><th>status</th><th>test</th><th>fabric</th>"
+	      "<th>check</th><th>required</th><th>measured</th></tr>",
+	      f);
+	json_array_foreach(json_object_get(acc, "checks"), i, c)
+	{
+		fprintf(f, "<tr class=\"%s\"><td>", sget(c, "status", ""));
+		esc(f, sget(c, "status", ""));
+		fputs("</td><td>", f);
+		esc(f, sget(c, "test", ""));
+		fputs("</td><td>", f);
+		esc(f, sget(c, "fabric", ""));
+		fputs("</td><td>", f);
+		esc(f, sget(c, "check", ""));
+		fputs("</td><td>", f);
+		esc(f, sget(c, "required", ""));
+		fputs("</td><td>", f);
+		esc(f, sget(c, "measured", ""));
+		fputs("</td></tr>", f);
+	}
+	fputs("</table>\n", f);
+}
+
+/* One table: per point, each cluster's figure, the winner and the ratio of
+ * the winner to the runner-up.  Returns the number of points. */
+static int bakeoff_table(FILE *f, const struct fsc_report_input *in, json_t *groups, int *wins)
+{
+	const char *gk;
+	json_t *g;
+	int rows = 0;
+
+	fputs("<h2 id=\"bakeoff\">Bake-off</h2><table class=\"bakeoff\"><tr><th>point</th><th>"
+	      "bytes</th><th>figure</th>",
+	      f);
+	for (size_t r = 0; r < in->nruns; r++) {
+		fputs("<th>", f);
+		esc(f, in->labels[r]);
+		fputs("</th>", f);
+	}
+	fputs("<th>winner</th><th>ratio</th></tr>", f);
+	json_object_foreach(groups, gk, g)
+	{
+		const json_t *first = json_object_get(g, in->labels[0]), *rec;
+		size_t i;
+
+		json_array_foreach(first, i, rec)
+		{
+			double bytes = nget(rec, "bytes"), v[16];
+			int bw = strcmp(sget(rec, "pattern", ""), "latency") &&
+			         nget(rec, "busbw_GBps") > 0;
+			int have = 0, best = -1;
+			double second = NAN;
+
+			for (size_t r = 0; r < in->nruns && r < 16; r++) {
+				const json_t *x, *rr = json_object_get(g, in->labels[r]);
+				size_t k;
+
+				v[r] = NAN;
+				json_array_foreach(rr, k, x) if (nget(x, "bytes") == bytes) v[r] =
+				        bw ? nget(x, "busbw_GBps")
+				           : nget(json_object_get(x, "time_us"), "p50");
+				if (isfinite(v[r])) {
+					have++;
+					if (best < 0 || (bw ? v[r] > v[best] : v[r] < v[best]))
+						best = (int)r;
+				}
+			}
+			if (have < 2)
+				continue;
+			for (size_t r = 0; r < in->nruns && r < 16; r++)
+				if ((int)r != best && isfinite(v[r]) &&
+				    (isnan(second) || (bw ? v[r] > second : v[r] < second)))
+					second = v[r];
+			wins[best]++;
+			rows++;
+			fputs("<tr><td>", f);
+			esc(f, gk);
+			fprintf(f, "</td><td class=\"n\">%.0f</td><td>%s</td>", bytes,
+			        bw ? "busbw GB/s" : "p50 µs");
+			for (size_t r = 0; r < in->nruns && r < 16; r++)
+				fprintf(f, "<td class=\"n%s\">%.4g</td>",
+				        (int)r == best ? " win" : "", v[r]);
+			fputs("<td>", f);
+			esc(f, in->labels[best]);
+			fprintf(f, "</td><td class=\"n\">%.2f&#215;</td></tr>",
+			        bw ? v[best] / second : second / v[best]);
+		}
+	}
+	fputs("</table>\n", f);
+	return rows;
+}
+
+/* ---- the page ---- */
+
+static const char script[] =
+        "(function(){\n"
+        "var st=document.getElementById('fsc-status'),errors=[],made=0;\n"
+        "function upd(){st.setAttribute('data-errors',String(errors.length));"
+        "st.setAttribute('data-charts',String(made));"
+        "st.setAttribute('data-heatmaps',String(document.querySelectorAll('svg.heatmap').length));"
+        "st.textContent=made+' charts, '+errors.length+' errors'+(errors.length?': "
+        "'+errors.join('; '):'');}\n"
+        "window.addEventListener('error',function(e){errors.push(String(e.message));upd();});\n"
+        "var "
+        "oe=console.error;console.error=function(){errors.push(Array.prototype.join.call(arguments,"
+        "' '));"
+        "oe.apply(console,arguments);upd();};\n"
+        "var D=JSON.parse(document.getElementById('fsc-data').textContent);\n"
+        "var "
+        "pal=['#1f77b4','#d62728','#2ca02c','#ff7f0e','#9467bd','#8c564b','#e377c2','#17becf'];\n"
+        "D.charts.forEach(function(c){\n"
+        " var runs={},n=0;\n"
+        " c.datasets.forEach(function(d){if(!(d.run in runs))runs[d.run]=n++;});\n"
+        " var ds=c.datasets.map(function(d,i){var col=pal[(n>1?runs[d.run]:i)%pal.length];"
+        "return {label:d.label,data:d.data,borderColor:col,backgroundColor:col,"
+        "borderDash:d.dash?[2+2*d.dash,3]:[],pointRadius:2,tension:0};});\n"
+        " new Chart(document.getElementById(c.id).getContext('2d'),{type:'line',data:{datasets:ds},"
+        "options:{animation:false,responsive:false,plugins:{title:{display:true,text:c.title},"
+        "legend:{position:'bottom'}},scales:{x:{type:'logarithmic',title:{display:true,text:'bytes'"
+        "}},"
+        "y:{type:c.ylog?'logarithmic':'linear',title:{display:true,text:c.ylabel}}}}});\n"
+        " made++;});\n"
+        "upd();})();\n";
+
+static int copy_file(FILE *f, const char *path)
+{
+	FILE *in = fopen(path, "r");
+	char buf[65536];
+	size_t n;
+
+	if (!in)
+		return -errno;
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		if (fwrite(buf, 1, n, f) != n) {
+			fclose(in);
+			return -EIO;
+		}
+	fclose(in);
+	return 0;
+}
+
+/* JSON safe inside <script>: no "</" sequence. */
+static void put_json(FILE *f, const json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6));
+
+	for (char *p = s; p && *p; p++) {
+		if (p[0] == '<' && p[1] == '/')
+			fputs("<\\", f);
+		else
+			fputc(*p, f);
+	}
+	free(s);
+}
+
+int fsc_report_write(FILE *f, const struct fsc_report_input *in, char *err, size_t errlen)
+{
+	json_t *groups = json_object(), *charts, *data;
+	const char *cls = "v-pass", *word = "PASS";
+	char why[1024] = "";
+	size_t used = 0, nanom = 0, nfailed = 0, ncheckfail = 0;
+	int wins[16] = {0}, rows = 0;
+	FILE *probe = fopen(in->chartjs, "r");
+
+	if (!probe) {
+		snprintf(err, errlen,
+		         "cannot read Chart.js at '%s' (%s): install Debian's libjs-chart.js "
+		         "(scripts/setup-deps)",
+		         in->chartjs, strerror(errno));
+		json_decref(groups);
+		return -ENOENT;
+	}
+	fclose(probe);
+	for (size_t r = 0; r < in->nruns; r++) {
+		const json_t *rec;
+		size_t i;
+
+		if (!strcmp(sget(in->runs[r], "status", ""), "failed"))
+			nfailed++;
+		json_array_foreach(json_object_get(in->runs[r], "records"), i, rec) nanom +=
+		        json_array_size(json_object_get(rec, "anomalies"));
+		ncheckfail +=
+		        (size_t)nget(json_object_get(json_object_get(in->runs[r], "acceptance"),
+		                                     "counts"),
+		                     "fail") > 0
+		                ? (size_t)nget(json_object_get(
+		                                       json_object_get(in->runs[r], "acceptance"),
+		                                       "counts"),
+		                               "fail")
+		                : 0;
+	}
+#define WHY(...)                                                                                   \
+	do {                                                                                       \
+		int w_ = snprintf(why + used, sizeof(why) - used, __VA_ARGS__);                    \
+		if (w_ > 0 && used + (size_t)w_ < sizeof(why))                                     \
+			used += (size_t)w_;                                                        \
+	} while (0)
+	if (in->cmp && !strcmp(sget(in->cmp, "verdict", ""), "regression")) {
+		cls = "v-regression";
+		word = "REGRESSION";
+		WHY("%.0f point(s) slower than the baseline (worst: %s). ",
+		    nget(json_object_get(in->cmp, "counts"), "regression"),
+		    sget(json_array_get(json_object_get(in->cmp, "points"), 0), "key", "?"));
+	}
+	if (nfailed || ncheckfail) {
+		cls = "v-fail";
+		word = "FAIL";
+		WHY("%zu run(s) failed, %zu acceptance check(s) failed. ", nfailed, ncheckfail);
+	}
+	if (nanom) {
+		if (!strcmp(word, "PASS")) {
+			cls = "v-anomaly";
+			word = "ANOMALY";
+		}
+		WHY("%zu confirmed anomal%s in pairs matrices (see the heat maps). ", nanom,
+		    nanom == 1 ? "y" : "ies");
+	}
+	if (!used)
+		WHY("every point ran%s; no anomaly%s. ", in->cmp ? ", no regression" : "",
+		    in->nruns > 1 ? "" : "");
+	charts = build_charts(in, groups);
+
+	fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>", f);
+	esc(f, in->title);
+	fprintf(f, "</title><style>%s</style></head><body>\n", style);
+	fprintf(f, "<header class=\"verdict %s\"><h1 id=\"verdict\">%s</h1><p>", cls, word);
+	esc(f, why);
+	fputs("</p></header>\n<p class=\"meta\">", f);
+	esc(f, in->title);
+	for (size_t r = 0; r < in->nruns; r++) {
+		const json_t *m = json_object_get(in->runs[r], "meta");
+
+		fputs(r ? "; " : ": ", f);
+		esc(f, in->labels[r]);
+		fprintf(f, " (%s, %.0f hosts, %.0f ranks, %s)", sget(m, "start_time", "?"),
+		        nget(m, "nhosts"), nget(m, "nranks"), sget(in->runs[r], "status", "?"));
+	}
+	fputs("</p>\n", f);
+	if (in->nruns > 1) {
+		rows = bakeoff_table(f, in, groups, wins);
+		if (!rows)
+			fputs("<p>The runs have no point in common.</p>", f);
+		fputs("<p><b>", f);
+		for (size_t r = 0; r < in->nruns && r < 16; r++) {
+			esc(f, in->labels[r]);
+			fprintf(f, " wins %d of %d points%s", wins[r], rows,
+			        r + 1 < in->nruns ? "; " : "");
+		}
+		fputs("</b></p>\n", f);
+	}
+	if (in->cmp)
+		regression_table(f, in->cmp);
+	for (size_t r = 0; r < in->nruns; r++) {
+		const json_t *rec;
+		size_t i;
+
+		fputs("<h2>", f);
+		esc(f, in->labels[r]);
+		fputs("</h2>\n", f);
+		acceptance_table(f, in->runs[r]);
+		json_array_foreach(json_object_get(in->runs[r], "records"), i,
+		                   rec) if (json_is_array(json_object_get(rec, "labels")) &&
+		                            json_object_get(rec, "bw_GBps")) matrix_section(f, rec);
+	}
+	if (json_array_size(charts)) {
+		const json_t *c;
+		size_t i;
+
+		fputs("<h2>Curves per size</h2><div class=\"charts\">\n", f);
+		json_array_foreach(charts, i, c) fprintf(
+		        f,
+		        "<div class=\"chart\"><canvas id=\"%s\" width=\"560\" height=\"320\">"
+		        "</canvas></div>\n",
+		        sget(c, "id", "?"));
+		fputs("</div>\n", f);
+	}
+	fputs("<p id=\"fsc-status\" class=\"meta\" data-errors=\"-1\" data-charts=\"0\">charts not "
+	      "rendered (JavaScript off?)</p>\n",
+	      f);
+	data = json_pack("{s:o}", "charts", charts);
+	fputs("<script id=\"fsc-data\" type=\"application/json\">", f);
+	put_json(f, data);
+	fputs("</script>\n<script>\n", f);
+	json_decref(data);
+	json_decref(groups);
+	if (copy_file(f, in->chartjs)) {
+		snprintf(err, errlen, "cannot read Chart.js at '%s'", in->chartjs);
+		return -ENOENT;
+	}
+	fprintf(f, "\n</script>\n<script>\n%s</script>\n</body></html>\n", script);
+	if (ferror(f)) {
+		snprintf(err, errlen, "write error");
+		return -EIO;
+	}
+	return 0;
+}
+
+/* ---- command ---- */
+
+static const struct fsc_opt report_opts[] = {
+        {"output", 'o', FSC_OPT_STRING, 0, "the HTML file to write (required)", 0, 0, 0},
+        {"baseline", 0, FSC_OPT_STRING, 0,
+         "compare the first RUN with this baseline (a file or history:...)", 0, 0, 0},
+        {"labels", 0, FSC_OPT_STRING, 0,
+         "comma-separated names of the RUNs (clusters in a bake-off); default: file names", 0, 0,
+         0},
+        {"title", 0, FSC_OPT_STRING, "fabscope report", "the page's title", 0, 0, 0},
+        {"db", 0, FSC_OPT_STRING, "fabscope-history.db", "history database for history:...", 0, 0,
+         0},
+        {"min-effect", 0, FSC_OPT_DOUBLE, "5", "as for compare", 0, 0.1, 1000},
+        {"hosts", 0, FSC_OPT_CHOICE, "must-match", "as for compare", "must-match|intersect|ignore",
+         0, 0},
+        {"chartjs", 0, FSC_OPT_STRING, FSC_CHARTJS_PATH, "Chart.js file to inline", 0, 0, 0},
+        {0},
+};
+
+static int write_report(FILE *f, void *arg)
+{
+	char err[256];
+
+	return fsc_report_write(f, arg, err, sizeof(err));
+}
+
+int fsc_report_main(int argc, char **argv)
+{
+	struct fsc_opt_group g = {"report options", report_opts};
+	struct fsc_config *cfg = 0;
+	struct fsc_report_input in = {0};
+	json_t *base = 0;
+	char err[1200] = "", *labels = 0;
+	char **lab = 0;
+	int first = 0, rc = FSC_EXIT_USAGE, n;
+
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			printf("usage: fabscope report [options] -o report.html RUN.json...\n\n");
+			fsc_config_help(stdout, &g, 1);
+			return FSC_EXIT_OK;
+		}
+	if (fsc_config_parse(&cfg, &g, 1, argc, argv, &first, err, sizeof(err)))
+		goto out;
+	n = argc - first;
+	if (n < 1 || n > 16) {
+		snprintf(err, sizeof(err), "report takes 1 to 16 results files (got %d)", n);
+		goto out;
+	}
+	if (!fsc_cfg_has(cfg, "output")) {
+		snprintf(err, sizeof(err), "report needs -o FILE.html");
+		goto out;
+	}
+	in.runs = calloc((size_t)n, sizeof(*in.runs));
+	lab = calloc((size_t)n, sizeof(*lab));
+	if (!in.runs || !lab)
+		goto out;
+	in.nruns = (size_t)n;
+	in.labels = (const char **)lab;
+	in.chartjs = fsc_cfg_str(cfg, "chartjs");
+	in.title = fsc_cfg_str(cfg, "title");
+	if (fsc_cfg_has(cfg, "labels")) {
+		char *save = 0, *tok;
+		int k = 0;
+
+		labels = strdup(fsc_cfg_str(cfg, "labels"));
+		for (tok = strtok_r(labels, ",", &save); tok && k < n;
+		     tok = strtok_r(0, ",", &save))
+			lab[k++] = strdup(tok);
+		if (k != n || tok) {
+			snprintf(err, sizeof(err),
+			         "invalid value '%s' for --labels: expected %d comma-separated "
+			         "names, one "
+			         "per RUN",
+			         fsc_cfg_str(cfg, "labels"), n);
+			goto out;
+		}
+	}
+	for (int k = 0; k < n; k++) {
+		const char *p = argv[first + k], *s = strrchr(p, '/');
+
+		if (fsc_compare_load(p, fsc_cfg_str(cfg, "db"), &in.runs[k], err, sizeof(err)))
+			goto out;
+		if (!lab[k]) {
+			lab[k] = strdup(s ? s + 1 : p);
+			if (strlen(lab[k]) > 5 && !strcmp(lab[k] + strlen(lab[k]) - 5, ".json"))
+				lab[k][strlen(lab[k]) - 5] = 0;
+		}
+	}
+	if (fsc_cfg_has(cfg, "baseline")) {
+		struct fsc_compare_opts o;
+		const char *h = fsc_cfg_str(cfg, "hosts");
+
+		fsc_compare_opts_default(&o);
+		o.min_effect = fsc_cfg_double(cfg, "min-effect") / 100;
+		o.hosts = !strcmp(h, "intersect") ? FSC_HOSTS_INTERSECT
+		          : !strcmp(h, "ignore")  ? FSC_HOSTS_IGNORE
+		                                  : FSC_HOSTS_MUST_MATCH;
+		if (fsc_compare_load(fsc_cfg_str(cfg, "baseline"), fsc_cfg_str(cfg, "db"), &base,
+		                     err, sizeof(err)) ||
+		    fsc_compare_docs(base, in.runs[0], fsc_cfg_str(cfg, "baseline"), argv[first],
+		                     &o, &in.cmp, err, sizeof(err)))
+			goto out;
+	}
+	{
+		FILE *probe = fopen(in.chartjs, "r");
+
+		if (!probe) {
+			snprintf(err, sizeof(err),
+			         "cannot read Chart.js at '%s' (%s): install Debian's "
+			         "libjs-chart.js "
+			         "(scripts/setup-deps)",
+			         in.chartjs, strerror(errno));
+			goto out;
+		}
+		fclose(probe);
+	}
+	{
+		char failed[900];
+		int w = fsc_file_write_atomic(fsc_cfg_str(cfg, "output"), write_report, &in, failed,
+		                              sizeof(failed));
+
+		if (w) {
+			snprintf(err, sizeof(err), "cannot write report '%s': %s", failed,
+			         strerror(-w));
+			goto out;
+		}
+	}
+	printf("report: %s\n", fsc_cfg_str(cfg, "output"));
+	rc = FSC_EXIT_OK;
+out:
+	if (rc && err[0])
+		fprintf(stderr, "fabscope: error: %s\n", err);
+	for (size_t k = 0; k < in.nruns; k++) {
+		json_decref(in.runs[k]);
+		free(lab[k]);
+	}
+	free(in.runs);
+	free(lab);
+	free(labels);
+	json_decref(in.cmp);
+	json_decref(base);
+	fsc_config_free(cfg);
+	return rc;
+}

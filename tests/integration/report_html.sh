@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# `fabscope report` on real runs, rendered in headless Chromium: a pairs
+# matrix with an injected slow link (loopback --lb-slow-link), a collective
+# sweep, a comparison with a baseline, and a bake-off of two "clusters".
+# Fails on any console error, a missing heat map, suspect cell or curve,
+# an external reference in the file, or an empty screenshot.  Chromium is
+# installed by scripts/setup-deps; its absence is a failure, not a skip.
+set -uo pipefail
+
+SRC=${FSC_SOURCE:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+FABSCOPE=${FABSCOPE:-$SRC/build/fabscope}
+[[ -x $FABSCOPE ]] || { echo "SKIP: no fabscope binary at $FABSCOPE"; exit 77; }
+CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
+[[ -n $CHROMIUM ]] || { echo "FAIL: chromium is not installed: run scripts/setup-deps" >&2; exit 1; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failed=0
+fail() {
+	echo "FAIL: $*" >&2
+	failed=1
+}
+
+run() { # OUT [options]
+	local out=$1
+	shift
+	"$FABSCOPE" run --fabric loopback --lb-ranks 4 --quiet --output "$out" "$@" >/dev/null ||
+		fail "run $*"
+}
+run "$tmp/pairs.json" --pattern pairs --lb-slow-link 2:1:0.3
+run "$tmp/coll.json" --pattern allreduce,alltoall --min 1K --max 256K --iters 20
+run "$tmp/coll-base.json" --pattern allreduce,alltoall --min 1K --max 256K --iters 20 --lb-bw 12
+run "$tmp/clusterA.json" --pattern bandwidth,latency --min 1K --max 256K --iters 20 --lb-bw 10
+run "$tmp/clusterB.json" --pattern bandwidth,latency --min 1K --max 256K --iters 20 --lb-bw 8 --lb-lat 500ns
+
+# render FILE.html NAME: dump the DOM after scripts ran, and a screenshot
+render() {
+	local html=$1 name=$2
+	timeout 120 "$CHROMIUM" --headless --no-sandbox --disable-gpu --hide-scrollbars \
+		--user-data-dir="$tmp/profile" --enable-logging=stderr --v=0 \
+		--virtual-time-budget=5000 --dump-dom "file://$html" >"$tmp/$name.dom" 2>"$tmp/$name.log" ||
+		fail "$name: chromium --dump-dom failed: $(tail -3 "$tmp/$name.log")"
+	timeout 120 "$CHROMIUM" --headless --no-sandbox --disable-gpu --hide-scrollbars \
+		--user-data-dir="$tmp/profile" --window-size=1280,2000 --virtual-time-budget=5000 \
+		--screenshot="$tmp/$name.png" "file://$html" >/dev/null 2>&1 ||
+		fail "$name: chromium --screenshot failed"
+	[[ $(head -c 8 "$tmp/$name.png" | od -An -tx1 | tr -d ' \n') == 89504e470d0a1a0a ]] ||
+		fail "$name: screenshot is not a PNG"
+	[[ $(stat -c %s "$tmp/$name.png") -gt 20000 ]] || fail "$name: screenshot is nearly empty"
+	if grep -E 'CONSOLE|Uncaught' "$tmp/$name.log" | grep -qiE 'error|uncaught'; then
+		fail "$name: console error: $(grep -E 'CONSOLE|Uncaught' "$tmp/$name.log" | head -3)"
+	fi
+}
+
+# check NAME HTML MIN-HEATMAPS MIN-SUSPECTS
+check() {
+	local name=$1 html=$2 heat=$3 sus=$4 canvases status
+	canvases=$(grep -o '<canvas id=' "$html" | wc -l)
+	status=$(grep -o '<p id="fsc-status"[^>]*>' "$tmp/$name.dom")
+	[[ $status == *'data-errors="0"'* ]] || fail "$name: script errors: $(grep -o 'id="fsc-status"[^<]*' "$tmp/$name.dom")"
+	[[ $canvases -gt 0 && $status == *"data-charts=\"$canvases\""* ]] ||
+		fail "$name: $canvases canvases but status [$status]"
+	[[ $(grep -o '<svg class="heatmap"' "$tmp/$name.dom" | wc -l) -ge $heat ]] || fail "$name: heat map missing"
+	[[ $(grep -o 'class="cell suspect"' "$tmp/$name.dom" | wc -l) -ge $sus ]] || fail "$name: suspect cell not marked"
+	# nothing outside the file: no URL in src/href, no stylesheet link, no
+	# import or url() (Chart.js's own licence comment names its site, in text)
+	local ext='(src|href)[[:space:]]*=[[:space:]]*["'"'"']?([a-z]+:)?//|<link|@import|url\([[:space:]]*["'"'"']?([a-z]+:)?//'
+	if grep -Eiq "$ext" "$html"; then
+		fail "$name: external reference: $(grep -Eio "$ext.{0,40}" "$html" | head -3)"
+	fi
+}
+
+"$FABSCOPE" report -o "$tmp/one.html" --baseline "$tmp/coll-base.json" "$tmp/coll.json" "$tmp/pairs.json" \
+	>/dev/null || fail "report (run + baseline) failed"
+render "$tmp/one.html" one
+check one "$tmp/one.html" 1 1
+grep -q '<h1 id="verdict">ANOMALY</h1>\|<h1 id="verdict">REGRESSION</h1>' "$tmp/one.html" ||
+	fail "one: verdict is not first or not ANOMALY/REGRESSION"
+grep -q 'id="regressions"' "$tmp/one.html" || fail "one: regression table missing"
+grep -q 'link vm/r2-&gt;vm/r1 slow' "$tmp/one.html" || fail "one: anomaly table does not name the link"
+
+"$FABSCOPE" report -o "$tmp/bake.html" --labels clusterA,clusterB "$tmp/clusterA.json" "$tmp/clusterB.json" \
+	>/dev/null || fail "report (bake-off) failed"
+render "$tmp/bake.html" bake
+check bake "$tmp/bake.html" 0 0
+grep -q 'id="bakeoff"' "$tmp/bake.html" || fail "bake: no bake-off table"
+grep -q 'clusterA wins [1-9][0-9]* of' "$tmp/bake.html" || fail "bake: clusterA (faster links) wins nothing"
+python3 - "$tmp/bake.html" <<'PY' || fail "bake: curves are not overlaid per cluster"
+import json, re, sys
+html = open(sys.argv[1]).read()
+data = json.loads(re.search(r'<script id="fsc-data" type="application/json">(.*?)</script>', html, re.S).group(1).replace('<\\/', '</'))
+for c in data["charts"]:
+    runs = {d["run"] for d in c["datasets"]}
+    assert runs == {"clusterA", "clusterB"}, (c["title"], runs)
+    assert all(len(d["data"]) >= 5 for d in c["datasets"]), c["title"]
+PY
+
+# bad input: one line, exit 2
+got=$("$FABSCOPE" report "$tmp/coll.json" 2>&1 >/dev/null)
+[[ $? -eq 2 && $got == "fabscope: error: report needs -o FILE.html" ]] || fail "no -o: [$got]"
+got=$("$FABSCOPE" report -o "$tmp/x.html" --chartjs /nonexistent/chart.js "$tmp/coll.json" 2>&1 >/dev/null)
+[[ $? -eq 2 && $got == *"cannot read Chart.js at '/nonexistent/chart.js'"* ]] || fail "no chart.js: [$got]"
+[[ ! -e $tmp/x.html ]] || fail "a report was written without Chart.js"
+
+[[ -n ${FSC_REPORT_KEEP:-} ]] && cp "$tmp"/*.png "$tmp"/*.html "$FSC_REPORT_KEEP"/
+exit $failed
