@@ -836,6 +836,79 @@ void fsc_compare_print(FILE *f, const json_t *cmp)
 	        nget(cnt, "regression"), nget(cnt, "improvement"), nget(cnt, "inconclusive"));
 }
 
+/* ---- Prometheus text format ---- */
+
+static void prom_label(FILE *f, const char *v)
+{
+	for (; v && *v; v++) {
+		if (*v == '\\' || *v == '"')
+			fputc('\\', f);
+		if (*v == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*v, f);
+	}
+}
+
+static void prom_gauge(FILE *f, const char *name, const char *help, double v)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n%s %.10g\n", name, help, name, name, v);
+}
+
+static int prom_writer(FILE *f, void *arg)
+{
+	const json_t *cmp = arg, *cnt = json_object_get(cmp, "counts"), *p;
+	static const char *const fields[3] = {"p50_change", "p99_change", "bw_change"};
+	static const char *const names[3] = {"fabscope_point_p50_change_ratio",
+	                                     "fabscope_point_p99_change_ratio",
+	                                     "fabscope_point_bw_change_ratio"};
+	size_t i;
+
+	prom_gauge(f, "fabscope_compare_regression", "1 when a regression was confirmed",
+	           strcmp(sget(cmp, "verdict", ""), "regression") ? 0 : 1);
+	prom_gauge(f, "fabscope_compare_regressions", "points confirmed slower than the baseline",
+	           nget(cnt, "regression"));
+	prom_gauge(f, "fabscope_compare_improvements", "points confirmed faster than the baseline",
+	           nget(cnt, "improvement"));
+	prom_gauge(f, "fabscope_compare_inconclusive", "points that moved but not surely",
+	           nget(cnt, "inconclusive"));
+	prom_gauge(f, "fabscope_compare_unchanged", "points within noise", nget(cnt, "unchanged"));
+	prom_gauge(f, "fabscope_compare_missing_points", "baseline points the run lacks",
+	           nget(cnt, "missing_in_run"));
+	prom_gauge(f, "fabscope_compare_noise_floor_ratio",
+	           "smallest change of a point that counted in this comparison",
+	           nget(json_object_get(cmp, "noise"), "points_floor"));
+	for (int m = 0; m < 3; m++) {
+		fprintf(f,
+		        "# HELP %s relative change against the baseline (run / baseline - 1)\n"
+		        "# TYPE %s gauge\n",
+		        names[m], names[m]);
+		json_array_foreach(json_object_get(cmp, "points"), i, p)
+		{
+			double v = nget(p, fields[m]);
+
+			/* every point, but only the matrix cells that moved */
+			if (!isfinite(v) || (json_object_get(p, "src") &&
+			                     !strcmp(sget(p, "judgement", ""), "unchanged")))
+				continue;
+			fprintf(f, "%s{point=\"", names[m]);
+			prom_label(f, sget(p, "key", ""));
+			fprintf(f, "\",judgement=\"%s\"} %.6g\n", sget(p, "judgement", ""), v);
+		}
+	}
+	return ferror(f) ? -EIO : 0;
+}
+
+int fsc_compare_prom_write(const json_t *cmp, const char *path, char *err, size_t errlen)
+{
+	char failed[512];
+	int rc = fsc_file_write_atomic(path, prom_writer, (void *)cmp, failed, sizeof(failed));
+
+	if (rc)
+		snprintf(err, errlen, "cannot write '%s': %s", failed, strerror(-rc));
+	return rc;
+}
+
 /* ---- command ---- */
 
 static const struct fsc_opt compare_opts[] = {
@@ -857,6 +930,10 @@ static const struct fsc_opt compare_opts[] = {
         {"json", 0, FSC_OPT_STRING, 0, "write the comparison as JSON to this file", 0, 0, 0},
         {"db", 0, FSC_OPT_STRING, "fabscope-history.db", "history database for history:...", 0, 0,
          0},
+        {"prom", 0, FSC_OPT_STRING, 0,
+         "also write the comparison in Prometheus text format to this file (node_exporter "
+         "textfile collector)",
+         0, 0, 0},
         {"quiet", 'q', FSC_OPT_FLAG, 0, "no table on the terminal", 0, 0, 0},
         {0},
 };
@@ -930,6 +1007,9 @@ int fsc_compare_main(int argc, char **argv)
 		rc = FSC_EXIT_USAGE;
 		goto out;
 	}
+	if (fsc_cfg_has(cfg, "prom") &&
+	    fsc_compare_prom_write(cmp, fsc_cfg_str(cfg, "prom"), err, sizeof(err)))
+		goto usage;
 	rc = !strcmp(fsc_cfg_str(cfg, "fail-on"), "regression") &&
 	                     !strcmp(sget(cmp, "verdict", ""), "regression")
 	             ? FSC_EXIT_FAIL

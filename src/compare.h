@@ -69,6 +69,13 @@ int fsc_compare_load(const char *spec, const char *db, json_t **doc, char *err, 
  * dtype op bytes"; a pairs record without its cells). */
 void fsc_compare_record_key(const json_t *rec, char *buf, size_t len);
 
+/* Write a comparison in Prometheus' text exposition format (atomically, as
+ * node_exporter's textfile collector needs): fabscope_compare_* gauges
+ * (regression flag, counts, noise floor) and per point
+ * fabscope_point_{p50,p99,bw}_change_ratio{point, judgement}; matrix cells
+ * only when they moved.  -errno with one line in err. */
+int fsc_compare_prom_write(const json_t *cmp, const char *path, char *err, size_t errlen);
+
 /* The `compare` command: argv[0] is "compare".  Exit code: 0, 1 (a
  * confirmed regression under --fail-on regression), 2 (bad input). */
 int fsc_compare_main(int argc, char **argv);

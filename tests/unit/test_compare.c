@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "compare.h"
 #include "fsc_version.h"
@@ -347,6 +348,32 @@ static void fsc_compare_docs__acceptance_check_that_now_fails_is_a_regression(vo
 	json_decref(b);
 }
 
+static void fsc_compare_prom_write__gauges_and_flagged_point(void **state)
+{
+	json_t *a = sweep(1, -1, 1), *b = sweep(2, 5, 0.9), *cmp;
+	char path[] = "/tmp/fsc-test-prom-XXXXXX", err[256], buf[8192] = "";
+	int fd = mkstemp(path);
+	FILE *f;
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	cmp = compare(a, b, 0);
+	assert_int_equal(fsc_compare_prom_write(cmp, path, err, sizeof(err)), 0);
+	f = fopen(path, "r");
+	assert_true(fread(buf, 1, sizeof(buf) - 1, f) > 0);
+	fclose(f);
+	unlink(path);
+	assert_non_null(strstr(buf, "# TYPE fabscope_compare_regression gauge\n"
+	                            "fabscope_compare_regression 1\n"));
+	assert_non_null(strstr(buf, "fabscope_compare_regressions 1\n"));
+	assert_non_null(strstr(buf, "fabscope_point_bw_change_ratio{point=\"mpi bandwidth uni "
+	                            "32768B\",judgement=\"regression\"} -0.1"));
+	json_decref(cmp);
+	json_decref(a);
+	json_decref(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -361,6 +388,7 @@ int main(void)
 	        cmocka_unit_test(fsc_compare_docs__different_schema_is_refused),
 	        cmocka_unit_test(fsc_compare_docs__different_hosts_refused_unless_asked),
 	        cmocka_unit_test(fsc_compare_docs__acceptance_check_that_now_fails_is_a_regression),
+	        cmocka_unit_test(fsc_compare_prom_write__gauges_and_flagged_point),
 	};
 	return cmocka_run_group_tests(tests, 0, 0);
 }
