@@ -8,6 +8,7 @@
 
 #include "compare.h"
 #include "err.h"
+#include "history.h"
 #include "options.h"
 #include "results.h"
 
@@ -401,6 +402,35 @@ static json_t *build_charts(const struct fsc_report_input *in, json_t *groups)
 			                                w != 0, "datasets", ds));
 		}
 	}
+	/* the history's trend: one chart per point, x = run id */
+	{
+		const json_t *t;
+		size_t i;
+
+		json_array_foreach(in->trend, i, t)
+		{
+			json_t *data = json_array(), *x;
+			size_t k;
+			char cid[32];
+			const char *m = sget(t, "metric", "?");
+
+			if (i >= 24)
+				break;
+			json_array_foreach(json_object_get(t, "series"), k,
+			                   x) if (isfinite(nget(x, "value")))
+			        json_array_append_new(data,
+			                              json_pack("{s:f, s:f}", "x", nget(x, "run"),
+			                                        "y", nget(x, "value")));
+			snprintf(cid, sizeof(cid), "trend%zu", i);
+			json_array_append_new(
+			        charts,
+			        json_pack("{s:s, s:s+, s:s, s:s, s:b, s:[{s:s, s:s, s:o, s:i}]}",
+			                  "id", cid, "title", "trend: ", sget(t, "key", "?"),
+			                  "ylabel", !strcmp(m, "bw") ? "GB/s" : "µs", "xlabel",
+			                  "run (history id)", "ylog", 0, "datasets", "label", m,
+			                  "run", "history", "data", data, "dash", 0));
+		}
+	}
 	return charts;
 }
 
@@ -584,8 +614,8 @@ static const char script[] =
         "borderDash:d.dash?[2+2*d.dash,3]:[],pointRadius:2,tension:0};});\n"
         " new Chart(document.getElementById(c.id).getContext('2d'),{type:'line',data:{datasets:ds},"
         "options:{animation:false,responsive:false,plugins:{title:{display:true,text:c.title},"
-        "legend:{position:'bottom'}},scales:{x:{type:'logarithmic',title:{display:true,text:'bytes'"
-        "}},"
+        "legend:{position:'bottom'}},scales:{x:{type:c.xlabel?'linear':'logarithmic',"
+        "title:{display:true,text:c.xlabel||'bytes'}},"
         "y:{type:c.ylog?'logarithmic':'linear',title:{display:true,text:c.ylabel}}}}});\n"
         " made++;});\n"
         "upd();})();\n";
@@ -778,6 +808,11 @@ static const struct fsc_opt report_opts[] = {
         {"min-effect", 0, FSC_OPT_DOUBLE, "5", "as for compare", 0, 0.1, 1000},
         {"hosts", 0, FSC_OPT_CHOICE, "must-match", "as for compare", "must-match|intersect|ignore",
          0, 0},
+        {"trend", 0, FSC_OPT_CHOICE, 0,
+         "add the history's trend of this metric (from --db) for the points of the runs",
+         "p50|p99|bw", 0, 0},
+        {"trend-point", 0, FSC_OPT_STRING, 0,
+         "with --trend: only points whose key contains this text", 0, 0, 0},
         {"chartjs", 0, FSC_OPT_STRING, FSC_CHARTJS_PATH, "Chart.js file to inline", 0, 0, 0},
         {0},
 };
@@ -867,6 +902,17 @@ int fsc_report_main(int argc, char **argv)
 		                     &o, &in.cmp, err, sizeof(err)))
 			goto out;
 	}
+	if (fsc_cfg_has(cfg, "trend")) {
+		struct fsc_history *h = 0;
+
+		if (fsc_history_open(&h, fsc_cfg_str(cfg, "db"), 5000, err, sizeof(err)))
+			goto out;
+		n = fsc_history_trend(h, fsc_cfg_str(cfg, "trend"), fsc_cfg_str(cfg, "trend-point"),
+		                      &in.trend, err, sizeof(err));
+		fsc_history_close(h);
+		if (n)
+			goto out;
+	}
 	{
 		FILE *probe = fopen(in.chartjs, "r");
 
@@ -904,6 +950,7 @@ out:
 	free(lab);
 	free(labels);
 	json_decref(in.cmp);
+	json_decref(in.trend);
 	json_decref(base);
 	fsc_config_free(cfg);
 	return rc;

@@ -25,6 +25,7 @@ struct fsc_report_input {
 	const char **labels; /* one per run: the cluster's name in a bake-off */
 	size_t nruns;
 	json_t *cmp;         /* comparison with the baseline (fsc_compare_docs), or NULL */
+	json_t *trend;       /* fsc_history_trend series, or NULL */
 	const char *chartjs; /* path of chart.min.js */
 	const char *title;
 };

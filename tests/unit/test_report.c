@@ -1,0 +1,188 @@
+/* report: verdict first, heat maps (full and aggregated), bake-off,
+ * nothing external; rendering itself is checked in Chromium by
+ * tests/integration/report_html.sh. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fsc_version.h"
+#include "report.h"
+
+static char chartjs[] = "/tmp/fsc-test-chartjs-XXXXXX";
+
+static int setup(void **state)
+{
+	int fd = mkstemp(chartjs);
+
+	(void)state;
+	if (fd < 0)
+		return -1;
+	/* a stand-in: the unit test checks structure, not drawing */
+	if (write(fd, "var Chart=function(){};\n", 24) != 24)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	return unlink(chartjs);
+}
+
+static json_t *pairs_rec(int n, int slow_src, int slow_dst)
+{
+	json_t *bw = json_array(), *lab = json_array(), *an = json_array();
+
+	for (int i = 0; i < n; i++) {
+		json_t *row = json_array();
+		char name[16];
+
+		snprintf(name, sizeof(name), "node%02d", i);
+		json_array_append_new(lab, json_string(name));
+		for (int j = 0; j < n; j++)
+			json_array_append_new(
+			        row,
+			        i == j ? json_null()
+			               : json_real(i == slow_src && j == slow_dst ? 0.3 : 10.0));
+		json_array_append_new(bw, row);
+	}
+	if (slow_src >= 0)
+		json_array_append_new(an, json_pack("{s:s, s:i, s:i, s:s, s:s}", "kind", "link",
+		                                    "src", slow_src, "dst", slow_dst, "direction",
+		                                    "out", "text", "link node02->node01 slow"));
+	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "fabric", "mpi", "pattern", "pairs",
+	                 "status", "anomaly", "labels", lab, "bw_GBps", bw, "anomalies", an);
+}
+
+static json_t *sweep_rec(double bytes, double t_us)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:f, s:{s:f, s:f, s:f, s:f}, s:f}", "fabric", "mpi",
+	                 "pattern", "bandwidth", "impl", "uni", "status", "ok", "bytes", bytes,
+	                 "time_us", "p50", t_us, "p95", t_us, "p99", t_us, "max", t_us,
+	                 "busbw_GBps", bytes / (t_us * 1e3));
+}
+
+static json_t *doc(void)
+{
+	return json_pack("{s:s, s:s, s:{s:s, s:i, s:i}, s:[]}", "schema", FSC_RESULTS_SCHEMA,
+	                 "status", "complete", "meta", "start_time", "2026-01-01T00:00:00Z",
+	                 "nhosts", 4, "nranks", 4, "records");
+}
+
+static char *render(struct fsc_report_input *in, int expect_rc)
+{
+	char *buf = 0, err[256] = "";
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	in->chartjs = in->chartjs ? in->chartjs : chartjs;
+	in->title = "t";
+	assert_int_equal(fsc_report_write(f, in, err, sizeof(err)), expect_rc);
+	fclose(f);
+	return buf;
+}
+
+static void fsc_report_write__verdict_first_and_suspect_marked(void **state)
+{
+	json_t *d = doc();
+	const char *labels[] = {"run"};
+	struct fsc_report_input in = {.runs = &d, .labels = labels, .nruns = 1};
+	char *html, *verdict, *first_table;
+
+	(void)state;
+	json_array_append_new(json_object_get(d, "records"), pairs_rec(4, 2, 1));
+	for (int k = 0; k < 5; k++)
+		json_array_append_new(json_object_get(d, "records"), sweep_rec(1024 << k, 2 + k));
+	html = render(&in, 0);
+	verdict = strstr(html, "<h1 id=\"verdict\">ANOMALY</h1>");
+	first_table = strstr(html, "<table");
+	assert_non_null(verdict);
+	assert_true(verdict < first_table);
+	assert_non_null(strstr(html, "<svg class=\"heatmap\""));
+	/* exactly one suspect cell, the slow link */
+	assert_non_null(strstr(html, "class=\"cell suspect\""));
+	assert_null(strstr(strstr(html, "class=\"cell suspect\"") + 1, "class=\"cell suspect\""));
+	assert_non_null(strstr(strstr(html, "class=\"cell suspect\""), "node02 &#8594; node01"));
+	/* three curves for the sweep: bandwidth, latency, percentiles */
+	assert_non_null(strstr(html, "<canvas id=\"chart2\""));
+	assert_null(strstr(html, "<canvas id=\"chart3\""));
+	assert_null(strstr(html, "src=\"http"));
+	assert_null(strstr(html, "<link"));
+	free(html);
+	json_decref(d);
+}
+
+static void fsc_report_write__large_matrix_is_aggregated_per_host(void **state)
+{
+	json_t *d = doc();
+	const char *labels[] = {"big"};
+	struct fsc_report_input in = {.runs = &d, .labels = labels, .nruns = 1};
+	char *html;
+
+	(void)state;
+	json_array_append_new(json_object_get(d, "records"), pairs_rec(80, 2, 1));
+	html = render(&in, 0);
+	assert_non_null(strstr(html, "80 nodes: aggregated per host"));
+	assert_null(strstr(html, "class=\"cell")); /* no 6400-cell grid */
+	/* worst host first: node02 (outgoing 0.3) or node01 (incoming 0.3) */
+	assert_non_null(strstr(html, "<tr><td>node0"));
+	assert_true(strstr(html, "0.3 GB/s") != NULL);
+	free(html);
+	json_decref(d);
+}
+
+static void fsc_report_write__bakeoff_names_winner_and_ratio(void **state)
+{
+	json_t *d[2] = {doc(), doc()};
+	const char *labels[] = {"alpha", "beta"};
+	struct fsc_report_input in = {.runs = d, .labels = labels, .nruns = 2};
+	char *html;
+
+	(void)state;
+	for (int k = 0; k < 3; k++) {
+		json_array_append_new(json_object_get(d[0], "records"), sweep_rec(1024 << k, 2));
+		json_array_append_new(json_object_get(d[1], "records"), sweep_rec(1024 << k, 4));
+	}
+	html = render(&in, 0);
+	assert_non_null(strstr(html, "id=\"bakeoff\""));
+	assert_non_null(strstr(html, "alpha wins 3 of 3 points; beta wins 0 of 3 points"));
+	assert_non_null(strstr(html, "<td>alpha</td><td class=\"n\">2.00&#215;</td>"));
+	free(html);
+	json_decref(d[0]);
+	json_decref(d[1]);
+}
+
+static void fsc_report_write__missing_chartjs_is_a_clear_error(void **state)
+{
+	json_t *d = doc();
+	const char *labels[] = {"run"};
+	struct fsc_report_input in = {
+	        .runs = &d, .labels = labels, .nruns = 1, .chartjs = "/nonexistent/chart.min.js"};
+	char *html;
+
+	(void)state;
+	html = render(&in, -ENOENT);
+	assert_int_equal(strlen(html), 0);
+	free(html);
+	json_decref(d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(fsc_report_write__verdict_first_and_suspect_marked),
+	        cmocka_unit_test(fsc_report_write__large_matrix_is_aggregated_per_host),
+	        cmocka_unit_test(fsc_report_write__bakeoff_names_winner_and_ratio),
+	        cmocka_unit_test(fsc_report_write__missing_chartjs_is_a_clear_error),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
