@@ -345,6 +345,17 @@ static json_t *judge_point(const struct point *pb, const struct point *pr,
 	json_t *x = json_object();
 
 	json_object_set_new(x, "key", json_string(pr->key));
+	{
+		/* the sweep the point belongs to: its key without the size */
+		char g[sizeof(pr->key)];
+		char *sp;
+
+		snprintf(g, sizeof(g), "%s", pr->key);
+		sp = strrchr(g, ' ');
+		if (sp)
+			*sp = 0;
+		json_object_set_new(x, "sweep", json_string(g));
+	}
 	json_object_set_new(x, "fabric", json_string(sget(pr->rec, "fabric", "?")));
 	json_object_set_new(x, "pattern", json_string(sget(pr->rec, "pattern", "?")));
 	json_object_set_new(x, "bytes", num(nget(pr->rec, "bytes")));
@@ -518,6 +529,102 @@ static double scatter(const json_t *pts, const char *method, const char *field)
 	return isfinite(s) ? s : 0;
 }
 
+/* Per sweep (same key but the size) of at least 5 points still to be
+ * judged: a robust line (Theil-Sen) through log(1 + change) against
+ * log(bytes), and the robust scatter of the points around it.  A loss that
+ * grows with the size (a bandwidth loss that only large messages feel) lies
+ * on such a line and does not count as scatter; points that jump about do.
+ * Each point gets "floor": max(min effect, exp(k x scatter) - 1); points
+ * of shorter sweeps get `global`. */
+static void sweep_floors(json_t *pts, const struct fsc_compare_opts *o, double global)
+{
+	size_t n = json_array_size(pts), i, k;
+	json_t *x;
+	const json_t **v = malloc((n ? n : 1) * sizeof(*v));
+	double *xs = malloc((n ? n : 1) * sizeof(*xs)), *ys = malloc((n ? n : 1) * sizeof(*ys));
+	double *sl = malloc((n * n / 2 + 1) * sizeof(*sl)),
+	       *tmp = malloc((n ? n : 1) * sizeof(*tmp));
+	char *done = calloc(n ? n : 1, 1);
+	double *pool = malloc((n ? n : 1) * sizeof(*pool)),
+	       *psc = malloc((n ? n : 1) * sizeof(*psc));
+	size_t np = 0;
+	double pooled;
+
+	if (!v || !xs || !ys || !sl || !tmp || !done || !pool || !psc)
+		goto out;
+	json_array_foreach(pts, i, x)
+	{
+		size_t m = 0, ns = 0;
+		double slope, icpt, sc = -1;
+		const char *g = sget(x, "sweep", 0);
+
+		if (done[i] || !g || json_object_get(x, "judgement") ||
+		    strcmp(sget(x, "method", ""), "bootstrap"))
+			continue;
+		for (k = i; k < n; k++) {
+			const json_t *y = json_array_get(pts, k);
+
+			if (done[k] || json_object_get(y, "judgement") ||
+			    strcmp(sget(y, "sweep", ""), g) ||
+			    strcmp(sget(y, "method", ""), "bootstrap") || !(nget(y, "bytes") > 0) ||
+			    !(nget(y, "p50_change") > -1))
+				continue;
+			done[k] = 1;
+			v[m] = y;
+			xs[m] = log(nget(y, "bytes"));
+			ys[m++] = log1p(nget(y, "p50_change"));
+		}
+		if (m >= 5) {
+			for (size_t a = 0; a < m; a++)
+				for (size_t b = a + 1; b < m; b++)
+					if (xs[b] != xs[a])
+						sl[ns++] = (ys[b] - ys[a]) / (xs[b] - xs[a]);
+			slope = ns ? fsc_median(sl, ns) : 0;
+			for (size_t a = 0; a < m; a++)
+				tmp[a] = ys[a] - slope * xs[a];
+			icpt = fsc_median(tmp, m);
+			for (size_t a = 0; a < m; a++)
+				sl[a] = ys[a] - icpt - slope * xs[a];
+			memcpy(pool + np, sl, m * sizeof(*sl));
+			np += m;
+			sc = fsc_mad(sl, m, 0, tmp);
+		}
+		/* remembered per point; the floor waits for the pooled scatter */
+		for (size_t a = 0; a < m; a++) {
+			size_t idx;
+			const json_t *y;
+
+			json_array_foreach(pts, idx, y) if (y == v[a]) psc[idx] = sc;
+		}
+	}
+	/* the residuals of every sweep together: a run whose other sweeps
+	 * jump about is a noisy run, and one tidy sweep in it is no proof */
+	pooled = np >= 5 ? fsc_mad(pool, np, 0, tmp) : -1;
+	json_array_foreach(pts, i, x)
+	{
+		double sc;
+
+		if (!done[i] || json_object_get(x, "judgement") ||
+		    strcmp(sget(x, "method", ""), "bootstrap"))
+			continue;
+		sc = fmax(psc[i], pooled);
+		json_object_set_new(
+		        x, "floor",
+		        json_real(psc[i] < 0 || !isfinite(sc)
+		                          ? global
+		                          : fmax(o->min_effect, expm1(o->scatter_k * sc))));
+	}
+out:
+	free(pool);
+	free(psc);
+	free(v);
+	free(xs);
+	free(ys);
+	free(sl);
+	free(tmp);
+	free(done);
+}
+
 /* Judge the entries left: a change counts when it passes the test and is at
  * least the effect floor max(min effect, exp(k x scatter) - 1). */
 static void finalize(json_t *pts, const struct fsc_compare_opts *o, double fl_pts, double fl_cells,
@@ -535,9 +642,12 @@ static void finalize(json_t *pts, const struct fsc_compare_opts *o, double fl_pt
 		if (!strcmp(sget(x, "method", ""), "bootstrap")) {
 			const json_t *ci = json_object_get(x, "p50_ci");
 
+			double fl = nget(x, "floor");
+
 			j = judge_time(1 + nget(x, "p50_change"),
 			               1 + json_number_value(json_array_get(ci, 0)),
-			               1 + json_number_value(json_array_get(ci, 1)), fl_pts);
+			               1 + json_number_value(json_array_get(ci, 1)),
+			               isfinite(fl) ? fl : fl_pts);
 		} else {
 			double chg = nget(x, "bw_change"), p = nget(x, "p_value");
 			const char *dis = sget(x, "disjoint", "no");
@@ -729,6 +839,7 @@ int fsc_compare_docs(const json_t *base, const json_t *run, const char *base_nam
 		double fp = fmax(o->min_effect, expm1(o->scatter_k * sp));
 		double fc = fmax(o->min_effect, expm1(o->scatter_k * sc));
 
+		sweep_floors(pts, o, fp);
 		finalize(pts, o, fp, fc, counts);
 		json_object_set_new(cmp, "noise",
 		                    json_pack("{s:f, s:f, s:f, s:f, s:f}", "scatter_k",
@@ -789,12 +900,29 @@ void fsc_compare_print(FILE *f, const json_t *cmp)
 	        100 * nget(m, "confidence"), nget(m, "resamples"), 100 * nget(m, "min_effect"));
 	{
 		const json_t *nz = json_object_get(cmp, "noise");
+		double lo = INFINITY, hi = -INFINITY;
 
-		fprintf(f,
-		        "# noise: matched points scatter %.1f%% between the runs, so a point must "
-		        "move %.1f%% to count; matrix cells %.1f%%, floor %.1f%%\n",
-		        100 * nget(nz, "points_scatter"), 100 * nget(nz, "points_floor"),
-		        100 * nget(nz, "cells_scatter"), 100 * nget(nz, "cells_floor"));
+		json_array_foreach(pts, i, p)
+		{
+			double fl = nget(p, "floor");
+
+			if (isfinite(fl)) {
+				lo = fmin(lo, fl);
+				hi = fmax(hi, fl);
+			}
+		}
+		if (isfinite(lo))
+			fprintf(f,
+			        "# noise: a point must move %.1f%% to %.1f%% to count (per sweep: "
+			        "minimum "
+			        "effect, or %g x the scatter of the run's points around each "
+			        "sweep's "
+			        "trend)",
+			        100 * lo, 100 * hi, nget(nz, "scatter_k"));
+		else
+			fprintf(f, "# noise: points must move %.1f%% to count",
+			        100 * nget(nz, "points_floor"));
+		fprintf(f, "; matrix cells %.1f%%\n", 100 * nget(nz, "cells_floor"));
 	}
 	fprintf(f, "# %-12s %-46s %22s %9s %9s\n", "judgement", "point", "p50 change [CI]", "p99",
 	        "bw");

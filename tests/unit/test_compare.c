@@ -236,6 +236,34 @@ static void fsc_compare_docs__slow_matrix_cell_is_flagged_exactly(void **state)
 	json_decref(b);
 }
 
+static void fsc_compare_docs__loss_growing_with_size_is_flagged(void **state)
+{
+	json_t *a = sweep(1, -1, 1), *b = sweep(2, -1, 1), *cmp, *p;
+	size_t i;
+	json_t *rec;
+
+	(void)state;
+	/* large messages lost up to 10% of their bandwidth, small ones
+	 * nothing: a ramp over the sizes, not scatter */
+	json_array_foreach(json_object_get(b, "records"), i, rec)
+	{
+		json_t *v = json_object_get(json_object_get(rec, "samples"), "values_us");
+		double f = 1 + 0.11 * (double)i / 7;
+		size_t k;
+		json_t *x;
+
+		json_array_foreach(v, k, x) json_real_set(x, json_real_value(x) * f);
+	}
+	cmp = compare(a, b, 0);
+	/* the sizes whose loss reaches the 5% minimum effect: i >= 4 */
+	assert_int_equal(count(cmp, "regression"), 4);
+	p = json_array_get(json_object_get(cmp, "points"), 0);
+	assert_true(json_number_value(json_object_get(p, "bytes")) == 1024.0 * 128);
+	json_decref(cmp);
+	json_decref(a);
+	json_decref(b);
+}
+
 static void fsc_compare_docs__machine_wide_scatter_raises_the_floor(void **state)
 {
 	json_t *a = sweep(1, -1, 1), *b = sweep(2, -1, 1), *cmp;
@@ -383,6 +411,7 @@ int main(void)
 	        cmocka_unit_test(fsc_compare_docs__independent_noise_flags_nothing),
 	        cmocka_unit_test(fsc_compare_docs__ten_percent_loss_at_one_size_is_flagged_there),
 	        cmocka_unit_test(fsc_compare_docs__slow_matrix_cell_is_flagged_exactly),
+	        cmocka_unit_test(fsc_compare_docs__loss_growing_with_size_is_flagged),
 	        cmocka_unit_test(fsc_compare_docs__machine_wide_scatter_raises_the_floor),
 	        cmocka_unit_test(fsc_compare_docs__missing_points_are_listed),
 	        cmocka_unit_test(fsc_compare_docs__different_schema_is_refused),
