@@ -137,7 +137,7 @@ static void heatmap_full(FILE *f, const json_t *rec, size_t n, double med)
 {
 	const json_t *labels = json_object_get(rec, "labels"),
 	             *bw = json_object_get(rec, "bw_GBps");
-	int cs = n <= 16 ? 28 : n <= 32 ? 16 : 9, off = 90;
+	int cs = n <= 16 ? 28 : n <= 32 ? 16 : 9, off = 70;
 	int w = off + cs * (int)n + 10;
 
 	fprintf(f,
@@ -274,6 +274,10 @@ static void matrix_section(FILE *f, const json_t *rec)
 		esc(f, sget(rec, "verdict", ""));
 		fputs("</b></p>", f);
 	}
+	fputs("<p class=\"meta\">bandwidth of each cell (row: sender, column: receiver) against "
+	      "the median cell: green at the median or above, red at half of it or below; a black "
+	      "outline marks a confirmed suspect; hover a cell for its figure.</p>",
+	      f);
 	if (n <= FSC_REPORT_MAX_CELLS_SIDE)
 		heatmap_full(f, rec, n, med);
 	else
