@@ -406,12 +406,15 @@ static json_t *median_doc(json_t **docs, int n)
 				double p50, p99, bw;
 
 				fsc_compare_record_key(r2, k2, sizeof(k2));
-				if (strcmp(key, k2))
+				if (strcmp(key, k2) || m >= 64)
 					continue;
 				record_figures(r2, &p50, &p99, &bw);
-				v[m] = isfinite(bw) && !isfinite(p50) ? -bw
-				       : isfinite(p50)                ? p50
-				                                      : -bw;
+				/* a matrix by its median cell bandwidth (higher is
+				 * better, hence negated), a point by its p50 */
+				v[m] = json_is_array(json_object_get(r2, "labels")) ||
+				                       !isfinite(p50)
+				               ? -bw
+				               : p50;
 				which[m++] = r2;
 			}
 		}
