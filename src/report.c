@@ -448,12 +448,29 @@ static void regression_table(FILE *f, const json_t *cmp)
 	fprintf(f, "<h2 id=\"regressions\">Compared with the baseline</h2><p class=\"meta\">"
 	           "baseline ");
 	esc(f, sget(json_object_get(cmp, "baseline"), "name", "?"));
-	fprintf(f,
-	        " (%s): %.0f regressions, %.0f improvements, %.0f inconclusive, %.0f unchanged; "
-	        "a point must move %.1f%% to count (noise floor).</p>",
-	        sget(json_object_get(cmp, "baseline"), "start_time", "?"), nget(cnt, "regression"),
-	        nget(cnt, "improvement"), nget(cnt, "inconclusive"), nget(cnt, "unchanged"),
-	        100 * nget(json_object_get(cmp, "noise"), "points_floor"));
+	{
+		double lo = INFINITY, hi = -INFINITY;
+
+		json_array_foreach(json_object_get(cmp, "points"), i, p)
+		{
+			double fl = nget(p, "floor");
+
+			if (isfinite(fl)) {
+				lo = fmin(lo, fl);
+				hi = fmax(hi, fl);
+			}
+		}
+		if (!isfinite(lo))
+			lo = hi = nget(json_object_get(cmp, "noise"), "points_floor");
+		fprintf(f,
+		        " (%s): %.0f regressions, %.0f improvements, %.0f inconclusive, %.0f "
+		        "unchanged; a point must move %.1f%% to %.1f%% to count (noise floor of "
+		        "its sweep), a matrix cell %.1f%%.</p>",
+		        sget(json_object_get(cmp, "baseline"), "start_time", "?"),
+		        nget(cnt, "regression"), nget(cnt, "improvement"),
+		        nget(cnt, "inconclusive"), nget(cnt, "unchanged"), 100 * lo, 100 * hi,
+		        100 * nget(json_object_get(cmp, "noise"), "cells_floor"));
+	}
 	fputs("<table class=\"regressions\"><tr><th>judgement</th><th>point</th><th>p50 change "
 	      "[CI]</th><th>p99 change</th><th>bandwidth change</th><th>why</th></tr>",
 	      f);
