@@ -57,7 +57,7 @@ static const struct fsc_opt ar_opts[] = {
         {"coll-seg", 0, FSC_OPT_SIZE, "256K",
          "pipeline segment of the ring collectives (allreduce, reducescatter, allgather) and "
          "the broadcast chain; 0 = whole chunks",
-         0, 0, 0},
+         0, 0, 1073741824.0},
         {0, 0, 0, 0, 0, 0, 0, 0},
 };
 

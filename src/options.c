@@ -218,6 +218,10 @@ static void bound_text(const struct fsc_opt *o, double b, char *buf, size_t len)
 		static const uint64_t tdiv[] = {1000000000ull, 1000000ull, 1000ull};
 		uint64_t u = (uint64_t)b;
 
+		if (!u) {
+			snprintf(buf, len, "0");
+			return;
+		}
 		if (o->type == FSC_OPT_SIZE) {
 			for (int i = 0; i < 4; i++) {
 				uint64_t d = 1ull << sshift[i];
@@ -918,6 +922,14 @@ void fsc_config_help(FILE *f, const struct fsc_opt_group *groups, size_t ngroups
 				                               ? "comma-separated list of"
 				                               : "one of",
 				                       o->choices);
+			if (has_bounds(o) && el < sizeof(extra)) {
+				char lo[48], hi[48];
+
+				bound_text(o, o->min, lo, sizeof(lo));
+				bound_text(o, o->max, hi, sizeof(hi));
+				el += (size_t)snprintf(extra + el, sizeof(extra) - el,
+				                       "%svalid %s..%s", el ? "; " : "", lo, hi);
+			}
 			/* A flag's "default false" says nothing: leave it out. */
 			if (o->defval && el < sizeof(extra) &&
 			    !(o->type == FSC_OPT_FLAG && !parse_bool(o->defval, &off) && !off))

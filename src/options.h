@@ -37,9 +37,18 @@ struct fsc_opt {
 	const char *defval; /* default as text; NULL = unset */
 	const char *help;
 	const char *choices; /* CHOICE/LIST: "a|b|c"; NULL = free */
-	double min, max;     /* INT/SIZE/DOUBLE/TIME bounds, inclusive;
-	                        ignored when min == max == 0 */
+	double min, max;     /* INT/SIZE/DOUBLE/TIME bounds, inclusive
+	                        (SIZE in bytes, TIME in ns); ignored when
+	                        min == max == 0.  Every numeric option of
+	                        fabscope states its range: --help prints
+	                        it and a value outside it is refused. */
 };
+
+/* Common bounds for option tables. */
+#define FSC_OPT_SIZE_MAX 1099511627776.0 /* 1T: a message size's upper bound */
+#define FSC_OPT_TIME_MS 1e6              /* 1 ms in ns */
+#define FSC_OPT_TIME_S 1e9               /* 1 s in ns */
+#define FSC_OPT_TIME_DAY 86400e9         /* 24 h in ns */
 
 /* A module's table under a heading for --help. */
 struct fsc_opt_group {

@@ -124,8 +124,8 @@ struct lb_impl {
 
 static const struct fsc_opt lb_opts[] = {
         {"lb-ranks", 0, FSC_OPT_INT, "2", "virtual ranks (threads) for a loopback run", 0, 1, 64},
-        {"lb-lat", 0, FSC_OPT_TIME, "1us", "latency of every loopback link", 0, 0, 0},
-        {"lb-bw", 0, FSC_OPT_DOUBLE, "10", "bandwidth of every loopback link, GB/s > 0", 0, 0, 0},
+        {"lb-lat", 0, FSC_OPT_TIME, "1us", "latency of every loopback link", 0, 0, FSC_OPT_TIME_S},
+        {"lb-bw", 0, FSC_OPT_DOUBLE, "10", "bandwidth of every loopback link, GB/s", 0, 1e-6, 1e6},
         {"lb-slow-rank", 0, FSC_OPT_STRING, 0,
          "R:F[,R:F...]: links to and from rank R get bandwidth x F, latency / F", 0, 0, 0},
         {"lb-slow-link", 0, FSC_OPT_STRING, 0,

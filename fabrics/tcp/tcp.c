@@ -207,7 +207,8 @@ static const struct fsc_opt tcp_opts[] = {
          "runs more ranks than it has cores",
          "auto|on|off", 0, 0},
         {"tcp-connect-timeout", 0, FSC_OPT_TIME, "10s",
-         "deadline for connecting to every peer (handshake included)", NULL, 0, 0},
+         "deadline for connecting to every peer (handshake included)", NULL, FSC_OPT_TIME_MS,
+         FSC_OPT_TIME_DAY},
         {NULL, 0, 0, NULL, NULL, NULL, 0, 0},
 };
 

@@ -622,8 +622,6 @@ static int create_rc(const char *name, const char *value)
 static void fsc_fabric_loopback__rejects_malformed_options(void **state)
 {
 	static const char *const bad[][2] = {
-	        {"lb-bw", "0"},
-	        {"lb-bw", "-2"},
 	        {"lb-slow-rank", "2:0.5"}, /* rank out of range (2 ranks) */
 	        {"lb-slow-rank", "1:0"},   /* factor must be > 0 */
 	        {"lb-slow-rank", "1:-0.5"},
@@ -664,6 +662,19 @@ static void fsc_fabric_loopback__rejects_malformed_options(void **state)
 	}
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
 		assert_int_equal(create_rc(good[i][0], good[i][1]), 0);
+	/* A bandwidth of 0 or below never reaches create: the option's
+	 * stated range refuses it. */
+	{
+		const struct fsc_opt_group g = {"loopback", fsc_fabric_loopback.opts};
+		struct fsc_config *cfg;
+		char err[256];
+
+		assert_int_equal(fsc_config_defaults(&cfg, &g, 1), 0);
+		assert_int_equal(fsc_config_set(cfg, "lb-bw", "0", err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, "'0' for --lb-bw: must be between"));
+		assert_int_equal(fsc_config_set(cfg, "lb-bw", "-2", err, sizeof(err)), -EINVAL);
+		fsc_config_free(cfg);
+	}
 }
 
 static const struct fsc_boot_ops other_boot_ops = {.name = "mpi"};

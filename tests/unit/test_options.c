@@ -741,9 +741,17 @@ static void fsc_config_help__shows_defaults_and_choices(void **state)
 	assert_true(!strncmp(h, "Core options:\n", 14));
 	assert_non_null(strstr(h, "\n  --min SIZE            smallest message size (default 8)\n"));
 	assert_non_null(strstr(h, "\n  --max SIZE            largest message size (default 4M)\n"));
-	assert_non_null(strstr(h, "\n  -n, --iters INT       timed iterations (default 1000)\n"));
+	assert_non_null(strstr(h,
+	                       "\n  -n, --iters INT       timed iterations (valid 1..1000000000; "
+	                       "default 1000)\n"));
+	assert_non_null(strstr(h,
+	                       "\n  --timeout TIME        peer timeout (valid 1ms..3600s; default "
+	                       "30s)\n"));
+	assert_non_null(
+	        strstr(h, "\n  --ratio NUM           a fraction (valid 0..1; default 0.5)\n"));
+	assert_non_null(
+	        strstr(h, "\n  --tcp-chunk SIZE      chunk size (valid 4K..1G; default 64K)\n"));
 	assert_non_null(strstr(h, "\n  --warmup-time TIME    warm-up duration (default 1s)\n"));
-	assert_non_null(strstr(h, "\n  --ratio NUM           a fraction (default 0.5)\n"));
 	assert_non_null(strstr(h, "\n  -v, --verbose         more output\n"));
 	assert_non_null(strstr(h, "\n  -f, --fabric NAME     fabric to use (one of "
 	                          "loopback|mpi|tcp; default loopback)\n"));

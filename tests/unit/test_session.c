@@ -5,7 +5,10 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "boot.h"
 #include "clock.h"
@@ -117,9 +120,92 @@ static void fsc_boot_barrier__waiting_rank_runs_its_idle_hook(void **state)
 	assert_int_equal(c.calls[0], 0);
 }
 
+static int is_numeric(enum fsc_opt_type t)
+{
+	return t == FSC_OPT_INT || t == FSC_OPT_SIZE || t == FSC_OPT_DOUBLE || t == FSC_OPT_TIME;
+}
+
+static void fsc_session_option_groups__every_numeric_option_states_a_range(void **state)
+{
+	struct fsc_opt_group g[FSC_MAX_OPT_GROUPS];
+	size_t n = fsc_session_option_groups(g, FSC_MAX_OPT_GROUPS), numeric = 0;
+
+	(void)state;
+	assert_true(n >= 1);
+	for (size_t i = 0; i < n; i++)
+		for (const struct fsc_opt *o = g[i].opts; o && o->name; o++) {
+			if (!is_numeric(o->type))
+				continue;
+			numeric++;
+			if (o->min == 0 && o->max == 0)
+				fail_msg("--%s (%s) has no stated range", o->name, g[i].title);
+			assert_true(o->min < o->max);
+		}
+	assert_true(numeric >= 10);
+}
+
+/* Parse with the real tables expecting -EINVAL; err must name the value
+ * and the valid range. */
+static void refused(const char *opt, const char *value, const char *want)
+{
+	struct fsc_opt_group g[FSC_MAX_OPT_GROUPS];
+	size_t n = fsc_session_option_groups(g, FSC_MAX_OPT_GROUPS);
+	struct fsc_config *cfg = 0;
+	char *argv[] = {"run", (char *)opt, (char *)value};
+	char err[256] = "";
+
+	assert_int_equal(fsc_config_parse(&cfg, g, n, 3, argv, 0, err, sizeof(err)), -EINVAL);
+	assert_null(cfg);
+	assert_null(strchr(err, '\n'));
+	if (strcmp(err, want))
+		fail_msg("%s %s: got '%s', want '%s'", opt, value, err, want);
+}
+
+static void fsc_config_parse__run_options_out_of_range(void **state)
+{
+	(void)state;
+	refused("--timeout", "0",
+	        "invalid value '0' for --timeout: must be between 1ms and 86400s");
+	refused("--timeout", "500us",
+	        "invalid value '500us' for --timeout: must be between 1ms and 86400s");
+	refused("--iters", "0", "invalid value '0' for --iters: must be between 1 and 1000000000");
+	refused("--batch", "0", "invalid value '0' for --batch: must be between 1 and 1000000");
+	refused("--window", "0", "invalid value '0' for --window: must be between 1 and 4096");
+	refused("--max", "2T", "invalid value '2T' for --max: must be between 0 and 1T");
+	refused("--min", "4T", "invalid value '4T' for --min: must be between 0 and 1T");
+	refused("--point-time", "2d",
+	        "invalid value '2d' for --point-time: expected a duration such as 30, 5s, 200ms, "
+	        "1us, 10ns (bare number = seconds)");
+	refused("--point-time", "100000",
+	        "invalid value '100000' for --point-time: must be between 0 and 86400s");
+	refused("--tcp-connect-timeout", "0",
+	        "invalid value '0' for --tcp-connect-timeout: must be between 1ms and 86400s");
+	refused("--lb-bw", "0", "invalid value '0' for --lb-bw: must be between 1e-06 and 1e+06");
+	refused("--lb-lat", "2s", "invalid value '2s' for --lb-lat: must be between 0 and 1s");
+	refused("--coll-seg", "2G", "invalid value '2G' for --coll-seg: must be between 0 and 1G");
+}
+
+static void fsc_config_parse__run_options_range_edges_accepted(void **state)
+{
+	const char *argv[] = {"run",  "--timeout", "1ms", "--iters", "1",   "--window",
+	                      "4096", "--max",     "1T",  "--lb-bw", "1e-6"};
+	struct fsc_config *cfg;
+
+	(void)state;
+	cfg = parse(11, argv);
+	assert_int_equal(fsc_cfg_time_ns(cfg, "timeout"), 1000000);
+	assert_int_equal(fsc_cfg_int(cfg, "iters"), 1);
+	assert_int_equal(fsc_cfg_int(cfg, "window"), 4096);
+	assert_int_equal(fsc_cfg_size(cfg, "max"), 1ull << 40);
+	fsc_config_free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(fsc_session_option_groups__every_numeric_option_states_a_range),
+	        cmocka_unit_test(fsc_config_parse__run_options_out_of_range),
+	        cmocka_unit_test(fsc_config_parse__run_options_range_edges_accepted),
 	        cmocka_unit_test(fsc_boot_agree__first_failing_rank_speaks_for_all),
 	        cmocka_unit_test(fsc_session_agree_config__different_options_fail_everywhere),
 	        cmocka_unit_test(fsc_boot_barrier__waiting_rank_runs_its_idle_hook),
