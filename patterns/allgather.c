@@ -138,6 +138,12 @@ static double ag_factor(const struct fsc_pctx *c)
 	return c->size > 0 ? (double)(c->size - 1) / c->size : 0;
 }
 
+/* Result of `bytes` and this rank's chunk (bytes / ranks) as input. */
+static double ag_buf_bytes(const struct fsc_pctx *c)
+{
+	return (double)c->bytes + (double)c->bytes / (c->size > 0 ? c->size : 1) + 8;
+}
+
 const struct fsc_pattern_ops fsc_pattern_allgather = {
         .name = "allgather",
         .desc = "every rank's chunk onto every rank: ring, native (size = whole receive buffer)",
@@ -150,6 +156,7 @@ const struct fsc_pattern_ops fsc_pattern_allgather = {
         .busbw_factor = ag_factor,
         .check_args = ag_check_args,
         .setup = ag_setup,
+        .buf_bytes = ag_buf_bytes,
         .fill = ag_fill,
         .run = ag_run,
         .check = ag_check,

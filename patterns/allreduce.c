@@ -234,6 +234,20 @@ static double ar_factor(const struct fsc_pctx *c)
 	return c->size > 0 ? 2.0 * (c->size - 1) / c->size : 0;
 }
 
+/* Result, input (unless in place) and expected result of `bytes` each,
+ * plus the implementation's scratch: a whole buffer for recursive
+ * doubling, one chunk (bytes / ranks) for the ring. */
+static double ar_buf_bytes(const struct fsc_pctx *c)
+{
+	double b = (double)c->bytes, n = (double)(c->in_place ? 2 : 3) * b;
+
+	if (c->impl && !strcmp(c->impl, "rd"))
+		n += b;
+	else if (c->impl && !strcmp(c->impl, "ring"))
+		n += b / (c->size > 0 ? c->size : 1) + 8;
+	return n;
+}
+
 const struct fsc_pattern_ops fsc_pattern_allreduce = {
         .name = "allreduce",
         .desc = "element-wise reduction onto every rank: ring, recursive doubling, native",
@@ -248,6 +262,7 @@ const struct fsc_pattern_ops fsc_pattern_allreduce = {
         .busbw_factor = ar_factor,
         .check_args = ar_check_args,
         .setup = ar_setup,
+        .buf_bytes = ar_buf_bytes,
         .fill = ar_fill,
         .run = ar_run,
         .check = ar_check,

@@ -153,6 +153,12 @@ static double a2a_factor(const struct fsc_pctx *c)
 
 static const char *const a2a_impls[] = {"pairwise", "native", 0};
 
+/* A send and a receive buffer of `bytes` (size blocks) on every rank. */
+static double a2a_buf_bytes(const struct fsc_pctx *c)
+{
+	return 2.0 * (double)c->bytes;
+}
+
 const struct fsc_pattern_ops fsc_pattern_alltoall = {
         .name = "alltoall",
         .desc = "every rank sends bytes/ranks to every rank (pairwise exchange or native)",
@@ -164,6 +170,7 @@ const struct fsc_pattern_ops fsc_pattern_alltoall = {
         .busbw_factor = a2a_factor,
         .check_args = a2a_check_args,
         .setup = a2a_setup,
+        .buf_bytes = a2a_buf_bytes,
         .fill = a2a_fill,
         .run = a2a_run,
         .check = a2a_check,

@@ -147,6 +147,21 @@ static double bw_bytes(const struct fsc_pctx *c)
 
 static const char *const bw_impls[] = {"uni", "bi", 0};
 
+/* One send buffer and min(window, 64 MiB / bytes) receive slots (at least
+ * one), on the two ranks that take part (as bw_setup allocates). */
+static double bw_buf_bytes(const struct fsc_pctx *c)
+{
+	size_t n = c->bytes ? c->bytes : 1, slots = BW_SLOT_BYTES / n, w = bw_window(c);
+
+	if (!fsc_p2p_active(c))
+		return 0;
+	if (slots < 1)
+		slots = 1;
+	if (slots > w)
+		slots = w;
+	return (double)c->bytes * (1.0 + (double)slots);
+}
+
 const struct fsc_pattern_ops fsc_pattern_bandwidth = {
         .name = "bandwidth",
         .desc = "windowed streaming between rank 0 and --peer, uni- or bidirectional",
@@ -159,6 +174,7 @@ const struct fsc_pattern_ops fsc_pattern_bandwidth = {
         .algbw_bytes = bw_bytes,
         .check_args = fsc_p2p_check_args,
         .setup = bw_setup,
+        .buf_bytes = bw_buf_bytes,
         .fill = bw_fill,
         .run = bw_run,
         .check = bw_check,

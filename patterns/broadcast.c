@@ -203,6 +203,12 @@ static void bc_teardown(struct fsc_pctx *c, void *state)
 	free(s);
 }
 
+/* One buffer of `bytes` on every rank. */
+static double bc_buf_bytes(const struct fsc_pctx *c)
+{
+	return (double)c->bytes;
+}
+
 const struct fsc_pattern_ops fsc_pattern_broadcast = {
         .name = "broadcast",
         .desc = "the root's buffer onto every rank: pipelined chain, binomial tree, native",
@@ -214,6 +220,7 @@ const struct fsc_pattern_ops fsc_pattern_broadcast = {
                       "Broadcast)",
         .check_args = bc_check_args,
         .setup = bc_setup,
+        .buf_bytes = bc_buf_bytes,
         .fill = bc_fill,
         .run = bc_run,
         .check = bc_check,

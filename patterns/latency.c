@@ -95,6 +95,12 @@ static void lat_teardown(struct fsc_pctx *c, void *state)
 
 static const char *const lat_impls[] = {"pingpong", 0};
 
+/* A send and a receive buffer on the two ranks that take part. */
+static double lat_buf_bytes(const struct fsc_pctx *c)
+{
+	return fsc_p2p_active(c) ? 2.0 * (double)c->bytes : 0;
+}
+
 const struct fsc_pattern_ops fsc_pattern_latency = {
         .name = "latency",
         .desc = "ping-pong between rank 0 and --peer; half round trip per iteration",
@@ -106,6 +112,7 @@ const struct fsc_pattern_ops fsc_pattern_latency = {
         .time_scale = 0.5,
         .check_args = fsc_p2p_check_args,
         .setup = lat_setup,
+        .buf_bytes = lat_buf_bytes,
         .fill = lat_fill,
         .run = lat_run,
         .check = lat_check,

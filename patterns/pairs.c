@@ -1731,6 +1731,30 @@ static int pairs_execute(struct fsc_runner *r, const struct fsc_pattern_ops *p, 
 
 static const char *const pairs_impls[] = {"p2p", 0};
 
+/* The matrices do not sweep sizes: each rank that carries traffic (every
+ * rank with --pairs-per-rank, else the first of each host) holds a send
+ * buffer and min(window, 64 MiB / size) receive slots of --pairs-bw-size,
+ * and two latency buffers of --pairs-lat-size (as buffers_setup
+ * allocates). */
+static double pairs_buf_bytes(const struct fsc_pctx *c)
+{
+	struct pairs_opt o;
+	struct fsc_boot *b = c->boot;
+	size_t slots;
+
+	opt_read(&o, c->cfg);
+	if (!o.per_rank && b && b->rank_host)
+		for (int k = 0; k < c->rank && k < b->size; k++)
+			if (b->rank_host[k] == b->rank_host[c->rank])
+				return 0; /* not its host's first rank */
+	slots = PAIRS_SLOT_BYTES / o.bw_bytes;
+	if (slots < 1)
+		slots = 1;
+	if (slots > o.window)
+		slots = o.window;
+	return (double)o.bw_bytes * (1.0 + (double)slots) + 2.0 * (double)o.lat_bytes;
+}
+
 const struct fsc_pattern_ops fsc_pattern_pairs = {
         .name = "pairs",
         .desc = "all-pairs bandwidth and latency matrices; names slow nodes and bad links",
@@ -1741,5 +1765,6 @@ const struct fsc_pattern_ops fsc_pattern_pairs = {
         .bw_formula = "cell bw = median over repeats of window*bw_bytes/t (t: window delivered "
                       "+ 4-byte ack); cell latency = p50 of round trip/2",
         .check_args = pairs_check_args,
+        .buf_bytes = pairs_buf_bytes,
         .execute = pairs_execute,
 };

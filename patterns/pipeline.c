@@ -805,6 +805,24 @@ static double pipe_bytes(const struct fsc_pctx *c)
 
 static const char *const pipe_impls[] = {"chain", 0};
 
+/* Forward (and, with --pipe-backward on, backward) slots of `bytes`:
+ * min(M, max(2, 64 MiB / bytes)) at a chain's ends, 2 in between (as
+ * pipe_alloc allocates); the ends' count bounds every rank. */
+static double pipe_buf_bytes(const struct fsc_pctx *c)
+{
+	struct pipe_geom g;
+	size_t M, slots;
+
+	pipe_geom(c, &g);
+	M = g.M > 0 ? (size_t)g.M : 1;
+	slots = c->bytes ? PIPE_SLOT_BYTES / c->bytes : M;
+	if (slots < 2)
+		slots = 2;
+	if (slots > M)
+		slots = M;
+	return (double)slots * (double)c->bytes * (g.backward ? 2 : 1);
+}
+
 const struct fsc_pattern_ops fsc_pattern_pipeline = {
         .name = "pipeline",
         .desc = "micro-batches through chains of stages (pipeline parallelism), forward or 1F1B",
@@ -817,6 +835,7 @@ const struct fsc_pattern_ops fsc_pattern_pipeline = {
         .algbw_bytes = pipe_bytes,
         .check_args = pipe_check_args,
         .setup = pipe_setup,
+        .buf_bytes = pipe_buf_bytes,
         .fill = pipe_fill,
         .run = pipe_run,
         .check = pipe_check,

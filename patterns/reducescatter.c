@@ -163,6 +163,15 @@ static double rs_factor(const struct fsc_pctx *c)
 	return c->size > 0 ? (double)(c->size - 1) / c->size : 0;
 }
 
+/* Input of `bytes`; result and expected result of one chunk (bytes /
+ * ranks); the ring's scratch is at most two chunks. */
+static double rs_buf_bytes(const struct fsc_pctx *c)
+{
+	double chunk = (double)c->bytes / (c->size > 0 ? c->size : 1) + 8;
+
+	return (double)c->bytes + 4 * chunk;
+}
+
 const struct fsc_pattern_ops fsc_pattern_reducescatter = {
         .name = "reducescatter",
         .desc = "element-wise reduction, each rank keeping one chunk: ring, native "
@@ -177,6 +186,7 @@ const struct fsc_pattern_ops fsc_pattern_reducescatter = {
         .busbw_factor = rs_factor,
         .check_args = rs_check_args,
         .setup = rs_setup,
+        .buf_bytes = rs_buf_bytes,
         .fill = rs_fill,
         .run = rs_run,
         .check = rs_check,

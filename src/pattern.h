@@ -71,6 +71,17 @@ struct fsc_pattern_ops {
 	 * factor (nccl-tests: all-reduce 2(n-1)/n, ...). NULL: bytes and 1. */
 	double (*algbw_bytes)(const struct fsc_pctx *c);
 	double (*busbw_factor)(const struct fsc_pctx *c);
+	/* Optional: bytes of buffers rank c->rank allocates in setup for a
+	 * point of c->bytes over c->size ranks (message, scratch and
+	 * expected-result buffers; not bookkeeping of a few KiB).  Before
+	 * anything is allocated, the runner sums it over the ranks of each
+	 * host and refuses a point that needs more than the host's available
+	 * memory (MemAvailable), so a typo such as --max 1T is one error
+	 * line, not minutes of swapping.  An upper bound is fine; it must not
+	 * be an underestimate.  NULL: 2 * bytes (a send and a receive
+	 * buffer).  Patterns with their own driver (execute) read their own
+	 * size options here. */
+	double (*buf_bytes)(const struct fsc_pctx *c);
 
 	/* Optional: reject a point before setup.  -EINVAL: bad input (error
 	 * with `err`); -ENOTSUP: a recorded "skipped: err".  Not collective;

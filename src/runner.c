@@ -228,11 +228,89 @@ static void pctx_init(struct fsc_pctx *c, struct fsc_runner *r, struct fsc_fabri
 	c->clock = fsc_runner_clock(r, f);
 }
 
+int fsc_meminfo_available(const char *path, uint64_t *bytes)
+{
+	FILE *f = fopen(path ? path : "/proc/meminfo", "r");
+	char line[256];
+	int rc = -EINVAL;
+
+	if (!f)
+		return -ENOENT;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long kb;
+		char unit[8] = "";
+
+		if (sscanf(line, "MemAvailable: %llu %7s", &kb, unit) == 2 && !strcmp(unit, "kB") &&
+		    kb < UINT64_MAX / 1024) {
+			*bytes = (uint64_t)kb * 1024;
+			rc = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+/* Bytes as text with a binary unit, e.g. "1.5 GiB". */
+static void bytes_text(double b, char *buf, size_t len)
+{
+	static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+	int u = 0;
+
+	while (b >= 1024 && u < 6) {
+		b /= 1024;
+		u++;
+	}
+	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", b, unit[u]);
+}
+
+static double point_buf_bytes(const struct fsc_pattern_ops *p, const struct fsc_pctx *c)
+{
+	return p->buf_bytes ? p->buf_bytes(c) : 2.0 * (double)c->bytes;
+}
+
+/* The buffers of point c on this rank and on all ranks of this rank's host
+ * (ranks of one host share its memory) against what the host has. */
+static int point_mem_check(struct fsc_runner *r, const struct fsc_pattern_ops *p,
+                           const struct fsc_pctx *c, uint64_t avail, char *err, size_t errlen)
+{
+	struct fsc_boot *b = r->boot;
+	struct fsc_pctx o = *c;
+	double mine = point_buf_bytes(p, c), host = 0, most = 0;
+	int nlocal = 0;
+	char need_t[32], most_t[32], avail_t[32];
+
+	for (int k = 0; k < b->size; k++) {
+		double x;
+
+		if (k != b->rank && (!b->rank_host || b->rank_host[k] != b->host_index))
+			continue;
+		o.rank = k;
+		x = k == b->rank ? mine : point_buf_bytes(p, &o);
+		host += x;
+		if (x > most)
+			most = x;
+		nlocal++;
+	}
+	if (host <= (double)avail)
+		return 0;
+	bytes_text(host, need_t, sizeof(need_t));
+	bytes_text(most, most_t, sizeof(most_t));
+	bytes_text((double)avail, avail_t, sizeof(avail_t));
+	snprintf(err, errlen,
+	         "pattern %s (impl %s) at %zu bytes needs %s of buffers on host %s (%d rank%s, "
+	         "up to %s each), which has %s available (MemAvailable): lower --max",
+	         p->name, c->impl, c->bytes, need_t, b->host[0] ? b->host : "?", nlocal,
+	         nlocal == 1 ? "" : "s", most_t, avail_t);
+	return -EINVAL;
+}
+
 int fsc_runner_validate(struct fsc_runner *r, const struct fsc_pattern_ops *p, char *err,
                         size_t errlen)
 {
 	struct variants v;
 	struct fsc_pctx c;
+	uint64_t avail = r->mem_avail_bytes;
 	int rc;
 
 	rc = variants_build(r, p, &v, err, errlen);
@@ -244,6 +322,8 @@ int fsc_runner_validate(struct fsc_runner *r, const struct fsc_pattern_ops *p, c
 		free(v.sizes);
 		return -EINVAL;
 	}
+	if (!avail && fsc_meminfo_available(0, &avail))
+		avail = 0; /* unknown: no memory check */
 	pctx_init(&c, r, 0);
 	for (size_t i = 0; i < v.nimpl && !rc; i++)
 		for (size_t d = 0; d < v.ndtype && !rc; d++)
@@ -253,11 +333,14 @@ int fsc_runner_validate(struct fsc_runner *r, const struct fsc_pattern_ops *p, c
 					c.dtype = v.dtypes[d];
 					c.op = v.ops[o];
 					c.bytes = v.sizes[s];
-					if (p->check_args) {
+					if (p->check_args)
 						rc = p->check_args(&c, err, errlen);
-						if (rc == -ENOTSUP)
-							rc = 0;
+					if (rc == -ENOTSUP) {
+						rc = 0; /* skipped: allocates nothing */
+						continue;
 					}
+					if (!rc && avail)
+						rc = point_mem_check(r, p, &c, avail, err, errlen);
 				}
 	free(v.sizes);
 	return rc;

@@ -40,6 +40,10 @@ struct fsc_runner {
 	/* Override the measurement clock (tests); NULL: the fabric's. */
 	const struct fsc_clock *clock_override;
 
+	/* The host's available memory in bytes for the memory check of
+	 * fsc_runner_validate (tests); 0: read /proc/meminfo. */
+	uint64_t mem_avail_bytes;
+
 	uint64_t iters, warmup, batch, seed;
 	uint64_t warmup_ns, point_ns;
 	int check_every, check_off;
@@ -61,10 +65,17 @@ int fsc_runner_init(struct fsc_runner *r, struct fsc_boot *b, const struct fsc_c
 void fsc_runner_fini(struct fsc_runner *r);
 
 /* Check every point a sweep of p would run (impls, dtypes, ops, sizes,
- * rank count) without running anything.  -EINVAL with a one-line message.
- * Not collective (every rank computes the same answer). */
+ * rank count, and the buffers its ranks on this rank's host would need
+ * against the host's available memory) without running or allocating
+ * anything.  -EINVAL with a one-line message.  Not collective: ranks of one
+ * host compute the same answer; a host with less memory may refuse alone
+ * (callers agree on the outcome). */
 int fsc_runner_validate(struct fsc_runner *r, const struct fsc_pattern_ops *p, char *err,
                         size_t errlen);
+
+/* MemAvailable of a meminfo file (NULL: /proc/meminfo) in bytes.  0, or
+ * -ENOENT/-EINVAL when it cannot be read (then no memory check is made). */
+int fsc_meminfo_available(const char *path, uint64_t *bytes);
 
 /* Run pattern p over fabric f for every variant and size (collective).
  * Records go to r->res / r->out.  Returns 0, or a negative code when the

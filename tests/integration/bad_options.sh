@@ -64,6 +64,11 @@ check single "'0' for --lb-bw: must be between" --fabric loopback --lb-bw 0
 check single "'5s' for --lb-lat: must be between 0 and 1s" --fabric loopback --lb-lat 5s
 check both "'0' for --pairs-window" --pattern pairs --pairs-window 0
 check both "'0' for --pipe-microbatches" --pattern pipeline --pipe-microbatches 0
+# a point that cannot fit in the host's memory: refused before allocating
+check mpi "MemAvailable" --max 1T
+check both "MemAvailable" --pattern allreduce --max 1T
+check single "MemAvailable" --fabric loopback --max 1T
+check single "MemAvailable" --fabric loopback --pattern alltoall --max 1T
 # ranks launched with different arguments (MPMD): refused by all, one line
 if true; then
   timeout 60 mpirun --oversubscribe --bind-to none -np 1 "$FABSCOPE" run --iters 10 : \

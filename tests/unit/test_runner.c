@@ -11,7 +11,10 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lb_harness.h"
 
@@ -189,6 +192,119 @@ static void fsc_runner_validate__bad_points_are_rejected(void **state)
 	fsc_config_free(cfg);
 }
 
+/* Validate pattern `pat` as rank 0 of `size` ranks placed on hosts
+ * `rank_host` (this rank on host 0, "h0"), with `avail` bytes available. */
+static int validate_mem(const char *pat, int size, int *rank_host, uint64_t avail, char *err,
+                        size_t errlen, struct lbh_job *j)
+{
+	struct fsc_boot b = {.rank = 0, .size = size, .rank_host = rank_host, .host = "h0"};
+	struct fsc_runner r;
+	struct fsc_config *cfg = lbh_config(j->nargs, j->args);
+	int rc;
+
+	fsc_runner_init(&r, &b, cfg, 0, 0);
+	r.mem_avail_bytes = avail;
+	err[0] = 0;
+	rc = fsc_runner_validate(&r, fsc_pattern_find(pat), err, errlen);
+	fsc_runner_fini(&r);
+	fsc_config_free(cfg);
+	return rc;
+}
+
+static void fsc_runner_validate__point_beyond_host_memory_is_refused(void **state)
+{
+	struct lbh_job j = {0};
+	int two_hosts[4] = {0, 0, 1, 1}, alone[4] = {0, 1, 1, 1};
+	const uint64_t MiB = 1 << 20;
+	char err[512];
+
+	(void)state;
+	/* allreduce rd, 1 MiB, not in place: result, input, expected, scratch
+	 * = 4 MiB per rank; two ranks on h0 share 8 MiB. */
+	ARGS(&j, "--impl", "rd", "--min", "1M", "--max", "1M");
+	assert_int_equal(validate_mem("allreduce", 4, two_hosts, 8 * MiB, err, sizeof(err), &j), 0);
+	assert_int_equal(validate_mem("allreduce", 4, two_hosts, 8 * MiB - 1, err, sizeof(err), &j),
+	                 -EINVAL);
+	assert_null(strchr(err, '\n'));
+	assert_string_equal(err, "pattern allreduce (impl rd) at 1048576 bytes needs 8.0 MiB of "
+	                         "buffers on host h0 (2 ranks, up to 4.0 MiB each), which has "
+	                         "8.0 MiB available (MemAvailable): lower --max");
+	/* Ranks of other hosts use other memory. */
+	assert_int_equal(validate_mem("allreduce", 4, alone, 4 * MiB, err, sizeof(err), &j), 0);
+	assert_int_equal(validate_mem("allreduce", 4, alone, 4 * MiB - 1, err, sizeof(err), &j),
+	                 -EINVAL);
+	assert_non_null(strstr(err, "(1 rank, up to 4.0 MiB each)"));
+
+	/* bandwidth: one send buffer + --window receive slots, only on the
+	 * two ranks that take part (0 and --peer 1, both on h0). */
+	ARGS(&j, "--window", "4", "--min", "1M", "--max", "1M");
+	assert_int_equal(validate_mem("bandwidth", 4, two_hosts, 10 * MiB, err, sizeof(err), &j),
+	                 0);
+	assert_int_equal(
+	        validate_mem("bandwidth", 4, two_hosts, 10 * MiB - 1, err, sizeof(err), &j),
+	        -EINVAL);
+	assert_non_null(strstr(err, "needs 10.0 MiB"));
+	ARGS(&j, "--window", "4", "--min", "1M", "--max", "1M", "--peer", "2");
+	assert_int_equal(validate_mem("bandwidth", 4, two_hosts, 5 * MiB, err, sizeof(err), &j), 0);
+
+	/* The first size that does not fit is named, before any allocation:
+	 * --max 1T answers at once. */
+	ARGS(&j, "--min", "1K", "--max", "1T");
+	assert_int_equal(validate_mem("alltoall", 2, 0, 64 * MiB, err, sizeof(err), &j), -EINVAL);
+	assert_non_null(strstr(err, "pattern alltoall (impl pairwise) at 67108864 bytes needs "
+	                            "128.0 MiB"));
+}
+
+static void fsc_runner_validate__pairs_counts_its_own_sizes(void **state)
+{
+	struct lbh_job j = {0};
+	int one_host[4] = {0, 0, 0, 0};
+	const uint64_t MiB = 1 << 20;
+	char err[512];
+
+	(void)state;
+	/* One rank per host carries traffic: 1 send + 16 slots of 1 MiB +
+	 * 2 x 8 bytes, whatever --max says. */
+	ARGS(&j, "--max", "8");
+	assert_int_equal(validate_mem("pairs", 4, one_host, 17 * MiB + 16, err, sizeof(err), &j),
+	                 0);
+	assert_int_equal(validate_mem("pairs", 4, one_host, 17 * MiB + 15, err, sizeof(err), &j),
+	                 -EINVAL);
+	ARGS(&j, "--max", "8", "--pairs-per-rank");
+	assert_int_equal(
+	        validate_mem("pairs", 4, one_host, 4 * (17 * MiB + 16) - 1, err, sizeof(err), &j),
+	        -EINVAL);
+	assert_non_null(strstr(err, "(4 ranks, up to 17.0 MiB each)"));
+}
+
+static void fsc_meminfo_available__reads_memavailable(void **state)
+{
+	char path[] = "/tmp/fsc-meminfo-XXXXXX";
+	int fd = mkstemp(path);
+	FILE *f;
+	uint64_t b = 0;
+
+	(void)state;
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	fputs("MemTotal:       24000000 kB\nMemFree:         1000 kB\n"
+	      "MemAvailable:   12345678 kB\nBuffers: 1 kB\n",
+	      f);
+	fclose(f);
+	assert_int_equal(fsc_meminfo_available(path, &b), 0);
+	assert_int_equal(b, 12345678ull * 1024);
+	f = fopen(path, "w");
+	fputs("MemTotal:       24000000 kB\n", f);
+	fclose(f);
+	assert_int_equal(fsc_meminfo_available(path, &b), -EINVAL);
+	unlink(path);
+	assert_int_equal(fsc_meminfo_available(path, &b), -ENOENT);
+	/* This machine's own: some memory is available. */
+	b = 0;
+	assert_int_equal(fsc_meminfo_available(0, &b), 0);
+	assert_true(b > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -199,6 +315,9 @@ int main(void)
 	        cmocka_unit_test(fsc_runner_point__check_every_finds_late_corruption),
 	        cmocka_unit_test(fsc_runner_point__dropped_message_is_an_error_not_a_hang),
 	        cmocka_unit_test(fsc_runner_validate__bad_points_are_rejected),
+	        cmocka_unit_test(fsc_runner_validate__point_beyond_host_memory_is_refused),
+	        cmocka_unit_test(fsc_runner_validate__pairs_counts_its_own_sizes),
+	        cmocka_unit_test(fsc_meminfo_available__reads_memavailable),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
