@@ -107,7 +107,7 @@ static int run_rank(struct fsc_boot *b, void *arg)
 	struct fsc_runner r;
 	struct fsc_clock mono = fsc_clock_monotonic();
 	char err[512] = "", path[4096];
-	int rc, first, quiet;
+	int rc, first, quiet, nothing;
 	json_t *fabinfo = 0;
 
 	/* 1. everyone validates, all agree, the first failing rank speaks */
@@ -154,10 +154,17 @@ static int run_rank(struct fsc_boot *b, void *arg)
 	fsc_runner_init(&r, b, cfg, res, b->rank == 0 && !quiet ? stdout : 0);
 	rc = fsc_session_run(&r, fabinfo);
 
-	/* 4. verdict */
-	rc = rc == -EINVAL ? FSC_EXIT_USAGE : r.failed ? FSC_EXIT_FAIL : FSC_EXIT_OK;
+	/* 4. verdict: a run in which every fabric asked for was skipped
+	 * measured nothing, and nothing measured is never a pass. */
+	nothing = !rc && !r.failed && r.fabrics_skipped &&
+	          r.fabrics_skipped == fsc_cfg_list(cfg, "fabric", 0);
+	rc = rc == -EINVAL || nothing ? FSC_EXIT_USAGE : r.failed ? FSC_EXIT_FAIL : FSC_EXIT_OK;
+	if (b->rank == 0 && nothing)
+		fprintf(stderr,
+		        "fabscope: error: nothing was measured: every fabric was skipped (%s)\n",
+		        r.skip_reasons);
 	if (b->rank == 0) {
-		fsc_results_finish(res, r.failed ? "failed" : "complete");
+		fsc_results_finish(res, r.failed ? "failed" : nothing ? "skipped" : "complete");
 		if (!quiet || r.failed) {
 			printf("#\n# %llu points: %llu failed (%llu wrong elements), %llu "
 			       "skipped\n",
@@ -165,7 +172,8 @@ static int run_rank(struct fsc_boot *b, void *arg)
 			       (unsigned long long)r.wrong, (unsigned long long)r.skipped);
 			if (fsc_results_path(res))
 				printf("# results: %s\n", fsc_results_path(res));
-			printf("# verdict: %s\n", rc == FSC_EXIT_USAGE
+			printf("# verdict: %s\n", nothing ? "ERROR (nothing measured, see above)"
+			                          : rc == FSC_EXIT_USAGE
 			                                  ? "ERROR (bad input, see above)"
 			                          : r.failed ? "FAIL"
 			                                     : "PASS");

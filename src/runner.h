@@ -50,6 +50,11 @@ struct fsc_runner {
 
 	/* Tallies over the run (same on every rank). */
 	uint64_t points, failed, skipped, wrong;
+	/* Fabrics that could not start here, and why ("tcp: no interface
+	 * ..."; "; "-separated, cut to fit); same on every rank.  A run whose
+	 * fabrics all skipped measured nothing and must not pass. */
+	uint64_t fabrics_skipped;
+	char skip_reasons[512];
 
 	/* Scratch for the timed loop (grown as needed, never inside it). */
 	uint64_t *stamps;

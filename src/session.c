@@ -210,10 +210,17 @@ static int run_fabric(struct fsc_runner *r, const struct fsc_fabric_ops *ops,
 			fsc_runner_emit(r, skip_record(ops->name, pats[i],
 			                               bad_input ? "error" : "skipped", reason,
 			                               b->size));
-		if (bad_input)
+		if (bad_input) {
 			r->failed += npat;
-		else
+		} else {
+			size_t used = strlen(r->skip_reasons);
+
 			r->skipped += npat;
+			r->fabrics_skipped++;
+			if (used < sizeof(r->skip_reasons))
+				snprintf(r->skip_reasons + used, sizeof(r->skip_reasons) - used,
+				         "%s%s: %s", used ? "; " : "", ops->name, reason);
+		}
 		fsc_fabric_destroy(f);
 		return bad_input ? -EINVAL : 0;
 	}
@@ -263,7 +270,8 @@ static int run_fabric(struct fsc_runner *r, const struct fsc_fabric_ops *ops,
 
 /* A fabric's create() parses its options: a malformed value is -EINVAL
  * (any other failure is the fabric being unusable here, recorded later as
- * "skipped").  Rank 0 speaks; another rank only if it alone found it. */
+ * "skipped" with its reason, so it is not logged here).  The first rank
+ * that found a malformed value speaks, once. */
 static int fabric_options_check(const struct fsc_config *cfg, struct fsc_boot *b, char *err,
                                 size_t errlen)
 {
@@ -275,13 +283,13 @@ static int fabric_options_check(const struct fsc_config *cfg, struct fsc_boot *b
 		struct fsc_fabric *f = 0;
 		int rc, first;
 
-		fsc_log_set_quiet(b->rank != 0);
+		fsc_log_set_quiet(1);
 		rc = fsc_fabric_create(ops, b, cfg, &f);
 		fsc_fabric_destroy(f);
 		fsc_log_set_quiet(0);
 		rc = fsc_boot_agree(b, rc == -EINVAL ? rc : 0, &first);
 		if (rc) {
-			if (b->rank == first && first != 0) {
+			if (b->rank == first) {
 				fsc_fabric_create(ops, b, cfg, &f);
 				fsc_fabric_destroy(f);
 			}

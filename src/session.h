@@ -46,8 +46,9 @@ int fsc_session_output_path(const struct fsc_config *cfg, char *path, size_t len
 
 /* Run every --pattern over every --fabric (collective).  A fabric that
  * cannot start here gives "skipped" records with the first failing rank's
- * reason; one that fails mid-way stops with "error" records for what was
- * not run.  fabinfo (rank 0; may be NULL): what each fabric really used. */
+ * reason (counted in r->fabrics_skipped, named in r->skip_reasons); one
+ * that fails mid-way stops with "error" records for what was not run.
+ * fabinfo (rank 0; may be NULL): what each fabric really used. */
 int fsc_session_run(struct fsc_runner *r, json_t *fabinfo);
 
 #endif

@@ -6,15 +6,14 @@
 #      small sizes, verified data;
 #   3. a --tcp-if that matches nothing: tcp is skipped with the reason, no
 #      hang.
-# Exit 77 (skipped) when mpirun is missing or `fabscope list` does not show
-# tcp as built and usable (the reason is printed).
+# Fails when mpirun or python3 is missing (scripts/setup-deps installs
+# both); exit 77 (skipped) when `fabscope list` does not show tcp as built
+# and usable (the reason is printed).
 set -u
 
 fabscope="${FABSCOPE:-fabscope}"
-if ! command -v mpirun >/dev/null 2>&1; then
-	echo "skipped: mpirun not found"
-	exit 77
-fi
+command -v mpirun >/dev/null || { echo "FAIL: mpirun not found (scripts/setup-deps installs it)"; exit 1; }
+command -v python3 >/dev/null || { echo "FAIL: python3 not found (scripts/setup-deps installs it)"; exit 1; }
 list=$("$fabscope" list 2>&1)
 line=$(grep -E '^[[:space:]]*tcp[[:space:]]' <<<"$list")
 if ! grep -q 'built, usable' <<<"$line"; then
@@ -45,7 +44,7 @@ run() {
 
 # 1. The basic run, and the interface choice recorded in the results.
 run basic 2 --pattern latency,bandwidth --max 64K --iters 50
-if command -v python3 >/dev/null 2>&1; then
+{
 	python3 - "$tmp/basic.json" <<'PY' || exit 1
 import json, sys
 doc = json.load(open(sys.argv[1]))
@@ -59,7 +58,7 @@ if tcp["nodelay"] is not True or tcp["sndbuf"] <= 0 or tcp["rcvbuf"] <= 0:
     sys.exit("FAIL: unexpected socket settings: %r" % tcp)
 print("tcp used %s (%s, %s)" % (tcp["interface"], tcp["address"], tcp["selected_by"]))
 PY
-fi
+}
 
 # 2. Every pattern there is, on 4 ranks.
 patterns=$(awk '/^patterns:/ { p = 1; next } /^[^[:space:]]/ { p = 0 } p && NF { print $1 }' \
@@ -69,23 +68,32 @@ run all 4 --pattern "$patterns" --max 16K --iters 10 --warmup 2 --point-time 1s 
 	--tcp-if 127.0.0.0/8
 
 # 3. No usable interface: the fabric is reported as skipped, with the
-#    reason, and the run ends (whatever exit code the CLI gives a run whose
-#    only fabric was skipped).
+#    reason; the run, in which the only fabric asked for measured nothing,
+#    does not pass: exit 2 with one error line naming the fabric and why.
 echo "== tcp run with --tcp-if 203.0.113.0/24 (no such interface)"
 timeout 120 mpirun -np 2 --oversubscribe "$fabscope" run --fabric tcp --tcp-if 203.0.113.0/24 \
-	--pattern latency --max 8 --iters 5 --output "$tmp/bad.json" >"$tmp/bad.out" 2>&1
+	--pattern latency --max 8 --iters 5 --output "$tmp/bad.json" >"$tmp/bad.out" 2>"$tmp/bad.err"
 rc=$?
-cat "$tmp/bad.out"
+cat "$tmp/bad.out" "$tmp/bad.err"
 [ $rc -ne 124 ] || fail "a bad --tcp-if made the run hang"
-grep -q 'no IPv4 interface matches --tcp-if 203.0.113.0/24' "$tmp/bad.out" ||
-	fail "the reason for the bad --tcp-if is not on the output"
-if command -v python3 >/dev/null 2>&1; then
-	python3 - "$tmp/bad.json" <<'PY' || exit 1
+[ $rc -ne 0 ] || fail "a run whose only fabric was skipped exited 0"
+grep -q '^# verdict: PASS' "$tmp/bad.out" && fail "a run that measured nothing said PASS"
+[ "$(grep -c 'error:' "$tmp/bad.err")" = 1 ] || fail "expected one error line"
+grep -q 'fabscope: error: nothing was measured: every fabric was skipped (tcp: no IPv4 interface matches --tcp-if 203.0.113.0/24' \
+	"$tmp/bad.err" || fail "the reason for the bad --tcp-if is not in the error line"
+python3 - "$tmp/bad.json" <<'PY' || exit 1
 import json, sys
-recs = [r for r in json.load(open(sys.argv[1])).get("records", []) if r.get("fabric") == "tcp"]
+doc = json.load(open(sys.argv[1]))
+recs = [r for r in doc.get("records", []) if r.get("fabric") == "tcp"]
 if not recs or any(r.get("status") != "skipped" or
                    "no IPv4 interface matches" not in r.get("reason", "") for r in recs):
     sys.exit("FAIL: expected tcp records 'skipped' with the reason, got %r" % recs)
+if doc.get("status") != "skipped":
+    sys.exit("FAIL: results status %r, want 'skipped'" % doc.get("status"))
 PY
-fi
+# Without mpirun too (a singleton): exit code 2 itself.
+"$fabscope" run --fabric tcp --tcp-if 203.0.113.0/24 --pattern latency --max 8 --iters 5 \
+	--output none >/dev/null 2>"$tmp/bad1.err"
+rc=$?
+[ $rc = 2 ] || { cat "$tmp/bad1.err"; fail "singleton run whose only fabric was skipped: rc $rc, want 2"; }
 echo "PASS"
