@@ -34,9 +34,9 @@ ok() { echo "ok - $*"; }
 [[ $(id -u) -eq 0 ]] || skip "needs root (network namespaces)"
 ip netns list >/dev/null 2>&1 || skip "'ip netns' is not available"
 command -v unshare >/dev/null || skip "unshare not found"
-command -v mpirun >/dev/null || skip "mpirun not found"
+command -v mpirun >/dev/null || fail "mpirun not found (scripts/setup-deps installs it)"
 command -v tc >/dev/null || skip "tc not found"
-command -v python3 >/dev/null || skip "python3 not found (reads the results JSON)"
+command -v python3 >/dev/null || fail "python3 not found (reads the results JSON; scripts/setup-deps installs it)"
 [[ -x $FABSCOPE ]] || skip "fabscope binary '$FABSCOPE' not found (set FABSCOPE)"
 ip link show dev fscbr0 >/dev/null 2>&1 &&
 	skip "a virtual cluster is already up; not disturbing it"

@@ -23,9 +23,18 @@ skip() {
 [[ $(id -u) -eq 0 ]] || skip "needs root (network namespaces)"
 ip netns list >/dev/null 2>&1 || skip "'ip netns' is not available"
 command -v unshare >/dev/null || skip "unshare not found"
-command -v mpirun >/dev/null || skip "mpirun not found"
+command -v mpirun >/dev/null || {
+	echo "FAIL: mpirun not found (scripts/setup-deps installs it)"
+	exit 1
+}
 command -v iperf3 >/dev/null || skip "iperf3 not found"
 command -v tc >/dev/null || skip "tc not found"
+# setpriv comes with util-linux, which scripts/setup-deps installs: without
+# it the non-root refusal would go untested.
+command -v setpriv >/dev/null || {
+	echo "FAIL: setpriv not found (util-linux; run scripts/setup-deps)"
+	exit 1
+}
 ip link show dev fscbr0 >/dev/null 2>&1 &&
 	skip "a virtual cluster is already up; not disturbing it"
 
@@ -90,11 +99,17 @@ check() {
 }
 
 # --- refusals -------------------------------------------------------------
-if command -v setpriv >/dev/null; then
-	out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$VC" up 2 2>&1) && rc=0 || rc=$?
-	[[ $rc -eq 2 && $out == *"must run as root"* ]] || fail "non-root up: rc=$rc '$out'"
-	ok "refuses without root"
-fi
+# The unprivileged user runs a copy in a world-readable directory: the
+# checkout may sit where only root can read (a clone under /root, mode 700),
+# and this checks the script's refusal, not the checkout's permissions.
+nobody_dir=$(mktemp -d /tmp/fsc-vcluster-nobody.XXXXXX)
+cp "$VC" "$nobody_dir/vcluster"
+chmod 755 "$nobody_dir" "$nobody_dir/vcluster"
+out=$(cd / && setpriv --reuid=65534 --regid=65534 --clear-groups \
+	"$nobody_dir/vcluster" up 2 2>&1) && rc=0 || rc=$?
+rm -rf "$nobody_dir"
+[[ $rc -eq 2 && $out == *"must run as root"* ]] || fail "non-root up: rc=$rc '$out'"
+ok "refuses without root"
 "$VC" status >/dev/null && rc=0 || rc=$?
 [[ $rc -eq 3 ]] || fail "status when down: rc=$rc, want 3"
 if "$VC" up 0 2>/dev/null; then fail "up 0 accepted"; fi

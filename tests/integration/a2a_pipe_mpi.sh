@@ -7,8 +7,8 @@
 # per-stage and per-hop figures.  A shared 2-core machine: correctness, not
 # performance.
 set -euo pipefail
-command -v mpirun >/dev/null || { echo "skipped: mpirun not found"; exit 77; }
-command -v python3 >/dev/null || { echo "skipped: python3 not found"; exit 77; }
+command -v mpirun >/dev/null || { echo "FAIL: mpirun not found (scripts/setup-deps installs it)"; exit 1; }
+command -v python3 >/dev/null || { echo "FAIL: python3 not found (scripts/setup-deps installs it)"; exit 1; }
 if ! "$FABSCOPE" list 2>/dev/null | grep -Eq '^[[:space:]]*mpi[[:space:]]+built, usable'; then
 	echo "skipped: the mpi fabric is not built or not usable"
 	exit 77

@@ -7,7 +7,7 @@
 # skips only where one is due (sizes below one element; native bfloat16,
 # which MPI lacks; native reduce-scatter/all-gather of uneven chunks).
 set -euo pipefail
-command -v mpirun >/dev/null || { echo "mpirun missing"; exit 77; }
+command -v mpirun >/dev/null || { echo "FAIL: mpirun not found (scripts/setup-deps installs it)"; exit 1; }
 "$FABSCOPE" list 2>/dev/null | grep -qE '^ +mpi +built' || { echo "mpi fabric not built"; exit 77; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT

@@ -8,10 +8,7 @@
 set -u
 
 prog="${FSC_BUILD:-.}/tests/fsc-conformance"
-if ! command -v mpirun >/dev/null 2>&1; then
-	echo "skipped: mpirun not found"
-	exit 77
-fi
+command -v mpirun >/dev/null || { echo "FAIL: mpirun not found (scripts/setup-deps installs it)"; exit 1; }
 if [ ! -x "$prog" ]; then
 	echo "skipped: $prog not built (configured without MPI?)"
 	exit 77

@@ -7,10 +7,7 @@
 set -u
 
 check="${FSC_BUILD:-.}/tests/mpi_boot_check"
-if ! command -v mpirun >/dev/null 2>&1; then
-	echo "skipped: mpirun not found"
-	exit 77
-fi
+command -v mpirun >/dev/null || { echo "FAIL: mpirun not found (scripts/setup-deps installs it)"; exit 1; }
 if [ ! -x "$check" ]; then
 	echo "skipped: $check not built (configured without MPI?)"
 	exit 77

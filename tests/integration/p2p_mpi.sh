@@ -3,7 +3,7 @@
 # passes, data is verified, and the figures sit inside generous envelopes
 # (a shared 2-core machine: sanity, not performance).
 set -euo pipefail
-command -v mpirun >/dev/null || { echo "mpirun missing"; exit 77; }
+command -v mpirun >/dev/null || { echo "FAIL: mpirun not found (scripts/setup-deps installs it)"; exit 1; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 mpirun -np 2 --oversubscribe --bind-to none --mca mpi_yield_when_idle 1 \

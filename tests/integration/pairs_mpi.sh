@@ -11,8 +11,8 @@
 # average 12 on 2 cores, none when the machine is otherwise idle).  Such a
 # run is repeated once; two runs in a row with a confirmed anomaly fail.
 set -euo pipefail
-command -v mpirun >/dev/null || { echo "mpirun missing"; exit 77; }
-command -v python3 >/dev/null || { echo "python3 missing"; exit 77; }
+command -v mpirun >/dev/null || { echo "FAIL: mpirun not found (scripts/setup-deps installs it)"; exit 1; }
+command -v python3 >/dev/null || { echo "FAIL: python3 not found (scripts/setup-deps installs it)"; exit 1; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 

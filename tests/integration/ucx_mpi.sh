@@ -8,10 +8,7 @@
 set -u
 
 fabscope="${FABSCOPE:-fabscope}"
-if ! command -v mpirun >/dev/null 2>&1; then
-	echo "skipped: mpirun not found"
-	exit 77
-fi
+command -v mpirun >/dev/null || { echo "FAIL: mpirun not found (scripts/setup-deps installs it)"; exit 1; }
 line=$("$fabscope" list 2>&1 | grep -E '^[[:space:]]*ucx[[:space:]]')
 if ! grep -q 'built, usable' <<<"$line"; then
 	echo "skipped: ucx fabric not usable here: ${line:-not listed by $fabscope list}"
