@@ -824,6 +824,37 @@ static void suspects_line(char *buf, size_t len, const json_t *suspects)
 	}
 }
 
+/* Why checks were skipped, each distinct "fabric: reason" once, so a PASS
+ * says what it did not judge: "ucx: fabric ucx not usable here: ...". */
+static void skips_line(char *buf, size_t len, const json_t *checks)
+{
+	size_t i, j;
+	json_t *c, *d;
+
+	buf[0] = 0;
+	json_array_foreach(checks, i, c)
+	{
+		int seen = 0;
+
+		if (strcmp(rstr(c, "status"), "skip"))
+			continue;
+		json_array_foreach(checks, j, d)
+		{
+			if (j >= i)
+				break;
+			if (!strcmp(rstr(d, "status"), "skip") &&
+			    !strcmp(rstr(d, "fabric"), rstr(c, "fabric")) &&
+			    !strcmp(rstr(d, "measured"), rstr(c, "measured"))) {
+				seen = 1;
+				break;
+			}
+		}
+		if (!seen)
+			appendf(buf, len, "%s%s: %s", buf[0] ? "; " : "", rstr(c, "fabric"),
+			        rstr(c, "measured"));
+	}
+}
+
 static int junit_body(FILE *f, void *arg)
 {
 	const json_t *acc = arg;
@@ -855,6 +886,8 @@ static int junit_body(FILE *f, void *arg)
 	xml_put(f, rstr(spec, "path"), 1);
 	fprintf(f, "\"/>\n      <property name=\"verdict\" value=\"");
 	xml_put(f, rstr(acc, "verdict"), 1);
+	fprintf(f, "\"/>\n      <property name=\"summary\" value=\"");
+	xml_put(f, rstr(acc, "summary"), 1);
 	fprintf(f, "\"/>\n    </properties>\n");
 	json_array_foreach(checks, i, c)
 	{
@@ -1321,7 +1354,7 @@ static int plan_build(struct plan *p, const struct fsc_spec *s, const struct fsc
 			it->t = t;
 			it->fabric = t->fabrics[f];
 			it->mark = t->fabric_marks[f];
-			it->required = fe && fe->required;
+			it->required = (fe && fe->required) || t->required;
 			if (!fsc_fabric_find(it->fabric)) {
 				why = absent_reason(it->fabric);
 				snprintf(it->skip, sizeof(it->skip), "fabric %s is %s", it->fabric,
@@ -1668,7 +1701,7 @@ static int acceptance_finish(struct run_state *st, json_t *acc, double duration_
 {
 	size_t i, npass = 0, nfail = 0, nskip = 0;
 	json_t *c;
-	char sum[1024], sus[768];
+	char sum[1536], sus[768], skips[640];
 
 	json_array_foreach(st->checks, i, c)
 	{
@@ -1682,17 +1715,21 @@ static int acceptance_finish(struct run_state *st, json_t *acc, double duration_
 			nskip++;
 	}
 	suspects_line(sus, sizeof(sus), st->suspects);
+	skips_line(skips, sizeof(skips), st->checks);
 	if (nfail)
 		snprintf(sum, sizeof(sum), "FAIL: %zu of %zu checks failed%s%s", nfail,
 		         npass + nfail + nskip, sus[0] ? "; suspects: " : "", sus);
 	else if (!npass)
 		snprintf(sum, sizeof(sum),
 		         "NOT RUN: every check was skipped (%zu); nothing could "
-		         "be judged",
-		         nskip);
+		         "be judged (%s)",
+		         nskip, skips);
+	else if (nskip)
+		snprintf(sum, sizeof(sum), "PASS: %zu of %zu checks passed, %zu skipped (%s)",
+		         npass, npass + nskip, nskip, skips);
 	else
-		snprintf(sum, sizeof(sum), "PASS: %zu of %zu checks passed, %zu skipped", npass,
-		         npass + nskip, nskip);
+		snprintf(sum, sizeof(sum), "PASS: %zu of %zu checks passed, 0 skipped", npass,
+		         npass + nskip);
 	json_object_set_new(acc, "checks", json_incref(st->checks));
 	json_object_set_new(acc, "suspects", json_incref(st->suspects));
 	json_object_set_new(acc, "runs", json_incref(st->runs));

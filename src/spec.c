@@ -860,11 +860,12 @@ enum {
 	F_TIMEOUT,
 	F_OPTIONS,
 	F_CHECKS,
+	F_REQUIRED,
 };
 
-static const char *const test_keys[] = {"name",    "description", "fabrics", "pattern",
-                                        "sizes",   "impl",        "iters",   "warmup",
-                                        "timeout", "options",     "checks",  0};
+static const char *const test_keys[] = {"name",   "description", "fabrics", "pattern", "sizes",
+                                        "impl",   "iters",       "warmup",  "timeout", "options",
+                                        "checks", "required",    0};
 /* defaults: the same keys less those that only make sense per test. */
 static const char *const default_keys[] = {"fabrics", "sizes",   "impl",    "iters",
                                            "warmup",  "timeout", "options", 0};
@@ -903,7 +904,7 @@ static int get_settings(struct parser *p, struct field *fl, const char *what,
 
 static int get_defaults(struct parser *p, const struct field *f, struct fsc_spec_test *d)
 {
-	struct field raw[8], fl[F_CHECKS + 1];
+	struct field raw[8], fl[F_REQUIRED + 1];
 	int rc;
 
 	d->iters = d->warmup = -1;
@@ -926,7 +927,7 @@ static int get_defaults(struct parser *p, const struct field *f, struct fsc_spec
 static int get_test(struct parser *p, yaml_node_t *n, size_t index, const struct fsc_spec_test *d,
                     struct fsc_spec_test *t)
 {
-	struct field fl[F_CHECKS + 1];
+	struct field fl[F_REQUIRED + 1];
 	char what[160];
 	int rc;
 
@@ -987,6 +988,8 @@ static int get_test(struct parser *p, yaml_node_t *n, size_t index, const struct
 		t->has_sizes = 0;
 	if (fl[F_CHECKS].key)
 		rc = get_checks(p, &fl[F_CHECKS], what, t);
+	if (!rc && fl[F_REQUIRED].key)
+		rc = get_bool(p, &fl[F_REQUIRED], what, &t->required);
 	return rc;
 }
 

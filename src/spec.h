@@ -91,6 +91,7 @@ struct fsc_spec_test {
 	size_t nopts;
 	struct fsc_spec_check *checks;
 	size_t nchecks;
+	int required; /* a fabric of this test not usable = a failed check */
 	struct fsc_spec_mark mark, pattern_mark, sizes_mark, impl_mark, iters_mark, warmup_mark,
 	        timeout_mark;
 };

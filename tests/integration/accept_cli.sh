@@ -41,14 +41,14 @@ printf 'name: x\ntests:\n  - name: p2p\n    fabrics: [tcp]\n    pattern: latency
 printf 'name: x\ntests:\n  - name: p2p\n    fabrics: [tcp]\n    pattern: latency\n    checks:\n      - latency_p50: {max: 50}\n' >"$tmp/unit.yaml"
 
 expect_error "$tmp/syntax.yaml" "fabscope: error: $tmp/syntax.yaml:8:1: YAML syntax error: did not find expected ',' or '}' (while parsing a flow mapping at line 7, column 22)"
-expect_error "$tmp/key.yaml" "fabscope: error: $tmp/key.yaml:4:5: unknown key 'fabirc' in test 'p2p' (expected one of: name, description, fabrics, pattern, sizes, impl, iters, warmup, timeout, options, checks)"
+expect_error "$tmp/key.yaml" "fabscope: error: $tmp/key.yaml:4:5: unknown key 'fabirc' in test 'p2p' (expected one of: name, description, fabrics, pattern, sizes, impl, iters, warmup, timeout, options, checks, required)"
 expect_error "$tmp/type.yaml" "fabscope: error: $tmp/type.yaml:6:12: 'iters' in test 'p2p': expected an integer, got a list"
 expect_error "$tmp/unit.yaml" "fabscope: error: $tmp/unit.yaml:7:28: 'max' in check 'latency_p50' of test 'p2p': threshold '50' has no unit: expected a time such as 50us, 2ms or 1s"
 
 command -v mpirun >/dev/null || { echo "FAIL: mpirun not found (scripts/setup-deps installs it)"; exit 1; }
 if true; then
 	export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-	expect_error "$tmp/key.yaml" "fabscope: error: $tmp/key.yaml:4:5: unknown key 'fabirc' in test 'p2p' (expected one of: name, description, fabrics, pattern, sizes, impl, iters, warmup, timeout, options, checks)" \
+	expect_error "$tmp/key.yaml" "fabscope: error: $tmp/key.yaml:4:5: unknown key 'fabirc' in test 'p2p' (expected one of: name, description, fabrics, pattern, sizes, impl, iters, warmup, timeout, options, checks, required)" \
 		mpirun -np 2 --oversubscribe --bind-to none
 fi
 

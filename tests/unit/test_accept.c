@@ -442,6 +442,7 @@ static void fsc_accept_junit_write__cases_and_escaping(void **state)
 {
 	json_t *acc = load(
 	        "{\"spec\":{\"name\":\"q<&>\",\"path\":\"s.yaml\"},\"verdict\":\"FAIL\","
+	        "\"summary\":\"FAIL: 1 of 3 checks failed; suspects: h0->h2\","
 	        " \"start_time\":\"2024-01-01T00:00:00Z\",\"duration_s\":2.5,"
 	        " \"counts\":{\"checks\":3,\"passed\":1,\"failed\":1,\"skipped\":1},"
 	        " \"checks\":["
@@ -473,6 +474,8 @@ static void fsc_accept_junit_write__cases_and_escaping(void **state)
 	        "    <properties>\n"
 	        "      <property name=\"spec\" value=\"s.yaml\"/>\n"
 	        "      <property name=\"verdict\" value=\"FAIL\"/>\n"
+	        "      <property name=\"summary\" value=\"FAIL: 1 of 3 checks failed; suspects: "
+	        "h0-&gt;h2\"/>\n"
 	        "    </properties>\n"
 	        "    <testcase classname=\"p2p.tcp\" name=\"latency_p50\" time=\"1.000\">\n"
 	        "      <failure type=\"fabscope.check\" message=\"p50 &lt;= 5us: measured 7.5 us "
@@ -801,9 +804,89 @@ static void fsc_accept_main__filtered_out_is_not_run(void **state)
 	accept_run(&r, healthy_spec, "--fabric-filter=tcp");
 	assert_int_equal(r.rc, FSC_EXIT_USAGE);
 	assert_string_equal(jstr(json_object_get(r.doc, "acceptance"), "summary"),
-	                    "NOT RUN: every check was skipped (8); nothing could be judged");
+	                    "NOT RUN: every check was skipped (8); nothing could be judged "
+	                    "(loopback: excluded by --fabric-filter)");
 	assert_string_equal(jstr(acc_check(&r, "lat", "latency_p50"), "measured"),
 	                    "excluded by --fabric-filter");
+	run_fini(&r);
+}
+
+/* verbs cannot run in-process here (not built, or built with no device):
+ * its checks are skipped, and the verdict says so and why. */
+static const char skip_spec[] = "name: sk\n"
+                                "defaults:\n"
+                                "  fabrics: [loopback, verbs]\n"
+                                "  iters: 20\n"
+                                "  warmup: 2\n"
+                                "tests:\n"
+                                "  - name: lat\n"
+                                "    pattern: latency\n"
+                                "    sizes: 8\n"
+                                "    checks:\n"
+                                "      - no_wrong_data: true\n";
+
+static void fsc_accept_main__skipped_checks_named_in_verdict(void **state)
+{
+	struct run r;
+	const char *sum;
+	char *xml;
+	FILE *f;
+	long n;
+
+	(void)state;
+	accept_run(&r, skip_spec, 0);
+	assert_int_equal(r.rc, FSC_EXIT_OK);
+	sum = jstr(json_object_get(r.doc, "acceptance"), "summary");
+	assert_true(!strncmp(sum, "PASS: 2 of 4 checks passed, 2 skipped (verbs: ",
+	                     strlen("PASS: 2 of 4 checks passed, 2 skipped (verbs: ")));
+	assert_string_equal(jstr(acc_check(&r, "lat", "completed"), "status"), "pass");
+	/* one reason, once, though two checks were skipped for it */
+	assert_null(strchr(sum, ';'));
+	assert_string_equal(sum + strlen(sum) - 1, ")");
+	/* the JUnit file carries the same summary */
+	f = fopen(r.junit, "r");
+	assert_non_null(f);
+	xml = calloc(1, 65536);
+	n = (long)fread(xml, 1, 65535, f);
+	fclose(f);
+	assert_true(n > 0);
+	assert_non_null(strstr(xml, "<property name=\"summary\" value=\"PASS: 2 of 4 checks "
+	                            "passed, 2 skipped (verbs: "));
+	free(xml);
+	run_fini(&r);
+}
+
+static void fsc_accept_main__required_test_that_skips_fails(void **state)
+{
+	struct run r;
+	char spec[sizeof(skip_spec) + 64];
+	const json_t *c, *checks;
+	size_t i;
+	json_t *x;
+	int verbs_completed = 0;
+
+	(void)state;
+	snprintf(spec, sizeof(spec), "%s    required: true\n", skip_spec);
+	accept_run(&r, spec, 0);
+	assert_int_equal(r.rc, FSC_EXIT_FAIL);
+	assert_string_equal(jstr(json_object_get(r.doc, "acceptance"), "verdict"), "FAIL");
+	assert_string_equal(jstr(json_object_get(r.doc, "acceptance"), "summary"),
+	                    "FAIL: 1 of 4 checks failed");
+	checks = json_object_get(json_object_get(r.doc, "acceptance"), "checks");
+	json_array_foreach(checks, i, x)
+	{
+		if (strcmp(jstr(x, "fabric"), "verbs") || strcmp(jstr(x, "check"), "completed"))
+			continue;
+		verbs_completed++;
+		assert_string_equal(jstr(x, "status"), "fail");
+		assert_true(!strncmp(jstr(x, "measured"), "required fabric not usable: ",
+		                     strlen("required fabric not usable: ")));
+	}
+	assert_int_equal(verbs_completed, 1);
+	/* loopback still ran and passed */
+	c = acc_check(&r, "lat", "no_wrong_data");
+	assert_string_equal(jstr(c, "fabric"), "loopback");
+	assert_string_equal(jstr(c, "status"), "pass");
 	run_fini(&r);
 }
 
@@ -939,6 +1022,8 @@ int main(void)
 	        cmocka_unit_test(fsc_accept_main__slow_node_and_faults),
 	        cmocka_unit_test(fsc_accept_main__bandwidth_floor_fails),
 	        cmocka_unit_test(fsc_accept_main__filtered_out_is_not_run),
+	        cmocka_unit_test(fsc_accept_main__skipped_checks_named_in_verdict),
+	        cmocka_unit_test(fsc_accept_main__required_test_that_skips_fails),
 	        cmocka_unit_test(fsc_accept_main__bad_specs_exit_2_with_position),
 	        cmocka_unit_test(fsc_accept_main__dry_run_checks_without_running),
 	        cmocka_unit_test(fsc_accept_main__usage_errors),

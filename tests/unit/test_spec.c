@@ -178,8 +178,27 @@ static void fsc_spec_parse__minimal_spec_keeps_runner_defaults(void **state)
 	assert_int_equal(s->tests[0].has_sizes, 0);
 	assert_null(s->tests[0].impl);
 	assert_int_equal(s->tests[0].nchecks, 0);
+	assert_int_equal(s->tests[0].required, 0);
 	assert_null(fsc_spec_fabric_find(s, "tcp"));
 	fsc_spec_free(s);
+}
+
+static void fsc_spec_parse__test_required(void **state)
+{
+	struct fsc_spec *s = parse_ok(HEAD "    required: true\n");
+
+	(void)state;
+	assert_int_equal(s->tests[0].required, 1);
+	fsc_spec_free(s);
+	s = parse_ok(HEAD "    required: false\n");
+	assert_int_equal(s->tests[0].required, 0);
+	fsc_spec_free(s);
+	expect_error(HEAD "    required: sometimes\n",
+	             "t.yaml:6:15: 'required' in test 'p2p': expected true or false, got "
+	             "'sometimes'");
+	expect_error("name: q\ndefaults: {required: true}\ntests: []\n",
+	             "t.yaml:2:12: unknown key 'required' in defaults (expected one of: fabrics, "
+	             "sizes, impl, iters, warmup, timeout, options)");
 }
 
 static void fsc_spec_parse__yaml_syntax_error(void **state)
@@ -205,7 +224,7 @@ static void fsc_spec_parse__unknown_keys(void **state)
 	expect_error("name: q\ntests:\n  - name: p2p\n    fabirc: [tcp]\n    pattern: latency\n",
 	             "t.yaml:4:5: unknown key 'fabirc' in test 'p2p' (expected one of: name, "
 	             "description, fabrics, pattern, sizes, impl, iters, warmup, timeout, options, "
-	             "checks)");
+	             "checks, required)");
 	expect_error("name: q\ntest:\n  - name: p2p\n",
 	             "t.yaml:2:1: unknown key 'test' in the spec (expected one of: name, "
 	             "description, defaults, fabrics, tests)");
@@ -500,6 +519,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(fsc_spec_parse__full_spec),
 	        cmocka_unit_test(fsc_spec_parse__minimal_spec_keeps_runner_defaults),
+	        cmocka_unit_test(fsc_spec_parse__test_required),
 	        cmocka_unit_test(fsc_spec_parse__yaml_syntax_error),
 	        cmocka_unit_test(fsc_spec_parse__unknown_keys),
 	        cmocka_unit_test(fsc_spec_parse__wrong_types),
