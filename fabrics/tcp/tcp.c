@@ -75,6 +75,7 @@
 #include "err.h"
 #include "fabric.h"
 #include "log.h"
+#include "tcp.h"
 
 #define TCP_MSG_MAGIC 0x46534d31u   /* "FSM1" */
 #define TCP_HELLO_MAGIC 0x46534831u /* "FSH1" */
@@ -2022,3 +2023,19 @@ const struct fsc_fabric_ops fsc_fabric_tcp = {
         .progress = tcp_progress,
         .describe = tcp_describe,
 };
+
+int fsc_tcp_unexpected(const struct fsc_fabric *f, int peer, size_t *msgs, int *filling)
+{
+	const struct tcp_fab *t = f && f->ops == &fsc_fabric_tcp ? f->impl : NULL;
+	const struct tcp_peer *p;
+	size_t n = 0;
+
+	if (!t || !t->peers || peer < 0 || peer >= f->size)
+		return -EINVAL;
+	p = &t->peers[peer];
+	for (const struct tcp_umsg *u = p->uq_head; u; u = u->next)
+		n++;
+	*msgs = n;
+	*filling = p->rx_body && p->rx_umsg != NULL;
+	return 0;
+}

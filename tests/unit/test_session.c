@@ -11,7 +11,6 @@
 #include <time.h>
 
 #include "boot.h"
-#include "clock.h"
 #include "session.h"
 
 static struct fsc_config *parse(int argc, const char **argv)
@@ -85,23 +84,50 @@ static void fsc_session_agree_config__different_options_fail_everywhere(void **s
 	}
 }
 
+/* Rank 0 enters the barrier only once it has seen rank 1 run its idle
+ * hook IDLE_CALLS times while waiting there: no timing assumption. */
+#define IDLE_CALLS 5
+
 struct idle_case {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
 	int calls[2];
+	int timed_out;
+};
+
+struct idle_arg {
+	struct idle_case *c;
+	int rank;
 };
 
 static void count_idle(void *arg)
 {
-	(*(int *)arg)++;
+	struct idle_arg *a = arg;
+
+	pthread_mutex_lock(&a->c->lock);
+	a->c->calls[a->rank]++;
+	pthread_cond_broadcast(&a->c->cond);
+	pthread_mutex_unlock(&a->c->lock);
 }
 
 static int idle_rank(struct fsc_boot *b, void *arg)
 {
 	struct idle_case *c = arg;
+	struct idle_arg a = {c, b->rank};
 
 	b->idle = count_idle;
-	b->idle_arg = &c->calls[b->rank];
-	if (b->rank == 0)
-		fsc_sleep_ns(20 * 1000 * 1000); /* rank 1 waits ~20 ms */
+	b->idle_arg = &a;
+	if (b->rank == 0) {
+		struct timespec deadline;
+
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_sec += 10;
+		pthread_mutex_lock(&c->lock);
+		while (c->calls[1] < IDLE_CALLS && !c->timed_out)
+			c->timed_out =
+			        pthread_cond_timedwait(&c->cond, &c->lock, &deadline) == ETIMEDOUT;
+		pthread_mutex_unlock(&c->lock);
+	}
 	fsc_boot_barrier(b);
 	b->idle = 0;
 	return 0;
@@ -114,10 +140,16 @@ static void fsc_boot_barrier__waiting_rank_runs_its_idle_hook(void **state)
 
 	(void)state;
 	memset(&c, 0, sizeof(c));
+	pthread_mutex_init(&c.lock, 0);
+	pthread_cond_init(&c.cond, 0);
 	assert_int_equal(fsc_boot_local_run(2, 0, idle_rank, &c, rcs), 0);
-	/* woken every 200 us while waiting: many calls, none on the late rank */
-	assert_true(c.calls[1] >= 5);
+	/* the waiting rank ran its hook; the late one, which never waited
+	 * alone, did not need to */
+	assert_false(c.timed_out);
+	assert_true(c.calls[1] >= IDLE_CALLS);
 	assert_int_equal(c.calls[0], 0);
+	pthread_cond_destroy(&c.cond);
+	pthread_mutex_destroy(&c.lock);
 }
 
 static int is_numeric(enum fsc_opt_type t)

@@ -20,6 +20,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -31,7 +32,7 @@
 #include "log.h"
 #include "options.h"
 
-extern const struct fsc_fabric_ops fsc_fabric_tcp;
+#include "tcp/tcp.h"
 
 #define MAX_RANKS 4
 #define MIB (1024u * 1024u)
@@ -506,14 +507,44 @@ static void tcp_isend__many_in_flight_match_in_tag_order(void **state)
 	}
 }
 
+/* Drive f until `peer` has sent at least n messages that no receive has
+ * claimed yet, the last one complete unless `partial_ok`.  This is how a
+ * test knows messages arrived before their receive is posted; -ETIMEDOUT
+ * after 10 s (then the sender never sent them). */
+static int progress_until_unexpected(struct fsc_fabric *f, int peer, size_t n, int partial_ok)
+{
+	struct timespec t0, now;
+	size_t msgs = 0;
+	int filling = 0, rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		rc = fsc_fabric_progress(f);
+		if (!rc)
+			rc = fsc_tcp_unexpected(f, peer, &msgs, &filling);
+		if (rc)
+			return rc;
+		if (msgs >= n && (partial_ok || !filling))
+			return 0;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - t0.tv_sec > 10) {
+			print_error(
+			        "rank %d: %zu of %zu unexpected messages from rank %d after 10 s\n",
+			        f->rank, msgs, n, peer);
+			return -ETIMEDOUT;
+		}
+	}
+}
+
 #define TINY 5000
 
 /* Rank 0 sends everything before rank 1 posts a receive: TINY 1-byte
  * messages (17 B each on the wire, so some header straddles the end of a
- * 64 KiB staging read), then 1 B, 4097 B and 16 MiB.  Rank 1 reads what has
- * arrived into unexpected buffers, pauses so that rank 0 finds its socket
- * full, then posts its receives in reverse order: the 16 MiB message is
- * then still arriving and is finished in place. */
+ * 64 KiB staging read), then 1 B, 4097 B and 16 MiB.  Rank 1 reads until
+ * every message is held as unexpected, the 16 MiB one as soon as its
+ * header is in (rank 0 then finds the socket full), and posts its
+ * receives in reverse order: the 16 MiB message, usually still arriving,
+ * is finished in place. */
 static int body_unexpected(struct fsc_fabric **fp, struct fsc_boot *b, struct tcase *c)
 {
 	static const size_t sizes[] = {1, 4097, 16 * MIB};
@@ -538,11 +569,7 @@ static int body_unexpected(struct fsc_fabric **fp, struct fsc_boot *b, struct tc
 	if (fsc_boot_barrier(b) && !rc)
 		rc = -EIO;
 	if (!rc && b->rank == 1) {
-		for (int i = 0; i < 10 && !rc; i++)
-			rc = fsc_fabric_progress(f);
-		fsc_sleep_ns(20000000);
-		for (int i = 0; i < 10 && !rc; i++)
-			rc = fsc_fabric_progress(f);
+		rc = progress_until_unexpected(f, 0, TINY + 3, 1);
 		for (int i = 2; i >= 0 && !rc; i--)
 			rc = fsc_fabric_irecv(f, 0, buf[i], sizes[i], i, &reqs[i]);
 		for (int j = 0; j < TINY && !rc; j++)
@@ -604,11 +631,8 @@ static int body_mismatch(struct fsc_fabric **fp, struct fsc_boot *b, struct tcas
 		return rc;
 	if (rc5 != -EIO)
 		return rc5 ? rc5 : -EINVAL;
-	for (int i = 0; i < 10 && !rc; i++)
-		rc = fsc_fabric_progress(f);
-	fsc_sleep_ns(10000000);
-	for (int i = 0; i < 10 && !rc; i++)
-		rc = fsc_fabric_progress(f);
+	/* The tag 8 message arrives before its receive is posted. */
+	rc = progress_until_unexpected(f, 0, 1, 0);
 	rc = rc ? rc : fsc_fabric_recv(f, 0, big, 99, 8);
 	if (rc != -EIO)
 		return rc ? rc : -EINVAL;
@@ -616,6 +640,20 @@ static int body_mismatch(struct fsc_fabric **fp, struct fsc_boot *b, struct tcas
 	rc = fsc_fabric_recv(f, 0, small, sizeof(small), 6);
 	c->wrong[1] = pattern_wrong(small, sizeof(small), 0, 1, 6);
 	return rc;
+}
+
+static void fsc_tcp_unexpected__rejects_other_fabrics(void **state)
+{
+	static const struct fsc_fabric_ops other = {.name = "other"};
+	struct fsc_fabric f = {.ops = &other, .rank = 0, .size = 2};
+	size_t msgs = 7;
+	int filling = 7;
+
+	(void)state;
+	assert_int_equal(fsc_tcp_unexpected(NULL, 0, &msgs, &filling), -EINVAL);
+	assert_int_equal(fsc_tcp_unexpected(&f, 0, &msgs, &filling), -EINVAL);
+	assert_int_equal(msgs, 7);
+	assert_int_equal(filling, 7);
 }
 
 static void tcp_irecv__size_mismatch_is_eio(void **state)
@@ -1161,6 +1199,7 @@ int main(void)
 	        cmocka_unit_test(tcp_isend__many_in_flight_match_in_tag_order),
 	        cmocka_unit_test(tcp_irecv__unexpected_messages_are_kept),
 	        cmocka_unit_test(tcp_irecv__size_mismatch_is_eio),
+	        cmocka_unit_test(fsc_tcp_unexpected__rejects_other_fabrics),
 	        cmocka_unit_test(tcp_connect__silent_peer_times_out_named),
 	        cmocka_unit_test(tcp_connect__refused_peer_fails_named),
 	        cmocka_unit_test(tcp_connect__peer_without_listener_fails_at_once),
