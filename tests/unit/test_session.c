@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "boot.h"
+#include "registry.h"
 #include "session.h"
 
 static struct fsc_config *parse(int argc, const char **argv)
@@ -152,6 +153,69 @@ static void fsc_boot_barrier__waiting_rank_runs_its_idle_hook(void **state)
 	pthread_mutex_destroy(&c.lock);
 }
 
+struct skip_case {
+	struct fsc_config *cfg;
+	uint64_t fabrics_skipped[2], skipped[2], points[2];
+	char reasons[2][512];
+	int rc[2];
+};
+
+static int skip_rank(struct fsc_boot *b, void *arg)
+{
+	struct skip_case *c = arg;
+	struct fsc_runner r;
+
+	fsc_runner_init(&r, b, c->cfg, 0, 0);
+	c->rc[b->rank] = fsc_session_run(&r, 0);
+	c->fabrics_skipped[b->rank] = r.fabrics_skipped;
+	c->skipped[b->rank] = r.skipped;
+	c->points[b->rank] = r.points;
+	snprintf(c->reasons[b->rank], sizeof(c->reasons[b->rank]), "%s", r.skip_reasons);
+	fsc_runner_fini(&r);
+	return 0;
+}
+
+static void fsc_session_run__skipped_fabrics_are_counted_with_reasons(void **state)
+{
+	const char *only_tcp[] = {"run",       "--fabric",          "tcp",   "--tcp-if", "nosuch0",
+	                          "--pattern", "latency,bandwidth", "--max", "8"};
+	const char *both[] = {
+	        "run",   "--fabric", "loopback,tcp", "--tcp-if", "nosuch0",  "--pattern", "latency",
+	        "--max", "8",        "--iters",      "3",        "--warmup", "0"};
+	struct skip_case c;
+	int rcs[2];
+
+	(void)state;
+	if (!fsc_fabric_find("tcp"))
+		skip();
+	memset(&c, 0, sizeof(c));
+	c.cfg = parse(9, only_tcp);
+	assert_int_equal(fsc_boot_local_run(2, 0, skip_rank, &c, rcs), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(c.rc[i], 0);
+		assert_int_equal(c.fabrics_skipped[i], 1);
+		assert_int_equal(c.skipped[i], 2); /* one record per pattern */
+		assert_int_equal(c.points[i], 0);
+		if (strncmp(c.reasons[i], "tcp: no interface named 'nosuch0' (--tcp-if)",
+		            strlen("tcp: no interface named 'nosuch0' (--tcp-if)")))
+			fail_msg("rank %d: reasons '%s'", i, c.reasons[i]);
+	}
+	fsc_config_free(c.cfg);
+
+	/* One fabric of two skipped: counted, the other measured. */
+	memset(&c, 0, sizeof(c));
+	c.cfg = parse(13, both);
+	assert_int_equal(fsc_boot_local_run(2, 0, skip_rank, &c, rcs), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(c.rc[i], 0);
+		assert_int_equal(c.fabrics_skipped[i], 1);
+		assert_int_equal(c.points[i], 1); /* loopback latency at 8 B */
+		assert_non_null(strstr(c.reasons[i], "tcp: "));
+		assert_null(strstr(c.reasons[i], "loopback"));
+	}
+	fsc_config_free(c.cfg);
+}
+
 static int is_numeric(enum fsc_opt_type t)
 {
 	return t == FSC_OPT_INT || t == FSC_OPT_SIZE || t == FSC_OPT_DOUBLE || t == FSC_OPT_TIME;
@@ -236,6 +300,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(fsc_session_option_groups__every_numeric_option_states_a_range),
+	        cmocka_unit_test(fsc_session_run__skipped_fabrics_are_counted_with_reasons),
 	        cmocka_unit_test(fsc_config_parse__run_options_out_of_range),
 	        cmocka_unit_test(fsc_config_parse__run_options_range_edges_accepted),
 	        cmocka_unit_test(fsc_boot_agree__first_failing_rank_speaks_for_all),
