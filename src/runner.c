@@ -270,20 +270,23 @@ static double point_buf_bytes(const struct fsc_pattern_ops *p, const struct fsc_
 }
 
 /* The buffers of point c on this rank and on all ranks of this rank's host
- * (ranks of one host share its memory) against what the host has. */
+ * (ranks of one host share its memory; in-process ranks of the local
+ * bootstrap share one process whatever host names they were given)
+ * against what the host has. */
 static int point_mem_check(struct fsc_runner *r, const struct fsc_pattern_ops *p,
                            const struct fsc_pctx *c, uint64_t avail, char *err, size_t errlen)
 {
 	struct fsc_boot *b = r->boot;
 	struct fsc_pctx o = *c;
 	double mine = point_buf_bytes(p, c), host = 0, most = 0;
-	int nlocal = 0;
+	int nlocal = 0, one_process = b->ops && b->ops->name && !strcmp(b->ops->name, "local");
 	char need_t[32], most_t[32], avail_t[32];
 
 	for (int k = 0; k < b->size; k++) {
 		double x;
 
-		if (k != b->rank && (!b->rank_host || b->rank_host[k] != b->host_index))
+		if (k != b->rank && !one_process &&
+		    (!b->rank_host || b->rank_host[k] != b->host_index))
 			continue;
 		o.rank = k;
 		x = k == b->rank ? mine : point_buf_bytes(p, &o);

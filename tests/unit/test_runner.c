@@ -234,6 +234,26 @@ static void fsc_runner_validate__point_beyond_host_memory_is_refused(void **stat
 	assert_int_equal(validate_mem("allreduce", 4, alone, 4 * MiB - 1, err, sizeof(err), &j),
 	                 -EINVAL);
 	assert_non_null(strstr(err, "(1 rank, up to 4.0 MiB each)"));
+	/* In-process ranks share one process's memory whatever their hosts. */
+	{
+		static const struct fsc_boot_ops local = {.name = "local"};
+		struct fsc_boot b = {.ops = &local, .rank = 0, .size = 4, .rank_host = alone};
+		struct fsc_runner r;
+		struct fsc_config *cfg = lbh_config(j.nargs, j.args);
+
+		fsc_runner_init(&r, &b, cfg, 0, 0);
+		r.mem_avail_bytes = 16 * MiB - 1;
+		assert_int_equal(
+		        fsc_runner_validate(&r, fsc_pattern_find("allreduce"), err, sizeof(err)),
+		        -EINVAL);
+		assert_non_null(strstr(err, "(4 ranks, up to 4.0 MiB each)"));
+		r.mem_avail_bytes = 16 * MiB;
+		assert_int_equal(
+		        fsc_runner_validate(&r, fsc_pattern_find("allreduce"), err, sizeof(err)),
+		        0);
+		fsc_runner_fini(&r);
+		fsc_config_free(cfg);
+	}
 
 	/* bandwidth: one send buffer + --window receive slots, only on the
 	 * two ranks that take part (0 and --peer 1, both on h0). */
