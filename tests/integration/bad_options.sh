@@ -10,25 +10,45 @@ if ! command -v mpirun >/dev/null; then
 fi
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 fail=0
+MPIRUN="mpirun -np 2 --oversubscribe --bind-to none"
+
+# Bad input is refused within 5 s of fabscope's own time.  Under mpirun the
+# launcher's start-up (seconds on a loaded 2-core machine) comes on top:
+# measured here with a program that does nothing.
+t0=$(date +%s%N)
+$MPIRUN true >/dev/null 2>&1
+launch_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+echo "mpirun start-up: ${launch_ms} ms"
+
+# run_timed LAUNCHER ARGS...: fabscope run; sets rc and ms
+run_timed() {
+  local launcher="$1"; shift
+  local t0=$(date +%s%N)
+  timeout 60 $launcher "$FABSCOPE" run --output "$tmp/never.json" "$@" >"$tmp/o" 2>"$tmp/e"
+  rc=$?
+  ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+}
 
 # check MODE EXPECTED-SUBSTRING fabscope-args...
 # MODE: both; mpi (only under mpirun: a singleton has 1 rank); single (only without)
 check() {
   local mode="$1" want="$2"; shift 2
   local launchers=()
-  [ "$mode" = single ] || launchers+=("mpirun -np 2 --oversubscribe --bind-to none")
+  [ "$mode" = single ] || launchers+=("$MPIRUN")
   [ "$mode" = mpi ] || launchers+=("")
   for launcher in "${launchers[@]}"; do
-    local t0=$(date +%s%N)
-    timeout 60 $launcher "$FABSCOPE" run --output "$tmp/never.json" "$@" >"$tmp/o" 2>"$tmp/e"
-    local rc=$?
-    local ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+    local limit=5000
+    [ -z "$launcher" ] || limit=$(( 5000 + launch_ms ))
+    run_timed "$launcher" "$@"
+    # A slow answer is measured again once: the machine is shared, and a
+    # refusal that is really slow is slow twice.
+    if [ "$rc" != 124 ] && [ "$ms" -gt "$limit" ]; then run_timed "$launcher" "$@"; fi
     local lines=$(grep -cE "^fabscope(\[[0-9]+@[^]]*\])?: error:" "$tmp/e")
     if [ "$rc" = 124 ]; then echo "HANG: $* ${launcher:+(mpirun)}"; fail=1; continue; fi
     # mpirun reports a non-zero exit of its ranks with its own code
     if [ -z "$launcher" ] && [ "$rc" != 2 ]; then echo "rc $rc != 2: $*"; fail=1; fi
     if [ -n "$launcher" ] && [ "$rc" = 0 ]; then echo "rc 0 under mpirun: $*"; fail=1; fi
-    if [ "$ms" -gt 5000 ]; then echo "too slow (${ms} ms > 5 s): $*"; fail=1; fi
+    if [ "$ms" -gt "$limit" ]; then echo "too slow (${ms} ms > ${limit} ms): $*"; fail=1; fi
     if [ "$lines" != 1 ]; then echo "expected 1 error line, got $lines: $*"; cat "$tmp/e"; fail=1; fi
     if ! grep -q -- "$want" "$tmp/e"; then echo "missing '$want': $*"; cat "$tmp/e"; fail=1; fi
     if [ -e "$tmp/never.json" ]; then echo "results file written for bad input: $*"; fail=1; fi
