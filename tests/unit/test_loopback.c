@@ -622,6 +622,8 @@ static int create_rc(const char *name, const char *value)
 static void fsc_fabric_loopback__rejects_malformed_options(void **state)
 {
 	static const char *const bad[][2] = {
+	        {"lb-drop", "0"},
+	        {"lb-drop", "-1"},
 	        {"lb-slow-rank", "2:0.5"}, /* rank out of range (2 ranks) */
 	        {"lb-slow-rank", "1:0"},   /* factor must be > 0 */
 	        {"lb-slow-rank", "1:-0.5"},
