@@ -39,11 +39,19 @@ printf 'name: x\ntests:\n  - name: a\n    fabrics: [tcp]\n    pattern: latency\n
 printf 'name: x\ntests:\n  - name: p2p\n    fabirc: [tcp]\n    pattern: latency\n' >"$tmp/key.yaml"
 printf 'name: x\ntests:\n  - name: p2p\n    fabrics: [tcp]\n    pattern: latency\n    iters: [1, 2]\n' >"$tmp/type.yaml"
 printf 'name: x\ntests:\n  - name: p2p\n    fabrics: [tcp]\n    pattern: latency\n    checks:\n      - latency_p50: {max: 50}\n' >"$tmp/unit.yaml"
+printf 'name: x\ntests:\n  - name: bw\n    fabrics: [loopback]\n    pattern: bandwidth\n    options: {window: 0}\n' >"$tmp/range.yaml"
+printf 'name: x\ntests:\n  - name: a2a\n    fabrics: [loopback]\n    pattern: alltoall\n    sizes: {min: 8, max: 1T}\n' >"$tmp/mem.yaml"
 
 expect_error "$tmp/syntax.yaml" "fabscope: error: $tmp/syntax.yaml:8:1: YAML syntax error: did not find expected ',' or '}' (while parsing a flow mapping at line 7, column 22)"
 expect_error "$tmp/key.yaml" "fabscope: error: $tmp/key.yaml:4:5: unknown key 'fabirc' in test 'p2p' (expected one of: name, description, fabrics, pattern, sizes, impl, iters, warmup, timeout, options, checks, required)"
 expect_error "$tmp/type.yaml" "fabscope: error: $tmp/type.yaml:6:12: 'iters' in test 'p2p': expected an integer, got a list"
 expect_error "$tmp/unit.yaml" "fabscope: error: $tmp/unit.yaml:7:28: 'max' in check 'latency_p50' of test 'p2p': threshold '50' has no unit: expected a time such as 50us, 2ms or 1s"
+expect_error "$tmp/range.yaml" "fabscope: error: $tmp/range.yaml:6:23: invalid value '0' for --window: must be between 1 and 4096 in test 'bw'"
+# A size that cannot fit in memory: refused before anything is allocated.
+got=$("$FABSCOPE" accept "$tmp/mem.yaml" --output "$tmp/none.json" 2>&1 >/dev/null | grep '^fabscope')
+rc=${PIPESTATUS[0]}
+[[ $rc -eq 2 && $got == "fabscope: error: $tmp/mem.yaml:6:12: test 'a2a' on fabric loopback: pattern alltoall (impl pairwise) at "*" bytes needs "*"(MemAvailable): lower --max" ]] ||
+	fail "mem.yaml: rc $rc, got [$got]"
 
 command -v mpirun >/dev/null || { echo "FAIL: mpirun not found (scripts/setup-deps installs it)"; exit 1; }
 if true; then
