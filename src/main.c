@@ -172,11 +172,15 @@ static int run_rank(struct fsc_boot *b, void *arg)
 			       (unsigned long long)r.wrong, (unsigned long long)r.skipped);
 			if (fsc_results_path(res))
 				printf("# results: %s\n", fsc_results_path(res));
-			printf("# verdict: %s\n", nothing ? "ERROR (nothing measured, see above)"
-			                          : rc == FSC_EXIT_USAGE
-			                                  ? "ERROR (bad input, see above)"
-			                          : r.failed ? "FAIL"
-			                                     : "PASS");
+			printf("# verdict: %s", nothing ? "ERROR (nothing measured, see above)"
+			                        : rc == FSC_EXIT_USAGE
+			                                ? "ERROR (bad input, see above)"
+			                        : r.failed ? "FAIL"
+			                                   : "PASS");
+			/* A pass says what it did not measure. */
+			if (!nothing && r.fabrics_skipped)
+				printf(" (fabrics skipped: %s)", r.skip_reasons);
+			printf("\n");
 		}
 		fflush(stdout);
 	}

@@ -91,6 +91,14 @@ if not recs or any(r.get("status") != "skipped" or
 if doc.get("status") != "skipped":
     sys.exit("FAIL: results status %r, want 'skipped'" % doc.get("status"))
 PY
+# Beside a fabric that measures, the run passes and its verdict names the
+# fabric it skipped.
+timeout 120 mpirun -np 2 --oversubscribe "$fabscope" run --fabric mpi,tcp \
+	--tcp-if 203.0.113.0/24 --pattern latency --max 8 --iters 5 --output none >"$tmp/part.out" 2>&1
+rc=$?
+[ $rc = 0 ] || { cat "$tmp/part.out"; fail "mpi measured, tcp skipped: rc $rc, want 0"; }
+grep -q '^# verdict: PASS (fabrics skipped: tcp: no IPv4 interface matches' "$tmp/part.out" ||
+	{ cat "$tmp/part.out"; fail "the verdict does not name the skipped fabric"; }
 # Without mpirun too (a singleton): exit code 2 itself.
 "$fabscope" run --fabric tcp --tcp-if 203.0.113.0/24 --pattern latency --max 8 --iters 5 \
 	--output none >/dev/null 2>"$tmp/bad1.err"
