@@ -1,0 +1,1452 @@
+/* verbs fabric: InfiniBand and RoCE through rdma-core's libibverbs.
+ *
+ * One RC QP per peer, connected through the bootstrap (QP numbers, PSNs,
+ * LIDs and GIDs allgathered; no rdma_cm).  Two-sided tag-matched messages:
+ *  - eager (bytes <= --verbs-eager): a 24-byte header and the payload copied
+ *    into a registered bounce slot and SENT into one of the receiver's
+ *    pre-posted buffers (inline when it fits --verbs-inline);
+ *  - rendezvous (larger): the sender's buffer is registered (MR cache) and
+ *    announced in an RTS header; the receiver, once matched, RDMA-READs it
+ *    straight into the user's buffer and answers FIN, which completes the
+ *    send.
+ * Credits: a sender only SENDs while it knows the peer has a receive posted
+ * (initially --verbs-rx-depth, one reserved for credit returns); receivers
+ * return credits in every header and, when they have nothing to say, in a
+ * CREDIT message once half the ring was consumed.  So no RNR NAK ever
+ * happens in normal operation (the QPs still retry RNR forever as a belt).
+ * Everything is progressed from test()/progress() by polling one CQ.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <infiniband/verbs.h>
+
+#include "err.h"
+#include "fabric.h"
+#include "log.h"
+#include "options.h"
+
+#define V_HDR 24
+#define V_SQ_EXTRA 32 /* send WRs beyond the bounce slots: RDMA READs */
+#define V_POLL 16
+
+enum vmsg { VM_EAGER = 1, VM_RTS, VM_FIN, VM_CREDIT };
+
+/* On the wire, host byte order (ranks share one, as the bootstrap's
+ * allgather assumes). */
+struct vhdr {
+	uint8_t type;
+	uint8_t status; /* FIN: 0 ok, 1 size mismatch */
+	uint16_t credits;
+	int32_t tag;
+	uint64_t len;
+	uint64_t id; /* RTS / FIN: the sender's request */
+};
+struct vrts {
+	struct vhdr h;
+	uint64_t addr;
+	uint32_t rkey;
+	uint32_t pad;
+};
+
+enum vstate { VS_PENDING = 0, VS_QUEUED, VS_RTS_SENT, VS_MATCHED, VS_READING, VS_DONE };
+
+/* Request state, in fsc_req.opaque. */
+struct vreq {
+	struct fsc_req *next;
+	void *buf;
+	int state;
+	int status;
+	/* receive matched to an RTS / send waiting for FIN */
+	uint64_t raddr;
+	uint32_t rkey;
+	uint32_t pad;
+	uint64_t rid;
+	uint64_t rlen;
+	struct ibv_mr *tmp_mr; /* registered for this transfer only */
+};
+_Static_assert(sizeof(struct vreq) <= sizeof(((struct fsc_req *)0)->opaque),
+               "request state must fit fsc_req.opaque");
+
+static struct vreq *V(struct fsc_req *r)
+{
+	return (struct vreq *)r->opaque;
+}
+
+struct vqueue {
+	struct fsc_req *head, *tail;
+};
+
+struct vunexp {
+	struct vunexp *next;
+	int type;
+	int tag;
+	uint64_t len;
+	uint64_t id, addr;
+	uint32_t rkey;
+	uint8_t data[]; /* eager payload */
+};
+
+struct vpeer {
+	struct ibv_qp *qp;
+	int credits;    /* receives the peer has posted for us, as we know */
+	int unreported; /* receives we reposted and have not told the peer about */
+	int sq_used;
+	int failed;
+	uint32_t *free_slots; /* bounce slot stack */
+	int nfree;
+	struct vqueue pending; /* sends waiting for a credit or slot */
+	struct vqueue posted;  /* receives not matched yet */
+	struct vqueue rndv;    /* sends waiting for FIN */
+	struct vunexp *unexp, **unexp_tail;
+};
+
+struct vmr {
+	struct vmr *next;
+	char *buf;
+	size_t bytes;
+	struct ibv_mr *mr;
+};
+
+struct vconn_info { /* per rank, allgathered */
+	uint16_t lid;
+	uint8_t gid[16];
+	uint8_t pad[6];
+};
+
+struct verbs {
+	struct fsc_fabric *f;
+	/* options */
+	char dev_opt[64];
+	int port_opt;
+	int gid_opt; /* -1 = auto */
+	char if_opt[64];
+	int mtu_opt; /* 0 = active */
+	uint32_t rx_depth, tx_depth;
+	size_t eager;
+	uint32_t inline_max;
+	int sl, tclass;
+	/* device */
+	struct ibv_device **list;
+	struct ibv_context *ctx;
+	struct ibv_pd *pd;
+	struct ibv_cq *cq;
+	int port;
+	struct ibv_port_attr pattr;
+	struct ibv_device_attr dattr;
+	int gid_index;
+	union ibv_gid gid;
+	char gid_type[16];
+	char selected_by[160];
+	enum ibv_mtu mtu;
+	/* buffers */
+	size_t slot_bytes;
+	uint8_t *rx_slab, *tx_slab;
+	struct ibv_mr *rx_mr, *tx_mr;
+	struct vpeer *peers;
+	struct vmr *mrs;
+	int connected;
+	int cq_failed;
+};
+
+static const struct fsc_opt verbs_opts[] = {
+        {"verbs-dev", 0, FSC_OPT_STRING, NULL,
+         "HCA and port, e.g. mlx5_0 or mlx5_0:1; default: the first ACTIVE port", NULL, 0, 0},
+        {"verbs-gid", 0, FSC_OPT_STRING, "auto",
+         "GID index (RoCE), or auto: a RoCE v2 IPv4-mapped GID (of --verbs-if if given)", NULL, 0,
+         0},
+        {"verbs-if", 0, FSC_OPT_STRING, NULL,
+         "RoCE: interface name, IPv4 subnet (198.18.0.0/24) or address whose GID to use", NULL, 0,
+         0},
+        {"verbs-mtu", 0, FSC_OPT_CHOICE, "active", "path MTU: the port's active MTU or a size",
+         "active|256|512|1024|2048|4096", 0, 0},
+        {"verbs-rx-depth", 0, FSC_OPT_INT, "64", "receive buffers pre-posted per peer (credits)",
+         NULL, 4, 4096},
+        {"verbs-tx-depth", 0, FSC_OPT_INT, "64", "bounce slots (eager sends in flight) per peer",
+         NULL, 4, 4096},
+        {"verbs-eager", 0, FSC_OPT_SIZE, "8K", "largest message sent eagerly (copied)", NULL, 0,
+         1048576},
+        {"verbs-inline", 0, FSC_OPT_SIZE, "64", "largest send posted inline (header included)",
+         NULL, 0, 1024},
+        {"verbs-sl", 0, FSC_OPT_INT, "0", "service level (IB)", NULL, 0, 15},
+        {"verbs-tclass", 0, FSC_OPT_INT, "0", "traffic class (RoCE GRH)", NULL, 0, 255},
+        {NULL, 0, 0, NULL, NULL, NULL, 0, 0},
+};
+
+static const char *host_of(struct fsc_fabric *f, int rank)
+{
+	return f->boot && f->boot->hosts ? f->boot->hosts[rank] : "?";
+}
+
+/* ---------------------------------------------------------------- options */
+
+static int mtu_bytes(enum ibv_mtu m)
+{
+	return 128 << (int)m;
+}
+
+static void read_options(struct verbs *v, const struct fsc_config *cfg)
+{
+	v->gid_opt = -1;
+	v->rx_depth = 64;
+	v->tx_depth = 64;
+	v->eager = 8192;
+	v->inline_max = 64;
+	if (!cfg)
+		return;
+	if (fsc_cfg_has(cfg, "verbs-dev")) {
+		const char *s = fsc_cfg_str(cfg, "verbs-dev");
+		const char *c = strchr(s, ':');
+
+		snprintf(v->dev_opt, sizeof(v->dev_opt), "%.*s", c ? (int)(c - s) : (int)strlen(s),
+		         s);
+		v->port_opt = c ? atoi(c + 1) : 0;
+	}
+	if (fsc_cfg_has(cfg, "verbs-gid")) {
+		const char *s = fsc_cfg_str(cfg, "verbs-gid");
+
+		v->gid_opt = strcmp(s, "auto") ? atoi(s) : -1;
+	}
+	if (fsc_cfg_has(cfg, "verbs-if"))
+		snprintf(v->if_opt, sizeof(v->if_opt), "%s", fsc_cfg_str(cfg, "verbs-if"));
+	if (fsc_cfg_has(cfg, "verbs-mtu")) {
+		const char *s = fsc_cfg_str(cfg, "verbs-mtu");
+
+		v->mtu_opt = strcmp(s, "active") ? atoi(s) : 0;
+	}
+	if (fsc_cfg_has(cfg, "verbs-rx-depth"))
+		v->rx_depth = (uint32_t)fsc_cfg_int(cfg, "verbs-rx-depth");
+	if (fsc_cfg_has(cfg, "verbs-tx-depth"))
+		v->tx_depth = (uint32_t)fsc_cfg_int(cfg, "verbs-tx-depth");
+	if (fsc_cfg_has(cfg, "verbs-eager"))
+		v->eager = fsc_cfg_size(cfg, "verbs-eager");
+	if (fsc_cfg_has(cfg, "verbs-inline"))
+		v->inline_max = (uint32_t)fsc_cfg_size(cfg, "verbs-inline");
+	if (fsc_cfg_has(cfg, "verbs-sl"))
+		v->sl = (int)fsc_cfg_int(cfg, "verbs-sl");
+	if (fsc_cfg_has(cfg, "verbs-tclass"))
+		v->tclass = (int)fsc_cfg_int(cfg, "verbs-tclass");
+}
+
+/* ---------------------------------------------------------------- device */
+
+/* Pick the device and port: --verbs-dev, else the first ACTIVE port.
+ * Fills v->ctx, v->port, v->pattr; reason on failure. */
+static int open_device(struct verbs *v, char *reason, size_t len)
+{
+	int n = 0;
+	char seen[256] = "";
+
+	v->list = ibv_get_device_list(&n);
+	if (!v->list || n == 0) {
+		snprintf(reason, len, "no RDMA device found");
+		return -ENODEV;
+	}
+	for (int i = 0; i < n; i++) {
+		const char *name = ibv_get_device_name(v->list[i]);
+		struct ibv_context *ctx;
+		struct ibv_device_attr da;
+
+		if (v->dev_opt[0] && strcmp(name, v->dev_opt))
+			continue;
+		ctx = ibv_open_device(v->list[i]);
+		if (!ctx)
+			continue;
+		if (ibv_query_device(ctx, &da)) {
+			ibv_close_device(ctx);
+			continue;
+		}
+		for (int p = 1; p <= da.phys_port_cnt; p++) {
+			struct ibv_port_attr pa;
+
+			if (v->port_opt && p != v->port_opt)
+				continue;
+			if (ibv_query_port(ctx, (uint8_t)p, &pa))
+				continue;
+			if (pa.state != IBV_PORT_ACTIVE) {
+				size_t l = strlen(seen);
+
+				snprintf(seen + l, sizeof(seen) - l, "%s%s port %d: %s",
+				         l ? ", " : "", name, p, ibv_port_state_str(pa.state));
+				continue;
+			}
+			v->ctx = ctx;
+			v->port = p;
+			v->pattr = pa;
+			v->dattr = da;
+			snprintf(v->selected_by, sizeof(v->selected_by), "%s",
+			         v->dev_opt[0] ? "--verbs-dev" : "first ACTIVE port");
+			return 0;
+		}
+		ibv_close_device(ctx);
+	}
+	if (v->dev_opt[0] && !seen[0]) {
+		size_t l = 0;
+
+		for (int i = 0; i < n && l < sizeof(seen); i++)
+			l += (size_t)snprintf(seen + l, sizeof(seen) - l, "%s%s", i ? ", " : "",
+			                      ibv_get_device_name(v->list[i]));
+		snprintf(reason, len, "no RDMA device %s%s%.0d (have: %s)", v->dev_opt,
+		         v->port_opt ? " port " : "", v->port_opt, seen);
+		return -ENODEV;
+	}
+	snprintf(reason, len, "no ACTIVE RDMA port (%s)", seen);
+	return -ENETDOWN;
+}
+
+/* --verbs-if as an address range: interface name, a.b.c.d/len or a.b.c.d. */
+static int if_range(const char *s, uint32_t *net, uint32_t *mask)
+{
+	char buf[64];
+	char *slash;
+	struct in_addr a;
+	struct ifaddrs *ifa, *i;
+	int found = 0;
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	slash = strchr(buf, '/');
+	if (slash)
+		*slash = 0;
+	if (inet_pton(AF_INET, buf, &a) == 1) {
+		int bits = slash ? atoi(slash + 1) : 32;
+
+		*mask = bits <= 0 ? 0 : htonl(0xffffffffu << (32 - (bits > 32 ? 32 : bits)));
+		*net = a.s_addr & *mask;
+		return 0;
+	}
+	if (getifaddrs(&ifa))
+		return -errno;
+	for (i = ifa; i; i = i->ifa_next)
+		if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET && !strcmp(i->ifa_name, s)) {
+			*net = ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr;
+			*mask = 0xffffffffu;
+			found = 1;
+			break;
+		}
+	freeifaddrs(ifa);
+	return found ? 0 : -ENOENT;
+}
+
+static int gid_is_v4mapped(const union ibv_gid *g)
+{
+	static const uint8_t pre[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	return !memcmp(g->raw, pre, 12);
+}
+
+/* RoCE: --verbs-gid N, or the first RoCE v2 IPv4-mapped GID (inside
+ * --verbs-if when given).  IB: index 0 (routing by LID). */
+static int select_gid(struct verbs *v, char *reason, size_t len)
+{
+	uint32_t net = 0, mask = 0;
+	char have[256] = "";
+	size_t hl = 0;
+
+	if (v->pattr.link_layer != IBV_LINK_LAYER_ETHERNET) {
+		v->gid_index = v->gid_opt >= 0 ? v->gid_opt : 0;
+		snprintf(v->gid_type, sizeof(v->gid_type), "IB");
+		return ibv_query_gid(v->ctx, (uint8_t)v->port, v->gid_index, &v->gid) ? -EINVAL : 0;
+	}
+	if (v->if_opt[0] && if_range(v->if_opt, &net, &mask)) {
+		snprintf(reason, len, "--verbs-if %s: no such interface with an IPv4 address",
+		         v->if_opt);
+		return -EINVAL;
+	}
+	for (int i = 0; i < v->pattr.gid_tbl_len; i++) {
+		struct ibv_gid_entry e;
+		uint32_t ip;
+
+		if (ibv_query_gid_ex(v->ctx, (uint32_t)v->port, (uint32_t)i, &e, 0))
+			continue;
+		if (v->gid_opt >= 0 && i != v->gid_opt)
+			continue;
+		memcpy(&ip, &e.gid.raw[12], 4);
+		if (hl < sizeof(have) && gid_is_v4mapped(&e.gid)) {
+			char a[INET_ADDRSTRLEN];
+
+			inet_ntop(AF_INET, &ip, a, sizeof(a));
+			hl += (size_t)snprintf(have + hl, sizeof(have) - hl, "%s%d: %s v%d",
+			                       hl ? ", " : "", i, a,
+			                       e.gid_type == IBV_GID_TYPE_ROCE_V2 ? 2 : 1);
+		}
+		if (v->gid_opt < 0) {
+			if (e.gid_type != IBV_GID_TYPE_ROCE_V2 || !gid_is_v4mapped(&e.gid))
+				continue;
+			if (v->if_opt[0] && (ip & mask) != net)
+				continue;
+		}
+		v->gid_index = i;
+		v->gid = e.gid;
+		snprintf(v->gid_type, sizeof(v->gid_type), "%s",
+		         e.gid_type == IBV_GID_TYPE_ROCE_V2   ? "RoCE v2"
+		         : e.gid_type == IBV_GID_TYPE_ROCE_V1 ? "RoCE v1"
+		                                              : "IB");
+		return 0;
+	}
+	if (v->gid_opt >= 0)
+		snprintf(reason, len, "GID index %d of %s port %d is empty", v->gid_opt,
+		         ibv_get_device_name(v->ctx->device), v->port);
+	else
+		snprintf(reason, len, "no RoCE v2 IPv4 GID on %s port %d%s%s (IPv4 GIDs: %s)",
+		         ibv_get_device_name(v->ctx->device), v->port, v->if_opt[0] ? " for " : "",
+		         v->if_opt, have[0] ? have : "none");
+	return -EADDRNOTAVAIL;
+}
+
+static int verbs_probe(const struct fsc_config *cfg, char *reason, size_t len)
+{
+	struct verbs v = {0};
+	int rc;
+
+	read_options(&v, cfg);
+	rc = open_device(&v, reason, len);
+	if (!rc)
+		rc = select_gid(&v, reason, len);
+	if (v.ctx)
+		ibv_close_device(v.ctx);
+	if (v.list)
+		ibv_free_device_list(v.list);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- MR cache */
+
+static struct vmr *mr_find(struct verbs *v, const void *buf, size_t bytes)
+{
+	for (struct vmr *m = v->mrs; m; m = m->next)
+		if ((const char *)buf >= m->buf && (const char *)buf + bytes <= m->buf + m->bytes)
+			return m;
+	return NULL;
+}
+
+static struct ibv_mr *mr_reg(struct verbs *v, void *buf, size_t bytes)
+{
+	struct ibv_mr *mr = ibv_reg_mr(v->pd, buf, bytes ? bytes : 1,
+	                               IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ |
+	                                       IBV_ACCESS_REMOTE_WRITE);
+
+	if (!mr)
+		fsc_error("verbs: rank %d: cannot register %zu B at %p on %s: %s", v->f->rank,
+		          bytes, buf, ibv_get_device_name(v->ctx->device), strerror(errno));
+	return mr;
+}
+
+static int verbs_mem_reg(struct fsc_fabric *f, void *buf, size_t bytes)
+{
+	struct verbs *v = f->impl;
+	struct vmr *m;
+
+	if (!v || !v->pd)
+		return 0; /* registration is cached lazily once connected */
+	if (mr_find(v, buf, bytes))
+		return 0;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->mr = mr_reg(v, buf, bytes);
+	if (!m->mr) {
+		free(m);
+		return -EIO;
+	}
+	m->buf = buf;
+	m->bytes = bytes;
+	m->next = v->mrs;
+	v->mrs = m;
+	return 0;
+}
+
+static int verbs_mem_dereg(struct fsc_fabric *f, void *buf)
+{
+	struct verbs *v = f->impl;
+
+	if (!v)
+		return 0;
+	for (struct vmr **pp = &v->mrs; *pp; pp = &(*pp)->next)
+		if ((*pp)->buf == buf) {
+			struct vmr *m = *pp;
+
+			*pp = m->next;
+			ibv_dereg_mr(m->mr);
+			free(m);
+			return 0;
+		}
+	return 0;
+}
+
+/* An MR covering [buf, buf+bytes): cached, else registered for this
+ * transfer (*tmp set, deregistered at completion). */
+static struct ibv_mr *mr_for(struct verbs *v, void *buf, size_t bytes, struct ibv_mr **tmp)
+{
+	struct vmr *m = mr_find(v, buf, bytes);
+
+	*tmp = NULL;
+	if (m)
+		return m->mr;
+	*tmp = mr_reg(v, buf, bytes);
+	return *tmp;
+}
+
+/* ---------------------------------------------------------------- queues */
+
+static void q_push(struct vqueue *q, struct fsc_req *r)
+{
+	V(r)->next = NULL;
+	if (q->tail)
+		V(q->tail)->next = r;
+	else
+		q->head = r;
+	q->tail = r;
+}
+
+static int q_remove(struct vqueue *q, struct fsc_req *r)
+{
+	struct fsc_req *prev = NULL;
+
+	for (struct fsc_req *c = q->head; c; prev = c, c = V(c)->next)
+		if (c == r) {
+			if (prev)
+				V(prev)->next = V(c)->next;
+			else
+				q->head = V(c)->next;
+			if (q->tail == c)
+				q->tail = prev;
+			return 1;
+		}
+	return 0;
+}
+
+static void req_finish(struct verbs *v, struct fsc_req *r, int status)
+{
+	struct vreq *q = V(r);
+
+	if (q->tmp_mr) {
+		ibv_dereg_mr(q->tmp_mr);
+		q->tmp_mr = NULL;
+	}
+	(void)v;
+	q->status = status;
+	q->state = VS_DONE;
+}
+
+/* ---------------------------------------------------------------- posting */
+
+static uint8_t *tx_slot(struct verbs *v, int peer, uint32_t slot)
+{
+	return v->tx_slab + ((size_t)peer * v->tx_depth + slot) * v->slot_bytes;
+}
+
+static uint8_t *rx_slot(struct verbs *v, int peer, uint32_t slot)
+{
+	return v->rx_slab + ((size_t)peer * v->rx_depth + slot) * v->slot_bytes;
+}
+
+/* wr_id: low 2 bits kind, the rest a slot number or a request pointer */
+enum { WR_TX = 1, WR_RX = 2, WR_READ = 3 };
+
+static int post_rx(struct verbs *v, int peer, uint32_t slot)
+{
+	struct ibv_sge sge = {.addr = (uintptr_t)rx_slot(v, peer, slot),
+	                      .length = (uint32_t)v->slot_bytes,
+	                      .lkey = v->rx_mr->lkey};
+	struct ibv_recv_wr wr = {0}, *bad;
+	int rc;
+
+	wr.wr_id = (((uint64_t)peer * v->rx_depth + slot) << 2) | WR_RX;
+	wr.sg_list = &sge;
+	wr.num_sge = 1;
+	rc = ibv_post_recv(v->peers[peer].qp, &wr, &bad);
+	if (rc) {
+		fsc_error("verbs: rank %d: posting a receive for rank %d (host %s) failed: %s",
+		          v->f->rank, peer, host_of(v->f, peer), strerror(rc));
+		return -EIO;
+	}
+	return 0;
+}
+
+static int can_send(struct verbs *v, int peer, int control)
+{
+	struct vpeer *p = &v->peers[peer];
+
+	/* one credit stays reserved for credit returns, so both sides can
+	 * always tell the other that buffers were freed */
+	return p->nfree > 0 && p->sq_used < (int)(v->tx_depth + V_SQ_EXTRA) &&
+	       p->credits > (control ? 0 : 1);
+}
+
+/* Send a header (and eager payload) from a bounce slot; caller checked
+ * can_send(). */
+static int post_msg(struct verbs *v, int peer, const struct vhdr *h, size_t hlen, const void *data,
+                    size_t len)
+{
+	struct vpeer *p = &v->peers[peer];
+	uint32_t slot = p->free_slots[--p->nfree];
+	uint8_t *b = tx_slot(v, peer, slot);
+	struct vhdr *bh = (struct vhdr *)b;
+	struct ibv_sge sge = {
+	        .addr = (uintptr_t)b, .length = (uint32_t)(hlen + len), .lkey = v->tx_mr->lkey};
+	struct ibv_send_wr wr = {0}, *bad;
+	int rc;
+
+	memcpy(b, h, hlen);
+	bh->credits = (uint16_t)p->unreported;
+	p->unreported = 0;
+	if (len)
+		memcpy(b + hlen, data, len);
+	wr.wr_id = (((uint64_t)peer * v->tx_depth + slot) << 2) | WR_TX;
+	wr.sg_list = &sge;
+	wr.num_sge = 1;
+	wr.opcode = IBV_WR_SEND;
+	wr.send_flags = IBV_SEND_SIGNALED;
+	if (hlen + len <= v->inline_max)
+		wr.send_flags |= IBV_SEND_INLINE;
+	rc = ibv_post_send(p->qp, &wr, &bad);
+	if (rc) {
+		p->free_slots[p->nfree++] = slot;
+		fsc_error("verbs: rank %d: posting a send to rank %d (host %s, QP 0x%x) failed: %s",
+		          v->f->rank, peer, host_of(v->f, peer), p->qp->qp_num, strerror(rc));
+		return -EIO;
+	}
+	p->credits--;
+	p->sq_used++;
+	return 0;
+}
+
+static int send_credit(struct verbs *v, int peer)
+{
+	struct vhdr h = {.type = VM_CREDIT};
+
+	return post_msg(v, peer, &h, sizeof(h), NULL, 0);
+}
+
+static int post_read(struct verbs *v, int peer, struct fsc_req *r)
+{
+	struct vreq *q = V(r);
+	struct vpeer *p = &v->peers[peer];
+	struct ibv_mr *mr = mr_for(v, q->buf, r->bytes, &q->tmp_mr);
+	struct ibv_sge sge;
+	struct ibv_send_wr wr = {0}, *bad;
+	int rc;
+
+	if (!mr)
+		return -EIO;
+	sge.addr = (uintptr_t)q->buf;
+	sge.length = (uint32_t)r->bytes;
+	sge.lkey = mr->lkey;
+	wr.wr_id = (uint64_t)(uintptr_t)r | WR_READ;
+	wr.sg_list = &sge;
+	wr.num_sge = 1;
+	wr.opcode = IBV_WR_RDMA_READ;
+	wr.send_flags = IBV_SEND_SIGNALED;
+	wr.wr.rdma.remote_addr = q->raddr;
+	wr.wr.rdma.rkey = q->rkey;
+	rc = ibv_post_send(p->qp, &wr, &bad);
+	if (rc) {
+		fsc_error("verbs: rank %d: posting an RDMA read from rank %d (host %s, QP 0x%x) "
+		          "failed: %s",
+		          v->f->rank, peer, host_of(v->f, peer), p->qp->qp_num, strerror(rc));
+		return -EIO;
+	}
+	p->sq_used++;
+	q->state = VS_READING;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- protocol */
+
+static void log_mismatch(struct verbs *v, int peer, int tag, uint64_t len, size_t bytes)
+{
+	fsc_error("verbs: rank %d: message from rank %d (host %s) with tag %d is %" PRIu64
+	          " B, the receive posted for it is %zu B",
+	          v->f->rank, peer, host_of(v->f, peer), tag, len, bytes);
+}
+
+/* Try to move the head of a peer's pending queue; 1 if it moved. */
+static int pending_step(struct verbs *v, int peer, int *rc)
+{
+	struct vpeer *p = &v->peers[peer];
+	struct fsc_req *r = p->pending.head;
+	struct vreq *q;
+
+	*rc = 0;
+	if (!r)
+		return 0;
+	q = V(r);
+	if (!r->is_recv) {
+		if (!can_send(v, peer, 0))
+			return 0;
+		q_remove(&p->pending, r);
+		if (r->bytes <= v->eager) {
+			struct vhdr h = {.type = VM_EAGER, .tag = r->tag, .len = r->bytes};
+
+			*rc = post_msg(v, peer, &h, sizeof(h), q->buf, r->bytes);
+			req_finish(v, r, *rc);
+		} else {
+			struct vrts m = {0};
+			struct ibv_mr *mr = mr_for(v, q->buf, r->bytes, &q->tmp_mr);
+
+			if (!mr) {
+				*rc = -EIO;
+				req_finish(v, r, *rc);
+				return 1;
+			}
+			m.h.type = VM_RTS;
+			m.h.tag = r->tag;
+			m.h.len = r->bytes;
+			m.h.id = (uint64_t)(uintptr_t)r;
+			m.addr = (uintptr_t)q->buf;
+			m.rkey = mr->rkey;
+			q->state = VS_RTS_SENT;
+			q_push(&p->rndv, r);
+			*rc = post_msg(v, peer, &m.h, sizeof(m), NULL, 0);
+			if (*rc) {
+				q_remove(&p->rndv, r);
+				req_finish(v, r, *rc);
+			}
+		}
+		return 1;
+	}
+	if (q->state == VS_MATCHED) { /* a rendezvous receive: read the data */
+		if (p->sq_used >= (int)(v->tx_depth + V_SQ_EXTRA))
+			return 0;
+		q_remove(&p->pending, r);
+		*rc = post_read(v, peer, r);
+		if (*rc)
+			req_finish(v, r, *rc);
+		return 1;
+	}
+	/* VS_READING done or mismatched: tell the sender (FIN) */
+	if (!can_send(v, peer, 1))
+		return 0;
+	{
+		struct vhdr h = {.type = VM_FIN, .status = q->status ? 1 : 0, .id = q->rid};
+		int st = q->status;
+
+		q_remove(&p->pending, r);
+		*rc = post_msg(v, peer, &h, sizeof(h), NULL, 0);
+		req_finish(v, r, *rc ? *rc : st);
+	}
+	return 1;
+}
+
+static int drain(struct verbs *v, int peer)
+{
+	struct vpeer *p = &v->peers[peer];
+	int rc = 0, moved;
+
+	do {
+		moved = pending_step(v, peer, &rc);
+	} while (moved && !p->failed);
+	if (!p->failed && p->unreported >= (int)v->rx_depth / 2 && can_send(v, peer, 1))
+		rc = send_credit(v, peer);
+	return rc;
+}
+
+/* A receive matched to an RTS: check the size, then read. */
+static void rndv_matched(struct verbs *v, int peer, struct fsc_req *r, uint64_t id, uint64_t addr,
+                         uint32_t rkey, uint64_t len)
+{
+	struct vreq *q = V(r);
+
+	q->rid = id;
+	q->raddr = addr;
+	q->rkey = rkey;
+	q->rlen = len;
+	if (len != r->bytes) {
+		log_mismatch(v, peer, r->tag, len, r->bytes);
+		q->status = -EIO;
+		q->state = VS_READING; /* nothing to read: straight to FIN */
+	} else {
+		q->state = VS_MATCHED;
+	}
+	q_push(&v->peers[peer].pending, r);
+}
+
+static struct fsc_req *match_posted(struct vpeer *p, int tag)
+{
+	for (struct fsc_req *r = p->posted.head; r; r = V(r)->next)
+		if (r->tag == tag) {
+			q_remove(&p->posted, r);
+			return r;
+		}
+	return NULL;
+}
+
+static int on_recv(struct verbs *v, int peer, uint32_t slot, uint32_t byte_len)
+{
+	struct vpeer *p = &v->peers[peer];
+	const uint8_t *b = rx_slot(v, peer, slot);
+	struct vhdr h;
+	struct fsc_req *r;
+
+	if (byte_len < sizeof(h)) {
+		fsc_error("verbs: rank %d: a %u B message from rank %d (host %s) is shorter than a "
+		          "header",
+		          v->f->rank, byte_len, peer, host_of(v->f, peer));
+		return -EIO;
+	}
+	memcpy(&h, b, sizeof(h));
+	p->credits += h.credits;
+	switch (h.type) {
+	case VM_EAGER:
+		r = match_posted(p, h.tag);
+		if (r) {
+			if (h.len != r->bytes) {
+				log_mismatch(v, peer, h.tag, h.len, r->bytes);
+				req_finish(v, r, -EIO);
+			} else {
+				if (h.len)
+					memcpy(V(r)->buf, b + sizeof(h), h.len);
+				req_finish(v, r, 0);
+			}
+		} else {
+			struct vunexp *u = malloc(sizeof(*u) + h.len);
+
+			if (!u)
+				return -ENOMEM;
+			memset(u, 0, sizeof(*u));
+			u->type = VM_EAGER;
+			u->tag = h.tag;
+			u->len = h.len;
+			if (h.len)
+				memcpy(u->data, b + sizeof(h), h.len);
+			*p->unexp_tail = u;
+			p->unexp_tail = &u->next;
+		}
+		break;
+	case VM_RTS: {
+		struct vrts m;
+
+		memcpy(&m, b, sizeof(m));
+		r = match_posted(p, h.tag);
+		if (r) {
+			rndv_matched(v, peer, r, h.id, m.addr, m.rkey, h.len);
+		} else {
+			struct vunexp *u = calloc(1, sizeof(*u));
+
+			if (!u)
+				return -ENOMEM;
+			u->type = VM_RTS;
+			u->tag = h.tag;
+			u->len = h.len;
+			u->id = h.id;
+			u->addr = m.addr;
+			u->rkey = m.rkey;
+			*p->unexp_tail = u;
+			p->unexp_tail = &u->next;
+		}
+		break;
+	}
+	case VM_FIN:
+		for (r = p->rndv.head; r; r = V(r)->next)
+			if ((uint64_t)(uintptr_t)r == h.id)
+				break;
+		if (r) {
+			q_remove(&p->rndv, r);
+			req_finish(v, r, h.status ? -EIO : 0);
+		}
+		break;
+	case VM_CREDIT: break;
+	default:
+		fsc_error("verbs: rank %d: unknown message type %u from rank %d (host %s)",
+		          v->f->rank, h.type, peer, host_of(v->f, peer));
+		return -EIO;
+	}
+	p->unreported++;
+	return post_rx(v, peer, slot);
+}
+
+static void fail_queue(struct verbs *v, struct vqueue *q)
+{
+	while (q->head) {
+		struct fsc_req *r = q->head;
+
+		q_remove(q, r);
+		req_finish(v, r, -EIO);
+	}
+}
+
+/* A QP broke: one line naming the peer, and every request on it fails. */
+static void peer_failed(struct verbs *v, int peer, const struct ibv_wc *wc)
+{
+	struct vpeer *p = &v->peers[peer];
+
+	if (p->failed)
+		return;
+	p->failed = 1;
+	fsc_error("verbs: rank %d: QP 0x%x to rank %d (host %s): %s (status %d, vendor error 0x%x)",
+	          v->f->rank, wc->qp_num, peer, host_of(v->f, peer), ibv_wc_status_str(wc->status),
+	          (int)wc->status, wc->vendor_err);
+	fail_queue(v, &p->pending);
+	fail_queue(v, &p->posted);
+	fail_queue(v, &p->rndv);
+}
+
+static int wc_peer(struct verbs *v, const struct ibv_wc *wc)
+{
+	uint64_t kind = wc->wr_id & 3, idx = wc->wr_id >> 2;
+
+	if (kind == WR_TX)
+		return (int)(idx / v->tx_depth);
+	if (kind == WR_RX)
+		return (int)(idx / v->rx_depth);
+	return ((struct fsc_req *)(uintptr_t)(wc->wr_id & ~3ull))->peer;
+}
+
+static int on_wc(struct verbs *v, const struct ibv_wc *wc)
+{
+	int peer = wc_peer(v, wc);
+	struct vpeer *p = &v->peers[peer];
+	uint64_t kind = wc->wr_id & 3, idx = wc->wr_id >> 2;
+
+	if (kind == WR_TX) {
+		p->free_slots[p->nfree++] = (uint32_t)(idx % v->tx_depth);
+		p->sq_used--;
+	} else if (kind == WR_READ) {
+		p->sq_used--;
+	}
+	if (wc->status != IBV_WC_SUCCESS) {
+		if (kind == WR_READ) {
+			struct fsc_req *r = (struct fsc_req *)(uintptr_t)(wc->wr_id & ~3ull);
+
+			req_finish(v, r, -EIO);
+		}
+		peer_failed(v, peer, wc);
+		return 0; /* reported on the requests */
+	}
+	if (kind == WR_RX)
+		return on_recv(v, peer, (uint32_t)(idx % v->rx_depth), wc->byte_len);
+	if (kind == WR_READ) {
+		struct fsc_req *r = (struct fsc_req *)(uintptr_t)(wc->wr_id & ~3ull);
+		struct vreq *q = V(r);
+
+		if (q->tmp_mr) {
+			ibv_dereg_mr(q->tmp_mr);
+			q->tmp_mr = NULL;
+		}
+		q->status = 0;
+		q_push(&p->pending, r); /* FIN next */
+	}
+	return 0;
+}
+
+static int verbs_progress(struct fsc_fabric *f)
+{
+	struct verbs *v = f->impl;
+	struct ibv_wc wc[V_POLL];
+	int n, rc = 0;
+
+	if (!v || !v->connected)
+		return 0;
+	for (int round = 0; round < 4; round++) {
+		n = ibv_poll_cq(v->cq, V_POLL, wc);
+		if (n < 0) {
+			if (!v->cq_failed)
+				fsc_error("verbs: rank %d: polling the CQ of %s failed (%d)",
+				          f->rank, ibv_get_device_name(v->ctx->device), n);
+			v->cq_failed = 1;
+			return -EIO;
+		}
+		for (int i = 0; i < n; i++) {
+			int r = on_wc(v, &wc[i]);
+
+			if (r && !rc)
+				rc = r;
+		}
+		if (n < V_POLL)
+			break;
+	}
+	for (int p = 0; p < f->size; p++)
+		if (p != f->rank && !v->peers[p].failed) {
+			int r = drain(v, p);
+
+			if (r && !rc)
+				rc = r;
+		}
+	return rc;
+}
+
+/* ---------------------------------------------------------------- ops */
+
+static int check_peer(struct fsc_fabric *f, int peer)
+{
+	struct verbs *v = f->impl;
+
+	if (peer < 0 || peer >= f->size || peer == f->rank)
+		return -EINVAL;
+	if (!v || !v->connected)
+		return -ENOTCONN;
+	if (v->peers[peer].failed)
+		return -EIO;
+	return 0;
+}
+
+static int verbs_isend(struct fsc_fabric *f, int peer, const void *buf, size_t bytes, int tag,
+                       struct fsc_req *req)
+{
+	struct verbs *v = f->impl;
+	struct vreq *q = V(req);
+	int rc = check_peer(f, peer);
+
+	(void)bytes; /* in req, as the tag */
+	(void)tag;
+	if (rc)
+		return rc;
+	memset(q, 0, sizeof(*q));
+	q->buf = (void *)(uintptr_t)buf;
+	q->state = VS_QUEUED;
+	q_push(&v->peers[peer].pending, req);
+	return drain(v, peer);
+}
+
+static int verbs_irecv(struct fsc_fabric *f, int peer, void *buf, size_t bytes, int tag,
+                       struct fsc_req *req)
+{
+	struct verbs *v = f->impl;
+	struct vpeer *p;
+	struct vreq *q = V(req);
+	int rc = check_peer(f, peer);
+
+	if (rc)
+		return rc;
+	p = &v->peers[peer];
+	memset(q, 0, sizeof(*q));
+	q->buf = buf;
+	for (struct vunexp **pp = &p->unexp; *pp; pp = &(*pp)->next) {
+		struct vunexp *u = *pp;
+
+		if (u->tag != tag)
+			continue;
+		*pp = u->next;
+		if (p->unexp_tail == &u->next)
+			p->unexp_tail = pp;
+		if (u->type == VM_EAGER) {
+			if (u->len != bytes) {
+				log_mismatch(v, peer, tag, u->len, bytes);
+				req_finish(v, req, -EIO);
+			} else {
+				if (bytes)
+					memcpy(buf, u->data, bytes);
+				req_finish(v, req, 0);
+			}
+		} else {
+			rndv_matched(v, peer, req, u->id, u->addr, u->rkey, u->len);
+			rc = drain(v, peer);
+		}
+		free(u);
+		return rc;
+	}
+	q->state = VS_PENDING;
+	q_push(&p->posted, req);
+	return 0;
+}
+
+static int verbs_test(struct fsc_fabric *f, struct fsc_req *req, int *done)
+{
+	struct vreq *q = V(req);
+	int rc;
+
+	*done = 0;
+	if (q->state != VS_DONE) {
+		rc = verbs_progress(f);
+		if (rc && q->state != VS_DONE)
+			return rc;
+	}
+	if (q->state != VS_DONE)
+		return 0;
+	*done = 1;
+	return q->status;
+}
+
+/* Withdraw an incomplete request so that nothing is written into (or read
+ * from) its buffer afterwards.  Possible while no data has moved: a
+ * receive not matched yet, a send not handed to the HCA yet.  A request
+ * the HCA may still touch (a rendezvous send announced to the peer, a
+ * receive being read into) answers -EBUSY: wait for it.  A cancelled
+ * request is complete (req->done set) and its status is -ECANCELED.
+ * 0 also for a request that had already completed.  To be wired as the
+ * fabric contract's `cancel` op. */
+__attribute__((unused)) static int verbs_cancel(struct fsc_fabric *f, struct fsc_req *req)
+{
+	struct verbs *v = f->impl;
+	struct vreq *q = V(req);
+	struct vpeer *p;
+
+	if (!v || !v->peers || req->peer < 0 || req->peer >= f->size || req->peer == f->rank)
+		return -EINVAL;
+	if (q->state == VS_DONE)
+		return 0;
+	p = &v->peers[req->peer];
+	if ((req->is_recv && q->state == VS_PENDING && q_remove(&p->posted, req)) ||
+	    (!req->is_recv && q->state == VS_QUEUED && q_remove(&p->pending, req))) {
+		req_finish(v, req, -ECANCELED);
+		req->done = 1;
+		return 0;
+	}
+	return -EBUSY;
+}
+
+/* ---------------------------------------------------------------- set-up */
+
+static int verbs_create(struct fsc_fabric *f, const struct fsc_config *cfg)
+{
+	struct verbs *v = calloc(1, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	v->f = f;
+	read_options(v, cfg);
+	f->impl = v;
+	return 0;
+}
+
+static void verbs_destroy(struct fsc_fabric *f)
+{
+	struct verbs *v = f ? f->impl : NULL;
+
+	if (!v)
+		return;
+	if (v->peers) {
+		for (int i = 0; i < f->size; i++) {
+			struct vpeer *p = &v->peers[i];
+
+			if (p->qp && ibv_destroy_qp(p->qp))
+				fsc_warn("verbs: rank %d: destroying the QP to rank %d failed",
+				         f->rank, i);
+			while (p->unexp) {
+				struct vunexp *u = p->unexp;
+
+				p->unexp = u->next;
+				free(u);
+			}
+			free(p->free_slots);
+		}
+		free(v->peers);
+	}
+	while (v->mrs) {
+		struct vmr *m = v->mrs;
+
+		v->mrs = m->next;
+		ibv_dereg_mr(m->mr);
+		free(m);
+	}
+	if (v->rx_mr)
+		ibv_dereg_mr(v->rx_mr);
+	if (v->tx_mr)
+		ibv_dereg_mr(v->tx_mr);
+	free(v->rx_slab);
+	free(v->tx_slab);
+	if (v->cq)
+		ibv_destroy_cq(v->cq);
+	if (v->pd)
+		ibv_dealloc_pd(v->pd);
+	if (v->ctx)
+		ibv_close_device(v->ctx);
+	if (v->list)
+		ibv_free_device_list(v->list);
+	free(v);
+	f->impl = NULL;
+}
+
+/* Device, PD, CQ, buffers and one QP per peer in INIT with its receives
+ * posted.  Local; logs its own errors. */
+static int setup_local(struct fsc_fabric *f, struct verbs *v)
+{
+	char reason[320];
+	int n = f->size, rc;
+	size_t rx_bytes, tx_bytes;
+
+	rc = open_device(v, reason, sizeof(reason));
+	if (!rc)
+		rc = select_gid(v, reason, sizeof(reason));
+	if (rc) {
+		fsc_error("verbs: rank %d: %s", f->rank, reason);
+		return rc;
+	}
+	v->mtu = v->pattr.active_mtu;
+	if (v->mtu_opt) {
+		enum ibv_mtu m = v->mtu_opt == 256    ? IBV_MTU_256
+		                 : v->mtu_opt == 512  ? IBV_MTU_512
+		                 : v->mtu_opt == 1024 ? IBV_MTU_1024
+		                 : v->mtu_opt == 2048 ? IBV_MTU_2048
+		                                      : IBV_MTU_4096;
+		if (m > v->pattr.active_mtu) {
+			fsc_error("verbs: rank %d: --verbs-mtu %d exceeds the active MTU %d of %s "
+			          "port %d",
+			          f->rank, v->mtu_opt, mtu_bytes(v->pattr.active_mtu),
+			          ibv_get_device_name(v->ctx->device), v->port);
+			return -EINVAL;
+		}
+		v->mtu = m;
+	}
+	v->pd = ibv_alloc_pd(v->ctx);
+	v->cq = ibv_create_cq(v->ctx, n * (int)(v->rx_depth + v->tx_depth + V_SQ_EXTRA) + 16, NULL,
+	                      NULL, 0);
+	v->slot_bytes = (sizeof(struct vhdr) + v->eager + 63) & ~(size_t)63;
+	if (v->slot_bytes < sizeof(struct vrts))
+		v->slot_bytes = 64;
+	rx_bytes = (size_t)n * v->rx_depth * v->slot_bytes;
+	tx_bytes = (size_t)n * v->tx_depth * v->slot_bytes;
+	v->rx_slab = aligned_alloc(64, rx_bytes);
+	v->tx_slab = aligned_alloc(64, tx_bytes);
+	v->peers = calloc((size_t)n, sizeof(*v->peers));
+	if (!v->pd || !v->cq || !v->rx_slab || !v->tx_slab || !v->peers) {
+		fsc_error("verbs: rank %d: allocating the PD, a %d-entry CQ or %zu B of buffers on "
+		          "%s "
+		          "failed: %s",
+		          f->rank, n * (int)(v->rx_depth + v->tx_depth + V_SQ_EXTRA) + 16,
+		          rx_bytes + tx_bytes, ibv_get_device_name(v->ctx->device),
+		          strerror(errno));
+		return -ENOMEM;
+	}
+	v->rx_mr = mr_reg(v, v->rx_slab, rx_bytes);
+	v->tx_mr = mr_reg(v, v->tx_slab, tx_bytes);
+	if (!v->rx_mr || !v->tx_mr)
+		return -EIO;
+	for (int i = 0; i < n; i++) {
+		struct vpeer *p = &v->peers[i];
+		struct ibv_qp_init_attr ia = {0};
+		struct ibv_qp_attr a = {0};
+
+		p->unexp_tail = &p->unexp;
+		if (i == f->rank)
+			continue;
+		p->free_slots = calloc(v->tx_depth, sizeof(*p->free_slots));
+		if (!p->free_slots)
+			return -ENOMEM;
+		for (uint32_t s = 0; s < v->tx_depth; s++)
+			p->free_slots[p->nfree++] = v->tx_depth - 1 - s;
+		p->credits = (int)v->rx_depth;
+		ia.send_cq = ia.recv_cq = v->cq;
+		ia.qp_type = IBV_QPT_RC;
+		ia.cap.max_send_wr = v->tx_depth + V_SQ_EXTRA;
+		ia.cap.max_recv_wr = v->rx_depth;
+		ia.cap.max_send_sge = 1;
+		ia.cap.max_recv_sge = 1;
+		ia.cap.max_inline_data = v->inline_max;
+		p->qp = ibv_create_qp(v->pd, &ia);
+		if (!p->qp) {
+			fsc_error("verbs: rank %d: creating a QP (%u send, %u receive WRs, %u B "
+			          "inline) "
+			          "for rank %d on %s failed: %s",
+			          f->rank, v->tx_depth + V_SQ_EXTRA, v->rx_depth, v->inline_max, i,
+			          ibv_get_device_name(v->ctx->device), strerror(errno));
+			return -EIO;
+		}
+		if (ia.cap.max_inline_data < v->inline_max)
+			v->inline_max = ia.cap.max_inline_data;
+		a.qp_state = IBV_QPS_INIT;
+		a.port_num = (uint8_t)v->port;
+		a.qp_access_flags =
+		        IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_WRITE;
+		rc = ibv_modify_qp(p->qp, &a,
+		                   IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT |
+		                           IBV_QP_ACCESS_FLAGS);
+		if (rc) {
+			fsc_error("verbs: rank %d: QP 0x%x for rank %d to INIT: %s", f->rank,
+			          p->qp->qp_num, i, strerror(rc));
+			return -EIO;
+		}
+		for (uint32_t s = 0; s < v->rx_depth; s++)
+			if ((rc = post_rx(v, i, s)))
+				return rc;
+	}
+	return 0;
+}
+
+static int connect_qp(struct fsc_fabric *f, struct verbs *v, int peer, const struct vconn_info *pi,
+                      uint32_t qpn, uint32_t their_psn, uint32_t my_psn)
+{
+	struct ibv_qp *qp = v->peers[peer].qp;
+	struct ibv_qp_attr a = {0};
+	int rc;
+
+	a.qp_state = IBV_QPS_RTR;
+	a.path_mtu = v->mtu;
+	a.dest_qp_num = qpn;
+	a.rq_psn = their_psn;
+	a.max_dest_rd_atomic =
+	        (uint8_t)(v->dattr.max_qp_rd_atom < 16 ? v->dattr.max_qp_rd_atom : 16);
+	a.min_rnr_timer = 12; /* 0.64 ms */
+	a.ah_attr.port_num = (uint8_t)v->port;
+	a.ah_attr.sl = (uint8_t)v->sl;
+	if (v->pattr.link_layer == IBV_LINK_LAYER_ETHERNET) {
+		a.ah_attr.is_global = 1;
+		memcpy(a.ah_attr.grh.dgid.raw, pi->gid, 16);
+		a.ah_attr.grh.sgid_index = (uint8_t)v->gid_index;
+		a.ah_attr.grh.hop_limit = 64;
+		a.ah_attr.grh.traffic_class = (uint8_t)v->tclass;
+	} else {
+		a.ah_attr.dlid = pi->lid;
+	}
+	rc = ibv_modify_qp(qp, &a,
+	                   IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
+	                           IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC |
+	                           IBV_QP_MIN_RNR_TIMER);
+	if (rc) {
+		fsc_error("verbs: rank %d: QP 0x%x to rank %d (host %s, QP 0x%x) to RTR: %s",
+		          f->rank, qp->qp_num, peer, host_of(f, peer), qpn, strerror(rc));
+		return -EIO;
+	}
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTS;
+	a.sq_psn = my_psn;
+	a.timeout = 18; /* 4.096 us * 2^18 = 1.07 s */
+	a.retry_cnt = 7;
+	a.rnr_retry = 7; /* never in normal operation (credits); then wait */
+	a.max_rd_atomic =
+	        (uint8_t)(v->dattr.max_qp_init_rd_atom < 16 ? v->dattr.max_qp_init_rd_atom : 16);
+	rc = ibv_modify_qp(qp, &a,
+	                   IBV_QP_STATE | IBV_QP_SQ_PSN | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
+	                           IBV_QP_RNR_RETRY | IBV_QP_MAX_QP_RD_ATOMIC);
+	if (rc) {
+		fsc_error("verbs: rank %d: QP 0x%x to rank %d (host %s) to RTS: %s", f->rank,
+		          qp->qp_num, peer, host_of(f, peer), strerror(rc));
+		return -EIO;
+	}
+	return 0;
+}
+
+static uint32_t psn_for(int from, int to)
+{
+	return (uint32_t)(0x1000 + from * 4099 + to * 7) & 0xffffff;
+}
+
+static int verbs_connect(struct fsc_fabric *f)
+{
+	struct verbs *v = f->impl;
+	int n = f->size, rc, bad = -1;
+	size_t rec = sizeof(struct vconn_info) + (size_t)n * 4;
+	uint8_t *mine = NULL, *all = NULL;
+
+	rc = setup_local(f, v);
+	/* every rank fails the same way rather than some waiting forever */
+	rc = fsc_boot_agree(f->boot, rc, &bad);
+	if (rc) {
+		if (bad != f->rank)
+			fsc_error("verbs: rank %d: rank %d (host %s) could not set up its HCA",
+			          f->rank, bad, host_of(f, bad));
+		return rc;
+	}
+	mine = calloc(1, rec);
+	all = calloc((size_t)n, rec);
+	if (!mine || !all) {
+		rc = -ENOMEM;
+		goto free_bufs;
+	}
+	{
+		struct vconn_info *ci = (struct vconn_info *)mine;
+		uint32_t *qpn = (uint32_t *)(mine + sizeof(*ci));
+
+		ci->lid = v->pattr.lid;
+		memcpy(ci->gid, v->gid.raw, 16);
+		for (int i = 0; i < n; i++)
+			qpn[i] = i == f->rank ? 0 : v->peers[i].qp->qp_num;
+	}
+	rc = fsc_boot_allgather(f->boot, mine, all, rec);
+	if (rc)
+		goto free_bufs;
+	for (int i = 0; i < n && !rc; i++) {
+		const uint8_t *r = all + (size_t)i * rec;
+		const struct vconn_info *pi = (const struct vconn_info *)r;
+		const uint32_t *qpn = (const uint32_t *)(r + sizeof(*pi));
+
+		if (i == f->rank)
+			continue;
+		rc = connect_qp(f, v, i, pi, qpn[f->rank], psn_for(i, f->rank),
+		                psn_for(f->rank, i));
+	}
+	rc = fsc_boot_agree(f->boot, rc, &bad);
+	if (!rc) {
+		v->connected = 1;
+		rc = fsc_boot_barrier(f->boot); /* every peer is in RTR before anyone sends */
+	}
+free_bufs:
+	free(mine);
+	free(all);
+	return rc;
+}
+
+static int verbs_describe(struct fsc_fabric *f, json_t *info)
+{
+	struct verbs *v = f->impl;
+	char gid[INET6_ADDRSTRLEN], rate[48];
+	static const struct {
+		uint8_t code;
+		int lanes;
+	} widths[] = {{1, 1}, {2, 4}, {4, 8}, {8, 12}, {16, 2}};
+	static const struct {
+		uint8_t code;
+		const char *name;
+		double gbps;
+	} speeds[] = {{1, "SDR", 2.5},      {2, "DDR", 5},   {4, "QDR", 10},  {8, "FDR10", 10.3125},
+	              {16, "FDR", 14.0625}, {32, "EDR", 25}, {64, "HDR", 50}, {128, "NDR", 100}};
+	int lanes = 0;
+	const char *sname = "?";
+	double g = 0;
+
+	if (!v || !v->ctx)
+		return 0;
+	for (size_t i = 0; i < sizeof(widths) / sizeof(widths[0]); i++)
+		if (widths[i].code == v->pattr.active_width)
+			lanes = widths[i].lanes;
+	for (size_t i = 0; i < sizeof(speeds) / sizeof(speeds[0]); i++)
+		if (speeds[i].code == v->pattr.active_speed) {
+			sname = speeds[i].name;
+			g = speeds[i].gbps;
+		}
+	snprintf(rate, sizeof(rate), "%dX %s = %g Gb/s", lanes, sname, lanes * g);
+	inet_ntop(AF_INET6, v->gid.raw, gid, sizeof(gid));
+	json_object_set_new(info, "device", json_string(ibv_get_device_name(v->ctx->device)));
+	json_object_set_new(info, "port", json_integer(v->port));
+	json_object_set_new(info, "selected_by", json_string(v->selected_by));
+	json_object_set_new(info, "firmware", json_string(v->dattr.fw_ver));
+	json_object_set_new(info, "link_layer",
+	                    json_string(v->pattr.link_layer == IBV_LINK_LAYER_ETHERNET
+	                                        ? "Ethernet"
+	                                        : "InfiniBand"));
+	json_object_set_new(info, "rate", json_string(rate));
+	json_object_set_new(info, "active_mtu", json_integer(mtu_bytes(v->pattr.active_mtu)));
+	json_object_set_new(info, "path_mtu", json_integer(mtu_bytes(v->mtu)));
+	json_object_set_new(info, "lid", json_integer(v->pattr.lid));
+	json_object_set_new(info, "gid_index", json_integer(v->gid_index));
+	json_object_set_new(info, "gid", json_string(gid));
+	json_object_set_new(info, "gid_type", json_string(v->gid_type));
+	json_object_set_new(info, "rx_depth", json_integer(v->rx_depth));
+	json_object_set_new(info, "tx_depth", json_integer(v->tx_depth));
+	json_object_set_new(info, "eager_bytes", json_integer((json_int_t)v->eager));
+	json_object_set_new(info, "inline_bytes", json_integer(v->inline_max));
+	json_object_set_new(info, "sl", json_integer(v->sl));
+	json_object_set_new(info, "traffic_class", json_integer(v->tclass));
+	json_object_set_new(info, "max_qp_wr", json_integer(v->dattr.max_qp_wr));
+	return 0;
+}
+
+const struct fsc_fabric_ops fsc_fabric_verbs = {
+        .name = "verbs",
+        .desc = "InfiniBand/RoCE verbs: RC QP per peer, eager + RDMA-read rendezvous",
+        .caps = FSC_CAP_SEND_RECV,
+        .opts = verbs_opts,
+        .probe = verbs_probe,
+        .create = verbs_create,
+        .destroy = verbs_destroy,
+        .connect = verbs_connect,
+        .mem_reg = verbs_mem_reg,
+        .mem_dereg = verbs_mem_dereg,
+        .isend = verbs_isend,
+        .irecv = verbs_irecv,
+        .test = verbs_test,
+        .progress = verbs_progress,
+        .describe = verbs_describe,
+};
