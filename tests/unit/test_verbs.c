@@ -1,0 +1,274 @@
+/* The verbs fabric on the software HCA (tests/ibdouble, loaded through
+ * LD_LIBRARY_PATH by ctest): device and GID choice and refusals, describe,
+ * and the static functions not yet in the fabric contract (cancel).
+ *
+ * verbs.c is compiled into this test so its static functions can be
+ * called; its ops table is renamed so it does not clash with the one in
+ * the engine library.  The conformance suite covers the data path.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#define fsc_fabric_verbs fsc_fabric_verbs_under_test
+#include "verbs/verbs.c"
+#undef fsc_fabric_verbs
+
+#define KIB 1024u
+
+static const struct fsc_opt core_opts[] = {
+        {"timeout", 0, FSC_OPT_TIME, "10s", "per-operation deadline", NULL, 0, 0},
+        {NULL, 0, 0, NULL, NULL, NULL, 0, 0},
+};
+
+static struct fsc_config *cfg_with(const char *name, const char *value)
+{
+	const struct fsc_opt_group groups[] = {{"core", core_opts}, {"verbs", verbs_opts}};
+	struct fsc_config *cfg = NULL;
+	char err[256];
+
+	assert_int_equal(fsc_config_defaults(&cfg, groups, 2), 0);
+	if (name)
+		assert_int_equal(fsc_config_set(cfg, name, value, err, sizeof(err)), 0);
+	return cfg;
+}
+
+static void devices(const char *spec)
+{
+	assert_int_equal(setenv("IBDOUBLE_DEVICES", spec, 1), 0);
+}
+
+static void verbs_probe__no_active_port_names_the_ports(void **state)
+{
+	char reason[256];
+
+	(void)state;
+	devices("mlx5_0:eth:down,mlx5_1:ib:down");
+	assert_int_equal(verbs_probe(NULL, reason, sizeof(reason)), -ENETDOWN);
+	assert_string_equal(
+	        reason, "no ACTIVE RDMA port (mlx5_0 port 1: PORT_DOWN, mlx5_1 port 1: PORT_DOWN)");
+}
+
+static void verbs_probe__unknown_device_lists_the_devices(void **state)
+{
+	struct fsc_config *cfg = cfg_with("verbs-dev", "mlx5_7:1");
+	char reason[256];
+
+	(void)state;
+	devices("mlx5_0,mlx5_1");
+	assert_int_equal(verbs_probe(cfg, reason, sizeof(reason)), -ENODEV);
+	assert_string_equal(reason, "no RDMA device mlx5_7 port 1 (have: mlx5_0, mlx5_1)");
+	fsc_config_free(cfg);
+}
+
+static void verbs_probe__skips_a_down_port_for_the_first_active(void **state)
+{
+	struct verbs v = {0};
+	char reason[256];
+
+	(void)state;
+	devices("mlx5_0:eth:down,mlx5_1:ib:active");
+	read_options(&v, NULL);
+	assert_int_equal(open_device(&v, reason, sizeof(reason)), 0);
+	assert_string_equal(ibv_get_device_name(v.ctx->device), "mlx5_1");
+	assert_string_equal(v.selected_by, "first ACTIVE port");
+	assert_int_equal(select_gid(&v, reason, sizeof(reason)), 0);
+	assert_string_equal(v.gid_type, "IB");
+	ibv_close_device(v.ctx);
+	ibv_free_device_list(v.list);
+}
+
+static void verbs_probe__refuses_when_no_gid_is_on_the_interface(void **state)
+{
+	struct fsc_config *cfg = cfg_with("verbs-if", "198.19.0.0/16");
+	char reason[256];
+
+	(void)state;
+	devices("ibd0");
+	assert_int_equal(verbs_probe(cfg, reason, sizeof(reason)), -EADDRNOTAVAIL);
+	assert_string_equal(reason, "no RoCE v2 IPv4 GID on ibd0 port 1 for 198.19.0.0/16 "
+	                            "(IPv4 GIDs: 2: 127.0.0.1 v1, 3: 127.0.0.1 v2)");
+	fsc_config_free(cfg);
+}
+
+static void verbs_probe__explicit_gid_index(void **state)
+{
+	struct fsc_config *cfg = cfg_with("verbs-gid", "2");
+	struct verbs v = {0};
+	char reason[256];
+
+	(void)state;
+	devices("ibd0");
+	read_options(&v, cfg);
+	assert_int_equal(open_device(&v, reason, sizeof(reason)), 0);
+	assert_int_equal(select_gid(&v, reason, sizeof(reason)), 0);
+	assert_int_equal(v.gid_index, 2);
+	assert_string_equal(v.gid_type, "RoCE v1");
+	ibv_close_device(v.ctx);
+	ibv_free_device_list(v.list);
+	fsc_config_free(cfg);
+}
+
+/* ---- two connected ranks on the local bootstrap */
+
+struct two {
+	int (*body)(struct fsc_fabric *f, struct fsc_boot *b, struct two *t);
+	int rc[2];
+	json_t *info;
+};
+
+static int run_rank(struct fsc_boot *b, void *arg)
+{
+	struct two *t = arg;
+	struct fsc_fabric *f = NULL;
+	int rc;
+
+	rc = fsc_fabric_create(&fsc_fabric_verbs_under_test, b, NULL, &f);
+	if (!rc)
+		rc = fsc_fabric_connect(f);
+	if (!rc)
+		rc = t->body(f, b, t);
+	t->rc[b->rank] = rc;
+	fsc_boot_barrier(b);
+	fsc_fabric_destroy(f);
+	return 0;
+}
+
+static void run_two(struct two *t)
+{
+	devices("ibd0:eth:active:4096:4x_hdr");
+	assert_int_equal(fsc_boot_local_run(2, NULL, run_rank, t, NULL), 0);
+	assert_int_equal(t->rc[0], 0);
+	assert_int_equal(t->rc[1], 0);
+}
+
+/* A receive withdrawn before anything matched it is never written: the
+ * message goes to the next receive with that tag. */
+static int body_cancel_recv(struct fsc_fabric *f, struct fsc_boot *b, struct two *t)
+{
+	char a[16] = "untouched", c[16] = "";
+	struct fsc_req r1, r2;
+	int rc;
+
+	(void)t;
+	if (b->rank == 1) {
+		if ((rc = fsc_fabric_irecv(f, 0, a, 6, 5, &r1)))
+			return rc;
+		if ((rc = verbs_cancel(f, &r1)))
+			return rc;
+		if (!r1.done || V(&r1)->status != -ECANCELED)
+			return -EPROTO;
+		fsc_boot_barrier(b);
+		if ((rc = fsc_fabric_irecv(f, 0, c, 6, 5, &r2)) ||
+		    (rc = fsc_fabric_wait(f, &r2, 1)))
+			return rc;
+		return strcmp(a, "untouched") || strcmp(c, "hello") ? -EPROTO : 0;
+	}
+	fsc_boot_barrier(b);
+	return fsc_fabric_send(f, 1, "hello", 6, 5);
+}
+
+static void verbs_cancel__unmatched_receive_is_never_written(void **state)
+{
+	struct two t = {.body = body_cancel_recv};
+
+	(void)state;
+	run_two(&t);
+}
+
+/* A rendezvous send announced to the peer cannot be withdrawn (the peer
+ * may be reading it); a send still queued behind it can. */
+static int body_cancel_rndv(struct fsc_fabric *f, struct fsc_boot *b, struct two *t)
+{
+	static char big[2][64 * KIB];
+	struct fsc_req s1, r;
+	int rc;
+
+	(void)t;
+	if (b->rank == 0) {
+		memset(big[0], 0x3c, sizeof(big[0]));
+		if ((rc = fsc_fabric_isend(f, 1, big[0], sizeof(big[0]), 9, &s1)))
+			return rc;
+		/* fill the credits with eager sends so the next one queues */
+		int queued = 0;
+
+		for (int i = 0; i < 64 && !queued; i++) {
+			struct fsc_req e;
+
+			if ((rc = fsc_fabric_isend(f, 1, "x", 1, 100 + i, &e)))
+				return rc;
+			if (V(&e)->state == VS_QUEUED) {
+				if ((rc = verbs_cancel(f, &e)) || !e.done)
+					return rc ? rc : -EPROTO;
+				queued = 1;
+			}
+		}
+		if (!queued || V(&s1)->state != VS_RTS_SENT)
+			return -EPROTO;
+		if (verbs_cancel(f, &s1) != -EBUSY)
+			return -EPROTO;
+		fsc_boot_barrier(b);
+		return fsc_fabric_wait(f, &s1, 1);
+	}
+	fsc_boot_barrier(b);
+	if ((rc = fsc_fabric_irecv(f, 0, big[1], sizeof(big[1]), 9, &r)) ||
+	    (rc = fsc_fabric_wait(f, &r, 1)))
+		return rc;
+	return big[1][sizeof(big[1]) - 1] == 0x3c ? 0 : -EPROTO;
+}
+
+static void verbs_cancel__announced_rendezvous_send_is_busy(void **state)
+{
+	struct two t = {.body = body_cancel_rndv};
+
+	(void)state;
+	run_two(&t);
+}
+
+static int body_describe(struct fsc_fabric *f, struct fsc_boot *b, struct two *t)
+{
+	if (b->rank == 0) {
+		t->info = json_object();
+		return fsc_fabric_describe(f, t->info);
+	}
+	return 0;
+}
+
+static void verbs_describe__records_device_port_gid_and_rate(void **state)
+{
+	struct two t = {.body = body_describe};
+
+	(void)state;
+	run_two(&t);
+	assert_string_equal(json_string_value(json_object_get(t.info, "device")), "ibd0");
+	assert_string_equal(json_string_value(json_object_get(t.info, "selected_by")),
+	                    "first ACTIVE port");
+	assert_string_equal(json_string_value(json_object_get(t.info, "link_layer")), "Ethernet");
+	assert_string_equal(json_string_value(json_object_get(t.info, "gid_type")), "RoCE v2");
+	assert_string_equal(json_string_value(json_object_get(t.info, "gid")), "::ffff:127.0.0.1");
+	assert_string_equal(json_string_value(json_object_get(t.info, "rate")),
+	                    "4X HDR = 200 Gb/s");
+	assert_int_equal(json_integer_value(json_object_get(t.info, "path_mtu")), 4096);
+	assert_string_equal(json_string_value(json_object_get(t.info, "firmware")),
+	                    "1.0.0-ibdouble");
+	json_decref(t.info);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(verbs_probe__no_active_port_names_the_ports),
+	        cmocka_unit_test(verbs_probe__unknown_device_lists_the_devices),
+	        cmocka_unit_test(verbs_probe__skips_a_down_port_for_the_first_active),
+	        cmocka_unit_test(verbs_probe__refuses_when_no_gid_is_on_the_interface),
+	        cmocka_unit_test(verbs_probe__explicit_gid_index),
+	        cmocka_unit_test(verbs_cancel__unmatched_receive_is_never_written),
+	        cmocka_unit_test(verbs_cancel__announced_rendezvous_send_is_busy),
+	        cmocka_unit_test(verbs_describe__records_device_port_gid_and_rate),
+	};
+
+	setenv("IBDOUBLE_QUIET", "1", 1);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
