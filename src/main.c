@@ -11,6 +11,7 @@
 #include "accept.h"
 #include "boot.h"
 #include "compare.h"
+#include "devices.h"
 #include "err.h"
 #include "fsc_version.h"
 #include "history.h"
@@ -30,6 +31,7 @@ static void usage(FILE *f)
 	           "       fabscope compare BASE RUN regressions between two runs, noise-aware\n"
 	           "       fabscope history VERB     the run history: add, list, baseline, trend\n"
 	           "       fabscope report RUN...    one self-contained HTML report (-o FILE)\n"
+	           "       fabscope devices [--json] RDMA devices and ports (exit 1: a port not ACTIVE)\n"
 	           "       fabscope --help | --version\n"
 	           "Launch `run` under mpirun/srun for the mpi, tcp and ucx fabrics; the "
 	           "loopback fabric\nruns --lb-ranks virtual ranks in one process.\n");
@@ -286,10 +288,12 @@ int main(int argc, char **argv)
 		return fsc_history_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "report"))
 		return fsc_report_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "devices"))
+		return fsc_devices_main(argc - 1, argv + 1);
 	if (fsc_session_launcher_rank() == 0)
 		fprintf(stderr,
 		        "fabscope: error: unknown command '%s': expected run, list, accept, "
-		        "compare, history or report "
+		        "compare, history, report or devices "
 		        "(see --help)\n",
 		        argv[1]);
 	return FSC_EXIT_USAGE;

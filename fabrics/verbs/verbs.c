@@ -37,6 +37,7 @@
 #include "fabric.h"
 #include "log.h"
 #include "options.h"
+#include "vinfo.h"
 
 #define V_HDR 24
 #define V_SQ_EXTRA 32 /* send WRs beyond the bounce slots: RDMA READs */
@@ -191,11 +192,6 @@ static const char *host_of(struct fsc_fabric *f, int rank)
 }
 
 /* ---------------------------------------------------------------- options */
-
-static int mtu_bytes(enum ibv_mtu m)
-{
-	return 128 << (int)m;
-}
 
 static void read_options(struct verbs *v, const struct fsc_config *cfg)
 {
@@ -1184,7 +1180,7 @@ static int setup_local(struct fsc_fabric *f, struct verbs *v)
 		if (m > v->pattr.active_mtu) {
 			fsc_error("verbs: rank %d: --verbs-mtu %d exceeds the active MTU %d of %s "
 			          "port %d",
-			          f->rank, v->mtu_opt, mtu_bytes(v->pattr.active_mtu),
+			          f->rank, v->mtu_opt, vinfo_mtu_bytes(v->pattr.active_mtu),
 			          ibv_get_device_name(v->ctx->device), v->port);
 			return -EINVAL;
 		}
@@ -1382,31 +1378,10 @@ static int verbs_describe(struct fsc_fabric *f, json_t *info)
 {
 	struct verbs *v = f->impl;
 	char gid[INET6_ADDRSTRLEN], rate[48];
-	static const struct {
-		uint8_t code;
-		int lanes;
-	} widths[] = {{1, 1}, {2, 4}, {4, 8}, {8, 12}, {16, 2}};
-	static const struct {
-		uint8_t code;
-		const char *name;
-		double gbps;
-	} speeds[] = {{1, "SDR", 2.5},      {2, "DDR", 5},   {4, "QDR", 10},  {8, "FDR10", 10.3125},
-	              {16, "FDR", 14.0625}, {32, "EDR", 25}, {64, "HDR", 50}, {128, "NDR", 100}};
-	int lanes = 0;
-	const char *sname = "?";
-	double g = 0;
 
 	if (!v || !v->ctx)
 		return 0;
-	for (size_t i = 0; i < sizeof(widths) / sizeof(widths[0]); i++)
-		if (widths[i].code == v->pattr.active_width)
-			lanes = widths[i].lanes;
-	for (size_t i = 0; i < sizeof(speeds) / sizeof(speeds[0]); i++)
-		if (speeds[i].code == v->pattr.active_speed) {
-			sname = speeds[i].name;
-			g = speeds[i].gbps;
-		}
-	snprintf(rate, sizeof(rate), "%dX %s = %g Gb/s", lanes, sname, lanes * g);
+	vinfo_rate(v->pattr.active_width, v->pattr.active_speed, rate, sizeof(rate));
 	inet_ntop(AF_INET6, v->gid.raw, gid, sizeof(gid));
 	json_object_set_new(info, "device", json_string(ibv_get_device_name(v->ctx->device)));
 	json_object_set_new(info, "port", json_integer(v->port));
@@ -1417,8 +1392,8 @@ static int verbs_describe(struct fsc_fabric *f, json_t *info)
 	                                        ? "Ethernet"
 	                                        : "InfiniBand"));
 	json_object_set_new(info, "rate", json_string(rate));
-	json_object_set_new(info, "active_mtu", json_integer(mtu_bytes(v->pattr.active_mtu)));
-	json_object_set_new(info, "path_mtu", json_integer(mtu_bytes(v->mtu)));
+	json_object_set_new(info, "active_mtu", json_integer(vinfo_mtu_bytes(v->pattr.active_mtu)));
+	json_object_set_new(info, "path_mtu", json_integer(vinfo_mtu_bytes(v->mtu)));
 	json_object_set_new(info, "lid", json_integer(v->pattr.lid));
 	json_object_set_new(info, "gid_index", json_integer(v->gid_index));
 	json_object_set_new(info, "gid", json_string(gid));

@@ -210,7 +210,7 @@ static void config_load(void)
 			parse_rate(d, f[4]);
 		d->ip = ip;
 		/* GUID: a fixed prefix and the device's address */
-		d->guid = 0x0002c9ff00000000ull | ((uint64_t)(g.ndev & 0xff) << 32) |
+		d->guid = 0x0002c90000000000ull | ((uint64_t)(g.ndev & 0xff) << 32) |
 		          (uint64_t)ntohl(ip);
 		g.ndev++;
 	}
