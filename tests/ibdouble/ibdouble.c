@@ -29,6 +29,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -75,7 +76,8 @@ static struct {
 	uint64_t delay_ns;       /* added one-way latency */
 	uint64_t min_timeout_ns; /* floor of the transport timeout */
 	unsigned long req_count;
-	int force_tcp; /* carry traffic between QPs of this process over TCP too */
+	int force_tcp;  /* carry traffic between QPs of this process over TCP too */
+	int poll_yield; /* sched_yield() in an empty ibv_poll_cq */
 	int open_ctx;
 	/* objects */
 	struct dbl_qp *qp[DBL_MAX_QP];
@@ -217,8 +219,9 @@ static void config_load(void)
 	g.max_qp_wr = (uint32_t)env_u64("IBDOUBLE_MAX_QP_WR", 8192);
 	g.drop_every = (unsigned)env_u64("IBDOUBLE_DROP_EVERY", 0);
 	g.delay_ns = env_u64("IBDOUBLE_DELAY_US", 0) * 1000ull;
-	g.min_timeout_ns = env_u64("IBDOUBLE_MIN_TIMEOUT_MS", 1000) * 1000000ull;
+	g.min_timeout_ns = env_u64("IBDOUBLE_MIN_TIMEOUT_MS", 10000) * 1000000ull;
 	g.force_tcp = env_u64("IBDOUBLE_FORCE_TCP", 0) != 0;
+	g.poll_yield = env_u64("IBDOUBLE_POLL_YIELD", 1) != 0;
 }
 
 /* Configuration is read when the device list is asked for while no device
@@ -332,12 +335,12 @@ static void cq_push(struct dbl_cq *cq, const struct ibv_wc *wc)
 	if (cq->overrun)
 		return;
 	if (cq->count == cq->cap) {
-		cq->overrun = 1;
+		__atomic_store_n(&cq->overrun, 1, __ATOMIC_RELEASE);
 		dbl_log("CQ overrun: %d entries not polled; the CQ is now in error", cq->cap);
 		return;
 	}
 	cq->ring[(cq->head + cq->count) % cq->cap] = *wc;
-	cq->count++;
+	__atomic_store_n(&cq->count, cq->count + 1, __ATOMIC_RELEASE);
 	if (cq->armed && cq->cq.channel) {
 		struct dbl_channel *ch = (struct dbl_channel *)cq->cq.channel;
 		struct ibv_cq *p = &cq->cq;
@@ -923,6 +926,9 @@ static void handle_response(struct dbl_qp *qp, const struct pkt *h, const uint8_
 			return;
 		}
 		e->rnr_tries++;
+		if (getenv("IBDOUBLE_TRACE"))
+			dbl_log("QP 0x%x: RNR NAK for PSN 0x%x, retry %d", qp->qp.qp_num, h->psn,
+			        e->rnr_tries);
 		qp->sq_sent = n; /* go back to the NAKed request */
 		qp->rnr_at = now_ns() + 1000ull * rnr_timer_us[h->rnr_timer & 31];
 		qp->ack_due = 0;
@@ -970,6 +976,12 @@ static uint64_t run_timers(uint64_t now)
 				continue;
 			}
 			qp->timeout_retries++;
+			dbl_log("QP 0x%x: no acknowledgement for PSN 0x%x (opcode %d) within %.3f "
+			        "s, "
+			        "retransmitting %u request(s)",
+			        qp->qp.qp_num, (qp->sq_psn + (uint32_t)qp->sq_done) & 0xffffff,
+			        sq_at(qp, qp->sq_done)->opcode, (double)to / 1e9,
+			        (unsigned)(qp->sq_sent - qp->sq_done));
 			qp->sq_sent = qp->sq_done;
 			qp->ack_due = now;
 			sq_transmit(qp);
@@ -1632,6 +1644,16 @@ static int dbl_poll_cq(struct ibv_cq *c, int n, struct ibv_wc *wc)
 	struct dbl_cq *cq = cq_of(c);
 	int k = 0;
 
+	/* Empty: answer without the lock.  An application spinning here would
+	 * otherwise take the mutex back at once, every time, and starve the
+	 * progress thread (the "wire") that it is waiting for.  Yielding models
+	 * the same thing on an oversubscribed machine: the wire is a thread. */
+	if (!__atomic_load_n(&cq->count, __ATOMIC_ACQUIRE) &&
+	    !__atomic_load_n(&cq->overrun, __ATOMIC_ACQUIRE)) {
+		if (g.poll_yield)
+			sched_yield();
+		return 0;
+	}
 	pthread_mutex_lock(&g.lock);
 	if (cq->overrun) {
 		pthread_mutex_unlock(&g.lock);
@@ -1640,7 +1662,7 @@ static int dbl_poll_cq(struct ibv_cq *c, int n, struct ibv_wc *wc)
 	while (k < n && cq->count) {
 		wc[k++] = cq->ring[cq->head];
 		cq->head = (cq->head + 1) % cq->cap;
-		cq->count--;
+		__atomic_store_n(&cq->count, cq->count - 1, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&g.lock);
 	return k;
