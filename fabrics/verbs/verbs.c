@@ -238,13 +238,19 @@ static void read_options(struct verbs *v, const struct fsc_config *cfg)
 
 /* ---------------------------------------------------------------- device */
 
-/* Pick the device and port: --verbs-dev, else the first ACTIVE port.
- * Fills v->ctx, v->port, v->pattr; reason on failure. */
+/* Pick the device and port: --verbs-dev; else, among ACTIVE ports, the HCA
+ * whose local CPUs (sysfs, what hwloc reads too) hold most of the cores
+ * this rank may run on; else the first ACTIVE port.  Fills v->ctx,
+ * v->port, v->pattr, v->dattr and v->selected_by; a reason on failure. */
 static int open_device(struct verbs *v, char *reason, size_t len)
 {
-	int n = 0;
+	int n = 0, best_near = -1, any_near = 0;
 	char seen[256] = "";
+	cpu_set_t mine;
 
+	CPU_ZERO(&mine);
+	if (sched_getaffinity(0, sizeof(mine), &mine))
+		CPU_ZERO(&mine);
 	v->list = ibv_get_device_list(&n);
 	if (!v->list || n == 0) {
 		snprintf(reason, len, "no RDMA device found");
@@ -254,9 +260,13 @@ static int open_device(struct verbs *v, char *reason, size_t len)
 		const char *name = ibv_get_device_name(v->list[i]);
 		struct ibv_context *ctx;
 		struct ibv_device_attr da;
+		int near = vinfo_near_cpus(v->list[i], &mine), kept = 0;
 
+		any_near |= near > 0;
 		if (v->dev_opt[0] && strcmp(name, v->dev_opt))
 			continue;
+		if (v->ctx && near <= best_near)
+			continue; /* cannot beat the one chosen */
 		ctx = ibv_open_device(v->list[i]);
 		if (!ctx)
 			continue;
@@ -264,7 +274,7 @@ static int open_device(struct verbs *v, char *reason, size_t len)
 			ibv_close_device(ctx);
 			continue;
 		}
-		for (int p = 1; p <= da.phys_port_cnt; p++) {
+		for (int p = 1; p <= da.phys_port_cnt && !kept; p++) {
 			struct ibv_port_attr pa;
 
 			if (v->port_opt && p != v->port_opt)
@@ -278,15 +288,38 @@ static int open_device(struct verbs *v, char *reason, size_t len)
 				         l ? ", " : "", name, p, ibv_port_state_str(pa.state));
 				continue;
 			}
+			if (v->ctx)
+				ibv_close_device(v->ctx);
 			v->ctx = ctx;
 			v->port = p;
 			v->pattr = pa;
 			v->dattr = da;
-			snprintf(v->selected_by, sizeof(v->selected_by), "%s",
-			         v->dev_opt[0] ? "--verbs-dev" : "first ACTIVE port");
-			return 0;
+			best_near = near;
+			kept = 1;
+			if (v->dev_opt[0])
+				snprintf(v->selected_by, sizeof(v->selected_by), "--verbs-dev");
+			else if (near > 0)
+				snprintf(v->selected_by, sizeof(v->selected_by),
+				         "nearest to this rank's cores (%d of them local to %s, "
+				         "NUMA node %d)",
+				         near, name, vinfo_numa(v->list[i]));
+			else
+				snprintf(v->selected_by, sizeof(v->selected_by),
+				         "first ACTIVE port");
 		}
-		ibv_close_device(ctx);
+		if (!kept)
+			ibv_close_device(ctx);
+		if (v->dev_opt[0] && v->ctx)
+			break;
+	}
+	if (v->ctx) {
+		if (!v->dev_opt[0] && best_near <= 0 && any_near) {
+			size_t l = strlen(v->selected_by);
+
+			snprintf(v->selected_by + l, sizeof(v->selected_by) - l,
+			         " (no ACTIVE HCA local to this rank's cores)");
+		}
+		return 0;
 	}
 	if (v->dev_opt[0] && !seen[0]) {
 		size_t l = 0;
@@ -1386,6 +1419,7 @@ static int verbs_describe(struct fsc_fabric *f, json_t *info)
 	json_object_set_new(info, "device", json_string(ibv_get_device_name(v->ctx->device)));
 	json_object_set_new(info, "port", json_integer(v->port));
 	json_object_set_new(info, "selected_by", json_string(v->selected_by));
+	json_object_set_new(info, "numa_node", json_integer(vinfo_numa(v->ctx->device)));
 	json_object_set_new(info, "firmware", json_string(v->dattr.fw_ver));
 	json_object_set_new(info, "link_layer",
 	                    json_string(v->pattr.link_layer == IBV_LINK_LAYER_ETHERNET

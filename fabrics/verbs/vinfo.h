@@ -3,7 +3,9 @@
 #ifndef FSC_VERBS_VINFO_H
 #define FSC_VERBS_VINFO_H
 
+#include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <infiniband/verbs.h>
@@ -78,6 +80,32 @@ static inline void vinfo_cpulist(struct ibv_device *d, char *out, size_t len)
 			out[strcspn(out, "\n")] = 0;
 		fclose(fp);
 	}
+}
+
+/* How many of the CPUs in `mine` the HCA's local_cpulist ("0-3,8-11")
+ * holds; -1 when the kernel does not say. */
+static inline int vinfo_near_cpus(struct ibv_device *d, const cpu_set_t *mine)
+{
+	char list[256], *p, *end;
+	int n = 0;
+
+	vinfo_cpulist(d, list, sizeof(list));
+	if (!list[0])
+		return -1;
+	for (p = list; *p;) {
+		long a = strtol(p, &end, 10), b = a;
+
+		if (end == p)
+			break;
+		if (*end == '-')
+			b = strtol(end + 1, &end, 10);
+		for (long c = a; c <= b && c < CPU_SETSIZE; c++)
+			n += CPU_ISSET((int)c, mine) ? 1 : 0;
+		if (*end != ',')
+			break;
+		p = end + 1;
+	}
+	return n;
 }
 
 #endif

@@ -191,8 +191,12 @@ static void config_load(void)
 		snprintf(d->ibdev.dev_name, sizeof(d->ibdev.dev_name), "uverbs%d", g.ndev);
 		snprintf(d->ibdev.dev_path, sizeof(d->ibdev.dev_path),
 		         "/sys/class/infiniband_verbs/uverbs%d", g.ndev);
-		snprintf(d->ibdev.ibdev_path, sizeof(d->ibdev.ibdev_path),
-		         "/sys/class/infiniband/%s", f[0]);
+		/* IBDOUBLE_SYSFS: a folder standing in for /sys/class/infiniband,
+		 * so tests can give devices a NUMA node and local CPUs */
+		snprintf(d->ibdev.ibdev_path, sizeof(d->ibdev.ibdev_path), "%s/%s",
+		         getenv("IBDOUBLE_SYSFS") ? getenv("IBDOUBLE_SYSFS")
+		                                  : "/sys/class/infiniband",
+		         f[0]);
 		d->ibdev.node_type = IBV_NODE_CA;
 		d->ibdev.transport_type = IBV_TRANSPORT_IB;
 		d->eth = !(f[1] && !strcasecmp(f[1], "ib"));

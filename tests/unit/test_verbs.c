@@ -80,6 +80,53 @@ static void verbs_probe__skips_a_down_port_for_the_first_active(void **state)
 	ibv_free_device_list(v.list);
 }
 
+static void write_file(const char *dir, const char *dev, const char *name, const char *text)
+{
+	char path[512];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "mkdir -p %s/%s/device", dir, dev);
+	assert_int_equal(system(path), 0);
+	snprintf(path, sizeof(path), "%s/%s/device/%s", dir, dev, name);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+}
+
+/* Without --verbs-dev the HCA local to this rank's cores wins, even when
+ * another ACTIVE one comes first. */
+static void verbs_probe__prefers_the_hca_near_this_ranks_cores(void **state)
+{
+	char dir[] = "/tmp/fsc-verbs-sysfs-XXXXXX", reason[256], want[200], cmd[300];
+	struct verbs v = {0};
+	cpu_set_t mine;
+	int near;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	write_file(dir, "mlx5_0", "local_cpulist", "1000-1001\n");
+	write_file(dir, "mlx5_0", "numa_node", "0\n");
+	write_file(dir, "mlx5_1", "local_cpulist", "0-1\n");
+	write_file(dir, "mlx5_1", "numa_node", "1\n");
+	assert_int_equal(sched_getaffinity(0, sizeof(mine), &mine), 0);
+	near = CPU_ISSET(0, &mine) + CPU_ISSET(1, &mine);
+	assert_true(near > 0);
+	setenv("IBDOUBLE_SYSFS", dir, 1);
+	devices("mlx5_0,mlx5_1");
+	read_options(&v, NULL);
+	assert_int_equal(open_device(&v, reason, sizeof(reason)), 0);
+	assert_string_equal(ibv_get_device_name(v.ctx->device), "mlx5_1");
+	snprintf(want, sizeof(want),
+	         "nearest to this rank's cores (%d of them local to mlx5_1, NUMA node 1)", near);
+	assert_string_equal(v.selected_by, want);
+	ibv_close_device(v.ctx);
+	ibv_free_device_list(v.list);
+	unsetenv("IBDOUBLE_SYSFS");
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void verbs_probe__refuses_when_no_gid_is_on_the_interface(void **state)
 {
 	struct fsc_config *cfg = cfg_with("verbs-if", "198.19.0.0/16");
@@ -262,6 +309,7 @@ int main(void)
 	        cmocka_unit_test(verbs_probe__no_active_port_names_the_ports),
 	        cmocka_unit_test(verbs_probe__unknown_device_lists_the_devices),
 	        cmocka_unit_test(verbs_probe__skips_a_down_port_for_the_first_active),
+	        cmocka_unit_test(verbs_probe__prefers_the_hca_near_this_ranks_cores),
 	        cmocka_unit_test(verbs_probe__refuses_when_no_gid_is_on_the_interface),
 	        cmocka_unit_test(verbs_probe__explicit_gid_index),
 	        cmocka_unit_test(verbs_cancel__unmatched_receive_is_never_written),
