@@ -62,7 +62,7 @@ struct vrts {
 	uint32_t pad;
 };
 
-enum vstate { VS_PENDING = 0, VS_QUEUED, VS_RTS_SENT, VS_MATCHED, VS_READING, VS_DONE };
+enum vstate { VS_PENDING = 0, VS_QUEUED, VS_RTS_SENT, VS_MATCHED, VS_READING, VS_RMA, VS_DONE };
 
 /* Request state, in fsc_req.opaque. */
 struct vreq {
@@ -960,6 +960,10 @@ static int on_wc(struct verbs *v, const struct ibv_wc *wc)
 		struct fsc_req *r = (struct fsc_req *)(uintptr_t)(wc->wr_id & ~3ull);
 		struct vreq *q = V(r);
 
+		if (q->state == VS_RMA) { /* one-sided: done when the HCA says so */
+			req_finish(v, r, 0);
+			return 0;
+		}
 		if (q->tmp_mr) {
 			ibv_dereg_mr(q->tmp_mr);
 			q->tmp_mr = NULL;
@@ -1124,6 +1128,99 @@ __attribute__((unused)) static int verbs_cancel(struct fsc_fabric *f, struct fsc
 		return 0;
 	}
 	return -EBUSY;
+}
+
+/* ---------------------------------------------------------------- one-sided */
+
+/* One-sided transfers, for the contract's future put/get ops.  The target
+ * buffer is named by (address, rkey) as the target's verbs_rma_key gave them
+ * (exchanged by the caller, e.g. through the bootstrap).  Complete through
+ * test() like any request; nothing is signalled at the target. */
+
+/* The remote address and key under which peers may reach [buf, buf+bytes):
+ * the buffer must be registered (mem_reg / fsc_fabric_buf_alloc). */
+__attribute__((unused)) static int verbs_rma_key(struct fsc_fabric *f, void *buf, size_t bytes,
+                                                 uint64_t *addr, uint32_t *rkey)
+{
+	struct verbs *v = f->impl;
+	struct vmr *m = v ? mr_find(v, buf, bytes) : NULL;
+
+	if (!m) {
+		fsc_error("verbs: rank %d: %zu B at %p is not registered: no remote key for it",
+		          f->rank, bytes, buf);
+		return -EINVAL;
+	}
+	*addr = (uintptr_t)buf;
+	*rkey = m->mr->rkey;
+	return 0;
+}
+
+static int verbs_rma(struct fsc_fabric *f, int peer, enum ibv_wr_opcode op, void *buf, size_t bytes,
+                     uint64_t raddr, uint32_t rkey, struct fsc_req *req)
+{
+	struct verbs *v = f->impl;
+	struct vreq *q = V(req);
+	struct vpeer *p;
+	struct ibv_mr *mr;
+	struct ibv_sge sge;
+	struct ibv_send_wr wr = {0}, *bad;
+	int rc = check_peer(f, peer);
+
+	if (rc)
+		return rc;
+	p = &v->peers[peer];
+	if (p->sq_used >= (int)(v->tx_depth + V_SQ_EXTRA))
+		return -EAGAIN; /* send queue full: progress, then retry */
+	memset(q, 0, sizeof(*q));
+	req->peer = peer;
+	req->tag = 0;
+	req->bytes = bytes;
+	req->is_recv = op == IBV_WR_RDMA_READ;
+	req->done = 0;
+	q->buf = buf;
+	mr = mr_for(v, buf, bytes, &q->tmp_mr);
+	if (!mr)
+		return -EIO;
+	sge.addr = (uintptr_t)buf;
+	sge.length = (uint32_t)bytes;
+	sge.lkey = mr->lkey;
+	wr.wr_id = (uint64_t)(uintptr_t)req | WR_READ;
+	wr.sg_list = &sge;
+	wr.num_sge = 1;
+	wr.opcode = op;
+	wr.send_flags = IBV_SEND_SIGNALED;
+	wr.wr.rdma.remote_addr = raddr;
+	wr.wr.rdma.rkey = rkey;
+	rc = ibv_post_send(p->qp, &wr, &bad);
+	if (rc) {
+		fsc_error(
+		        "verbs: rank %d: posting an RDMA %s of %zu B to rank %d (host %s, QP 0x%x) "
+		        "failed: %s",
+		        f->rank, op == IBV_WR_RDMA_READ ? "read" : "write", bytes, peer,
+		        host_of(f, peer), p->qp->qp_num, strerror(rc));
+		req_finish(v, req, -EIO);
+		return -EIO;
+	}
+	p->sq_used++;
+	q->state = VS_RMA;
+	return 0;
+}
+
+/* Write `bytes` from buf into the peer's (raddr, rkey). */
+__attribute__((unused)) static int verbs_put(struct fsc_fabric *f, int peer, const void *buf,
+                                             size_t bytes, uint64_t raddr, uint32_t rkey,
+                                             struct fsc_req *req)
+{
+	return verbs_rma(f, peer, IBV_WR_RDMA_WRITE, (void *)(uintptr_t)buf, bytes, raddr, rkey,
+	                 req);
+}
+
+/* Read `bytes` from the peer's (raddr, rkey) into buf. */
+__attribute__((unused)) static int verbs_get(struct fsc_fabric *f, int peer, void *buf,
+                                             size_t bytes, uint64_t raddr, uint32_t rkey,
+                                             struct fsc_req *req)
+{
+	return verbs_rma(f, peer, IBV_WR_RDMA_READ, buf, bytes, raddr, rkey, req);
 }
 
 /* ---------------------------------------------------------------- set-up */
