@@ -8,6 +8,10 @@ if [ ! -e "$dbl/libibverbs.so.1" ]; then
 	echo "skipped: the software HCA is not built ($dbl)"
 	exit 77
 fi
+if ! "$fab" devices --help >/dev/null 2>&1; then
+	echo "skipped: fabscope was built without the verbs fabric"
+	exit 77
+fi
 fail=0
 check() { # description, condition status
 	if [ "$2" -eq 0 ]; then echo "PASS: $1"; else echo "FAIL: $1"; fail=1; fi
