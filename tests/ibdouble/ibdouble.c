@@ -1281,14 +1281,17 @@ int ibv_close_device(struct ibv_context *context)
 {
 	struct dbl_ctx *x = ctx_of(context);
 
-	if (x->refs) {
-		dbl_log("ibv_close_device with %d objects still allocated", x->refs);
-		return EBUSY;
-	}
-	pthread_mutex_destroy(&context->mutex);
+	/* rdma-core closes the device regardless (the kernel reclaims what is
+	 * left), and perftest relies on it; say what leaked. */
 	pthread_mutex_lock(&g.lock);
 	g.open_ctx--;
 	pthread_mutex_unlock(&g.lock);
+	if (x->refs) {
+		/* its objects may still receive packets: keep it (a leak) */
+		dbl_log("ibv_close_device with %d objects still allocated on it", x->refs);
+		return 0;
+	}
+	pthread_mutex_destroy(&context->mutex);
 	free(x);
 	return 0;
 }
