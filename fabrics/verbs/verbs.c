@@ -106,6 +106,10 @@ struct vpeer {
 	int unreported; /* receives we reposted and have not told the peer about */
 	int sq_used;
 	int failed;
+	/* An operation with this peer was cancelled: tag order can no longer
+	 * be trusted, so what it still sends is dropped and new operations
+	 * with it fail (the contract's poisoned peer, src/fabric.h). */
+	int poisoned;
 	uint32_t *free_slots; /* bounce slot stack */
 	int nfree;
 	struct vqueue pending; /* sends waiting for a credit or slot */
@@ -827,6 +831,10 @@ static int on_recv(struct verbs *v, int peer, uint32_t slot, uint32_t byte_len)
 	}
 	memcpy(&h, b, sizeof(h));
 	p->credits += h.credits;
+	if (p->poisoned && (h.type == VM_EAGER || h.type == VM_RTS)) {
+		p->unreported++; /* dropped: the slot goes back to the peer */
+		return post_rx(v, peer, slot);
+	}
 	switch (h.type) {
 	case VM_EAGER:
 		r = match_posted(p, h.tag);
@@ -1022,6 +1030,12 @@ static int check_peer(struct fsc_fabric *f, int peer)
 		return -ENOTCONN;
 	if (v->peers[peer].failed)
 		return -EIO;
+	if (v->peers[peer].poisoned) {
+		fsc_error("verbs: rank %d: an operation with rank %d (host %s) was cancelled; that "
+		          "peer takes no more traffic",
+		          f->rank, peer, host_of(f, peer));
+		return -EIO;
+	}
 	return 0;
 }
 
@@ -1102,15 +1116,16 @@ static int verbs_test(struct fsc_fabric *f, struct fsc_req *req, int *done)
 	return q->status;
 }
 
-/* Withdraw an incomplete request so that nothing is written into (or read
- * from) its buffer afterwards.  Possible while no data has moved: a
- * receive not matched yet, a send not handed to the HCA yet.  A request
- * the HCA may still touch (a rendezvous send announced to the peer, a
- * receive being read into) answers -EBUSY: wait for it.  A cancelled
- * request is complete (req->done set) and its status is -ECANCELED.
- * 0 also for a request that had already completed.  To be wired as the
- * fabric contract's `cancel` op. */
-__attribute__((unused)) static int verbs_cancel(struct fsc_fabric *f, struct fsc_req *req)
+/* The contract's cancel: withdraw an incomplete request so that nothing is
+ * written into (or read from) its buffer afterwards.  Possible while no
+ * data has moved: a receive not matched yet, a send not handed to the HCA
+ * yet.  A request the HCA may still touch (a rendezvous send announced to
+ * the peer, a receive being read into) answers -EBUSY, and the wrapper
+ * abandons the fabric.  A withdrawal poisons the peer: its other queued
+ * sends and posted receives fail with -EIO, what it still sends is
+ * dropped, and new operations with it fail.  0 also for a request that had
+ * already completed. */
+static int verbs_cancel(struct fsc_fabric *f, struct fsc_req *req)
 {
 	struct verbs *v = f->impl;
 	struct vreq *q = V(req);
@@ -1125,6 +1140,9 @@ __attribute__((unused)) static int verbs_cancel(struct fsc_fabric *f, struct fsc
 	    (!req->is_recv && q->state == VS_QUEUED && q_remove(&p->pending, req))) {
 		req_finish(v, req, -ECANCELED);
 		req->done = 1;
+		p->poisoned = 1;
+		fail_queue(v, &p->pending);
+		fail_queue(v, &p->posted);
 		return 0;
 	}
 	return -EBUSY;
@@ -1553,6 +1571,7 @@ const struct fsc_fabric_ops fsc_fabric_verbs = {
         .isend = verbs_isend,
         .irecv = verbs_irecv,
         .test = verbs_test,
+        .cancel = verbs_cancel,
         .progress = verbs_progress,
         .describe = verbs_describe,
 };
