@@ -229,10 +229,14 @@ static void config_load(void)
 }
 
 /* Configuration is read when the device list is asked for while no device
- * is open, so a test can change it between phases. */
+ * is open and no device list is out, so a test can change it between
+ * phases, and a thread never sees it rewritten under a list it holds
+ * (two ranks of one process ask for the list at the same time). */
+static int lists_out;
+
 static void ensure_init(void)
 {
-	if (g.inited && g.open_ctx)
+	if (g.inited && (g.open_ctx || lists_out))
 		return;
 	config_load();
 	g.inited = 1;
@@ -1194,8 +1198,10 @@ struct ibv_device **ibv_get_device_list(int *num)
 
 	pthread_mutex_lock(&g.lock);
 	ensure_init();
-	pthread_mutex_unlock(&g.lock);
 	l = calloc((size_t)g.ndev + 1, sizeof(*l));
+	if (l)
+		lists_out++;
+	pthread_mutex_unlock(&g.lock);
 	if (!l) {
 		errno = ENOMEM;
 		return NULL;
@@ -1210,6 +1216,11 @@ struct ibv_device **ibv_get_device_list(int *num)
 
 void ibv_free_device_list(struct ibv_device **list)
 {
+	if (!list)
+		return;
+	pthread_mutex_lock(&g.lock);
+	lists_out--;
+	pthread_mutex_unlock(&g.lock);
 	free(list);
 }
 
