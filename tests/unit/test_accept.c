@@ -811,11 +811,12 @@ static void fsc_accept_main__filtered_out_is_not_run(void **state)
 	run_fini(&r);
 }
 
-/* verbs cannot run in-process here (not built, or built with no device):
- * its checks are skipped, and the verdict says so and why. */
+/* nccl cannot run here (not built, or no GPU; and a spec with a built
+ * fabric other than loopback would need an MPI launch): its checks are
+ * skipped, and the verdict says so and why. */
 static const char skip_spec[] = "name: sk\n"
                                 "defaults:\n"
-                                "  fabrics: [loopback, verbs]\n"
+                                "  fabrics: [loopback, nccl]\n"
                                 "  iters: 20\n"
                                 "  warmup: 2\n"
                                 "tests:\n"
@@ -837,8 +838,8 @@ static void fsc_accept_main__skipped_checks_named_in_verdict(void **state)
 	accept_run(&r, skip_spec, 0);
 	assert_int_equal(r.rc, FSC_EXIT_OK);
 	sum = jstr(json_object_get(r.doc, "acceptance"), "summary");
-	assert_true(!strncmp(sum, "PASS: 2 of 4 checks passed, 2 skipped (verbs: ",
-	                     strlen("PASS: 2 of 4 checks passed, 2 skipped (verbs: ")));
+	assert_true(!strncmp(sum, "PASS: 2 of 4 checks passed, 2 skipped (nccl: ",
+	                     strlen("PASS: 2 of 4 checks passed, 2 skipped (nccl: ")));
 	assert_string_equal(jstr(acc_check(&r, "lat", "completed"), "status"), "pass");
 	/* one reason, once, though two checks were skipped for it */
 	assert_null(strchr(sum, ';'));
@@ -851,7 +852,7 @@ static void fsc_accept_main__skipped_checks_named_in_verdict(void **state)
 	fclose(f);
 	assert_true(n > 0);
 	assert_non_null(strstr(xml, "<property name=\"summary\" value=\"PASS: 2 of 4 checks "
-	                            "passed, 2 skipped (verbs: "));
+	                            "passed, 2 skipped (nccl: "));
 	free(xml);
 	run_fini(&r);
 }
@@ -863,7 +864,7 @@ static void fsc_accept_main__required_test_that_skips_fails(void **state)
 	const json_t *c, *checks;
 	size_t i;
 	json_t *x;
-	int verbs_completed = 0;
+	int nccl_completed = 0;
 
 	(void)state;
 	snprintf(spec, sizeof(spec), "%s    required: true\n", skip_spec);
@@ -875,14 +876,14 @@ static void fsc_accept_main__required_test_that_skips_fails(void **state)
 	checks = json_object_get(json_object_get(r.doc, "acceptance"), "checks");
 	json_array_foreach(checks, i, x)
 	{
-		if (strcmp(jstr(x, "fabric"), "verbs") || strcmp(jstr(x, "check"), "completed"))
+		if (strcmp(jstr(x, "fabric"), "nccl") || strcmp(jstr(x, "check"), "completed"))
 			continue;
-		verbs_completed++;
+		nccl_completed++;
 		assert_string_equal(jstr(x, "status"), "fail");
 		assert_true(!strncmp(jstr(x, "measured"), "required fabric not usable: ",
 		                     strlen("required fabric not usable: ")));
 	}
-	assert_int_equal(verbs_completed, 1);
+	assert_int_equal(nccl_completed, 1);
 	/* loopback still ran and passed */
 	c = acc_check(&r, "lat", "no_wrong_data");
 	assert_string_equal(jstr(c, "fabric"), "loopback");
