@@ -16,6 +16,7 @@ void fsc_boot_destroy(struct fsc_boot *b)
 	b->hosts = 0;
 	free(b->rank_host);
 	b->rank_host = 0;
+	fsc_watchdog_destroy(b);
 	if (b->ops && b->ops->destroy)
 		b->ops->destroy(b); /* frees b itself */
 }
@@ -24,6 +25,9 @@ int fsc_boot_init_hosts(struct fsc_boot *b)
 {
 	int rc;
 
+	rc = b->wd ? 0 : fsc_watchdog_create(b);
+	if (rc)
+		return rc;
 	b->hosts = calloc((size_t)b->size, FSC_HOST_MAX);
 	b->rank_host = calloc((size_t)b->size, sizeof(int));
 	if (!b->hosts || !b->rank_host)

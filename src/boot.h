@@ -8,12 +8,20 @@
  * Every call is collective over all ranks.  barrier() never busy-spins: a
  * rank with nothing to measure must leave the CPU to the ranks that are
  * measuring (oversubscribed clusters, 2-core test machines).
+ *
+ * Every wait answers the watchdog (watchdog.h) and, when the watchdog is
+ * armed with a timeout, trips it once the wait is longer than that; once
+ * the watchdog holds a verdict, every collective fails at once with
+ * -ECONNABORTED instead of waiting on a rank that will never come.
  */
 #ifndef FSC_BOOT_H
 #define FSC_BOOT_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "watchdog.h"
 
 #define FSC_HOST_MAX 64
 
@@ -32,6 +40,13 @@ struct fsc_boot_ops {
 	int (*allreduce)(struct fsc_boot *b, void *buf, size_t count, enum fsc_boot_type type,
 	                 enum fsc_boot_op op);
 	void (*destroy)(struct fsc_boot *b);
+	/* The watchdog's control path, independent of every fabric: send one
+	 * small message to rank dst without waiting for it (0 or negative),
+	 * and take one received message if any (1: got one, with its length
+	 * at most len; 0: none; negative: error).  Point-to-point, not
+	 * collective; messages between two ranks arrive in order. */
+	int (*ctl_send)(struct fsc_boot *b, int dst, const void *msg, size_t len);
+	int (*ctl_recv)(struct fsc_boot *b, void *msg, size_t len);
 };
 
 struct fsc_boot {
@@ -49,31 +64,41 @@ struct fsc_boot {
 	 * without spinning.  Set by whoever owns the fabric; NULL if none. */
 	void (*idle)(void *arg);
 	void *idle_arg;
+	struct fsc_watchdog *wd; /* see watchdog.h; NULL: none */
 	void *impl;
 };
 
 static inline int fsc_boot_barrier(struct fsc_boot *b)
 {
+	if (fsc_watchdog_aborted(b))
+		return -ECONNABORTED;
 	return b->ops->barrier(b);
 }
 static inline int fsc_boot_allgather(struct fsc_boot *b, const void *s, void *r, size_t n)
 {
+	if (fsc_watchdog_aborted(b))
+		return -ECONNABORTED;
 	return b->ops->allgather(b, s, r, n);
 }
 static inline int fsc_boot_bcast(struct fsc_boot *b, void *buf, size_t n, int root)
 {
+	if (fsc_watchdog_aborted(b))
+		return -ECONNABORTED;
 	return b->ops->bcast(b, buf, n, root);
 }
 static inline int fsc_boot_allreduce(struct fsc_boot *b, void *buf, size_t count,
                                      enum fsc_boot_type t, enum fsc_boot_op op)
 {
+	if (fsc_watchdog_aborted(b))
+		return -ECONNABORTED;
 	return b->ops->allreduce(b, buf, count, t, op);
 }
 /* Accepts NULL. */
 void fsc_boot_destroy(struct fsc_boot *b);
 
-/* Fill hosts/host_index/nhosts/rank_host/local_* from b->host by an
- * allgather (called by each implementation's create; collective). */
+/* Create the watchdog (b->wd) and fill hosts/host_index/nhosts/rank_host/
+ * local_* from b->host by an allgather (called by each implementation's
+ * create; collective). */
 int fsc_boot_init_hosts(struct fsc_boot *b);
 
 /* Agree on a status: every rank passes its rc (0 or negative); all ranks
@@ -94,6 +119,11 @@ void fsc_boot_mpi_finalize(void);
  * <mpi.h>.  Returns 0, or -ENOTSUP (not logged) when b is not the MPI
  * bootstrap. */
 int fsc_boot_mpi_comm(struct fsc_boot *b, void *comm_out);
+/* End the whole job now with exit code `code` (MPI_Abort on
+ * MPI_COMM_WORLD): for a job with a stalled rank, where MPI_Finalize would
+ * wait for it for ever.  Returns only when MPI is not running (built
+ * without MPI, not initialised, or already finalised). */
+void fsc_boot_mpi_abort(int code);
 
 /* Local bootstrap: run fn on n threads, each with its own struct fsc_boot
  * (rank 0..n-1).  hosts[i] names rank i's host (NULL: every rank gets this

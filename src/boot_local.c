@@ -27,6 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "err.h"
 #include "log.h"
 
@@ -47,6 +48,10 @@ struct local_group {
 	int left;                /* ranks whose function returned */
 	bool broken_logged;      /* the "rank left" error is logged once */
 	struct local_slot *slot; /* [n] */
+	/* Watchdog control messages, one FIFO per destination rank, under
+	 * their own lock (never held while waiting). */
+	pthread_mutex_t ctl_lock;
+	struct local_ctl **ctl_head, **ctl_tail; /* [n] */
 };
 
 struct local_thread {
@@ -61,54 +66,81 @@ struct local_thread {
 
 /* How often a waiting rank with an idle hook wakes to run it. */
 #define LOCAL_IDLE_NS 200000
+/* How often a waiting rank wakes to answer the watchdog. */
+#define LOCAL_WD_NS 10000000
 
-/* Wait on the group's condition; with an idle hook, wake every
- * LOCAL_IDLE_NS to run it with the lock released. */
-static void local_wait(struct local_group *g, struct fsc_boot *b)
+/* A watchdog control message between two local ranks. */
+struct local_ctl {
+	struct local_ctl *next;
+	size_t len;
+	unsigned char data[];
+};
+
+/* Wait on the group's condition (lock held).  With an idle hook or a
+ * watchdog, wake periodically to run the hook, answer the watchdog and,
+ * past the watchdog's timeout (counted from *since), trip it; all with the
+ * lock released.  -ECONNABORTED once the watchdog holds a verdict. */
+static int local_wait(struct local_group *g, struct fsc_boot *b, uint64_t *since)
 {
+	uint64_t tmo = fsc_watchdog_timeout_ns(b);
 	struct timespec ts;
+	int rc = 0;
 
-	if (!b || !b->idle) {
+	if (!b || (!b->idle && !fsc_watchdog_armed(b))) {
 		pthread_cond_wait(&g->cond, &g->lock);
-		return;
+		return 0;
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_nsec += LOCAL_IDLE_NS;
+	ts.tv_nsec += b->idle ? LOCAL_IDLE_NS : LOCAL_WD_NS;
 	if (ts.tv_nsec >= 1000000000L) {
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000L;
 	}
 	pthread_cond_timedwait(&g->cond, &g->lock, &ts);
 	pthread_mutex_unlock(&g->lock);
-	b->idle(b->idle_arg);
+	if (b->idle)
+		b->idle(b->idle_arg);
+	rc = fsc_watchdog_poll(b);
+	if (!rc && tmo && fsc_time_real_ns() - *since > tmo) {
+		/* Everyone answered: they are busy, wait on. */
+		rc = fsc_watchdog_trip(b, -1, "a bootstrap collective");
+		*since = fsc_time_real_ns();
+	}
 	pthread_mutex_lock(&g->lock);
+	return rc;
 }
 
 static int local_barrier_group(struct local_group *g, struct fsc_boot *b)
 {
+	uint64_t since = fsc_time_real_ns();
 	unsigned long gen;
 	int rc = 0;
 	bool log = false;
 
 	pthread_mutex_lock(&g->lock);
 	gen = g->gen;
-	if (g->left) {
+	if (fsc_watchdog_aborted(b)) {
+		rc = -ECONNABORTED;
+	} else if (g->left) {
 		rc = -EIO;
 	} else if (++g->arrived == g->n) {
 		g->arrived = 0;
 		g->gen++;
 		pthread_cond_broadcast(&g->cond);
 	} else {
-		while (g->gen == gen && !g->left)
-			local_wait(g, b);
+		while (g->gen == gen && !g->left && !rc)
+			rc = local_wait(g, b, &since);
 		/* Released if the generation moved on, even when a rank
 		 * left right after that last barrier. */
 		if (g->gen == gen) {
 			g->arrived--;
-			rc = -EIO;
+			if (!rc)
+				rc = fsc_watchdog_aborted(b) ? -ECONNABORTED : -EIO;
+		} else {
+			rc = 0;
 		}
 	}
-	if (rc && !g->broken_logged) {
+	if (rc == -EIO && !g->broken_logged) {
 		g->broken_logged = true;
 		log = true;
 	}
@@ -284,6 +316,49 @@ static int local_allreduce(struct fsc_boot *b, void *buf, size_t count, enum fsc
 	return rc ? rc : err;
 }
 
+static int local_ctl_send(struct fsc_boot *b, int dst, const void *msg, size_t len)
+{
+	struct local_group *g = group_of(b);
+	struct local_ctl *m;
+
+	if (dst < 0 || dst >= g->n)
+		return -EINVAL;
+	m = malloc(sizeof(*m) + len);
+	if (!m)
+		return -ENOMEM;
+	m->next = 0;
+	m->len = len;
+	memcpy(m->data, msg, len);
+	pthread_mutex_lock(&g->ctl_lock);
+	if (g->ctl_tail[dst])
+		g->ctl_tail[dst]->next = m;
+	else
+		g->ctl_head[dst] = m;
+	g->ctl_tail[dst] = m;
+	pthread_mutex_unlock(&g->ctl_lock);
+	return 0;
+}
+
+static int local_ctl_recv(struct fsc_boot *b, void *msg, size_t len)
+{
+	struct local_group *g = group_of(b);
+	struct local_ctl *m;
+
+	pthread_mutex_lock(&g->ctl_lock);
+	m = g->ctl_head[b->rank];
+	if (m) {
+		g->ctl_head[b->rank] = m->next;
+		if (!m->next)
+			g->ctl_tail[b->rank] = 0;
+	}
+	pthread_mutex_unlock(&g->ctl_lock);
+	if (!m)
+		return 0;
+	memcpy(msg, m->data, m->len < len ? m->len : len);
+	free(m);
+	return 1;
+}
+
 static void local_destroy(struct fsc_boot *b)
 {
 	/* The group belongs to fsc_boot_local_run. */
@@ -297,6 +372,8 @@ static const struct fsc_boot_ops local_ops = {
         .bcast = local_bcast,
         .allreduce = local_allreduce,
         .destroy = local_destroy,
+        .ctl_send = local_ctl_send,
+        .ctl_recv = local_ctl_recv,
 };
 
 static void group_leave(struct local_group *g, int nranks)
@@ -341,6 +418,16 @@ static void group_free(struct local_group *g)
 {
 	if (!g)
 		return;
+	for (int r = 0; g->ctl_head && r < g->n; r++)
+		while (g->ctl_head[r]) {
+			struct local_ctl *m = g->ctl_head[r];
+
+			g->ctl_head[r] = m->next;
+			free(m);
+		}
+	free(g->ctl_head);
+	free(g->ctl_tail);
+	pthread_mutex_destroy(&g->ctl_lock);
 	pthread_cond_destroy(&g->cond);
 	pthread_mutex_destroy(&g->lock);
 	free(g->slot);
@@ -355,10 +442,16 @@ static struct local_group *group_create(int n)
 		return 0;
 	g->n = n;
 	g->slot = calloc((size_t)n, sizeof(*g->slot));
-	if (!g->slot) {
+	g->ctl_head = calloc((size_t)n, sizeof(*g->ctl_head));
+	g->ctl_tail = calloc((size_t)n, sizeof(*g->ctl_tail));
+	if (!g->slot || !g->ctl_head || !g->ctl_tail) {
+		free(g->slot);
+		free(g->ctl_head);
+		free(g->ctl_tail);
 		free(g);
 		return 0;
 	}
+	pthread_mutex_init(&g->ctl_lock, 0);
 	pthread_mutex_init(&g->lock, 0);
 	pthread_cond_init(&g->cond, 0);
 	return g;

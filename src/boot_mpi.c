@@ -8,9 +8,13 @@
  * cost is up to ~1 ms of extra latency per control collective, which never
  * falls inside a timed phase.
  *
- * There is no deadline here: a rank may legitimately wait in a barrier for
- * as long as other ranks measure (serial all-pairs runs take minutes).  A
- * dead peer is reported by the MPI runtime, which aborts the job.
+ * A rank may legitimately wait in a barrier for as long as other ranks
+ * measure (serial all-pairs runs take minutes), so the deadline of a wait
+ * does not fail it: it trips the watchdog (watchdog.h), which asks every
+ * rank whether it is alive over a second duplicate of MPI_COMM_WORLD used
+ * for nothing else; the wait goes on when all answer, and fails with
+ * -ECONNABORTED once a rank is found stalled.  Between its sleeps every
+ * wait answers the watchdog.
  */
 #include <errno.h>
 
@@ -30,6 +34,11 @@ int fsc_boot_mpi_create(struct fsc_boot **out, int *argc, char ***argv)
 }
 
 void fsc_boot_mpi_finalize(void) {}
+
+void fsc_boot_mpi_abort(int code)
+{
+	(void)code;
+}
 
 int fsc_boot_mpi_comm(struct fsc_boot *b, void *comm_out)
 {
@@ -52,9 +61,21 @@ int fsc_boot_mpi_comm(struct fsc_boot *b, void *comm_out)
 #define BOOT_MPI_SLEEP_MIN_NS 20000ull   /* first sleep between tests */
 #define BOOT_MPI_SLEEP_MAX_NS 1000000ull /* backoff ceiling */
 
+/* Watchdog sends in flight (MPI_Isend needs its buffer until done). */
+#define BOOT_MPI_CTL_SLOTS 64
+#define BOOT_MPI_CTL_MAX 512 /* bytes of one control message */
+#define BOOT_MPI_CTL_TAG 7
+
+struct boot_mpi_ctl_slot {
+	MPI_Request req; /* MPI_REQUEST_NULL: free */
+	unsigned char buf[BOOT_MPI_CTL_MAX];
+};
+
 struct boot_mpi {
 	struct fsc_boot b; /* first: the container is freed through &b */
 	MPI_Comm comm;
+	MPI_Comm ctl; /* watchdog messages only */
+	struct boot_mpi_ctl_slot slot[BOOT_MPI_CTL_SLOTS];
 };
 
 /* Whether fsc_boot_mpi_create called MPI_Init_thread, so that finalize
@@ -82,8 +103,9 @@ static MPI_Comm boot_mpi_comm_of(struct fsc_boot *b)
 /* Complete a non-blocking control collective without spinning. */
 static int boot_mpi_wait(struct fsc_boot *b, MPI_Request *req, const char *what)
 {
-	uint64_t sleep_ns = BOOT_MPI_SLEEP_MIN_NS;
-	int flag = 0, err;
+	uint64_t sleep_ns = BOOT_MPI_SLEEP_MIN_NS, since = fsc_time_real_ns();
+	uint64_t tmo = fsc_watchdog_timeout_ns(b);
+	int flag = 0, err, rc;
 
 	for (;;) {
 		err = MPI_Test(req, &flag, MPI_STATUS_IGNORE);
@@ -93,6 +115,18 @@ static int boot_mpi_wait(struct fsc_boot *b, MPI_Request *req, const char *what)
 			return 0;
 		if (b->idle)
 			b->idle(b->idle_arg);
+		rc = fsc_watchdog_poll(b);
+		if (!rc && tmo && fsc_time_real_ns() - since > tmo) {
+			char why[64];
+
+			snprintf(why, sizeof(why), "a bootstrap %s", what);
+			rc = fsc_watchdog_trip(b, -1, why);
+			since = fsc_time_real_ns(); /* all alive: wait on */
+		}
+		if (rc)
+			/* The request stays pending on a rank that will
+			 * never join; the job ends without completing it. */
+			return rc;
 		fsc_sleep_ns(sleep_ns);
 		if (sleep_ns < BOOT_MPI_SLEEP_MAX_NS)
 			sleep_ns *= 2;
@@ -188,6 +222,59 @@ static int boot_mpi_allreduce(struct fsc_boot *b, void *buf, size_t count, enum 
 	return boot_mpi_wait(b, &req, "allreduce");
 }
 
+static int boot_mpi_ctl_send(struct fsc_boot *b, int dst, const void *msg, size_t len)
+{
+	struct boot_mpi *m = b->impl;
+	int flag = 0;
+
+	if (len > BOOT_MPI_CTL_MAX || dst < 0 || dst >= b->size)
+		return -EINVAL;
+	for (int i = 0; i < BOOT_MPI_CTL_SLOTS; i++) {
+		struct boot_mpi_ctl_slot *s = &m->slot[i];
+
+		if (s->req != MPI_REQUEST_NULL) {
+			MPI_Test(&s->req, &flag, MPI_STATUS_IGNORE);
+			if (!flag)
+				continue;
+		}
+		memcpy(s->buf, msg, len);
+		if (MPI_Isend(s->buf, (int)len, MPI_BYTE, dst, BOOT_MPI_CTL_TAG, m->ctl, &s->req) !=
+		    MPI_SUCCESS) {
+			s->req = MPI_REQUEST_NULL;
+			return -EIO;
+		}
+		return 0;
+	}
+	/* Every slot is waiting on a rank that does not receive: that rank is
+	 * what the watchdog reports; this message is dropped. */
+	return -EAGAIN;
+}
+
+static int boot_mpi_ctl_recv(struct fsc_boot *b, void *msg, size_t len)
+{
+	struct boot_mpi *m = b->impl;
+	MPI_Status st;
+	int flag = 0, n = 0;
+
+	if (MPI_Iprobe(MPI_ANY_SOURCE, BOOT_MPI_CTL_TAG, m->ctl, &flag, &st) != MPI_SUCCESS)
+		return -EIO;
+	if (!flag)
+		return 0;
+	MPI_Get_count(&st, MPI_BYTE, &n);
+	if (n < 0 || (size_t)n > len) {
+		/* Not ours to read whole: take it off the queue and drop it. */
+		unsigned char junk[BOOT_MPI_CTL_MAX];
+
+		MPI_Recv(junk, BOOT_MPI_CTL_MAX, MPI_BYTE, st.MPI_SOURCE, BOOT_MPI_CTL_TAG, m->ctl,
+		         MPI_STATUS_IGNORE);
+		return 0;
+	}
+	if (MPI_Recv(msg, n, MPI_BYTE, st.MPI_SOURCE, BOOT_MPI_CTL_TAG, m->ctl,
+	             MPI_STATUS_IGNORE) != MPI_SUCCESS)
+		return -EIO;
+	return 1;
+}
+
 static void boot_mpi_destroy(struct fsc_boot *b)
 {
 	struct boot_mpi *m;
@@ -198,8 +285,17 @@ static void boot_mpi_destroy(struct fsc_boot *b)
 	m = (struct boot_mpi *)b->impl;
 	/* A communicator cannot be freed once MPI is finalised. */
 	MPI_Finalized(&finalized);
-	if (m && m->comm != MPI_COMM_NULL && !finalized)
-		MPI_Comm_free(&m->comm);
+	if (m && !finalized) {
+		/* Answers still in flight to ranks that stopped listening
+		 * are let go (MPI completes them on its own). */
+		for (int i = 0; i < BOOT_MPI_CTL_SLOTS; i++)
+			if (m->slot[i].req != MPI_REQUEST_NULL)
+				MPI_Request_free(&m->slot[i].req);
+		if (m->ctl != MPI_COMM_NULL)
+			MPI_Comm_free(&m->ctl);
+		if (m->comm != MPI_COMM_NULL)
+			MPI_Comm_free(&m->comm);
+	}
 	free(b); /* b is the first member of the container */
 }
 
@@ -210,6 +306,8 @@ static const struct fsc_boot_ops boot_mpi_ops = {
         .bcast = boot_mpi_bcast,
         .allreduce = boot_mpi_allreduce,
         .destroy = boot_mpi_destroy,
+        .ctl_send = boot_mpi_ctl_send,
+        .ctl_recv = boot_mpi_ctl_recv,
 };
 
 static const char *boot_mpi_thread_name(int level)
@@ -290,6 +388,9 @@ int fsc_boot_mpi_create(struct fsc_boot **out, int *argc, char ***argv)
 		return -ENOMEM;
 	}
 	m->comm = MPI_COMM_NULL;
+	m->ctl = MPI_COMM_NULL;
+	for (int i = 0; i < BOOT_MPI_CTL_SLOTS; i++)
+		m->slot[i].req = MPI_REQUEST_NULL;
 	m->b.ops = &boot_mpi_ops;
 	m->b.impl = m;
 	/* Our own communicator: control traffic never matches anything the
@@ -300,6 +401,12 @@ int fsc_boot_mpi_create(struct fsc_boot **out, int *argc, char ***argv)
 		goto free_boot;
 	}
 	MPI_Comm_set_errhandler(m->comm, MPI_ERRORS_RETURN);
+	err = MPI_Comm_dup(MPI_COMM_WORLD, &m->ctl);
+	if (err != MPI_SUCCESS) {
+		rc = boot_mpi_fail(err, "MPI_Comm_dup(MPI_COMM_WORLD) for the watchdog");
+		goto free_boot;
+	}
+	MPI_Comm_set_errhandler(m->ctl, MPI_ERRORS_RETURN);
 	MPI_Comm_rank(m->comm, &m->b.rank);
 	MPI_Comm_size(m->comm, &m->b.size);
 
@@ -336,6 +443,16 @@ void fsc_boot_mpi_finalize(void)
 	if (!finalized)
 		MPI_Finalize();
 	boot_mpi_initialised_here = 0;
+}
+
+void fsc_boot_mpi_abort(int code)
+{
+	int initialised = 0, finalized = 0;
+
+	MPI_Initialized(&initialised);
+	MPI_Finalized(&finalized);
+	if (initialised && !finalized)
+		MPI_Abort(MPI_COMM_WORLD, code);
 }
 
 int fsc_boot_mpi_comm(struct fsc_boot *b, void *comm_out)

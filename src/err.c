@@ -13,6 +13,7 @@ const char *fsc_strerror(int rc)
 	case EIO: return "I/O or verification error";
 	case ENOMEM: return "out of memory";
 	case ENODEV: return "no usable device";
+	case ECONNABORTED: return "aborted: a rank stopped answering";
 	default: return rc < 0 ? strerror(-rc) : "unknown error";
 	}
 }

@@ -8,6 +8,7 @@
  *   -EIO        transport failure or data verification failure
  *   -ENOMEM     allocation failure
  *   -ENODEV     no usable device/interface
+ *   -ECONNABORTED  the watchdog found a rank stalled or dead; the run stops
  */
 #ifndef FSC_ERR_H
 #define FSC_ERR_H
@@ -17,6 +18,8 @@ enum fsc_exit {
 	FSC_EXIT_OK = 0,    /* ran, every check passed */
 	FSC_EXIT_FAIL = 1,  /* ran, a check failed (wrong data, anomaly, verdict) */
 	FSC_EXIT_USAGE = 2, /* bad input, or could not run at all */
+	/* a rank stalled or died: the run was aborted (results "aborted") */
+	FSC_EXIT_ABORTED = 3,
 };
 
 /* Human text for a negative errno-style code (never NULL). */

@@ -3,6 +3,7 @@
 #include "fabric.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -251,6 +252,13 @@ void fsc_fabric_buf_free(struct fsc_fabric *f, void *buf)
 	free(buf);
 }
 
+static void wait_failed_text(struct fsc_fabric *f, const struct fsc_req *r, char *buf, size_t len)
+{
+	snprintf(buf, len, "fabric %s: %s of %zu B %s rank %d (tag %d)", f->ops->name,
+	         r->is_recv ? "receive" : "send", r->bytes, r->is_recv ? "from" : "to", r->peer,
+	         r->tag);
+}
+
 static void wait_timeout_log(struct fsc_fabric *f, const struct fsc_req *r)
 {
 	const char *host = "?";
@@ -269,6 +277,22 @@ void fsc_fabric_reqs_init(struct fsc_req *reqs, size_t n)
 		reqs[i].done = FSC_REQ_WITHDRAWN;
 }
 
+/* A wait failed on request r: the watchdog decides whether a rank stalled
+ * (-ECONNABORTED) or the link lost the messages (rc stands). */
+static int wait_failed(struct fsc_fabric *f, const struct fsc_req *r, int rc)
+{
+	char what[160];
+
+	if (!fsc_watchdog_armed(f->boot))
+		return rc;
+	wait_failed_text(f, r, what, sizeof(what));
+	if (rc == -ETIMEDOUT)
+		fsc_warn("%s did not complete within %.1f s; asking every rank whether it is "
+		         "alive",
+		         what, f->timeout_ns / 1e9);
+	return fsc_watchdog_link_failed(f->boot, r->peer, r->is_recv, rc, what);
+}
+
 int fsc_fabric_wait(struct fsc_fabric *f, struct fsc_req *reqs, size_t n)
 {
 	uint64_t deadline = 0;
@@ -285,8 +309,10 @@ int fsc_fabric_wait(struct fsc_fabric *f, struct fsc_req *reqs, size_t n)
 			if (reqs[i].done)
 				continue;
 			rc = fsc_fabric_test(f, &reqs[i], &done);
-			if (rc)
+			if (rc) {
+				rc = wait_failed(f, &reqs[i], rc);
 				goto cancel;
+			}
 			if (done)
 				left--;
 		}
@@ -295,15 +321,21 @@ int fsc_fabric_wait(struct fsc_fabric *f, struct fsc_req *reqs, size_t n)
 		if (++polls % FSC_WAIT_CLOCK_EVERY == 0) {
 			uint64_t now = fsc_time_real_ns();
 
+			if (fsc_watchdog_poll(f->boot)) {
+				rc = -ECONNABORTED;
+				goto cancel;
+			}
 			if (!deadline) {
 				deadline = now + f->timeout_ns;
 			} else if (now > deadline) {
+				rc = -ETIMEDOUT;
 				for (size_t i = 0; i < n; i++)
 					if (!reqs[i].done) {
-						wait_timeout_log(f, &reqs[i]);
+						if (!fsc_watchdog_armed(f->boot))
+							wait_timeout_log(f, &reqs[i]);
+						rc = wait_failed(f, &reqs[i], -ETIMEDOUT);
 						break;
 					}
-				rc = -ETIMEDOUT;
 				goto cancel;
 			}
 		}

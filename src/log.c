@@ -1,5 +1,6 @@
 #include "log.h"
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,8 @@
 static _Thread_local int log_rank = -1;
 static _Thread_local char log_host[FSC_HOST_MAX];
 static _Thread_local int log_quiet;
+/* Set from a signal handler: process-wide by nature. */
+static volatile sig_atomic_t log_silenced;
 /* Level is process-wide on purpose: set once by main before threads start. */
 static int log_level = -1;
 
@@ -23,6 +26,11 @@ void fsc_log_set_identity(int rank, const char *host)
 void fsc_log_set_quiet(int q)
 {
 	log_quiet = q;
+}
+
+void fsc_log_silence(void)
+{
+	log_silenced = 1;
 }
 
 void fsc_log_set_level(enum fsc_log_level level)
@@ -53,7 +61,7 @@ void fsc_log(enum fsc_log_level level, const char *fmt, ...)
 	char msg[1024];
 	va_list ap;
 
-	if (log_quiet || (int)level > (int)fsc_log_get_level())
+	if (log_quiet || log_silenced || (int)level > (int)fsc_log_get_level())
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);

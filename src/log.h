@@ -25,6 +25,11 @@ enum fsc_log_level fsc_log_get_level(void);
  * every rank would report the same problem and one rank speaks for all. */
 void fsc_log_set_quiet(int q);
 
+/* Drop every later message of the process (all threads, all levels):
+ * called from a SIGTERM handler, when the launcher is ending the job and
+ * further errors are only its consequences.  Async-signal-safe. */
+void fsc_log_silence(void);
+
 void fsc_log(enum fsc_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define fsc_error(...) fsc_log(FSC_LOG_ERROR, __VA_ARGS__)

@@ -134,6 +134,8 @@ static int run_rank(struct fsc_boot *b, void *arg)
 		return FSC_EXIT_USAGE;
 	}
 
+	fsc_session_watchdog_arm(b, cfg);
+
 	/* 2. timer self-test and metadata */
 	fsc_timer_selftest(&mono, 0, &ti);
 	rc = fsc_meta_collect(b, x->argc, x->argv, &ti, cfg, res ? fsc_results_meta(res) : 0);
@@ -156,8 +158,20 @@ static int run_rank(struct fsc_boot *b, void *arg)
 	fsc_runner_init(&r, b, cfg, res, b->rank == 0 && !quiet ? stdout : 0);
 	rc = fsc_session_run(&r, fabinfo);
 
-	/* 4. verdict: a run in which every fabric asked for was skipped
-	 * measured nothing, and nothing measured is never a pass. */
+	/* 4. verdict */
+	if (fsc_watchdog_aborted(b)) {
+		/* A rank stalled or died: no collective can run any more. */
+		if (b->rank == 0 && !quiet)
+			printf("#\n# verdict: ABORTED (a rank stopped answering, see the last "
+			       "error line)\n");
+		fflush(stdout);
+		fsc_session_abort_report(b, res, stderr);
+		fsc_runner_fini(&r);
+		fsc_results_free(res);
+		return FSC_EXIT_ABORTED;
+	}
+	/* A run in which every fabric asked for was skipped measured
+	 * nothing, and nothing measured is never a pass. */
 	nothing = !rc && !r.failed && r.fabrics_skipped &&
 	          r.fabrics_skipped == fsc_cfg_list(cfg, "fabric", 0);
 	rc = rc == -EINVAL || nothing ? FSC_EXIT_USAGE : r.failed ? FSC_EXIT_FAIL : FSC_EXIT_OK;
@@ -247,7 +261,11 @@ static int cmd_run(int argc, char **argv)
 			fsc_config_free(cfg);
 			return FSC_EXIT_USAGE;
 		}
+		fsc_session_catch_term();
 		rc = run_rank(b, &x);
+		if (rc == FSC_EXIT_ABORTED)
+			/* MPI_Finalize would wait for the stalled rank. */
+			fsc_session_abort_job(b, FSC_WD_GRACE_NS);
 		fsc_boot_destroy(b);
 		fsc_boot_mpi_finalize();
 	}

@@ -464,6 +464,13 @@ static int timed_loop(struct fsc_runner *r, const struct fsc_pattern_ops *p, str
 	return 0;
 }
 
+/* Tell the watchdog what this rank is doing (reported if a peer stalls). */
+static void doing(struct fsc_runner *r, const struct fsc_pattern_ops *p, const struct fsc_pctx *c,
+                  const char *phase)
+{
+	fsc_watchdog_doing(r->boot, c->fab ? c->fab->ops->name : 0, p->name, phase, c->bytes, -1);
+}
+
 static int agree(struct fsc_runner *r, int rc)
 {
 	return fsc_boot_agree(r->boot, rc, 0);
@@ -473,9 +480,12 @@ static json_t *error_record(const struct fsc_pattern_ops *p, const struct fsc_pc
                             const char *what)
 {
 	json_t *rec = fsc_record_new(p, c, rc == -ENOTSUP ? "skipped" : "error");
-	char why[256];
+	char why[1280];
 
-	snprintf(why, sizeof(why), "%s: %s", what, fsc_strerror(rc));
+	if (rc == -ECONNABORTED)
+		snprintf(why, sizeof(why), "%s: %s", what, fsc_watchdog_verdict_text(c->boot));
+	else
+		snprintf(why, sizeof(why), "%s: %s", what, fsc_strerror(rc));
 	json_object_set_new(rec, "reason", json_string(why));
 	return rec;
 }
@@ -509,6 +519,7 @@ int fsc_runner_point(struct fsc_runner *r, const struct fsc_pattern_ops *p, stru
 			return rc == -ENOTSUP ? 0 : rc;
 		}
 	}
+	doing(r, p, c, "setup");
 	rc = p->setup ? p->setup(c, &state) : 0;
 	rc = agree(r, rc);
 	if (rc) {
@@ -534,6 +545,7 @@ int fsc_runner_point(struct fsc_runner *r, const struct fsc_pattern_ops *p, stru
 	clk = fsc_runner_clock(r, c->fab);
 
 	/* 2. verification pass (untimed) */
+	doing(r, p, c, "verification");
 	rc = fsc_boot_barrier(r->boot);
 	if (!rc)
 		rc = fsc_fabric_sync(c->fab);
@@ -550,6 +562,7 @@ int fsc_runner_point(struct fsc_runner *r, const struct fsc_pattern_ops *p, stru
 		goto fail_run;
 
 	/* 3. one timed warm-up iteration decides warm-up and timed counts */
+	doing(r, p, c, "warm-up");
 	rc = fsc_boot_barrier(r->boot);
 	if (!rc)
 		rc = fsc_fabric_sync(c->fab);
@@ -583,6 +596,7 @@ int fsc_runner_point(struct fsc_runner *r, const struct fsc_pattern_ops *p, stru
 		goto fail_run;
 
 	/* 4. timed iterations */
+	doing(r, p, c, "timed");
 	rc = fsc_boot_barrier(r->boot);
 	if (!rc)
 		rc = fsc_fabric_sync(c->fab);
@@ -597,6 +611,7 @@ int fsc_runner_point(struct fsc_runner *r, const struct fsc_pattern_ops *p, stru
 		memset(r->samples, 0, nsamples * sizeof(double));
 
 	/* 5. slowest rank per sample (or rank 0's), statistics, record */
+	doing(r, p, c, "statistics");
 	rc = fsc_boot_allreduce(r->boot, r->samples, nsamples, FSC_BOOT_F64, FSC_BOOT_MAX);
 	wrong_all = (int64_t)wrong;
 	if (!rc)
@@ -664,6 +679,7 @@ int fsc_runner_sweep(struct fsc_runner *r, struct fsc_fabric *f, const struct fs
 	pctx_init(&c, r, f);
 	if (p->execute) {
 		c.impl = p->impls && p->impls[0] ? p->impls[0] : "default";
+		doing(r, p, &c, "running");
 		return p->execute(r, p, &c);
 	}
 	rc = variants_build(r, p, &v, err, sizeof(err));

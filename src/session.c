@@ -2,6 +2,7 @@
 #include "session.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,6 +170,17 @@ static json_t *skip_record(const char *fabric, const char *pattern, const char *
 	                 "status", status, "reason", reason, "ranks", nranks, "bytes", 0);
 }
 
+/* "error" records for patterns [from, n) that an abort left unrun. */
+static void not_run(struct fsc_runner *r, const char *fabric, const char *const *pats, size_t from,
+                    size_t n)
+{
+	char why[1200];
+
+	snprintf(why, sizeof(why), "not run: %s", fsc_watchdog_verdict_text(r->boot));
+	for (size_t k = from; k < n; k++)
+		fsc_runner_emit(r, skip_record(fabric, pats[k], "error", why, r->boot->size));
+}
+
 /* A rank waiting in the bootstrap keeps its fabric progressing. */
 static void fabric_idle(void *arg)
 {
@@ -183,6 +195,11 @@ static int run_fabric(struct fsc_runner *r, const struct fsc_fabric_ops *ops,
 	char reason[256] = "";
 	int rc, first;
 
+	if (fsc_watchdog_aborted(b)) {
+		not_run(r, ops->name, pats, 0, npat);
+		return -ECONNABORTED;
+	}
+	fsc_watchdog_doing(b, ops->name, "", "connect", 0, -1);
 	rc = fsc_fabric_probe(ops, r->cfg, reason, sizeof(reason));
 	if (!rc) {
 		rc = fsc_fabric_create(ops, b, r->cfg, &f);
@@ -195,6 +212,11 @@ static int run_fabric(struct fsc_runner *r, const struct fsc_fabric_ops *ops,
 		if (rc)
 			snprintf(reason, sizeof(reason), "connect failed: %s", fsc_strerror(rc));
 		rc = fsc_boot_agree(b, rc, &first);
+	}
+	if (rc == -ECONNABORTED) {
+		not_run(r, ops->name, pats, 0, npat);
+		fsc_fabric_destroy(f);
+		return rc;
 	}
 	if (rc) {
 		/* The first failing rank's reason stands for all.  A fabric
@@ -254,6 +276,10 @@ static int run_fabric(struct fsc_runner *r, const struct fsc_fabric_ops *ops,
 		if (rc) {
 			/* The fabric is in an unknown state: record and stop
 			 * using it, keep what was measured. */
+			if (rc == -ECONNABORTED) {
+				not_run(r, ops->name, pats, i + 1, npat);
+				break;
+			}
 			for (size_t k = i + 1; k < npat; k++)
 				fsc_runner_emit(r, skip_record(ops->name, pats[k], "error",
 				                               "not run: an earlier point on this "
@@ -356,4 +382,56 @@ int fsc_session_agree_config(struct fsc_boot *b, const struct fsc_config *cfg, c
 		}
 	free(all);
 	return rc;
+}
+
+void fsc_session_watchdog_arm(struct fsc_boot *b, const struct fsc_config *cfg)
+{
+	fsc_watchdog_configure(b, fsc_cfg_time_ns(cfg, "timeout"), 0);
+}
+
+void fsc_session_abort_report(struct fsc_boot *b, struct fsc_results *res, FILE *err)
+{
+	if (!fsc_watchdog_aborted(b))
+		return;
+	if (res) {
+		json_object_set_new(fsc_results_doc(res), "abort", fsc_watchdog_verdict_json(b));
+		fsc_results_finish(res, "aborted");
+	}
+	if (err && b->rank == fsc_watchdog_lowest_live(b)) {
+		fprintf(err, "fabscope: error: %s\n", fsc_watchdog_verdict_text(b));
+		fflush(err);
+	}
+}
+
+void fsc_session_abort_job(struct fsc_boot *b, uint64_t grace_ns)
+{
+	fflush(stdout);
+	fflush(stderr);
+	if (b->rank != fsc_watchdog_lowest_live(b))
+		fsc_sleep_ns(grace_ns);
+	fsc_boot_mpi_abort(FSC_EXIT_ABORTED);
+}
+
+static void on_cont(int sig)
+{
+	(void)sig;
+	fsc_watchdog_note_continue();
+}
+
+static void on_term(int sig)
+{
+	fsc_log_silence();
+	fsc_watchdog_note_signal(sig);
+}
+
+void fsc_session_catch_term(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_term;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, 0);
+	sa.sa_handler = on_cont;
+	sigaction(SIGCONT, &sa, 0);
 }

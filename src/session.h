@@ -8,6 +8,8 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 
 #include "options.h"
 #include "runner.h"
@@ -50,5 +52,26 @@ int fsc_session_output_path(const struct fsc_config *cfg, char *path, size_t len
  * that fails mid-way stops with "error" records for what was not run.
  * fabinfo (rank 0; may be NULL): what each fabric really used. */
 int fsc_session_run(struct fsc_runner *r, json_t *fabinfo);
+
+/* Arm the watchdog with --timeout as the deadline of bootstrap waits. */
+void fsc_session_watchdog_arm(struct fsc_boot *b, const struct fsc_config *cfg);
+
+/* After a run the watchdog aborted (fsc_watchdog_aborted): rank 0 adds the
+ * verdict to res (object "abort", may be NULL) and finishes it with status
+ * "aborted"; then the lowest live rank prints the verdict as one error
+ * line on `err`.  Not collective (the culprits cannot take part). */
+void fsc_session_abort_report(struct fsc_boot *b, struct fsc_results *res, FILE *err);
+
+/* Catch SIGTERM (the launcher ending the job, e.g. after a rank died):
+ * later messages are dropped and the next wait fails with -ECONNABORTED,
+ * so rank 0 can still finish its results file before SIGKILL follows
+ * (Open MPI: 1 s later, odls_base_sigkill_timeout).  Also SIGCONT, see
+ * fsc_watchdog_note_continue. */
+void fsc_session_catch_term(void);
+
+/* End a job the watchdog aborted: the lowest live rank ends it at once
+ * (after its report), the others after `grace_ns` in case that rank is
+ * gone too.  MPI jobs only; returns where there is no MPI to end. */
+void fsc_session_abort_job(struct fsc_boot *b, uint64_t grace_ns);
 
 #endif
