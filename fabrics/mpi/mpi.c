@@ -360,7 +360,49 @@ static int mpi_describe(struct fsc_fabric *f, json_t *info)
 	return 0;
 }
 
-/* ---- native collectives (blocking: they are the measured operation) ---- */
+/* ---- native collectives ----
+ *
+ * Started non-blocking (MPI_I*) and completed by a busy test loop (they are
+ * the measured operation) that checks its deadline, f->timeout_ns, and
+ * answers the watchdog every MPI_COLL_CLOCK_EVERY tests.  A blocking
+ * MPI_Allreduce would wait for ever on a stalled rank and, not answering
+ * the watchdog, would make this rank look stalled too.  The price: Open
+ * MPI serves MPI_I* collectives from its libnbc component rather than the
+ * tuned blocking algorithms, so "native" measures MPI's non-blocking
+ * collectives. */
+
+#define MPI_COLL_CLOCK_EVERY 256
+
+static int mpi_coll_wait(struct fsc_fabric *f, MPI_Request *req, const char *what)
+{
+	uint64_t deadline = 0, polls = 0;
+	int flag = 0, err, rc;
+
+	for (;;) {
+		err = MPI_Test(req, &flag, MPI_STATUS_IGNORE);
+		if (err != MPI_SUCCESS)
+			return mpi_fail(err, what);
+		if (flag)
+			return 0;
+		if (++polls % MPI_COLL_CLOCK_EVERY)
+			continue;
+		if (fsc_watchdog_poll(f->boot))
+			return -ECONNABORTED; /* the request stays pending: the job ends */
+		if (!deadline) {
+			deadline = fsc_time_real_ns() + f->timeout_ns;
+		} else if (fsc_time_real_ns() > deadline) {
+			char why[96];
+
+			snprintf(why, sizeof(why), "fabric mpi: %s", what);
+			rc = fsc_watchdog_link_failed(f->boot, -1, 0, -ETIMEDOUT, why);
+			if (rc == -ECONNABORTED)
+				return rc;
+			fsc_error("fabric mpi: %s did not complete within %.1f s", what,
+			          f->timeout_ns / 1e9);
+			return rc;
+		}
+	}
+}
 
 static int mpi_coll_count(size_t n, const char *what)
 {
@@ -411,17 +453,20 @@ static int mpi_reduce_types(struct fsc_fabric *f, enum fsc_dtype dt, enum fsc_re
 
 static int mpi_coll_barrier(struct fsc_fabric *f)
 {
+	MPI_Request req;
 	int err, rc = mpi_coll_ready(f, "barrier");
 
 	if (rc)
 		return rc;
-	err = MPI_Barrier(mpi_of(f)->comm);
-	return err == MPI_SUCCESS ? 0 : mpi_fail(err, "MPI_Barrier");
+	err = MPI_Ibarrier(mpi_of(f)->comm, &req);
+	return err == MPI_SUCCESS ? mpi_coll_wait(f, &req, "MPI_Ibarrier")
+	                          : mpi_fail(err, "MPI_Ibarrier");
 }
 
 static int mpi_coll_allreduce(struct fsc_fabric *f, const void *sbuf, void *rbuf, size_t count,
                               enum fsc_dtype dt, enum fsc_redop op)
 {
+	MPI_Request req;
 	MPI_Datatype mdt;
 	MPI_Op mop;
 	int err, rc;
@@ -433,15 +478,17 @@ static int mpi_coll_allreduce(struct fsc_fabric *f, const void *sbuf, void *rbuf
 		rc = mpi_coll_count(count, "allreduce");
 	if (rc)
 		return rc;
-	err = MPI_Allreduce(sbuf == rbuf ? MPI_IN_PLACE : sbuf, rbuf, (int)count, mdt, mop,
-	                    mpi_of(f)->comm);
-	return err == MPI_SUCCESS ? 0 : mpi_fail(err, "MPI_Allreduce");
+	err = MPI_Iallreduce(sbuf == rbuf ? MPI_IN_PLACE : sbuf, rbuf, (int)count, mdt, mop,
+	                     mpi_of(f)->comm, &req);
+	return err == MPI_SUCCESS ? mpi_coll_wait(f, &req, "MPI_Iallreduce")
+	                          : mpi_fail(err, "MPI_Iallreduce");
 }
 
 /* sbuf == rbuf: in place (MPI_IN_PLACE, data in rbuf). */
 static int mpi_coll_alltoall(struct fsc_fabric *f, const void *sbuf, void *rbuf,
                              size_t bytes_per_peer)
 {
+	MPI_Request req;
 	int err, rc;
 
 	rc = mpi_coll_ready(f, "alltoall");
@@ -450,18 +497,20 @@ static int mpi_coll_alltoall(struct fsc_fabric *f, const void *sbuf, void *rbuf,
 	if (rc)
 		return rc;
 	if (sbuf == rbuf)
-		err = MPI_Alltoall(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, rbuf, (int)bytes_per_peer,
-		                   MPI_BYTE, mpi_of(f)->comm);
+		err = MPI_Ialltoall(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, rbuf, (int)bytes_per_peer,
+		                    MPI_BYTE, mpi_of(f)->comm, &req);
 	else
-		err = MPI_Alltoall(sbuf, (int)bytes_per_peer, MPI_BYTE, rbuf, (int)bytes_per_peer,
-		                   MPI_BYTE, mpi_of(f)->comm);
-	return err == MPI_SUCCESS ? 0 : mpi_fail(err, "MPI_Alltoall");
+		err = MPI_Ialltoall(sbuf, (int)bytes_per_peer, MPI_BYTE, rbuf, (int)bytes_per_peer,
+		                    MPI_BYTE, mpi_of(f)->comm, &req);
+	return err == MPI_SUCCESS ? mpi_coll_wait(f, &req, "MPI_Ialltoall")
+	                          : mpi_fail(err, "MPI_Ialltoall");
 }
 
 /* sbuf == rbuf + rank * bytes_per_rank: in place. */
 static int mpi_coll_allgather(struct fsc_fabric *f, const void *sbuf, void *rbuf,
                               size_t bytes_per_rank)
 {
+	MPI_Request req;
 	int err, rc;
 
 	rc = mpi_coll_ready(f, "allgather");
@@ -470,12 +519,13 @@ static int mpi_coll_allgather(struct fsc_fabric *f, const void *sbuf, void *rbuf
 	if (rc)
 		return rc;
 	if (sbuf == (const char *)rbuf + (size_t)f->rank * bytes_per_rank)
-		err = MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, rbuf, (int)bytes_per_rank,
-		                    MPI_BYTE, mpi_of(f)->comm);
+		err = MPI_Iallgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, rbuf, (int)bytes_per_rank,
+		                     MPI_BYTE, mpi_of(f)->comm, &req);
 	else
-		err = MPI_Allgather(sbuf, (int)bytes_per_rank, MPI_BYTE, rbuf, (int)bytes_per_rank,
-		                    MPI_BYTE, mpi_of(f)->comm);
-	return err == MPI_SUCCESS ? 0 : mpi_fail(err, "MPI_Allgather");
+		err = MPI_Iallgather(sbuf, (int)bytes_per_rank, MPI_BYTE, rbuf, (int)bytes_per_rank,
+		                     MPI_BYTE, mpi_of(f)->comm, &req);
+	return err == MPI_SUCCESS ? mpi_coll_wait(f, &req, "MPI_Iallgather")
+	                          : mpi_fail(err, "MPI_Iallgather");
 }
 
 /* sbuf == rbuf: in place (input is size * count_per_rank elements in rbuf,
@@ -483,6 +533,7 @@ static int mpi_coll_allgather(struct fsc_fabric *f, const void *sbuf, void *rbuf
 static int mpi_coll_reduce_scatter(struct fsc_fabric *f, const void *sbuf, void *rbuf,
                                    size_t count_per_rank, enum fsc_dtype dt, enum fsc_redop op)
 {
+	MPI_Request req;
 	MPI_Datatype mdt;
 	MPI_Op mop;
 	int err, rc;
@@ -494,13 +545,15 @@ static int mpi_coll_reduce_scatter(struct fsc_fabric *f, const void *sbuf, void 
 		rc = mpi_coll_count(count_per_rank, "reduce_scatter");
 	if (rc)
 		return rc;
-	err = MPI_Reduce_scatter_block(sbuf == rbuf ? MPI_IN_PLACE : sbuf, rbuf,
-	                               (int)count_per_rank, mdt, mop, mpi_of(f)->comm);
-	return err == MPI_SUCCESS ? 0 : mpi_fail(err, "MPI_Reduce_scatter_block");
+	err = MPI_Ireduce_scatter_block(sbuf == rbuf ? MPI_IN_PLACE : sbuf, rbuf,
+	                                (int)count_per_rank, mdt, mop, mpi_of(f)->comm, &req);
+	return err == MPI_SUCCESS ? mpi_coll_wait(f, &req, "MPI_Ireduce_scatter_block")
+	                          : mpi_fail(err, "MPI_Ireduce_scatter_block");
 }
 
 static int mpi_coll_bcast(struct fsc_fabric *f, void *buf, size_t bytes, int root)
 {
+	MPI_Request req;
 	int err, rc;
 
 	rc = mpi_coll_ready(f, "bcast");
@@ -508,8 +561,9 @@ static int mpi_coll_bcast(struct fsc_fabric *f, void *buf, size_t bytes, int roo
 		rc = mpi_coll_count(bytes, "bcast");
 	if (rc)
 		return rc;
-	err = MPI_Bcast(buf, (int)bytes, MPI_BYTE, root, mpi_of(f)->comm);
-	return err == MPI_SUCCESS ? 0 : mpi_fail(err, "MPI_Bcast");
+	err = MPI_Ibcast(buf, (int)bytes, MPI_BYTE, root, mpi_of(f)->comm, &req);
+	return err == MPI_SUCCESS ? mpi_coll_wait(f, &req, "MPI_Ibcast")
+	                          : mpi_fail(err, "MPI_Ibcast");
 }
 
 static const struct fsc_coll_ops mpi_coll = {
