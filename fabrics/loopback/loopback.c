@@ -48,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "err.h"
 #include "log.h"
@@ -120,7 +121,19 @@ struct lb_impl {
 	uint_fast64_t seen_deposits;
 	bool posted_new; /* a receive was posted since the last match pass */
 	struct fsc_loopback_stats stats;
+	/* --lb-stall: this rank blocks when posting its stall_at-th send
+	 * (-1: never) until fsc_loopback_release or LB_STALL_MAX_NS. */
+	int64_t stall_at;
+	uint64_t stall_ns; /* longest stall */
+	uint64_t sends;
+	pthread_mutex_t stall_lock;
+	pthread_cond_t stall_cond;
+	bool released;
 };
+
+/* Bound on a stall nobody releases: a test that forgets to release fails
+ * slowly instead of hanging. */
+#define LB_STALL_MAX_NS (60ull * 1000000000ull)
 
 static const struct fsc_opt lb_opts[] = {
         {"lb-ranks", 0, FSC_OPT_INT, "2", "virtual ranks (threads) for a loopback run", 0, 1, 64},
@@ -134,6 +147,10 @@ static const struct fsc_opt lb_opts[] = {
          "S:D:N:OFF[,...]: the N-th message (0-based) on S->D gets byte OFF flipped", 0, 0, 0},
         {"lb-drop", 0, FSC_OPT_STRING, 0,
          "S:D:N[,...]: the N-th message (0-based) on S->D is never delivered", 0, 0, 0},
+        {"lb-stall", 0, FSC_OPT_STRING, 0,
+         "R:N[:MS]: rank R stops (its thread blocks, as a stopped process) when it posts its "
+         "N-th send (0-based, all links), for MS ms (default 60000) or until released",
+         0, 0, 0},
         {0},
 };
 
@@ -324,6 +341,69 @@ static int add_faults(struct fsc_fabric *f, const struct fsc_config *cfg, bool d
 	return 0;
 }
 
+static int add_stall(struct fsc_fabric *f, const struct fsc_config *cfg)
+{
+	const char *val = cfg_str(cfg, "lb-stall");
+	struct lb_item *it;
+	size_t n;
+	int rc;
+
+	if (!val)
+		return 0;
+	rc = parse_items(val, "rnn", f->size, &it, &n);
+	if (rc == -EINVAL) {
+		rc = parse_items(val, "rn", f->size, &it, &n);
+		for (size_t i = 0; !rc && i < n; i++)
+			it[i].v[2] = (long long)(LB_STALL_MAX_NS / 1000000ull);
+	}
+	if (rc)
+		return rc == -EINVAL ? bad_value(f, "lb-stall", val,
+		                                 "R:N[:MS] with rank R, send index N >= 0 and "
+		                                 "a duration in ms")
+		                     : rc;
+	for (size_t i = 0; i < n; i++)
+		if (it[i].v[0] == f->rank) {
+			impl_of(f)->stall_at = it[i].v[1];
+			impl_of(f)->stall_ns = (uint64_t)it[i].v[2] * 1000000ull;
+		}
+	free(it);
+	return 0;
+}
+
+/* Block this rank's thread as if its process were stopped: no progress,
+ * no answers to anyone, until released. */
+static void stall(struct lb_impl *im)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)(im->stall_ns / 1000000000ull);
+	ts.tv_nsec += (long)(im->stall_ns % 1000000000ull);
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&im->stall_lock);
+	while (!im->released)
+		if (pthread_cond_timedwait(&im->stall_cond, &im->stall_lock, &ts) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&im->stall_lock);
+}
+
+int fsc_loopback_release(struct fsc_fabric *f)
+{
+	struct lb_impl *im;
+
+	if (!f || f->ops != &fsc_fabric_loopback || !f->impl)
+		return -EINVAL;
+	im = impl_of(f);
+	pthread_mutex_lock(&im->stall_lock);
+	im->released = true;
+	pthread_cond_broadcast(&im->stall_cond);
+	pthread_mutex_unlock(&im->stall_lock);
+	return 0;
+}
+
 /* ------------------------------------------------------------------------
  * Create / connect / destroy
  * ------------------------------------------------------------------------ */
@@ -379,6 +459,8 @@ static void lb_destroy(struct fsc_fabric *f)
 	free(im->link_sent);
 	free(im->faults);
 	free(im->poisoned);
+	pthread_cond_destroy(&im->stall_cond);
+	pthread_mutex_destroy(&im->stall_lock);
 	free(im);
 	f->impl = 0;
 }
@@ -398,6 +480,9 @@ static int lb_create(struct fsc_fabric *f, const struct fsc_config *cfg)
 	im = calloc(1, sizeof(*im));
 	if (!im)
 		goto nomem;
+	pthread_mutex_init(&im->stall_lock, 0);
+	pthread_cond_init(&im->stall_cond, 0);
+	im->stall_at = -1;
 	f->impl = im;
 	im->link_lat_ns = calloc(n, sizeof(double));
 	im->link_bw_GBps = calloc(n, sizeof(double));
@@ -430,6 +515,8 @@ static int lb_create(struct fsc_fabric *f, const struct fsc_config *cfg)
 		rc = add_faults(f, cfg, false);
 	if (!rc)
 		rc = add_faults(f, cfg, true);
+	if (!rc)
+		rc = add_stall(f, cfg);
 	return rc;
 nomem:
 	fsc_error("loopback: out of memory");
@@ -539,6 +626,8 @@ static int lb_isend(struct fsc_fabric *f, int peer, const void *buf, size_t byte
 	rc = check_args(f, "isend", peer, buf, bytes, tag);
 	if (rc)
 		return rc;
+	if (im->stall_at >= 0 && im->sends++ == (uint64_t)im->stall_at)
+		stall(im);
 	index = im->link_sent[peer];
 	drop = find_fault(im, peer, index, true);
 	if (!drop) {

@@ -37,4 +37,8 @@ int fsc_loopback_advance_ns(struct fsc_fabric *f, double ns);
  * fabric). */
 int fsc_loopback_get_stats(const struct fsc_fabric *f, struct fsc_loopback_stats *out);
 
+/* Release a rank blocked by --lb-stall (callable from any thread; f is
+ * the stalled rank's fabric).  0, or -EINVAL (not a loopback fabric). */
+int fsc_loopback_release(struct fsc_fabric *f);
+
 #endif
