@@ -12,6 +12,13 @@
 #include "watchdog.h"
 
 #define MS 1000000ull
+/* Grace of the queries: the default.  A loopback rank waiting for a
+ * message yields the CPU between polls and answers the watchdog every 256
+ * polls; on a loaded 2-core machine that took over a second (1 s proved
+ * too short while the ucx tests ran beside). */
+#define GRACE FSC_WD_GRACE_NS
+/* How long a stalled rank stays stopped: well past timeout + grace. */
+#define STALL_MS "8000"
 
 static const char *const hosts4[] = {"h0", "h1", "h2", "h3"};
 
@@ -78,11 +85,10 @@ static void ring_free(struct ring_job *j)
  * resumed, learns it was given up on. */
 static void trip__stalled_rank_is_named_by_every_survivor(void **state)
 {
-	struct ring_job j = {.timeout_ns = 200 * MS, .grace_ns = 300 * MS, .iters = 200};
+	struct ring_job j = {.timeout_ns = 200 * MS, .grace_ns = GRACE, .iters = 200};
 
 	(void)state;
-	/* Resumes after 3 s: long after timeout + grace (0.5 s). */
-	ring_run(&j, 4, "2:20:3000");
+	ring_run(&j, 4, "2:20:" STALL_MS);
 	for (int r = 0; r < 4; r++) {
 		assert_int_equal(j.rc[r], -ECONNABORTED);
 		assert_true(j.aborted[r]);
@@ -99,7 +105,7 @@ static void trip__stalled_rank_is_named_by_every_survivor(void **state)
 /* No stall: no verdict, no error, collectives work. */
 static void trip__healthy_ring_has_no_verdict(void **state)
 {
-	struct ring_job j = {.timeout_ns = 200 * MS, .grace_ns = 300 * MS, .iters = 50};
+	struct ring_job j = {.timeout_ns = 200 * MS, .grace_ns = GRACE, .iters = 50};
 
 	(void)state;
 	ring_run(&j, 4, 0);
@@ -118,16 +124,16 @@ struct busy_job {
 };
 
 /* Rank 1 is busy (answering the watchdog, as every wait loop does) for
- * 6 timeouts before it joins a barrier the others wait in. */
+ * 15 timeouts before it joins a barrier the others wait in. */
 static int busy_rank(struct fsc_boot *b, void *arg)
 {
 	struct busy_job *j = arg;
 	uint64_t t0;
 
-	fsc_watchdog_configure(b, 100 * MS, 200 * MS);
+	fsc_watchdog_configure(b, 100 * MS, GRACE);
 	t0 = fsc_time_real_ns();
 	if (b->rank == 1)
-		while (fsc_time_real_ns() - t0 < 600 * MS) {
+		while (fsc_time_real_ns() - t0 < 1500 * MS) {
 			fsc_watchdog_poll(b);
 			fsc_sleep_ns(MS);
 		}
@@ -148,9 +154,10 @@ static void barrier__busy_rank_is_not_a_culprit(void **state)
 		assert_int_equal(j.rc[r], 0);
 		assert_false(j.aborted[r]);
 	}
-	/* the waiters did wait past their deadline for rank 1 */
-	assert_true(j.waited_ns[0] >= 600 * MS);
-	assert_true(j.waited_ns[2] >= 600 * MS);
+	/* the waiters did wait far past their 100 ms deadline for rank 1
+	 * (less than its 1.5 s: their threads may have started later) */
+	assert_true(j.waited_ns[0] >= 1000 * MS);
+	assert_true(j.waited_ns[2] >= 1000 * MS);
 }
 
 struct link_job {
@@ -167,7 +174,7 @@ static int link_rank(struct fsc_boot *b, void *arg)
 	char buf[16] = {0};
 	int rc;
 
-	fsc_watchdog_configure(b, 100 * MS, 200 * MS);
+	fsc_watchdog_configure(b, 100 * MS, GRACE);
 	rc = fsc_fabric_create(&fsc_fabric_loopback, b, j->cfg, &f);
 	if (!rc)
 		rc = fsc_fabric_connect(f);
@@ -219,7 +226,7 @@ static int session_rank(struct fsc_boot *b, void *arg)
 	fsc_session_watchdog_arm(b, j->cfg);
 	assert_int_equal(fsc_watchdog_timeout_ns(b), 200 * MS);
 	/* a short grace, so the verdict comes long before rank 3 resumes */
-	fsc_watchdog_configure(b, 200 * MS, 300 * MS);
+	fsc_watchdog_configure(b, 200 * MS, GRACE);
 	if (b->rank == 0 && fsc_results_create(&res, 0, err, sizeof(err)))
 		return -ENOMEM;
 	fsc_runner_init(&r, b, j->cfg, res, 0);
@@ -240,9 +247,9 @@ static void session_abort_report__results_aborted_name_culprit(void **state)
 
 	(void)state;
 	j.cfg = lbh_config(14, (const char *[]){"--fabric", "loopback", "--pattern",
-	                                        "allreduce,alltoall", "--lb-stall", "3:200:3000",
-	                                        "--timeout", "200ms", "--min", "64", "--max", "4K",
-	                                        "--iters", "50"});
+	                                        "allreduce,alltoall", "--lb-stall",
+	                                        "3:200:" STALL_MS, "--timeout", "200ms", "--min",
+	                                        "64", "--max", "4K", "--iters", "50"});
 	assert_non_null(j.cfg);
 	assert_int_equal(fsc_boot_local_run(4, hosts4, session_rank, &j, rcs), 0);
 	for (int r = 0; r < 4; r++)
