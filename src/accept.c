@@ -1038,8 +1038,9 @@ struct item {
 	const char *fabric;
 	struct fsc_spec_mark mark; /* the fabric's name in the test */
 	int required;
-	int excluded;   /* by --fabric-filter */
-	char skip[256]; /* not run: why */
+	int excluded;    /* by --fabric-filter */
+	int aborted;     /* not run: a rank stalled or died earlier */
+	char skip[1200]; /* not run: why */
 	struct fsc_config *cfg;
 };
 
@@ -1521,6 +1522,7 @@ static json_t *attempt_run(struct run_state *st, struct item *it, int attempt, d
 		fabinfo = json_object_get(fsc_results_meta(st->res), "fabrics");
 	}
 	fsc_runner_init(&r, st->b, it->cfg, st->res, st->b->rank == 0 && st->verbose ? stdout : 0);
+	fsc_session_watchdog_arm(st->b, it->cfg);
 	t0 = fsc_time_real_ns();
 	fsc_session_run(&r, fabinfo);
 	*dur = (double)(fsc_time_real_ns() - t0) / 1e9;
@@ -1626,7 +1628,9 @@ static int item_run(struct run_state *st, struct item *it, size_t k)
 			}
 			for (size_t i = 0; i < nv; i++)
 				decision |= v[i].o.status == FSC_CHECK_FAIL;
-			decision = decision && attempt <= st->retries;
+			/* no retry once a rank is found stalled: nothing can run */
+			decision =
+			        decision && attempt <= st->retries && !fsc_watchdog_aborted(st->b);
 			progress(st, k, it, attempt, dur, v, nv, decision);
 		}
 		json_decref(recs);
@@ -1676,23 +1680,30 @@ static void item_skip(struct run_state *st, struct item *it, size_t k)
 		v.o.suspects = json_array();
 		required_text(v.c, 0, v.o.required, sizeof(v.o.required));
 		v.o.status = FSC_CHECK_SKIP;
-		snprintf(v.o.measured, sizeof(v.o.measured), "%s", it->skip);
-		if (i == 0 && it->required && !it->excluded) {
+		/* measured is shorter than skip: cut at its size */
+		snprintf(v.o.measured, sizeof(v.o.measured), "%.*s", (int)sizeof(v.o.measured) - 1,
+		         it->skip);
+		if (i == 0 && it->required && !it->excluded && !it->aborted) {
 			v.o.status = FSC_CHECK_FAIL;
 			snprintf(v.o.measured, sizeof(v.o.measured),
-			         "required fabric not usable: %s", it->skip);
+			         "required fabric not usable: %.*s", (int)sizeof(v.o.measured) - 40,
+			         it->skip);
 		}
 		if (i == 0) {
 			printf("# [%zu/%zu] %s on %s: %s: %s\n", k, st->nrun, it->t->name,
-			       it->fabric, v.o.status == FSC_CHECK_FAIL ? "FAIL" : "skipped",
-			       it->skip);
+			       it->fabric,
+			       v.o.status == FSC_CHECK_FAIL ? "FAIL"
+			       : it->aborted                ? "not run"
+			                                    : "skipped",
+			       it->aborted ? it->skip + strlen("not run: ") : it->skip);
 			fflush(stdout);
 		}
 		json_array_append_new(st->checks, check_json(it, &v, 0, 0));
 		fsc_check_outcome_fini(&v.o);
 	}
 	run = json_pack("{s:s, s:s, s:s, s:s, s:s}", "test", it->t->name, "fabric", it->fabric,
-	                "pattern", it->t->pattern, "status", "skipped", "reason", it->skip);
+	                "pattern", it->t->pattern, "status", it->aborted ? "not run" : "skipped",
+	                "reason", it->skip);
 	json_array_append_new(st->runs, run);
 }
 
@@ -1846,14 +1857,20 @@ static int accept_rank(struct fsc_boot *b, void *arg)
 		fflush(stdout);
 	}
 
-	/* 3. every item, with retries */
-	for (size_t i = 0; i < plan.n && !rc; i++) {
+	/* 3. every item, with retries; after an abort (a rank stalled or
+	 * died) the items left are not run, and the verdict is still given */
+	for (size_t i = 0; i < plan.n && (!rc || rc == -ECONNABORTED); i++) {
+		if (rc == -ECONNABORTED) {
+			plan.items[i].aborted = 1;
+			snprintf(plan.items[i].skip, sizeof(plan.items[i].skip), "not run: %s",
+			         fsc_watchdog_verdict_text(b));
+		}
 		if (plan.items[i].skip[0])
 			item_skip(&st, &plan.items[i], i + 1);
 		else
 			rc = item_run(&st, &plan.items[i], i + 1);
 	}
-	if (rc) {
+	if (rc && rc != -ECONNABORTED) {
 		if (b->rank == 0)
 			fprintf(stderr, "fabscope: error: the run stopped: %s\n", fsc_strerror(rc));
 		goto out;
@@ -1883,6 +1900,14 @@ static int accept_rank(struct fsc_boot *b, void *arg)
 			printf("junit: %s\n", junit);
 		fflush(stdout);
 		json_decref(acc);
+	}
+	if (rc == -ECONNABORTED) {
+		/* No collective can run any more: report, and leave the job
+		 * to be ended (exit 3). */
+		fsc_session_abort_report(b, st.res, stderr);
+		code = FSC_EXIT_ABORTED;
+		rc = 0;
+		goto out;
 	}
 	rc = fsc_boot_bcast(b, &code, sizeof(code), 0);
 	if (rc)
@@ -2107,7 +2132,11 @@ int fsc_accept_main(int argc, char **argv)
 			rc = FSC_EXIT_USAGE;
 			goto out;
 		}
+		fsc_session_catch_term();
 		rc = accept_rank(b, &x);
+		if (rc == FSC_EXIT_ABORTED)
+			/* MPI_Finalize would wait for the stalled rank. */
+			fsc_session_abort_job(b, FSC_WD_GRACE_NS);
 		fsc_boot_destroy(b);
 		fsc_boot_mpi_finalize();
 	}

@@ -663,6 +663,62 @@ static void fsc_accept_main__healthy_loopback_passes(void **state)
 	run_fini(&r);
 }
 
+/* Rank 2 (host lb2) stops during the first test: that test fails naming
+ * lb2, the next one is reported as not run with the reason, the verdict,
+ * results ("aborted") and JUnit are still written, exit 3. */
+static void fsc_accept_main__stalled_host_fails_its_test_and_stops_the_rest(void **state)
+{
+	struct run r;
+	const json_t *acc, *c, *runs, *cul;
+	const char *last;
+	size_t n;
+
+	(void)state;
+	accept_run(&r,
+	           "name: lb\n"
+	           "defaults: {fabrics: loopback, iters: 20, warmup: 2}\n"
+	           "tests:\n"
+	           "  - name: stall\n"
+	           "    pattern: allreduce\n"
+	           "    sizes: {min: 64, max: 4K}\n"
+	           "    timeout: 300ms\n"
+	           "    options: {lb-stall: \"2:40:8000\"}\n"
+	           "    checks:\n"
+	           "      - no_wrong_data: true\n"
+	           "  - name: lat\n"
+	           "    pattern: latency\n"
+	           "    sizes: 8\n"
+	           "    checks:\n"
+	           "      - latency_p50: {max: 2us}\n",
+	           0);
+	assert_int_equal(r.rc, FSC_EXIT_ABORTED);
+	assert_non_null(r.doc);
+	assert_string_equal(jstr(r.doc, "status"), "aborted");
+	cul = json_object_get(json_object_get(r.doc, "abort"), "culprits");
+	assert_int_equal(json_array_size(cul), 1);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(cul, 0), "rank")), 2);
+	assert_string_equal(jstr(json_array_get(cul, 0), "host"), "lb2");
+	acc = json_object_get(r.doc, "acceptance");
+	assert_string_equal(jstr(acc, "verdict"), "FAIL");
+	c = acc_check(&r, "stall", "completed");
+	assert_string_equal(jstr(c, "status"), "fail");
+	assert_non_null(strstr(jstr(c, "measured"), "rank 2 (host lb2) stopped answering"));
+	c = acc_check(&r, "lat", "latency_p50");
+	assert_string_equal(jstr(c, "status"), "skip");
+	assert_non_null(strstr(jstr(c, "measured"), "not run: rank 2 (host lb2)"));
+	runs = json_object_get(acc, "runs");
+	assert_string_equal(jstr(json_array_get(runs, 1), "status"), "not run");
+	assert_int_equal(access(r.junit, R_OK), 0);
+	/* the last line on stderr names the culprit */
+	n = strlen(r.err);
+	while (n && r.err[n - 1] == '\n')
+		r.err[--n] = 0;
+	last = strrchr(r.err, '\n');
+	last = last ? last + 1 : r.err;
+	assert_non_null(strstr(last, "fabscope: error: rank 2 (host lb2) stopped answering"));
+	run_fini(&r);
+}
+
 static void fsc_accept_main__slow_link_named_after_retry(void **state)
 {
 	struct run r;
@@ -1019,6 +1075,7 @@ int main(void)
 	        cmocka_unit_test(fsc_accept_junit_write__cases_and_escaping),
 	        cmocka_unit_test(fsc_accept_junit_write__unwritable_path),
 	        cmocka_unit_test(fsc_accept_main__healthy_loopback_passes),
+	        cmocka_unit_test(fsc_accept_main__stalled_host_fails_its_test_and_stops_the_rest),
 	        cmocka_unit_test(fsc_accept_main__slow_link_named_after_retry),
 	        cmocka_unit_test(fsc_accept_main__slow_node_and_faults),
 	        cmocka_unit_test(fsc_accept_main__bandwidth_floor_fails),
