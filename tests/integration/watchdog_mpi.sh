@@ -27,7 +27,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-timeout_s=3  # --timeout
+timeout_s=${FSC_WD_TIMEOUT_S:-3} # --timeout (FSC_WD_TIMEOUT_S overrides)
 grace_s=3    # FSC_WD_GRACE_NS
 margin_s=10  # start-up of the query, MPI_Abort, a loaded machine
 bound_s=$((timeout_s + grace_s + margin_s))
