@@ -1000,6 +1000,10 @@ static void mesh_report_timeout(struct tcp_mesh *m)
 		fsc_error("fabric tcp: ... and %d more peers did not connect", missing - named);
 }
 
+/* Longest poll() of the connection set-up: the watchdog is answered in
+ * between. */
+#define MESH_WD_MS 100
+
 /* Connect to every peer: lower rank connects, both sides send a hello.
  * Bounded by --tcp-connect-timeout. */
 static int mesh_run(struct tcp_fab *t, const struct sockaddr_in *addrs)
@@ -1022,6 +1026,10 @@ static int mesh_run(struct tcp_fab *t, const struct sockaddr_in *addrs)
 			rc = -ETIMEDOUT;
 			break;
 		}
+		/* Answer the watchdog at least every MESH_WD_MS. */
+		rc = fsc_watchdog_poll(t->f->boot);
+		if (rc)
+			break;
 		m.pfds[0].fd = m.accepted < t->f->rank ? t->lfd : -1;
 		m.pfds[0].events = POLLIN;
 		m.pfds[0].revents = 0;
@@ -1042,8 +1050,8 @@ static int mesh_run(struct tcp_fab *t, const struct sockaddr_in *addrs)
 			np++;
 		}
 		n = poll(m.pfds, np,
-		         (int)((deadline - now + 999999) / 1000000 > INT_MAX
-		                       ? INT_MAX
+		         (int)((deadline - now + 999999) / 1000000 > MESH_WD_MS
+		                       ? MESH_WD_MS
 		                       : (deadline - now + 999999) / 1000000));
 		if (n < 0) {
 			if (errno == EINTR)

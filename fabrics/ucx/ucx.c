@@ -398,7 +398,13 @@ static int quiesce(struct fsc_fabric *f)
 			}
 			if (!npending || ++polls % 256)
 				continue;
-			if (!deadline) {
+			if (fsc_watchdog_poll(f->boot)) {
+				/* a rank stalled: the job ends, UCX frees these */
+				for (int i = 0; i < npending; i++)
+					ucp_request_free(pending[i]);
+				npending = 0;
+				rc = -ECONNABORTED;
+			} else if (!deadline) {
 				deadline = fsc_time_real_ns() + f->timeout_ns;
 			} else if (fsc_time_real_ns() > deadline) {
 				fsc_error("ucx: %d endpoint flush(es) did not complete within "
