@@ -5,6 +5,7 @@
 #   1. stopped (SIGSTOP): the job must exit 3 within --timeout + grace +
 #      margin, its last "fabscope" line and the results file (status
 #      "aborted") must name rank 2 and its host;
+#      (for mpi, also with MPI's own MPI_Iallreduce, --impl native);
 #   2. killed (SIGKILL): the job must exit non-zero within the same bound;
 #      mpirun names the dead rank itself, and when rank 0 had time to write
 #      its results (Open MPI gives it 1 s between SIGTERM and SIGKILL) they
@@ -54,15 +55,15 @@ if [ ${#fabrics[@]} -eq 0 ]; then
 	exit 77
 fi
 
-# run FABRIC SIGNAL: prints what happened; sets rc, elapsed, dir
+# run FABRIC SIGNAL [IMPL]: prints what happened; sets rc, elapsed, dir
 run() {
-	local fab=$1 sig=$2 start end waited=0
-	dir="$tmp/$fab-$sig"
+	local fab=$1 sig=$2 impl=${3:-ring} start end waited=0
+	dir="$tmp/$fab-$sig-$impl"
 	mkdir -p "$dir"
 	start=$(date +%s%N)
 	timeout 120 mpirun -np 4 --oversubscribe --bind-to none \
 		sh -c 'echo $$ > "'"$dir"'/pid.$OMPI_COMM_WORLD_RANK"; exec "$0" "$@"' \
-		"$fabscope" run --fabric "$fab" --pattern allreduce --min 1K --max 64K \
+		"$fabscope" run --fabric "$fab" --pattern allreduce --impl "$impl" --min 1K --max 64K \
 		--iters 1000000 --point-time 1s --timeout ${timeout_s}s --output "$dir/res.json" \
 		-q >"$dir/out" 2>&1 &
 	local mp=$!
@@ -89,7 +90,7 @@ run() {
 	kill -CONT "$victim_pid" 2>/dev/null
 	victim_pid=
 	elapsed=$(((end - start) / 1000000))
-	echo "== $fab, rank 2 $sig: exit $rc after ${elapsed} ms (bound ${bound_s} s)"
+	echo "== $fab ($impl), rank 2 $sig: exit $rc after ${elapsed} ms (bound ${bound_s} s)"
 	echo "   last line: $(grep '^fabscope' "$dir/out" | tail -1)"
 }
 
@@ -107,17 +108,24 @@ sys.exit(0 if ok else 1)
 EOF
 }
 
-for fab in "${fabrics[@]}"; do
-	run "$fab" STOP
+# check_stop FABRIC [IMPL]
+check_stop() {
+	run "$1" STOP "${2:-ring}"
 	if [ "$rc" != 3 ]; then
-		fail "$fab/STOP: exit $rc, expected 3 (aborted)"
+		fail "$1/STOP: exit $rc, expected 3 (aborted)"
 		tail -20 "$dir/out"
 	fi
 	[ "$rc" = -1 ] || [ "$elapsed" -le $((bound_s * 1000)) ] ||
-		fail "$fab/STOP: took ${elapsed} ms, more than ${bound_s} s"
+		fail "$1/STOP: took ${elapsed} ms, more than ${bound_s} s"
 	grep '^fabscope' "$dir/out" | tail -1 | grep -q "rank 2 (host $host) stopped answering" ||
-		fail "$fab/STOP: the last fabscope line does not name rank 2 (host $host)"
-	results_name_rank2 "$dir/res.json" || fail "$fab/STOP: the results do not name rank 2"
+		fail "$1/STOP: the last fabscope line does not name rank 2 (host $host)"
+	results_name_rank2 "$dir/res.json" || fail "$1/STOP: the results do not name rank 2"
+}
+
+for fab in "${fabrics[@]}"; do
+	check_stop "$fab"
+	# MPI's own collectives, completed with a deadline
+	[ "$fab" = mpi ] && check_stop mpi native
 
 	run "$fab" KILL
 	if [ "$rc" = 0 ] || [ "$rc" = -1 ] || [ "$rc" = 124 ]; then
