@@ -13,6 +13,11 @@
 
 /* Sleep between polls while a query collects answers. */
 #define WD_QUERY_SLEEP_NS 1000000ull
+/* Wait loops look for messages at most this often: a fabric wait calls
+ * fsc_watchdog_poll every 256 polls (tens of us), and each look is a call
+ * into the control path (MPI_Iprobe, which drives MPI's progress engine)
+ * that the measured path need not pay for so often. */
+#define WD_POLL_EVERY_NS 1000000ull
 
 struct fsc_watchdog {
 	uint64_t timeout_ns; /* bootstrap waits; 0 = none */
@@ -24,8 +29,9 @@ struct fsc_watchdog {
 	int has_verdict;
 	struct fsc_wd_msg verdict; /* verdict.from: the reporter */
 	char text[1024];
-	int last_fault_peer; /* last peer a fabric wait named; -1 none */
-	int in_poll;         /* re-entrancy guard (idle hooks) */
+	int last_fault_peer;   /* last peer a fabric wait named; -1 none */
+	uint64_t last_poll_ns; /* rate limit of fsc_watchdog_poll */
+	int in_poll;           /* re-entrancy guard (idle hooks) */
 };
 
 /* Set by a signal handler: the process-wide nature of signals makes this
@@ -285,6 +291,7 @@ static void drain(struct fsc_boot *b)
 int fsc_watchdog_poll(struct fsc_boot *b)
 {
 	struct fsc_watchdog *w = wd_of(b);
+	uint64_t now;
 
 	if (!w)
 		return 0;
@@ -292,8 +299,12 @@ int fsc_watchdog_poll(struct fsc_boot *b)
 		drain(b); /* inside a query: answer, nothing more */
 		return w->has_verdict ? -ECONNABORTED : 0;
 	}
+	now = fsc_time_real_ns();
+	if (now - w->last_poll_ns < WD_POLL_EVERY_NS && !wd_signal)
+		return w->has_verdict ? -ECONNABORTED : 0;
+	w->last_poll_ns = now;
 	w->in_poll = 1;
-	wd_alive_ns = fsc_time_real_ns();
+	wd_alive_ns = now;
 	drain(b);
 	if (wd_signal && !w->has_verdict)
 		signal_verdict(b, w);
