@@ -115,16 +115,7 @@ static void appendf(char *buf, size_t len, const char *fmt, ...)
 
 static const char *rstr(const json_t *r, const char *k)
 {
-	const char *s = json_string_value(json_object_get(r, k));
-
-	return s ? s : "";
-}
-
-static double rnum(const json_t *r, const char *k)
-{
-	const json_t *v = json_object_get(r, k);
-
-	return json_is_number(v) ? json_number_value(v) : NAN;
+	return fsc_json_str(r, k, "");
 }
 
 static int rstatus(const json_t *r, const char *s)
@@ -160,7 +151,7 @@ static void point_name(char *buf, size_t len, const json_t *r)
 {
 	char sz[32];
 
-	fmt_size(sz, sizeof(sz), (uint64_t)rnum(r, "bytes"));
+	fmt_size(sz, sizeof(sz), (uint64_t)fsc_json_num(r, "bytes"));
 	snprintf(buf, len, "%s %s%s%s", rstr(r, "impl"), sz, json_object_get(r, "dtype") ? " " : "",
 	         rstr(r, "dtype"));
 }
@@ -447,11 +438,11 @@ static void eval_latency(const struct fsc_spec_check *c, const struct fsc_accept
 
 	json_array_foreach(a->records, i, r)
 	{
-		double x = rnum(json_object_get(r, "time_us"), stat);
+		double x = fsc_json_num(json_object_get(r, "time_us"), stat);
 
 		if (!measured(r) || isnan(x))
 			continue;
-		if (c->has_at && (uint64_t)rnum(r, "bytes") != c->at_bytes)
+		if (c->has_at && (uint64_t)fsc_json_num(r, "bytes") != c->at_bytes)
 			continue;
 		n++;
 		if (x > worst) {
@@ -489,11 +480,11 @@ static void eval_bandwidth(const struct fsc_spec_check *c, const struct fsc_acce
 	 * the check holds when every implementation meets the floor. */
 	json_array_foreach(a->records, i, r)
 	{
-		double x = rnum(r, field);
+		double x = fsc_json_num(r, field);
 
 		if (!measured(r) || isnan(x))
 			continue;
-		if (c->has_at && (uint64_t)rnum(r, "bytes") != c->at_bytes)
+		if (c->has_at && (uint64_t)fsc_json_num(r, "bytes") != c->at_bytes)
 			continue;
 		for (k = 0; k < nimpl; k++)
 			if (!strcmp(best[k].impl, rstr(r, "impl")))
@@ -535,7 +526,7 @@ static void eval_wrong(const struct fsc_accept_attempt *a, struct fsc_check_outc
 
 	json_array_foreach(a->records, i, r)
 	{
-		double w = rnum(r, "wrong");
+		double w = fsc_json_num(r, "wrong");
 
 		if (!measured(r))
 			continue;
@@ -604,8 +595,8 @@ static void eval_anomaly(const struct fsc_spec_check *c, const struct fsc_accept
 	o->status = nanom ? FSC_CHECK_FAIL : FSC_CHECK_PASS;
 	if (!nanom) {
 		const json_t *last = json_array_get(a->records, json_array_size(a->records) - 1);
-		double bw = rnum(json_object_get(last, "bw_spread"), "median");
-		double lat = rnum(json_object_get(last, "lat_spread"), "median");
+		double bw = fsc_json_num(json_object_get(last, "bw_spread"), "median");
+		double lat = fsc_json_num(json_object_get(last, "lat_spread"), "median");
 		char b[32], l[32];
 
 		fmt_num(b, sizeof(b), bw);
@@ -871,7 +862,7 @@ static int junit_body(FILE *f, void *arg)
 	        (long long)json_integer_value(json_object_get(counts, "checks")),
 	        (long long)json_integer_value(json_object_get(counts, "failed")),
 	        (long long)json_integer_value(json_object_get(counts, "skipped")),
-	        rnum(acc, "duration_s"));
+	        fsc_json_num(acc, "duration_s"));
 	fprintf(f, "  <testsuite name=\"");
 	xml_put(f, rstr(spec, "name"), 1);
 	fprintf(f,
@@ -880,7 +871,7 @@ static int junit_body(FILE *f, void *arg)
 	        (long long)json_integer_value(json_object_get(counts, "checks")),
 	        (long long)json_integer_value(json_object_get(counts, "failed")),
 	        (long long)json_integer_value(json_object_get(counts, "skipped")),
-	        rnum(acc, "duration_s"));
+	        fsc_json_num(acc, "duration_s"));
 	xml_put(f, rstr(acc, "start_time"), 1);
 	fprintf(f, "\">\n    <properties>\n      <property name=\"spec\" value=\"");
 	xml_put(f, rstr(spec, "path"), 1);
@@ -901,7 +892,7 @@ static int junit_body(FILE *f, void *arg)
 		fprintf(f, "\" name=\"");
 		xml_put(f, rstr(c, "check"), 1);
 		fprintf(f, "\" time=\"%.3f\">\n",
-		        isnan(rnum(c, "duration_s")) ? 0.0 : rnum(c, "duration_s"));
+		        isnan(fsc_json_num(c, "duration_s")) ? 0.0 : fsc_json_num(c, "duration_s"));
 		suspects_line(sus, sizeof(sus), json_object_get(c, "suspects"));
 		snprintf(body, sizeof(body), "required: %s\nmeasured: %s", rstr(c, "required"),
 		         rstr(c, "measured"));

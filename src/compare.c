@@ -118,20 +118,6 @@ struct side {
 	size_t n, cap;
 };
 
-static const char *sget(const json_t *o, const char *k, const char *def)
-{
-	const char *v = json_string_value(json_object_get(o, k));
-
-	return v ? v : def;
-}
-
-static double nget(const json_t *o, const char *k)
-{
-	const json_t *v = json_object_get(o, k);
-
-	return json_is_number(v) ? json_number_value(v) : NAN;
-}
-
 static double cell(const json_t *rec, const char *k, int i, int j)
 {
 	const json_t *v =
@@ -165,10 +151,10 @@ static int cmp_point(const void *a, const void *b)
 
 static void prefix(char *buf, size_t len, const json_t *rec)
 {
-	const char *t = sget(rec, "test", 0);
+	const char *t = fsc_json_str(rec, "test", 0);
 
-	snprintf(buf, len, "%s%s%s %s", t ? t : "", t ? ": " : "", sget(rec, "fabric", "?"),
-	         sget(rec, "pattern", "?"));
+	snprintf(buf, len, "%s%s%s %s", t ? t : "", t ? ": " : "", fsc_json_str(rec, "fabric", "?"),
+	         fsc_json_str(rec, "pattern", "?"));
 }
 
 void fsc_compare_record_key(const json_t *rec, char *buf, size_t len)
@@ -180,11 +166,11 @@ void fsc_compare_record_key(const json_t *rec, char *buf, size_t len)
 		snprintf(buf, len, "%s matrix", pre);
 		return;
 	}
-	snprintf(buf, len, "%s %s%s%s%s%s%s %.0fB", pre, sget(rec, "impl", ""),
-	         json_object_get(rec, "dtype") ? " " : "", sget(rec, "dtype", ""),
-	         json_object_get(rec, "op") ? " " : "", sget(rec, "op", ""),
+	snprintf(buf, len, "%s %s%s%s%s%s%s %.0fB", pre, fsc_json_str(rec, "impl", ""),
+	         json_object_get(rec, "dtype") ? " " : "", fsc_json_str(rec, "dtype", ""),
+	         json_object_get(rec, "op") ? " " : "", fsc_json_str(rec, "op", ""),
 	         json_is_true(json_object_get(rec, "in_place")) ? " in-place" : "",
-	         nget(rec, "bytes"));
+	         fsc_json_num(rec, "bytes"));
 }
 
 /* Every point of a document, sorted by key, one per key (the last). */
@@ -248,7 +234,7 @@ static json_t *host_names(const json_t *doc)
 	size_t i;
 
 	json_array_foreach(json_object_get(json_object_get(doc, "meta"), "hosts"), i, h)
-	        json_array_append_new(names, json_string(sget(h, "name", "?")));
+	        json_array_append_new(names, json_string(fsc_json_str(h, "name", "?")));
 	return names;
 }
 
@@ -337,7 +323,8 @@ static int status_bad(const char *s)
 static json_t *judge_point(const struct point *pb, const struct point *pr,
                            const struct fsc_compare_opts *o, enum judgement *j)
 {
-	const char *sb = sget(pb->rec, "status", "?"), *sr = sget(pr->rec, "status", "?");
+	const char *sb = fsc_json_str(pb->rec, "status", "?"),
+	           *sr = fsc_json_str(pr->rec, "status", "?");
 	const json_t *tb = json_object_get(pb->rec, "time_us"),
 	             *tr = json_object_get(pr->rec, "time_us");
 	double *a = 0, *b = 0;
@@ -356,17 +343,19 @@ static json_t *judge_point(const struct point *pb, const struct point *pr,
 			*sp = 0;
 		json_object_set_new(x, "sweep", json_string(g));
 	}
-	json_object_set_new(x, "fabric", json_string(sget(pr->rec, "fabric", "?")));
-	json_object_set_new(x, "pattern", json_string(sget(pr->rec, "pattern", "?")));
-	json_object_set_new(x, "bytes", num(nget(pr->rec, "bytes")));
+	json_object_set_new(x, "fabric", json_string(fsc_json_str(pr->rec, "fabric", "?")));
+	json_object_set_new(x, "pattern", json_string(fsc_json_str(pr->rec, "pattern", "?")));
+	json_object_set_new(x, "bytes", num(fsc_json_num(pr->rec, "bytes")));
 	json_object_set_new(x, "base",
 	                    json_pack("{s:s, s:o, s:o, s:o}", "status", sb, "p50_us",
-	                              num(nget(tb, "p50")), "p99_us", num(nget(tb, "p99")),
-	                              "bw_GBps", num(nget(pb->rec, "algbw_GBps"))));
+	                              num(fsc_json_num(tb, "p50")), "p99_us",
+	                              num(fsc_json_num(tb, "p99")), "bw_GBps",
+	                              num(fsc_json_num(pb->rec, "algbw_GBps"))));
 	json_object_set_new(x, "run",
 	                    json_pack("{s:s, s:o, s:o, s:o}", "status", sr, "p50_us",
-	                              num(nget(tr, "p50")), "p99_us", num(nget(tr, "p99")),
-	                              "bw_GBps", num(nget(pr->rec, "algbw_GBps"))));
+	                              num(fsc_json_num(tr, "p50")), "p99_us",
+	                              num(fsc_json_num(tr, "p99")), "bw_GBps",
+	                              num(fsc_json_num(pr->rec, "algbw_GBps"))));
 	if (status_bad(sr) && !status_bad(sb)) {
 		*j = J_REGRESSION;
 		json_object_set_new(x, "method", json_string("status"));
@@ -425,7 +414,7 @@ static json_t *judge_cell(const struct point *pb, const struct point *pr,
 	       lr = cell(pr->rec, "lat_us", pr->src, pr->dst);
 	double lb99 = cell(pb->rec, "lat_p99_us", pb->src, pb->dst);
 	double lr99 = cell(pr->rec, "lat_p99_us", pr->src, pr->dst);
-	double kb = nget(pb->rec, "repeats"), kr = nget(pr->rec, "repeats");
+	double kb = fsc_json_num(pb->rec, "repeats"), kr = fsc_json_num(pr->rec, "repeats");
 	const json_t *labels = json_object_get(pr->rec, "labels");
 	double chg = b > 0 ? r / b - 1 : NAN;
 	/* two-sided exact p of a rank-sum test with all of one side above all
@@ -441,7 +430,7 @@ static json_t *judge_cell(const struct point *pb, const struct point *pr,
 		*j = J_N; /* judged once the scatter floor is known */
 	(void)o;
 	json_object_set_new(x, "key", json_string(pr->key));
-	json_object_set_new(x, "fabric", json_string(sget(pr->rec, "fabric", "?")));
+	json_object_set_new(x, "fabric", json_string(fsc_json_str(pr->rec, "fabric", "?")));
 	json_object_set_new(x, "pattern", json_string("pairs"));
 	json_object_set_new(x, "src", json_string(label(labels, pr->src)));
 	json_object_set_new(x, "dst", json_string(label(labels, pr->dst)));
@@ -481,20 +470,22 @@ static void judge_acceptance(const json_t *base, const json_t *run, json_t *pts,
 			continue;
 		json_array_foreach(cb, k, b)
 		{
-			if (strcmp(sget(b, "test", ""), sget(r, "test", "")) ||
-			    strcmp(sget(b, "fabric", ""), sget(r, "fabric", "")) ||
-			    strcmp(sget(b, "check", ""), sget(r, "check", "")) ||
+			if (strcmp(fsc_json_str(b, "test", ""), fsc_json_str(r, "test", "")) ||
+			    strcmp(fsc_json_str(b, "fabric", ""), fsc_json_str(r, "fabric", "")) ||
+			    strcmp(fsc_json_str(b, "check", ""), fsc_json_str(r, "check", "")) ||
 			    !json_is_true(json_object_get(b, "pass")))
 				continue;
 			json_array_append_new(
-			        pts, json_pack("{s:s+++++, s:s, s:s, s:s, s:s+++, s:s}", "key",
-			                       sget(r, "test", "?"), ": ", sget(r, "fabric", "?"),
-			                       " check '", sget(r, "check", "?"), "'", "fabric",
-			                       sget(r, "fabric", "?"), "pattern", "acceptance",
-			                       "method", "acceptance", "why",
-			                       "passed, now fails: ", sget(r, "measured", ""),
-			                       " (required ", sget(r, "required", ""), ")",
-			                       "judgement", "regression"));
+			        pts,
+			        json_pack("{s:s+++++, s:s, s:s, s:s, s:s+++, s:s}", "key",
+			                  fsc_json_str(r, "test", "?"), ": ",
+			                  fsc_json_str(r, "fabric", "?"), " check '",
+			                  fsc_json_str(r, "check", "?"), "'", "fabric",
+			                  fsc_json_str(r, "fabric", "?"), "pattern", "acceptance",
+			                  "method", "acceptance", "why",
+			                  "passed, now fails: ", fsc_json_str(r, "measured", ""),
+			                  " (required ", fsc_json_str(r, "required", ""), ")",
+			                  "judgement", "regression"));
 			counts[J_REGRESSION]++;
 			break;
 		}
@@ -515,10 +506,10 @@ static double scatter(const json_t *pts, const char *method, const char *field)
 		return 0;
 	json_array_foreach(pts, i, x)
 	{
-		double c = nget(x, field);
+		double c = fsc_json_num(x, field);
 
-		if (!json_object_get(x, "judgement") && !strcmp(sget(x, "method", ""), method) &&
-		    isfinite(c) && c > -1)
+		if (!json_object_get(x, "judgement") &&
+		    !strcmp(fsc_json_str(x, "method", ""), method) && isfinite(c) && c > -1)
 			v[n++] = log1p(c);
 	}
 	tmp = malloc((n ? n : 1) * sizeof(*tmp));
@@ -556,23 +547,24 @@ static void sweep_floors(json_t *pts, const struct fsc_compare_opts *o, double g
 	{
 		size_t m = 0, ns = 0;
 		double slope, icpt, sc = -1;
-		const char *g = sget(x, "sweep", 0);
+		const char *g = fsc_json_str(x, "sweep", 0);
 
 		if (done[i] || !g || json_object_get(x, "judgement") ||
-		    strcmp(sget(x, "method", ""), "bootstrap"))
+		    strcmp(fsc_json_str(x, "method", ""), "bootstrap"))
 			continue;
 		for (k = i; k < n; k++) {
 			const json_t *y = json_array_get(pts, k);
 
 			if (done[k] || json_object_get(y, "judgement") ||
-			    strcmp(sget(y, "sweep", ""), g) ||
-			    strcmp(sget(y, "method", ""), "bootstrap") || !(nget(y, "bytes") > 0) ||
-			    !(nget(y, "p50_change") > -1))
+			    strcmp(fsc_json_str(y, "sweep", ""), g) ||
+			    strcmp(fsc_json_str(y, "method", ""), "bootstrap") ||
+			    !(fsc_json_num(y, "bytes") > 0) ||
+			    !(fsc_json_num(y, "p50_change") > -1))
 				continue;
 			done[k] = 1;
 			v[m] = y;
-			xs[m] = log(nget(y, "bytes"));
-			ys[m++] = log1p(nget(y, "p50_change"));
+			xs[m] = log(fsc_json_num(y, "bytes"));
+			ys[m++] = log1p(fsc_json_num(y, "p50_change"));
 		}
 		if (m >= 5) {
 			for (size_t a = 0; a < m; a++)
@@ -605,7 +597,7 @@ static void sweep_floors(json_t *pts, const struct fsc_compare_opts *o, double g
 		double sc;
 
 		if (!done[i] || json_object_get(x, "judgement") ||
-		    strcmp(sget(x, "method", ""), "bootstrap"))
+		    strcmp(fsc_json_str(x, "method", ""), "bootstrap"))
 			continue;
 		sc = fmax(psc[i], pooled);
 		json_object_set_new(
@@ -639,18 +631,18 @@ static void finalize(json_t *pts, const struct fsc_compare_opts *o, double fl_pt
 
 		if (json_object_get(x, "judgement"))
 			continue;
-		if (!strcmp(sget(x, "method", ""), "bootstrap")) {
+		if (!strcmp(fsc_json_str(x, "method", ""), "bootstrap")) {
 			const json_t *ci = json_object_get(x, "p50_ci");
 
-			double fl = nget(x, "floor");
+			double fl = fsc_json_num(x, "floor");
 
-			j = judge_time(1 + nget(x, "p50_change"),
+			j = judge_time(1 + fsc_json_num(x, "p50_change"),
 			               1 + json_number_value(json_array_get(ci, 0)),
 			               1 + json_number_value(json_array_get(ci, 1)),
 			               isfinite(fl) ? fl : fl_pts);
 		} else {
-			double chg = nget(x, "bw_change"), p = nget(x, "p_value");
-			const char *dis = sget(x, "disjoint", "no");
+			double chg = fsc_json_num(x, "bw_change"), p = fsc_json_num(x, "p_value");
+			const char *dis = fsc_json_str(x, "disjoint", "no");
 			int sig = p <= 1 - o->confidence;
 
 			if (chg <= -fl_cells / (1 + fl_cells) && !strcmp(dis, "below"))
@@ -672,24 +664,24 @@ static int severity_cmp(const void *a, const void *b)
 	double cx, cy;
 
 	for (int k = 0; k < J_N; k++) {
-		if (!strcmp(sget(x, "judgement", ""), jname[k]))
+		if (!strcmp(fsc_json_str(x, "judgement", ""), jname[k]))
 			jx = k;
-		if (!strcmp(sget(y, "judgement", ""), jname[k]))
+		if (!strcmp(fsc_json_str(y, "judgement", ""), jname[k]))
 			jy = k;
 	}
 	if (jx != jy)
 		return jx - jy;
 	/* worst bandwidth change first among regressions, best first among
 	 * improvements; then by key */
-	cx = nget(x, "bw_change");
-	cy = nget(y, "bw_change");
+	cx = fsc_json_num(x, "bw_change");
+	cy = fsc_json_num(y, "bw_change");
 	if (isnan(cx))
 		cx = 0;
 	if (isnan(cy))
 		cy = 0;
 	if (cx != cy)
 		return jx == J_IMPROVEMENT ? (cx < cy) - (cx > cy) : (cx > cy) - (cx < cy);
-	return strcmp(sget(x, "key", ""), sget(y, "key", ""));
+	return strcmp(fsc_json_str(x, "key", ""), fsc_json_str(y, "key", ""));
 }
 
 static void sort_points(json_t *pts)
@@ -730,15 +722,16 @@ static json_t *side_info(const json_t *doc, const char *name)
 	const json_t *meta = json_object_get(doc, "meta");
 
 	return json_pack("{s:s, s:s, s:s, s:o}", "name", name, "start_time",
-	                 sget(meta, "start_time", "?"), "status", sget(doc, "status", "?"), "hosts",
-	                 host_names(doc));
+	                 fsc_json_str(meta, "start_time", "?"), "status",
+	                 fsc_json_str(doc, "status", "?"), "hosts", host_names(doc));
 }
 
 int fsc_compare_docs(const json_t *base, const json_t *run, const char *base_name,
                      const char *run_name, const struct fsc_compare_opts *o, json_t **out,
                      char *err, size_t errlen)
 {
-	const char *vb = sget(base, "schema", "(none)"), *vr = sget(run, "schema", "(none)");
+	const char *vb = fsc_json_str(base, "schema", "(none)"),
+	           *vr = fsc_json_str(run, "schema", "(none)");
 	struct side sb = {0}, sr = {0};
 	json_t *hb = host_names(base), *hr = host_names(run);
 	json_t *cmp = 0, *pts, *miss, *added;
@@ -822,8 +815,8 @@ int fsc_compare_docs(const json_t *base, const json_t *run, const char *base_nam
 			json_array_append_new(pts, judge_cell(&sb.p[i], &sr.p[k], o, &j));
 			if (j != J_N)
 				counts[j]++;
-		} else if (!strcmp(sget(sr.p[k].rec, "status", ""), "skipped") ||
-		           !strcmp(sget(sb.p[i].rec, "status", ""), "skipped")) {
+		} else if (!strcmp(fsc_json_str(sr.p[k].rec, "status", ""), "skipped") ||
+		           !strcmp(fsc_json_str(sb.p[i].rec, "status", ""), "skipped")) {
 			excluded++;
 		} else {
 			json_array_append_new(pts, judge_point(&sb.p[i], &sr.p[k], o, &j));
@@ -890,21 +883,22 @@ void fsc_compare_print(FILE *f, const json_t *cmp)
 	size_t i;
 
 	fprintf(f, "# compare: baseline %s (%s) vs run %s (%s)\n",
-	        sget(json_object_get(cmp, "baseline"), "name", "?"),
-	        sget(json_object_get(cmp, "baseline"), "start_time", "?"),
-	        sget(json_object_get(cmp, "run"), "name", "?"),
-	        sget(json_object_get(cmp, "run"), "start_time", "?"));
+	        fsc_json_str(json_object_get(cmp, "baseline"), "name", "?"),
+	        fsc_json_str(json_object_get(cmp, "baseline"), "start_time", "?"),
+	        fsc_json_str(json_object_get(cmp, "run"), "name", "?"),
+	        fsc_json_str(json_object_get(cmp, "run"), "start_time", "?"));
 	fprintf(f,
 	        "# points: %.0f%% bootstrap CI of the ratio of medians (%.0f resamples); matrix "
 	        "cells: rank test on the repeats; min effect %.1f%%\n",
-	        100 * nget(m, "confidence"), nget(m, "resamples"), 100 * nget(m, "min_effect"));
+	        100 * fsc_json_num(m, "confidence"), fsc_json_num(m, "resamples"),
+	        100 * fsc_json_num(m, "min_effect"));
 	{
 		const json_t *nz = json_object_get(cmp, "noise");
 		double lo = INFINITY, hi = -INFINITY;
 
 		json_array_foreach(pts, i, p)
 		{
-			double fl = nget(p, "floor");
+			double fl = fsc_json_num(p, "floor");
 
 			if (isfinite(fl)) {
 				lo = fmin(lo, fl);
@@ -918,25 +912,25 @@ void fsc_compare_print(FILE *f, const json_t *cmp)
 			        "effect, or %g x the scatter of the run's points around each "
 			        "sweep's "
 			        "trend)",
-			        100 * lo, 100 * hi, nget(nz, "scatter_k"));
+			        100 * lo, 100 * hi, fsc_json_num(nz, "scatter_k"));
 		else
 			fprintf(f, "# noise: points must move %.1f%% to count",
-			        100 * nget(nz, "points_floor"));
-		fprintf(f, "; matrix cells %.1f%%\n", 100 * nget(nz, "cells_floor"));
+			        100 * fsc_json_num(nz, "points_floor"));
+		fprintf(f, "; matrix cells %.1f%%\n", 100 * fsc_json_num(nz, "cells_floor"));
 	}
 	fprintf(f, "# %-12s %-46s %22s %9s %9s\n", "judgement", "point", "p50 change [CI]", "p99",
 	        "bw");
 	json_array_foreach(pts, i, p)
 	{
-		const char *j = sget(p, "judgement", "?");
+		const char *j = fsc_json_str(p, "judgement", "?");
 		const json_t *ci = json_object_get(p, "p50_ci");
 		char a[32], b[32], c[32], lo[32], hi[32], col[112];
 
 		if (!strcmp(j, "unchanged"))
 			continue;
-		pct(a, sizeof(a), nget(p, "p50_change"));
-		pct(b, sizeof(b), nget(p, "p99_change"));
-		pct(c, sizeof(c), nget(p, "bw_change"));
+		pct(a, sizeof(a), fsc_json_num(p, "p50_change"));
+		pct(b, sizeof(b), fsc_json_num(p, "p99_change"));
+		pct(c, sizeof(c), fsc_json_num(p, "bw_change"));
 		if (json_is_array(ci)) {
 			pct(lo, sizeof(lo), json_number_value(json_array_get(ci, 0)));
 			pct(hi, sizeof(hi), json_number_value(json_array_get(ci, 1)));
@@ -944,24 +938,25 @@ void fsc_compare_print(FILE *f, const json_t *cmp)
 		} else {
 			snprintf(col, sizeof(col), "%s", a);
 		}
-		fprintf(f, "  %-12s %-46s %22s %9s %9s", j, sget(p, "key", "?"), col, b, c);
+		fprintf(f, "  %-12s %-46s %22s %9s %9s", j, fsc_json_str(p, "key", "?"), col, b, c);
 		if (json_object_get(p, "why"))
-			fprintf(f, "  %s", sget(p, "why", ""));
+			fprintf(f, "  %s", fsc_json_str(p, "why", ""));
 		fputc('\n', f);
 	}
 	fprintf(f, "# unchanged: %.0f points within noise or below the minimum effect\n",
-	        nget(cnt, "unchanged"));
-	if (nget(cnt, "excluded") > 0)
+	        fsc_json_num(cnt, "unchanged"));
+	if (fsc_json_num(cnt, "excluded") > 0)
 		fprintf(f,
 		        "# not compared: %.0f (skipped on a side, or outside the common hosts)\n",
-		        nget(cnt, "excluded"));
+		        fsc_json_num(cnt, "excluded"));
 	json_array_foreach(json_object_get(cmp, "missing_in_run"), i, v)
 	        fprintf(f, "# missing in run: %s\n", json_string_value(v));
 	json_array_foreach(json_object_get(cmp, "new_in_run"), i, v)
 	        fprintf(f, "# new in run (not in baseline): %s\n", json_string_value(v));
 	fprintf(f, "# verdict: %s (%.0f regressions, %.0f improvements, %.0f inconclusive)\n",
-	        strcmp(sget(cmp, "verdict", ""), "regression") ? "OK" : "REGRESSION",
-	        nget(cnt, "regression"), nget(cnt, "improvement"), nget(cnt, "inconclusive"));
+	        strcmp(fsc_json_str(cmp, "verdict", ""), "regression") ? "OK" : "REGRESSION",
+	        fsc_json_num(cnt, "regression"), fsc_json_num(cnt, "improvement"),
+	        fsc_json_num(cnt, "inconclusive"));
 }
 
 /* ---- Prometheus text format ---- */
@@ -993,19 +988,20 @@ static int prom_writer(FILE *f, void *arg)
 	size_t i;
 
 	prom_gauge(f, "fabscope_compare_regression", "1 when a regression was confirmed",
-	           strcmp(sget(cmp, "verdict", ""), "regression") ? 0 : 1);
+	           strcmp(fsc_json_str(cmp, "verdict", ""), "regression") ? 0 : 1);
 	prom_gauge(f, "fabscope_compare_regressions", "points confirmed slower than the baseline",
-	           nget(cnt, "regression"));
+	           fsc_json_num(cnt, "regression"));
 	prom_gauge(f, "fabscope_compare_improvements", "points confirmed faster than the baseline",
-	           nget(cnt, "improvement"));
+	           fsc_json_num(cnt, "improvement"));
 	prom_gauge(f, "fabscope_compare_inconclusive", "points that moved but not surely",
-	           nget(cnt, "inconclusive"));
-	prom_gauge(f, "fabscope_compare_unchanged", "points within noise", nget(cnt, "unchanged"));
+	           fsc_json_num(cnt, "inconclusive"));
+	prom_gauge(f, "fabscope_compare_unchanged", "points within noise",
+	           fsc_json_num(cnt, "unchanged"));
 	prom_gauge(f, "fabscope_compare_missing_points", "baseline points the run lacks",
-	           nget(cnt, "missing_in_run"));
+	           fsc_json_num(cnt, "missing_in_run"));
 	prom_gauge(f, "fabscope_compare_noise_floor_ratio",
 	           "smallest change of a point that counted in this comparison",
-	           nget(json_object_get(cmp, "noise"), "points_floor"));
+	           fsc_json_num(json_object_get(cmp, "noise"), "points_floor"));
 	for (int m = 0; m < 3; m++) {
 		fprintf(f,
 		        "# HELP %s relative change against the baseline (run / baseline - 1)\n"
@@ -1013,15 +1009,17 @@ static int prom_writer(FILE *f, void *arg)
 		        names[m], names[m]);
 		json_array_foreach(json_object_get(cmp, "points"), i, p)
 		{
-			double v = nget(p, fields[m]);
+			double v = fsc_json_num(p, fields[m]);
 
 			/* every point, but only the matrix cells that moved */
-			if (!isfinite(v) || (json_object_get(p, "src") &&
-			                     !strcmp(sget(p, "judgement", ""), "unchanged")))
+			if (!isfinite(v) ||
+			    (json_object_get(p, "src") &&
+			     !strcmp(fsc_json_str(p, "judgement", ""), "unchanged")))
 				continue;
 			fprintf(f, "%s{point=\"", names[m]);
-			prom_label(f, sget(p, "key", ""));
-			fprintf(f, "\",judgement=\"%s\"} %.6g\n", sget(p, "judgement", ""), v);
+			prom_label(f, fsc_json_str(p, "key", ""));
+			fprintf(f, "\",judgement=\"%s\"} %.6g\n", fsc_json_str(p, "judgement", ""),
+			        v);
 		}
 	}
 	return ferror(f) ? -EIO : 0;
@@ -1078,7 +1076,7 @@ int fsc_compare_load(const char *spec, const char *db, json_t **doc, char *err, 
 		return -EINVAL;
 	}
 	if (!json_is_string(json_object_get(*doc, "schema")) ||
-	    strncmp(sget(*doc, "schema", ""), "fabscope-results/", 17)) {
+	    strncmp(fsc_json_str(*doc, "schema", ""), "fabscope-results/", 17)) {
 		snprintf(err, errlen, "'%s' is not a fabscope results file (no \"schema\")", spec);
 		json_decref(*doc);
 		*doc = 0;
@@ -1139,7 +1137,7 @@ int fsc_compare_main(int argc, char **argv)
 	    fsc_compare_prom_write(cmp, fsc_cfg_str(cfg, "prom"), err, sizeof(err)))
 		goto usage;
 	rc = !strcmp(fsc_cfg_str(cfg, "fail-on"), "regression") &&
-	                     !strcmp(sget(cmp, "verdict", ""), "regression")
+	                     !strcmp(fsc_json_str(cmp, "verdict", ""), "regression")
 	             ? FSC_EXIT_FAIL
 	             : FSC_EXIT_OK;
 	goto out;

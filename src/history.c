@@ -104,20 +104,6 @@ void fsc_history_close(struct fsc_history *h)
 	free(h);
 }
 
-static const char *sget(const json_t *o, const char *k, const char *def)
-{
-	const char *v = json_string_value(json_object_get(o, k));
-
-	return v ? v : def;
-}
-
-static double nget(const json_t *o, const char *k)
-{
-	const json_t *v = json_object_get(o, k);
-
-	return json_is_number(v) ? json_number_value(v) : NAN;
-}
-
 static void bind_num(sqlite3_stmt *st, int i, double v)
 {
 	if (isfinite(v))
@@ -159,9 +145,9 @@ static void record_figures(const json_t *rec, double *p50, double *p99, double *
 {
 	const json_t *t = json_object_get(rec, "time_us");
 
-	*p50 = nget(t, "p50");
-	*p99 = nget(t, "p99");
-	*bw = nget(rec, "algbw_GBps");
+	*p50 = fsc_json_num(t, "p50");
+	*p99 = fsc_json_num(t, "p99");
+	*bw = fsc_json_num(rec, "algbw_GBps");
 	if (json_object_get(rec, "bw_GBps") && json_is_array(json_object_get(rec, "labels"))) {
 		*bw = matrix_median(json_object_get(rec, "bw_GBps"));
 		*p50 = matrix_median(json_object_get(rec, "lat_us"));
@@ -188,14 +174,14 @@ int fsc_history_add(struct fsc_history *h, const json_t *doc, const char *label,
 	size_t i;
 	int rc;
 
-	if (strcmp(sget(doc, "schema", ""), FSC_RESULTS_SCHEMA)) {
+	if (strcmp(fsc_json_str(doc, "schema", ""), FSC_RESULTS_SCHEMA)) {
 		snprintf(err, errlen, "cannot add a document with schema '%s': history keeps %s",
-		         sget(doc, "schema", "(none)"), FSC_RESULTS_SCHEMA);
+		         fsc_json_str(doc, "schema", "(none)"), FSC_RESULTS_SCHEMA);
 		json_decref(hn);
 		return -EINVAL;
 	}
 	json_array_foreach(json_object_get(meta, "hosts"), i, host)
-	        json_array_append_new(hn, json_string(sget(host, "name", "?")));
+	        json_array_append_new(hn, json_string(fsc_json_str(host, "name", "?")));
 	text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(10));
 	hosts = json_dumps(hn, JSON_COMPACT);
 	json_decref(hn);
@@ -215,8 +201,8 @@ int fsc_history_add(struct fsc_history *h, const json_t *doc, const char *label,
 	if (rc != SQLITE_OK)
 		goto fail_tx;
 	sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, sget(meta, "start_time", ""), -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 3, sget(doc, "status", "?"), -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, fsc_json_str(meta, "start_time", ""), -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, fsc_json_str(doc, "status", "?"), -1, SQLITE_TRANSIENT);
 	if (label)
 		sqlite3_bind_text(st, 4, label, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 5, hosts, -1, SQLITE_TRANSIENT);
@@ -238,8 +224,8 @@ int fsc_history_add(struct fsc_history *h, const json_t *doc, const char *label,
 		char key[320];
 		double p50, p99, bw;
 
-		if (strcmp(sget(rec, "status", ""), "ok") &&
-		    strcmp(sget(rec, "status", ""), "anomaly"))
+		if (strcmp(fsc_json_str(rec, "status", ""), "ok") &&
+		    strcmp(fsc_json_str(rec, "status", ""), "anomaly"))
 			continue;
 		fsc_compare_record_key(rec, key, sizeof(key));
 		record_figures(rec, &p50, &p99, &bw);
@@ -541,7 +527,7 @@ int fsc_history_trend(struct fsc_history *h, const char *metric, const char *mat
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *key = (const char *)sqlite3_column_text(st, 0);
 
-		if (!cur || strcmp(sget(cur, "key", ""), key)) {
+		if (!cur || strcmp(fsc_json_str(cur, "key", ""), key)) {
 			cur = json_pack("{s:s, s:s, s:[]}", "key", key, "metric", metric, "series");
 			json_array_append_new(res, cur);
 		}
@@ -589,10 +575,11 @@ static int trend_print(FILE *f, const json_t *tr)
 
 	json_array_foreach(tr, i, k)
 	{
-		fprintf(f, "# %s (%s)\n", sget(k, "key", "?"), sget(k, "metric", "?"));
+		fprintf(f, "# %s (%s)\n", fsc_json_str(k, "key", "?"),
+		        fsc_json_str(k, "metric", "?"));
 		json_array_foreach(json_object_get(k, "series"), j, p)
-		        fprintf(f, "  run %4.0f  %-22s %12.4g\n", nget(p, "run"),
-		                sget(p, "start_time", ""), nget(p, "value"));
+		        fprintf(f, "  run %4.0f  %-22s %12.4g\n", fsc_json_num(p, "run"),
+		                fsc_json_str(p, "start_time", ""), fsc_json_num(p, "value"));
 	}
 	return 0;
 }

@@ -15,20 +15,6 @@
 /* Above this many nodes a matrix is shown aggregated. */
 #define FSC_REPORT_MAX_CELLS_SIDE 64
 
-static const char *sget(const json_t *o, const char *k, const char *def)
-{
-	const char *v = json_string_value(json_object_get(o, k));
-
-	return v ? v : def;
-}
-
-static double nget(const json_t *o, const char *k)
-{
-	const json_t *v = json_object_get(o, k);
-
-	return json_is_number(v) ? json_number_value(v) : NAN;
-}
-
 static void esc(FILE *f, const char *s)
 {
 	for (; s && *s; s++)
@@ -75,14 +61,15 @@ static int suspect_cell(const json_t *rec, int i, int j, int *node)
 	*node = 0;
 	json_array_foreach(json_object_get(rec, "anomalies"), k, a)
 	{
-		int s = (int)nget(a, "src"),
-		    d = json_is_number(json_object_get(a, "dst")) ? (int)nget(a, "dst") : -1;
+		int s = (int)fsc_json_num(a, "src"), d = json_is_number(json_object_get(a, "dst"))
+		                                                 ? (int)fsc_json_num(a, "dst")
+		                                                 : -1;
 
-		if (!strcmp(sget(a, "kind", ""), "node") && (s == i || s == j))
+		if (!strcmp(fsc_json_str(a, "kind", ""), "node") && (s == i || s == j))
 			*node = 1, hit = 1;
-		if (!strcmp(sget(a, "kind", ""), "link") &&
+		if (!strcmp(fsc_json_str(a, "kind", ""), "link") &&
 		    ((s == i && d == j) ||
-		     (s == j && d == i && !strcmp(sget(a, "direction", ""), "both"))))
+		     (s == j && d == i && !strcmp(fsc_json_str(a, "direction", ""), "both"))))
 			hit = 1;
 	}
 	return hit;
@@ -268,10 +255,10 @@ static void matrix_section(FILE *f, const json_t *rec)
 	double med = matrix_median(json_object_get(rec, "bw_GBps"), n);
 
 	fprintf(f, "<h3>pairs matrix, %s: %zu nodes, median cell %.3g GB/s</h3>\n",
-	        sget(rec, "fabric", "?"), n, med);
+	        fsc_json_str(rec, "fabric", "?"), n, med);
 	if (json_object_get(rec, "verdict")) {
 		fputs("<p><b>", f);
-		esc(f, sget(rec, "verdict", ""));
+		esc(f, fsc_json_str(rec, "verdict", ""));
 		fputs("</b></p>", f);
 	}
 	fputs("<p class=\"meta\">bandwidth of each cell (row: sender, column: receiver) against "
@@ -290,16 +277,17 @@ static void matrix_section(FILE *f, const json_t *rec)
 	json_array_foreach(json_object_get(rec, "anomalies"), k, a)
 	{
 		fputs("<tr class=\"fail\"><td>", f);
-		esc(f, sget(a, "text", "?"));
+		esc(f, fsc_json_str(a, "text", "?"));
 		fputs("</td><td>", f);
-		esc(f, sget(a, "kind", ""));
+		esc(f, fsc_json_str(a, "kind", ""));
 		fputs("</td><td>", f);
-		esc(f, sget(a, "metric", ""));
+		esc(f, fsc_json_str(a, "metric", ""));
 		fprintf(f,
 		        "</td><td class=\"n\">%.3g %s</td><td class=\"n\">%.3g</td><td "
 		        "class=\"n\">%.2f</td><td class=\"n\">%.0f</td></tr>",
-		        nget(a, "measured"), sget(a, "unit", ""), nget(a, "expected"),
-		        nget(a, "ratio"), nget(a, "confirmations"));
+		        fsc_json_num(a, "measured"), fsc_json_str(a, "unit", ""),
+		        fsc_json_num(a, "expected"), fsc_json_num(a, "ratio"),
+		        fsc_json_num(a, "confirmations"));
 	}
 	fputs("</table>\n", f);
 }
@@ -308,18 +296,19 @@ static void matrix_section(FILE *f, const json_t *rec)
 
 static void group_key(const json_t *rec, char *buf, size_t len)
 {
-	const char *t = sget(rec, "test", 0);
+	const char *t = fsc_json_str(rec, "test", 0);
 
 	snprintf(buf, len, "%s%s%s %s %s%s%s%s%s", t ? t : "", t ? ": " : "",
-	         sget(rec, "fabric", "?"), sget(rec, "pattern", "?"), sget(rec, "impl", ""),
-	         json_object_get(rec, "dtype") ? " " : "", sget(rec, "dtype", ""),
-	         json_object_get(rec, "op") ? " " : "", sget(rec, "op", ""));
+	         fsc_json_str(rec, "fabric", "?"), fsc_json_str(rec, "pattern", "?"),
+	         fsc_json_str(rec, "impl", ""), json_object_get(rec, "dtype") ? " " : "",
+	         fsc_json_str(rec, "dtype", ""), json_object_get(rec, "op") ? " " : "",
+	         fsc_json_str(rec, "op", ""));
 }
 
 static int is_point(const json_t *rec)
 {
 	return json_object_get(rec, "time_us") && !json_object_get(rec, "labels") &&
-	       !strcmp(sget(rec, "status", ""), "ok");
+	       !strcmp(fsc_json_str(rec, "status", ""), "ok");
 }
 
 /* charts: [{id, title, ylabel, ylog, datasets: [{label, data: [{x, y}]}]}] */
@@ -373,19 +362,24 @@ static json_t *build_charts(const struct fsc_report_input *in, json_t *groups)
 
 					json_array_foreach(recs, i, rec)
 					{
-						double y = w == 0   ? nget(rec, "busbw_GBps")
-						           : w == 1 ? nget(json_object_get(
+						double y =
+						        w == 0   ? fsc_json_num(rec, "busbw_GBps")
+						        : w == 1 ? fsc_json_num(
+						                           json_object_get(
 						                                   rec, "time_us"),
 						                           "p50")
-						                    : nget(json_object_get(
+						                 : fsc_json_num(
+						                           json_object_get(
 						                                   rec, "time_us"),
 						                           pk[s]);
 
-						if (isfinite(y) && nget(rec, "bytes") > 0)
+						if (isfinite(y) && fsc_json_num(rec, "bytes") > 0)
 							json_array_append_new(
-							        data, json_pack("{s:f, s:f}", "x",
-							                        nget(rec, "bytes"),
-							                        "y", y));
+							        data,
+							        json_pack(
+							                "{s:f, s:f}", "x",
+							                fsc_json_num(rec, "bytes"),
+							                "y", y));
 					}
 					snprintf(name, sizeof(name), "%s%s%s", lab,
 					         w == 2 ? " " : "", w == 2 ? pk[s] : "");
@@ -416,21 +410,22 @@ static json_t *build_charts(const struct fsc_report_input *in, json_t *groups)
 			json_t *data = json_array(), *x;
 			size_t k;
 			char cid[32];
-			const char *m = sget(t, "metric", "?");
+			const char *m = fsc_json_str(t, "metric", "?");
 
 			if (i >= 24)
 				break;
 			json_array_foreach(json_object_get(t, "series"), k,
-			                   x) if (isfinite(nget(x, "value")))
-			        json_array_append_new(data,
-			                              json_pack("{s:f, s:f}", "x", nget(x, "run"),
-			                                        "y", nget(x, "value")));
+			                   x) if (isfinite(fsc_json_num(x, "value")))
+			        json_array_append_new(data, json_pack("{s:f, s:f}", "x",
+			                                              fsc_json_num(x, "run"), "y",
+			                                              fsc_json_num(x, "value")));
 			snprintf(cid, sizeof(cid), "trend%zu", i);
 			json_array_append_new(
 			        charts,
 			        json_pack("{s:s, s:s+, s:s, s:s, s:b, s:[{s:s, s:s, s:o, s:i}]}",
-			                  "id", cid, "title", "trend: ", sget(t, "key", "?"),
-			                  "ylabel", !strcmp(m, "bw") ? "GB/s" : "µs", "xlabel",
+			                  "id", cid, "title",
+			                  "trend: ", fsc_json_str(t, "key", "?"), "ylabel",
+			                  !strcmp(m, "bw") ? "GB/s" : "µs", "xlabel",
 			                  "run (history id)", "ylog", 0, "datasets", "label", m,
 			                  "run", "history", "data", data, "dash", 0));
 		}
@@ -447,13 +442,13 @@ static void regression_table(FILE *f, const json_t *cmp)
 
 	fprintf(f, "<h2 id=\"regressions\">Compared with the baseline</h2><p class=\"meta\">"
 	           "baseline ");
-	esc(f, sget(json_object_get(cmp, "baseline"), "name", "?"));
+	esc(f, fsc_json_str(json_object_get(cmp, "baseline"), "name", "?"));
 	{
 		double lo = INFINITY, hi = -INFINITY;
 
 		json_array_foreach(json_object_get(cmp, "points"), i, p)
 		{
-			double fl = nget(p, "floor");
+			double fl = fsc_json_num(p, "floor");
 
 			if (isfinite(fl)) {
 				lo = fmin(lo, fl);
@@ -461,15 +456,15 @@ static void regression_table(FILE *f, const json_t *cmp)
 			}
 		}
 		if (!isfinite(lo))
-			lo = hi = nget(json_object_get(cmp, "noise"), "points_floor");
+			lo = hi = fsc_json_num(json_object_get(cmp, "noise"), "points_floor");
 		fprintf(f,
 		        " (%s): %.0f regressions, %.0f improvements, %.0f inconclusive, %.0f "
 		        "unchanged; a point must move %.1f%% to %.1f%% to count (noise floor of "
 		        "its sweep), a matrix cell %.1f%%.</p>",
-		        sget(json_object_get(cmp, "baseline"), "start_time", "?"),
-		        nget(cnt, "regression"), nget(cnt, "improvement"),
-		        nget(cnt, "inconclusive"), nget(cnt, "unchanged"), 100 * lo, 100 * hi,
-		        100 * nget(json_object_get(cmp, "noise"), "cells_floor"));
+		        fsc_json_str(json_object_get(cmp, "baseline"), "start_time", "?"),
+		        fsc_json_num(cnt, "regression"), fsc_json_num(cnt, "improvement"),
+		        fsc_json_num(cnt, "inconclusive"), fsc_json_num(cnt, "unchanged"), 100 * lo,
+		        100 * hi, 100 * fsc_json_num(json_object_get(cmp, "noise"), "cells_floor"));
 	}
 	fputs("<table class=\"regressions\"><tr><th>judgement</th><th>point</th><th>p50 change "
 	      "[CI]</th><th>p99 change</th><th>bandwidth change</th><th>why</th></tr>",
@@ -478,13 +473,13 @@ static void regression_table(FILE *f, const json_t *cmp)
 	{
 		const json_t *ci = json_object_get(p, "p50_ci");
 
-		if (!strcmp(sget(p, "judgement", ""), "unchanged"))
+		if (!strcmp(fsc_json_str(p, "judgement", ""), "unchanged"))
 			continue;
-		fprintf(f, "<tr class=\"%s\"><td>%s</td><td>", sget(p, "judgement", ""),
-		        sget(p, "judgement", ""));
-		esc(f, sget(p, "key", ""));
+		fprintf(f, "<tr class=\"%s\"><td>%s</td><td>", fsc_json_str(p, "judgement", ""),
+		        fsc_json_str(p, "judgement", ""));
+		esc(f, fsc_json_str(p, "key", ""));
 		fputs("</td><td class=\"n\">", f);
-		pct(f, nget(p, "p50_change"));
+		pct(f, fsc_json_num(p, "p50_change"));
 		if (json_is_array(ci)) {
 			fputs(" [", f);
 			pct(f, json_number_value(json_array_get(ci, 0)));
@@ -493,11 +488,11 @@ static void regression_table(FILE *f, const json_t *cmp)
 			fputs("]", f);
 		}
 		fputs("</td><td class=\"n\">", f);
-		pct(f, nget(p, "p99_change"));
+		pct(f, fsc_json_num(p, "p99_change"));
 		fputs("</td><td class=\"n\">", f);
-		pct(f, nget(p, "bw_change"));
+		pct(f, fsc_json_num(p, "bw_change"));
 		fputs("</td><td>", f);
-		esc(f, sget(p, "why", ""));
+		esc(f, fsc_json_str(p, "why", ""));
 		fputs("</td></tr>", f);
 	}
 	fputs("</table>\n", f);
@@ -517,24 +512,24 @@ static void acceptance_table(FILE *f, const json_t *doc)
 	if (!acc)
 		return;
 	fputs("<h3>acceptance: ", f);
-	esc(f, sget(acc, "summary", sget(acc, "verdict", "")));
+	esc(f, fsc_json_str(acc, "summary", fsc_json_str(acc, "verdict", "")));
 	fputs("</h3><table class=\"acceptance\"><tr><th>status</th><th>test</th><th>fabric</th>"
 	      "<th>check</th><th>required</th><th>measured</th></tr>",
 	      f);
 	json_array_foreach(json_object_get(acc, "checks"), i, c)
 	{
-		fprintf(f, "<tr class=\"%s\"><td>", sget(c, "status", ""));
-		esc(f, sget(c, "status", ""));
+		fprintf(f, "<tr class=\"%s\"><td>", fsc_json_str(c, "status", ""));
+		esc(f, fsc_json_str(c, "status", ""));
 		fputs("</td><td>", f);
-		esc(f, sget(c, "test", ""));
+		esc(f, fsc_json_str(c, "test", ""));
 		fputs("</td><td>", f);
-		esc(f, sget(c, "fabric", ""));
+		esc(f, fsc_json_str(c, "fabric", ""));
 		fputs("</td><td>", f);
-		esc(f, sget(c, "check", ""));
+		esc(f, fsc_json_str(c, "check", ""));
 		fputs("</td><td>", f);
-		esc(f, sget(c, "required", ""));
+		esc(f, fsc_json_str(c, "required", ""));
 		fputs("</td><td>", f);
-		esc(f, sget(c, "measured", ""));
+		esc(f, fsc_json_str(c, "measured", ""));
 		fputs("</td></tr>", f);
 	}
 	fputs("</table>\n", f);
@@ -564,9 +559,9 @@ static int bakeoff_table(FILE *f, const struct fsc_report_input *in, json_t *gro
 
 		json_array_foreach(first, i, rec)
 		{
-			double bytes = nget(rec, "bytes"), v[16];
-			int bw = strcmp(sget(rec, "pattern", ""), "latency") &&
-			         nget(rec, "busbw_GBps") > 0;
+			double bytes = fsc_json_num(rec, "bytes"), v[16];
+			int bw = strcmp(fsc_json_str(rec, "pattern", ""), "latency") &&
+			         fsc_json_num(rec, "busbw_GBps") > 0;
 			int have = 0, best = -1;
 			double second = NAN;
 
@@ -575,9 +570,10 @@ static int bakeoff_table(FILE *f, const struct fsc_report_input *in, json_t *gro
 				size_t k;
 
 				v[r] = NAN;
-				json_array_foreach(rr, k, x) if (nget(x, "bytes") == bytes) v[r] =
-				        bw ? nget(x, "busbw_GBps")
-				           : nget(json_object_get(x, "time_us"), "p50");
+				json_array_foreach(rr, k,
+				                   x) if (fsc_json_num(x, "bytes") == bytes) v[r] =
+				        bw ? fsc_json_num(x, "busbw_GBps")
+				           : fsc_json_num(json_object_get(x, "time_us"), "p50");
 				if (isfinite(v[r])) {
 					have++;
 					if (best < 0 || (bw ? v[r] > v[best] : v[r] < v[best]))
@@ -693,20 +689,17 @@ int fsc_report_write(FILE *f, const struct fsc_report_input *in, char *err, size
 	for (size_t r = 0; r < in->nruns; r++) {
 		const json_t *rec;
 		size_t i;
+		double fails;
 
-		if (!strcmp(sget(in->runs[r], "status", ""), "failed"))
+		if (!strcmp(fsc_json_str(in->runs[r], "status", ""), "failed"))
 			nfailed++;
 		json_array_foreach(json_object_get(in->runs[r], "records"), i, rec) nanom +=
 		        json_array_size(json_object_get(rec, "anomalies"));
-		ncheckfail +=
-		        (size_t)nget(json_object_get(json_object_get(in->runs[r], "acceptance"),
-		                                     "counts"),
-		                     "fail") > 0
-		                ? (size_t)nget(json_object_get(
-		                                       json_object_get(in->runs[r], "acceptance"),
-		                                       "counts"),
-		                               "fail")
-		                : 0;
+		/* NaN (no acceptance) must not reach the conversion */
+		fails = fsc_json_num(
+		        json_object_get(json_object_get(in->runs[r], "acceptance"), "counts"),
+		        "fail");
+		ncheckfail += fails > 0 ? (size_t)fails : 0;
 	}
 #define WHY(...)                                                                                   \
 	do {                                                                                       \
@@ -714,12 +707,13 @@ int fsc_report_write(FILE *f, const struct fsc_report_input *in, char *err, size
 		if (w_ > 0 && used + (size_t)w_ < sizeof(why))                                     \
 			used += (size_t)w_;                                                        \
 	} while (0)
-	if (in->cmp && !strcmp(sget(in->cmp, "verdict", ""), "regression")) {
+	if (in->cmp && !strcmp(fsc_json_str(in->cmp, "verdict", ""), "regression")) {
 		cls = "v-regression";
 		word = "REGRESSION";
 		WHY("%.0f point(s) slower than the baseline (worst: %s). ",
-		    nget(json_object_get(in->cmp, "counts"), "regression"),
-		    sget(json_array_get(json_object_get(in->cmp, "points"), 0), "key", "?"));
+		    fsc_json_num(json_object_get(in->cmp, "counts"), "regression"),
+		    fsc_json_str(json_array_get(json_object_get(in->cmp, "points"), 0), "key",
+		                 "?"));
 	}
 	if (nfailed || ncheckfail) {
 		cls = "v-fail";
@@ -751,8 +745,9 @@ int fsc_report_write(FILE *f, const struct fsc_report_input *in, char *err, size
 
 		fputs(r ? "; " : ": ", f);
 		esc(f, in->labels[r]);
-		fprintf(f, " (%s, %.0f hosts, %.0f ranks, %s)", sget(m, "start_time", "?"),
-		        nget(m, "nhosts"), nget(m, "nranks"), sget(in->runs[r], "status", "?"));
+		fprintf(f, " (%s, %.0f hosts, %.0f ranks, %s)", fsc_json_str(m, "start_time", "?"),
+		        fsc_json_num(m, "nhosts"), fsc_json_num(m, "nranks"),
+		        fsc_json_str(in->runs[r], "status", "?"));
 	}
 	fputs("</p>\n", f);
 	if (in->nruns > 1) {
@@ -790,7 +785,7 @@ int fsc_report_write(FILE *f, const struct fsc_report_input *in, char *err, size
 		        f,
 		        "<div class=\"chart\"><canvas id=\"%s\" width=\"560\" height=\"320\">"
 		        "</canvas></div>\n",
-		        sget(c, "id", "?"));
+		        fsc_json_str(c, "id", "?"));
 		fputs("</div>\n", f);
 	}
 	fputs("<p id=\"fsc-status\" class=\"meta\" data-errors=\"-1\" data-charts=\"0\">charts not "

@@ -1,6 +1,7 @@
 #include "results.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,10 +216,18 @@ json_t *fsc_stats_to_json_us(const struct fsc_stats *s)
 	                 s->mean / 1e3, "stdev", s->stdev / 1e3);
 }
 
-static const char *jstr(const json_t *o, const char *k, const char *def)
+const char *fsc_json_str(const json_t *o, const char *k, const char *def)
 {
 	const char *v = json_string_value(json_object_get(o, k));
+
 	return v ? v : def;
+}
+
+double fsc_json_num(const json_t *o, const char *k)
+{
+	const json_t *v = json_object_get(o, k);
+
+	return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
 static double jnum(const json_t *o, const char *k)
@@ -228,8 +237,8 @@ static double jnum(const json_t *o, const char *k)
 
 void fsc_table_header(FILE *f, const json_t *rec, const char *bw_formula)
 {
-	fprintf(f, "#\n# fabric %s, pattern %s, %d ranks%s%s\n", jstr(rec, "fabric", "?"),
-	        jstr(rec, "pattern", "?"), (int)jnum(rec, "ranks"), bw_formula ? "; " : "",
+	fprintf(f, "#\n# fabric %s, pattern %s, %d ranks%s%s\n", fsc_json_str(rec, "fabric", "?"),
+	        fsc_json_str(rec, "pattern", "?"), (int)jnum(rec, "ranks"), bw_formula ? "; " : "",
 	        bw_formula ? bw_formula : "");
 	fprintf(f, "# %10s %10s %8s %4s %-9s %8s %10s %10s %10s %10s %10s %10s %7s\n", "size(B)",
 	        "count", "type", "op", "impl", "iters", "min(us)", "p50(us)", "p99(us)", "mean(us)",
@@ -241,18 +250,18 @@ void fsc_table_header(FILE *f, const json_t *rec, const char *bw_formula)
 void fsc_table_row(FILE *f, const json_t *rec)
 {
 	const json_t *t = json_object_get(rec, "time_us");
-	const char *status = jstr(rec, "status", "?");
+	const char *status = fsc_json_str(rec, "status", "?");
 
 	if (strcmp(status, "ok") && strcmp(status, "wrong")) {
 		fprintf(f, "  %10.0f %10s %8s %4s %-9s %s: %s\n", jnum(rec, "bytes"), "", "", "",
-		        jstr(rec, "impl", ""), status, jstr(rec, "reason", ""));
+		        fsc_json_str(rec, "impl", ""), status, fsc_json_str(rec, "reason", ""));
 		return;
 	}
 	fprintf(f,
 	        "  %10.0f %10.0f %8s %4s %-9s %8.0f %10.2f %10.2f %10.2f %10.2f %10.3f %10.3f "
 	        "%7.0f\n",
-	        jnum(rec, "bytes"), jnum(rec, "count"), jstr(rec, "dtype", "-"),
-	        jstr(rec, "op", "-"), jstr(rec, "impl", ""), jnum(rec, "iters"), jnum(t, "min"),
-	        jnum(t, "p50"), jnum(t, "p99"), jnum(t, "mean"), jnum(rec, "algbw_GBps"),
-	        jnum(rec, "busbw_GBps"), jnum(rec, "wrong"));
+	        jnum(rec, "bytes"), jnum(rec, "count"), fsc_json_str(rec, "dtype", "-"),
+	        fsc_json_str(rec, "op", "-"), fsc_json_str(rec, "impl", ""), jnum(rec, "iters"),
+	        jnum(t, "min"), jnum(t, "p50"), jnum(t, "p99"), jnum(t, "mean"),
+	        jnum(rec, "algbw_GBps"), jnum(rec, "busbw_GBps"), jnum(rec, "wrong"));
 }

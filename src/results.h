@@ -52,6 +52,12 @@ int fsc_json_write_atomic(json_t *doc, const char *path);
 /* Load a results file and check its schema; -EINVAL with message. */
 int fsc_results_load(const char *path, json_t **out, char *err, size_t errlen);
 
+/* Reading records: the string at key k of object o, or def when it is
+ * absent or not a string; the number at k, or NaN when it is absent or not
+ * a number. */
+const char *fsc_json_str(const json_t *o, const char *k, const char *def);
+double fsc_json_num(const json_t *o, const char *k);
+
 /* Statistics of time samples (ns) as a JSON object in microseconds. */
 json_t *fsc_stats_to_json_us(const struct fsc_stats *s);
 
