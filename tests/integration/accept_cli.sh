@@ -7,17 +7,7 @@
 # exit code 1 and writes results and JUnit files naming the link.
 set -uo pipefail
 
-SRC=${FSC_SOURCE:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-FABSCOPE=${FABSCOPE:-$SRC/build/fabscope}
-[[ -x $FABSCOPE ]] || { echo "SKIP: no fabscope binary at $FABSCOPE"; exit 77; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failed=0
-
-fail() {
-	echo "FAIL: $*" >&2
-	failed=1
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib/cli.sh"
 
 # expect_error FILE EXPECTED-STDERR [launcher...]: exit code 2, exactly that.
 expect_error() {

@@ -8,16 +8,7 @@
 # adds, lists, sets a baseline and serves it to compare.
 set -uo pipefail
 
-SRC=${FSC_SOURCE:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-FABSCOPE=${FABSCOPE:-$SRC/build/fabscope}
-[[ -x $FABSCOPE ]] || { echo "SKIP: no fabscope binary at $FABSCOPE"; exit 77; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failed=0
-fail() {
-	echo "FAIL: $*" >&2
-	failed=1
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib/cli.sh"
 
 run() { # OUT [extra options]
 	local out=$1

@@ -5,17 +5,7 @@
 # file that say so; the history then holds all three runs.
 set -uo pipefail
 
-SRC=${FSC_SOURCE:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-FABSCOPE=${FABSCOPE:-$SRC/build/fabscope}
-[[ -x $FABSCOPE ]] || { echo "SKIP: no fabscope binary at $FABSCOPE"; exit 77; }
-export FABSCOPE
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failed=0
-fail() {
-	echo "FAIL: $*" >&2
-	failed=1
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib/cli.sh"
 
 spec() { # FILE LB-BW
 	cat >"$1" <<YAML

@@ -7,18 +7,9 @@
 # installed by scripts/setup-deps; its absence is a failure, not a skip.
 set -uo pipefail
 
-SRC=${FSC_SOURCE:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-FABSCOPE=${FABSCOPE:-$SRC/build/fabscope}
-[[ -x $FABSCOPE ]] || { echo "SKIP: no fabscope binary at $FABSCOPE"; exit 77; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib/cli.sh"
 CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
 [[ -n $CHROMIUM ]] || { echo "FAIL: chromium is not installed: run scripts/setup-deps" >&2; exit 1; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failed=0
-fail() {
-	echo "FAIL: $*" >&2
-	failed=1
-}
 
 run() { # OUT [options]
 	local out=$1
