@@ -1178,6 +1178,19 @@ static void req_append(struct fsc_req **head, struct fsc_req **tail, struct fsc_
 	*tail = r;
 }
 
+/* Unlink r, which follows prev (NULL: r is the head). */
+static void req_remove(struct fsc_req **head, struct fsc_req **tail, struct fsc_req *prev,
+                       struct fsc_req *r)
+{
+	if (prev)
+		op_of(prev)->next = op_of(r)->next;
+	else
+		*head = op_of(r)->next;
+	if (*tail == r)
+		*tail = prev;
+	op_of(r)->next = NULL;
+}
+
 /* Unlink and return the first request of the list with this tag. */
 static struct fsc_req *req_take_tag(struct fsc_req **head, struct fsc_req **tail, int tag)
 {
@@ -1186,13 +1199,7 @@ static struct fsc_req *req_take_tag(struct fsc_req **head, struct fsc_req **tail
 	for (struct fsc_req *r = *head; r; prev = r, r = op_of(r)->next) {
 		if (r->tag != tag)
 			continue;
-		if (prev)
-			op_of(prev)->next = op_of(r)->next;
-		else
-			*head = op_of(r)->next;
-		if (*tail == r)
-			*tail = prev;
-		op_of(r)->next = NULL;
+		req_remove(head, tail, prev, r);
 		return r;
 	}
 	return NULL;
@@ -1229,13 +1236,7 @@ static bool req_unlink(struct fsc_req **head, struct fsc_req **tail, struct fsc_
 	for (struct fsc_req *x = *head; x; prev = x, x = op_of(x)->next) {
 		if (x != r)
 			continue;
-		if (prev)
-			op_of(prev)->next = op_of(r)->next;
-		else
-			*head = op_of(r)->next;
-		if (*tail == r)
-			*tail = prev;
-		op_of(r)->next = NULL;
+		req_remove(head, tail, prev, r);
 		return true;
 	}
 	return false;
