@@ -210,7 +210,8 @@ static int collect(const json_t *doc, struct side *s)
 		if (side_push(s, &pt))
 			return -ENOMEM;
 	}
-	qsort(s->p, s->n, sizeof(*s->p), cmp_point);
+	if (s->n) /* qsort's array may not be NULL, even when empty */
+		qsort(s->p, s->n, sizeof(*s->p), cmp_point);
 	/* keep the last of equal keys (a retried acceptance attempt) */
 	{
 		size_t w = 0;
