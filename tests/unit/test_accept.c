@@ -907,8 +907,9 @@ static void fsc_accept_main__skipped_checks_named_in_verdict(void **state)
 	assert_true(!strncmp(sum, "PASS: 2 of 4 checks passed, 2 skipped (nccl: ",
 	                     strlen("PASS: 2 of 4 checks passed, 2 skipped (nccl: ")));
 	assert_string_equal(jstr(acc_check(&r, "lat", "completed"), "status"), "pass");
-	/* one reason, once, though two checks were skipped for it */
-	assert_null(strchr(sum, ';'));
+	/* one reason, once, though two checks were skipped for it (the
+	 * reason's own text varies by machine and may hold a ';') */
+	assert_null(strstr(strstr(sum, "(nccl: ") + strlen("(nccl: "), "nccl: "));
 	assert_string_equal(sum + strlen(sum) - 1, ")");
 	/* the JUnit file carries the same summary */
 	f = fopen(r.junit, "r");
