@@ -566,6 +566,7 @@ struct op {
 	uint64_t wait_seq;
 	void (*fn)(void *);
 	void *arg;
+	int sync; /* a synchronous call's work: FSC_CUDADOUBLE_STREAM_DELAY_US spares it */
 };
 
 struct CUstream_st {
@@ -634,7 +635,7 @@ static void *stream_worker(void *arg)
 			break;
 		struct op *op = s->head;
 		unlock();
-		if (g_delay_us)
+		if (g_delay_us && !op->sync)
 			usleep(g_delay_us);
 		switch (op->kind) {
 		case OP_COPY: memmove(op->dst, op->src, op->n); break;
@@ -781,6 +782,7 @@ static cudaError_t wait_stream(struct CUstream_st *s, uint64_t seq, const char *
 
 static cudaError_t enqueue_op(cudaStream_t h, struct op *op, int sync, const char *what)
 {
+	op->sync = sync;
 	lock();
 	struct CUstream_st *s = resolve(h);
 	if (!s) {

@@ -822,6 +822,273 @@ static void test_visible(void **state)
 }
 
 /* ---------------------------------------------------------------------------
+ * Stream asynchrony (FSC_CUDADOUBLE_STREAM_DELAY_US=200000): work is not
+ * done when the call returns, and only synchronization makes it visible.
+ * ------------------------------------------------------------------------- */
+
+static void test_async_copy(void **state)
+{
+	(void)state;
+	cudaStream_t nb, bl;
+	char *d, host[64], out[64];
+	assert_int_equal(cudaStreamCreateWithFlags(&nb, cudaStreamNonBlocking), cudaSuccess);
+	assert_int_equal(cudaStreamCreate(&bl), cudaSuccess);
+	assert_int_equal(cudaMalloc((void **)&d, 64), cudaSuccess);
+	assert_int_equal(cudaMemset(d, 1, 64), cudaSuccess);
+
+	/* A non-blocking stream: a synchronous copy on the default stream does
+	 * not wait for it and reads the old data. */
+	memset(host, 2, sizeof(host));
+	assert_int_equal(cudaMemcpyAsync(d, host, 64, cudaMemcpyHostToDevice, nb), cudaSuccess);
+	assert_int_equal(cudaStreamQuery(nb), cudaErrorNotReady);
+	assert_int_equal(cudaMemcpy(out, d, 64, cudaMemcpyDeviceToHost), cudaSuccess);
+	assert_int_equal(out[0], 1);
+	assert_int_equal(cudaStreamSynchronize(nb), cudaSuccess);
+	assert_int_equal(cudaMemcpy(out, d, 64, cudaMemcpyDeviceToHost), cudaSuccess);
+	assert_int_equal(out[0], 2);
+
+	/* A blocking stream: the default stream waits for it. */
+	memset(host, 3, sizeof(host));
+	assert_int_equal(cudaMemcpyAsync(d, host, 64, cudaMemcpyHostToDevice, bl), cudaSuccess);
+	assert_int_equal(cudaMemcpy(out, d, 64, cudaMemcpyDeviceToHost), cudaSuccess);
+	assert_int_equal(out[0], 3);
+
+	/* An asynchronous copy to the host is not there before the event. */
+	cudaEvent_t e;
+	assert_int_equal(cudaEventCreate(&e), cudaSuccess);
+	memset(out, 0, sizeof(out));
+	assert_int_equal(cudaMemcpyAsync(out, d, 64, cudaMemcpyDeviceToHost, nb), cudaSuccess);
+	assert_int_equal(cudaEventRecord(e, nb), cudaSuccess);
+	assert_int_equal(cudaEventQuery(e), cudaErrorNotReady);
+	assert_int_equal(out[0], 0);
+	assert_int_equal(cudaEventSynchronize(e), cudaSuccess);
+	assert_int_equal(out[0], 3);
+	cudaEventDestroy(e);
+	/* Destroying a stream with work queued: the work still runs. */
+	memset(host, 4, sizeof(host));
+	assert_int_equal(cudaMemcpyAsync(d, host, 64, cudaMemcpyHostToDevice, nb), cudaSuccess);
+	assert_int_equal(cudaStreamDestroy(nb), cudaSuccess);
+	assert_int_equal(cudaDeviceSynchronize(), cudaSuccess);
+	assert_int_equal(cudaMemcpy(out, d, 64, cudaMemcpyDeviceToHost), cudaSuccess);
+	assert_int_equal(out[0], 4);
+	cudaStreamDestroy(bl);
+	cudaFree(d);
+}
+
+static void test_async_nccl(void **state)
+{
+	(void)state;
+	ncclUniqueId id;
+	ncclComm_t c;
+	cudaStream_t s;
+	int *a, *b, host[8] = {5, 5, 5, 5, 5, 5, 5, 5}, out[8];
+	assert_int_equal(ncclGetUniqueId(&id), ncclSuccess);
+	assert_int_equal(ncclCommInitRank(&c, 1, id, 0), ncclSuccess);
+	assert_int_equal(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess);
+	cudaMalloc((void **)&a, sizeof(host));
+	cudaMalloc((void **)&b, sizeof(host));
+	cudaMemcpy(a, host, sizeof(host), cudaMemcpyHostToDevice);
+	cudaMemset(b, 0, sizeof(host));
+	assert_int_equal(ncclAllReduce(a, b, 8, ncclInt32, ncclSum, c, s), ncclSuccess);
+	/* Read without synchronizing the stream: stale. */
+	assert_int_equal(cudaMemcpy(out, b, sizeof(out), cudaMemcpyDeviceToHost), cudaSuccess);
+	assert_int_equal(out[0], 0);
+	assert_int_equal(cudaStreamSynchronize(s), cudaSuccess);
+	assert_int_equal(cudaMemcpy(out, b, sizeof(out), cudaMemcpyDeviceToHost), cudaSuccess);
+	assert_int_equal(out[7], 5);
+	assert_int_equal(ncclCommDestroy(c), ncclSuccess);
+	cudaStreamDestroy(s);
+	cudaFree(a);
+	cudaFree(b);
+}
+
+/* ---------------------------------------------------------------------------
+ * Faults.
+ * ------------------------------------------------------------------------- */
+
+/* FSC_CUDADOUBLE_HANG=1:2: rank 1's second operation never completes; the
+ * stream stays busy on both ranks until the abort, which frees it. */
+static int hang_rank(struct rank_ctx *c)
+{
+	int rc = init_comm(c, 0);
+	if (rc)
+		return rc;
+	float *b;
+	cudaMalloc((void **)&b, 1024 * sizeof(float));
+	if (ncclAllReduce(b, b, 1024, ncclFloat32, ncclSum, c->comm, c->stream) ||
+	    cudaStreamSynchronize(c->stream))
+		return -70;
+	if (ncclAllReduce(b, b, 1024, ncclFloat32, ncclSum, c->comm, c->stream))
+		return -71;
+	usleep(300000);
+	if (cudaStreamQuery(c->stream) != cudaErrorNotReady)
+		return -72;
+	ncclResult_t ae = ncclInternalError;
+	if (ncclCommGetAsyncError(c->comm, &ae) || (c->rank == 1 && ae != ncclSuccess))
+		return -73;
+	double t0 = now_s();
+	if (ncclCommAbort(c->comm) != ncclSuccess)
+		return -74;
+	if (cudaStreamSynchronize(c->stream) != cudaSuccess)
+		return -75;
+	if (now_s() - t0 > 5)
+		return -76;
+	if (ncclAllReduce(b, b, 1, ncclFloat32, ncclSum, c->comm, c->stream) != ncclInvalidArgument)
+		return -77;
+	if (ncclCommAbort(c->comm) != ncclInvalidArgument)
+		return -78;
+	cudaStreamDestroy(c->stream);
+	cudaFree(b);
+	return 0;
+}
+
+static void test_hang(void **state)
+{
+	(void)state;
+	assert_int_equal(run_ranks(2, NULL, hang_rank, NULL, NULL), 0);
+}
+
+/* FSC_CUDADOUBLE_NEVER_JOIN=2: ranks 0 and 1 stay in progress until the
+ * caller gives up and aborts; so does rank 2 itself. */
+static int nojoin_rank(struct rank_ctx *c)
+{
+	ncclConfig_t cfg = NCCL_CONFIG_INITIALIZER;
+	cfg.blocking = 0;
+	if (ncclCommInitRankConfig(&c->comm, c->nranks, c->id, c->rank, &cfg) != ncclInProgress)
+		return -80;
+	double dl = now_s() + 0.5;
+	ncclResult_t ae = ncclInProgress;
+	while (now_s() < dl && ae == ncclInProgress) {
+		if (ncclCommGetAsyncError(c->comm, &ae))
+			return -81;
+		usleep(5000);
+	}
+	if (ae != ncclInProgress)
+		return -82;
+	int n;
+	if (ncclCommCount(c->comm, &n) != ncclInvalidArgument)
+		return -83;
+	if (ncclCommDestroy(c->comm) != ncclInvalidArgument)
+		return -84;
+	double t0 = now_s();
+	if (ncclCommAbort(c->comm) != ncclSuccess)
+		return -85;
+	if (now_s() - t0 > 2)
+		return -86;
+	if (ncclCommGetAsyncError(c->comm, &ae) != ncclInvalidArgument)
+		return -87;
+	return 0;
+}
+
+static void test_never_join(void **state)
+{
+	(void)state;
+	assert_int_equal(run_ranks(3, NULL, nojoin_rank, NULL, NULL), 0);
+}
+
+/* With FSC_CUDADOUBLE_TIMEOUT_S=2, a blocking init missing a rank gives up
+ * with ncclSystemError and leaves no communicator. */
+static int nojoin_blocking_rank(struct rank_ctx *c)
+{
+	c->comm = (ncclComm_t)&c->rc;
+	ncclResult_t r = ncclCommInitRank(&c->comm, c->nranks, c->id, c->rank);
+	if (r != ncclSystemError || c->comm != NULL)
+		return -90;
+	return 0;
+}
+
+static void test_never_join_blocking(void **state)
+{
+	(void)state;
+	double t0 = now_s();
+	assert_int_equal(run_ranks(3, NULL, nojoin_blocking_rank, NULL, NULL), 0);
+	assert_true(now_s() - t0 < 10);
+}
+
+/* FSC_CUDADOUBLE_FLIP=1: rank 1's first result has its first byte
+ * inverted; rank 0's is intact, and so is rank 1's second. */
+static int flip_rank(struct rank_ctx *c)
+{
+	int rc = init_comm(c, 1);
+	if (rc)
+		return rc;
+	uint8_t *d, out[16];
+	cudaMalloc((void **)&d, 16);
+	cudaMemset(d, 1, 16);
+	for (int k = 0; k < 2; k++) {
+		ncclAllReduce(d, d, 16, ncclUint8, ncclSum, c->comm, c->stream);
+		cudaStreamSynchronize(c->stream);
+		cudaMemcpy(out, d, 16, cudaMemcpyDeviceToHost);
+		/* Rank 1's first result starts 2 ^ 0xff = 253, which its
+		 * second sum carries to both ranks: 2 + 253. */
+		uint8_t want0 = k == 0 ? (c->rank == 1 ? 253 : 2) : 255;
+		if (out[0] != want0 || out[15] != (k == 0 ? 2 : 4)) {
+			fprintf(stderr, "flip: rank %d op %d: %u %u\n", c->rank, k, out[0],
+			        out[15]);
+			return -95;
+		}
+	}
+	cudaFree(d);
+	return fini_comm(c);
+}
+
+static void test_flip(void **state)
+{
+	(void)state;
+	assert_int_equal(run_ranks(2, NULL, flip_rank, NULL, NULL), 0);
+}
+
+/* FSC_CUDADOUBLE_TIMEOUT_S=1 and a stream delay of 1.5 s: every
+ * synchronization gives up with cudaErrorLaunchTimeout. */
+static void test_sync_timeout(void **state)
+{
+	(void)state;
+	cudaStream_t s;
+	cudaEvent_t e;
+	char *d;
+	assert_int_equal(cudaStreamCreate(&s), cudaSuccess);
+	assert_int_equal(cudaEventCreate(&e), cudaSuccess);
+	assert_int_equal(cudaMalloc((void **)&d, 8), cudaSuccess);
+	assert_int_equal(cudaMemsetAsync(d, 0, 8, s), cudaSuccess);
+	assert_int_equal(cudaEventRecord(e, s), cudaSuccess);
+	assert_int_equal(cudaStreamSynchronize(s), cudaErrorLaunchTimeout);
+	assert_int_equal(cudaEventSynchronize(e), cudaErrorLaunchTimeout);
+	assert_int_equal(cudaGetLastError(), cudaErrorLaunchTimeout);
+	usleep(1600000);
+	assert_int_equal(cudaDeviceSynchronize(), cudaSuccess);
+	assert_int_equal(cudaEventQuery(e), cudaSuccess);
+}
+
+/* FSC_CUDADOUBLE_DEVICES=abc FSC_CUDADOUBLE_HANG=x: one line each on
+ * stderr, and the calls fail. */
+static void test_bad_env(void **state)
+{
+	(void)state;
+	FILE *err = tmpfile();
+	assert_non_null(err);
+	int saved = dup(2);
+	dup2(fileno(err), 2);
+	int n;
+	ncclUniqueId id;
+	cudaError_t ce = cudaGetDeviceCount(&n);
+	ncclResult_t ne = ncclGetUniqueId(&id);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	assert_int_equal(ce, cudaErrorInitializationError);
+	assert_int_equal(ne, ncclInvalidArgument);
+	assert_int_equal(cudaMalloc((void **)&id, 8), cudaErrorInitializationError);
+	char text[1024] = "";
+	rewind(err);
+	size_t k = fread(text, 1, sizeof(text) - 1, err);
+	text[k] = 0;
+	fclose(err);
+	assert_non_null(strstr(text, "FSC_CUDADOUBLE_DEVICES=abc is not valid: expected an "
+	                             "integer 0..16\n"));
+	assert_non_null(strstr(text, "FSC_CUDADOUBLE_HANG=x is not valid: expected RANK[:NTH]"));
+}
+
+/* ---------------------------------------------------------------------------
  * Groups and main.
  * ------------------------------------------------------------------------- */
 
@@ -840,18 +1107,55 @@ static const struct CMUnitTest procs_tests[] = {
         cmocka_unit_test(test_processes),
 };
 
+static const struct CMUnitTest delay_tests[] = {
+        cmocka_unit_test(test_async_copy),
+        cmocka_unit_test(test_async_nccl),
+};
+
+static const struct CMUnitTest hang_tests[] = {
+        cmocka_unit_test(test_hang),
+};
+
+static const struct CMUnitTest nojoin_tests[] = {
+        cmocka_unit_test(test_never_join),
+        cmocka_unit_test(test_never_join_blocking),
+};
+
+static const struct CMUnitTest flip_tests[] = {
+        cmocka_unit_test(test_flip),
+};
+
+static const struct CMUnitTest timeout_tests[] = {
+        cmocka_unit_test(test_sync_timeout),
+};
+
+static const struct CMUnitTest badenv_tests[] = {
+        cmocka_unit_test(test_bad_env),
+};
+
+static const struct {
+	const char *name;
+	const struct CMUnitTest *tests;
+	size_t n;
+} groups[] = {
+#define GROUP(g)                                                                                   \
+	{                                                                                          \
+#g, g##_tests, sizeof(g##_tests) / sizeof(g##_tests[0])                            \
+	}
+        GROUP(core),   GROUP(procs), GROUP(visible), GROUP(delay),  GROUP(hang),
+        GROUP(nojoin), GROUP(flip),  GROUP(timeout), GROUP(badenv),
+};
+
 int main(int argc, char **argv)
 {
 	const char *g = argc > 1 ? argv[1] : "core";
-	if (!strcmp(g, "core"))
-		return cmocka_run_group_tests_name("cudadouble core", core_tests, NULL, NULL);
-	if (!strcmp(g, "procs"))
-		return cmocka_run_group_tests_name("cudadouble procs", procs_tests, NULL, NULL);
-	if (!strcmp(g, "visible"))
-		return cmocka_run_group_tests_name("cudadouble visible", visible_tests, NULL, NULL);
+	for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++)
+		if (!strcmp(g, groups[i].name))
+			return _cmocka_run_group_tests(groups[i].name, groups[i].tests, groups[i].n,
+			                               NULL, NULL);
 	fprintf(stderr,
-	        "test_cudadouble: group '%s' is not valid: expected core, procs or "
-	        "visible\n",
+	        "test_cudadouble: group '%s' is not valid: expected core, procs, "
+	        "visible, delay, hang, nojoin, flip, timeout or badenv\n",
 	        g);
 	return 2;
 }
