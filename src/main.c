@@ -22,6 +22,7 @@
 #include "results.h"
 #include "runner.h"
 #include "session.h"
+#include "sim.h"
 
 static void usage(FILE *f)
 {
@@ -31,7 +32,10 @@ static void usage(FILE *f)
 	           "       fabscope compare BASE RUN regressions between two runs, noise-aware\n"
 	           "       fabscope history VERB     the run history: add, list, baseline, trend\n"
 	           "       fabscope report RUN...    one self-contained HTML report (-o FILE)\n"
-	           "       fabscope devices [--json] RDMA devices and ports (exit 1: a port not ACTIVE)\n"
+	           "       fabscope devices [--json] RDMA devices and ports (exit 1: a port not "
+	           "ACTIVE)\n"
+	           "       fabscope simulate ...     all-pairs attribution on a simulated fabric "
+	           "(--help)\n"
 	           "       fabscope --help | --version\n"
 	           "Launch `run` under mpirun/srun for the mpi, tcp and ucx fabrics; the "
 	           "loopback fabric\nruns --lb-ranks virtual ranks in one process.\n");
@@ -308,10 +312,12 @@ int main(int argc, char **argv)
 		return fsc_report_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "devices"))
 		return fsc_devices_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "simulate"))
+		return fsc_sim_main(argc - 1, argv + 1);
 	if (fsc_session_launcher_rank() == 0)
 		fprintf(stderr,
 		        "fabscope: error: unknown command '%s': expected run, list, accept, "
-		        "compare, history, report or devices "
+		        "compare, history, report, devices or simulate "
 		        "(see --help)\n",
 		        argv[1]);
 	return FSC_EXIT_USAGE;
