@@ -10,5 +10,5 @@
 const size_t fsc_layout_real[] = {FSC_CUDADOUBLE_FACTS(FACT)};
 
 #define FSC_CUDADOUBLE_DECLS_ONLY
-#include "include/cuda_runtime.h"
+#include "include/cuda_runtime_api.h"
 #include "include/nccl.h"

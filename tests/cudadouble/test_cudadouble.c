@@ -10,6 +10,7 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -367,6 +368,33 @@ static void test_streams_events(void **state)
 	cudaEventDestroy(nt);
 	cudaFree(d);
 	cudaGetLastError();
+}
+
+/* Loaded by name, as the nccl fabric does: the sonames, and the CUDA
+ * symbols under the real runtime's version node. */
+static void test_dlopen(void **state)
+{
+	(void)state;
+	void *rt = dlopen("libcudart.so.13", RTLD_NOW | RTLD_GLOBAL);
+	void *nc = dlopen("libnccl.so.2", RTLD_NOW | RTLD_GLOBAL);
+	assert_non_null(rt);
+	assert_non_null(nc);
+	cudaError_t (*count)(int *) = (cudaError_t(*)(int *))dlsym(rt, "cudaGetDeviceCount");
+	assert_ptr_equal((void *)count, dlvsym(rt, "cudaGetDeviceCount", "libcudart.so.13"));
+	int n = 0;
+	assert_int_equal(count(&n), cudaSuccess);
+	assert_int_equal(n, 8);
+	ncclResult_t (*ver)(int *) = (ncclResult_t(*)(int *))dlsym(nc, "ncclGetVersion");
+	assert_non_null(ver);
+	assert_int_equal(ver(&n), ncclSuccess);
+	assert_int_equal(n, 22809);
+	/* Its own internals stay hidden; the runtime's private entry points
+	 * for it sit under their own version node. */
+	assert_null(dlsym(nc, "group_run"));
+	assert_null(dlsym(rt, "stream_worker"));
+	assert_non_null(dlvsym(rt, "fsc_cudadouble_enqueue", "FSC_CUDADOUBLE_PRIVATE"));
+	dlclose(nc);
+	dlclose(rt);
 }
 
 /* ---------------------------------------------------------------------------
@@ -1094,9 +1122,10 @@ static void test_bad_env(void **state)
 
 static const struct CMUnitTest core_tests[] = {
         cmocka_unit_test(test_devices),        cmocka_unit_test(test_memory),
-        cmocka_unit_test(test_streams_events), cmocka_unit_test(test_nccl_basics),
-        cmocka_unit_test(test_collectives),    cmocka_unit_test(test_rounding_avg),
-        cmocka_unit_test(test_same_device),    cmocka_unit_test(test_mismatch),
+        cmocka_unit_test(test_streams_events), cmocka_unit_test(test_dlopen),
+        cmocka_unit_test(test_nccl_basics),    cmocka_unit_test(test_collectives),
+        cmocka_unit_test(test_rounding_avg),   cmocka_unit_test(test_same_device),
+        cmocka_unit_test(test_mismatch),
 };
 
 static const struct CMUnitTest visible_tests[] = {
