@@ -101,6 +101,7 @@ int fsc_fabric_isend(struct fsc_fabric *f, int peer, const void *buf, size_t byt
 	req->tag = tag;
 	req->bytes = bytes;
 	req->is_recv = 0;
+	req->rma = 0;
 	req->done = FSC_REQ_WITHDRAWN; /* until posted */
 	if (!f->ops->isend)
 		return -ENOTSUP;
@@ -122,6 +123,7 @@ int fsc_fabric_irecv(struct fsc_fabric *f, int peer, void *buf, size_t bytes, in
 	req->tag = tag;
 	req->bytes = bytes;
 	req->is_recv = 1;
+	req->rma = 0;
 	req->done = FSC_REQ_WITHDRAWN; /* until posted */
 	if (!f->ops->irecv)
 		return -ENOTSUP;
@@ -175,8 +177,8 @@ int fsc_fabric_cancel(struct fsc_fabric *f, struct fsc_req *req)
 		f->abandoned = 1;
 		fsc_error("fabric %s: a %s of %zu B %s rank %d (tag %d) could not be withdrawn "
 		          "(%s); the fabric takes no more traffic and keeps its buffers",
-		          f->ops->name, req->is_recv ? "receive" : "send", req->bytes,
-		          req->is_recv ? "from" : "to", req->peer, req->tag,
+		          f->ops->name, fsc_req_what(req), req->bytes, req->is_recv ? "from" : "to",
+		          req->peer, req->tag,
 		          rc == -ENOTSUP ? "the fabric cannot cancel" : fsc_strerror(rc));
 	}
 	return rc;
@@ -255,8 +257,7 @@ void fsc_fabric_buf_free(struct fsc_fabric *f, void *buf)
 static void wait_failed_text(struct fsc_fabric *f, const struct fsc_req *r, char *buf, size_t len)
 {
 	snprintf(buf, len, "fabric %s: %s of %zu B %s rank %d (tag %d)", f->ops->name,
-	         r->is_recv ? "receive" : "send", r->bytes, r->is_recv ? "from" : "to", r->peer,
-	         r->tag);
+	         fsc_req_what(r), r->bytes, r->is_recv ? "from" : "to", r->peer, r->tag);
 }
 
 static void wait_timeout_log(struct fsc_fabric *f, const struct fsc_req *r)
@@ -267,8 +268,8 @@ static void wait_timeout_log(struct fsc_fabric *f, const struct fsc_req *r)
 		host = f->boot->hosts[r->peer];
 	fsc_error("fabric %s: %s of %zu B %s rank %d (host %s, tag %d) did not complete "
 	          "within %.1f s",
-	          f->ops->name, r->is_recv ? "receive" : "send", r->bytes,
-	          r->is_recv ? "from" : "to", r->peer, host, r->tag, f->timeout_ns / 1e9);
+	          f->ops->name, fsc_req_what(r), r->bytes, r->is_recv ? "from" : "to", r->peer,
+	          host, r->tag, f->timeout_ns / 1e9);
 }
 
 void fsc_fabric_reqs_init(struct fsc_req *reqs, size_t n)
@@ -384,6 +385,204 @@ int fsc_fabric_sendrecv(struct fsc_fabric *f, int dst, const void *sbuf, size_t 
 		return rc;
 	}
 	return fsc_fabric_wait(f, r, 2);
+}
+
+/* ---- one-sided transfers ---- */
+
+const char *fsc_req_what(const struct fsc_req *r)
+{
+	if (r->rma == FSC_REQ_PUT)
+		return "put";
+	if (r->rma == FSC_REQ_GET)
+		return "get";
+	return r->is_recv ? "receive" : "send";
+}
+
+int fsc_fabric_has_rma(const struct fsc_fabric_ops *ops)
+{
+	return ops->win_create && ops->win_free && ops->put && ops->get;
+}
+
+int fsc_fabric_win_create(struct fsc_fabric *f, void *buf, size_t bytes, struct fsc_win **out)
+{
+	struct fsc_win *w;
+	uint64_t mine = bytes, *all;
+	int rc = 0;
+
+	*out = 0;
+	if (!fsc_fabric_has_rma(f->ops)) {
+		fsc_error("fabric %s has no one-sided transfers (put/get)", f->ops->name);
+		return -ENOTSUP;
+	}
+	if (bytes && !buf) {
+		fsc_error("fabric %s: a window of %zu B needs a buffer, not NULL", f->ops->name,
+		          bytes);
+		rc = -EINVAL;
+	}
+	w = calloc(1, sizeof(*w));
+	all = calloc((size_t)f->size, sizeof(*all));
+	if (!rc && (!w || !all)) {
+		fsc_error("fabric %s: out of memory for a window", f->ops->name);
+		rc = -ENOMEM;
+	}
+	if (f->boot) {
+		/* Nobody goes on to the fabric's exchange alone. */
+		rc = fsc_boot_agree(f->boot, rc, 0);
+		if (!rc)
+			rc = fsc_boot_allgather(f->boot, &mine, all, sizeof(mine));
+	} else if (!rc) {
+		/* no bootstrap (test doubles): every rank's window as ours */
+		for (int r = 0; r < f->size; r++)
+			all[r] = mine;
+	}
+	if (!rc) {
+		w->sizes = calloc((size_t)f->size, sizeof(*w->sizes));
+		rc = w->sizes ? 0 : -ENOMEM;
+		for (int r = 0; !rc && r < f->size; r++)
+			w->sizes[r] = (size_t)all[r];
+	}
+	if (f->boot)
+		rc = fsc_boot_agree(f->boot, rc, 0);
+	if (!rc)
+		rc = f->ops->win_create(f, buf, bytes, &w->impl);
+	free(all);
+	if (rc) {
+		if (w)
+			free(w->sizes);
+		free(w);
+		return rc;
+	}
+	w->f = f;
+	w->buf = buf;
+	w->bytes = bytes;
+	*out = w;
+	return 0;
+}
+
+int fsc_fabric_win_free(struct fsc_win *w)
+{
+	int rc = 0;
+
+	if (!w)
+		return 0;
+	if (w->f->boot)
+		rc = fsc_boot_barrier(w->f->boot);
+	w->f->ops->win_free(w->f, w->impl);
+	free(w->sizes);
+	free(w);
+	return rc;
+}
+
+static int rma_check(struct fsc_fabric *f, struct fsc_win *w, const char *what, int peer,
+                     size_t offset, const void *buf, size_t bytes, int tag)
+{
+	if (!w || w->f != f) {
+		fsc_error("fabric %s: %s without a window of this fabric", f->ops->name, what);
+		return -EINVAL;
+	}
+	if (peer < 0 || peer >= f->size || peer == f->rank) {
+		fsc_error("fabric %s: %s with invalid peer %d: expected a rank from 0 to %d other "
+		          "than oneself (%d)",
+		          f->ops->name, what, peer, f->size - 1, f->rank);
+		return -EINVAL;
+	}
+	if (offset > w->sizes[peer] || bytes > w->sizes[peer] - offset) {
+		fsc_error("fabric %s: %s of %zu B at offset %zu is past the end of rank %d's "
+		          "window (%zu B)",
+		          f->ops->name, what, bytes, offset, peer, w->sizes[peer]);
+		return -EINVAL;
+	}
+	if (bytes && !buf) {
+		fsc_error("fabric %s: %s of %zu B from a NULL buffer", f->ops->name, what, bytes);
+		return -EINVAL;
+	}
+	if (tag < -1) {
+		fsc_error("fabric %s: %s with notification tag %d: expected a tag >= 0, or -1 "
+		          "for none",
+		          f->ops->name, what, tag);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Post through `post` (a put or a get), retrying while the fabric answers
+ * -EAGAIN, until f->timeout_ns. */
+static int rma_post(struct fsc_fabric *f, struct fsc_win *w, int rma, int peer, size_t offset,
+                    const void *cbuf, void *buf, size_t bytes, int tag, struct fsc_req *req)
+{
+	uint64_t deadline = 0;
+	int rc;
+
+	req->done = 0;
+	for (;;) {
+		rc = rma == FSC_REQ_PUT
+		             ? f->ops->put(f, w->impl, peer, offset, cbuf, bytes, tag, req)
+		             : f->ops->get(f, w->impl, peer, offset, buf, bytes, req);
+		if (rc != -EAGAIN)
+			break;
+		if (!deadline) {
+			deadline = fsc_time_real_ns() + f->timeout_ns;
+		} else if (fsc_time_real_ns() > deadline) {
+			fsc_error("fabric %s: a %s of %zu B to rank %d could not be posted within "
+			          "%.1f s (its queue stayed full)",
+			          f->ops->name, fsc_req_what(req), bytes, peer,
+			          f->timeout_ns / 1e9);
+			rc = -ETIMEDOUT;
+			break;
+		}
+		rc = fsc_fabric_progress(f);
+		if (rc)
+			break;
+	}
+	/* The fabric's entries may have rewritten the header: restore it. */
+	req->peer = peer;
+	req->tag = tag;
+	req->bytes = bytes;
+	req->is_recv = rma == FSC_REQ_GET;
+	req->rma = rma;
+	if (rc)
+		req->done = FSC_REQ_WITHDRAWN;
+	return rc;
+}
+
+static void rma_header(struct fsc_req *req, int peer, int tag, size_t bytes, int rma)
+{
+	req->peer = peer;
+	req->tag = tag;
+	req->bytes = bytes;
+	req->is_recv = rma == FSC_REQ_GET;
+	req->rma = rma;
+	req->done = FSC_REQ_WITHDRAWN; /* until posted */
+}
+
+int fsc_fabric_put(struct fsc_fabric *f, struct fsc_win *w, int peer, size_t offset,
+                   const void *buf, size_t bytes, int tag, struct fsc_req *req)
+{
+	int rc;
+
+	rma_header(req, peer, tag, bytes, FSC_REQ_PUT);
+	if (!fsc_fabric_has_rma(f->ops))
+		return -ENOTSUP;
+	if ((rc = rma_check(f, w, "put", peer, offset, buf, bytes, tag)))
+		return rc;
+	if ((rc = abandoned(f, req)))
+		return rc;
+	return rma_post(f, w, FSC_REQ_PUT, peer, offset, buf, 0, bytes, tag, req);
+}
+
+int fsc_fabric_get(struct fsc_fabric *f, struct fsc_win *w, int peer, size_t offset, void *buf,
+                   size_t bytes, struct fsc_req *req)
+{
+	int rc;
+
+	rma_header(req, peer, -1, bytes, FSC_REQ_GET);
+	if (!fsc_fabric_has_rma(f->ops))
+		return -ENOTSUP;
+	if ((rc = rma_check(f, w, "get", peer, offset, buf, bytes, -1)))
+		return rc;
+	if ((rc = abandoned(f, req)))
+		return rc;
+	return rma_post(f, w, FSC_REQ_GET, peer, offset, 0, buf, bytes, -1, req);
 }
 
 #define COLL(f, fn) ((f)->ops->coll && (f)->ops->coll->fn)

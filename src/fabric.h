@@ -22,7 +22,7 @@
 
 enum fsc_cap {
 	FSC_CAP_SEND_RECV = 1u << 0,   /* isend/irecv/test */
-	FSC_CAP_RMA = 1u << 1,         /* put */
+	FSC_CAP_RMA = 1u << 1,         /* win_create/put/get: "One-sided transfers" */
 	FSC_CAP_GPU_MEM = 1u << 2,     /* device buffers */
 	FSC_CAP_NATIVE_COLL = 1u << 3, /* coll table */
 };
@@ -41,12 +41,15 @@ enum fsc_redop { FSC_SUM, FSC_MAX, FSC_MIN, FSC_REDOP_COUNT };
  * completion: it was cancelled, or its isend/irecv failed (never posted).
  * fsc_fabric_test reports a withdrawn request as done with -ECANCELED. */
 #define FSC_REQ_WITHDRAWN 2
+/* fsc_req.rma: which one-sided transfer a request is (0: isend/irecv). */
+enum fsc_req_rma { FSC_REQ_PUT = 1, FSC_REQ_GET = 2 };
 struct fsc_req {
 	int peer;
-	int tag;
+	int tag; /* put: the notification tag, -1 for none; get: -1 */
 	size_t bytes;
-	int is_recv;
+	int is_recv; /* data arrives here: irecv and get */
 	int done;
+	int rma; /* enum fsc_req_rma, 0 for isend/irecv */
 	uint64_t opaque[14];
 };
 
@@ -111,6 +114,24 @@ struct fsc_fabric_ops {
 	int (*cancel)(struct fsc_fabric *f, struct fsc_req *req);
 	/* Drive progress without a particular request (optional). */
 	int (*progress)(struct fsc_fabric *f);
+
+	/* One-sided transfers, optional, all four or none (FSC_CAP_RMA):
+	 * see "One-sided transfers" below for what the wrappers check before
+	 * calling them and what they must guarantee.
+	 * win_create: collective; expose [buf, buf+bytes) of this rank to
+	 * every peer, exchanging what peers need to reach it (addresses,
+	 * keys) through f->boot; *win is the fabric's handle.
+	 * win_free: local; called after every rank is done with the window.
+	 * put/get: post a transfer into / out of the peer's window at
+	 * `offset`; completes through test() like a send.  Return -EAGAIN to
+	 * decline for now (queue full): the wrapper progresses and retries
+	 * until the deadline. */
+	int (*win_create)(struct fsc_fabric *f, void *buf, size_t bytes, void **win);
+	void (*win_free)(struct fsc_fabric *f, void *win);
+	int (*put)(struct fsc_fabric *f, void *win, int peer, size_t offset, const void *buf,
+	           size_t bytes, int tag, struct fsc_req *req);
+	int (*get)(struct fsc_fabric *f, void *win, int peer, size_t offset, void *buf,
+	           size_t bytes, struct fsc_req *req);
 
 	/* Optional: a clock other than CLOCK_MONOTONIC for measurements
 	 * (the loopback fabric's virtual clock). */
@@ -224,6 +245,69 @@ int fsc_fabric_recv(struct fsc_fabric *f, int peer, void *buf, size_t bytes, int
  * the send cannot be posted, the posted receive is cancelled. */
 int fsc_fabric_sendrecv(struct fsc_fabric *f, int dst, const void *sbuf, size_t sbytes, int src,
                         void *rbuf, size_t rbytes, int tag);
+
+/* One-sided transfers.
+ *
+ * A window is a buffer every rank exposes at once (fsc_fabric_win_create is
+ * collective; sizes may differ between ranks, 0 included).  The buffer
+ * should come from fsc_fabric_buf_alloc, so it is registered; it must stay
+ * allocated until fsc_fabric_win_free returns.
+ *
+ * fsc_fabric_put(f, w, peer, off, buf, bytes, tag, req) writes buf into the
+ * peer's window at off; fsc_fabric_get reads the peer's window at off into
+ * buf.  Both are non-blocking requests completed by fsc_fabric_test/wait.
+ * The wrappers refuse, with one error line and -EINVAL before the fabric
+ * sees anything, a peer outside 0..size-1 or oneself, and a range past the
+ * end of the peer's window.  A fabric without them answers -ENOTSUP.
+ *
+ * Completion at the initiator: a put is done when buf may be reused (not
+ * that the data is visible at the target: UCX and verbs report local
+ * completion); a get is done when the data is in buf.
+ *
+ * The target learns that data landed only through a notification: a put
+ * with tag >= 0 makes a zero-byte message with that tag arrive at the
+ * target from the initiator after the data of this put and of every
+ * earlier put from the same initiator to the same target is visible in the
+ * window.  The target matches it with an ordinary
+ * fsc_fabric_irecv(f, initiator, NULL, 0, tag).  (Verbs: RDMA WRITE with
+ * immediate, whose receive completion the target turns into that message;
+ * UCX: put, endpoint flush, then a tagged zero-byte send; loopback: the
+ * message is queued behind the copy.)  Use a tag of its own for
+ * notifications: their order against ordinary sends of the same tag is
+ * not defined.  A put with tag -1 is silent: pair a window of silent puts
+ * with a last notified one.  Nothing tells the target that a get read its
+ * window: the initiator says so with a message of its own.
+ *
+ * Request lifetime: as for isend/irecv, a posted put/get belongs to the
+ * fabric until test() reports it done or fsc_fabric_cancel withdraws it.
+ * A transfer the fabric has handed to the hardware or library cannot be
+ * withdrawn: cancel answers -EBUSY, and the wrapper abandons the fabric as
+ * it does for an in-flight send (loopback, which copies at once, always
+ * withdraws).  Withdrawing a put or get does not poison the peer (one-sided
+ * transfers take no part in tag matching) unless its notification was
+ * already on its way.  fsc_fabric_wait's deadline, its timeout line naming
+ * the peer and operation, and its cancel-on-error apply unchanged.
+ *
+ * fsc_fabric_win_free: collective (a barrier first, so no peer still
+ * transfers into the window); accepts NULL; the buffer stays the
+ * caller's. */
+struct fsc_win {
+	struct fsc_fabric *f;
+	void *buf;
+	size_t bytes;
+	size_t *sizes; /* [size]: every rank's window bytes */
+	void *impl;    /* the fabric's handle */
+};
+/* Whether f offers put and get (the four ops present). */
+int fsc_fabric_has_rma(const struct fsc_fabric_ops *ops);
+int fsc_fabric_win_create(struct fsc_fabric *f, void *buf, size_t bytes, struct fsc_win **out);
+int fsc_fabric_win_free(struct fsc_win *w);
+int fsc_fabric_put(struct fsc_fabric *f, struct fsc_win *w, int peer, size_t offset,
+                   const void *buf, size_t bytes, int tag, struct fsc_req *req);
+int fsc_fabric_get(struct fsc_fabric *f, struct fsc_win *w, int peer, size_t offset, void *buf,
+                   size_t bytes, struct fsc_req *req);
+/* "send", "receive", "put" or "get": for log lines about a request. */
+const char *fsc_req_what(const struct fsc_req *r);
 
 /* Native collectives; -ENOTSUP when the fabric has none of that kind. */
 int fsc_fabric_coll_barrier(struct fsc_fabric *f);

@@ -34,6 +34,21 @@
  * next match pass (counted in stats.discarded), other receives posted for it
  * fail, and new operations with it fail with -EIO.
  *
+ * One-sided transfers (fabric.h, "One-sided transfers"): a window is the
+ * buffer pointers of every rank, allgathered like the mailboxes.  A put
+ * copies straight into the target's window and completes at once; the data
+ * "arrives" at start + xfer + lat as a message would, and a notified put
+ * queues a zero-byte message with that arrival time behind the copy (the
+ * mailbox lock orders the copy before the target's match).  A get copies
+ * out of the target's window at once and completes, moving the initiator's
+ * clock, at start + xfer + 2 lat (request out, data back), modelled on the
+ * initiator's own link to the target.  Both count as a message on the link
+ * initiator->target for --lb-drop / --lb-corrupt: a dropped put writes
+ * nothing and notifies nobody (the put still completes, as a dropped send
+ * does); a dropped get never completes, so a wait on it times out and its
+ * cancel withdraws it without poisoning the peer; a corrupted put or get
+ * has byte OFF of the transfer flipped where it lands.
+ *
  * Limits: messages are counted per link for --lb-corrupt / --lb-drop
  * whatever their tag; a dropped message still occupies its link.
  */
@@ -82,7 +97,8 @@ struct lb_mailbox {
 	struct lb_queue q[]; /* [n]: per source, in arrival order */
 };
 
-enum lb_state { LB_POSTED = 1, LB_MATCHED, LB_DONE };
+/* LB_LOST: a get whose reply --lb-drop swallowed; it never completes. */
+enum lb_state { LB_POSTED = 1, LB_MATCHED, LB_DONE, LB_LOST };
 
 /* Lives in fsc_req.opaque. */
 struct lb_req {
@@ -856,12 +872,166 @@ static int lb_cancel(struct fsc_fabric *f, struct fsc_req *req)
 	struct lb_impl *im = impl_of(f);
 	struct lb_req *r = lbr(req);
 
+	if (im && r->state == LB_LOST) { /* a get: no part in tag matching */
+		r->state = LB_DONE;
+		r->status = -ECANCELED;
+		return 0;
+	}
 	if (!im || r->state != LB_POSTED)
 		return 0; /* sends, and matched receives, are finished */
 	posted_unlink(im, r);
 	r->state = LB_DONE;
 	r->status = -ECANCELED;
 	poison(f, r->peer);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * One-sided transfers
+ * ------------------------------------------------------------------------ */
+
+struct lb_win {
+	unsigned char **base; /* [size]: every rank's window */
+};
+
+static int lb_win_create(struct fsc_fabric *f, void *buf, size_t bytes, void **win)
+{
+	struct lb_win *w = calloc(1, sizeof(*w));
+	int rc = 0;
+
+	(void)bytes; /* the wrapper checks ranges against every rank's size */
+	if (w)
+		w->base = calloc((size_t)f->size, sizeof(*w->base));
+	if (!w || !w->base) {
+		fsc_error("loopback: out of memory for a window");
+		rc = -ENOMEM;
+	}
+	rc = fsc_boot_agree(f->boot, rc, 0);
+	if (!rc) /* pointers: every rank is a thread of this process */
+		rc = fsc_boot_allgather(f->boot, &buf, w->base, sizeof(buf));
+	if (rc) {
+		if (w)
+			free(w->base);
+		free(w);
+		return rc;
+	}
+	*win = w;
+	return 0;
+}
+
+static void lb_win_free(struct fsc_fabric *f, void *win)
+{
+	struct lb_win *w = win;
+
+	(void)f;
+	if (w)
+		free(w->base);
+	free(w);
+}
+
+/* Fault and clock bookkeeping shared by put and get: the transfer is the
+ * next message on link rank->peer.  Returns its start time; *drop and
+ * *corrupt say what --lb-drop / --lb-corrupt do to it. */
+static double rma_account(struct lb_impl *im, int peer, size_t bytes, bool *drop,
+                          const struct lb_fault **corrupt, double *xfer)
+{
+	uint64_t index = im->link_sent[peer];
+	double start;
+
+	if (im->stall_at >= 0 && im->sends++ == (uint64_t)im->stall_at)
+		stall(im);
+	*drop = find_fault(im, peer, index, true);
+	*corrupt = *drop ? 0 : find_fault(im, peer, index, false);
+	start = fmax(im->vt_ns, im->link_free_ns[peer]);
+	*xfer = (double)bytes / im->link_bw_GBps[peer];
+	im->link_free_ns[peer] = start + *xfer;
+	im->link_sent[peer]++;
+	im->stats.sent++;
+	im->stats.bytes_sent += bytes;
+	if (*drop)
+		im->stats.dropped++;
+	if (*corrupt && bytes)
+		im->stats.corrupted++;
+	return start;
+}
+
+static int lb_put(struct fsc_fabric *f, void *win, int peer, size_t offset, const void *buf,
+                  size_t bytes, int tag, struct fsc_req *req)
+{
+	struct lb_impl *im = impl_of(f);
+	struct lb_win *w = win;
+	const struct lb_fault *corrupt;
+	struct lb_msg *m = 0;
+	double start, xfer;
+	bool drop;
+	int rc;
+
+	rc = check_args(f, "put", peer, buf, bytes, tag < 0 ? 0 : tag);
+	if (rc)
+		return rc;
+	if (tag >= 0 && !(m = calloc(1, sizeof(*m)))) {
+		fsc_error("loopback: out of memory for a put notification");
+		return -ENOMEM;
+	}
+	start = rma_account(im, peer, bytes, &drop, &corrupt, &xfer);
+	*lbr(req) = (struct lb_req){.peer = peer, .tag = tag, .bytes = bytes, .state = LB_DONE};
+	if (drop) {
+		free(m);
+		return 0;
+	}
+	if (bytes) {
+		unsigned char *dst = w->base[peer] + offset;
+
+		memcpy(dst, buf, bytes);
+		if (corrupt)
+			dst[corrupt->offset < bytes ? corrupt->offset : bytes - 1] ^= 0xFF;
+	}
+	if (m) {
+		struct lb_mailbox *mb = im->boxes[peer];
+
+		m->tag = tag;
+		m->arrival_ns = start + xfer + im->link_lat_ns[peer];
+		pthread_mutex_lock(&mb->lock);
+		if (mb->q[f->rank].tail)
+			mb->q[f->rank].tail->next = m;
+		else
+			mb->q[f->rank].head = m;
+		mb->q[f->rank].tail = m;
+		atomic_fetch_add(&mb->deposits, 1);
+		pthread_mutex_unlock(&mb->lock);
+	}
+	return 0;
+}
+
+static int lb_get(struct fsc_fabric *f, void *win, int peer, size_t offset, void *buf, size_t bytes,
+                  struct fsc_req *req)
+{
+	struct lb_impl *im = impl_of(f);
+	struct lb_win *w = win;
+	struct lb_req *r = lbr(req);
+	const struct lb_fault *corrupt;
+	double start, xfer;
+	bool drop;
+	int rc;
+
+	rc = check_args(f, "get", peer, buf, bytes, 0);
+	if (rc)
+		return rc;
+	start = rma_account(im, peer, bytes, &drop, &corrupt, &xfer);
+	*r = (struct lb_req){.buf = buf,
+	                     .bytes = bytes,
+	                     .sent_bytes = bytes,
+	                     .peer = peer,
+	                     .tag = -1,
+	                     .state = drop ? LB_LOST : LB_MATCHED};
+	r->arrival_ns = start + xfer + 2 * im->link_lat_ns[peer];
+	if (!drop && bytes) {
+		memcpy(buf, w->base[peer] + offset, bytes);
+		if (corrupt)
+			((unsigned char *)
+			         buf)[corrupt->offset < bytes ? corrupt->offset : bytes - 1] ^=
+			        0xFF;
+	}
 	return 0;
 }
 
@@ -911,7 +1081,7 @@ static int lb_describe(struct fsc_fabric *f, json_t *info)
 const struct fsc_fabric_ops fsc_fabric_loopback = {
         .name = "loopback",
         .desc = "virtual ranks in one process, virtual clock, fault injection (tests)",
-        .caps = FSC_CAP_SEND_RECV,
+        .caps = FSC_CAP_SEND_RECV | FSC_CAP_RMA,
         .opts = lb_opts,
         .probe = lb_probe,
         .create = lb_create,
@@ -922,6 +1092,10 @@ const struct fsc_fabric_ops fsc_fabric_loopback = {
         .test = lb_test,
         .cancel = lb_cancel,
         .progress = lb_progress,
+        .win_create = lb_win_create,
+        .win_free = lb_win_free,
+        .put = lb_put,
+        .get = lb_get,
         .clock = lb_clock,
         .sync = lb_sync,
         .describe = lb_describe,

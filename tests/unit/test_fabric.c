@@ -313,6 +313,222 @@ static void fsc_fabric_sendrecv__cancels_the_receive_when_the_send_fails(void **
 	fsc_fabric_destroy(f);
 }
 
+/* --- one-sided transfers ---------------------------------------------- */
+
+/* A fabric with put/get: win_create hands out a counter; put answers
+ * -EAGAIN `put_busy` times (negative: always) before it takes the
+ * request; every call that reaches the fabric is counted. */
+static int put_busy, puts_seen, gets_seen, progress_calls, win_frees;
+static char fake_win_handle;
+
+static int fake_win_create(struct fsc_fabric *f, void *buf, size_t bytes, void **win)
+{
+	(void)f;
+	(void)buf;
+	(void)bytes;
+	*win = &fake_win_handle;
+	return 0;
+}
+
+static void fake_win_free(struct fsc_fabric *f, void *win)
+{
+	(void)f;
+	assert_ptr_equal(win, &fake_win_handle);
+	win_frees++;
+}
+
+static int fake_put(struct fsc_fabric *f, void *win, int peer, size_t offset, const void *buf,
+                    size_t bytes, int tag, struct fsc_req *req)
+{
+	(void)f;
+	(void)peer;
+	(void)offset;
+	(void)buf;
+	(void)bytes;
+	(void)tag;
+	(void)req;
+	assert_ptr_equal(win, &fake_win_handle);
+	puts_seen++;
+	if (put_busy) {
+		if (put_busy > 0)
+			put_busy--;
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+static int fake_get(struct fsc_fabric *f, void *win, int peer, size_t offset, void *buf,
+                    size_t bytes, struct fsc_req *req)
+{
+	(void)f;
+	(void)win;
+	(void)peer;
+	(void)offset;
+	(void)buf;
+	(void)bytes;
+	(void)req;
+	gets_seen++;
+	return 0;
+}
+
+static int fake_progress(struct fsc_fabric *f)
+{
+	(void)f;
+	progress_calls++;
+	return 0;
+}
+
+static const struct fsc_fabric_ops rma_ops = {
+        .name = "fake-rma",
+        .caps = FSC_CAP_SEND_RECV | FSC_CAP_RMA,
+        .isend = fake_isend,
+        .irecv = fake_irecv,
+        .test = fake_test,
+        .cancel = fake_cancel,
+        .progress = fake_progress,
+        .win_create = fake_win_create,
+        .win_free = fake_win_free,
+        .put = fake_put,
+        .get = fake_get,
+};
+
+/* Three ranks, a 64-byte window each. */
+static struct fsc_win *rma_setup(struct fsc_fabric **f)
+{
+	static char wbuf[64];
+	struct fsc_win *w = 0;
+
+	reset_fakes();
+	put_busy = puts_seen = gets_seen = progress_calls = win_frees = 0;
+	assert_int_equal(fsc_fabric_create(&rma_ops, NULL, NULL, f), 0);
+	(*f)->size = 3;
+	assert_int_equal(fsc_fabric_win_create(*f, wbuf, sizeof(wbuf), &w), 0);
+	assert_non_null(w);
+	assert_int_equal(w->sizes[2], 64);
+	return w;
+}
+
+static void fsc_fabric_rma__missing_entries_are_not_supported(void **state)
+{
+	struct fsc_fabric *f;
+	struct fsc_win *w = (struct fsc_win *)1; /* must be overwritten */
+	struct fsc_req r;
+	char buf[4];
+
+	(void)state;
+	assert_false(fsc_fabric_has_rma(&fake_ops));
+	assert_true(fsc_fabric_has_rma(&rma_ops));
+	assert_int_equal(fsc_fabric_create(&fake_ops, NULL, NULL, &f), 0);
+	assert_int_equal(fsc_fabric_win_create(f, buf, sizeof(buf), &w), -ENOTSUP);
+	assert_null(w);
+	assert_int_equal(fsc_fabric_put(f, NULL, 1, 0, buf, 4, -1, &r), -ENOTSUP);
+	assert_int_equal(r.done, FSC_REQ_WITHDRAWN);
+	assert_int_equal(fsc_fabric_get(f, NULL, 1, 0, buf, 4, &r), -ENOTSUP);
+	assert_int_equal(fsc_fabric_win_free(NULL), 0);
+	fsc_fabric_destroy(f);
+}
+
+static void fsc_fabric_put__refuses_bad_peers_ranges_and_tags(void **state)
+{
+	struct fsc_fabric *f;
+	struct fsc_win *w = rma_setup(&f);
+	struct fsc_req r;
+	char buf[16] = {0};
+
+	(void)state;
+	assert_int_equal(fsc_fabric_put(f, w, 3, 0, buf, 8, -1, &r), -EINVAL);
+	assert_int_equal(fsc_fabric_put(f, w, -1, 0, buf, 8, -1, &r), -EINVAL);
+	assert_int_equal(fsc_fabric_put(f, w, 0, 0, buf, 8, -1, &r), -EINVAL); /* oneself */
+	assert_int_equal(fsc_fabric_put(f, w, 1, 60, buf, 8, -1, &r), -EINVAL);
+	assert_int_equal(fsc_fabric_put(f, w, 1, 65, buf, 0, -1, &r), -EINVAL);
+	assert_int_equal(fsc_fabric_put(f, w, 1, SIZE_MAX, buf, 2, -1, &r), -EINVAL);
+	assert_int_equal(fsc_fabric_put(f, w, 1, 0, NULL, 8, -1, &r), -EINVAL);
+	assert_int_equal(fsc_fabric_put(f, w, 1, 0, buf, 8, -2, &r), -EINVAL);
+	assert_int_equal(fsc_fabric_get(f, w, 2, 57, buf, 8, &r), -EINVAL);
+	assert_int_equal(fsc_fabric_get(f, NULL, 2, 0, buf, 8, &r), -EINVAL);
+	assert_int_equal(r.done, FSC_REQ_WITHDRAWN);
+	assert_int_equal(puts_seen + gets_seen, 0); /* nothing reached the fabric */
+	/* the edges are fine */
+	assert_int_equal(fsc_fabric_put(f, w, 1, 56, buf, 8, 7, &r), 0);
+	assert_int_equal(r.rma, FSC_REQ_PUT);
+	assert_int_equal(r.tag, 7);
+	assert_int_equal(r.is_recv, 0);
+	assert_int_equal(r.done, 0);
+	assert_int_equal(fsc_fabric_put(f, w, 2, 64, NULL, 0, -1, &r), 0);
+	assert_int_equal(fsc_fabric_get(f, w, 2, 0, buf, 16, &r), 0);
+	assert_int_equal(r.rma, FSC_REQ_GET);
+	assert_int_equal(r.is_recv, 1);
+	assert_string_equal(fsc_req_what(&r), "get");
+	assert_int_equal(puts_seen, 2);
+	assert_int_equal(gets_seen, 1);
+	assert_int_equal(fsc_fabric_win_free(w), 0);
+	assert_int_equal(win_frees, 1);
+	fsc_fabric_destroy(f);
+}
+
+static void fsc_fabric_put__retries_a_full_queue_until_the_deadline(void **state)
+{
+	struct fsc_fabric *f;
+	struct fsc_win *w = rma_setup(&f);
+	struct fsc_req r;
+	char buf[8] = {0};
+	uint64_t t0;
+
+	(void)state;
+	put_busy = 5;
+	assert_int_equal(fsc_fabric_put(f, w, 1, 0, buf, 8, -1, &r), 0);
+	assert_int_equal(puts_seen, 6);
+	assert_int_equal(progress_calls, 5);
+	assert_int_equal(r.done, 0);
+	/* a queue that never drains: -ETIMEDOUT at the deadline */
+	put_busy = -1;
+	f->timeout_ns = 20000000; /* 20 ms */
+	t0 = fsc_time_real_ns();
+	assert_int_equal(fsc_fabric_put(f, w, 1, 0, buf, 8, -1, &r), -ETIMEDOUT);
+	assert_true(fsc_time_real_ns() - t0 >= 20000000);
+	assert_int_equal(r.done, FSC_REQ_WITHDRAWN);
+	assert_int_equal(fsc_fabric_win_free(w), 0);
+	fsc_fabric_destroy(f);
+}
+
+static void fsc_fabric_wait__cancels_a_get_that_never_completes(void **state)
+{
+	struct fsc_fabric *f;
+	struct fsc_win *w = rma_setup(&f);
+	struct fsc_req r;
+	char buf[8];
+
+	(void)state;
+	polls_to_complete = -1;
+	f->timeout_ns = 10000000;
+	assert_int_equal(fsc_fabric_get(f, w, 1, 0, buf, 8, &r), 0);
+	assert_int_equal(fsc_fabric_wait(f, &r, 1), -ETIMEDOUT);
+	assert_int_equal(ncancelled, 1);
+	assert_ptr_equal(cancelled[0], &r);
+	assert_int_equal(r.done, FSC_REQ_WITHDRAWN);
+	assert_int_equal(f->abandoned, 0);
+	assert_int_equal(fsc_fabric_win_free(w), 0);
+	fsc_fabric_destroy(f);
+}
+
+static void fsc_fabric_put__abandoned_fabric_takes_no_transfer(void **state)
+{
+	struct fsc_fabric *f;
+	struct fsc_win *w = rma_setup(&f);
+	struct fsc_req r;
+	char buf[8] = {0};
+
+	(void)state;
+	f->abandoned = 1;
+	assert_int_equal(fsc_fabric_put(f, w, 1, 0, buf, 8, 3, &r), -EIO);
+	assert_int_equal(fsc_fabric_get(f, w, 1, 0, buf, 8, &r), -EIO);
+	assert_int_equal(r.done, FSC_REQ_WITHDRAWN);
+	assert_int_equal(puts_seen + gets_seen, 0);
+	f->abandoned = 0;
+	assert_int_equal(fsc_fabric_win_free(w), 0);
+	fsc_fabric_destroy(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -325,6 +541,11 @@ int main(void)
 	        cmocka_unit_test(fsc_fabric_reqs_init__cancel_all_skips_never_posted_requests),
 	        cmocka_unit_test(fsc_fabric_cancel__without_entry_abandons_the_fabric),
 	        cmocka_unit_test(fsc_fabric_sendrecv__cancels_the_receive_when_the_send_fails),
+	        cmocka_unit_test(fsc_fabric_rma__missing_entries_are_not_supported),
+	        cmocka_unit_test(fsc_fabric_put__refuses_bad_peers_ranges_and_tags),
+	        cmocka_unit_test(fsc_fabric_put__retries_a_full_queue_until_the_deadline),
+	        cmocka_unit_test(fsc_fabric_wait__cancels_a_get_that_never_completes),
+	        cmocka_unit_test(fsc_fabric_put__abandoned_fabric_takes_no_transfer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

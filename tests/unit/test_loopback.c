@@ -721,6 +721,150 @@ static void fsc_fabric_describe__reports_the_clock_model(void **state)
 	assert_int_equal(c.val[1][0], 1);
 }
 
+/* --- one-sided transfers ------------------------------------------------ */
+
+#define RMA_BYTES 4096
+
+/* Rank 1 exposes a window of 2 x RMA_BYTES whose second half holds 0x5A.
+ * Rank 0 puts RMA_BYTES of 0xA5 silently at 0, then notified (tag 9) at
+ * RMA_BYTES... no: the notified one also at 0; then gets the second half.
+ * Records: rc[1][0] notification receive, val[1][0] bytes of the window's
+ * first half that are not 0xA5, vt[1][0] rank 1's clock after it;
+ * rc[0][0..1] puts, rc[0][2] get, val[0][0] wrong bytes got, vt[0][0] rank
+ * 0's clock after the get. */
+static void body_rma(struct fsc_fabric *f, struct lb_case *c)
+{
+	unsigned char *win = fsc_fabric_buf_alloc(f, 2 * RMA_BYTES);
+	unsigned char *src = fsc_fabric_buf_alloc(f, RMA_BYTES);
+	struct fsc_win *w = 0;
+	struct fsc_req r[2];
+	int me = f->rank;
+
+	memset(win + RMA_BYTES, 0x5A, RMA_BYTES);
+	memset(src, me == 0 ? 0xA5 : 0, RMA_BYTES);
+	c->rc[me][9] = fsc_fabric_win_create(f, win, me == 1 ? 2 * RMA_BYTES : 0, &w);
+	if (c->rc[me][9])
+		goto out;
+	if (me == 0) {
+		c->rc[0][0] = fsc_fabric_put(f, w, 1, 0, src, RMA_BYTES, -1, &r[0]);
+		c->rc[0][1] = fsc_fabric_put(f, w, 1, 0, src, RMA_BYTES, 9, &r[1]);
+		if (!c->rc[0][0] && !c->rc[0][1])
+			c->rc[0][3] = fsc_fabric_wait(f, r, 2);
+		c->vt[0][1] = fsc_loopback_vt_ns(f); /* puts do not move it */
+		memset(src, 0, RMA_BYTES);
+		c->rc[0][2] = fsc_fabric_get(f, w, 1, RMA_BYTES, src, RMA_BYTES, &r[0]);
+		if (!c->rc[0][2])
+			c->rc[0][2] = fsc_fabric_wait(f, r, 1);
+		c->vt[0][0] = fsc_loopback_vt_ns(f);
+		for (size_t i = 0; i < RMA_BYTES; i++)
+			c->val[0][0] += src[i] != 0x5A;
+	} else if (me == 1) {
+		c->rc[1][0] = fsc_fabric_recv(f, 0, NULL, 0, 9);
+		c->vt[1][0] = fsc_loopback_vt_ns(f);
+		for (size_t i = 0; i < RMA_BYTES; i++)
+			c->val[1][0] += win[i] != 0xA5;
+	}
+	c->rc[me][10] = fsc_fabric_win_free(w);
+out:
+	fsc_fabric_buf_free(f, src);
+	fsc_fabric_buf_free(f, win);
+}
+
+static void fsc_fabric_loopback__put_notifies_and_get_reads_on_the_clock(void **state)
+{
+	struct lb_case c = {.n = 3, .opts = lat1us_bw1, .body = body_rma};
+
+	(void)state;
+	run_case(&c);
+	for (int r = 0; r < 3; r++) {
+		assert_int_equal(c.rc[r][9], 0);
+		assert_int_equal(c.rc[r][10], 0);
+	}
+	assert_int_equal(c.rc[0][0], 0);
+	assert_int_equal(c.rc[0][1], 0);
+	assert_int_equal(c.rc[0][3], 0);
+	assert_int_equal(c.rc[1][0], 0);
+	assert_int_equal(c.val[1][0], 0); /* the data was there with the notification */
+	/* two puts back to back on a 1 GB/s link: the second lands at
+	 * 2 x 4096 + 1000 */
+	assert_true(c.vt[1][0] == 2 * 4096.0 + 1000.0);
+	assert_true(c.vt[0][1] == 0.0);
+	/* the get queues behind the puts on rank 0's link, then needs a
+	 * latency each way */
+	assert_int_equal(c.rc[0][2], 0);
+	assert_int_equal(c.val[0][0], 0);
+	assert_true(c.vt[0][0] == 3 * 4096.0 + 2000.0);
+	assert_int_equal(c.stats[0].sent, 3);
+	assert_int_equal(c.stats[0].bytes_sent, 3 * RMA_BYTES);
+}
+
+/* Faults on one-sided transfers, on link 0->1: message 0 is a notified put
+ * corrupted at byte 5; message 1 a get, dropped (it times out, is
+ * withdrawn, and does not poison rank 1: message 2, a send, arrives);
+ * message 3 a notified put of 0x22, dropped (nothing written, no
+ * notification: rank 1's receive times out).  Records: rc[] per step,
+ * val[1][2..3] window bytes 5 and 4, val[1][1] window bytes equal to 0x22. */
+static void body_rma_faults(struct fsc_fabric *f, struct lb_case *c)
+{
+	unsigned char *win = fsc_fabric_buf_alloc(f, 64);
+	unsigned char src[64], one = 1;
+	struct fsc_win *w = 0;
+	struct fsc_req r;
+	int me = f->rank;
+
+	memset(src, 0x11, sizeof(src));
+	if (fsc_fabric_win_create(f, win, 64, &w))
+		goto out;
+	if (me == 0) {
+		c->rc[0][0] = fsc_fabric_put(f, w, 1, 0, src, 64, 6, &r);
+		c->rc[0][1] = fsc_fabric_get(f, w, 1, 0, src, 64, &r);
+		if (!c->rc[0][1])
+			c->rc[0][1] = fsc_fabric_wait(f, &r, 1);
+		c->val[0][1] = (uint64_t)r.done;
+		c->rc[0][2] = fsc_fabric_send(f, 1, &one, 1, 5);
+		memset(src, 0x22, sizeof(src));
+		c->rc[0][3] = fsc_fabric_put(f, w, 1, 0, src, 64, 4, &r);
+	} else if (me == 1) {
+		uint64_t short_ns = f->timeout_ns;
+
+		f->timeout_ns = 5000000000ull; /* rank 0 first waits out its get */
+		c->rc[1][0] = fsc_fabric_recv(f, 0, NULL, 0, 6);
+		c->val[1][2] = win[5];
+		c->val[1][3] = win[4];
+		c->rc[1][2] = fsc_fabric_recv(f, 0, &one, 1, 5);
+		f->timeout_ns = short_ns;
+		c->rc[1][3] = fsc_fabric_recv(f, 0, NULL, 0, 4);
+		for (size_t i = 0; i < 64; i++)
+			c->val[1][1] += win[i] == 0x22;
+	}
+	fsc_fabric_win_free(w);
+out:
+	fsc_fabric_buf_free(f, win);
+}
+
+static void fsc_fabric_loopback__drops_and_corrupts_one_sided_transfers(void **state)
+{
+	static const char *const o[] = {"lb-drop", "0:1:1,0:1:3", "lb-corrupt", "0:1:0:5", 0};
+	struct lb_case c = {.n = 2, .opts = o, .timeout_ns = 50000000, .body = body_rma_faults};
+
+	(void)state;
+	run_case(&c);
+	assert_int_equal(c.rc[0][0], 0);
+	assert_int_equal(c.rc[1][0], 0);
+	assert_int_equal(c.val[1][2], 0x11 ^ 0xFF); /* byte 5 flipped */
+	assert_int_equal(c.val[1][3], 0x11);
+	assert_int_equal(c.rc[0][1], -ETIMEDOUT); /* the dropped get */
+	assert_int_equal(c.val[0][1], FSC_REQ_WITHDRAWN);
+	assert_int_equal(c.rc[0][2], 0); /* the pair stays usable */
+	assert_int_equal(c.rc[1][2], 0);
+	assert_int_equal(c.rc[0][3], 0); /* the initiator never knows */
+	assert_int_equal(c.rc[1][3], -ETIMEDOUT);
+	assert_int_equal(c.val[1][1], 0); /* nothing written */
+	assert_int_equal(c.stats[0].dropped, 2);
+	assert_int_equal(c.stats[0].corrupted, 1);
+	assert_int_equal(c.stats[1].discarded, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -742,6 +886,8 @@ int main(void)
 	        cmocka_unit_test(fsc_fabric_loopback__rejects_malformed_options),
 	        cmocka_unit_test(fsc_fabric_loopback__needs_the_local_bootstrap),
 	        cmocka_unit_test(fsc_fabric_describe__reports_the_clock_model),
+	        cmocka_unit_test(fsc_fabric_loopback__put_notifies_and_get_reads_on_the_clock),
+	        cmocka_unit_test(fsc_fabric_loopback__drops_and_corrupts_one_sided_transfers),
 	};
 
 	return cmocka_run_group_tests(tests, 0, 0);
