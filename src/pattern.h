@@ -22,6 +22,7 @@
 #include "options.h"
 
 struct fsc_runner;
+struct fsc_matrix_pattern;
 
 /* What one measurement point looks like to a pattern. */
 struct fsc_pctx {
@@ -79,8 +80,8 @@ struct fsc_pattern_ops {
 	 * memory (MemAvailable), so a typo such as --max 1T is one error
 	 * line, not minutes of swapping.  An upper bound is fine; it must not
 	 * be an underestimate.  NULL: 2 * bytes (a send and a receive
-	 * buffer).  Patterns with their own driver (execute) read their own
-	 * size options here. */
+	 * buffer).  Matrix patterns (matrix) read their own size options
+	 * here. */
 	double (*buf_bytes)(const struct fsc_pctx *c);
 
 	/* Optional: reject a point before setup.  -EINVAL: bad input (error
@@ -100,9 +101,10 @@ struct fsc_pattern_ops {
 	/* Optional, collective: add pattern-specific figures to the record
 	 * (rank 0's `rec`; NULL on other ranks). */
 	int (*report)(struct fsc_pctx *c, void *state, json_t *rec);
-	/* Optional: a pattern with its own driver (pairs matrices).  Replaces
-	 * the size sweep for this pattern; uses the runner's primitives. */
-	int (*execute)(struct fsc_runner *r, const struct fsc_pattern_ops *p, struct fsc_pctx *c);
+	/* Optional: an all-pairs matrix pattern (src/matrix.h).  The matrix
+	 * driver replaces the size sweep; the pattern measures one pair in one
+	 * step. */
+	const struct fsc_matrix_pattern *matrix;
 };
 
 const char *fsc_dtype_name(enum fsc_dtype dt);

@@ -9,6 +9,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "matrix.h"
 #include "registry.h"
 
 /* Fewest timed samples a point keeps when --point-time cuts iterations. */
@@ -677,10 +678,10 @@ int fsc_runner_sweep(struct fsc_runner *r, struct fsc_fabric *f, const struct fs
 	int rc;
 
 	pctx_init(&c, r, f);
-	if (p->execute) {
+	if (p->matrix) {
 		c.impl = p->impls && p->impls[0] ? p->impls[0] : "default";
 		doing(r, p, &c, "running");
-		return p->execute(r, p, &c);
+		return fsc_matrix_run(r, p, &c);
 	}
 	rc = variants_build(r, p, &v, err, sizeof(err));
 	if (rc) {

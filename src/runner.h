@@ -94,7 +94,7 @@ int fsc_runner_sweep(struct fsc_runner *r, struct fsc_fabric *f, const struct fs
 int fsc_runner_point(struct fsc_runner *r, const struct fsc_pattern_ops *p, struct fsc_pctx *c,
                      json_t **rec);
 
-/* The timing primitive for patterns with their own driver: run body
+/* The timing primitive for matrix patterns (src/matrix.h): run body
  * `iters` times on this rank, storing per-iteration durations (ns, times
  * `scale`) into samples[0..iters).  Not collective; no allocation. */
 int fsc_runner_time(struct fsc_runner *r, struct fsc_pctx *c,

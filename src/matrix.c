@@ -1,0 +1,1538 @@
+/* The matrix driver (matrix.h): rounds, collection, streaming, serial
+ * re-tests, attribution and output of all-pairs matrices.  The method and
+ * its reasons are in patterns/PAIRS.md; in short:
+ *
+ *  - Rounds come from a pair schedule (src/schedule.h): concurrent (circle
+ *    method, n-1 or n rounds), serial (one pair at a time) or sample:K.
+ *    Nothing is tabulated: each node asks for its partner per round.
+ *  - A step (a round, or one re-test) is collective: a barrier, the
+ *    pattern's step hook, the measurements of this rank's nodes, status
+ *    agreement, then one fixed-size allgather of every rank's cells, which
+ *    rank 0 keeps in the store and streams to the results file: a killed
+ *    run keeps its finished rounds.
+ *  - Attribution (src/analysis.h): median polish on each matrix separates a
+ *    slow node (row and/or column) from a bad link (one cell, one
+ *    direction).  The matrix is a screen, the serial re-test the
+ *    instrument: every cell and node past the ratio thresholds is a
+ *    candidate, whatever the matrix's noise says of it; the significant
+ *    ones (min_sigmas out) are all re-tested, then the worst of the rest,
+ *    within a budget that grows with the number of candidates
+ *    (fsc_matrix_retest_budget).  The noise ranks candidates; it never
+ *    decides whether an obviously slow cell is looked at, because on a
+ *    shared machine healthy cells spread over a factor of 20 and would
+ *    hide a 0.01x link from a significance test.
+ *    Suspects are re-measured serially `confirm` times, each time together
+ *    with up to two healthy reference pairs measured the same way; a
+ *    re-test compares best repeats (bandwidth max, latency min), and an
+ *    anomaly is reported only when a majority of its re-tests are still
+ *    beyond the threshold relative to that reference.
+ *
+ * A ping-pong measures a round trip: a slow direction slows both latency
+ * cells of the pair alike.  Two confirmed latency links a->b and b->a are
+ * therefore reported as one "a<->b" anomaly with direction "both".
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "analysis.h"
+#include "boot.h"
+#include "err.h"
+#include "log.h"
+#include "matrix.h"
+#include "results.h"
+#include "runner.h"
+#include "schedule.h"
+#include "stats.h"
+#include "watchdog.h"
+
+/* Suspects kept per matrix (the most severe first), and links found by
+ * the re-tests of node suspects that were not confirmed. */
+#define MX_MAX_SUSPECTS 64
+#define MX_MAX_DERIVED 64
+/* Links re-measured per suspect node, and healthy reference pairs per
+ * re-test pass. */
+#define MX_NODE_RETESTS 8
+#define MX_REF_PAIRS 2
+/* Worst links on the terminal; matrices printed up to this many nodes. */
+#define MX_WORST 5
+#define MX_PRINT_MATRIX 8
+/* Large matrices rewrite the results file at most this often (ns). */
+#define MX_STREAM_BIG_N 64
+#define MX_STREAM_NS 2000000000ull
+
+/* One cell on the wire: what a rank's node measured in a step.  Every rank
+ * sends max_local of them per step (node -1: none); fixed size, the same
+ * layout on every rank. */
+struct mx_msg {
+	int32_t node;    /* -1: no node in this slot */
+	int32_t partner; /* -1: idle in this step */
+	struct fsc_matrix_cell cell;
+};
+
+/* One anomaly under re-test. */
+struct mx_anom {
+	struct fsc_anomaly a;
+	int hib;     /* 1: bandwidth, 0: latency */
+	int both;    /* latency link merged with its reverse direction */
+	int dropped; /* merged into its reverse */
+	int confirmed;
+	int partners[MX_NODE_RETESTS]; /* node: the links re-measured */
+	int npartners;
+	double *values, *refs; /* [confirm]: re-measured value, reference */
+	/* node: each re-measured link judged on its own, [partner][0: node ->
+	 * partner, 1: partner -> node], and its values, [partner][dir][pass] */
+	struct fsc_anomaly links[MX_NODE_RETESTS][2];
+	double *link_values;
+	char text[512];
+};
+
+struct mx {
+	struct fsc_runner *r;
+	const struct fsc_pattern_ops *p;
+	const struct fsc_matrix_pattern *mp;
+	struct fsc_pctx *c;
+	struct fsc_boot *b;
+	void *ctx; /* the pattern's */
+	struct fsc_matrix_settings set;
+	struct fsc_matrix_layout lay;
+	int n;
+	int *local; /* [nlocal]: this rank's nodes */
+	int nlocal, max_local;
+	uint64_t step;             /* steps so far (same on every rank) */
+	struct mx_msg *mine, *all; /* [max_local], [size * max_local] */
+
+	/* rank 0 */
+	struct fsc_matrix_store st;
+	const double *bw, *lat; /* the store's dense figures */
+	/* A store error, agreed at the next step's agreement (no collective
+	 * of its own; the step after it is measured in vain). */
+	int pending;
+	uint64_t wrong;
+	size_t candidates[2];      /* past the thresholds: [0] latency, [1] bandwidth */
+	uint64_t win_min, win_max; /* timed windows per bandwidth cell, over the matrix */
+	json_t *rec;
+	uint64_t last_write_ns;
+};
+
+/* ---- the in-memory store ---- */
+
+struct dense {
+	int n;
+	double *m[FSC_MATRIX_FIGS];
+};
+
+static int dense_put(void *impl, int src, int dst, const struct fsc_matrix_cell *c)
+{
+	struct dense *d = impl;
+	size_t at = (size_t)src * (size_t)d->n + (size_t)dst;
+
+	d->m[FSC_MATRIX_BW][at] = c->bw_med;
+	d->m[FSC_MATRIX_BW_MIN][at] = c->bw_min;
+	d->m[FSC_MATRIX_BW_MAX][at] = c->bw_max;
+	d->m[FSC_MATRIX_LAT][at] = c->lat_p50;
+	d->m[FSC_MATRIX_LAT_P99][at] = c->lat_p99;
+	return 0;
+}
+
+static double dense_get(void *impl, int src, int dst, enum fsc_matrix_fig f)
+{
+	struct dense *d = impl;
+
+	return d->m[f][(size_t)src * (size_t)d->n + (size_t)dst];
+}
+
+static const double *dense_dense(void *impl, enum fsc_matrix_fig f)
+{
+	return ((struct dense *)impl)->m[f];
+}
+
+static void dense_destroy(void *impl)
+{
+	struct dense *d = impl;
+
+	for (int f = 0; d && f < FSC_MATRIX_FIGS; f++)
+		free(d->m[f]);
+	free(d);
+}
+
+static const struct fsc_matrix_store_ops dense_ops = {
+        .put = dense_put,
+        .get = dense_get,
+        .dense = dense_dense,
+        .destroy = dense_destroy,
+};
+
+int fsc_matrix_store_dense(struct fsc_matrix_store *s, int n)
+{
+	size_t nn = (size_t)n * (size_t)n;
+	struct dense *d = calloc(1, sizeof(*d));
+
+	memset(s, 0, sizeof(*s));
+	if (d)
+		d->n = n;
+	for (int f = 0; d && f < FSC_MATRIX_FIGS; f++) {
+		d->m[f] = malloc(nn * sizeof(double));
+		if (!d->m[f]) {
+			dense_destroy(d);
+			d = 0;
+			break;
+		}
+		for (size_t k = 0; k < nn; k++)
+			d->m[f][k] = NAN;
+	}
+	if (!d) {
+		fsc_error("matrix: out of memory for %d x %d matrices", n, n);
+		return -ENOMEM;
+	}
+	s->ops = &dense_ops;
+	s->impl = d;
+	s->n = n;
+	return 0;
+}
+
+void fsc_matrix_store_fini(struct fsc_matrix_store *s)
+{
+	if (s->ops && s->ops->destroy)
+		s->ops->destroy(s->impl);
+	memset(s, 0, sizeof(*s));
+}
+
+/* ---- nodes ---- */
+
+int fsc_matrix_per_rank(const struct fsc_boot *b, int asked)
+{
+	return asked || !b->hosts || !b->rank_host || b->nhosts < 2;
+}
+
+int fsc_matrix_nodes(const struct fsc_boot *b, int per_rank)
+{
+	return fsc_matrix_per_rank(b, per_rank) ? b->size : b->nhosts;
+}
+
+int fsc_matrix_layout_alloc(struct fsc_matrix_layout *l, int n, const char *granularity)
+{
+	memset(l, 0, sizeof(*l));
+	if (n < 1) {
+		fsc_error("matrix: invalid node count %d: needs at least 1", n);
+		return -EINVAL;
+	}
+	l->n = n;
+	l->granularity = granularity;
+	l->owner = calloc((size_t)n, sizeof(*l->owner));
+	l->label = calloc((size_t)n, sizeof(*l->label));
+	l->labelp = calloc((size_t)n, sizeof(*l->labelp));
+	if (!l->owner || !l->label || !l->labelp) {
+		fsc_matrix_layout_free(l);
+		fsc_error("matrix: out of memory for %d nodes", n);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < n; i++) {
+		snprintf(l->label[i], FSC_MATRIX_LABEL_MAX, "n%d", i);
+		l->labelp[i] = l->label[i];
+	}
+	return 0;
+}
+
+void fsc_matrix_layout_free(struct fsc_matrix_layout *l)
+{
+	free(l->owner);
+	free(l->label);
+	free(l->labelp);
+	memset(l, 0, sizeof(*l));
+}
+
+int fsc_matrix_layout_boot(struct fsc_matrix_layout *l, const struct fsc_boot *b, int per_rank)
+{
+	int pr = fsc_matrix_per_rank(b, per_rank);
+	int rc = fsc_matrix_layout_alloc(l, fsc_matrix_nodes(b, per_rank), pr ? "rank" : "host");
+
+	if (rc)
+		return rc;
+	if (pr) {
+		for (int i = 0; i < l->n; i++) {
+			l->owner[i] = i;
+			if (b->hosts)
+				snprintf(l->label[i], FSC_MATRIX_LABEL_MAX, "%s/r%d", b->hosts[i],
+				         i);
+			else
+				snprintf(l->label[i], FSC_MATRIX_LABEL_MAX, "r%d", i);
+		}
+		return 0;
+	}
+	/* The host's first rank (local rank 0) carries its traffic. */
+	for (int q = b->size - 1; q >= 0; q--)
+		l->owner[b->rank_host[q]] = q;
+	for (int i = 0; i < l->n; i++)
+		snprintf(l->label[i], FSC_MATRIX_LABEL_MAX, "%s", b->hosts[l->owner[i]]);
+	return 0;
+}
+
+/* ---- steps ---- */
+
+int fsc_matrix_step_partner(const struct fsc_matrix_step *st, int node)
+{
+	if (st->kind == FSC_MATRIX_ROUND)
+		return fsc_sched_partner(st->sched, st->index, node);
+	return node == st->a ? st->b : node == st->b ? st->a : -1;
+}
+
+static void cell_clear(struct fsc_matrix_cell *c)
+{
+	c->bw_med = c->bw_min = c->bw_max = NAN;
+	c->lat_min = c->lat_p50 = c->lat_p99 = NAN;
+	c->windows = 0;
+	c->wrong = 0;
+}
+
+/* One step (collective): every local node with a partner measures, every
+ * rank else waits in the bootstrap (sleeping); then every rank's cells go
+ * to everyone. */
+static int mx_step(struct mx *s, struct fsc_matrix_step *st)
+{
+	int (*fn)(void *, struct fsc_pctx *, const struct fsc_matrix_step *, int, int,
+	          struct fsc_matrix_cell *) = s->mp->measure;
+	int rc;
+
+	if (st->kind == FSC_MATRIX_RETEST && s->mp->retest)
+		fn = s->mp->retest;
+	st->seq = s->step;
+	for (int k = 0; k < s->max_local; k++) {
+		s->mine[k].node = k < s->nlocal ? s->local[k] : -1;
+		s->mine[k].partner = -1;
+		cell_clear(&s->mine[k].cell);
+	}
+	rc = fsc_boot_barrier(s->b);
+	if (!rc && s->mp->step)
+		rc = s->mp->step(s->ctx, s->c, st);
+	for (int k = 0; k < s->nlocal && !rc; k++) {
+		int partner = fsc_matrix_step_partner(st, s->local[k]);
+
+		if (partner < 0)
+			continue;
+		s->mine[k].partner = partner;
+		rc = fn(s->ctx, s->c, st, s->local[k], partner, &s->mine[k].cell);
+	}
+	rc = fsc_boot_agree(s->b, rc ? rc : s->pending, 0);
+	if (!rc)
+		rc = fsc_boot_allgather(s->b, s->mine, s->all,
+		                        (size_t)s->max_local * sizeof(*s->mine));
+	s->step++;
+	return rc;
+}
+
+static size_t mx_msgs(const struct mx *s)
+{
+	return (size_t)s->b->size * (size_t)s->max_local;
+}
+
+/* A half round trip below the clock's step reads 0: keep latencies
+ * positive (1 ns) so that the analysis can take their log; NaN stays. */
+static double lat_pos(double us)
+{
+	return isnan(us) ? us : fmax(us, 1e-3);
+}
+
+/* Rank 0: put a round's cells into the store. */
+static int absorb(struct mx *s)
+{
+	int rc = 0;
+
+	for (size_t q = 0; q < mx_msgs(s) && !rc; q++) {
+		const struct mx_msg *m = &s->all[q];
+		struct fsc_matrix_cell c = m->cell;
+
+		s->wrong += c.wrong;
+		if (m->node < 0 || m->partner < 0 || m->node >= s->n || m->partner >= s->n ||
+		    m->node == m->partner)
+			continue;
+		if (c.windows && (!s->win_min || c.windows < s->win_min))
+			s->win_min = c.windows;
+		if (c.windows > s->win_max)
+			s->win_max = c.windows;
+		c.lat_p50 = lat_pos(c.lat_p50);
+		c.lat_p99 = lat_pos(c.lat_p99);
+		rc = s->st.ops->put(s->st.impl, m->node, m->partner, &c);
+	}
+	return rc;
+}
+
+/* ---- the record ---- */
+
+static json_t *num_or_null(double v)
+{
+	return isfinite(v) ? json_real(v) : json_null();
+}
+
+static json_t *json_matrix(const struct fsc_matrix_store *st, enum fsc_matrix_fig f)
+{
+	json_t *rows = json_array();
+
+	for (int i = 0; i < st->n; i++) {
+		json_t *row = json_array();
+
+		for (int j = 0; j < st->n; j++)
+			json_array_append_new(
+			        row, i == j ? json_null()
+			                    : num_or_null(st->ops->get(st->impl, i, j, f)));
+		json_array_append_new(rows, row);
+	}
+	return rows;
+}
+
+/* The measured off-diagonal cells of m into out; returns how many. */
+static size_t cells(const double *m, int n, double *out)
+{
+	size_t k = 0;
+
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < n; j++)
+			if (i != j && !isnan(m[(size_t)i * n + j]))
+				out[k++] = m[(size_t)i * n + j];
+	return k;
+}
+
+struct spread {
+	size_t cells;
+	double median, min, max, mad;
+};
+
+static void spread_of(const double *m, int n, struct spread *sp)
+{
+	size_t nn = (size_t)n * n;
+	double *v = malloc(nn * sizeof(*v)), *w = malloc(nn * sizeof(*w));
+
+	memset(sp, 0, sizeof(*sp));
+	sp->median = sp->min = sp->max = sp->mad = NAN;
+	if (v && w && (sp->cells = cells(m, n, v))) {
+		sp->min = sp->max = v[0];
+		for (size_t i = 1; i < sp->cells; i++) {
+			sp->min = fmin(sp->min, v[i]);
+			sp->max = fmax(sp->max, v[i]);
+		}
+		memcpy(w, v, sp->cells * sizeof(*v));
+		sp->median = fsc_median(w, sp->cells);
+		sp->mad = fsc_mad(v, sp->cells, sp->median, w);
+	}
+	free(v);
+	free(w);
+}
+
+static json_t *spread_json(const struct spread *sp)
+{
+	double m = sp->median;
+
+	return json_pack("{s:I, s:o, s:o, s:o, s:o}", "cells", (json_int_t)sp->cells, "median",
+	                 num_or_null(m), "min_ratio", num_or_null(sp->min / m), "max_ratio",
+	                 num_or_null(sp->max / m), "mad_ratio", num_or_null(sp->mad / m));
+}
+
+/* Rank 0: matrices and progress into the record. */
+static void record_matrices(struct mx *s, uint64_t done)
+{
+	json_t *rec = s->rec;
+
+	json_object_set_new(rec, "rounds_done", json_integer((json_int_t)done));
+	json_object_set_new(rec, "bw_GBps", json_matrix(&s->st, FSC_MATRIX_BW));
+	json_object_set_new(rec, "bw_min_GBps", json_matrix(&s->st, FSC_MATRIX_BW_MIN));
+	json_object_set_new(rec, "bw_max_GBps", json_matrix(&s->st, FSC_MATRIX_BW_MAX));
+	json_object_set_new(rec, "lat_us", json_matrix(&s->st, FSC_MATRIX_LAT));
+	json_object_set_new(rec, "lat_p99_us", json_matrix(&s->st, FSC_MATRIX_LAT_P99));
+	json_object_set_new(rec, "wrong", json_integer((json_int_t)s->wrong));
+}
+
+/* Rank 0: rewrite the results file (every round for small matrices, at
+ * most every MX_STREAM_NS for big ones, always when forced). */
+static void stream(struct mx *s, int force)
+{
+	const char *path = s->r->res ? fsc_results_path(s->r->res) : 0;
+	uint64_t now = fsc_time_real_ns();
+
+	if (!path)
+		return;
+	if (!force && s->n > MX_STREAM_BIG_N && now - s->last_write_ns < MX_STREAM_NS)
+		return;
+	s->last_write_ns = now;
+	fsc_json_write_atomic(fsc_results_doc(s->r->res), path);
+}
+
+static void progress(struct mx *s, const char *what, uint64_t k, uint64_t total, uint64_t t0)
+{
+	double el, eta;
+
+	if (!s->r->out || !isatty(STDERR_FILENO))
+		return;
+	el = (double)(fsc_time_real_ns() - t0) / 1e9;
+	eta = k ? el / (double)k * (double)(total - k) : 0;
+	fprintf(stderr, "\r# %s: %s %llu of %llu, ETA %.0f s   ", s->p->name, what,
+	        (unsigned long long)k, (unsigned long long)total, eta);
+	if (k == total)
+		fprintf(stderr, "\n");
+	fflush(stderr);
+}
+
+/* ---- attribution and confirmation ---- */
+
+static int node_suspect(const struct mx_anom *v, size_t nv, int node)
+{
+	for (size_t i = 0; i < nv; i++)
+		if (v[i].a.kind == FSC_ANOM_NODE && v[i].a.src == node)
+			return 1;
+	return 0;
+}
+
+static int link_suspect(const struct mx_anom *v, size_t nv, int a, int b)
+{
+	for (size_t i = 0; i < nv; i++)
+		if (v[i].a.kind == FSC_ANOM_LINK &&
+		    ((v[i].a.src == a && v[i].a.dst == b) || (v[i].a.src == b && v[i].a.dst == a)))
+			return 1;
+	return 0;
+}
+
+/* Index of the unordered pair {a, b} in list, or -1. */
+static long pair_find(const int32_t *list, size_t np, int a, int b)
+{
+	int lo = a < b ? a : b, hi = a < b ? b : a;
+
+	for (size_t i = 0; i < np; i++)
+		if (list[2 * i] == lo && list[2 * i + 1] == hi)
+			return (long)i;
+	return -1;
+}
+
+static int pair_add(int32_t **list, size_t *np, size_t *cap, int a, int b)
+{
+	if (pair_find(*list, *np, a, b) >= 0)
+		return 0;
+	if (*np == *cap) {
+		size_t nc = *cap ? 2 * *cap : 16;
+		int32_t *nl = realloc(*list, 2 * nc * sizeof(**list));
+
+		if (!nl)
+			return -ENOMEM;
+		*list = nl;
+		*cap = nc;
+	}
+	(*list)[2 * *np] = a < b ? a : b;
+	(*list)[2 * *np + 1] = a < b ? b : a;
+	(*np)++;
+	return 0;
+}
+
+/* Rank 0: the pairs to re-measure for the suspects v[0..nv), and up to
+ * MX_REF_PAIRS healthy reference pairs (is_ref[i] set): pairs without a
+ * suspect node or link, the first in (a, b) order.  The first reference
+ * is measured before the suspects and the others after them, so that a
+ * burst of load from elsewhere during a pass tends to hit both. */
+static int retest_list(struct mx *s, struct mx_anom *v, size_t nv, int32_t **list, size_t *np,
+                       char **is_ref)
+{
+	int ref[MX_REF_PAIRS][2], nref = 0, n = s->n, rc = 0;
+	size_t cap = 0;
+
+	*list = 0;
+	*np = 0;
+	*is_ref = 0;
+	for (int a = 0; a < n && nref < MX_REF_PAIRS; a++) {
+		if (node_suspect(v, nv, a))
+			continue;
+		for (int b = a + 1; b < n && nref < MX_REF_PAIRS; b++) {
+			if (node_suspect(v, nv, b) || link_suspect(v, nv, a, b))
+				continue;
+			ref[nref][0] = a;
+			ref[nref][1] = b;
+			nref++;
+		}
+	}
+	if (nref)
+		rc = pair_add(list, np, &cap, ref[0][0], ref[0][1]);
+	for (size_t i = 0; i < nv && !rc; i++) {
+		struct mx_anom *x = &v[i];
+
+		if (x->a.kind == FSC_ANOM_LINK) {
+			rc = pair_add(list, np, &cap, x->a.src, x->a.dst);
+			continue;
+		}
+		/* A node: up to MX_NODE_RETESTS of its links, to nodes
+		 * not suspected themselves where there are such. */
+		x->npartners = 0;
+		for (int pass = 0; pass < 2 && !x->npartners; pass++)
+			for (int d = 1; d < n && x->npartners < MX_NODE_RETESTS; d++) {
+				int j = (x->a.src + d) % n;
+
+				if (pass == 0 && node_suspect(v, nv, j))
+					continue;
+				x->partners[x->npartners++] = j;
+			}
+		for (int k = 0; k < x->npartners && !rc; k++)
+			rc = pair_add(list, np, &cap, x->a.src, x->partners[k]);
+	}
+	for (int k = 1; k < nref && !rc; k++)
+		rc = pair_add(list, np, &cap, ref[k][0], ref[k][1]);
+	if (!rc) {
+		*is_ref = calloc(*np ? *np : 1, 1);
+		rc = *is_ref ? 0 : -ENOMEM;
+	}
+	for (int k = 0; k < nref && !rc; k++) {
+		long at = pair_find(*list, *np, ref[k][0], ref[k][1]);
+
+		if (at >= 0)
+			(*is_ref)[at] = 1;
+	}
+	if (rc)
+		fsc_error("matrix: out of memory for the re-test list");
+	return rc;
+}
+
+/* Re-measured figures of one pair {lo, hi}: [0] lo->hi, [1] hi->lo.  The
+ * best repeat (bandwidth max, latency min), not the median: contention
+ * from elsewhere (a shared or oversubscribed host) spoils some repeats,
+ * while a bad link or a slow node limits even the best one. */
+struct retest {
+	double bw[2], lat[2];
+};
+
+static double retest_cell(const struct retest *t, const int32_t *list, long idx, int src, int hib)
+{
+	int fwd = list[2 * idx] == src;
+	const double *v = hib ? t[idx].bw : t[idx].lat;
+
+	return fwd ? v[0] : v[1];
+}
+
+/* Rank 0: the re-measured value of suspect x (a link's cell, or the median
+ * of a node's re-measured cells on its slow side(s)). */
+static double retest_value(const struct mx_anom *x, const struct retest *t, const int32_t *list,
+                           size_t np, double *scratch)
+{
+	size_t k = 0;
+	long idx;
+
+	if (x->a.kind == FSC_ANOM_LINK) {
+		idx = pair_find(list, np, x->a.src, x->a.dst);
+		return idx < 0 ? NAN : retest_cell(t, list, idx, x->a.src, x->hib);
+	}
+	for (int i = 0; i < x->npartners; i++) {
+		int j = x->partners[i];
+
+		idx = pair_find(list, np, x->a.src, j);
+		if (idx < 0)
+			continue;
+		if (x->a.slow_row)
+			scratch[k++] = retest_cell(t, list, idx, x->a.src, x->hib);
+		if (x->a.slow_col)
+			scratch[k++] = retest_cell(t, list, idx, j, x->hib);
+	}
+	for (size_t i = 0; i < k; i++)
+		if (isnan(scratch[i]))
+			return NAN;
+	return k ? fsc_median(scratch, k) : NAN;
+}
+
+/* Rank 0: the reference of one pass: the median of the reference pairs'
+ * cells (both directions); 0 (use the matrix centre) when there is none. */
+static double retest_ref(const struct retest *t, size_t np, const char *is_ref, int hib)
+{
+	double v[2 * MX_REF_PAIRS];
+	size_t k = 0;
+
+	for (size_t i = 0; i < np; i++) {
+		if (!is_ref[i])
+			continue;
+		for (int d = 0; d < 2 && k < 2 * MX_REF_PAIRS; d++) {
+			double x = hib ? t[i].bw[d] : t[i].lat[d];
+
+			if (isfinite(x) && x > 0)
+				v[k++] = x;
+		}
+	}
+	return k ? fsc_median(v, k) : 0;
+}
+
+/* Rank 0: anomaly text; latency links merged with their reverse name both
+ * directions. */
+static void anom_text(struct mx *s, struct mx_anom *x)
+{
+	if (x->both) {
+		char r[32];
+
+		fsc_ratio_format(r, sizeof(r), x->a.ratio);
+		snprintf(x->text, sizeof(x->text),
+		         "link %s<->%s high latency (%sx median, round trip: either direction)"
+		         "; %s %d/%d",
+		         s->lay.labelp[x->a.src], s->lay.labelp[x->a.dst], r,
+		         x->a.confirmations ? "confirmed" : "not confirmed", x->a.confirmations,
+		         x->a.retests);
+		return;
+	}
+	fsc_anomaly_format(&x->a, s->lay.labelp, x->hib, x->text, sizeof(x->text));
+}
+
+/* Non-significant candidates re-tested when there are c candidates in
+ * all: 4 + 2 ceil(sqrt(c)), at most c (c = 10: all; 20: 14; 56, every cell
+ * of an 8-host matrix: 20; 100: 24).  Sub-linear, so a very noisy matrix
+ * costs a bounded number of serial re-tests; at least 4, so a few
+ * obviously slow cells are always all looked at. */
+size_t fsc_matrix_retest_budget(size_t c)
+{
+	size_t b = 4 + 2 * (size_t)ceil(sqrt((double)c));
+
+	return b < c ? b : c;
+}
+
+/* Rank 0: analyse both matrices into v (capacity 2 * MX_MAX_SUSPECTS):
+ * per matrix, every significant candidate, then the worst others within
+ * fsc_matrix_retest_budget(), in fsc_attrib_analyze's order (nodes, then links, the
+ * most severe first). */
+static int suspects_find(struct mx *s, const struct fsc_attrib_params *prm, struct mx_anom *v,
+                         size_t *nv)
+{
+	struct fsc_attrib_params cp = *prm;
+	struct fsc_anomaly *a = 0;
+	size_t c, k;
+	int rc = 0;
+
+	*nv = 0;
+	cp.candidates = 1;
+	for (int hib = 1; hib >= 0 && !rc; hib--) {
+		const double *m = hib ? s->bw : s->lat;
+		size_t kept = 0, others = 0, budget;
+
+		rc = fsc_attrib_analyze(m, s->n, hib, &cp, 0, 0, &c, 0);
+		if (rc || !c)
+			continue;
+		free(a);
+		a = malloc(c * sizeof(*a));
+		if (!a) {
+			fsc_error("matrix: out of memory for %zu candidates", c);
+			return -ENOMEM;
+		}
+		rc = fsc_attrib_analyze(m, s->n, hib, &cp, a, c, &k, 0);
+		budget = fsc_matrix_retest_budget(k);
+		for (int pass = 0; !rc && pass < 2; pass++)
+			for (size_t i = 0; i < k && kept < MX_MAX_SUSPECTS; i++) {
+				if (a[i].significant != !pass)
+					continue;
+				if (pass && others++ >= budget)
+					break;
+				memset(&v[*nv], 0, sizeof(v[*nv]));
+				v[*nv].a = a[i];
+				v[*nv].hib = hib;
+				(*nv)++;
+				kept++;
+			}
+		s->candidates[hib] = k;
+	}
+	free(a);
+	return rc;
+}
+
+/* A node suspect's re-measured links, each judged on its own as a link
+ * would be: a node whose links are mostly healthy is not confirmed, but
+ * one bad link among them (which the matrix blamed on the node, its row
+ * or column looking slow through that link and noise) must still be
+ * found.  Rank 0. */
+static int node_links_init(struct mx *s, struct mx_anom *x)
+{
+	size_t nvals = MX_NODE_RETESTS * 2 * (size_t)s->set.confirm;
+
+	x->link_values = malloc(nvals * sizeof(double));
+	if (!x->link_values)
+		return -ENOMEM;
+	for (size_t k = 0; k < nvals; k++)
+		x->link_values[k] = NAN;
+	for (int k = 0; k < MX_NODE_RETESTS; k++)
+		for (int d = 0; d < 2; d++)
+			x->links[k][d] = (struct fsc_anomaly){
+			        .kind = FSC_ANOM_LINK,
+			        .src = d ? -1 : x->a.src,
+			        .dst = d ? x->a.src : -1,
+			        .expected = x->a.expected,
+			        .row_ratio = NAN,
+			        .col_ratio = NAN,
+			        .sigmas = NAN,
+			};
+	return 0;
+}
+
+static void node_links_judge(struct mx *s, struct mx_anom *x, const struct retest *t,
+                             const int32_t *list, size_t np, int pass, double ref,
+                             const struct fsc_attrib_params *prm)
+{
+	for (int k = 0; k < x->npartners; k++) {
+		int j = x->partners[k];
+		long idx = pair_find(list, np, x->a.src, j);
+
+		for (int d = 0; d < 2 && idx >= 0; d++) {
+			struct fsc_anomaly *l = &x->links[k][d];
+			double val = retest_cell(t, list, idx, d ? j : x->a.src, x->hib);
+
+			l->src = d ? j : x->a.src;
+			l->dst = d ? x->a.src : j;
+			x->link_values[((size_t)k * 2 + (size_t)d) * (size_t)s->set.confirm +
+			               (size_t)pass] = val;
+			if (!isnan(val))
+				fsc_attrib_confirm(l, val, ref, x->hib, prm);
+		}
+	}
+}
+
+/* Rank 0, after the re-tests: for every node suspect not confirmed, each
+ * of its re-measured links still bad in a majority of passes becomes a
+ * confirmed link anomaly of its own (unless already one), with the
+ * matrix's cell as its measured value. */
+static int node_links_derive(struct mx *s, struct mx_anom *v, size_t *nv)
+{
+	size_t n0 = *nv, added = 0;
+
+	for (size_t i = 0; i < n0; i++) {
+		struct mx_anom *x = &v[i];
+
+		if (x->a.kind != FSC_ANOM_NODE || x->confirmed)
+			continue;
+		for (int k = 0; k < x->npartners; k++)
+			for (int d = 0; d < 2; d++) {
+				const struct fsc_anomaly *l = &x->links[k][d];
+				struct mx_anom *y;
+				int dup = 0;
+
+				if (!l->retests || 2 * l->confirmations <= l->retests)
+					continue;
+				for (size_t q = 0; q < *nv; q++)
+					dup |= v[q].hib == x->hib && v[q].a.kind == FSC_ANOM_LINK &&
+					       v[q].a.src == l->src && v[q].a.dst == l->dst;
+				if (dup || added == MX_MAX_DERIVED)
+					continue;
+				y = &v[(*nv)++];
+				added++;
+				memset(y, 0, sizeof(*y));
+				y->a = *l;
+				y->a.measured =
+				        s->st.ops->get(s->st.impl, l->src, l->dst,
+				                       x->hib ? FSC_MATRIX_BW : FSC_MATRIX_LAT);
+				y->a.ratio = y->a.measured / y->a.expected;
+				y->hib = x->hib;
+				y->confirmed = 1;
+				y->values = calloc((size_t)s->set.confirm, sizeof(double));
+				y->refs = calloc((size_t)s->set.confirm, sizeof(double));
+				if (!y->values || !y->refs) {
+					fsc_error("matrix: out of memory for the attribution");
+					return -ENOMEM;
+				}
+				memcpy(y->values,
+				       x->link_values +
+				               ((size_t)k * 2 + (size_t)d) * (size_t)s->set.confirm,
+				       (size_t)s->set.confirm * sizeof(double));
+				memcpy(y->refs, x->refs, (size_t)s->set.confirm * sizeof(double));
+			}
+	}
+	return 0;
+}
+
+/* Collective: rank 0 finds suspects and the pairs to re-measure, every
+ * rank takes part in the serial re-tests, rank 0 decides.  On rank 0,
+ * *vout and *nvout receive the suspects with their evidence. */
+static int attribute(struct mx *s, const struct fsc_attrib_params *prm, struct mx_anom **vout,
+                     size_t *nvout)
+{
+	struct mx_anom *v = 0;
+	struct retest *t = 0;
+	int32_t *list = 0;
+	char *is_ref = 0;
+	size_t nv = 0, np = 0;
+	int64_t hdr[2] = {0, 0};
+	double *scratch = 0;
+	uint64_t t0 = fsc_time_real_ns(), total;
+	int rc = 0;
+
+	if (s->b->rank == 0) {
+		v = calloc(2 * MX_MAX_SUSPECTS + MX_MAX_DERIVED, sizeof(*v));
+		rc = v ? suspects_find(s, prm, v, &nv) : -ENOMEM;
+		if (!rc && nv)
+			rc = retest_list(s, v, nv, &list, &np, &is_ref);
+		for (size_t i = 0; !rc && i < nv; i++) {
+			v[i].values = calloc((size_t)s->set.confirm, sizeof(double));
+			v[i].refs = calloc((size_t)s->set.confirm, sizeof(double));
+			if (!v[i].values || !v[i].refs)
+				rc = -ENOMEM;
+			if (!rc && v[i].a.kind == FSC_ANOM_NODE)
+				rc = node_links_init(s, &v[i]);
+		}
+		t = calloc(np ? np : 1, sizeof(*t));
+		scratch = calloc(4 * MX_NODE_RETESTS, sizeof(*scratch));
+		if (!rc && (!t || !scratch))
+			rc = -ENOMEM;
+		if (rc == -ENOMEM)
+			fsc_error("matrix: out of memory for the attribution");
+		hdr[0] = (int64_t)np;
+	}
+	rc = fsc_boot_agree(s->b, rc, 0);
+	if (!rc)
+		rc = fsc_boot_bcast(s->b, hdr, sizeof(hdr), 0);
+	if (rc)
+		goto out;
+	np = (size_t)hdr[0];
+	if (s->b->rank != 0 && np) {
+		list = calloc(2 * np, sizeof(*list));
+		rc = list ? 0 : -ENOMEM;
+	}
+	rc = fsc_boot_agree(s->b, rc, 0);
+	if (!rc && np)
+		rc = fsc_boot_bcast(s->b, list, 2 * np * sizeof(*list), 0);
+	total = (uint64_t)s->set.confirm * np;
+	for (int pass = 0; !rc && pass < s->set.confirm && np; pass++) {
+		for (size_t i = 0; !rc && i < np; i++) {
+			int a = list[2 * i], b = list[2 * i + 1];
+			struct fsc_matrix_step st = {
+			        .kind = FSC_MATRIX_RETEST, .index = i, .a = a, .b = b};
+
+			rc = mx_step(s, &st);
+			if (rc || s->b->rank)
+				continue;
+			t[i].bw[0] = t[i].bw[1] = t[i].lat[0] = t[i].lat[1] = NAN;
+			for (size_t q = 0; q < mx_msgs(s); q++) {
+				const struct mx_msg *m = &s->all[q];
+
+				s->wrong += m->cell.wrong;
+				if (m->partner < 0 || m->node < 0 || (m->node != a && m->node != b))
+					continue;
+				t[i].bw[m->node == a ? 0 : 1] = m->cell.bw_max;
+				t[i].lat[m->node == a ? 0 : 1] = lat_pos(m->cell.lat_min);
+			}
+			progress(s, "re-test", (uint64_t)pass * np + i + 1, total, t0);
+		}
+		if (rc || s->b->rank)
+			continue;
+		for (size_t i = 0; i < nv; i++) {
+			struct mx_anom *x = &v[i];
+			double val = retest_value(x, t, list, np, scratch);
+			double ref = retest_ref(t, np, is_ref, x->hib);
+
+			x->values[pass] = val;
+			x->refs[pass] = ref > 0 ? ref : x->a.expected;
+			if (!isnan(val))
+				fsc_attrib_confirm(&x->a, val, ref, x->hib, prm);
+			if (x->a.kind == FSC_ANOM_NODE)
+				node_links_judge(s, x, t, list, np, pass, ref, prm);
+		}
+	}
+	if (!rc && s->b->rank == 0) {
+		for (size_t i = 0; i < nv; i++)
+			v[i].confirmed =
+			        v[i].a.retests && 2 * v[i].a.confirmations > v[i].a.retests;
+		rc = node_links_derive(s, v, &nv);
+		/* A ping-pong cannot tell the slow direction of a round trip:
+		 * merge confirmed a->b and b->a latency links. */
+		for (size_t i = 0; i < nv; i++) {
+			if (v[i].hib || v[i].a.kind != FSC_ANOM_LINK || !v[i].confirmed ||
+			    v[i].dropped)
+				continue;
+			for (size_t k = i + 1; k < nv; k++)
+				if (!v[k].hib && v[k].a.kind == FSC_ANOM_LINK && v[k].confirmed &&
+				    !v[k].dropped && v[k].a.src == v[i].a.dst &&
+				    v[k].a.dst == v[i].a.src) {
+					v[k].dropped = 1;
+					v[i].both = 1;
+					if (v[k].a.ratio > v[i].a.ratio)
+						v[i].a.ratio = v[k].a.ratio;
+				}
+		}
+		for (size_t i = 0; i < nv; i++)
+			anom_text(s, &v[i]);
+	}
+out:
+	free(list);
+	free(is_ref);
+	free(t);
+	free(scratch);
+	if (rc || s->b->rank) {
+		for (size_t i = 0; v && i < nv; i++) {
+			free(v[i].values);
+			free(v[i].refs);
+			free(v[i].link_values);
+		}
+		free(v);
+		v = 0;
+		nv = 0;
+	}
+	*vout = v;
+	*nvout = nv;
+	return rc;
+}
+
+static void anoms_free(struct mx_anom *v, size_t nv)
+{
+	for (size_t i = 0; v && i < nv; i++) {
+		free(v[i].values);
+		free(v[i].refs);
+		free(v[i].link_values);
+	}
+	free(v);
+}
+
+static json_t *anom_json(const struct mx *s, const struct mx_anom *x, int nconfirm)
+{
+	const struct fsc_anomaly *a = &x->a;
+	json_t *o = json_object(), *hosts = json_array(), *vals = json_array(),
+	       *refs = json_array();
+	const char *dir;
+
+	if (a->kind == FSC_ANOM_NODE)
+		dir = a->slow_row && a->slow_col ? "both" : a->slow_row ? "send" : "receive";
+	else
+		dir = x->both ? "both" : "one-way";
+	json_array_append_new(hosts, json_string(s->lay.labelp[a->src]));
+	if (a->kind == FSC_ANOM_LINK)
+		json_array_append_new(hosts, json_string(s->lay.labelp[a->dst]));
+	for (int i = 0; i < nconfirm && i < a->retests; i++) {
+		json_array_append_new(vals, num_or_null(x->values[i]));
+		json_array_append_new(refs, num_or_null(x->refs[i]));
+	}
+	json_object_set_new(o, "kind", json_string(a->kind == FSC_ANOM_NODE ? "node" : "link"));
+	json_object_set_new(o, "metric", json_string(x->hib ? "bandwidth" : "latency"));
+	json_object_set_new(o, "unit", json_string(x->hib ? "GB/s" : "us"));
+	json_object_set_new(o, "direction", json_string(dir));
+	json_object_set_new(o, "src", json_integer(a->src));
+	json_object_set_new(o, "dst",
+	                    a->kind == FSC_ANOM_LINK ? json_integer(a->dst) : json_null());
+	json_object_set_new(o, "hosts", hosts);
+	json_object_set_new(o, "measured", num_or_null(a->measured));
+	json_object_set_new(o, "expected", num_or_null(a->expected));
+	json_object_set_new(o, "ratio", num_or_null(a->ratio));
+	json_object_set_new(o, "row_ratio", num_or_null(a->row_ratio));
+	json_object_set_new(o, "col_ratio", num_or_null(a->col_ratio));
+	json_object_set_new(o, "ambiguous", json_boolean(a->ambiguous));
+	json_object_set_new(o, "sigmas", num_or_null(a->sigmas));
+	json_object_set_new(o, "significant", json_boolean(a->significant));
+	json_object_set_new(o, "retests", json_integer(a->retests));
+	json_object_set_new(o, "confirmations", json_integer(a->confirmations));
+	json_object_set_new(o, "retest_values", vals);
+	json_object_set_new(o, "retest_references", refs);
+	json_object_set_new(o, "text", json_string(x->text));
+	return o;
+}
+
+/* ---- CSV and terminal ---- */
+
+struct csv_job {
+	const struct mx *s;
+	enum fsc_matrix_fig f;
+};
+
+static int csv_body(FILE *f, void *arg)
+{
+	const struct csv_job *j = arg;
+	const struct mx *s = j->s;
+
+	fprintf(f, "src\\dst");
+	for (int c = 0; c < s->n; c++)
+		fprintf(f, ",%s", s->lay.labelp[c]);
+	fprintf(f, "\n");
+	for (int i = 0; i < s->n; i++) {
+		fprintf(f, "%s", s->lay.labelp[i]);
+		for (int c = 0; c < s->n; c++) {
+			double v = s->st.ops->get(s->st.impl, i, c, j->f);
+
+			if (i == c || !isfinite(v))
+				fprintf(f, ",");
+			else
+				fprintf(f, ",%.6g", v);
+		}
+		fprintf(f, "\n");
+	}
+	return ferror(f) ? -EIO : 0;
+}
+
+static int csv_write(const struct mx *s, enum fsc_matrix_fig f, const char *path)
+{
+	struct csv_job j = {s, f};
+	char failed[4200];
+	int rc = fsc_file_write_atomic(path, csv_body, &j, failed, sizeof(failed));
+
+	if (rc)
+		fsc_error("matrix: cannot write '%s': %s", failed, strerror(-rc));
+	return rc;
+}
+
+/* CSV prefix: the settings' csv, else the results path without ".json". */
+static int csv_prefix(const struct mx *s, char *out, size_t len)
+{
+	const char *p = s->set.csv;
+	size_t l;
+
+	if (p && !strcmp(p, "none"))
+		return 0;
+	if (!p || !p[0])
+		p = s->r->res ? fsc_results_path(s->r->res) : 0;
+	if (!p)
+		return 0;
+	l = strlen(p);
+	if (!s->set.csv && l > 5 && !strcmp(p + l - 5, ".json"))
+		l -= 5;
+	if (l >= len)
+		return 0;
+	memcpy(out, p, l);
+	out[l] = 0;
+	return 1;
+}
+
+static void csv_all(struct mx *s)
+{
+	char pre[4096], path[4200];
+	const char *fab = s->c->fab ? s->c->fab->ops->name : "fabric";
+	json_t *o;
+
+	if (!csv_prefix(s, pre, sizeof(pre)))
+		return;
+	o = json_object();
+	snprintf(path, sizeof(path), "%s.%s.bw.csv", pre, fab);
+	if (!csv_write(s, FSC_MATRIX_BW, path))
+		json_object_set_new(o, "bw", json_string(path));
+	snprintf(path, sizeof(path), "%s.%s.lat.csv", pre, fab);
+	if (!csv_write(s, FSC_MATRIX_LAT, path))
+		json_object_set_new(o, "lat", json_string(path));
+	json_object_set_new(s->rec, "csv", o);
+}
+
+/* Median of row i (dim 0) or column i (dim 1), NaN if none measured. */
+static double line_median(const double *m, int n, int i, int dim, double *tmp)
+{
+	size_t k = 0;
+
+	for (int j = 0; j < n; j++) {
+		double v = dim ? m[(size_t)j * n + i] : m[(size_t)i * n + j];
+
+		if (j != i && !isnan(v))
+			tmp[k++] = v;
+	}
+	return k ? fsc_median(tmp, k) : NAN;
+}
+
+static void print_matrix(FILE *f, const struct mx *s, enum fsc_matrix_fig fig, const char *what)
+{
+	fprintf(f, "# %s [row = source, column = destination]\n# %-14s", what, "");
+	for (int j = 0; j < s->n; j++)
+		fprintf(f, " %10.10s", s->lay.labelp[j]);
+	fprintf(f, "\n");
+	for (int i = 0; i < s->n; i++) {
+		fprintf(f, "# %-14.14s", s->lay.labelp[i]);
+		for (int j = 0; j < s->n; j++) {
+			double v = s->st.ops->get(s->st.impl, i, j, fig);
+
+			if (i == j || isnan(v))
+				fprintf(f, " %10s", "-");
+			else
+				fprintf(f, " %10.3f", v);
+		}
+		fprintf(f, "\n");
+	}
+}
+
+/* The MX_WORST worst cells of m (lowest bandwidth, highest latency). */
+static void print_worst(FILE *f, const struct mx *s, const double *m, int hib, double median)
+{
+	size_t nn = (size_t)s->n * s->n;
+	char *used = calloc(nn, 1);
+
+	if (!used)
+		return;
+	fprintf(f, "# worst links by %s:", hib ? "bandwidth" : "latency");
+	for (int w = 0; w < MX_WORST; w++) {
+		size_t best = nn;
+
+		for (size_t at = 0; at < nn; at++) {
+			double v = m[at];
+
+			if (used[at] || at / s->n == at % s->n || isnan(v))
+				continue;
+			if (best == nn || (hib ? v < m[best] : v > m[best]))
+				best = at;
+		}
+		if (best == nn)
+			break;
+		used[best] = 1;
+		fprintf(f, "%s %s->%s %.3g %s (%.2fx)", w ? "," : "", s->lay.labelp[best / s->n],
+		        s->lay.labelp[best % s->n], m[best], hib ? "GB/s" : "us", m[best] / median);
+	}
+	fprintf(f, "\n");
+	free(used);
+}
+
+static void print_summary(struct mx *s, const struct spread *bw, const struct spread *lat,
+                          const struct mx_anom *v, size_t nv, const char *verdict)
+{
+	FILE *f = s->r->out;
+	double *tmp;
+	const char *what = s->lay.granularity;
+
+	if (!f)
+		return;
+	tmp = malloc((size_t)s->n * sizeof(*tmp));
+	if (!tmp)
+		return;
+	fprintf(f, "#\n# fabric %s, pattern %s: %d %ss, schedule %s%s%s\n",
+	        s->c->fab ? s->c->fab->ops->name : "?", s->p->name, s->n, what, s->set.schedule,
+	        s->set.method[0] ? "; " : "", s->set.method);
+	if (s->n <= MX_PRINT_MATRIX) {
+		print_matrix(f, s, FSC_MATRIX_BW, "bandwidth GB/s");
+		print_matrix(f, s, FSC_MATRIX_LAT, "latency us");
+	}
+	fprintf(f,
+	        "# per %s: medians of its row (sends) and column (receives), x = ratio to "
+	        "the matrix median\n",
+	        what);
+	fprintf(f, "# %-16s %18s %18s %18s %18s\n", what, "bw send GB/s", "bw recv GB/s",
+	        "lat send us", "lat recv us");
+	for (int i = 0; i < s->n; i++) {
+		double br = line_median(s->bw, s->n, i, 0, tmp);
+		double bc = line_median(s->bw, s->n, i, 1, tmp);
+		double lr = line_median(s->lat, s->n, i, 0, tmp);
+		double lc = line_median(s->lat, s->n, i, 1, tmp);
+
+		fprintf(f,
+		        "  %-16.16s %9.3f (%5.2fx) %9.3f (%5.2fx) %9.2f (%5.2fx) %9.2f (%5.2fx)\n",
+		        s->lay.labelp[i], br, br / bw->median, bc, bc / bw->median, lr,
+		        lr / lat->median, lc, lc / lat->median);
+	}
+	print_worst(f, s, s->bw, 1, bw->median);
+	print_worst(f, s, s->lat, 0, lat->median);
+	for (size_t i = 0, cleared = 0; i <= nv; i++) {
+		if (i == nv) {
+			if (cleared)
+				fprintf(f,
+				        "# %zu more candidate(s) past the thresholds, within the "
+				        "matrix's noise, re-tested and cleared\n",
+				        cleared);
+		} else if (!v[i].confirmed && !v[i].dropped) {
+			if (v[i].a.significant)
+				fprintf(f, "# suspect, not confirmed: %s\n", v[i].text);
+			else
+				cleared++;
+		}
+	}
+	/* One line per confirmed anomaly (the record joins them with " | "). */
+	for (size_t i = 0, any = 0; i <= nv; i++) {
+		if (i < nv && (!v[i].confirmed || v[i].dropped))
+			continue;
+		if (i == nv && any)
+			break;
+		fprintf(f, "# %s verdict: %s\n", s->p->name, i < nv ? v[i].text : verdict);
+		any = 1;
+	}
+	fflush(f);
+	free(tmp);
+}
+
+/* ---- the driver ---- */
+
+static json_t *record_start(struct mx *s, const struct fsc_pattern_ops *p,
+                            const struct fsc_sched *sched)
+{
+	json_t *rec = fsc_record_new(p, s->c, "running"), *labels = json_array(),
+	       *ranks = json_array();
+
+	for (int i = 0; i < s->n; i++) {
+		json_array_append_new(labels, json_string(s->lay.labelp[i]));
+		json_array_append_new(ranks, json_integer(s->lay.owner[i]));
+	}
+	json_object_set_new(rec, "granularity", json_string(s->lay.granularity));
+	json_object_set_new(rec, "nodes", json_integer(s->n));
+	json_object_set_new(rec, "labels", labels);
+	json_object_set_new(rec, "node_ranks", ranks);
+	json_object_set_new(rec, "schedule", json_string(s->set.schedule));
+	json_object_set_new(rec, "rounds", json_integer((json_int_t)fsc_sched_rounds(sched)));
+	json_object_set_new(rec, "pairs_per_round", json_integer(fsc_sched_pairs_per_round(sched)));
+	if (s->mp->record)
+		s->mp->record(s->ctx, rec);
+	json_object_set_new(rec, "bw_formula", json_string(p->bw_formula));
+	return rec;
+}
+
+static void record_verdict(struct mx *s, const struct fsc_attrib_params *prm,
+                           const struct mx_anom *v, size_t nv, size_t nconf,
+                           const struct spread *bw, const struct spread *lat, char *verdict,
+                           size_t vlen)
+{
+	json_t *an = json_array(), *un = json_array(), *thr;
+	size_t used = 0, nun = 0;
+	int amb = 0;
+
+	verdict[0] = 0;
+	for (size_t i = 0; i < nv; i++) {
+		if (v[i].dropped)
+			continue;
+		if (!v[i].confirmed) {
+			json_array_append_new(un, anom_json(s, &v[i], s->set.confirm));
+			nun++;
+			continue;
+		}
+		json_array_append_new(an, anom_json(s, &v[i], s->set.confirm));
+		amb |= v[i].a.ambiguous;
+		if (used < vlen) {
+			int w = snprintf(verdict + used, vlen - used, "%s%s", used ? " | " : "",
+			                 v[i].text);
+			if (w > 0)
+				used += (size_t)w;
+		}
+	}
+	if (!nconf) {
+		char b1[32], b2[32], l1[32], l2[32];
+
+		fsc_ratio_format(b1, sizeof(b1), bw->min / bw->median);
+		fsc_ratio_format(b2, sizeof(b2), bw->max / bw->median);
+		fsc_ratio_format(l1, sizeof(l1), lat->min / lat->median);
+		fsc_ratio_format(l2, sizeof(l2), lat->max / lat->median);
+		snprintf(verdict, vlen,
+		         "no anomaly (%zu cells; bandwidth median %.3g GB/s, cells %s-%sx; latency "
+		         "median %.3g us, cells %s-%sx)",
+		         bw->cells, bw->median, b1, b2, lat->median, l1, l2);
+		if (nun) {
+			size_t l = strlen(verdict);
+
+			snprintf(verdict + l - 1, vlen - l + 1, "; %zu suspect%s not confirmed)",
+			         nun, nun == 1 ? "" : "s");
+		}
+	}
+	thr = json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:i, s:s}", "bw_node_ratio",
+	                prm->bw_node_ratio, "bw_link_ratio", prm->bw_link_ratio, "lat_node_ratio",
+	                prm->lat_node_ratio, "lat_link_ratio", prm->lat_link_ratio, "min_sigmas",
+	                prm->min_sigmas, "noise_floor", prm->noise_floor, "confirm", s->set.confirm,
+	                "confirmed_when",
+	                "a majority of the serial re-tests is still beyond the "
+	                "threshold relative to healthy reference pairs");
+	json_object_set_new(s->rec, "thresholds", thr);
+	json_object_set_new(s->rec, "bw_spread", spread_json(bw));
+	json_object_set_new(s->rec, "lat_spread", spread_json(lat));
+	json_object_set_new(s->rec, "anomalies", an);
+	json_object_set_new(s->rec, "unconfirmed", un);
+	json_object_set_new(s->rec, "bw_windows",
+	                    json_pack("{s:I, s:I}", "min", (json_int_t)s->win_min, "max",
+	                              (json_int_t)s->win_max));
+	json_object_set_new(s->rec, "candidates",
+	                    json_pack("{s:I, s:I}", "bandwidth", (json_int_t)s->candidates[1],
+	                              "latency", (json_int_t)s->candidates[0]));
+	json_object_set_new(s->rec, "ambiguous", json_boolean(amb));
+	json_object_set_new(s->rec, "verdict", json_string(verdict));
+}
+
+/* Every rank: the layout, this rank's nodes and the step buffers; rank 0:
+ * the store. */
+static int mx_open(struct mx *s)
+{
+	int rc = 0;
+
+	if (s->mp->layout)
+		rc = s->mp->layout(s->ctx, s->c, &s->lay);
+	else
+		rc = fsc_matrix_layout_boot(&s->lay, s->b, s->set.per_rank);
+	if (rc)
+		return rc;
+	s->n = s->lay.n;
+	if (s->n < 2) {
+		fsc_error("pattern %s needs at least 2 nodes; this run has %d", s->p->name, s->n);
+		return -EINVAL;
+	}
+	s->local = calloc((size_t)s->n, sizeof(*s->local));
+	if (!s->local)
+		return -ENOMEM;
+	/* The most nodes any rank measures for sizes the per-step message. */
+	for (int q = 0; q < s->b->size; q++) {
+		int k = 0;
+
+		for (int i = 0; i < s->n; i++)
+			if (s->lay.owner[i] == q)
+				k++;
+		if (k > s->max_local)
+			s->max_local = k;
+	}
+	for (int i = 0; i < s->n; i++) {
+		if (s->lay.owner[i] < 0 || s->lay.owner[i] >= s->b->size) {
+			fsc_error("matrix: node %d is owned by rank %d; valid: 0..%d", i,
+			          s->lay.owner[i], s->b->size - 1);
+			return -EINVAL;
+		}
+		if (s->lay.owner[i] == s->b->rank)
+			s->local[s->nlocal++] = i;
+	}
+	if (s->max_local < 1)
+		s->max_local = 1;
+	s->mine = calloc((size_t)s->max_local, sizeof(*s->mine));
+	s->all = calloc(mx_msgs(s), sizeof(*s->all));
+	if (!s->mine || !s->all) {
+		fsc_error("matrix: out of memory for %zu cells per step", mx_msgs(s));
+		return -ENOMEM;
+	}
+	rc = s->mp->setup(s->ctx, s->c, &s->lay);
+	if (rc || s->b->rank)
+		return rc;
+	rc = s->mp->store ? s->mp->store(s->ctx, s->n, &s->st)
+	                  : fsc_matrix_store_dense(&s->st, s->n);
+	if (rc)
+		return rc;
+	if (!s->st.ops || !s->st.ops->put || !s->st.ops->get || s->st.n != s->n) {
+		fsc_error("matrix: the store of %d nodes is incomplete", s->n);
+		return -EINVAL;
+	}
+	/* Attribution and the terminal summary work on matrices in memory. */
+	s->bw = s->st.ops->dense ? s->st.ops->dense(s->st.impl, FSC_MATRIX_BW) : 0;
+	s->lat = s->st.ops->dense ? s->st.ops->dense(s->st.impl, FSC_MATRIX_LAT) : 0;
+	if (!s->bw || !s->lat) {
+		fsc_error("matrix: the store keeps no matrix in memory, which the attribution "
+		          "needs");
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
+static void mx_close(struct mx *s)
+{
+	if (s->ctx && s->mp->close)
+		s->mp->close(s->ctx, s->c);
+	fsc_matrix_store_fini(&s->st);
+	fsc_matrix_layout_free(&s->lay);
+	free(s->local);
+	free(s->mine);
+	free(s->all);
+	json_decref(s->rec);
+}
+
+/* An error record for a run that could not start. */
+static void mx_refuse(struct mx *s, const char *err)
+{
+	json_t *rec;
+
+	if (s->b->rank)
+		return;
+	fsc_error("%s", err);
+	if (!s->r->res && !s->r->out)
+		return;
+	rec = fsc_record_new(s->p, s->c, "error");
+	json_object_set_new(rec, "reason", json_string(err));
+	fsc_runner_emit(s->r, rec);
+}
+
+int fsc_matrix_run(struct fsc_runner *r, const struct fsc_pattern_ops *p, struct fsc_pctx *c)
+{
+	struct mx s = {.r = r, .p = p, .mp = p->matrix, .c = c, .b = c->boot};
+	struct fsc_attrib_params prm;
+	struct fsc_sched sched;
+	struct mx_anom *v = 0;
+	size_t nv = 0, nconf = 0;
+	uint64_t rounds, done = 0, t0 = fsc_time_real_ns();
+	int64_t outcome[2] = {0, 0};
+	char err[256] = "", verdict[2048];
+	int rc;
+
+	r->points++;
+	c->bytes = 0;
+	if (!s.mp || !s.mp->open || !s.mp->setup || !s.mp->measure) {
+		snprintf(err, sizeof(err), "pattern %s has no matrix measurement", p->name);
+		rc = -EINVAL;
+	} else {
+		rc = p->check_args ? p->check_args(c, err, sizeof(err)) : 0;
+	}
+	if (!rc)
+		rc = s.mp->open(r, c, &s.set, &s.ctx, err, sizeof(err));
+	if (!rc) {
+		if (!s.set.schedule)
+			s.set.schedule = "concurrent";
+		if (s.set.confirm < 1)
+			s.set.confirm = 1;
+	}
+	if (rc) {
+		if (!err[0])
+			snprintf(err, sizeof(err), "%s: %s", p->name, fsc_strerror(rc));
+		mx_refuse(&s, err);
+		r->failed++;
+		mx_close(&s);
+		return rc;
+	}
+	rc = mx_open(&s);
+	if (!rc)
+		rc = fsc_sched_init(&sched, s.set.schedule, s.n, r->seed, err, sizeof(err));
+	if (rc && err[0] && s.b->rank == 0)
+		fsc_error("invalid value '%s' for the schedule: %s", s.set.schedule, err);
+	rc = fsc_boot_agree(s.b, rc, 0);
+	if (rc) {
+		r->failed++;
+		mx_close(&s);
+		return rc;
+	}
+	rounds = fsc_sched_rounds(&sched);
+	if (s.b->rank == 0) {
+		s.rec = record_start(&s, p, &sched);
+		record_matrices(&s, 0);
+		if (r->res)
+			fsc_results_add(r->res, json_incref(s.rec));
+	}
+
+	/* 1. the matrix, round by round */
+	for (uint64_t k = 0; k < rounds && !rc; k++) {
+		struct fsc_matrix_step st = {.kind = FSC_MATRIX_ROUND, .index = k, .sched = &sched};
+
+		rc = mx_step(&s, &st);
+		if (rc || s.b->rank)
+			continue;
+		s.pending = absorb(&s);
+		if (s.pending)
+			continue;
+		done = k + 1;
+		record_matrices(&s, done);
+		stream(&s, k + 1 == rounds);
+		progress(&s, "round", k + 1, rounds, t0);
+	}
+	/* A store that failed in the last round fails the run on every rank. */
+	rc = fsc_boot_agree(s.b, rc ? rc : s.pending, 0);
+
+	/* 2. attribution: suspects re-measured serially */
+	fsc_attrib_params_default(&prm);
+	prm.bw_node_ratio = prm.bw_link_ratio = s.set.bw_ratio;
+	prm.lat_node_ratio = prm.lat_link_ratio = s.set.lat_ratio;
+	if (!rc)
+		rc = attribute(&s, &prm, &v, &nv);
+
+	/* 3. the record, CSV, terminal */
+	if (s.b->rank == 0) {
+		json_object_set_new(s.rec, "duration_s",
+		                    json_real((double)(fsc_time_real_ns() - t0) / 1e9));
+		record_matrices(&s, done);
+		if (rc) {
+			json_object_set_new(s.rec, "status", json_string("error"));
+			json_object_set_new(s.rec, "reason", json_string(fsc_strerror(rc)));
+		} else {
+			struct spread bw, lat;
+
+			for (size_t i = 0; i < nv; i++)
+				nconf += v[i].confirmed && !v[i].dropped;
+			spread_of(s.bw, s.n, &bw);
+			spread_of(s.lat, s.n, &lat);
+			record_verdict(&s, &prm, v, nv, nconf, &bw, &lat, verdict, sizeof(verdict));
+			json_object_set_new(s.rec, "status",
+			                    json_string(s.wrong ? "wrong"
+			                                : nconf ? "anomaly"
+			                                        : "ok"));
+			csv_all(&s);
+			print_summary(&s, &bw, &lat, v, nv, verdict);
+		}
+		stream(&s, 1);
+		outcome[0] = (int64_t)nconf;
+		outcome[1] = (int64_t)s.wrong;
+	}
+	/* Tallies are the same on every rank. */
+	if (!rc)
+		rc = fsc_boot_bcast(s.b, outcome, sizeof(outcome), 0);
+	if (rc) {
+		r->failed++;
+	} else {
+		r->wrong += (uint64_t)outcome[1];
+		if (outcome[1] || (outcome[0] && s.set.fail_on_anomaly))
+			r->failed++;
+	}
+	anoms_free(v, nv);
+	mx_close(&s);
+	return rc;
+}
