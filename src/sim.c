@@ -398,11 +398,14 @@ static double median_small(double *v, int k)
 	return k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
 }
 
-/* Is host h clear of every suspect (host, link end or leaf)? */
-static int clear_host(const struct fsc_topo *t, const struct fsc_tsusp *su, size_t ns, int h)
+/* Is host h clear of every suspect (host, link end, and with leaves_too
+ * leaf)?  A leaf's crossing partners may sit on another suspect leaf (two
+ * leaves both slow leave no other). */
+static int clear_host(const struct fsc_topo *t, const struct fsc_tsusp *su, size_t ns, int h,
+                      int leaves_too)
 {
 	for (size_t i = 0; i < ns; i++) {
-		if (su[i].kind == FSC_TS_LEAF && t->host_leaf[h] == su[i].a)
+		if (su[i].kind == FSC_TS_LEAF && leaves_too && t->host_leaf[h] == su[i].a)
 			return 0;
 		if (su[i].kind != FSC_TS_LEAF && (su[i].a == h || su[i].b == h))
 			return 0;
@@ -421,10 +424,10 @@ static void confirm_all(const struct model *m, struct fsc_tattr *a, struct fsc_t
 	/* reference pairs: healthy hosts on different leaves when there are
 	 * several leaves (cross-leaf, like most suspects' pairs) */
 	for (int x = 0; x < n && nref < REF_PAIRS; x++) {
-		if (!clear_host(t, su, ns, x))
+		if (!clear_host(t, su, ns, x, 1))
 			continue;
 		for (int y = (x + n / 2 + nref) % n, k = 0; k < n; k++, y = (y + 1) % n)
-			if (y != x && clear_host(t, su, ns, y) &&
+			if (y != x && clear_host(t, su, ns, y, 1) &&
 			    (t->nleaves < 2 || t->host_leaf[y] != t->host_leaf[x])) {
 				refs[nref][0] = x;
 				refs[nref++][1] = y;
@@ -470,7 +473,7 @@ static void confirm_all(const struct model *m, struct fsc_tattr *a, struct fsc_t
 					if (y == x ||
 					    t->host_leaf[y] ==
 					            (s->kind == FSC_TS_LEAF ? s->a : -1) ||
-					    !clear_host(t, su, ns, y))
+					    !clear_host(t, su, ns, y, s->kind != FSC_TS_LEAF))
 						continue;
 					if (s->slow_out || s->dead)
 						v[k++] = retest(m, pass, id++, x, y);
@@ -502,6 +505,7 @@ int fsc_sim_run(const struct fsc_sim_params *p, struct fsc_sim_result *res, char
 	struct model m;
 	struct sched s;
 	struct fsc_tattr *a = NULL;
+	struct fsc_tattr_params attr;
 	struct fsc_tsusp *su = NULL;
 	struct cellv *buf = NULL;
 	double *lratio = NULL;
@@ -517,7 +521,12 @@ int fsc_sim_run(const struct fsc_sim_params *p, struct fsc_sim_result *res, char
 	if (rc)
 		return rc;
 	res->rounds = s.rounds;
-	rc = fsc_tattr_create(&a, m.n, p->flat ? NULL : p->topo->host_leaf, m.nl, &p->attr);
+	attr = p->attr;
+	/* the topology schedule loads a leaf's uplinks with as many flows as it
+	 * has hosts: cross-leaf cells get 1/oversub of a port */
+	if (attr.cross_ratio == 1)
+		attr.cross_ratio = 1 / p->topo->oversub;
+	rc = fsc_tattr_create(&a, m.n, p->flat ? NULL : p->topo->host_leaf, m.nl, &attr);
 	if (rc)
 		goto out;
 	pa = malloc((size_t)m.n * sizeof(*pa));

@@ -23,6 +23,13 @@
 #define RW 0.0025
 #define CALIB_MAX 65536
 #define LINKS_KEPT 64
+/* Leaf-pair blocks (see fit_blocks): kept for 3 to BLOCKS_MAX leaves; a
+ * cell's goodness is winsorised to [centre - 3, centre + 1.5] before it is
+ * summed, so that a dead host moves its blocks' means by at most 3/k. */
+#define BLOCKS_MAX 2048
+#define WIN_LO (-3.0)
+#define WIN_HI 1.5
+#define BLOCK_SWEEPS 10
 #define LEAF_MIN_HOSTS 3
 /* cells of a class before a host's effect may come from it alone */
 #define HOST_MIN_CELLS 4
@@ -49,6 +56,8 @@ struct fsc_tattr {
 	uint32_t *lh; /* nleaves x L_N x NBT */
 	uint64_t gh[2][NBT];
 	uint16_t *zrow, *zcol; /* zero cells per host */
+	double *bsum;          /* nleaves^2 winsorised goodness sums of cross blocks */
+	uint32_t *bcnt;        /* ... and their cell counts */
 	/* calibration */
 	struct cell *calib;
 	size_t ncalib, calib_cap;
@@ -74,6 +83,7 @@ void fsc_tattr_params_default(struct fsc_tattr_params *p)
 	p->min_sigmas = 5.0;
 	p->noise_floor = 0.05;
 	p->candidates = 0;
+	p->cross_ratio = 1;
 }
 
 int fsc_tattr_create(struct fsc_tattr **out, int n, const int *host_leaf, int nleaves,
@@ -96,10 +106,12 @@ int fsc_tattr_create(struct fsc_tattr **out, int n, const int *host_leaf, int nl
 	else
 		fsc_tattr_params_default(&a->p);
 	if (!(a->p.node_ratio > 0 && a->p.node_ratio < 1 && a->p.link_ratio > 0 &&
-	      a->p.link_ratio < 1 && a->p.min_sigmas >= 0 && a->p.noise_floor >= 0)) {
+	      a->p.link_ratio < 1 && a->p.min_sigmas >= 0 && a->p.noise_floor >= 0 &&
+	      a->p.cross_ratio > 0 && a->p.cross_ratio <= 1)) {
 		fsc_error("topology attribution: ratios must lie in (0, 1), min_sigmas and "
-		          "noise_floor >= 0 (got %g, %g, %g, %g)",
-		          a->p.node_ratio, a->p.link_ratio, a->p.min_sigmas, a->p.noise_floor);
+		          "noise_floor >= 0, cross_ratio in (0, 1] (got %g, %g, %g, %g, %g)",
+		          a->p.node_ratio, a->p.link_ratio, a->p.min_sigmas, a->p.noise_floor,
+		          a->p.cross_ratio);
 		free(a);
 		return -EINVAL;
 	}
@@ -120,7 +132,12 @@ int fsc_tattr_create(struct fsc_tattr **out, int n, const int *host_leaf, int nl
 	a->r = calloc((size_t)n, sizeof(double));
 	a->c = calloc((size_t)n, sizeof(double));
 	a->hsusp = calloc((size_t)n, 1);
-	if (!a->leaf || !a->lsize || !a->hh || !a->lh || !a->zrow || !a->zcol || !a->calib ||
+	if (a->topo && nleaves >= 2 && nleaves <= BLOCKS_MAX) {
+		a->bsum = calloc((size_t)nleaves * nleaves, sizeof(*a->bsum));
+		a->bcnt = calloc((size_t)nleaves * nleaves, sizeof(*a->bcnt));
+	}
+	if ((a->topo && nleaves >= 2 && nleaves <= BLOCKS_MAX && (!a->bsum || !a->bcnt)) ||
+	    !a->leaf || !a->lsize || !a->hh || !a->lh || !a->zrow || !a->zcol || !a->calib ||
 	    !a->lin || !a->lout || !a->lleaf_in || !a->r || !a->c || !a->hsusp) {
 		fsc_error("topology attribution: out of memory for %d hosts", n);
 		fsc_tattr_free(a);
@@ -159,6 +176,8 @@ void fsc_tattr_free(struct fsc_tattr *a)
 	free(a->r);
 	free(a->c);
 	free(a->hsusp);
+	free(a->bsum);
+	free(a->bcnt);
 	free(a);
 }
 
@@ -185,6 +204,13 @@ static void put(struct fsc_tattr *a, int s, int d, double v)
 
 	a->hh[((size_t)s * H_N + (x ? H_ROW_X : H_ROW_IN)) * NBT + b]++;
 	a->hh[((size_t)d * H_N + (x ? H_COL_X : H_COL_IN)) * NBT + b]++;
+	if (x && a->bsum) {
+		size_t at = (size_t)ls * a->nleaves + ld;
+		double g = good(a, v);
+
+		a->bsum[at] += fmin(fmax(g, a->c0 + WIN_LO), a->c0 + WIN_HI);
+		a->bcnt[at]++;
+	}
 	if (x) {
 		a->lh[((size_t)ls * L_N + L_OUT) * NBT + b]++;
 		a->lh[((size_t)ld * L_N + L_IN) * NBT + b]++;
@@ -292,11 +318,108 @@ HIST_MEDIAN(median16, uint16_t)
 HIST_MEDIAN(median32, uint32_t)
 HIST_MEDIAN(median64, uint64_t)
 
+static double median_of(double *v, size_t k)
+{
+	qsort(v, k, sizeof(*v), dbl_cmp);
+	return k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
+}
+
+/* Median polish (Tukey) of the leaves x leaves matrix of block means: the
+ * cross-leaf centre mu_x and each leaf's out (row) and in (column) effect.
+ * The leaves' own effects can then be a large share of the cross cells (one
+ * slow leaf of four touches half of them), where a median over all cross
+ * cells would be pulled between slow and healthy.  Returns 0, or -ENOMEM
+ * (the caller keeps the histogram estimate). */
+static int fit_blocks(struct fsc_tattr *a)
+{
+	int L = a->nleaves;
+
+	if (L == 2) {
+		/* Two blocks, 0->1 and 1->0: nothing to polish against.  Each is
+		 * judged against the intra-leaf centre times the expected
+		 * cross-leaf ratio, and put on its sending leaf's uplink: with two
+		 * leaves a leaf's uplink cannot be told from the other's
+		 * downlink. */
+		a->mu[1] = a->mu[0] + log(a->p.cross_ratio);
+		for (int l = 0; l < 2; l++) {
+			size_t at = (size_t)l * 2 + (1 - l);
+
+			a->lout[l] = a->bcnt[at] ? a->bsum[at] / a->bcnt[at] - a->mu[1] : 0;
+			a->lleaf_in[1 - l] = 0;
+		}
+		return 0;
+	}
+
+	size_t LL = (size_t)L * L;
+	double *z = malloc(LL * sizeof(*z)), *tmp = malloc((size_t)L * sizeof(*tmp)), mu = 0;
+	size_t k = 0;
+
+	if (!z || !tmp) {
+		free(z);
+		free(tmp);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < LL; i++)
+		z[i] = a->bcnt[i] ? a->bsum[i] / a->bcnt[i] : NAN;
+	for (int l = 0; l < L; l++)
+		a->lout[l] = a->lleaf_in[l] = 0;
+	for (int s = 0; s < BLOCK_SWEEPS; s++) {
+		double moved = 0;
+
+		for (int dim = 0; dim < 2; dim++) {
+			double *eff = dim ? a->lleaf_in : a->lout, d;
+
+			for (int x = 0; x < L; x++) {
+				k = 0;
+				for (int y = 0; y < L; y++) {
+					double v =
+					        dim ? z[(size_t)y * L + x] : z[(size_t)x * L + y];
+
+					if (!isnan(v))
+						tmp[k++] = v;
+				}
+				if (!k)
+					continue;
+				d = median_of(tmp, k);
+				eff[x] += d;
+				for (int y = 0; y < L; y++)
+					*(dim ? &z[(size_t)y * L + x] : &z[(size_t)x * L + y]) -= d;
+				moved = fmax(moved, fabs(d));
+			}
+			/* centre the other side's effects on their median */
+			eff = dim ? a->lout : a->lleaf_in;
+			for (int x = 0; x < L; x++)
+				tmp[x] = eff[x];
+			d = median_of(tmp, (size_t)L);
+			for (int x = 0; x < L; x++)
+				eff[x] -= d;
+			mu += d;
+		}
+		if (moved < 1e-9)
+			break;
+	}
+	/* the last column sweep may leave the column effects off centre */
+	for (int dim = 0; dim < 2; dim++) {
+		double *eff = dim ? a->lleaf_in : a->lout, d;
+
+		for (int x = 0; x < L; x++)
+			tmp[x] = eff[x];
+		d = median_of(tmp, (size_t)L);
+		for (int x = 0; x < L; x++)
+			eff[x] -= d;
+		mu += d;
+	}
+	a->mu[1] = mu;
+	free(z);
+	free(tmp);
+	return 0;
+}
+
 int fsc_tattr_fit(struct fsc_tattr *a)
 {
 	uint64_t tot[2] = {0, 0};
 	double tn = log(a->p.node_ratio);
-	int rc;
+	int rc, blocks;
 
 	if (!a->calibrated) {
 		rc = calibrate(a);
@@ -314,6 +437,7 @@ int fsc_tattr_fit(struct fsc_tattr *a)
 		a->mu[0] = a->mu[1];
 	if (!tot[1])
 		a->mu[1] = a->mu[0];
+	blocks = a->bsum && tot[1] && !fit_blocks(a);
 	for (int l = 0; l < a->nleaves; l++) {
 		const uint32_t *h = a->lh + (size_t)l * L_N * NBT;
 		double *eff[L_N] = {&a->lin[l], &a->lout[l], &a->lleaf_in[l]};
@@ -321,6 +445,11 @@ int fsc_tattr_fit(struct fsc_tattr *a)
 		for (int k = 0; k < L_N; k++) {
 			uint64_t t = hist_total32(h + k * NBT);
 
+			if (blocks && k != L_INTRA) {
+				if (a->lsize[l] < LEAF_MIN_HOSTS)
+					*eff[k] = 0;
+				continue;
+			}
 			*eff[k] = 0;
 			if (a->topo && a->lsize[l] >= LEAF_MIN_HOSTS && t)
 				*eff[k] = median32(a, h + k * NBT, t) - a->mu[k != L_INTRA];
@@ -336,9 +465,12 @@ int fsc_tattr_fit(struct fsc_tattr *a)
 			uint64_t tin = hist_total16(hin), tx = hist_total16(hx);
 			double e = 0;
 
-			double ex = tx ? median16(a, hx, tx) - a->mu[1] -
-			                            (side ? a->lleaf_in[l] : a->lout[l])
-			               : 0;
+			/* two leaves: the cells into l all left the other leaf, whose
+			 * uplink effect carries them (fit_blocks) */
+			double lx = side ? (a->nleaves == 2 && a->bsum ? a->lout[1 - l]
+			                                               : a->lleaf_in[l])
+			                 : a->lout[l];
+			double ex = tx ? median16(a, hx, tx) - a->mu[1] - lx : 0;
 			double ei = tin ? median16(a, hin, tin) - a->mu[0] - a->lin[l] : 0;
 
 			/* The worse class decides when both have cells enough: under

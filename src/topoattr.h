@@ -32,6 +32,14 @@
  *           at noise_floor), and a cell past the link threshold both
  *           against its centre and as a residual is a link candidate; the
  *           64 worst are kept, with a count of all.
+ *           With 3 to 2048 leaves the cross-leaf centre and the leaf
+ *           effects U_L, D_L come instead from a median polish of the
+ *           leaves x leaves matrix of block means (cells winsorised at
+ *           0.05x and 4.5x of the calibration centre), since one slow leaf
+ *           of a few touches a large share of all cross cells.  With two
+ *           leaves the two blocks are judged against the intra-leaf centre
+ *           x cross_ratio, each on its sending leaf's uplink: two leaves
+ *           cannot tell one's uplink from the other's downlink.
  *   decide  leaves whose U_L or D_L is past the node threshold; hosts whose
  *           r_i or c_i is; links (from pass 2) whose residual is also
  *           min_sigmas standard errors out and whose ends are not
@@ -79,6 +87,8 @@ struct fsc_tattr_params {
 	double min_sigmas;  /* (5) */
 	double noise_floor; /* relative floor of the noise scale (0.05) */
 	int candidates;     /* 1: every candidate past the ratios (see above) */
+	double cross_ratio; /* two leaves only: the healthy cross-leaf centre over the
+	                       intra-leaf one (1; 1/oversubscription under load) */
 };
 
 void fsc_tattr_params_default(struct fsc_tattr_params *p);

@@ -170,6 +170,30 @@ static void sim__4k_two_faults(void **state)
 	          "link h17->h4000 slow (0.29x expected); confirmed 2/2");
 }
 
+/* Two leaves of 3 hosts (the virtual cluster's shape): every cross-leaf
+ * link out of leaf0 throttled, as tc would on its hosts, is leaf0's uplink
+ * (two leaves cannot tell it from leaf1's downlink; the sender is named). */
+static void sim__two_leaves_one_way(void **state)
+{
+	const char *f[10];
+	char specs[9][32], v[4096];
+	int k = 0;
+
+	(void)state;
+	for (int a = 0; a < 3; a++)
+		for (int b = 3; b < 6; b++) {
+			snprintf(specs[k], sizeof(specs[k]), "link:h%d->h%d:0.3", a, b);
+			f[k] = specs[k];
+			k++;
+		}
+	f[k] = NULL;
+	run("fattree:hosts=6,leaf=3", f, 1, 0, NULL, v, sizeof(v), NULL);
+	expect(v, "leaf0 uplink slow upward (cross-leaf out 0.3x, in 1.0x, intra-leaf 0.99x); "
+	          "confirmed 2/2");
+	run("fattree:hosts=6,leaf=3", NULL, 1, 0, NULL, v, sizeof(v), NULL);
+	expect(v, "");
+}
+
 /* The concurrent and sampled schedules also run over the model. */
 static void sim__other_schedules(void **state)
 {
@@ -228,6 +252,7 @@ int main(void)
 	        cmocka_unit_test(sim__slow_one_way_links),
 	        cmocka_unit_test(sim__two_faults),
 	        cmocka_unit_test(sim__4k_two_faults),
+	        cmocka_unit_test(sim__two_leaves_one_way),
 	        cmocka_unit_test(sim__other_schedules),
 	        cmocka_unit_test(sim__bad_faults_and_schedules),
 	};

@@ -112,12 +112,12 @@ static void decide__slow_uplink_is_the_leaf(void **state)
 	assert_int_equal(s[0].kind, FSC_TS_LEAF);
 	assert_int_equal(s[0].a, 3);
 	text(&s[0], b, sizeof(b));
-	assert_string_equal(b, "leaf 3 uplink slow (cross-leaf cells 0.41x, intra-leaf 1.0x)");
+	assert_string_equal(b, "leaf 3 uplink slow (cross-leaf cells 0.4x, intra-leaf 1.0x)");
 	/* the whole switch */
 	f.leaf_intra = 1;
 	assert_int_equal(analyse(&f, 1, s, 8, NULL), 1);
 	text(&s[0], b, sizeof(b));
-	assert_string_equal(b, "leaf 3 switch slow (cross-leaf cells 0.41x, intra-leaf 0.4x)");
+	assert_string_equal(b, "leaf 3 switch slow (cross-leaf cells 0.4x, intra-leaf 0.4x)");
 }
 
 static void decide__flat_blames_hosts(void **state)
