@@ -8,6 +8,17 @@
  * and wait for all of them; algbw = 2*window*bytes / t.
  * busbw = algbw (factor 1: one link, nccl-tests' send/recv convention).
  *
+ * impl "put" (fabrics with one-sided transfers, src/fabric.h): rank 0
+ * writes --window puts into the peer's window (the receive slots), the
+ * last one notified; the peer waits for the notification, which follows
+ * every earlier put's data, and acknowledges as in "uni".  The window is
+ * not zeroed between iterations (rank 0 may already be writing into it);
+ * stale bytes of another iteration differ from the expected ones anyway.
+ * impl "get": rank 0 reads --window times the peer's window (one message,
+ * filled once in setup with iteration 0's data) into its receive slots and
+ * waits for all of them; the peer only exposes its window.
+ * algbw = window*bytes/t for both.
+ *
  * Receive slots: an iteration that will be checked (the verification pass,
  * every iteration with --check every) spreads the window over min(window,
  * 64 MiB / bytes) distinct buffers, message k landing in slot k % slots, so
@@ -27,6 +38,7 @@
 
 #define BW_TAG 21
 #define BW_ACK_TAG 22
+#define BW_PUT_TAG 23 /* put notifications */
 #define BW_SLOT_BYTES (64u << 20)
 
 static const struct fsc_opt bw_opts[] = {
@@ -35,7 +47,8 @@ static const struct fsc_opt bw_opts[] = {
 };
 
 struct bw_state {
-	int peer, bidir, sender, receiver;
+	int peer, bidir, sender, receiver, rma;
+	struct fsc_win *win; /* put: the receive slots; get: the send buffer */
 	size_t window, slots;
 	int checking; /* this iteration will be checked: use every slot */
 	unsigned char *sbuf, *rbuf;
@@ -52,38 +65,85 @@ static int bw_setup(struct fsc_pctx *c, void **state)
 {
 	struct bw_state *s = calloc(1, sizeof(*s));
 	size_t n = c->bytes ? c->bytes : 1;
+	int rc;
 
 	*state = s;
 	if (!s)
 		return -ENOMEM;
+	s->rma = fsc_p2p_rma_impl(c);
 	if (!fsc_p2p_active(c))
-		return 0;
+		/* Collective: the idle ranks expose an empty window. */
+		return s->rma ? fsc_fabric_win_create(c->fab, NULL, 0, &s->win) : 0;
 	s->peer = c->rank == 0 ? fsc_p2p_peer(c) : 0;
 	s->bidir = !strcmp(c->impl, "bi");
-	s->sender = s->bidir || c->rank == 0;
-	s->receiver = s->bidir || c->rank != 0;
+	/* a get moves data from the peer to rank 0 */
+	s->sender = s->bidir || (c->rank == 0) == (s->rma != FSC_REQ_GET);
+	s->receiver = s->bidir || !s->sender;
 	s->window = bw_window(c);
 	s->slots = BW_SLOT_BYTES / n;
 	if (s->slots < 1)
 		s->slots = 1;
 	if (s->slots > s->window)
 		s->slots = s->window;
-	s->reqs = calloc(2 * s->window, sizeof(*s->reqs));
+	s->reqs = calloc(2 * s->window + 1, sizeof(*s->reqs));
 	s->sbuf = fsc_fabric_buf_alloc(c->fab, c->bytes);
 	s->rbuf = fsc_fabric_buf_alloc(c->fab, s->slots * c->bytes);
-	return s->reqs && s->sbuf && s->rbuf ? 0 : -ENOMEM;
+	rc = s->reqs && s->sbuf && s->rbuf ? 0 : -ENOMEM;
+	if (!rc && s->rma == FSC_REQ_GET && s->sender) /* what rank 0 reads */
+		fsc_bytes_fill(s->sbuf, c->bytes, c->seed, c->rank, s->peer, 0);
+	if (s->rma) {
+		/* Collective; a rank that failed above exposes nothing, so
+		 * that every rank holds a window or none. */
+		void *wbuf = s->rma == FSC_REQ_PUT ? (void *)s->rbuf : (void *)s->sbuf;
+		size_t wbytes = s->rma == FSC_REQ_PUT ? s->slots * c->bytes : c->bytes;
+		int wrc = fsc_fabric_win_create(c->fab, rc ? NULL : wbuf, rc ? 0 : wbytes, &s->win);
+
+		rc = rc ? rc : wrc;
+	}
+	return rc;
 }
 
 static int bw_fill(struct fsc_pctx *c, void *state, uint64_t iter)
 {
 	struct bw_state *s = state;
 
-	if (s->sender)
+	if (s->sender && s->rma != FSC_REQ_GET) /* a get's source keeps setup's data */
 		fsc_bytes_fill(s->sbuf, c->bytes, c->seed, c->rank, s->peer, iter);
-	if (s->receiver)
+	if (s->receiver && s->rma != FSC_REQ_PUT) /* a put window is rank 0's to write */
 		memset(s->rbuf, 0, s->slots * c->bytes);
 	s->checking = 1;
 	return 0;
+}
+
+/* impl put / get: see the top of this file. */
+static int bw_run_rma(struct fsc_pctx *c, struct bw_state *s, size_t slots)
+{
+	struct fsc_req *rq = s->reqs;
+	size_t n = 0;
+	int rc = 0;
+
+	if (s->rma == FSC_REQ_GET) {
+		if (!s->receiver)
+			return 0; /* the peer: nothing to do but expose its window */
+		for (size_t k = 0; k < s->window && !rc; k++)
+			rc = fsc_fabric_get(c->fab, s->win, s->peer, 0,
+			                    s->rbuf + (k % slots) * c->bytes, c->bytes, &rq[n++]);
+		if (rc)
+			fsc_fabric_cancel_all(c->fab, rq, n);
+		return rc ? rc : fsc_fabric_wait(c->fab, rq, n);
+	}
+	if (s->receiver) {
+		rc = fsc_fabric_recv(c->fab, s->peer, NULL, 0, BW_PUT_TAG);
+		return rc ? rc
+		          : fsc_fabric_send(c->fab, s->peer, &s->ack, sizeof(s->ack), BW_ACK_TAG);
+	}
+	rc = fsc_fabric_irecv(c->fab, s->peer, &s->ack, sizeof(s->ack), BW_ACK_TAG, &rq[n++]);
+	for (size_t k = 0; k < s->window && !rc; k++)
+		rc = fsc_fabric_put(c->fab, s->win, s->peer, (k % slots) * c->bytes, s->sbuf,
+		                    c->bytes, k + 1 == s->window ? BW_PUT_TAG : -1, &rq[n++]);
+	if (rc)
+		fsc_fabric_cancel_all(c->fab, rq, n);
+	return rc ? rc : fsc_fabric_wait(c->fab, rq, n);
 }
 
 static int bw_run(struct fsc_pctx *c, void *state, uint64_t iter)
@@ -94,6 +154,8 @@ static int bw_run(struct fsc_pctx *c, void *state, uint64_t iter)
 	int rc = 0;
 
 	(void)iter;
+	if (s->rma)
+		return bw_run_rma(c, s, slots);
 	if (s->receiver)
 		for (size_t k = 0; k < s->window && !rc; k++)
 			rc = fsc_fabric_irecv(c->fab, s->peer, s->rbuf + (k % slots) * c->bytes,
@@ -120,6 +182,8 @@ static int bw_check(struct fsc_pctx *c, void *state, uint64_t iter, uint64_t *wr
 	*wrong = 0;
 	if (!s->receiver)
 		return 0;
+	if (s->rma == FSC_REQ_GET) /* the source holds iteration 0's data */
+		iter = 0;
 	for (size_t k = 0; k < s->slots; k++)
 		*wrong += fsc_bytes_check(s->rbuf + k * c->bytes, c->bytes, c->seed, s->peer,
 		                          c->rank, iter);
@@ -132,6 +196,7 @@ static void bw_teardown(struct fsc_pctx *c, void *state)
 
 	if (!s)
 		return;
+	fsc_fabric_win_free(s->win); /* collective, on every rank */
 	fsc_fabric_buf_free(c->fab, s->sbuf);
 	fsc_fabric_buf_free(c->fab, s->rbuf);
 	free(s->reqs);
@@ -142,10 +207,10 @@ static double bw_bytes(const struct fsc_pctx *c)
 {
 	double w = (double)bw_window(c) * (double)c->bytes;
 
-	return !strcmp(c->impl, "bi") ? 2 * w : w;
+	return c->impl && !strcmp(c->impl, "bi") ? 2 * w : w;
 }
 
-static const char *const bw_impls[] = {"uni", "bi", 0};
+static const char *const bw_impls[] = {"uni", "bi", "put", "get", 0};
 
 /* One send buffer and min(window, 64 MiB / bytes) receive slots (at least
  * one), on the two ranks that take part (as bw_setup allocates). */
@@ -164,15 +229,17 @@ static double bw_buf_bytes(const struct fsc_pctx *c)
 
 const struct fsc_pattern_ops fsc_pattern_bandwidth = {
         .name = "bandwidth",
-        .desc = "windowed streaming between rank 0 and --peer, uni- or bidirectional",
+        .desc = "windowed streaming between rank 0 and --peer, uni- or bidirectional, or "
+                "one-sided (put, get)",
         .caps = FSC_CAP_SEND_RECV,
         .min_ranks = 2,
         .flags = FSC_PAT_TIMED_BY_RANK0,
         .impls = bw_impls,
         .opts = bw_opts,
-        .bw_formula = "algbw = window*bytes/t (uni), 2*window*bytes/t (bi); busbw = algbw",
+        .bw_formula = "algbw = window*bytes/t (uni, put, get), 2*window*bytes/t (bi); "
+                      "busbw = algbw",
         .algbw_bytes = bw_bytes,
-        .check_args = fsc_p2p_check_args,
+        .check_args = fsc_p2p_check_rma,
         .setup = bw_setup,
         .buf_bytes = bw_buf_bytes,
         .fill = bw_fill,

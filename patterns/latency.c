@@ -5,6 +5,16 @@
  * distribution of them.  algbw = bytes / latency (a one-way rate; busbw
  * factor 1).  Data: each side sends seeded bytes (seed, src, dst, iter) and
  * checks what it received.
+ *
+ * impl "put" (fabrics with one-sided transfers): the same ping-pong with
+ * notified puts into the other side's window (src/fabric.h): each side
+ * waits for the notification, then puts back.  The window is never zeroed
+ * between iterations (the peer may already be writing into it); a stale
+ * iteration's bytes differ from the expected ones all the same.
+ * impl "get": rank 0 reads the peer's window twice in a row per iteration,
+ * so half an iteration is one get (ib_read_lat's figure); the peer takes no
+ * part beyond exposing its window, filled once in setup with the data of
+ * iteration 0, which every iteration checks.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -14,27 +24,43 @@
 #include "reduce.h"
 
 #define LAT_TAG 11
+#define LAT_PUT_TAG 12 /* put notifications */
 /* Up to this size rank 0 sends then receives; above, it pre-posts. */
 #define LAT_PREPOST_MIN 4096
 
 struct lat_state {
-	int peer;
-	unsigned char *sbuf, *rbuf;
+	int peer, rma;
+	unsigned char *sbuf, *rbuf; /* rbuf: the window for put and get */
+	struct fsc_win *win;
 };
 
 static int lat_setup(struct fsc_pctx *c, void **state)
 {
 	struct lat_state *s = calloc(1, sizeof(*s));
+	int rc = 0;
 
 	*state = s;
 	if (!s)
 		return -ENOMEM;
 	s->peer = c->rank == 0 ? fsc_p2p_peer(c) : 0;
-	if (!fsc_p2p_active(c))
-		return 0;
-	s->sbuf = fsc_fabric_buf_alloc(c->fab, c->bytes);
-	s->rbuf = fsc_fabric_buf_alloc(c->fab, c->bytes);
-	return s->sbuf && s->rbuf ? 0 : -ENOMEM;
+	s->rma = fsc_p2p_rma_impl(c);
+	if (fsc_p2p_active(c)) {
+		s->sbuf = fsc_fabric_buf_alloc(c->fab, c->bytes);
+		s->rbuf = fsc_fabric_buf_alloc(c->fab, c->bytes);
+		if (!s->sbuf || !s->rbuf)
+			rc = -ENOMEM;
+		else if (s->rma == FSC_REQ_GET && c->rank != 0) /* what rank 0 reads */
+			fsc_bytes_fill(s->rbuf, c->bytes, c->seed, c->rank, 0, 0);
+	}
+	/* Collective: every rank, the idle ones (and one that failed above)
+	 * with an empty window, so all of them hold one or none. */
+	if (s->rma) {
+		int wrc = fsc_fabric_win_create(c->fab, s->rbuf, !rc && s->rbuf ? c->bytes : 0,
+		                                &s->win);
+
+		rc = rc ? rc : wrc;
+	}
+	return rc;
 }
 
 static int lat_fill(struct fsc_pctx *c, void *state, uint64_t iter)
@@ -42,8 +68,51 @@ static int lat_fill(struct fsc_pctx *c, void *state, uint64_t iter)
 	struct lat_state *s = state;
 
 	fsc_bytes_fill(s->sbuf, c->bytes, c->seed, c->rank, s->peer, iter);
-	memset(s->rbuf, 0, c->bytes);
+	/* a put window is the peer's to write (see the top of this file);
+	 * a get's source, on the peer, stays as setup filled it */
+	if (!s->rma || (s->rma == FSC_REQ_GET && c->rank == 0))
+		memset(s->rbuf, 0, c->bytes);
 	return 0;
+}
+
+/* Notified put of sbuf into the peer's window, then wait for the peer's. */
+static int lat_put(struct fsc_pctx *c, struct lat_state *s)
+{
+	struct fsc_req rq[2];
+	int rc;
+
+	if (c->rank != 0) {
+		rc = fsc_fabric_recv(c->fab, s->peer, NULL, 0, LAT_PUT_TAG);
+		if (!rc)
+			rc = fsc_fabric_put(c->fab, s->win, s->peer, 0, s->sbuf, c->bytes,
+			                    LAT_PUT_TAG, &rq[0]);
+		return rc ? rc : fsc_fabric_wait(c->fab, rq, 1);
+	}
+	rc = fsc_fabric_irecv(c->fab, s->peer, NULL, 0, LAT_PUT_TAG, &rq[0]);
+	if (rc)
+		return rc;
+	rc = fsc_fabric_put(c->fab, s->win, s->peer, 0, s->sbuf, c->bytes, LAT_PUT_TAG, &rq[1]);
+	if (rc) {
+		fsc_fabric_cancel(c->fab, &rq[0]);
+		return rc;
+	}
+	return fsc_fabric_wait(c->fab, rq, 2);
+}
+
+/* Two gets of the peer's window, one after the other. */
+static int lat_get(struct fsc_pctx *c, struct lat_state *s)
+{
+	struct fsc_req rq;
+	int rc = 0;
+
+	if (c->rank != 0)
+		return 0;
+	for (int k = 0; k < 2 && !rc; k++) {
+		rc = fsc_fabric_get(c->fab, s->win, s->peer, 0, s->rbuf, c->bytes, &rq);
+		if (!rc)
+			rc = fsc_fabric_wait(c->fab, &rq, 1);
+	}
+	return rc;
 }
 
 static int lat_run(struct fsc_pctx *c, void *state, uint64_t iter)
@@ -53,6 +122,10 @@ static int lat_run(struct fsc_pctx *c, void *state, uint64_t iter)
 	int rc;
 
 	(void)iter;
+	if (s->rma == FSC_REQ_PUT)
+		return lat_put(c, s);
+	if (s->rma == FSC_REQ_GET)
+		return lat_get(c, s);
 	if (c->rank == 0 && c->bytes <= LAT_PREPOST_MIN) {
 		/* osu_latency's order: send, then receive */
 		rc = fsc_fabric_send(c->fab, s->peer, s->sbuf, c->bytes, LAT_TAG);
@@ -78,7 +151,10 @@ static int lat_check(struct fsc_pctx *c, void *state, uint64_t iter, uint64_t *w
 {
 	struct lat_state *s = state;
 
-	*wrong = fsc_bytes_check(s->rbuf, c->bytes, c->seed, s->peer, c->rank, iter);
+	if (s->rma == FSC_REQ_GET) /* rank 0 only: the peer's window is the source */
+		*wrong = c->rank ? 0 : fsc_bytes_check(s->rbuf, c->bytes, c->seed, s->peer, 0, 0);
+	else
+		*wrong = fsc_bytes_check(s->rbuf, c->bytes, c->seed, s->peer, c->rank, iter);
 	return 0;
 }
 
@@ -88,12 +164,15 @@ static void lat_teardown(struct fsc_pctx *c, void *state)
 
 	if (!s)
 		return;
+	/* Collective, as setup's create; the runner calls teardown on every
+	 * rank after agreeing. */
+	fsc_fabric_win_free(s->win);
 	fsc_fabric_buf_free(c->fab, s->sbuf);
 	fsc_fabric_buf_free(c->fab, s->rbuf);
 	free(s);
 }
 
-static const char *const lat_impls[] = {"pingpong", 0};
+static const char *const lat_impls[] = {"pingpong", "put", "get", 0};
 
 /* A send and a receive buffer on the two ranks that take part. */
 static double lat_buf_bytes(const struct fsc_pctx *c)
@@ -103,14 +182,15 @@ static double lat_buf_bytes(const struct fsc_pctx *c)
 
 const struct fsc_pattern_ops fsc_pattern_latency = {
         .name = "latency",
-        .desc = "ping-pong between rank 0 and --peer; half round trip per iteration",
+        .desc = "ping-pong between rank 0 and --peer; half round trip per iteration (put: "
+                "notified puts; get: one get)",
         .caps = FSC_CAP_SEND_RECV,
         .min_ranks = 2,
         .flags = FSC_PAT_TIMED_BY_RANK0,
         .impls = lat_impls,
         .bw_formula = "latency = round trip / 2; algbw = bytes / latency; busbw = algbw",
         .time_scale = 0.5,
-        .check_args = fsc_p2p_check_args,
+        .check_args = fsc_p2p_check_rma,
         .setup = lat_setup,
         .buf_bytes = lat_buf_bytes,
         .fill = lat_fill,

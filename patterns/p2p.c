@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 int fsc_p2p_peer(const struct fsc_pctx *c)
 {
@@ -23,4 +24,22 @@ int fsc_p2p_check_args(const struct fsc_pctx *c, char *err, size_t len)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+int fsc_p2p_rma_impl(const struct fsc_pctx *c)
+{
+	if (!c->impl)
+		return 0;
+	return !strcmp(c->impl, "put") ? FSC_REQ_PUT : !strcmp(c->impl, "get") ? FSC_REQ_GET : 0;
+}
+
+int fsc_p2p_check_rma(const struct fsc_pctx *c, char *err, size_t len)
+{
+	int rc = fsc_p2p_check_args(c, err, len);
+
+	if (rc || !fsc_p2p_rma_impl(c) || !c->fab || fsc_fabric_has_rma(c->fab->ops))
+		return rc;
+	snprintf(err, len, "impl %s needs one-sided transfers, which fabric %s does not offer",
+	         c->impl, c->fab->ops->name);
+	return -ENOTSUP;
 }

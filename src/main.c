@@ -67,11 +67,13 @@ static int cmd_list(void)
 		int rc = fsc_fabric_probe(fsc_fabrics[i], cfg, reason, sizeof(reason));
 
 		if (rc)
-			printf("  %-10s built, not usable here: %s\n", fsc_fabrics[i]->name,
-			       reason[0] ? reason : fsc_strerror(rc));
+			printf("  %-10s built, not usable here: %s%s\n", fsc_fabrics[i]->name,
+			       reason[0] ? reason : fsc_strerror(rc),
+			       fsc_fabric_has_rma(fsc_fabrics[i]) ? " [put/get]" : "");
 		else
-			printf("  %-10s built, usable        %s\n", fsc_fabrics[i]->name,
-			       fsc_fabrics[i]->desc ? fsc_fabrics[i]->desc : "");
+			printf("  %-10s built, usable        %s%s\n", fsc_fabrics[i]->name,
+			       fsc_fabrics[i]->desc ? fsc_fabrics[i]->desc : "",
+			       fsc_fabric_has_rma(fsc_fabrics[i]) ? " [put/get]" : "");
 	}
 	for (size_t i = 0; fsc_fabrics_absent[i].name; i++)
 		printf("  %-10s %s\n", fsc_fabrics_absent[i].name, fsc_fabrics_absent[i].reason);

@@ -325,11 +325,168 @@ static void fsc_meminfo_available__reads_memavailable(void **state)
 	assert_true(b > 0);
 }
 
+/* One-sided impls on the loopback clock: a notified put times like a send,
+ * a get costs its bytes plus a latency each way. */
+static void fsc_runner_sweep__put_and_get_latency_exact(void **state)
+{
+	struct lbh_job j = {.pattern = "latency"};
+	json_t *recs, *rec;
+
+	(void)state;
+	ARGS(&j, "--fabric", "loopback", "--lb-lat", "1us", "--lb-bw", "1", "--min", "4096",
+	     "--max", "4096", "--iters", "6", "--impl", "put,get");
+	recs = lbh_run(&j, 2);
+	assert_int_equal(json_array_size(recs), 2);
+	rec = json_array_get(recs, 0);
+	assert_string_equal(json_string_value(json_object_get(rec, "impl")), "put");
+	assert_string_equal(json_string_value(json_object_get(rec, "status")), "ok");
+	assert_true(lbh_tnum(rec, "p50") == 5.096 && lbh_tnum(rec, "max") == 5.096);
+	rec = json_array_get(recs, 1);
+	assert_string_equal(json_string_value(json_object_get(rec, "impl")), "get");
+	assert_string_equal(json_string_value(json_object_get(rec, "status")), "ok");
+	assert_true(lbh_tnum(rec, "p50") == 6.096 && lbh_tnum(rec, "max") == 6.096);
+	json_decref(recs);
+}
+
+static void fsc_runner_sweep__put_and_get_bandwidth_exact(void **state)
+{
+	struct lbh_job j = {.pattern = "bandwidth"};
+	json_t *recs, *rec;
+
+	(void)state;
+	ARGS(&j, "--fabric", "loopback", "--lb-lat", "1us", "--lb-bw", "1", "--min", "4096",
+	     "--max", "4096", "--iters", "8", "--window", "4", "--impl", "put,get", "--check",
+	     "every");
+	recs = lbh_run(&j, 2);
+	assert_int_equal(json_array_size(recs), 2);
+	/* put: as uni, 4 x 4096 + 1000 to the notification, 4 + 1000 ack */
+	rec = json_array_get(recs, 0);
+	assert_string_equal(json_string_value(json_object_get(rec, "status")), "ok");
+	assert_true(lbh_tnum(rec, "p50") == 18.388 && lbh_tnum(rec, "max") == 18.388);
+	/* get: 4 x 4096 on rank 0's link, the last back 2 x 1000 later */
+	rec = json_array_get(recs, 1);
+	assert_string_equal(json_string_value(json_object_get(rec, "status")), "ok");
+	assert_true(lbh_tnum(rec, "p50") == 18.384);
+	assert_float_equal(lbh_num(rec, "algbw_GBps"), 16384.0 / 18384.0, 1e-12);
+	json_decref(recs);
+}
+
+/* Data verified on 2 to 5 ranks, --peer the last rank (the others expose
+ * empty windows); a corrupted put or get is counted, a dropped notification
+ * is an error, not a hang. */
+static void fsc_runner_sweep__put_and_get_verified_on_two_to_five_ranks(void **state)
+{
+	static const char *const pats[] = {"latency", "bandwidth"};
+	char peer[8];
+
+	(void)state;
+	for (int n = 2; n <= 5; n++)
+		for (int p = 0; p < 2; p++) {
+			struct lbh_job j = {.pattern = pats[p]};
+			json_t *recs;
+
+			snprintf(peer, sizeof(peer), "%d", n - 1);
+			ARGS(&j, "--fabric", "loopback", "--min", "1", "--max", "65536", "--factor",
+			     "64", "--iters", "3", "--window", "3", "--impl", "put,get", "--peer",
+			     peer, "--check", "every");
+			recs = lbh_run(&j, n);
+			/* 1, 64, 4096, 65536 B, two impls */
+			assert_int_equal(json_array_size(recs), 8);
+			for (size_t i = 0; i < 8; i++) {
+				json_t *rec = json_array_get(recs, i);
+
+				assert_string_equal(
+				        json_string_value(json_object_get(rec, "status")), "ok");
+				assert_int_equal((int)lbh_num(rec, "wrong"), 0);
+			}
+			json_decref(recs);
+		}
+}
+
+static void fsc_runner_point__corrupted_put_and_get_are_counted(void **state)
+{
+	struct lbh_job j = {.pattern = "latency"};
+	json_t *recs, *rec;
+
+	(void)state;
+	/* message 0 on 0->1: the verification pass's put, or its first get */
+	ARGS(&j, "--fabric", "loopback", "--min", "64", "--max", "64", "--iters", "5", "--impl",
+	     "put", "--lb-corrupt", "0:1:0:5");
+	recs = lbh_run(&j, 2);
+	rec = json_array_get(recs, 0);
+	assert_string_equal(json_string_value(json_object_get(rec, "status")), "wrong");
+	assert_int_equal((int)lbh_num(rec, "wrong"), 1);
+	json_decref(recs);
+	/* a get's second read of the iteration lands over the first: message
+	 * 1 is the one verified */
+	ARGS(&j, "--fabric", "loopback", "--min", "64", "--max", "64", "--iters", "5", "--impl",
+	     "get", "--lb-corrupt", "0:1:1:7");
+	recs = lbh_run(&j, 2);
+	rec = json_array_get(recs, 0);
+	assert_string_equal(json_string_value(json_object_get(rec, "status")), "wrong");
+	assert_int_equal((int)lbh_num(rec, "wrong"), 1);
+	json_decref(recs);
+}
+
+static void fsc_runner_point__dropped_put_is_an_error_not_a_hang(void **state)
+{
+	struct lbh_job j = {.pattern = "bandwidth"};
+	json_t *recs, *rec;
+
+	(void)state;
+	/* the window's last, notified put never lands: the peer's wait for
+	 * the notification times out */
+	ARGS(&j, "--fabric", "loopback", "--min", "64", "--max", "64", "--iters", "3", "--window",
+	     "2", "--impl", "put", "--timeout", "100ms", "--lb-drop", "0:1:1");
+	recs = lbh_run(&j, 2);
+	rec = json_array_get(recs, 0);
+	assert_string_equal(json_string_value(json_object_get(rec, "status")), "error");
+	json_decref(recs);
+}
+
+/* impl put/get on a fabric without one-sided transfers: a recorded skip
+ * with the reason, not an error; planning (no fabric yet) lets it through. */
+static void fsc_pattern_check_args__put_needs_a_fabric_with_rma(void **state)
+{
+	static const char *const pats[] = {"latency", "bandwidth"};
+	struct fsc_fabric nof = {.ops = fsc_fabric_find("tcp"), .size = 2};
+	struct fsc_fabric yes = {.ops = fsc_fabric_find("loopback"), .size = 2};
+	struct fsc_pctx c = {.size = 2, .bytes = 8, .impl = "put"};
+	char err[256] = "";
+
+	(void)state;
+	assert_non_null(nof.ops);
+	assert_non_null(yes.ops);
+	for (int p = 0; p < 2; p++) {
+		const struct fsc_pattern_ops *pat = fsc_pattern_find(pats[p]);
+
+		c.impl = "put";
+		c.fab = 0;
+		assert_int_equal(pat->check_args(&c, err, sizeof(err)), 0);
+		c.fab = &nof;
+		assert_int_equal(pat->check_args(&c, err, sizeof(err)), -ENOTSUP);
+		assert_non_null(strstr(err, "fabric tcp does not offer"));
+		c.impl = "get";
+		assert_int_equal(pat->check_args(&c, err, sizeof(err)), -ENOTSUP);
+		c.fab = &yes;
+		assert_int_equal(pat->check_args(&c, err, sizeof(err)), 0);
+		c.fab = &nof;
+		c.impl = pat == fsc_pattern_find("latency") ? "pingpong" : "uni";
+		assert_int_equal(pat->check_args(&c, err, sizeof(err)), 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(fsc_runner_sweep__latency_exact_on_virtual_clock),
 	        cmocka_unit_test(fsc_runner_sweep__bandwidth_uni_and_bi_exact),
+	        cmocka_unit_test(fsc_runner_sweep__put_and_get_latency_exact),
+	        cmocka_unit_test(fsc_runner_sweep__put_and_get_bandwidth_exact),
+	        cmocka_unit_test(fsc_runner_sweep__put_and_get_verified_on_two_to_five_ranks),
+	        cmocka_unit_test(fsc_runner_point__corrupted_put_and_get_are_counted),
+	        cmocka_unit_test(fsc_runner_point__dropped_put_is_an_error_not_a_hang),
+	        cmocka_unit_test(fsc_pattern_check_args__put_needs_a_fabric_with_rma),
 	        cmocka_unit_test(fsc_runner_point__slowest_rank_and_idle_ranks),
 	        cmocka_unit_test(fsc_runner_point__corrupted_byte_is_counted),
 	        cmocka_unit_test(fsc_runner_point__check_every_finds_late_corruption),
