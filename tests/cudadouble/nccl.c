@@ -159,7 +159,24 @@ struct ncclComm {
 	uint64_t issued, executed; /* operation groups, in issue order */
 	int running;               /* groups being executed */
 	long calls;                /* API operations issued, for the faults */
+	struct ncclComm *next;     /* every communicator ever made (g_comms) */
 };
+
+/* Every communicator ever made: a handle is checked against the list
+ * before it is read, and a destroyed one stays listed (dead) so that a late
+ * use is caught rather than read from freed memory. */
+static pthread_mutex_t g_comms_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct ncclComm *g_comms;
+
+static int known(const struct ncclComm *c)
+{
+	int found = 0;
+	pthread_mutex_lock(&g_comms_mu);
+	for (struct ncclComm *k = g_comms; k && !found; k = k->next)
+		found = k == c;
+	pthread_mutex_unlock(&g_comms_mu);
+	return found;
+}
 
 static ncclResult_t failv(struct ncclComm *c, ncclResult_t r, const char *fmt, va_list ap)
 {
@@ -203,7 +220,7 @@ static ncclResult_t check_comm(struct ncclComm *c, const char *what)
 {
 	if (!c)
 		return fail(NULL, ncclInvalidArgument, "%s: comm is NULL", what);
-	if (c->magic != COMM_MAGIC)
+	if (!known(c) || c->magic != COMM_MAGIC)
 		return fail(NULL, ncclInvalidArgument, "%s: comm %p is not a communicator", what,
 		            (void *)c);
 	pthread_mutex_lock(&c->mu);
@@ -692,9 +709,10 @@ static ncclResult_t join(struct ncclComm *c)
 		if (fd < 0 || io_all(c, fd, &lh, sizeof(lh), 1, dl) < 0) {
 			if (fd >= 0)
 				close(fd);
+			addr_str(&table[j], as, sizeof(as));
 			free(table);
 			return fail(c, ncclRemoteError, "rank %d: cannot connect to rank %d at %s",
-			            c->rank, j, addr_str(&table[j], as, sizeof(as)));
+			            c->rank, j, as);
 		}
 		c->fds[j] = fd;
 	}
@@ -814,6 +832,10 @@ EXPORT ncclResult_t ncclCommInitRankConfig(ncclComm_t *comm, int nranks, ncclUni
 	c->async = ncclInProgress;
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
+	pthread_mutex_lock(&g_comms_mu);
+	c->next = g_comms;
+	g_comms = c;
+	pthread_mutex_unlock(&g_comms_mu);
 	*comm = c;
 	if (!blocking) {
 		if (pthread_create(&c->init_thr, NULL, init_main, c) == 0) {
@@ -907,7 +929,7 @@ EXPORT const char *ncclGetErrorString(ncclResult_t result)
 
 EXPORT const char *ncclGetLastError(ncclComm_t comm)
 {
-	if (comm && comm->magic == COMM_MAGIC && comm->msg[0])
+	if (comm && known(comm) && comm->msg[0])
 		return comm->msg;
 	return t_msg;
 }
@@ -1762,7 +1784,7 @@ EXPORT ncclResult_t ncclReduceScatter(const void *sendbuff, void *recvbuff, size
 {
 	struct item it = {K_REDUCESCATTER, comm, sendbuff, recvbuff, recvcount,
 	                  datatype,        op,   0,        stream,   0};
-	size_t n = comm && comm->magic == COMM_MAGIC ? (size_t)comm->nranks : 1;
+	size_t n = comm && known(comm) ? (size_t)comm->nranks : 1;
 	return submit_item(it, "ncclReduceScatter", bytes_of(recvcount, datatype, n),
 	                   bytes_of(recvcount, datatype, 1));
 }
@@ -1772,7 +1794,7 @@ EXPORT ncclResult_t ncclAllGather(const void *sendbuff, void *recvbuff, size_t s
 {
 	struct item it = {K_ALLGATHER, comm,    sendbuff, recvbuff, sendcount,
 	                  datatype,    ncclSum, 0,        stream,   0};
-	size_t n = comm && comm->magic == COMM_MAGIC ? (size_t)comm->nranks : 1;
+	size_t n = comm && known(comm) ? (size_t)comm->nranks : 1;
 	return submit_item(it, "ncclAllGather", bytes_of(sendcount, datatype, 1),
 	                   bytes_of(sendcount, datatype, n));
 }
@@ -1784,7 +1806,7 @@ EXPORT ncclResult_t ncclBroadcast(const void *sendbuff, void *recvbuff, size_t c
 	struct item it = {K_BROADCAST, comm,    sendbuff, recvbuff, count,
 	                  datatype,    ncclSum, root,     stream,   0};
 	/* Only the root's sendbuff is read. */
-	int is_root = comm && comm->magic == COMM_MAGIC && comm->rank == root;
+	int is_root = comm && known(comm) && comm->rank == root;
 	return submit_item(it, "ncclBroadcast", is_root ? bytes_of(count, datatype, 1) : 0,
 	                   bytes_of(count, datatype, 1));
 }
@@ -1821,6 +1843,9 @@ EXPORT ncclResult_t ncclGroupEnd(void)
 		r = issue(t_items, t_nitems);
 	else
 		fail(NULL, r, "ncclGroupEnd: an operation of the group was refused: %s", t_msg);
-	t_nitems = 0;
+	/* Nothing stays with the thread between groups. */
+	free(t_items);
+	t_items = NULL;
+	t_nitems = t_cap = 0;
 	return r;
 }

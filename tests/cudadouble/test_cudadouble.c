@@ -13,6 +13,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -777,11 +778,25 @@ static void test_mismatch(void **state)
 }
 
 /* ---------------------------------------------------------------------------
- * Ranks in separate processes (forked before this process touches CUDA).
+ * Ranks in separate processes.
  * ------------------------------------------------------------------------- */
 
-static int proc_rank(int rank, int n, ncclUniqueId id)
+static int proc_rank(int rank, int n, int fd_in, const int *fd_out)
 {
+	/* Rank 0 makes the id and hands it to the others, as a launcher's
+	 * broadcast would; nothing is forked after a thread exists. */
+	ncclUniqueId id;
+	if (rank == 0) {
+		if (ncclGetUniqueId(&id) != ncclSuccess)
+			return 4;
+		for (int i = 1; i < n; i++)
+			if (write(fd_out[i], &id, sizeof(id)) != (ssize_t)sizeof(id))
+				return 5;
+	} else {
+		struct pollfd p = {.fd = fd_in, .events = POLLIN};
+		if (poll(&p, 1, 30000) != 1 || read(fd_in, &id, sizeof(id)) != (ssize_t)sizeof(id))
+			return 6;
+	}
 	struct rank_ctx c = {.rank = rank, .nranks = n, .device = 0, .id = id};
 	/* Each process has device 0 of its own host: NCCL_HOSTID tells them
 	 * apart, as hosts of a cluster would be. */
@@ -808,14 +823,21 @@ static void test_processes(void **state)
 {
 	(void)state;
 	const int n = 3;
-	ncclUniqueId id;
-	assert_int_equal(ncclGetUniqueId(&id), ncclSuccess);
+	int pipes[3][2], wr[3] = {-1, -1, -1};
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(pipe(pipes[i]), 0);
+		wr[i] = pipes[i][1];
+	}
 	pid_t pids[3];
 	for (int i = 0; i < n; i++) {
 		pids[i] = fork();
 		assert_true(pids[i] >= 0);
 		if (pids[i] == 0)
-			_exit(proc_rank(i, n, id));
+			_exit(proc_rank(i, n, pipes[i][0], wr));
+	}
+	for (int i = 0; i < n; i++) {
+		close(pipes[i][0]);
+		close(pipes[i][1]);
 	}
 	double dl = now_s() + 60;
 	for (int i = 0; i < n; i++) {
