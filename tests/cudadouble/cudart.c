@@ -413,12 +413,19 @@ static struct alloc *find_alloc(const void *p)
 	return NULL;
 }
 
+/* [p, p + n) lies inside a (p is already known to be in it). */
+static int fits(const struct alloc *a, const void *p, size_t n)
+{
+	size_t off = (size_t)((const char *)p - a->base);
+	return n <= a->size && off <= a->size - n;
+}
+
 EXPORT int fsc_cudadouble_device_of(const void *ptr, size_t bytes)
 {
 	int dev = -1;
 	lock();
 	struct alloc *a = ptr ? find_alloc(ptr) : NULL;
-	if (a && !a->host && (size_t)((const char *)ptr - a->base) + bytes <= a->size)
+	if (a && !a->host && fits(a, ptr, bytes))
 		dev = a->device;
 	unlock();
 	return dev;
@@ -542,7 +549,7 @@ static int is_device_range(const void *p, size_t n)
 	struct alloc *a = find_alloc(p);
 	int r = 0;
 	if (a && !a->host)
-		r = (size_t)((const char *)p - a->base) + n <= a->size ? 1 : -1;
+		r = fits(a, p, n) ? 1 : -1;
 	unlock();
 	return r;
 }

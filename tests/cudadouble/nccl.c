@@ -1764,9 +1764,14 @@ static ncclResult_t submit_item(struct item it, const char *what, size_t sbytes,
 	return ncclSuccess;
 }
 
+/* count elements times times, or SIZE_MAX when that overflows (no buffer
+ * is that long, so the buffer check refuses it). */
 static size_t bytes_of(size_t count, ncclDataType_t dt, size_t times)
 {
-	return count * type_size(dt) * times;
+	size_t unit = type_size(dt) * times;
+	if (unit && count > SIZE_MAX / unit)
+		return SIZE_MAX;
+	return count * unit;
 }
 
 EXPORT ncclResult_t ncclAllReduce(const void *sendbuff, void *recvbuff, size_t count,

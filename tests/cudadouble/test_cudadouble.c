@@ -307,6 +307,10 @@ static void test_memory(void **state)
 	                 cudaErrorInvalidValue);
 	assert_int_equal(cudaMemcpy(host, d + 32, 64, cudaMemcpyDeviceToHost),
 	                 cudaErrorInvalidValue);
+	assert_int_equal(cudaMemcpy(host, d + 32, SIZE_MAX - 8, cudaMemcpyDeviceToHost),
+	                 cudaErrorInvalidValue);
+	void *huge = NULL;
+	assert_int_equal(cudaMalloc(&huge, (size_t)17 << 30), cudaErrorMemoryAllocation);
 	assert_int_equal(cudaMemset(host, 0, 8), cudaErrorInvalidValue);
 	assert_int_equal(cudaFree(host), cudaErrorInvalidValue);
 	assert_int_equal(cudaFree(h), cudaErrorInvalidValue);
@@ -446,6 +450,10 @@ static void test_nccl_basics(void **state)
 	                 ncclInvalidArgument);
 	assert_non_null(strstr(ncclGetLastError(c), "not device memory"));
 	assert_int_equal(ncclAllReduce(a, b, 5, ncclFloat32, ncclSum, c, s), ncclInvalidArgument);
+	assert_int_equal(ncclAllReduce(a, b, SIZE_MAX / 2, ncclFloat32, ncclSum, c, s),
+	                 ncclInvalidArgument);
+	assert_int_equal(ncclAllGather(a, b, SIZE_MAX / 4 + 1, ncclUint8, c, s),
+	                 ncclInvalidArgument);
 	assert_int_equal(ncclAllReduce(a, b, 4, ncclFloat8e4m3, ncclSum, c, s),
 	                 ncclInvalidArgument);
 	assert_int_equal(ncclAllReduce(a, b, 4, (ncclDataType_t)99, ncclSum, c, s),
@@ -737,6 +745,38 @@ static void test_same_device(void **state)
 	(void)state;
 	int devs[3] = {4, 5, 4};
 	assert_int_equal(run_ranks(3, devs, same_dev_rank, NULL, NULL), 0);
+}
+
+/* A rank that joins twice, or with another rank count, is refused at
+ * once; the rank it collides with waits on (until aborted). */
+static int twice_rank(struct rank_ctx *c)
+{
+	ncclConfig_t cfg = NCCL_CONFIG_INITIALIZER;
+	cfg.blocking = 0;
+	if (c->rank == 0) {
+		ncclResult_t r = ncclCommInitRankConfig(&c->comm, 2, c->id, 0, &cfg);
+		usleep(300000);
+		ncclCommGetAsyncError(c->comm, &r);
+		if (r != ncclInProgress)
+			return -100;
+		return ncclCommAbort(c->comm) == ncclSuccess ? 0 : -101;
+	}
+	usleep(100000);
+	ncclComm_t dup, other;
+	/* Rank 0 again; then a rank of a 3-rank communicator. */
+	if (ncclCommInitRank(&dup, 2, c->id, 0) != ncclInvalidUsage ||
+	    !strstr(ncclGetLastError(NULL), "twice"))
+		return -102;
+	if (ncclCommInitRank(&other, 3, c->id, 1) != ncclInvalidUsage ||
+	    !strstr(ncclGetLastError(NULL), "rank 1 of 3 joined a communicator of 2"))
+		return -103;
+	return 0;
+}
+
+static void test_join_twice(void **state)
+{
+	(void)state;
+	assert_int_equal(run_ranks(2, NULL, twice_rank, NULL, NULL), 0);
 }
 
 /* A send whose size does not match the receive fails both sides' async
@@ -1147,7 +1187,7 @@ static const struct CMUnitTest core_tests[] = {
         cmocka_unit_test(test_streams_events), cmocka_unit_test(test_dlopen),
         cmocka_unit_test(test_nccl_basics),    cmocka_unit_test(test_collectives),
         cmocka_unit_test(test_rounding_avg),   cmocka_unit_test(test_same_device),
-        cmocka_unit_test(test_mismatch),
+        cmocka_unit_test(test_mismatch),       cmocka_unit_test(test_join_twice),
 };
 
 static const struct CMUnitTest visible_tests[] = {
