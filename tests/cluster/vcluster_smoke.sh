@@ -153,6 +153,41 @@ out=$("$VC" exec h1 sh -c 'echo "$(hostname) a  b"')
 [[ $out == "h1 a  b" ]] || fail "exec h1: '$out'"
 ok "exec keeps arguments intact"
 
+# --- hosts share no memory ------------------------------------------------
+# Own IPC namespace and /dev/shm per host, so that shared-memory transports
+# cannot reach another host and bypass the virtual network.
+# (Namespaces of launches that have ended may share an inode number:
+# hosts are compared with each other under one mpirun, below.)
+root_ipc=$(readlink /proc/self/ns/ipc)
+h0_ipc=$("$VC" exec h0 readlink /proc/self/ns/ipc)
+[[ $h0_ipc != "$root_ipc" ]] || fail "h0 shares the root's IPC namespace $root_ipc"
+marker=fsc-smoke-$$
+# shellcheck disable=SC2016 # expanded inside the host
+out=$("$VC" exec h0 sh -c 'touch "/dev/shm/$0" && ls /dev/shm' "$marker")
+[[ $out == "$marker" ]] || fail "h0's /dev/shm is not private: '$out'"
+[[ ! -e /dev/shm/$marker ]] || fail "h0's /dev/shm file appeared in the root's"
+ok "hosts have their own IPC namespace and /dev/shm"
+# Each rank stays alive until both have printed, so that neither
+# namespace can be freed and its number reused.
+out=$(timeout 60 "$VC" mpirun -np 2 sh -c 'readlink /proc/self/ns/ipc; sleep 2' |
+	sort -u | wc -l)
+[[ $out -eq 2 ]] || fail "mpirun ranks on 2 hosts share an IPC namespace"
+ok "mpirun ranks on different hosts have different IPC namespaces"
+if command -v ucx_perftest >/dev/null; then
+	# UCX between hosts must go over the network (tcp), not sysv/cma.
+	timeout 30 "$VC" exec h1 env UCX_LOG_LEVEL=info ucx_perftest -t tag_bw -n 20 \
+		>"$TMP/ucx_server.log" 2>&1 &
+	spid=$!
+	sleep 1
+	timeout 30 "$VC" exec h0 env UCX_LOG_LEVEL=info ucx_perftest 198.18.0.11 -t tag_bw \
+		-n 20 >"$TMP/ucx_client.log" 2>&1 || true
+	wait "$spid" || true
+	cfg=$(grep -h 'ep_cfg' "$TMP/ucx_client.log" | head -1)
+	[[ $cfg == *tcp/eth0* && $cfg != *sysv* && $cfg != *cma* && $cfg != *posix* ]] ||
+		fail "UCX between h0 and h1 does not use tcp/eth0 only: '$cfg'"
+	ok "UCX between hosts: ${cfg##*INFO }"
+fi
+
 # --- TCP between hosts, link and host degradation -------------------------
 h01=$(iperf h0 h1)
 h02=$(iperf h0 h2)
