@@ -113,6 +113,8 @@ struct mx {
 	int pending;
 	uint64_t wrong;
 	size_t candidates[2];      /* past the thresholds: [0] latency, [1] bandwidth */
+	size_t retest_steps;       /* serial pair steps of the re-tests, all passes */
+	double retest_s;           /* their wall time */
 	uint64_t win_min, win_max; /* timed windows per bandwidth cell, over the matrix */
 	json_t *rec;
 	uint64_t last_write_ns;
@@ -920,6 +922,8 @@ static int attribute(struct mx *s, const struct fsc_attrib_params *prm, struct m
 				node_links_judge(s, x, t, list, np, pass, ref, prm);
 		}
 	}
+	s->retest_steps = total;
+	s->retest_s = (double)(fsc_time_real_ns() - t0) * 1e-9;
 	if (!rc && s->b->rank == 0) {
 		for (size_t i = 0; i < nv; i++)
 			v[i].confirmed =
@@ -1315,6 +1319,9 @@ static void record_verdict(struct mx *s, const struct fsc_attrib_params *prm,
 	json_object_set_new(s->rec, "candidates",
 	                    json_pack("{s:I, s:I}", "bandwidth", (json_int_t)s->candidates[1],
 	                              "latency", (json_int_t)s->candidates[0]));
+	json_object_set_new(s->rec, "retests",
+	                    json_pack("{s:I, s:f}", "steps", (json_int_t)s->retest_steps,
+	                              "duration_s", s->retest_s));
 	json_object_set_new(s->rec, "ambiguous", json_boolean(amb));
 	json_object_set_new(s->rec, "verdict", json_string(verdict));
 }

@@ -133,6 +133,8 @@ static void fsc_pattern_pairs__healthy_matrix_exact_and_no_anomaly(void **state)
 	assert_string_equal(json_string_value(json_array_get(json_object_get(rec, "labels"), 2)),
 	                    "h2");
 	assert_non_null(strstr(str(rec, "verdict"), "no anomaly (12 cells"));
+	/* nothing to re-test */
+	assert_int_equal((int)num(json_object_get(rec, "retests"), "steps"), 0);
 	assert_int_equal(j.failed[0], 0);
 	json_decref(rec);
 }
@@ -170,6 +172,9 @@ static void assert_only_link(json_t *rec, int src, int dst)
 	assert_int_equal((int)num(a, "src"), src < dst ? src : dst);
 	assert_int_equal((int)num(a, "dst"), src < dst ? dst : src);
 	assert_int_equal(json_array_size(json_object_get(rec, "unconfirmed")), 0);
+	/* 2 passes over the suspect pair and the 2 reference pairs */
+	assert_int_equal((int)num(json_object_get(rec, "retests"), "steps"), 6);
+	assert_true(num(json_object_get(rec, "retests"), "duration_s") > 0);
 }
 
 static void fsc_pattern_pairs__slow_link_named_with_its_direction(void **state)
