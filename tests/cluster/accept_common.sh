@@ -1,9 +1,13 @@
 # Shared by tests/cluster/accept_*.sh (sourced, not a test of its own):
-# preflight checks, a private virtual cluster of 4 hosts torn down on exit,
-# and helpers to run `fabscope accept` on it and read its verdict.
+# preflight checks, a private virtual cluster of HOSTS hosts (default 4; set
+# HOSTS before sourcing) torn down on exit, and helpers to run `fabscope
+# accept` on it and read its verdict.  When the software HCA is built
+# (FSC_BUILD/tests/ibdouble), every rank gets it, so the verbs fabric runs
+# across the hosts too.
 #
 # Environment: FABSCOPE (the binary; default build/fabscope), FSC_SOURCE
-# (the source tree), FSC_ACCEPT_SPEC (default scripts/specs/quick.yaml).
+# (the source tree), FSC_BUILD (the build tree; default: FABSCOPE's
+# folder), FSC_ACCEPT_SPEC (default scripts/specs/quick.yaml).
 # Exit codes follow ctest: 0 pass, 1 fail, 77 skipped (not root, no network
 # namespaces, no mpirun/tc/python3, or a virtual cluster that is not ours is
 # already up).
@@ -15,6 +19,7 @@ SRC=${FSC_SOURCE:-$(cd "$ACC_HERE/../.." && pwd)}
 VC=$SRC/scripts/vcluster
 SPEC=${FSC_ACCEPT_SPEC:-$SRC/scripts/specs/quick.yaml}
 FABSCOPE=${FABSCOPE:-$SRC/build/fabscope}
+HOSTS=${HOSTS:-4}
 # A degraded host or link: slow enough to be unmistakable next to healthy
 # veth links (hundreds of MB/s), fast enough to keep the run short.
 DEGRADE_RATE=${FSC_ACCEPT_DEGRADE_RATE:-50mbit}
@@ -41,6 +46,13 @@ command -v python3 >/dev/null || fail "python3 not found (reads the results JSON
 ip link show dev fscbr0 >/dev/null 2>&1 &&
 	skip "a virtual cluster is already up; not disturbing it"
 
+BLD=${FSC_BUILD:-$(dirname "$FABSCOPE")}
+if [[ -e $BLD/tests/ibdouble/libibverbs.so.1 ]]; then
+	export FSC_VCLUSTER_IBDOUBLE=$BLD/tests/ibdouble
+else
+	echo "(no software HCA in $BLD/tests/ibdouble: verbs is skipped)"
+fi
+
 TMP=$(mktemp -d)
 export FSC_VCLUSTER_STATE=$TMP/state
 
@@ -54,14 +66,14 @@ trap acc_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-"$VC" up 4 >/dev/null || fail "vcluster up 4 failed"
+"$VC" up "$HOSTS" >/dev/null || fail "vcluster up $HOSTS failed"
 
-# accept NAME: run the spec on the 4 hosts; RC gets the exit code, the
+# accept NAME: run the spec on the hosts; RC gets the exit code, the
 # results are $TMP/NAME.json and $TMP/NAME.xml, the terminal $TMP/NAME.out.
 accept() {
 	local name=$1 start=$SECONDS
 	set +e
-	timeout 540 "$VC" mpirun -np 4 "$FABSCOPE" accept "$SPEC" \
+	timeout 900 "$VC" mpirun -np "$HOSTS" "$FABSCOPE" accept "$SPEC" \
 		--output "$TMP/$name.json" --junit "$TMP/$name.xml" >"$TMP/$name.out" 2>&1
 	RC=$?
 	set -e
@@ -89,6 +101,28 @@ for s in acc["suspects"]:
         print("node", s["host"])
     else:
         print("link %s->%s %s" % (s["src"], s["dst"], s["direction"]))
+PY
+}
+
+# seen_everywhere NAME: succeeds when every suspect of the verdict was
+# seen by the pairs test of every fabric that ran it (one with a record
+# that was not skipped); prints what is missing otherwise.
+seen_everywhere() {
+	python3 - "$TMP/$1.json" <<'PY'
+import json, sys
+
+doc = json.load(open(sys.argv[1]))
+ran = sorted({"pairs/" + r["fabric"] for r in doc["records"]
+              if r.get("test") == "pairs" and r.get("status") != "skipped"})
+bad = 0
+for s in doc["acceptance"]["suspects"]:
+    missing = [w for w in ran if w not in s.get("seen_in", [])]
+    if missing:
+        print("%s not seen in %s (seen in %s)" % (s.get("text", s), ", ".join(missing),
+              ", ".join(s.get("seen_in", []))))
+        bad = 1
+print("pairs ran over: " + ", ".join(ran))
+sys.exit(bad)
 PY
 }
 
