@@ -49,9 +49,9 @@ static const struct fsc_opt accept_opts[] = {
          10},
         {"fabric-filter", 0, FSC_OPT_LIST, 0,
          "run only these fabrics (comma-separated); the spec's other fabrics are skipped", 0, 0, 0},
-        {"lb-ranks", 0, FSC_OPT_INT, "4",
-         "virtual ranks of an in-process run (a spec over the loopback fabric only, without "
-         "mpirun); each is its own virtual host lb<N>",
+        {"ranks", 0, FSC_OPT_INT, "4",
+         "ranks of an in-process run (a spec whose fabrics all run their ranks in one process, "
+         "without mpirun); each is its own virtual host lb<N>",
          0, 2, 64},
         {"verbose", 'v', FSC_OPT_FLAG, 0, "print every test's result tables as `run` does", 0, 0,
          0},
@@ -1095,23 +1095,36 @@ static int fabric_known(const char *name)
 }
 
 /* Options the spec sets through its own keys, or accept sets itself. */
-static const char *const reserved_opts[] = {"fabric", "pattern",  "impl",   "min",     "max",
-                                            "factor", "iters",    "warmup", "timeout", "output",
-                                            "quiet",  "lb-ranks", 0};
+static const char *const reserved_opts[] = {"fabric",  "pattern", "impl",  "min",
+                                            "max",     "factor",  "iters", "warmup",
+                                            "timeout", "output",  "quiet", 0};
+
+/* Is this option how some fabric is told its in-process rank count?  (Set
+ * by accept from --ranks, so that one run has one count.) */
+static int inprocess_ranks_opt(const char *name)
+{
+	for (size_t k = 0; fsc_fabrics[k]; k++)
+		if (fsc_fabrics[k]->inprocess_ranks &&
+		    !strcmp(fsc_fabrics[k]->inprocess_ranks, name))
+			return 1;
+	return 0;
+}
 
 static int opt_apply(struct fsc_config *cfg, const struct fsc_opt_group *g, size_t ng,
                      const struct fsc_spec *s, const struct fsc_spec_opt *o, const char *where,
                      char *err, size_t len)
 {
+	int reserved = inprocess_ranks_opt(o->name);
 	char msg[512];
 
-	for (size_t k = 0; reserved_opts[k]; k++)
-		if (!strcmp(reserved_opts[k], o->name))
-			return spec_error(err, len, s, o->mark,
-			                  "option '%s' in %s: set it with the test's own keys "
-			                  "(fabrics, pattern, sizes, impl, iters, warmup, timeout) "
-			                  "or on the accept command line (--output, --lb-ranks)",
-			                  o->name, where);
+	for (size_t k = 0; reserved_opts[k] && !reserved; k++)
+		reserved = !strcmp(reserved_opts[k], o->name);
+	if (reserved)
+		return spec_error(err, len, s, o->mark,
+		                  "option '%s' in %s: set it with the test's own keys "
+		                  "(fabrics, pattern, sizes, impl, iters, warmup, timeout) "
+		                  "or on the accept command line (--output, --ranks)",
+		                  o->name, where);
 	if (!opt_find(g, ng, o->name))
 		return spec_error(err, len, s, o->mark,
 		                  "unknown option '%s' in %s (options are those of `fabscope run "
@@ -1144,6 +1157,7 @@ static int item_config(struct item *it, const struct fsc_spec *s, struct fsc_boo
 {
 	const struct fsc_spec_test *t = it->t;
 	const struct fsc_spec_fabric *fe = fsc_spec_fabric_find(s, it->fabric);
+	const struct fsc_fabric_ops *ops = fsc_fabric_find(it->fabric);
 	struct fsc_opt_group g[FSC_MAX_OPT_GROUPS];
 	size_t ng = fsc_session_option_groups(g, FSC_MAX_OPT_GROUPS);
 	char where[160], msg[512];
@@ -1163,8 +1177,8 @@ static int item_config(struct item *it, const struct fsc_spec *s, struct fsc_boo
 	if (!rc)
 		rc = fsc_config_set(it->cfg, "output", "none", msg, sizeof(msg));
 	/* in-process ranks: the configuration states how many */
-	if (!rc && !strcmp(it->fabric, "loopback") && opt_find(g, ng, "lb-ranks"))
-		rc = cfg_setf(it->cfg, "lb-ranks", msg, sizeof(msg), "%d", nranks);
+	if (!rc && ops && ops->inprocess_ranks)
+		rc = cfg_setf(it->cfg, ops->inprocess_ranks, msg, sizeof(msg), "%d", nranks);
 	/* CSV files named after the results path would overwrite each other
 	 * across tests and attempts; the matrices are in the JSON. */
 	if (!rc && opt_find(g, ng, "pairs-csv"))
@@ -1216,11 +1230,19 @@ static int item_config(struct item *it, const struct fsc_spec *s, struct fsc_boo
 		else if ((strstr(msg, "--min") || strstr(msg, "--max") || strstr(msg, "size")) &&
 		         t->has_sizes)
 			m = t->sizes_mark;
-		return spec_error(
-		        err, len, s, m, "%s on fabric %s: %s%s", where, it->fabric, msg,
-		        nranks == 1 && strstr(msg, "ranks")
-		                ? " (launch with mpirun -np N, or use the loopback fabric only)"
-		                : "");
+		char hint[384] = "";
+
+		if (nranks == 1 && strstr(msg, "ranks")) {
+			char names[256];
+
+			fsc_session_inprocess_names(names, sizeof(names));
+			snprintf(hint, sizeof(hint),
+			         " (launch with mpirun -np N, or use only fabrics that run in one "
+			         "process: %s)",
+			         names);
+		}
+		return spec_error(err, len, s, m, "%s on fabric %s: %s%s", where, it->fabric, msg,
+		                  hint);
 	}
 	/* A check `at` a size must name one of the test's sizes. */
 	for (size_t i = 0; i < t->nchecks; i++) {
@@ -1360,7 +1382,7 @@ static int plan_build(struct plan *p, const struct fsc_spec *s, const struct fsc
 				snprintf(it->skip, sizeof(it->skip), "excluded by --fabric-filter");
 				continue;
 			}
-			rc = item_config(it, s, b, b ? b->size : (int)fsc_cfg_int(acfg, "lb-ranks"),
+			rc = item_config(it, s, b, b ? b->size : (int)fsc_cfg_int(acfg, "ranks"),
 			                 err, len);
 			if (rc)
 				return rc;
@@ -1923,17 +1945,19 @@ static void accept_usage(FILE *f)
 
 	fprintf(f, "usage: fabscope accept SPEC [options]\n\n"
 	           "Run the acceptance spec SPEC (YAML; see scripts/specs/README.md) under\n"
-	           "mpirun/srun, or without a launcher for a spec over the loopback fabric only.\n"
+	           "mpirun/srun, or without a launcher for a spec whose fabrics all run their\n"
+	           "ranks in one process.\n"
 	           "Exit codes: 0 every check passed, 1 a check failed, 2 bad input or nothing "
 	           "could run.\n\n");
 	fsc_config_help(f, &g, 1);
 }
 
-/* Would this spec run nothing but loopback?  (Decides, before any
- * bootstrap, between in-process ranks and MPI.)  Fabrics that are not built
- * or are filtered out run nowhere and do not count; a spec left with
- * nothing to run is judged in-process too, without starting MPI. */
-static int only_loopback(const struct fsc_spec *s, const struct fsc_config *acfg)
+/* Would this spec run nothing but fabrics that run their ranks in one
+ * process?  (Decides, before any bootstrap, between in-process ranks and
+ * MPI.)  Fabrics that are not built or are filtered out run nowhere and do
+ * not count; a spec left with nothing to run is judged in-process too,
+ * without starting MPI. */
+static int only_inprocess(const struct fsc_spec *s, const struct fsc_config *acfg)
 {
 	const char *const *filter;
 	size_t nfilter = fsc_cfg_list(acfg, "fabric-filter", &filter);
@@ -1947,7 +1971,7 @@ static int only_loopback(const struct fsc_spec *s, const struct fsc_config *acfg
 				;
 			if ((nfilter && k == nfilter) || !fsc_fabric_find(name))
 				continue;
-			if (strcmp(name, "loopback"))
+			if (!fsc_fabric_find(name)->inprocess_ranks)
 				return 0;
 		}
 	return 1;
@@ -1997,7 +2021,7 @@ static int dry_run(struct accept_ctx *x, int speak)
 
 static int local_run(struct accept_ctx *x)
 {
-	int n = (int)fsc_cfg_int(x->acfg, "lb-ranks"), rc;
+	int n = (int)fsc_cfg_int(x->acfg, "ranks"), rc;
 	char(*names)[16] = calloc((size_t)n, sizeof(*names));
 	const char **hosts = calloc((size_t)n, sizeof(*hosts));
 	int *rcs = calloc((size_t)n, sizeof(*rcs));
@@ -2092,7 +2116,7 @@ int fsc_accept_main(int argc, char **argv)
 		goto out;
 	}
 	/* Not launched: one process, so it may read the spec itself and
-	 * decide between in-process ranks (loopback only) and MPI. */
+	 * decide between in-process ranks and MPI. */
 	if (!launched) {
 		size_t len;
 
@@ -2106,7 +2130,7 @@ int fsc_accept_main(int argc, char **argv)
 		}
 		x.text = text;
 		x.len = len;
-		if (only_loopback(spec, x.acfg)) {
+		if (only_inprocess(spec, x.acfg)) {
 			rc = local_run(&x);
 			goto out;
 		}
@@ -2132,11 +2156,18 @@ int fsc_accept_main(int argc, char **argv)
 		fsc_boot_mpi_finalize();
 	}
 #else
-	if (speak)
-		fprintf(stderr, "fabscope: error: %s\n",
-		        x.parse_rc ? x.parse_err
-		                   : "this build has no MPI: only specs over the loopback fabric "
-		                     "can run");
+	if (speak) {
+		char names[256];
+
+		fsc_session_inprocess_names(names, sizeof(names));
+		if (x.parse_rc)
+			fprintf(stderr, "fabscope: error: %s\n", x.parse_err);
+		else
+			fprintf(stderr,
+			        "fabscope: error: this build has no MPI: only specs whose fabrics "
+			        "run their ranks in one process can run (%s)\n",
+			        names);
+	}
 	rc = FSC_EXIT_USAGE;
 #endif
 out:

@@ -71,6 +71,11 @@ int fsc_fabric_probe(const struct fsc_fabric_ops *ops, const struct fsc_config *
 	return ops->probe ? ops->probe(cfg, reason, len) : 0;
 }
 
+int fsc_fabric_inprocess_ranks(const struct fsc_fabric_ops *ops, const struct fsc_config *cfg)
+{
+	return ops->inprocess_ranks ? (int)fsc_cfg_int(cfg, ops->inprocess_ranks) : 0;
+}
+
 int fsc_fabric_mem_reg(struct fsc_fabric *f, void *buf, size_t bytes)
 {
 	return f->ops->mem_reg ? f->ops->mem_reg(f, buf, bytes) : 0;

@@ -72,6 +72,12 @@ struct fsc_fabric_ops {
 	const char *desc;
 	unsigned caps;
 	const struct fsc_opt *opts; /* this fabric's options (NULL: none) */
+	/* Launch.  NULL: the ranks are processes that mpirun/srun started.
+	 * Otherwise the fabric runs every rank as a thread of this one
+	 * process (a local bootstrap, no launcher), and this names the INT
+	 * option of `opts` that says how many ranks: see
+	 * fsc_fabric_inprocess_ranks. */
+	const char *inprocess_ranks;
 
 	/* Usable here?  0, or negative with a one-line reason in `reason`
 	 * ("no RDMA device found", "requires an MPI launch").  Local check,
@@ -166,6 +172,9 @@ void fsc_fabric_destroy(struct fsc_fabric *f); /* accepts NULL */
 
 int fsc_fabric_probe(const struct fsc_fabric_ops *ops, const struct fsc_config *cfg, char *reason,
                      size_t len);
+/* How many in-process ranks cfg asks of this fabric (its inprocess_ranks
+ * option), or 0 when its ranks are launched processes. */
+int fsc_fabric_inprocess_ranks(const struct fsc_fabric_ops *ops, const struct fsc_config *cfg);
 int fsc_fabric_mem_reg(struct fsc_fabric *f, void *buf, size_t bytes);
 int fsc_fabric_mem_dereg(struct fsc_fabric *f, void *buf);
 int fsc_fabric_isend(struct fsc_fabric *f, int peer, const void *buf, size_t bytes, int tag,

@@ -26,6 +26,9 @@
 
 static void usage(FILE *f)
 {
+	char inproc[256];
+
+	fsc_session_inprocess_names(inproc, sizeof(inproc));
 	fprintf(f, "usage: fabscope run [options]    measure patterns over fabrics\n"
 	           "       fabscope list             fabrics and patterns, built and usable\n"
 	           "       fabscope accept SPEC      run an acceptance spec (YAML) and judge it\n"
@@ -37,8 +40,9 @@ static void usage(FILE *f)
 	           "       fabscope simulate ...     all-pairs attribution on a simulated fabric "
 	           "(--help)\n"
 	           "       fabscope --help | --version\n"
-	           "Launch `run` under mpirun/srun for the mpi, tcp and ucx fabrics; the "
-	           "loopback fabric\nruns --lb-ranks virtual ranks in one process.\n");
+	           "Launch `run` under mpirun/srun, except over fabrics that run their ranks in\n"
+	           "one process (%s): those run without a launcher.\n",
+	           inproc);
 }
 
 static void help(void)
@@ -217,7 +221,8 @@ static int cmd_run(int argc, char **argv)
 	struct fsc_config *cfg = 0;
 	struct run_ctx x = {.argc = argc, .argv = argv};
 	size_t n = fsc_session_option_groups(g, FSC_MAX_OPT_GROUPS);
-	int optind_out = 0, rc;
+	const struct fsc_fabric_ops *ops = 0;
+	int optind_out = 0, rc, inproc = 0;
 
 	for (int i = 1; i < argc; i++)
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -234,20 +239,28 @@ static int cmd_run(int argc, char **argv)
 		x.parse_rc = -EINVAL;
 	}
 	x.cfg = cfg;
-	if (!x.parse_rc && fsc_session_only_loopback(cfg) && fsc_session_launcher_size() > 1) {
+	if (!x.parse_rc) {
+		inproc = fsc_session_inprocess_ranks(cfg, &ops, x.parse_err, sizeof(x.parse_err));
+		if (inproc < 0)
+			x.parse_rc = inproc;
+	}
+	if (inproc > 0 && fsc_session_launcher_size() > 1) {
 		if (fsc_session_launcher_rank() == 0)
-			fprintf(stderr, "fabscope: error: the loopback fabric runs its --lb-ranks "
-			                "virtual ranks in one process: run it without mpirun\n");
+			fprintf(stderr,
+			        "fabscope: error: fabric %s runs its --%s ranks in one process: "
+			        "run it without mpirun\n",
+			        ops->name, ops->inprocess_ranks);
 		fsc_config_free(cfg);
 		return FSC_EXIT_USAGE;
 	}
-	if (!x.parse_rc && fsc_session_only_loopback(cfg)) {
-		int nr = (int)fsc_cfg_int(cfg, "lb-ranks");
-		int *rcs = calloc((size_t)nr, sizeof(int));
+	if (inproc > 0) {
+		int *rcs = calloc((size_t)inproc, sizeof(int));
 
-		if (!rcs)
+		if (!rcs) {
+			fsc_config_free(cfg);
 			return FSC_EXIT_USAGE;
-		rc = fsc_boot_local_run(nr, 0, run_rank, &x, rcs);
+		}
+		rc = fsc_boot_local_run(inproc, 0, run_rank, &x, rcs);
 		if (!rc)
 			rc = rcs[0];
 		else
@@ -276,10 +289,18 @@ static int cmd_run(int argc, char **argv)
 		fsc_boot_mpi_finalize();
 	}
 #else
-	if (fsc_session_launcher_rank() == 0)
-		fprintf(stderr, "fabscope: error: %s\n",
-		        x.parse_rc ? x.parse_err
-		                   : "this build has no MPI: only --fabric loopback can run");
+	if (fsc_session_launcher_rank() == 0) {
+		char names[256];
+
+		fsc_session_inprocess_names(names, sizeof(names));
+		if (x.parse_rc)
+			fprintf(stderr, "fabscope: error: %s\n", x.parse_err);
+		else
+			fprintf(stderr,
+			        "fabscope: error: this build has no MPI: only fabrics that run "
+			        "their ranks in one process can run (%s)\n",
+			        names);
+	}
 	rc = FSC_EXIT_USAGE;
 #endif
 	fsc_config_free(cfg);

@@ -60,15 +60,79 @@ int fsc_session_launcher_size(void)
 	return 1;
 }
 
-int fsc_session_only_loopback(const struct fsc_config *cfg)
+int fsc_session_inprocess_ranks_of(const struct fsc_fabric_ops *const *fabrics, size_t n,
+                                   const struct fsc_config *cfg,
+                                   const struct fsc_fabric_ops **which, char *err, size_t len)
+{
+	const struct fsc_fabric_ops *first = 0;
+	int ranks = 0;
+
+	if (which)
+		*which = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct fsc_fabric_ops *ops = fabrics[i];
+		int r = ops ? fsc_fabric_inprocess_ranks(ops, cfg) : 0;
+
+		if (r <= 0)
+			return 0;
+		if (first && r != ranks) {
+			snprintf(
+			        err, len,
+			        "invalid value %d for --%s: fabric %s runs %d ranks (--%s) and one "
+			        "run has one rank count: expected %d",
+			        r, ops->inprocess_ranks, first->name, ranks, first->inprocess_ranks,
+			        ranks);
+			return -EINVAL;
+		}
+		if (!first) {
+			first = ops;
+			ranks = r;
+		}
+	}
+	if (which)
+		*which = first;
+	return ranks;
+}
+
+int fsc_session_inprocess_ranks(const struct fsc_config *cfg, const struct fsc_fabric_ops **which,
+                                char *err, size_t len)
 {
 	const char *const *items;
 	size_t n = fsc_cfg_list(cfg, "fabric", &items);
+	const struct fsc_fabric_ops **ops = calloc(n ? n : 1, sizeof(*ops));
+	int rc;
 
+	if (which)
+		*which = 0;
+	if (!ops) {
+		snprintf(err, len, "out of memory");
+		return -ENOMEM;
+	}
 	for (size_t i = 0; i < n; i++)
-		if (strcmp(items[i], "loopback"))
-			return 0;
-	return n > 0;
+		ops[i] = fsc_fabric_find(items[i]);
+	rc = fsc_session_inprocess_ranks_of(ops, n, cfg, which, err, len);
+	free(ops);
+	return rc;
+}
+
+void fsc_session_inprocess_names(char *buf, size_t len)
+{
+	size_t used = 0;
+
+	if (len)
+		buf[0] = 0;
+	for (size_t k = 0; fsc_fabrics[k]; k++) {
+		int w;
+
+		if (!fsc_fabrics[k]->inprocess_ranks)
+			continue;
+		w = snprintf(buf + used, len - used, "%s%s", used ? ", " : "",
+		             fsc_fabrics[k]->name);
+		if (w > 0 && used + (size_t)w < len)
+			used += (size_t)w;
+	}
+	if (!used)
+		snprintf(buf, len, "none in this build");
 }
 
 static int names_check(const struct fsc_config *cfg, char *err, size_t len)

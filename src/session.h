@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "fabric.h"
 #include "options.h"
 #include "runner.h"
 
@@ -24,8 +25,21 @@ size_t fsc_session_option_groups(struct fsc_opt_group *g, size_t max);
 int fsc_session_launcher_rank(void);
 int fsc_session_launcher_size(void);
 
-/* Does the configuration name only the loopback fabric (in-process ranks)? */
-int fsc_session_only_loopback(const struct fsc_config *cfg);
+/* Launch: when every --fabric runs its ranks in-process (the fabric's
+ * inprocess_ranks option, fabric.h), how many ranks, > 0, and the first
+ * such fabric in *which (may be NULL); 0 when some fabric's ranks are
+ * launched processes, a name is unknown (validation reports it) or no
+ * fabric is named.  -EINVAL with a message when in-process fabrics ask
+ * for different rank counts. */
+int fsc_session_inprocess_ranks(const struct fsc_config *cfg, const struct fsc_fabric_ops **which,
+                                char *err, size_t len);
+/* The same over a list of fabrics (NULL entries: unknown names). */
+int fsc_session_inprocess_ranks_of(const struct fsc_fabric_ops *const *fabrics, size_t n,
+                                   const struct fsc_config *cfg,
+                                   const struct fsc_fabric_ops **which, char *err, size_t len);
+
+/* The built fabrics that run in-process, ", "-separated, for messages. */
+void fsc_session_inprocess_names(char *buf, size_t len);
 
 /* Collective: do all ranks hold the same effective configuration (hash of
  * every option's value)?  Ranks launched with different arguments or

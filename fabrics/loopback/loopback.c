@@ -1083,6 +1083,7 @@ const struct fsc_fabric_ops fsc_fabric_loopback = {
         .desc = "virtual ranks in one process, virtual clock, fault injection (tests)",
         .caps = FSC_CAP_SEND_RECV | FSC_CAP_RMA,
         .opts = lb_opts,
+        .inprocess_ranks = "lb-ranks",
         .probe = lb_probe,
         .create = lb_create,
         .destroy = lb_destroy,

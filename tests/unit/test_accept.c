@@ -975,7 +975,13 @@ static void fsc_accept_main__bad_specs_exit_2_with_position(void **state)
 	         "    options: {iters: 5}\n",
 	         "fabscope: error: SPEC:6:15: option 'iters' in test 'a': set it with the test's "
 	         "own keys (fabrics, pattern, sizes, impl, iters, warmup, timeout) or on the "
-	         "accept command line (--output, --lb-ranks)\n"},
+	         "accept command line (--output, --ranks)\n"},
+	        {"name: x\ntests:\n  - name: a\n    fabrics: loopback\n    pattern: latency\n"
+	         "    options: {lb-ranks: 3}\n",
+	         "fabscope: error: SPEC:6:15: option 'lb-ranks' in test 'a': set it with the "
+	         "test's "
+	         "own keys (fabrics, pattern, sizes, impl, iters, warmup, timeout) or on the "
+	         "accept command line (--output, --ranks)\n"},
 	        {"name: x\ntests:\n  - name: a\n    fabrics: [loopback, infiniband]\n"
 	         "    pattern: latency\n",
 	         "fabscope: error: SPEC:4:25: unknown fabric 'infiniband' in test 'a' (expected "

@@ -296,6 +296,94 @@ static void fsc_config_parse__run_options_range_edges_accepted(void **state)
 	fsc_config_free(cfg);
 }
 
+/* Launch: fabrics that run their ranks in one process say how many. */
+static const struct fsc_opt ta_opts[] = {
+        {"ta-ranks", 0, FSC_OPT_INT, "3", "ranks of ta", 0, 1, 64},
+        {0, 0, 0, 0, 0, 0, 0, 0},
+};
+static const struct fsc_opt tb_opts[] = {
+        {"tb-ranks", 0, FSC_OPT_INT, "3", "ranks of tb", 0, 1, 64},
+        {0, 0, 0, 0, 0, 0, 0, 0},
+};
+static const struct fsc_fabric_ops threads_a = {
+        .name = "ta", .opts = ta_opts, .inprocess_ranks = "ta-ranks"};
+static const struct fsc_fabric_ops threads_b = {
+        .name = "tb", .opts = tb_opts, .inprocess_ranks = "tb-ranks"};
+static const struct fsc_fabric_ops launched = {.name = "procs"};
+
+static void fsc_session_inprocess_ranks_of__all_in_process_or_launched(void **state)
+{
+	const struct fsc_opt_group g[] = {{"ta", ta_opts}, {"tb", tb_opts}};
+	const struct fsc_fabric_ops *a[] = {&threads_a}, *ab[] = {&threads_a, &threads_b},
+	                            *mixed[] = {&threads_a, &launched},
+	                            *unknown[] = {&threads_a, 0}, *which = &launched;
+	struct fsc_config *cfg = 0;
+	char err[256] = "";
+
+	(void)state;
+	assert_int_equal(fsc_config_defaults(&cfg, g, 2), 0);
+	assert_int_equal(fsc_session_inprocess_ranks_of(a, 1, cfg, &which, err, sizeof(err)), 3);
+	assert_ptr_equal(which, &threads_a);
+	assert_int_equal(fsc_session_inprocess_ranks_of(ab, 2, cfg, &which, err, sizeof(err)), 3);
+	assert_ptr_equal(which, &threads_a);
+	/* One fabric whose ranks are launched processes: a launched run. */
+	assert_int_equal(fsc_session_inprocess_ranks_of(mixed, 2, cfg, &which, err, sizeof(err)),
+	                 0);
+	assert_null(which);
+	assert_int_equal(fsc_session_inprocess_ranks_of(unknown, 2, cfg, 0, err, sizeof(err)), 0);
+	assert_int_equal(fsc_session_inprocess_ranks_of(a, 0, cfg, 0, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+	/* Two counts for one run: refused, naming both. */
+	assert_int_equal(fsc_config_set(cfg, "tb-ranks", "5", err, sizeof(err)), 0);
+	assert_int_equal(fsc_session_inprocess_ranks_of(ab, 2, cfg, &which, err, sizeof(err)),
+	                 -EINVAL);
+	assert_string_equal(err, "invalid value 5 for --tb-ranks: fabric ta runs 3 ranks "
+	                         "(--ta-ranks) and one run has one rank count: expected 3");
+	fsc_config_free(cfg);
+}
+
+static void fsc_session_inprocess_ranks__built_fabrics_name_a_rank_option(void **state)
+{
+	const char *lb[] = {"run", "--fabric", "loopback", "--lb-ranks", "5"};
+	const char *lb_tcp[] = {"run", "--fabric", "loopback,tcp"};
+	const struct fsc_fabric_ops *which = 0;
+	struct fsc_config *cfg;
+	char err[256] = "";
+	int inprocess = 0;
+
+	(void)state;
+	/* Every in-process fabric names an INT option of its own table that
+	 * cannot be below one rank. */
+	for (size_t k = 0; fsc_fabrics[k]; k++) {
+		const struct fsc_fabric_ops *f = fsc_fabrics[k];
+		const struct fsc_opt *o = f->opts;
+
+		if (!f->inprocess_ranks)
+			continue;
+		inprocess++;
+		while (o && o->name && strcmp(o->name, f->inprocess_ranks))
+			o++;
+		if (!o || !o->name)
+			fail_msg("fabric %s: inprocess_ranks '%s' is not one of its options",
+			         f->name, f->inprocess_ranks);
+		assert_int_equal(o->type, FSC_OPT_INT);
+		assert_true(o->min >= 1);
+	}
+	if (!fsc_fabric_find("loopback"))
+		skip();
+	assert_true(inprocess >= 1);
+	cfg = parse(5, lb);
+	assert_int_equal(fsc_session_inprocess_ranks(cfg, &which, err, sizeof(err)), 5);
+	assert_ptr_equal(which, fsc_fabric_find("loopback"));
+	fsc_config_free(cfg);
+	if (!fsc_fabric_find("tcp"))
+		return;
+	cfg = parse(3, lb_tcp);
+	assert_int_equal(fsc_session_inprocess_ranks(cfg, &which, err, sizeof(err)), 0);
+	assert_null(which);
+	fsc_config_free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -306,6 +394,8 @@ int main(void)
 	        cmocka_unit_test(fsc_boot_agree__first_failing_rank_speaks_for_all),
 	        cmocka_unit_test(fsc_session_agree_config__different_options_fail_everywhere),
 	        cmocka_unit_test(fsc_boot_barrier__waiting_rank_runs_its_idle_hook),
+	        cmocka_unit_test(fsc_session_inprocess_ranks_of__all_in_process_or_launched),
+	        cmocka_unit_test(fsc_session_inprocess_ranks__built_fabrics_name_a_rank_option),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
