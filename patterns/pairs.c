@@ -34,6 +34,7 @@
 #include "runner.h"
 #include "schedule.h"
 #include "stats.h"
+#include "topology.h"
 
 /* Tags: PAIRS_TAG_BASE + (step % PAIRS_TAG_STEPS) * 8 + 2 * phase (+1 for
  * the ack or pong).  The largest is 1000 + 2047 * 8 + 7 = 17383, inside
@@ -82,6 +83,11 @@ static const struct fsc_opt pairs_opts[] = {
          "CSV matrices as <prefix>.<fabric>.bw.csv and .lat.csv (default prefix: the results "
          "path without .json; 'none': no CSV)",
          0, 0, 0},
+        {"topology", 0, FSC_OPT_STRING, 0,
+         "network topology: a Slurm topology.conf file or fattree:hosts=N,leaf=K[,oversub=X]; "
+         "the record gives each host's leaf, the terminal groups hosts by leaf and shows each "
+         "leaf's intra- and cross-leaf bandwidth",
+         0, 0, 0},
         {"fail-on-anomaly", 0, FSC_OPT_FLAG, 0,
          "count a confirmed anomaly as a failure (non-zero exit code)", 0, 0, 0},
         {0, 0, 0, 0, 0, 0, 0, 0},
@@ -94,6 +100,7 @@ struct pairs_opt {
 	int per_rank, confirm, fail_on_anomaly;
 	double bw_ratio, lat_ratio;
 	const char *csv;
+	const char *topology;
 };
 
 struct pairs_state {
@@ -128,6 +135,7 @@ static void opt_read(struct pairs_opt *o, const struct fsc_config *cfg)
 	o->lat_ratio = fsc_cfg_double(cfg, "pairs-lat-ratio");
 	o->confirm = (int)fsc_cfg_int(cfg, "pairs-confirm");
 	o->csv = csv;
+	o->topology = fsc_cfg_str(cfg, "topology");
 	o->fail_on_anomaly = fsc_cfg_flag(cfg, "fail-on-anomaly");
 	if (!o->schedule)
 		o->schedule = "concurrent";
@@ -166,6 +174,16 @@ static int pairs_check_args(const struct fsc_pctx *c, char *err, size_t len)
 		snprintf(err, len, "invalid value '%s' for --pairs-schedule: %s", o.schedule, why);
 		return -EINVAL;
 	}
+	if (o.topology) {
+		struct fsc_topo *t;
+		char why[512];
+
+		if (fsc_topo_load(&t, o.topology, why, sizeof(why))) {
+			snprintf(err, len, "invalid value for --topology: %s", why);
+			return -EINVAL;
+		}
+		fsc_topo_free(t);
+	}
 	return 0;
 }
 
@@ -190,6 +208,7 @@ static int pairs_open(struct fsc_runner *r, struct fsc_pctx *c, struct fsc_matri
 	set->bw_ratio = s->o.bw_ratio;
 	set->lat_ratio = s->o.lat_ratio;
 	set->csv = s->o.csv;
+	set->topology = s->o.topology;
 	set->fail_on_anomaly = s->o.fail_on_anomaly;
 	snprintf(set->method, sizeof(set->method),
 	         "bandwidth %zu B x window %zu, median of %llu; latency %zu B, p50 of %llu half "

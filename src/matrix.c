@@ -47,6 +47,8 @@
 #include "runner.h"
 #include "schedule.h"
 #include "stats.h"
+#include "topoattr.h"
+#include "topology.h"
 #include "watchdog.h"
 
 /* Suspects kept per matrix (the most severe first), and links found by
@@ -118,6 +120,11 @@ struct mx {
 	uint64_t win_min, win_max; /* timed windows per bandwidth cell, over the matrix */
 	json_t *rec;
 	uint64_t last_write_ns;
+	/* --topology (rank 0): each node's leaf, -1 when its host is not in
+	 * the topology */
+	struct fsc_topo *topo;
+	int *leaf;
+	char *leaf_text; /* the terminal's leaf lines */
 };
 
 /* ---- the in-memory store ---- */
@@ -1191,19 +1198,34 @@ static void print_summary(struct mx *s, const struct spread *bw, const struct sp
 	        what);
 	fprintf(f, "# %-16s %18s %18s %18s %18s\n", what, "bw send GB/s", "bw recv GB/s",
 	        "lat send us", "lat recv us");
-	for (int i = 0; i < s->n; i++) {
-		double br = line_median(s->bw, s->n, i, 0, tmp);
-		double bc = line_median(s->bw, s->n, i, 1, tmp);
-		double lr = line_median(s->lat, s->n, i, 0, tmp);
-		double lc = line_median(s->lat, s->n, i, 1, tmp);
+	/* with a topology: grouped by leaf, hosts in no leaf last */
+	for (int g = s->topo ? 0 : -1, shown = -2; g <= (s->topo ? s->topo->nleaves : -1); g++)
+		for (int i = 0; i < s->n; i++) {
+			double br, bc, lr, lc;
 
-		fprintf(f,
-		        "  %-16.16s %9.3f (%5.2fx) %9.3f (%5.2fx) %9.2f (%5.2fx) %9.2f (%5.2fx)\n",
-		        s->lay.labelp[i], br, br / bw->median, bc, bc / bw->median, lr,
-		        lr / lat->median, lc, lc / lat->median);
-	}
+			if (s->topo && (s->leaf[i] < 0 ? s->topo->nleaves : s->leaf[i]) != g)
+				continue;
+			if (s->topo && g != shown) {
+				fprintf(f, "# leaf %s\n",
+				        g < s->topo->nleaves ? s->topo->leaves[g]
+				                             : "(not in the topology)");
+				shown = g;
+			}
+			br = line_median(s->bw, s->n, i, 0, tmp);
+			bc = line_median(s->bw, s->n, i, 1, tmp);
+			lr = line_median(s->lat, s->n, i, 0, tmp);
+			lc = line_median(s->lat, s->n, i, 1, tmp);
+
+			fprintf(f,
+			        "  %-16.16s %9.3f (%5.2fx) %9.3f (%5.2fx) %9.2f (%5.2fx) %9.2f "
+			        "(%5.2fx)\n",
+			        s->lay.labelp[i], br, br / bw->median, bc, bc / bw->median, lr,
+			        lr / lat->median, lc, lc / lat->median);
+		}
 	print_worst(f, s, s->bw, 1, bw->median);
 	print_worst(f, s, s->lat, 0, lat->median);
+	if (s->leaf_text)
+		fputs(s->leaf_text, f);
 	for (size_t i = 0, cleared = 0; i <= nv; i++) {
 		if (i == nv) {
 			if (cleared)
@@ -1250,6 +1272,16 @@ static json_t *record_start(struct mx *s, const struct fsc_pattern_ops *p,
 	json_object_set_new(rec, "schedule", json_string(s->set.schedule));
 	json_object_set_new(rec, "rounds", json_integer((json_int_t)fsc_sched_rounds(sched)));
 	json_object_set_new(rec, "pairs_per_round", json_integer(fsc_sched_pairs_per_round(sched)));
+	if (s->topo) {
+		json_t *lv = json_array();
+
+		for (int i = 0; i < s->n; i++)
+			json_array_append_new(
+			        lv, s->leaf[i] < 0 ? json_null()
+			                           : json_string(s->topo->leaves[s->leaf[i]]));
+		json_object_set_new(rec, "topology", json_string(s->set.topology));
+		json_object_set_new(rec, "leaves", lv);
+	}
 	if (s->mp->record)
 		s->mp->record(s->ctx, rec);
 	json_object_set_new(rec, "bw_formula", json_string(p->bw_formula));
@@ -1328,6 +1360,105 @@ static void record_verdict(struct mx *s, const struct fsc_attrib_params *prm,
 
 /* Every rank: the layout, this rank's nodes and the step buffers; rank 0:
  * the store. */
+/* Rank 0: load --topology and map each node to its leaf by host name. */
+static int mx_topology(struct mx *s)
+{
+	char err[512], host[FSC_MATRIX_LABEL_MAX];
+
+	if (fsc_topo_load(&s->topo, s->set.topology, err, sizeof(err))) {
+		fsc_error("%s", err);
+		return -EINVAL;
+	}
+	s->leaf = malloc((size_t)s->n * sizeof(*s->leaf));
+	if (!s->leaf)
+		return -ENOMEM;
+	for (int i = 0; i < s->n; i++) {
+		int h;
+
+		snprintf(host, sizeof(host), "%s", s->lay.labelp[i]);
+		host[strcspn(host, "/")] = 0;
+		h = fsc_topo_host(s->topo, host);
+		s->leaf[i] = h < 0 ? -1 : s->topo->host_leaf[h];
+		if (h < 0)
+			fsc_warn("topology %s has no host '%s' (node %s): it is in no leaf",
+			         s->set.topology, host, s->lay.labelp[i]);
+	}
+	return 0;
+}
+
+/* Leaf effects of the bandwidth matrix (src/topoattr.h), nodes outside the
+ * topology on a leaf of their own: the record's leaf_summary and
+ * leaf_suspects, and lines for the terminal in *text (malloc'ed). */
+static void mx_leaf_attrib(struct mx *s, char **text)
+{
+	int nl = s->topo->nleaves, *lf = malloc((size_t)s->n * sizeof(*lf));
+	struct fsc_tattr *a = NULL;
+	struct fsc_tsusp su[64];
+	json_t *sum = json_array(), *sus = json_array();
+	size_t ns, len = 0, cap = 4096;
+	char *t = malloc(cap), line[512];
+
+	*text = NULL;
+	if (!lf || !t || !sum || !sus)
+		goto out;
+	t[0] = 0;
+	for (int i = 0; i < s->n; i++)
+		lf[i] = s->leaf[i] < 0 ? nl : s->leaf[i];
+	if (fsc_tattr_create(&a, s->n, lf, nl + 1, NULL))
+		goto out;
+	for (int pass = 1; pass <= 2; pass++) {
+		for (int i = 0; i < s->n; i++)
+			for (int j = 0; j < s->n; j++) {
+				double v = s->bw[(size_t)i * s->n + j];
+
+				if (i == j || isnan(v))
+					continue;
+				if (pass == 1)
+					fsc_tattr_add(a, i, j, v);
+				else
+					fsc_tattr_add2(a, i, j, v);
+			}
+		if (pass == 1 && fsc_tattr_fit(a))
+			goto out;
+	}
+	ns = fsc_tattr_decide(a, su, 64, NULL);
+	for (int l = 0; l < nl; l++) {
+		double in, o, i2;
+
+		fsc_tattr_leaf(a, l, &in, &o, &i2);
+		if (l < 32 && len + 160 < cap)
+			len += (size_t)snprintf(t + len, cap - len,
+			                        "# leaf %s: bandwidth intra-leaf %.2fx, cross-leaf "
+			                        "out %.2fx, in %.2fx (ratios to the centres)\n",
+			                        s->topo->leaves[l], in, o, i2);
+		json_array_append_new(sum,
+		                      json_pack("{s:s, s:f, s:f, s:f}", "leaf", s->topo->leaves[l],
+		                                "intra", in, "cross_out", o, "cross_in", i2));
+	}
+	for (size_t k = 0; k < ns; k++) {
+		if (su[k].kind != FSC_TS_LEAF || su[k].a >= nl)
+			continue;
+		fsc_tsusp_format(&su[k], s->lay.labelp, (const char *const *)s->topo->leaves, line,
+		                 sizeof(line));
+		json_array_append_new(sus, json_string(line));
+		if (len + strlen(line) + 80 < cap)
+			len += (size_t)snprintf(t + len, cap - len,
+			                        "# leaf suspect (the matrix's evidence, not "
+			                        "re-tested): %s\n",
+			                        line);
+	}
+	json_object_set(s->rec, "leaf_summary", sum);
+	json_object_set(s->rec, "leaf_suspects", sus);
+	*text = t;
+	t = NULL;
+out:
+	json_decref(sum);
+	json_decref(sus);
+	fsc_tattr_free(a);
+	free(lf);
+	free(t);
+}
+
 static int mx_open(struct mx *s)
 {
 	int rc = 0;
@@ -1384,6 +1515,11 @@ static int mx_open(struct mx *s)
 		fsc_error("matrix: the store of %d nodes is incomplete", s->n);
 		return -EINVAL;
 	}
+	if (s->set.topology) {
+		rc = mx_topology(s);
+		if (rc)
+			return rc;
+	}
 	/* Attribution and the terminal summary work on matrices in memory. */
 	s->bw = s->st.ops->dense ? s->st.ops->dense(s->st.impl, FSC_MATRIX_BW) : 0;
 	s->lat = s->st.ops->dense ? s->st.ops->dense(s->st.impl, FSC_MATRIX_LAT) : 0;
@@ -1401,6 +1537,9 @@ static void mx_close(struct mx *s)
 		s->mp->close(s->ctx, s->c);
 	fsc_matrix_store_fini(&s->st);
 	fsc_matrix_layout_free(&s->lay);
+	fsc_topo_free(s->topo);
+	free(s->leaf);
+	free(s->leaf_text);
 	free(s->local);
 	free(s->mine);
 	free(s->all);
@@ -1517,6 +1656,8 @@ int fsc_matrix_run(struct fsc_runner *r, const struct fsc_pattern_ops *p, struct
 				nconf += v[i].confirmed && !v[i].dropped;
 			spread_of(s.bw, s.n, &bw);
 			spread_of(s.lat, s.n, &lat);
+			if (s.topo)
+				mx_leaf_attrib(&s, &s.leaf_text);
 			record_verdict(&s, &prm, v, nv, nconf, &bw, &lat, verdict, sizeof(verdict));
 			json_object_set_new(s.rec, "status",
 			                    json_string(s.wrong ? "wrong"

@@ -151,6 +151,16 @@ struct fsc_matrix_settings {
 	int fail_on_anomaly; /* a confirmed anomaly fails the run */
 	/* The terminal summary's description of a cell's measurement. */
 	char method[256];
+	/* Optional (src/topology.h): a topology.conf file or fattree spec.
+	 * Rank 0 maps each node to its leaf by host name (the label up to a
+	 * '/'); the record gains `topology`, `leaves` (per node, null when the
+	 * host is not in the topology) and `leaf_summary` (per leaf: intra-
+	 * and cross-leaf bandwidth as ratios to their centres, from
+	 * src/topoattr.h over the bandwidth matrix) and `leaf_suspects`; the
+	 * terminal groups nodes by leaf.  Leaf suspects are the matrix's
+	 * evidence only: they are not re-tested here (fabscope simulate
+	 * re-tests them). */
+	const char *topology;
 };
 
 /* What a matrix pattern provides.  `ctx` is its own state (from open). */

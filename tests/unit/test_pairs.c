@@ -499,6 +499,64 @@ static void fsc_pattern_pairs__bad_schedule_is_rejected(void **state)
 	fsc_config_free(cfg);
 }
 
+/* --topology: each host's leaf in the record, the terminal's leaf lines,
+ * and every cross-leaf link out of one leaf throttled (what the virtual
+ * cluster's uplink test does with tc) shown as that leaf's uplink, not as
+ * its three hosts. */
+static void fsc_pattern_pairs__topology_names_the_leaf(void **state)
+{
+	char path[] = "/tmp/fsc_pairs_topo_XXXXXX";
+	const char conf[] = "SwitchName=leafA Nodes=h[0-2]\nSwitchName=leafB Nodes=h[3-5]\n"
+	                    "SwitchName=spine Switches=leafA,leafB\n";
+	struct lbh_job j = {0};
+	json_t *rec, *sum, *sus;
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, conf, sizeof(conf) - 1), (ssize_t)sizeof(conf) - 1);
+	close(fd);
+	ARGS(&j, "--topology", path, "--lb-slow-link",
+	     "0:3:0.1,0:4:0.1,0:5:0.1,1:3:0.1,1:4:0.1,1:5:0.1,2:3:0.1,2:4:0.1,2:5:0.1");
+	rec = run_job(&j, 6);
+	assert_string_equal(str(rec, "topology"), path);
+	for (int i = 0; i < 6; i++)
+		assert_string_equal(json_string_value(json_array_get(json_object_get(rec, "leaves"),
+		                                                     (size_t)i)),
+		                    i < 3 ? "leafA" : "leafB");
+	sum = json_object_get(rec, "leaf_summary");
+	assert_int_equal(json_array_size(sum), 2);
+	assert_string_equal(str(json_array_get(sum, 0), "leaf"), "leafA");
+	assert_float_equal(num(json_array_get(sum, 0), "cross_out"), 0.1, 0.01);
+	assert_float_equal(num(json_array_get(sum, 0), "intra"), 1, 0.01);
+	assert_float_equal(num(json_array_get(sum, 1), "cross_out"), 1, 0.01);
+	sus = json_object_get(rec, "leaf_suspects");
+	assert_int_equal(json_array_size(sus), 1);
+	assert_string_equal(json_string_value(json_array_get(sus, 0)),
+	                    "leafA uplink slow upward (cross-leaf out 0.1x, in 1.0x, intra-leaf "
+	                    "1.0x)");
+	json_decref(rec);
+	unlink(path);
+	/* a topology that cannot be read is refused before the run */
+	{
+		struct fsc_boot b = {.rank = 0, .size = 4};
+		struct fsc_runner r;
+		struct fsc_config *cfg;
+		char err[512];
+
+		ARGS(&j, "--topology", path);
+		cfg = lbh_config(j.nargs, j.args);
+		fsc_runner_init(&r, &b, cfg, 0, 0);
+		assert_int_equal(
+		        fsc_runner_validate(&r, fsc_pattern_find("pairs"), err, sizeof(err)),
+		        -EINVAL);
+		assert_non_null(strstr(err, "--topology"));
+		assert_non_null(strstr(err, path));
+		fsc_runner_fini(&r);
+		fsc_config_free(cfg);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -514,6 +572,7 @@ int main(void)
 	        cmocka_unit_test(fsc_pattern_pairs__streams_results_and_writes_csv),
 	        cmocka_unit_test(fsc_pattern_pairs__threshold_defaults_are_the_analysis_defaults),
 	        cmocka_unit_test(fsc_pattern_pairs__bad_schedule_is_rejected),
+	        cmocka_unit_test(fsc_pattern_pairs__topology_names_the_leaf),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
