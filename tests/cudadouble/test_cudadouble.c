@@ -896,7 +896,8 @@ static void test_processes(void **state)
 }
 
 /* CUDA_VISIBLE_DEVICES=3,1,1,0 over 4 devices: the list ends at the
- * repeated 1, and ordinals name the listed physical devices. */
+ * repeated 1, and ordinals name the listed physical devices.  And
+ * FSC_CUDADOUBLE_FILL. */
 static void test_visible(void **state)
 {
 	(void)state;
@@ -909,6 +910,16 @@ static void test_visible(void **state)
 	assert_int_equal(cudaDeviceGetPCIBusId(bus, sizeof(bus), 1), cudaSuccess);
 	assert_string_equal(bus, "00000000:19:00.0");
 	assert_int_equal(cudaSetDevice(2), cudaErrorInvalidDevice);
+	/* FSC_CUDADOUBLE_FILL=0xA5: new allocations, device and pinned. */
+	unsigned char *d, *h, out[300];
+	assert_int_equal(cudaMalloc((void **)&d, sizeof(out)), cudaSuccess);
+	assert_int_equal(cudaMallocHost((void **)&h, 3), cudaSuccess);
+	assert_int_equal(cudaMemcpy(out, d, sizeof(out), cudaMemcpyDeviceToHost), cudaSuccess);
+	assert_int_equal(out[0], 0xa5);
+	assert_int_equal(out[299], 0xa5);
+	assert_int_equal(h[2], 0xa5);
+	cudaFree(d);
+	cudaFreeHost(h);
 }
 
 /* ---------------------------------------------------------------------------
