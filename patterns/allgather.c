@@ -37,9 +37,10 @@ static const char *const ag_impls[] = {"ring", "native", 0};
 
 struct ag_state {
 	int impl, in_place;
-	size_t off, len;     /* this rank's chunk, bytes */
-	unsigned char *sbuf; /* len bytes; in place: rbuf + off */
-	unsigned char *rbuf; /* c->bytes */
+	size_t off, len;        /* this rank's chunk, bytes */
+	unsigned char *sbuf;    /* len bytes; in place: rbuf + off */
+	unsigned char *rbuf;    /* c->bytes */
+	unsigned char *hs, *hr; /* host images (fsc_fabric_host_alloc) */
 	struct fsc_coll_ring ring;
 };
 
@@ -79,6 +80,12 @@ static int ag_setup(struct fsc_pctx *c, void **state)
 	s->sbuf = c->in_place ? s->rbuf + s->off : fsc_fabric_buf_alloc(c->fab, s->len);
 	if (!s->sbuf)
 		return -ENOMEM;
+	s->hr = fsc_fabric_host_alloc(c->fab, s->rbuf, c->bytes);
+	if (!s->hr)
+		return -ENOMEM;
+	s->hs = c->in_place ? s->hr + s->off : fsc_fabric_host_alloc(c->fab, s->sbuf, s->len);
+	if (!s->hs)
+		return -ENOMEM;
 	if (s->impl == AG_RING)
 		return fsc_coll_ring_init(&s->ring, c->fab, c->rank, c->size, c->bytes, 1, FSC_F32,
 		                          FSC_SUM, fsc_coll_seg_bytes(c->cfg), AG_RING_TAG, 0);
@@ -92,10 +99,15 @@ static int ag_fill(struct fsc_pctx *c, void *state, uint64_t iter)
 {
 	struct ag_state *s = state;
 
+	int rc;
+
 	/* zero first: in place, the own chunk is part of rbuf */
-	memset(s->rbuf, 0, c->bytes);
-	fsc_bytes_fill(s->sbuf, s->len, c->seed, c->rank, AG_ALL, iter);
-	return 0;
+	memset(s->hr, 0, c->bytes);
+	fsc_bytes_fill(s->hs, s->len, c->seed, c->rank, AG_ALL, iter);
+	rc = fsc_fabric_from_host(c->fab, s->rbuf, s->hr, c->bytes);
+	if (!rc && !s->in_place)
+		rc = fsc_fabric_from_host(c->fab, s->sbuf, s->hs, s->len);
+	return rc;
 }
 
 static int ag_run(struct fsc_pctx *c, void *state, uint64_t iter)
@@ -111,10 +123,13 @@ static int ag_run(struct fsc_pctx *c, void *state, uint64_t iter)
 static int ag_check(struct fsc_pctx *c, void *state, uint64_t iter, uint64_t *wrong)
 {
 	struct ag_state *s = state;
+	int rc = fsc_fabric_to_host(c->fab, s->hr, s->rbuf, c->bytes);
 
+	if (rc)
+		return rc;
 	*wrong = 0;
 	for (int j = 0; j < c->size; j++)
-		*wrong += fsc_bytes_check(s->rbuf + fsc_coll_chunk_off(c->bytes, c->size, j),
+		*wrong += fsc_bytes_check(s->hr + fsc_coll_chunk_off(c->bytes, c->size, j),
 		                          fsc_coll_chunk_len(c->bytes, c->size, j), c->seed, j,
 		                          AG_ALL, iter);
 	return 0;
@@ -127,8 +142,11 @@ static void ag_teardown(struct fsc_pctx *c, void *state)
 	if (!s)
 		return;
 	fsc_coll_ring_fini(&s->ring);
-	if (!s->in_place)
+	if (!s->in_place) {
+		fsc_fabric_host_free(c->fab, s->sbuf, s->hs);
 		fsc_fabric_buf_free(c->fab, s->sbuf);
+	}
+	fsc_fabric_host_free(c->fab, s->rbuf, s->hr);
 	fsc_fabric_buf_free(c->fab, s->rbuf);
 	free(s);
 }

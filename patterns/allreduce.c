@@ -67,6 +67,8 @@ struct ar_state {
 	unsigned char *sbuf, *rbuf; /* the same buffer in place */
 	unsigned char *tmp;         /* rd: the partner's vector */
 	unsigned char *exp;         /* expected result */
+	unsigned char *hs, *hr;     /* host images of sbuf, rbuf (fsc_fabric_host_alloc) */
+	unsigned char *h[2];        /* rd on device memory: reduction staging */
 	struct fsc_coll_ring ring;
 };
 
@@ -97,13 +99,23 @@ static int ar_setup(struct fsc_pctx *c, void **state)
 	s->exp = fsc_fabric_buf_alloc(0, s->bytes);
 	if (!s->rbuf || !s->sbuf || !s->exp)
 		return -ENOMEM;
+	s->hs = fsc_fabric_host_alloc(c->fab, s->sbuf, s->bytes);
+	s->hr = c->in_place ? s->hs : fsc_fabric_host_alloc(c->fab, s->rbuf, s->bytes);
+	if (!s->hs || !s->hr)
+		return -ENOMEM;
 	if (s->impl == AR_RING)
 		return fsc_coll_ring_init(&s->ring, c->fab, c->rank, c->size, s->count, es,
 		                          c->dtype, c->op, fsc_coll_seg_bytes(c->cfg), AR_RING_TAG,
 		                          FSC_RING_REDUCE);
 	if (s->impl == AR_RD) {
 		s->tmp = fsc_fabric_buf_alloc(c->fab, s->bytes);
-		return s->tmp ? 0 : -ENOMEM;
+		if (!s->tmp)
+			return -ENOMEM;
+		if (fsc_fabric_mem_kind(c->fab) == FSC_MEM_HOST)
+			return 0;
+		s->h[0] = fsc_fabric_buf_alloc(0, s->bytes);
+		s->h[1] = fsc_fabric_buf_alloc(0, s->bytes);
+		return s->h[0] && s->h[1] ? 0 : -ENOMEM;
 	}
 	if (s->impl == AR_NATIVE)
 		/* An empty call, on every rank alike, asks the fabric whether it
@@ -116,22 +128,24 @@ static int ar_fill(struct fsc_pctx *c, void *state, uint64_t iter)
 {
 	struct ar_state *s = state;
 
-	fsc_data_fill(s->sbuf, s->count, c->dtype, c->seed, c->rank, iter, 0);
-	if (s->rbuf != s->sbuf)
-		fsc_coll_poison(s->rbuf, s->bytes);
-	return 0;
+	int rc;
+
+	fsc_data_fill(s->hs, s->count, c->dtype, c->seed, c->rank, iter, 0);
+	rc = fsc_fabric_from_host(c->fab, s->sbuf, s->hs, s->bytes);
+	if (!rc && s->rbuf != s->sbuf)
+		rc = fsc_coll_poison(c->fab, s->rbuf, s->bytes);
+	return rc;
 }
 
 /* rbuf = op(rbuf, tmp), or op(sbuf, tmp) while rbuf does not hold this
  * rank's running value yet (out of place: no copy of the input). */
-static void rd_combine(struct fsc_pctx *c, struct ar_state *s, int *have)
+static int rd_combine(struct fsc_pctx *c, struct ar_state *s, int *have)
 {
-	if (*have) {
-		fsc_reduce(s->rbuf, s->tmp, s->count, c->dtype, c->op);
-	} else {
-		fsc_reduce3(s->rbuf, s->sbuf, s->tmp, s->count, c->dtype, c->op);
-		*have = 1;
-	}
+	const void *a = *have ? s->rbuf : s->sbuf;
+
+	*have = 1;
+	return fsc_coll_reduce(c->fab, s->rbuf, a, s->tmp, s->count, c->dtype, c->op, s->h[0],
+	                       s->h[1]);
 }
 
 /* Recursive doubling with MPICH's folding of non-powers of two (see the top
@@ -143,11 +157,8 @@ static int rd_run(struct fsc_pctx *c, struct ar_state *s)
 	int have = s->sbuf == s->rbuf;
 	size_t nb = s->bytes;
 
-	if (n == 1) {
-		if (!have)
-			memcpy(s->rbuf, s->sbuf, nb);
-		return 0;
-	}
+	if (n == 1)
+		return have ? 0 : fsc_fabric_buf_copy(f, s->rbuf, s->sbuf, nb);
 	while (p * 2 <= n)
 		p *= 2;
 	rem = n - p;
@@ -158,9 +169,10 @@ static int rd_run(struct fsc_pctx *c, struct ar_state *s)
 			return rc ? rc : fsc_fabric_recv(f, rank + 1, s->rbuf, nb, AR_RD_POST_TAG);
 		}
 		rc = fsc_fabric_recv(f, rank - 1, s->tmp, nb, AR_RD_PRE_TAG);
+		if (!rc)
+			rc = rd_combine(c, s, &have);
 		if (rc)
 			return rc;
-		rd_combine(c, s, &have);
 		vrank = rank / 2;
 	} else {
 		vrank = rank - rem;
@@ -171,9 +183,10 @@ static int rd_run(struct fsc_pctx *c, struct ar_state *s)
 
 		rc = fsc_fabric_sendrecv(f, peer, have ? s->rbuf : s->sbuf, nb, peer, s->tmp, nb,
 		                         AR_RD_TAG);
+		if (!rc)
+			rc = rd_combine(c, s, &have);
 		if (rc)
 			return rc;
-		rd_combine(c, s, &have);
 	}
 	if (rank < 2 * rem)
 		return fsc_fabric_send(f, rank - 1, s->rbuf, nb, AR_RD_POST_TAG);
@@ -203,7 +216,10 @@ static int ar_check(struct fsc_pctx *c, void *state, uint64_t iter, uint64_t *wr
 	rc = fsc_data_expected(s->exp, s->count, c->dtype, c->op, c->seed, c->size, iter, 0);
 	if (rc)
 		return rc;
-	*wrong = fsc_data_check(s->rbuf, s->count, c->dtype, s->exp);
+	rc = fsc_fabric_to_host(c->fab, s->hr, s->rbuf, s->bytes);
+	if (rc)
+		return rc;
+	*wrong = fsc_data_check(s->hr, s->count, c->dtype, s->exp);
 	return 0;
 }
 
@@ -214,6 +230,11 @@ static void ar_teardown(struct fsc_pctx *c, void *state)
 	if (!s)
 		return;
 	fsc_coll_ring_fini(&s->ring);
+	if (s->hr != s->hs)
+		fsc_fabric_host_free(c->fab, s->rbuf, s->hr);
+	fsc_fabric_host_free(c->fab, s->sbuf, s->hs);
+	fsc_fabric_buf_free(0, s->h[0]);
+	fsc_fabric_buf_free(0, s->h[1]);
 	if (s->sbuf != s->rbuf)
 		fsc_fabric_buf_free(c->fab, s->sbuf);
 	fsc_fabric_buf_free(c->fab, s->rbuf);

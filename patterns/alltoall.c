@@ -37,6 +37,7 @@ struct a2a_state {
 	int native;
 	size_t blk;                 /* bytes per peer */
 	unsigned char *sbuf, *rbuf; /* n * blk each; block j at j * blk */
+	unsigned char *hs, *hr;     /* host images (fsc_fabric_host_alloc) */
 	struct fsc_req rq[2];
 };
 
@@ -77,17 +78,23 @@ static int a2a_setup(struct fsc_pctx *c, void **state)
 	total = s->blk * (size_t)c->size;
 	s->sbuf = fsc_fabric_buf_alloc(c->fab, total);
 	s->rbuf = fsc_fabric_buf_alloc(c->fab, total);
-	return s->sbuf && s->rbuf ? 0 : -ENOMEM;
+	if (!s->sbuf || !s->rbuf)
+		return -ENOMEM;
+	s->hs = fsc_fabric_host_alloc(c->fab, s->sbuf, total);
+	s->hr = fsc_fabric_host_alloc(c->fab, s->rbuf, total);
+	return s->hs && s->hr ? 0 : -ENOMEM;
 }
 
 static int a2a_fill(struct fsc_pctx *c, void *state, uint64_t iter)
 {
 	struct a2a_state *s = state;
+	size_t total = s->blk * (size_t)c->size;
+	int rc;
 
 	for (int j = 0; j < c->size; j++)
-		fsc_bytes_fill(s->sbuf + (size_t)j * s->blk, s->blk, c->seed, c->rank, j, iter);
-	memset(s->rbuf, 0, s->blk * (size_t)c->size);
-	return 0;
+		fsc_bytes_fill(s->hs + (size_t)j * s->blk, s->blk, c->seed, c->rank, j, iter);
+	rc = fsc_fabric_from_host(c->fab, s->sbuf, s->hs, total);
+	return rc ? rc : fsc_fabric_buf_set(c->fab, s->rbuf, 0, total);
 }
 
 static int a2a_run(struct fsc_pctx *c, void *state, uint64_t iter)
@@ -99,7 +106,10 @@ static int a2a_run(struct fsc_pctx *c, void *state, uint64_t iter)
 	(void)iter;
 	if (s->native)
 		return fsc_fabric_coll_alltoall(c->fab, s->sbuf, s->rbuf, blk);
-	memcpy(s->rbuf + (size_t)c->rank * blk, s->sbuf + (size_t)c->rank * blk, blk);
+	rc = fsc_fabric_buf_copy(c->fab, s->rbuf + (size_t)c->rank * blk,
+	                         s->sbuf + (size_t)c->rank * blk, blk);
+	if (rc)
+		return rc;
 	for (int k = 1; k < n; k++) {
 		int dst = (c->rank + k) % n, src = (c->rank - k + n) % n;
 
@@ -122,10 +132,13 @@ static int a2a_run(struct fsc_pctx *c, void *state, uint64_t iter)
 static int a2a_check(struct fsc_pctx *c, void *state, uint64_t iter, uint64_t *wrong)
 {
 	struct a2a_state *s = state;
+	int rc = fsc_fabric_to_host(c->fab, s->hr, s->rbuf, s->blk * (size_t)c->size);
 
+	if (rc)
+		return rc;
 	*wrong = 0;
 	for (int i = 0; i < c->size; i++)
-		*wrong += fsc_bytes_check(s->rbuf + (size_t)i * s->blk, s->blk, c->seed, i, c->rank,
+		*wrong += fsc_bytes_check(s->hr + (size_t)i * s->blk, s->blk, c->seed, i, c->rank,
 		                          iter);
 	return 0;
 }
@@ -136,6 +149,8 @@ static void a2a_teardown(struct fsc_pctx *c, void *state)
 
 	if (!s)
 		return;
+	fsc_fabric_host_free(c->fab, s->sbuf, s->hs);
+	fsc_fabric_host_free(c->fab, s->rbuf, s->hr);
 	fsc_fabric_buf_free(c->fab, s->sbuf);
 	fsc_fabric_buf_free(c->fab, s->rbuf);
 	free(s);

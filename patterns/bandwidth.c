@@ -39,6 +39,7 @@
 #define BW_TAG 21
 #define BW_ACK_TAG 22
 #define BW_PUT_TAG 23 /* put notifications */
+#define BW_ACK_BYTES 4
 #define BW_SLOT_BYTES (64u << 20)
 
 static const struct fsc_opt bw_opts[] = {
@@ -52,8 +53,9 @@ struct bw_state {
 	size_t window, slots;
 	int checking; /* this iteration will be checked: use every slot */
 	unsigned char *sbuf, *rbuf;
-	uint32_t ack;
-	struct fsc_req *reqs; /* 2 * window */
+	unsigned char *hs, *hr; /* host images (fsc_fabric_host_alloc) */
+	unsigned char *ack;     /* a transfer buffer of BW_ACK_BYTES */
+	struct fsc_req *reqs;   /* 2 * window */
 };
 
 static size_t bw_window(const struct fsc_pctx *c)
@@ -88,9 +90,17 @@ static int bw_setup(struct fsc_pctx *c, void **state)
 	s->reqs = calloc(2 * s->window + 1, sizeof(*s->reqs));
 	s->sbuf = fsc_fabric_buf_alloc(c->fab, c->bytes);
 	s->rbuf = fsc_fabric_buf_alloc(c->fab, s->slots * c->bytes);
-	rc = s->reqs && s->sbuf && s->rbuf ? 0 : -ENOMEM;
-	if (!rc && s->rma == FSC_REQ_GET && s->sender) /* what rank 0 reads */
-		fsc_bytes_fill(s->sbuf, c->bytes, c->seed, c->rank, s->peer, 0);
+	s->ack = fsc_fabric_buf_alloc(c->fab, BW_ACK_BYTES);
+	rc = s->reqs && s->sbuf && s->rbuf && s->ack ? 0 : -ENOMEM;
+	if (!rc) {
+		s->hs = fsc_fabric_host_alloc(c->fab, s->sbuf, c->bytes);
+		s->hr = fsc_fabric_host_alloc(c->fab, s->rbuf, s->slots * c->bytes);
+		rc = s->hs && s->hr ? 0 : -ENOMEM;
+	}
+	if (!rc && s->rma == FSC_REQ_GET && s->sender) { /* what rank 0 reads */
+		fsc_bytes_fill(s->hs, c->bytes, c->seed, c->rank, s->peer, 0);
+		rc = fsc_fabric_from_host(c->fab, s->sbuf, s->hs, c->bytes);
+	}
 	if (s->rma) {
 		/* Collective; a rank that failed above exposes nothing, so
 		 * that every rank holds a window or none. */
@@ -106,13 +116,16 @@ static int bw_setup(struct fsc_pctx *c, void **state)
 static int bw_fill(struct fsc_pctx *c, void *state, uint64_t iter)
 {
 	struct bw_state *s = state;
+	int rc = 0;
 
-	if (s->sender && s->rma != FSC_REQ_GET) /* a get's source keeps setup's data */
-		fsc_bytes_fill(s->sbuf, c->bytes, c->seed, c->rank, s->peer, iter);
-	if (s->receiver && s->rma != FSC_REQ_PUT) /* a put window is rank 0's to write */
-		memset(s->rbuf, 0, s->slots * c->bytes);
+	if (s->sender && s->rma != FSC_REQ_GET) { /* a get's source keeps setup's data */
+		fsc_bytes_fill(s->hs, c->bytes, c->seed, c->rank, s->peer, iter);
+		rc = fsc_fabric_from_host(c->fab, s->sbuf, s->hs, c->bytes);
+	}
+	if (s->receiver && s->rma != FSC_REQ_PUT && !rc) /* a put window is rank 0's to write */
+		rc = fsc_fabric_buf_set(c->fab, s->rbuf, 0, s->slots * c->bytes);
 	s->checking = 1;
-	return 0;
+	return rc;
 }
 
 /* impl put / get: see the top of this file. */
@@ -134,10 +147,9 @@ static int bw_run_rma(struct fsc_pctx *c, struct bw_state *s, size_t slots)
 	}
 	if (s->receiver) {
 		rc = fsc_fabric_recv(c->fab, s->peer, NULL, 0, BW_PUT_TAG);
-		return rc ? rc
-		          : fsc_fabric_send(c->fab, s->peer, &s->ack, sizeof(s->ack), BW_ACK_TAG);
+		return rc ? rc : fsc_fabric_send(c->fab, s->peer, s->ack, BW_ACK_BYTES, BW_ACK_TAG);
 	}
-	rc = fsc_fabric_irecv(c->fab, s->peer, &s->ack, sizeof(s->ack), BW_ACK_TAG, &rq[n++]);
+	rc = fsc_fabric_irecv(c->fab, s->peer, s->ack, BW_ACK_BYTES, BW_ACK_TAG, &rq[n++]);
 	for (size_t k = 0; k < s->window && !rc; k++)
 		rc = fsc_fabric_put(c->fab, s->win, s->peer, (k % slots) * c->bytes, s->sbuf,
 		                    c->bytes, k + 1 == s->window ? BW_PUT_TAG : -1, &rq[n++]);
@@ -170,13 +182,14 @@ static int bw_run(struct fsc_pctx *c, void *state, uint64_t iter)
 	if (rc || s->bidir)
 		return rc;
 	if (c->rank == 0)
-		return fsc_fabric_recv(c->fab, s->peer, &s->ack, sizeof(s->ack), BW_ACK_TAG);
-	return fsc_fabric_send(c->fab, s->peer, &s->ack, sizeof(s->ack), BW_ACK_TAG);
+		return fsc_fabric_recv(c->fab, s->peer, s->ack, BW_ACK_BYTES, BW_ACK_TAG);
+	return fsc_fabric_send(c->fab, s->peer, s->ack, BW_ACK_BYTES, BW_ACK_TAG);
 }
 
 static int bw_check(struct fsc_pctx *c, void *state, uint64_t iter, uint64_t *wrong)
 {
 	struct bw_state *s = state;
+	int rc;
 
 	s->checking = 0;
 	*wrong = 0;
@@ -184,9 +197,12 @@ static int bw_check(struct fsc_pctx *c, void *state, uint64_t iter, uint64_t *wr
 		return 0;
 	if (s->rma == FSC_REQ_GET) /* the source holds iteration 0's data */
 		iter = 0;
+	rc = fsc_fabric_to_host(c->fab, s->hr, s->rbuf, s->slots * c->bytes);
+	if (rc)
+		return rc;
 	for (size_t k = 0; k < s->slots; k++)
-		*wrong += fsc_bytes_check(s->rbuf + k * c->bytes, c->bytes, c->seed, s->peer,
-		                          c->rank, iter);
+		*wrong += fsc_bytes_check(s->hr + k * c->bytes, c->bytes, c->seed, s->peer, c->rank,
+		                          iter);
 	return 0;
 }
 
@@ -197,8 +213,11 @@ static void bw_teardown(struct fsc_pctx *c, void *state)
 	if (!s)
 		return;
 	fsc_fabric_win_free(s->win); /* collective, on every rank */
+	fsc_fabric_host_free(c->fab, s->sbuf, s->hs);
+	fsc_fabric_host_free(c->fab, s->rbuf, s->hr);
 	fsc_fabric_buf_free(c->fab, s->sbuf);
 	fsc_fabric_buf_free(c->fab, s->rbuf);
+	fsc_fabric_buf_free(c->fab, s->ack);
 	free(s->reqs);
 	free(s);
 }

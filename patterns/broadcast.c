@@ -49,6 +49,7 @@ struct bc_state {
 	int impl, root;
 	size_t seg, nseg;
 	unsigned char *buf;
+	unsigned char *hbuf;         /* host image (fsc_fabric_host_alloc) */
 	struct fsc_req *rreq, *sreq; /* chain: [nseg] each */
 	struct fsc_req treq[BC_TREE_MAX];
 };
@@ -86,6 +87,9 @@ static int bc_setup(struct fsc_pctx *c, void **state)
 	s->buf = fsc_fabric_buf_alloc(c->fab, c->bytes);
 	if (!s->buf)
 		return -ENOMEM;
+	s->hbuf = fsc_fabric_host_alloc(c->fab, s->buf, c->bytes);
+	if (!s->hbuf)
+		return -ENOMEM;
 	switch (s->impl) {
 	case BC_CHAIN:
 		s->seg = seg && seg < c->bytes ? seg : c->bytes ? c->bytes : 1;
@@ -105,11 +109,10 @@ static int bc_fill(struct fsc_pctx *c, void *state, uint64_t iter)
 {
 	struct bc_state *s = state;
 
-	if (c->rank == s->root)
-		fsc_bytes_fill(s->buf, c->bytes, c->seed, s->root, BC_ALL, iter);
-	else
-		memset(s->buf, 0, c->bytes);
-	return 0;
+	if (c->rank != s->root)
+		return fsc_fabric_buf_set(c->fab, s->buf, 0, c->bytes);
+	fsc_bytes_fill(s->hbuf, c->bytes, c->seed, s->root, BC_ALL, iter);
+	return fsc_fabric_from_host(c->fab, s->buf, s->hbuf, c->bytes);
 }
 
 static int chain_run(struct fsc_pctx *c, struct bc_state *s)
@@ -186,8 +189,11 @@ static int bc_run(struct fsc_pctx *c, void *state, uint64_t iter)
 static int bc_check(struct fsc_pctx *c, void *state, uint64_t iter, uint64_t *wrong)
 {
 	struct bc_state *s = state;
+	int rc = fsc_fabric_to_host(c->fab, s->hbuf, s->buf, c->bytes);
 
-	*wrong = fsc_bytes_check(s->buf, c->bytes, c->seed, s->root, BC_ALL, iter);
+	if (rc)
+		return rc;
+	*wrong = fsc_bytes_check(s->hbuf, c->bytes, c->seed, s->root, BC_ALL, iter);
 	return 0;
 }
 
@@ -197,6 +203,7 @@ static void bc_teardown(struct fsc_pctx *c, void *state)
 
 	if (!s)
 		return;
+	fsc_fabric_host_free(c->fab, s->buf, s->hbuf);
 	fsc_fabric_buf_free(c->fab, s->buf);
 	free(s->rreq);
 	free(s->sreq);

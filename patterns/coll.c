@@ -30,9 +30,33 @@ static int mod(int a, int n)
 
 /* ---- buffers ----------------------------------------------------------- */
 
-void fsc_coll_poison(void *buf, size_t bytes)
+int fsc_coll_poison(struct fsc_fabric *f, void *buf, size_t bytes)
 {
-	memset(buf, 0x7f, bytes);
+	return fsc_fabric_buf_set(f, buf, 0x7f, bytes);
+}
+
+int fsc_coll_reduce(struct fsc_fabric *f, void *dst, const void *a, const void *b, size_t count,
+                    enum fsc_dtype dt, enum fsc_redop op, void *h0, void *h1)
+{
+	size_t nb = count * fsc_dtype_size(dt);
+	int rc;
+
+	if (fsc_fabric_mem_kind(f) == FSC_MEM_HOST) {
+		if (dst == a)
+			fsc_reduce(dst, b, count, dt, op);
+		else if (dst == b)
+			fsc_reduce(dst, a, count, dt, op);
+		else
+			fsc_reduce3(dst, a, b, count, dt, op);
+		return 0;
+	}
+	rc = fsc_fabric_to_host(f, h0, a, nb);
+	if (!rc)
+		rc = fsc_fabric_to_host(f, h1, b, nb);
+	if (rc)
+		return rc;
+	fsc_reduce(h0, h1, count, dt, op);
+	return fsc_fabric_from_host(f, dst, h0, nb);
 }
 
 /* ---- the ring ---------------------------------------------------------- */
@@ -64,6 +88,11 @@ int fsc_coll_ring_init(struct fsc_coll_ring *g, struct fsc_fabric *f, int rank, 
 		if (!g->tmp[i])
 			return -ENOMEM;
 	}
+	for (int i = 0; ntmp && fsc_fabric_mem_kind(f) != FSC_MEM_HOST && i < 2; i++) {
+		g->host[i] = fsc_fabric_buf_alloc(0, g->seg * esize);
+		if (!g->host[i])
+			return -ENOMEM;
+	}
 	g->rreq = calloc(g->maxseg ? g->maxseg : 1, sizeof(*g->rreq));
 	g->sreq[0] = calloc(g->maxseg ? g->maxseg : 1, sizeof(*g->sreq[0]));
 	g->sreq[1] = calloc(g->maxseg ? g->maxseg : 1, sizeof(*g->sreq[1]));
@@ -80,6 +109,8 @@ void fsc_coll_ring_fini(struct fsc_coll_ring *g)
 		return;
 	fsc_fabric_buf_free(g->fab, g->tmp[0]);
 	fsc_fabric_buf_free(g->fab, g->tmp[1]);
+	fsc_fabric_buf_free(0, g->host[0]);
+	fsc_fabric_buf_free(0, g->host[1]);
 	free(g->rreq);
 	free(g->sreq[0]);
 	free(g->sreq[1]);
@@ -158,16 +189,14 @@ static int ring_steps(struct fsc_coll_ring *g, int t0, int t1, const unsigned ch
 			rc = fsc_fabric_wait(g->fab, &g->rreq[k], 1);
 			if (rc)
 				break;
-			if (rs) {
-				const unsigned char *a = in + e * es, *b = rdst + e * es;
-
-				if (dst == rdst) /* partial result stays in staging */
-					fsc_reduce(d, a, m, g->dt, g->op);
-				else if (dst == in) /* in place */
-					fsc_reduce(d, b, m, g->dt, g->op);
-				else /* out of place: one pass, no copy of the input */
-					fsc_reduce3(d, a, b, m, g->dt, g->op);
-			}
+			/* partial result stays in staging (d == b), in place
+			 * (d == a), or out of place: one pass, no copy of the
+			 * input */
+			if (rs)
+				rc = fsc_coll_reduce(g->fab, d, in + e * es, rdst + e * es, m,
+				                     g->dt, g->op, g->host[0], g->host[1]);
+			if (rc)
+				break;
 			if (t + 1 < t1) {
 				rc = fsc_fabric_isend(g->fab, g->right, d, m * es, g->tag,
 				                      &g->sreq[(t + 1) & 1][k]);
@@ -190,11 +219,8 @@ int fsc_coll_ring_reduce_scatter(struct fsc_coll_ring *g, const void *src, void 
 	const unsigned char *s = src;
 	int n = g->size, r = g->rank;
 
-	if (n == 1) {
-		if (own != src)
-			memcpy(own, src, g->count * g->esize);
-		return 0;
-	}
+	if (n == 1)
+		return own != src ? fsc_fabric_buf_copy(g->fab, own, src, g->count * g->esize) : 0;
 	return ring_steps(g, 0, n - 1, s, acc, own, 0,
 	                  s + fsc_coll_chunk_off(g->count, n, mod(r - 1, n)) * g->esize);
 }
@@ -206,11 +232,8 @@ int fsc_coll_ring_allgather(struct fsc_coll_ring *g, void *buf, const void *own)
 	size_t len = fsc_coll_chunk_len(g->count, g->size, g->rank) * g->esize;
 	int n = g->size, rc;
 
-	if (n == 1) {
-		if (own != b + off)
-			memcpy(b + off, own, len);
-		return 0;
-	}
+	if (n == 1)
+		return own != b + off ? fsc_fabric_buf_copy(g->fab, b + off, own, len) : 0;
 	/* The first sends go out from `own` itself; the local copy into buf
 	 * happens while they are in flight (and before any step could
 	 * receive into that chunk: rank r never receives chunk r). */
@@ -219,7 +242,11 @@ int fsc_coll_ring_allgather(struct fsc_coll_ring *g, void *buf, const void *own)
 	rc = ring_post_sends(g, n - 1, len / g->esize, own);
 	if (rc)
 		return rc;
-	memcpy(b + off, own, len);
+	rc = fsc_fabric_buf_copy(g->fab, b + off, own, len);
+	if (rc) {
+		fsc_fabric_cancel_all(g->fab, g->sreq[(n - 1) & 1], g->nsend[(n - 1) & 1]);
+		return rc;
+	}
 	return ring_steps(g, n - 1, 2 * n - 2, 0, 0, 0, b, 0);
 }
 
@@ -229,11 +256,9 @@ int fsc_coll_ring_allreduce(struct fsc_coll_ring *g, const void *sbuf, void *rbu
 	unsigned char *b = rbuf;
 	int n = g->size, r = g->rank;
 
-	if (n == 1) {
-		if (sbuf != rbuf)
-			memcpy(rbuf, sbuf, g->count * g->esize);
-		return 0;
-	}
+	if (n == 1)
+		return sbuf != rbuf ? fsc_fabric_buf_copy(g->fab, rbuf, sbuf, g->count * g->esize)
+		                    : 0;
 	return ring_steps(g, 0, 2 * n - 2, s, b, b + fsc_coll_chunk_off(g->count, n, r) * g->esize,
 	                  b, s + fsc_coll_chunk_off(g->count, n, mod(r - 1, n)) * g->esize);
 }

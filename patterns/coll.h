@@ -63,6 +63,9 @@ struct fsc_coll_ring {
 	struct fsc_req *rreq;    /* [maxseg] */
 	struct fsc_req *sreq[2]; /* [maxseg] each: sends of even / odd steps */
 	size_t nsend[2];
+	/* Host staging of reductions when the fabric's buffers are device
+	 * memory (fsc_coll_reduce), one segment each; NULL on host memory. */
+	unsigned char *host[2];
 };
 
 enum fsc_coll_ring_flags {
@@ -121,9 +124,18 @@ int fsc_coll_check_typed(const struct fsc_pctx *c, char *err, size_t len);
  * collectives (c->fab may be NULL during validation: then 0). */
 int fsc_coll_check_native(const struct fsc_pctx *c, const char *what, char *err, size_t len);
 
-/* Fill a result buffer with a value that no correct reduction of the
- * seeded data produces (0x7f bytes: NaN-free huge floats, integers far
- * beyond any sum), so an element an algorithm never writes is counted. */
-void fsc_coll_poison(void *buf, size_t bytes);
+/* Fill a result buffer (a transfer buffer of f) with a value that no
+ * correct reduction of the seeded data produces (0x7f bytes: NaN-free huge
+ * floats, integers far beyond any sum), so an element an algorithm never
+ * writes is counted.  0 or the fabric's error. */
+int fsc_coll_poison(struct fsc_fabric *f, void *buf, size_t bytes);
+
+/* dst = op(a, b) over `count` elements of transfer buffers of f (dst may
+ * be a or b).  On host memory this is fsc_reduce/fsc_reduce3; on device
+ * memory a and b are copied to the host buffers h0 and h1 (count elements
+ * each), reduced there and copied back, so the host never dereferences
+ * device memory.  0 or the fabric's copy error. */
+int fsc_coll_reduce(struct fsc_fabric *f, void *dst, const void *a, const void *b, size_t count,
+                    enum fsc_dtype dt, enum fsc_redop op, void *h0, void *h1);
 
 #endif

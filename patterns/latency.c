@@ -31,6 +31,7 @@
 struct lat_state {
 	int peer, rma;
 	unsigned char *sbuf, *rbuf; /* rbuf: the window for put and get */
+	unsigned char *hs, *hr;     /* host images (fsc_fabric_host_alloc) */
 	struct fsc_win *win;
 };
 
@@ -47,10 +48,16 @@ static int lat_setup(struct fsc_pctx *c, void **state)
 	if (fsc_p2p_active(c)) {
 		s->sbuf = fsc_fabric_buf_alloc(c->fab, c->bytes);
 		s->rbuf = fsc_fabric_buf_alloc(c->fab, c->bytes);
-		if (!s->sbuf || !s->rbuf)
+		if (s->sbuf && s->rbuf) {
+			s->hs = fsc_fabric_host_alloc(c->fab, s->sbuf, c->bytes);
+			s->hr = fsc_fabric_host_alloc(c->fab, s->rbuf, c->bytes);
+		}
+		if (!s->hs || !s->hr) {
 			rc = -ENOMEM;
-		else if (s->rma == FSC_REQ_GET && c->rank != 0) /* what rank 0 reads */
-			fsc_bytes_fill(s->rbuf, c->bytes, c->seed, c->rank, 0, 0);
+		} else if (s->rma == FSC_REQ_GET && c->rank != 0) { /* what rank 0 reads */
+			fsc_bytes_fill(s->hr, c->bytes, c->seed, c->rank, 0, 0);
+			rc = fsc_fabric_from_host(c->fab, s->rbuf, s->hr, c->bytes);
+		}
 	}
 	/* Collective: every rank, the idle ones (and one that failed above)
 	 * with an empty window, so all of them hold one or none. */
@@ -67,12 +74,15 @@ static int lat_fill(struct fsc_pctx *c, void *state, uint64_t iter)
 {
 	struct lat_state *s = state;
 
-	fsc_bytes_fill(s->sbuf, c->bytes, c->seed, c->rank, s->peer, iter);
+	int rc;
+
+	fsc_bytes_fill(s->hs, c->bytes, c->seed, c->rank, s->peer, iter);
+	rc = fsc_fabric_from_host(c->fab, s->sbuf, s->hs, c->bytes);
 	/* a put window is the peer's to write (see the top of this file);
 	 * a get's source, on the peer, stays as setup filled it */
-	if (!s->rma || (s->rma == FSC_REQ_GET && c->rank == 0))
-		memset(s->rbuf, 0, c->bytes);
-	return 0;
+	if (!rc && (!s->rma || (s->rma == FSC_REQ_GET && c->rank == 0)))
+		rc = fsc_fabric_buf_set(c->fab, s->rbuf, 0, c->bytes);
+	return rc;
 }
 
 /* Notified put of sbuf into the peer's window, then wait for the peer's. */
@@ -150,11 +160,14 @@ static int lat_run(struct fsc_pctx *c, void *state, uint64_t iter)
 static int lat_check(struct fsc_pctx *c, void *state, uint64_t iter, uint64_t *wrong)
 {
 	struct lat_state *s = state;
+	int rc = fsc_fabric_to_host(c->fab, s->hr, s->rbuf, c->bytes);
 
+	if (rc)
+		return rc;
 	if (s->rma == FSC_REQ_GET) /* rank 0 only: the peer's window is the source */
-		*wrong = c->rank ? 0 : fsc_bytes_check(s->rbuf, c->bytes, c->seed, s->peer, 0, 0);
+		*wrong = c->rank ? 0 : fsc_bytes_check(s->hr, c->bytes, c->seed, s->peer, 0, 0);
 	else
-		*wrong = fsc_bytes_check(s->rbuf, c->bytes, c->seed, s->peer, c->rank, iter);
+		*wrong = fsc_bytes_check(s->hr, c->bytes, c->seed, s->peer, c->rank, iter);
 	return 0;
 }
 
@@ -167,6 +180,8 @@ static void lat_teardown(struct fsc_pctx *c, void *state)
 	/* Collective, as setup's create; the runner calls teardown on every
 	 * rank after agreeing. */
 	fsc_fabric_win_free(s->win);
+	fsc_fabric_host_free(c->fab, s->sbuf, s->hs);
+	fsc_fabric_host_free(c->fab, s->rbuf, s->hr);
 	fsc_fabric_buf_free(c->fab, s->sbuf);
 	fsc_fabric_buf_free(c->fab, s->rbuf);
 	free(s);

@@ -110,8 +110,11 @@ struct pairs_state {
 	const int *owner; /* the layout's: the rank of each node */
 
 	/* buffers (ranks with a node only) */
-	unsigned char *sbuf, *rbuf, *lsbuf, *lrbuf;
-	uint32_t *ack;
+	unsigned char *sbuf, *rbuf, *lsbuf, *lrbuf; /* transfer buffers */
+	uint32_t *ack;                              /* transfer buffer of 16 */
+	/* host images (fsc_fabric_host_alloc) of sbuf, rbuf, lsbuf, lrbuf */
+	unsigned char *hs, *hr, *hls, *hlr;
+	uint32_t hack; /* host image of ack[0] */
 	size_t slots;
 	struct fsc_req *reqs;  /* window */
 	double *samples, *tmp; /* max(repeats, lat_iters) */
@@ -239,27 +242,28 @@ static int pairs_setup(void *ctx, struct fsc_pctx *c, const struct fsc_matrix_la
 		s->slots = 1;
 	if (s->slots > s->o.window)
 		s->slots = s->o.window;
-	s->sbuf = malloc(s->o.bw_bytes);
-	s->rbuf = calloc(s->slots, s->o.bw_bytes);
-	s->lsbuf = calloc(1, s->o.lat_bytes);
-	s->lrbuf = calloc(1, s->o.lat_bytes);
-	s->ack = calloc(16, sizeof(*s->ack));
+	s->sbuf = fsc_fabric_buf_alloc(f, s->o.bw_bytes);
+	s->rbuf = fsc_fabric_buf_alloc(f, s->slots * s->o.bw_bytes);
+	s->lsbuf = fsc_fabric_buf_alloc(f, s->o.lat_bytes);
+	s->lrbuf = fsc_fabric_buf_alloc(f, s->o.lat_bytes);
+	s->ack = fsc_fabric_buf_alloc(f, 16 * sizeof(*s->ack));
+	if (s->sbuf)
+		s->hs = fsc_fabric_host_alloc(f, s->sbuf, s->o.bw_bytes);
+	if (s->rbuf)
+		s->hr = fsc_fabric_host_alloc(f, s->rbuf, s->slots * s->o.bw_bytes);
+	if (s->lsbuf)
+		s->hls = fsc_fabric_host_alloc(f, s->lsbuf, s->o.lat_bytes);
+	if (s->lrbuf)
+		s->hlr = fsc_fabric_host_alloc(f, s->lrbuf, s->o.lat_bytes);
 	s->reqs = calloc(s->o.window, sizeof(*s->reqs));
 	s->samples = calloc(ns, sizeof(*s->samples));
 	s->tmp = calloc(ns, sizeof(*s->tmp));
-	if (!s->sbuf || !s->rbuf || !s->lsbuf || !s->lrbuf || !s->ack || !s->reqs || !s->samples ||
+	if (!s->hs || !s->hr || !s->hls || !s->hlr || !s->ack || !s->reqs || !s->samples ||
 	    !s->tmp) {
 		fsc_error("pairs: out of memory for %zu B x %zu receive slots", s->o.bw_bytes,
 		          s->slots);
 		return -ENOMEM;
 	}
-	memset(s->sbuf, 0, s->o.bw_bytes);
-	if (fsc_fabric_mem_reg(f, s->sbuf, s->o.bw_bytes) ||
-	    fsc_fabric_mem_reg(f, s->rbuf, s->slots * s->o.bw_bytes) ||
-	    fsc_fabric_mem_reg(f, s->lsbuf, s->o.lat_bytes) ||
-	    fsc_fabric_mem_reg(f, s->lrbuf, s->o.lat_bytes) ||
-	    fsc_fabric_mem_reg(f, s->ack, 16 * sizeof(*s->ack)))
-		return -EIO;
 	return 0;
 }
 
@@ -268,23 +272,15 @@ static void pairs_close(void *ctx, struct fsc_pctx *c)
 	struct pairs_state *s = ctx;
 	struct fsc_fabric *f = c ? c->fab : 0;
 
-	if (f) {
-		if (s->sbuf)
-			fsc_fabric_mem_dereg(f, s->sbuf);
-		if (s->rbuf)
-			fsc_fabric_mem_dereg(f, s->rbuf);
-		if (s->lsbuf)
-			fsc_fabric_mem_dereg(f, s->lsbuf);
-		if (s->lrbuf)
-			fsc_fabric_mem_dereg(f, s->lrbuf);
-		if (s->ack)
-			fsc_fabric_mem_dereg(f, s->ack);
-	}
-	free(s->sbuf);
-	free(s->rbuf);
-	free(s->lsbuf);
-	free(s->lrbuf);
-	free(s->ack);
+	fsc_fabric_host_free(f, s->sbuf, s->hs);
+	fsc_fabric_host_free(f, s->rbuf, s->hr);
+	fsc_fabric_host_free(f, s->lsbuf, s->hls);
+	fsc_fabric_host_free(f, s->lrbuf, s->hlr);
+	fsc_fabric_buf_free(f, s->sbuf);
+	fsc_fabric_buf_free(f, s->rbuf);
+	fsc_fabric_buf_free(f, s->lsbuf);
+	fsc_fabric_buf_free(f, s->lrbuf);
+	fsc_fabric_buf_free(f, s->ack);
 	free(s->reqs);
 	free(s->samples);
 	free(s->tmp);
@@ -416,21 +412,29 @@ static int phase_bw(struct pairs_state *s, int peer, int sending, int tag, uint6
 	uint64_t nrep, t0;
 	int rc;
 
-	if (sending)
-		fsc_bytes_fill(s->sbuf, s->o.bw_bytes, c->seed, src, dst, data_iter);
-	else
-		memset(s->rbuf, 0, s->slots * s->o.bw_bytes);
+	if (sending) {
+		fsc_bytes_fill(s->hs, s->o.bw_bytes, c->seed, src, dst, data_iter);
+		rc = fsc_fabric_from_host(c->fab, s->sbuf, s->hs, s->o.bw_bytes);
+	} else {
+		rc = fsc_fabric_buf_set(c->fab, s->rbuf, 0, s->slots * s->o.bw_bytes);
+	}
+	if (rc)
+		return rc;
 	/* The verification window; its ack carries the receiver's count of
 	 * timed windows, so both sides loop the same number of times. */
 	t0 = fsc_clock_now(&clk);
 	rc = bw_window(c, &x);
-	if (!rc && !sending)
-		s->ack[0] = (uint32_t)cell_repeats(&s->o, fsc_clock_now(&clk) - t0);
+	if (!rc && !sending) {
+		s->hack = (uint32_t)cell_repeats(&s->o, fsc_clock_now(&clk) - t0);
+		rc = fsc_fabric_from_host(c->fab, s->ack, &s->hack, sizeof(s->hack));
+	}
 	if (!rc)
 		rc = bw_ack(c, &x);
+	if (!rc && sending)
+		rc = fsc_fabric_to_host(c->fab, &s->hack, s->ack, sizeof(s->hack));
 	if (rc)
 		return rc;
-	nrep = s->ack[0];
+	nrep = s->hack;
 	if (nrep < s->o.repeats || nrep > (s->o.cell_ns ? PAIRS_CELL_MAX_REPEATS : s->o.repeats)) {
 		fsc_error("pairs: rank %d announced %llu timed windows, expected %llu..%d", peer,
 		          (unsigned long long)nrep, (unsigned long long)s->o.repeats,
@@ -438,8 +442,12 @@ static int phase_bw(struct pairs_state *s, int peer, int sending, int tag, uint6
 		return -EPROTO;
 	}
 	if (!sending)
+		rc = fsc_fabric_to_host(c->fab, s->hr, s->rbuf, s->slots * s->o.bw_bytes);
+	if (rc)
+		return rc;
+	if (!sending)
 		for (size_t k = 0; k < s->slots; k++)
-			m->wrong += fsc_bytes_check(s->rbuf + k * s->o.bw_bytes, s->o.bw_bytes,
+			m->wrong += fsc_bytes_check(s->hr + k * s->o.bw_bytes, s->o.bw_bytes,
 			                            c->seed, src, dst, data_iter);
 	rc = fsc_runner_time(s->r, c, bw_body, &x, nrep, 1.0, s->samples);
 	if (rc || !sending)
@@ -469,12 +477,17 @@ static int phase_lat(struct pairs_state *s, int peer, int initiating, int tag, u
 	struct fsc_stats st;
 	int rc;
 
-	fsc_bytes_fill(s->lsbuf, s->o.lat_bytes, c->seed, c->rank, peer, data_iter);
-	memset(s->lrbuf, 0, s->o.lat_bytes);
-	rc = lat_body(c, &x, 0);
+	fsc_bytes_fill(s->hls, s->o.lat_bytes, c->seed, c->rank, peer, data_iter);
+	rc = fsc_fabric_from_host(c->fab, s->lsbuf, s->hls, s->o.lat_bytes);
+	if (!rc)
+		rc = fsc_fabric_buf_set(c->fab, s->lrbuf, 0, s->o.lat_bytes);
+	if (!rc)
+		rc = lat_body(c, &x, 0);
+	if (!rc)
+		rc = fsc_fabric_to_host(c->fab, s->hlr, s->lrbuf, s->o.lat_bytes);
 	if (rc)
 		return rc;
-	m->wrong += fsc_bytes_check(s->lrbuf, s->o.lat_bytes, c->seed, peer, c->rank, data_iter);
+	m->wrong += fsc_bytes_check(s->hlr, s->o.lat_bytes, c->seed, peer, c->rank, data_iter);
 	for (int k = 0; k < PAIRS_LAT_WARMUP && !rc; k++)
 		rc = lat_body(c, &x, 0);
 	if (!rc)

@@ -132,6 +132,7 @@ struct pipe_state {
 	int prev, next, first, last; /* ranks; prev, next: -1 at the ends */
 	size_t S, fslots, bslots;
 	unsigned char *fbuf, *bbuf;                    /* forward / backward slots of S bytes */
+	unsigned char *hf, *hb;                        /* their host images */
 	struct fsc_req *fsend, *frecv, *bsend, *brecv; /* [M], by micro-batch */
 	struct fsc_req flush;
 	unsigned char token;
@@ -300,8 +301,14 @@ static int pipe_alloc(struct pipe_state *s, struct fsc_pctx *c)
 		slots = M;
 	s->fslots = s->prev >= 0 && s->next >= 0 ? 2 : slots;
 	s->bslots = !s->g.backward ? 0 : s->prev >= 0 && s->next >= 0 ? 2 : slots;
-	s->fbuf = calloc(1, s->fslots * s->S + 1);
-	s->bbuf = s->bslots ? calloc(1, s->bslots * s->S + 1) : 0;
+	s->fbuf = fsc_fabric_buf_alloc(c->fab, s->fslots * s->S);
+	if (s->fbuf)
+		s->hf = fsc_fabric_host_alloc(c->fab, s->fbuf, s->fslots * s->S);
+	if (s->bslots) {
+		s->bbuf = fsc_fabric_buf_alloc(c->fab, s->bslots * s->S);
+		if (s->bbuf)
+			s->hb = fsc_fabric_host_alloc(c->fab, s->bbuf, s->bslots * s->S);
+	}
 	s->fsend = calloc(M, sizeof(*s->fsend));
 	s->frecv = calloc(M, sizeof(*s->frecv));
 	s->bsend = calloc(M, sizeof(*s->bsend));
@@ -315,15 +322,12 @@ static int pipe_alloc(struct pipe_state *s, struct fsc_pctx *c)
 		fsc_fabric_reqs_init(s->brecv, M);
 		fsc_fabric_reqs_init(&s->flush, 1);
 	}
-	if (!s->fbuf || (s->bslots && !s->bbuf) || !s->fsend || !s->frecv || !s->bsend ||
-	    !s->brecv || !s->fgap) {
+	if (!s->fbuf || !s->hf || (s->bslots && (!s->bbuf || !s->hb)) || !s->fsend || !s->frecv ||
+	    !s->bsend || !s->brecv || !s->fgap) {
 		fsc_error("pipeline: cannot allocate %zu + %zu slots of %zu bytes", s->fslots,
 		          s->bslots, s->S);
 		return -ENOMEM;
 	}
-	if (fsc_fabric_mem_reg(c->fab, s->fbuf, s->fslots * s->S + 1) ||
-	    (s->bbuf && fsc_fabric_mem_reg(c->fab, s->bbuf, s->bslots * s->S + 1)))
-		return -EIO;
 	return 0;
 }
 
@@ -362,33 +366,43 @@ static int pipe_fill(struct fsc_pctx *c, void *state, uint64_t iter)
 {
 	struct pipe_state *s = state;
 	size_t S = s->S;
+	int rc;
 
-	memset(s->fbuf, 0, s->fslots * S);
+	memset(s->hf, 0, s->fslots * S);
 	if (s->bbuf)
-		memset(s->bbuf, 0, s->bslots * S);
+		memset(s->hb, 0, s->bslots * S);
 	if (s->prev < 0)
 		for (size_t k = 0; k < s->fslots; k++)
-			fsc_bytes_fill(s->fbuf + k * S, S, c->seed, s->first, (int)k, iter);
+			fsc_bytes_fill(s->hf + k * S, S, c->seed, s->first, (int)k, iter);
 	if (s->next < 0 && s->bbuf)
 		for (size_t k = 0; k < s->bslots; k++)
-			fsc_bytes_fill(s->bbuf + k * S, S, c->seed, s->last, (int)k, iter);
-	return 0;
+			fsc_bytes_fill(s->hb + k * S, S, c->seed, s->last, (int)k, iter);
+	rc = fsc_fabric_from_host(c->fab, s->fbuf, s->hf, s->fslots * S);
+	if (!rc && s->bbuf)
+		rc = fsc_fabric_from_host(c->fab, s->bbuf, s->hb, s->bslots * S);
+	return rc;
 }
 
 static int pipe_check(struct fsc_pctx *c, void *state, uint64_t iter, uint64_t *wrong)
 {
 	struct pipe_state *s = state;
 	size_t S = s->S;
+	int rc = 0;
 
 	*wrong = 0;
 	if (s->next < 0)
+		rc = fsc_fabric_to_host(c->fab, s->hf, s->fbuf, s->fslots * S);
+	if (!rc && s->prev < 0 && s->bbuf)
+		rc = fsc_fabric_to_host(c->fab, s->hb, s->bbuf, s->bslots * S);
+	if (rc)
+		return rc;
+	if (s->next < 0)
 		for (size_t k = 0; k < s->fslots; k++)
-			*wrong += fsc_bytes_check(s->fbuf + k * S, S, c->seed, s->first, (int)k,
-			                          iter);
+			*wrong +=
+			        fsc_bytes_check(s->hf + k * S, S, c->seed, s->first, (int)k, iter);
 	if (s->prev < 0 && s->bbuf)
 		for (size_t k = 0; k < s->bslots; k++)
-			*wrong +=
-			        fsc_bytes_check(s->bbuf + k * S, S, c->seed, s->last, (int)k, iter);
+			*wrong += fsc_bytes_check(s->hb + k * S, S, c->seed, s->last, (int)k, iter);
 	return 0;
 }
 
@@ -398,12 +412,10 @@ static void pipe_teardown(struct fsc_pctx *c, void *state)
 
 	if (!s)
 		return;
-	if (s->fbuf)
-		fsc_fabric_mem_dereg(c->fab, s->fbuf);
-	if (s->bbuf)
-		fsc_fabric_mem_dereg(c->fab, s->bbuf);
-	free(s->fbuf);
-	free(s->bbuf);
+	fsc_fabric_host_free(c->fab, s->fbuf, s->hf);
+	fsc_fabric_host_free(c->fab, s->bbuf, s->hb);
+	fsc_fabric_buf_free(c->fab, s->fbuf);
+	fsc_fabric_buf_free(c->fab, s->bbuf);
 	free(s->fsend);
 	free(s->frecv);
 	free(s->bsend);

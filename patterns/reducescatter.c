@@ -45,6 +45,7 @@ struct rs_state {
 	unsigned char *rbuf;   /* len elements; in place: sbuf */
 	unsigned char *result; /* where this rank's chunk ends up */
 	unsigned char *exp;
+	unsigned char *hs, *hres; /* host images of sbuf and result */
 	struct fsc_coll_ring ring;
 };
 
@@ -90,9 +91,13 @@ static int rs_setup(struct fsc_pctx *c, void **state)
 	if (!s->sbuf || !s->rbuf || !s->exp)
 		return -ENOMEM;
 	s->result = s->rbuf;
+	if (s->impl == RS_RING && c->in_place)
+		s->result = s->sbuf + s->off * es;
+	s->hs = fsc_fabric_host_alloc(c->fab, s->sbuf, s->bytes);
+	s->hres = fsc_fabric_host_alloc(c->fab, s->result, s->len * es);
+	if (!s->hs || !s->hres)
+		return -ENOMEM;
 	if (s->impl == RS_RING) {
-		if (c->in_place)
-			s->result = s->sbuf + s->off * es;
 		return fsc_coll_ring_init(&s->ring, c->fab, c->rank, c->size, s->count, es,
 		                          c->dtype, c->op, fsc_coll_seg_bytes(c->cfg), RS_RING_TAG,
 		                          FSC_RING_REDUCE | (c->in_place ? 0 : FSC_RING_NO_ACC));
@@ -107,10 +112,13 @@ static int rs_fill(struct fsc_pctx *c, void *state, uint64_t iter)
 {
 	struct rs_state *s = state;
 
-	fsc_data_fill(s->sbuf, s->count, c->dtype, c->seed, c->rank, iter, 0);
-	if (s->rbuf != s->sbuf)
-		fsc_coll_poison(s->rbuf, s->len * fsc_dtype_size(c->dtype));
-	return 0;
+	int rc;
+
+	fsc_data_fill(s->hs, s->count, c->dtype, c->seed, c->rank, iter, 0);
+	rc = fsc_fabric_from_host(c->fab, s->sbuf, s->hs, s->bytes);
+	if (!rc && s->rbuf != s->sbuf)
+		rc = fsc_coll_poison(c->fab, s->rbuf, s->len * fsc_dtype_size(c->dtype));
+	return rc;
 }
 
 static int rs_run(struct fsc_pctx *c, void *state, uint64_t iter)
@@ -133,7 +141,10 @@ static int rs_check(struct fsc_pctx *c, void *state, uint64_t iter, uint64_t *wr
 	rc = fsc_data_expected(s->exp, s->len, c->dtype, c->op, c->seed, c->size, iter, s->off);
 	if (rc)
 		return rc;
-	*wrong = fsc_data_check(s->result, s->len, c->dtype, s->exp);
+	rc = fsc_fabric_to_host(c->fab, s->hres, s->result, s->len * fsc_dtype_size(c->dtype));
+	if (rc)
+		return rc;
+	*wrong = fsc_data_check(s->hres, s->len, c->dtype, s->exp);
 	return 0;
 }
 
@@ -144,6 +155,8 @@ static void rs_teardown(struct fsc_pctx *c, void *state)
 	if (!s)
 		return;
 	fsc_coll_ring_fini(&s->ring);
+	fsc_fabric_host_free(c->fab, s->result, s->hres);
+	fsc_fabric_host_free(c->fab, s->sbuf, s->hs);
 	if (s->rbuf != s->sbuf)
 		fsc_fabric_buf_free(c->fab, s->rbuf);
 	fsc_fabric_buf_free(c->fab, s->sbuf);

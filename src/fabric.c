@@ -231,6 +231,14 @@ void *fsc_fabric_buf_alloc(struct fsc_fabric *f, size_t bytes)
 
 	if (!n)
 		n = FSC_BUF_ALIGN;
+	if (fsc_fabric_mem_kind(f) != FSC_MEM_HOST) {
+		if (!f->ops->mem_alloc) {
+			fsc_error("fabric %s has %s memory but no allocator for it", f->ops->name,
+			          fsc_mem_kind_name(f->mem));
+			return 0;
+		}
+		return f->ops->mem_alloc(f, n);
+	}
 	p = aligned_alloc(FSC_BUF_ALIGN, n);
 	if (!p) {
 		fsc_error("cannot allocate a %zu-byte transfer buffer", n);
@@ -254,9 +262,110 @@ void fsc_fabric_buf_free(struct fsc_fabric *f, void *buf)
 		          f->ops->name);
 		return;
 	}
+	if (fsc_fabric_mem_kind(f) != FSC_MEM_HOST) {
+		if (f->ops->mem_free)
+			f->ops->mem_free(f, buf);
+		return;
+	}
 	if (f)
 		fsc_fabric_mem_dereg(f, buf);
 	free(buf);
+}
+
+enum fsc_mem_kind fsc_fabric_mem_kind(const struct fsc_fabric *f)
+{
+	return f ? f->mem : FSC_MEM_HOST;
+}
+
+const char *fsc_mem_kind_name(enum fsc_mem_kind kind)
+{
+	switch (kind) {
+	case FSC_MEM_HOST: return "host";
+	case FSC_MEM_DEVICE: return "device";
+	default: return "unknown";
+	}
+}
+
+void *fsc_fabric_host_alloc(struct fsc_fabric *f, void *buf, size_t bytes)
+{
+	void *h;
+
+	if (fsc_fabric_mem_kind(f) == FSC_MEM_HOST)
+		return buf;
+	h = fsc_fabric_buf_alloc(0, bytes);
+	if (!h)
+		fsc_error("fabric %s: cannot allocate a %zu-byte host image of a %s buffer",
+		          f->ops->name, bytes, fsc_mem_kind_name(f->mem));
+	return h;
+}
+
+void fsc_fabric_host_free(struct fsc_fabric *f, void *buf, void *host)
+{
+	if (host != buf || fsc_fabric_mem_kind(f) != FSC_MEM_HOST)
+		fsc_fabric_buf_free(0, host);
+}
+
+static int mem_copy(struct fsc_fabric *f, void *dst, const void *src, size_t bytes,
+                    enum fsc_copy_dir dir)
+{
+	int rc;
+
+	if (!bytes || dst == src)
+		return 0;
+	if (fsc_fabric_mem_kind(f) == FSC_MEM_HOST) {
+		memcpy(dst, src, bytes);
+		return 0;
+	}
+	if (!f->ops->mem_copy) {
+		fsc_error("fabric %s has %s memory but no copy for it", f->ops->name,
+		          fsc_mem_kind_name(f->mem));
+		return -ENOTSUP;
+	}
+	rc = f->ops->mem_copy(f, dst, src, bytes, dir);
+	if (rc)
+		fsc_error("fabric %s: a %zu-byte copy (%s) failed: %s", f->ops->name, bytes,
+		          dir == FSC_COPY_H2D   ? "host to device"
+		          : dir == FSC_COPY_D2H ? "device to host"
+		                                : "device to device",
+		          fsc_strerror(rc));
+	return rc;
+}
+
+int fsc_fabric_to_host(struct fsc_fabric *f, void *host, const void *buf, size_t bytes)
+{
+	return mem_copy(f, host, buf, bytes, FSC_COPY_D2H);
+}
+
+int fsc_fabric_from_host(struct fsc_fabric *f, void *buf, const void *host, size_t bytes)
+{
+	return mem_copy(f, buf, host, bytes, FSC_COPY_H2D);
+}
+
+int fsc_fabric_buf_copy(struct fsc_fabric *f, void *dst, const void *src, size_t bytes)
+{
+	return mem_copy(f, dst, src, bytes, FSC_COPY_D2D);
+}
+
+int fsc_fabric_buf_set(struct fsc_fabric *f, void *buf, int byte, size_t bytes)
+{
+	int rc;
+
+	if (!bytes)
+		return 0;
+	if (fsc_fabric_mem_kind(f) == FSC_MEM_HOST) {
+		memset(buf, byte, bytes);
+		return 0;
+	}
+	if (!f->ops->mem_set) {
+		fsc_error("fabric %s has %s memory but no memset for it", f->ops->name,
+		          fsc_mem_kind_name(f->mem));
+		return -ENOTSUP;
+	}
+	rc = f->ops->mem_set(f, buf, byte, bytes);
+	if (rc)
+		fsc_error("fabric %s: setting %zu bytes of %s memory failed: %s", f->ops->name,
+		          bytes, fsc_mem_kind_name(f->mem), fsc_strerror(rc));
+	return rc;
 }
 
 static void wait_failed_text(struct fsc_fabric *f, const struct fsc_req *r, char *buf, size_t len)

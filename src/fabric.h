@@ -29,6 +29,16 @@ enum fsc_cap {
 
 /* Element types and reductions for native collectives and patterns. */
 enum fsc_dtype { FSC_F32, FSC_F64, FSC_I32, FSC_I64, FSC_BF16, FSC_DTYPE_COUNT };
+
+/* Memory kinds.  A fabric's transfer buffers (fsc_fabric_buf_alloc) live in
+ * host memory, or in device memory (a GPU's) that the host must never
+ * dereference.  Callers fill, clear, verify and reduce a transfer buffer only
+ * through the fsc_fabric_buf_* / fsc_fabric_*_host calls below, which copy
+ * through the fabric (host staging) when the memory is not host memory. */
+enum fsc_mem_kind { FSC_MEM_HOST, FSC_MEM_DEVICE, FSC_MEM_KIND_COUNT };
+/* Direction of a fabric copy: host to device, device to host, device to
+ * device. */
+enum fsc_copy_dir { FSC_COPY_H2D, FSC_COPY_D2H, FSC_COPY_D2D };
 enum fsc_redop { FSC_SUM, FSC_MAX, FSC_MIN, FSC_REDOP_COUNT };
 
 /* A request: caller-owned storage that must stay put until the operation
@@ -96,6 +106,17 @@ struct fsc_fabric_ops {
 	int (*mem_reg)(struct fsc_fabric *f, void *buf, size_t bytes);
 	int (*mem_dereg)(struct fsc_fabric *f, void *buf);
 
+	/* Device memory (only a fabric whose create() sets f->mem to
+	 * FSC_MEM_DEVICE has these; required then).  mem_alloc: zeroed
+	 * device memory, NULL (logged) on failure; mem_free accepts NULL.
+	 * mem_copy: complete (synchronous) copy of bytes in direction dir;
+	 * mem_set: set bytes of device memory to `byte`. */
+	void *(*mem_alloc)(struct fsc_fabric *f, size_t bytes);
+	void (*mem_free)(struct fsc_fabric *f, void *buf);
+	int (*mem_copy)(struct fsc_fabric *f, void *dst, const void *src, size_t bytes,
+	                enum fsc_copy_dir dir);
+	int (*mem_set)(struct fsc_fabric *f, void *buf, int byte, size_t bytes);
+
 	int (*isend)(struct fsc_fabric *f, int peer, const void *buf, size_t bytes, int tag,
 	             struct fsc_req *req);
 	int (*irecv)(struct fsc_fabric *f, int peer, void *buf, size_t bytes, int tag,
@@ -160,6 +181,9 @@ struct fsc_fabric {
 	/* Set by fsc_fabric_cancel when the fabric could not withdraw a
 	 * request (no cancel entry, or -EBUSY): no more traffic, see below. */
 	int abandoned;
+	/* Where this fabric's transfer buffers live: FSC_MEM_HOST (the
+	 * default) unless create() says otherwise (FSC_CAP_GPU_MEM). */
+	enum fsc_mem_kind mem;
 	void *impl;
 };
 
@@ -194,6 +218,24 @@ void *fsc_fabric_buf_alloc(struct fsc_fabric *f, size_t bytes);
 /* Deregister and free; accepts NULL.  Keeps the buffer (a deliberate leak)
  * when f was abandoned (see "Request lifetime"). */
 void fsc_fabric_buf_free(struct fsc_fabric *f, void *buf);
+
+/* The kind of memory fsc_fabric_buf_alloc(f, ...) returns (host for f ==
+ * NULL). */
+enum fsc_mem_kind fsc_fabric_mem_kind(const struct fsc_fabric *f);
+const char *fsc_mem_kind_name(enum fsc_mem_kind kind);
+/* A host image of transfer buffer `buf` (bytes long) to fill and check it
+ * in: buf itself when f's buffers are host memory, otherwise a zeroed host
+ * buffer.  NULL (logged) on failure.  Release with fsc_fabric_host_free. */
+void *fsc_fabric_host_alloc(struct fsc_fabric *f, void *buf, size_t bytes);
+void fsc_fabric_host_free(struct fsc_fabric *f, void *buf, void *host);
+/* Copy between a host buffer and a transfer buffer of f (nothing to do
+ * when they are the same memory, as fsc_fabric_host_alloc arranges on host
+ * fabrics).  0, or the fabric's error (logged). */
+int fsc_fabric_to_host(struct fsc_fabric *f, void *host, const void *buf, size_t bytes);
+int fsc_fabric_from_host(struct fsc_fabric *f, void *buf, const void *host, size_t bytes);
+/* Copy between two transfer buffers of f; set a transfer buffer's bytes. */
+int fsc_fabric_buf_copy(struct fsc_fabric *f, void *dst, const void *src, size_t bytes);
+int fsc_fabric_buf_set(struct fsc_fabric *f, void *buf, int byte, size_t bytes);
 
 /* Request lifetime.
  *

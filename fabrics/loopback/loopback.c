@@ -49,6 +49,14 @@
  * cancel withdraws it without poisoning the peer; a corrupted put or get
  * has byte OFF of the transfer flipped where it lands.
  *
+ * Device-like memory (--lb-mem device): transfer buffers are address ranges
+ * reserved with no access rights (PROT_NONE), each backed by a separate
+ * host shadow that only this fabric reads and writes (isend/irecv, and the
+ * mem_copy/mem_set entries).  A pattern that dereferences a transfer buffer
+ * itself instead of going through the fabric faults at once, as a host
+ * dereference of GPU memory would; an isend/irecv on memory that is not a
+ * device buffer fails, as NCCL rejects a host pointer.
+ *
  * Limits: messages are counted per link for --lb-corrupt / --lb-drop
  * whatever their tag; a dropped message still occupies its link.
  */
@@ -63,6 +71,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "err.h"
@@ -145,7 +154,19 @@ struct lb_impl {
 	pthread_mutex_t stall_lock;
 	pthread_cond_t stall_cond;
 	bool released;
+	bool devmem; /* --lb-mem device */
 };
+
+/* A device-like buffer (--lb-mem device): `base` (no access) stands for
+ * `shadow`.  One list for the process: buffers outlive no fabric, but ranks
+ * are threads of one process. */
+struct lb_dev {
+	struct lb_dev *next;
+	unsigned char *base, *shadow;
+	size_t len;
+};
+static pthread_mutex_t lb_dev_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct lb_dev *lb_devs;
 
 /* Bound on a stall nobody releases: a test that forgets to release fails
  * slowly instead of hanging. */
@@ -163,6 +184,10 @@ static const struct fsc_opt lb_opts[] = {
          "S:D:N:OFF[,...]: the N-th message (0-based) on S->D gets byte OFF flipped", 0, 0, 0},
         {"lb-drop", 0, FSC_OPT_STRING, 0,
          "S:D:N[,...]: the N-th message (0-based) on S->D is never delivered", 0, 0, 0},
+        {"lb-mem", 0, FSC_OPT_CHOICE, "host",
+         "memory of transfer buffers: device has no host access (tests that patterns copy "
+         "through the fabric)",
+         "host|device", 0, 0},
         {"lb-stall", 0, FSC_OPT_STRING, 0,
          "R:N[:MS]: rank R stops (its thread blocks, as a stopped process) when it posts its "
          "N-th send (0-based, all links), for MS ms (default 60000) or until released",
@@ -526,6 +551,10 @@ static int lb_create(struct fsc_fabric *f, const struct fsc_config *cfg)
 		im->link_lat_ns[d] = im->lat_ns;
 		im->link_bw_GBps[d] = im->bw_GBps;
 	}
+	if (cfg && fsc_cfg_has(cfg, "lb-mem") && !strcmp(fsc_cfg_str(cfg, "lb-mem"), "device")) {
+		im->devmem = true;
+		f->mem = FSC_MEM_DEVICE;
+	}
 	rc = apply_slow(f, cfg);
 	if (!rc)
 		rc = add_faults(f, cfg, false);
@@ -587,6 +616,110 @@ static int lb_connect(struct fsc_fabric *f)
 }
 
 /* ------------------------------------------------------------------------
+ * Device-like memory (--lb-mem device)
+ * ------------------------------------------------------------------------ */
+
+static void *lb_mem_alloc(struct fsc_fabric *f, size_t bytes)
+{
+	struct lb_dev *d = calloc(1, sizeof(*d));
+	void *base;
+
+	if (d) {
+		d->len = bytes ? bytes : 1;
+		d->shadow = calloc(1, d->len);
+	}
+	base = mmap(0, d ? d->len : 1, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
+	            0);
+	if (!d || !d->shadow || base == MAP_FAILED) {
+		fsc_error("loopback: rank %d: cannot allocate %zu bytes of device-like memory",
+		          f->rank, bytes);
+		if (base != MAP_FAILED)
+			munmap(base, d ? d->len : 1);
+		if (d)
+			free(d->shadow);
+		free(d);
+		return 0;
+	}
+	d->base = base;
+	pthread_mutex_lock(&lb_dev_lock);
+	d->next = lb_devs;
+	lb_devs = d;
+	pthread_mutex_unlock(&lb_dev_lock);
+	return base;
+}
+
+static void lb_mem_free(struct fsc_fabric *f, void *buf)
+{
+	struct lb_dev **pp, *d = 0;
+
+	(void)f;
+	if (!buf)
+		return;
+	pthread_mutex_lock(&lb_dev_lock);
+	for (pp = &lb_devs; *pp; pp = &(*pp)->next)
+		if ((*pp)->base == buf) {
+			d = *pp;
+			*pp = d->next;
+			break;
+		}
+	pthread_mutex_unlock(&lb_dev_lock);
+	if (!d) {
+		fsc_error("loopback: freeing %p, which is not device-like memory", buf);
+		return;
+	}
+	munmap(d->base, d->len);
+	free(d->shadow);
+	free(d);
+}
+
+/* The shadow of [p, p + bytes) when that range lies in one device-like
+ * buffer; NULL otherwise (logged, naming what). */
+static unsigned char *dev_shadow(const struct fsc_fabric *f, const void *p, size_t bytes,
+                                 const char *what)
+{
+	const unsigned char *c = p;
+	unsigned char *out = 0;
+
+	pthread_mutex_lock(&lb_dev_lock);
+	for (struct lb_dev *d = lb_devs; d; d = d->next)
+		if (c >= d->base && c <= d->base + d->len &&
+		    bytes <= d->len - (size_t)(c - d->base)) {
+			out = d->shadow + (c - d->base);
+			break;
+		}
+	pthread_mutex_unlock(&lb_dev_lock);
+	if (!out)
+		fsc_error("loopback: rank %d: %s of %zu bytes at %p: not device memory of this "
+		          "fabric (--lb-mem device)",
+		          f->rank, what, bytes, p);
+	return out;
+}
+
+static int lb_mem_copy(struct fsc_fabric *f, void *dst, const void *src, size_t bytes,
+                       enum fsc_copy_dir dir)
+{
+	unsigned char *d = dst;
+	const unsigned char *s = src;
+
+	if (dir != FSC_COPY_D2H && !(d = dev_shadow(f, dst, bytes, "copy destination")))
+		return -EINVAL;
+	if (dir != FSC_COPY_H2D && !(s = dev_shadow(f, src, bytes, "copy source")))
+		return -EINVAL;
+	memmove(d, s, bytes);
+	return 0;
+}
+
+static int lb_mem_set(struct fsc_fabric *f, void *buf, int byte, size_t bytes)
+{
+	unsigned char *d = dev_shadow(f, buf, bytes, "memset");
+
+	if (!d)
+		return -EINVAL;
+	memset(d, byte, bytes);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
  * Point to point
  * ------------------------------------------------------------------------ */
 
@@ -642,6 +775,8 @@ static int lb_isend(struct fsc_fabric *f, int peer, const void *buf, size_t byte
 	rc = check_args(f, "isend", peer, buf, bytes, tag);
 	if (rc)
 		return rc;
+	if (im->devmem && bytes && !(buf = dev_shadow(f, buf, bytes, "isend")))
+		return -EINVAL;
 	if (im->stall_at >= 0 && im->sends++ == (uint64_t)im->stall_at)
 		stall(im);
 	index = im->link_sent[peer];
@@ -698,6 +833,8 @@ static int lb_irecv(struct fsc_fabric *f, int peer, void *buf, size_t bytes, int
 	rc = check_args(f, "irecv", peer, buf, bytes, tag);
 	if (rc)
 		return rc;
+	if (im->devmem && bytes && !(buf = dev_shadow(f, buf, bytes, "irecv")))
+		return -EINVAL;
 	*r = (struct lb_req){
 	        .buf = buf, .bytes = bytes, .peer = peer, .tag = tag, .state = LB_POSTED};
 	if (im->posted_tail)
@@ -899,13 +1036,16 @@ static int lb_win_create(struct fsc_fabric *f, void *buf, size_t bytes, void **w
 	struct lb_win *w = calloc(1, sizeof(*w));
 	int rc = 0;
 
-	(void)bytes; /* the wrapper checks ranges against every rank's size */
+	/* the wrapper checks ranges against every rank's size */
 	if (w)
 		w->base = calloc((size_t)f->size, sizeof(*w->base));
 	if (!w || !w->base) {
 		fsc_error("loopback: out of memory for a window");
 		rc = -ENOMEM;
 	}
+	/* device-like memory: peers write the shadow */
+	if (!rc && impl_of(f)->devmem && bytes && !(buf = dev_shadow(f, buf, bytes, "window")))
+		rc = -EINVAL;
 	rc = fsc_boot_agree(f->boot, rc, 0);
 	if (!rc) /* pointers: every rank is a thread of this process */
 		rc = fsc_boot_allgather(f->boot, &buf, w->base, sizeof(buf));
@@ -969,6 +1109,8 @@ static int lb_put(struct fsc_fabric *f, void *win, int peer, size_t offset, cons
 	rc = check_args(f, "put", peer, buf, bytes, tag < 0 ? 0 : tag);
 	if (rc)
 		return rc;
+	if (im->devmem && bytes && !(buf = dev_shadow(f, buf, bytes, "put")))
+		return -EINVAL;
 	if (tag >= 0 && !(m = calloc(1, sizeof(*m)))) {
 		fsc_error("loopback: out of memory for a put notification");
 		return -ENOMEM;
@@ -1017,6 +1159,8 @@ static int lb_get(struct fsc_fabric *f, void *win, int peer, size_t offset, void
 	rc = check_args(f, "get", peer, buf, bytes, 0);
 	if (rc)
 		return rc;
+	if (im->devmem && bytes && !(buf = dev_shadow(f, buf, bytes, "get")))
+		return -EINVAL;
 	start = rma_account(im, peer, bytes, &drop, &corrupt, &xfer);
 	*r = (struct lb_req){.buf = buf,
 	                     .bytes = bytes,
@@ -1071,7 +1215,8 @@ static int lb_describe(struct fsc_fabric *f, json_t *info)
 
 	if (json_object_set_new(info, "model", json_string("virtual clock")) ||
 	    json_object_set_new(info, "lat_ns", json_real(im->lat_ns)) ||
-	    json_object_set_new(info, "bw_GBps", json_real(im->bw_GBps))) {
+	    json_object_set_new(info, "bw_GBps", json_real(im->bw_GBps)) ||
+	    json_object_set_new(info, "memory", json_string(fsc_mem_kind_name(f->mem)))) {
 		fsc_error("loopback: cannot describe the fabric (out of memory)");
 		return -ENOMEM;
 	}
@@ -1081,13 +1226,17 @@ static int lb_describe(struct fsc_fabric *f, json_t *info)
 const struct fsc_fabric_ops fsc_fabric_loopback = {
         .name = "loopback",
         .desc = "virtual ranks in one process, virtual clock, fault injection (tests)",
-        .caps = FSC_CAP_SEND_RECV | FSC_CAP_RMA,
+        .caps = FSC_CAP_SEND_RECV | FSC_CAP_RMA | FSC_CAP_GPU_MEM,
         .opts = lb_opts,
         .inprocess_ranks = "lb-ranks",
         .probe = lb_probe,
         .create = lb_create,
         .destroy = lb_destroy,
         .connect = lb_connect,
+        .mem_alloc = lb_mem_alloc,
+        .mem_free = lb_mem_free,
+        .mem_copy = lb_mem_copy,
+        .mem_set = lb_mem_set,
         .isend = lb_isend,
         .irecv = lb_irecv,
         .test = lb_test,
