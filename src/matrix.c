@@ -76,6 +76,11 @@ struct mx_msg {
 };
 
 /* One anomaly under re-test. */
+/* Leaf suspects re-tested at most, and per leaf its crossing pairs and
+ * the non-crossing reference pairs of a pass. */
+#define MX_LEAF_SUSPECTS 8
+#define MX_LEAF_CROSSING 4
+
 struct mx_anom {
 	struct fsc_anomaly a;
 	int hib;     /* 1: bandwidth, 0: latency */
@@ -125,6 +130,10 @@ struct mx {
 	struct fsc_topo *topo;
 	int *leaf;
 	char *leaf_text; /* the terminal's leaf lines */
+	struct fsc_tattr *tattr;
+	struct fsc_tsusp lsus[MX_LEAF_SUSPECTS]; /* leaf suspects, re-tested */
+	size_t nlsus;
+	size_t leaf_confirmed;
 };
 
 /* ---- the in-memory store ---- */
@@ -1240,8 +1249,17 @@ static void print_summary(struct mx *s, const struct spread *bw, const struct sp
 				cleared++;
 		}
 	}
-	/* One line per confirmed anomaly (the record joins them with " | "). */
-	for (size_t i = 0, any = 0; i <= nv; i++) {
+	/* One line per confirmed anomaly (the record joins them with " | "),
+	 * confirmed leaves first. */
+	size_t any = 0;
+
+	for (size_t k = 0;
+	     s->topo && k < json_array_size(json_object_get(s->rec, "leaf_anomalies"));
+	     k++, any = 1)
+		fprintf(f, "# %s verdict: %s\n", s->p->name,
+		        json_string_value(
+		                json_array_get(json_object_get(s->rec, "leaf_anomalies"), k)));
+	for (size_t i = 0; i <= nv; i++) {
 		if (i < nv && (!v[i].confirmed || v[i].dropped))
 			continue;
 		if (i == nv && any)
@@ -1298,6 +1316,16 @@ static void record_verdict(struct mx *s, const struct fsc_attrib_params *prm,
 	int amb = 0;
 
 	verdict[0] = 0;
+	/* confirmed leaves first (--topology) */
+	for (size_t k = 0;
+	     s->topo && k < json_array_size(json_object_get(s->rec, "leaf_anomalies")); k++) {
+		const char *t = json_string_value(
+		        json_array_get(json_object_get(s->rec, "leaf_anomalies"), k));
+		int w = snprintf(verdict + used, vlen - used, "%s%s", used ? " | " : "", t);
+
+		if (w > 0 && used + (size_t)w < vlen)
+			used += (size_t)w;
+	}
 	for (size_t i = 0; i < nv; i++) {
 		if (v[i].dropped)
 			continue;
@@ -1389,17 +1417,16 @@ static int mx_topology(struct mx *s)
 /* Leaf effects of the bandwidth matrix (src/topoattr.h), nodes outside the
  * topology on a leaf of their own: the record's leaf_summary and
  * leaf_suspects, and lines for the terminal in *text (malloc'ed). */
-static void mx_leaf_attrib(struct mx *s, char **text)
+static void mx_leaf_attrib(struct mx *s)
 {
 	int nl = s->topo->nleaves, *lf = malloc((size_t)s->n * sizeof(*lf));
 	struct fsc_tattr *a = NULL;
 	struct fsc_tsusp su[64];
-	json_t *sum = json_array(), *sus = json_array();
+	json_t *sum = json_array();
 	size_t ns, len = 0, cap = 4096;
-	char *t = malloc(cap), line[512];
+	char *t = malloc(cap);
 
-	*text = NULL;
-	if (!lf || !t || !sum || !sus)
+	if (!lf || !t || !sum)
 		goto out;
 	t[0] = 0;
 	for (int i = 0; i < s->n; i++)
@@ -1435,28 +1462,226 @@ static void mx_leaf_attrib(struct mx *s, char **text)
 		                      json_pack("{s:s, s:f, s:f, s:f}", "leaf", s->topo->leaves[l],
 		                                "intra", in, "cross_out", o, "cross_in", i2));
 	}
-	for (size_t k = 0; k < ns; k++) {
-		if (su[k].kind != FSC_TS_LEAF || su[k].a >= nl)
-			continue;
-		fsc_tsusp_format(&su[k], s->lay.labelp, (const char *const *)s->topo->leaves, line,
-		                 sizeof(line));
-		json_array_append_new(sus, json_string(line));
-		if (len + strlen(line) + 80 < cap)
-			len += (size_t)snprintf(t + len, cap - len,
-			                        "# leaf suspect (the matrix's evidence, not "
-			                        "re-tested): %s\n",
-			                        line);
-	}
+	for (size_t k = 0; k < ns && s->nlsus < MX_LEAF_SUSPECTS; k++)
+		if (su[k].kind == FSC_TS_LEAF && su[k].a < nl)
+			s->lsus[s->nlsus++] = su[k];
 	json_object_set(s->rec, "leaf_summary", sum);
-	json_object_set(s->rec, "leaf_suspects", sus);
-	*text = t;
+	s->leaf_text = t;
 	t = NULL;
+	s->tattr = a;
+	a = NULL;
 out:
 	json_decref(sum);
-	json_decref(sus);
 	fsc_tattr_free(a);
 	free(lf);
 	free(t);
+}
+
+/* Rank 0: the pairs that re-test the leaf suspects: per suspect up to
+ * MX_LEAF_CROSSING crossing pairs (a node of the leaf and a node of another
+ * leaf that is no node suspect), then MX_REF_PAIRS non-crossing reference
+ * pairs (two nodes of one leaf that is no suspect where there is one): a
+ * crossing pair goes through the uplinks, a non-crossing one does not. */
+static int leaf_list(struct mx *s, const struct mx_anom *v, size_t nv, int32_t **list, size_t *np,
+                     char **is_ref)
+{
+	size_t cap = 0;
+	int rc = 0, nref = 0, n = s->n;
+
+	for (size_t k = 0; k < s->nlsus && !rc; k++) {
+		int L = s->lsus[k].a, got = 0;
+
+		for (int x = 0; x < n && got < MX_LEAF_CROSSING && !rc; x++) {
+			/* the leaf's own nodes may be node suspects: the leaf may
+			 * be what makes them look slow */
+			if (s->leaf[x] != L)
+				continue;
+			for (int d = 1 + got * (n / (MX_LEAF_CROSSING + 1)); d < n + got; d++) {
+				int y = (x + d) % n;
+
+				if (s->leaf[y] == L || s->leaf[y] < 0 || node_suspect(v, nv, y))
+					continue;
+				rc = pair_add(list, np, &cap, x, y);
+				got++;
+				break;
+			}
+		}
+	}
+	*is_ref = 0;
+	for (int pass = 0; pass < 2 && nref < MX_REF_PAIRS && !rc; pass++)
+		for (int a = 0; a < n && nref < MX_REF_PAIRS && !rc; a++) {
+			int sus = 0;
+
+			for (size_t k = 0; k < s->nlsus; k++)
+				sus |= s->lsus[k].a == s->leaf[a];
+			if (s->leaf[a] < 0 || (pass == 0 && sus) || node_suspect(v, nv, a))
+				continue;
+			for (int b = a + 1; b < n && nref < MX_REF_PAIRS; b++)
+				if (s->leaf[b] == s->leaf[a] && !node_suspect(v, nv, b) &&
+				    pair_find(*list, *np, a, b) < 0) {
+					rc = pair_add(list, np, &cap, a, b);
+					nref++;
+					break;
+				}
+		}
+	if (!rc) {
+		*is_ref = calloc(*np ? *np : 1, 1);
+		rc = *is_ref ? 0 : -ENOMEM;
+	}
+	/* the reference pairs are the last nref */
+	for (int k = 0; !rc && k < nref; k++)
+		(*is_ref)[*np - 1 - (size_t)k] = 1;
+	if (rc)
+		fsc_error("matrix: out of memory for the leaf re-test list");
+	return rc;
+}
+
+/* Rank 0: a leaf suspect's re-measured value in one pass: the median of
+ * its crossing pairs' best bandwidth on the slow side(s). */
+static double leaf_value(const struct mx *s, const struct fsc_tsusp *u, const struct retest *t,
+                         const int32_t *list, size_t np, const char *is_ref)
+{
+	double v[2 * MX_LEAF_CROSSING * MX_LEAF_SUSPECTS];
+	size_t k = 0;
+
+	for (size_t i = 0; i < np && k + 2 <= sizeof(v) / sizeof(v[0]); i++) {
+		int a = list[2 * i], b = list[2 * i + 1], in_a = s->leaf[a] == u->a,
+		    in_b = s->leaf[b] == u->a;
+
+		if (is_ref[i] || in_a == in_b)
+			continue;
+		/* bw[0] is a->b: out of the leaf when a is on it */
+		if (u->slow_out)
+			v[k++] = in_a ? t[i].bw[0] : t[i].bw[1];
+		if (u->slow_in)
+			v[k++] = in_a ? t[i].bw[1] : t[i].bw[0];
+	}
+	for (size_t i = 0; i < k; i++)
+		if (isnan(v[i]))
+			return NAN;
+	return k ? fsc_median(v, k) : NAN;
+}
+
+/* Collective, after attribute(): re-test the leaf suspects of the
+ * bandwidth matrix serially (--topology), confirm them by majority as
+ * node and link suspects are, and mark the node and link anomalies that a
+ * confirmed leaf explains (a node on it, a link leaving or entering it on
+ * its slow side) as explained rather than confirmed. */
+static int leaf_confirm(struct mx *s, struct mx_anom *v, size_t nv,
+                        const struct fsc_attrib_params *prm)
+{
+	struct retest *t = 0;
+	int32_t *list = 0;
+	char *is_ref = 0;
+	size_t np = 0;
+	int64_t hdr[1] = {0};
+	int rc = 0;
+
+	if (s->b->rank == 0) {
+		mx_leaf_attrib(s);
+		if (s->nlsus)
+			rc = leaf_list(s, v, nv, &list, &np, &is_ref);
+		t = calloc(np ? np : 1, sizeof(*t));
+		if (!rc && !t)
+			rc = -ENOMEM;
+		hdr[0] = (int64_t)np;
+	}
+	rc = fsc_boot_agree(s->b, rc, 0);
+	if (!rc)
+		rc = fsc_boot_bcast(s->b, hdr, sizeof(hdr), 0);
+	if (rc)
+		goto out;
+	np = (size_t)hdr[0];
+	if (s->b->rank != 0 && np) {
+		list = calloc(2 * np, sizeof(*list));
+		rc = list ? 0 : -ENOMEM;
+	}
+	rc = fsc_boot_agree(s->b, rc, 0);
+	if (!rc && np)
+		rc = fsc_boot_bcast(s->b, list, 2 * np * sizeof(*list), 0);
+	for (int pass = 0; !rc && pass < s->set.confirm && np; pass++) {
+		double ref;
+
+		for (size_t i = 0; !rc && i < np; i++) {
+			int a = list[2 * i], b = list[2 * i + 1];
+			struct fsc_matrix_step st = {
+			        .kind = FSC_MATRIX_RETEST, .index = i, .a = a, .b = b};
+
+			rc = mx_step(s, &st);
+			if (rc || s->b->rank)
+				continue;
+			t[i].bw[0] = t[i].bw[1] = t[i].lat[0] = t[i].lat[1] = NAN;
+			for (size_t q = 0; q < mx_msgs(s); q++) {
+				const struct mx_msg *m = &s->all[q];
+
+				s->wrong += m->cell.wrong;
+				if (m->partner < 0 || m->node < 0 || (m->node != a && m->node != b))
+					continue;
+				t[i].bw[m->node == a ? 0 : 1] = m->cell.bw_max;
+			}
+		}
+		s->retest_steps += np;
+		if (rc || s->b->rank)
+			continue;
+		ref = retest_ref(t, np, is_ref, 1);
+		for (size_t k = 0; k < s->nlsus; k++) {
+			double val = leaf_value(s, &s->lsus[k], t, list, np, is_ref);
+
+			if (!isnan(val))
+				fsc_tattr_confirm(s->tattr, &s->lsus[k], val, ref);
+		}
+	}
+	if (rc || s->b->rank)
+		goto out;
+	{
+		json_t *sus = json_array(), *conf = json_array();
+		char line[512];
+		size_t len = s->leaf_text ? strlen(s->leaf_text) : 0, cap = len + 4096;
+		char *txt = realloc(s->leaf_text, cap);
+
+		if (txt)
+			s->leaf_text = txt;
+		for (size_t k = 0; k < s->nlsus; k++) {
+			const struct fsc_tsusp *u = &s->lsus[k];
+			int ok = u->retests && 2 * u->confirmations > u->retests;
+
+			fsc_tsusp_format(u, s->lay.labelp, (const char *const *)s->topo->leaves,
+			                 line, sizeof(line));
+			json_array_append_new(sus, json_string(line));
+			if (ok) {
+				json_array_append_new(conf, json_string(line));
+				s->leaf_confirmed++;
+			} else if (txt && len + strlen(line) + 64 < cap) {
+				len += (size_t)snprintf(s->leaf_text + len, cap - len,
+				                        "# leaf suspect, not confirmed: %s\n",
+				                        line);
+			}
+			for (size_t i = 0; ok && i < nv; i++) {
+				struct mx_anom *x = &v[i];
+				int on = x->a.kind == FSC_ANOM_NODE && s->leaf[x->a.src] == u->a;
+
+				if (x->a.kind == FSC_ANOM_LINK)
+					on = (u->slow_out && s->leaf[x->a.src] == u->a &&
+					      s->leaf[x->a.dst] != u->a) ||
+					     (u->slow_in && s->leaf[x->a.dst] == u->a &&
+					      s->leaf[x->a.src] != u->a);
+				if (!on || !x->confirmed || !x->hib)
+					continue;
+				x->confirmed = 0;
+				snprintf(x->text + strlen(x->text),
+				         sizeof(x->text) - strlen(x->text),
+				         "; explained by %s's uplink", s->topo->leaves[u->a]);
+			}
+		}
+		json_object_set_new(s->rec, "leaf_suspects", sus);
+		json_object_set_new(s->rec, "leaf_anomalies", conf);
+	}
+out:
+	(void)prm;
+	free(list);
+	free(is_ref);
+	free(t);
+	return rc;
 }
 
 static int mx_open(struct mx *s)
@@ -1540,6 +1765,7 @@ static void mx_close(struct mx *s)
 	fsc_topo_free(s->topo);
 	free(s->leaf);
 	free(s->leaf_text);
+	fsc_tattr_free(s->tattr);
 	free(s->local);
 	free(s->mine);
 	free(s->all);
@@ -1640,6 +1866,8 @@ int fsc_matrix_run(struct fsc_runner *r, const struct fsc_pattern_ops *p, struct
 	prm.lat_node_ratio = prm.lat_link_ratio = s.set.lat_ratio;
 	if (!rc)
 		rc = attribute(&s, &prm, &v, &nv);
+	if (!rc && s.set.topology)
+		rc = leaf_confirm(&s, v, nv, &prm);
 
 	/* 3. the record, CSV, terminal */
 	if (s.b->rank == 0) {
@@ -1654,10 +1882,9 @@ int fsc_matrix_run(struct fsc_runner *r, const struct fsc_pattern_ops *p, struct
 
 			for (size_t i = 0; i < nv; i++)
 				nconf += v[i].confirmed && !v[i].dropped;
+			nconf += s.leaf_confirmed;
 			spread_of(s.bw, s.n, &bw);
 			spread_of(s.lat, s.n, &lat);
-			if (s.topo)
-				mx_leaf_attrib(&s, &s.leaf_text);
 			record_verdict(&s, &prm, v, nv, nconf, &bw, &lat, verdict, sizeof(verdict));
 			json_object_set_new(s.rec, "status",
 			                    json_string(s.wrong ? "wrong"

@@ -156,10 +156,13 @@ struct fsc_matrix_settings {
 	 * '/'); the record gains `topology`, `leaves` (per node, null when the
 	 * host is not in the topology) and `leaf_summary` (per leaf: intra-
 	 * and cross-leaf bandwidth as ratios to their centres, from
-	 * src/topoattr.h over the bandwidth matrix) and `leaf_suspects`; the
-	 * terminal groups nodes by leaf.  Leaf suspects are the matrix's
-	 * evidence only: they are not re-tested here (fabscope simulate
-	 * re-tests them). */
+	 * src/topoattr.h over the bandwidth matrix).  Leaf suspects are
+	 * re-tested serially after the node and link suspects: up to 4
+	 * crossing pairs each against 2 non-crossing reference pairs, confirmed
+	 * by a majority of passes (`leaf_suspects`, `leaf_anomalies`); a
+	 * confirmed leaf comes first in the verdict, and the node and link
+	 * anomalies it explains move to `unconfirmed` ("explained by ...").
+	 * The terminal groups nodes by leaf. */
 	const char *topology;
 };
 

@@ -3,8 +3,8 @@
 # two leaves (leafA: h0-h2, leafB: h3-h5 in a topology.conf): healthy, no
 # leaf suspect; then every cross-leaf link out of leafA throttled (what a
 # slow leafA uplink does to the traffic leaving it), and the record's
-# leaf_suspects names exactly leafA's uplink, upward, with its hosts'
-# leaves recorded.  With two leaves leafA's uplink cannot be told from
+# leaf_anomalies names exactly leafA's uplink, upward, confirmed by the
+# serial re-tests, first in the verdict.  With two leaves leafA's uplink cannot be told from
 # leafB's downlink; the sending leaf is named (patterns/PAIRS.md).
 # Run by hand (root): FABSCOPE=build/fabscope bash tests/cluster/pairs_topology6.sh
 # About 2 minutes.
@@ -38,6 +38,9 @@ rec = [r for r in doc["records"] if r.get("pattern") == "pairs"][0]
 print("leaves " + ",".join(str(x) for x in rec["leaves"]))
 for s in rec.get("leaf_suspects", []):
     print("suspect " + s)
+for s in rec.get("leaf_anomalies", []):
+    print("confirmed " + s)
+print("verdict " + rec.get("verdict", ""))
 PY
 }
 
@@ -58,6 +61,7 @@ info=$(leafinfo uplink) || fail "malformed results"
 echo "$info"
 n=$(grep -c '^suspect' <<<"$info" || true)
 [[ $n -eq 1 ]] || fail "expected exactly one leaf suspect, got $n: $info"
-grep -q '^suspect leafA uplink slow upward (cross-leaf out ' <<<"$info" ||
-	fail "the throttled leaf is not named as leafA's uplink: $info"
-ok "every cross-leaf link out of leafA at $DEGRADE_RATE: named as leafA uplink slow upward"
+grep -q '^confirmed leafA uplink slow upward (cross-leaf out .*; confirmed 2/2$' <<<"$info" ||
+	fail "the throttled leaf is not confirmed as leafA's uplink: $info"
+grep -q '^verdict leafA uplink slow upward' <<<"$info" || fail "the verdict does not start with leafA: $info"
+ok "every cross-leaf link out of leafA at $DEGRADE_RATE: named as leafA uplink slow upward, confirmed"

@@ -532,9 +532,32 @@ static void fsc_pattern_pairs__topology_names_the_leaf(void **state)
 	assert_float_equal(num(json_array_get(sum, 1), "cross_out"), 1, 0.01);
 	sus = json_object_get(rec, "leaf_suspects");
 	assert_int_equal(json_array_size(sus), 1);
+	/* re-tested serially: crossing pairs against non-crossing ones */
 	assert_string_equal(json_string_value(json_array_get(sus, 0)),
 	                    "leafA uplink slow upward (cross-leaf out 0.1x, in 1.0x, intra-leaf "
-	                    "1.0x)");
+	                    "1.0x); confirmed 2/2");
+	assert_int_equal(json_array_size(json_object_get(rec, "leaf_anomalies")), 1);
+	assert_string_equal(str(rec, "status"), "anomaly");
+	assert_string_equal(str(rec, "verdict"), json_string_value(json_array_get(sus, 0)));
+	/* its three hosts, slow sending through it, are explained, not named */
+	assert_int_equal(json_array_size(json_object_get(rec, "anomalies")), 0);
+	assert_int_equal(json_array_size(json_object_get(rec, "unconfirmed")), 3);
+	for (size_t i = 0; i < 3; i++)
+		assert_non_null(
+		        strstr(str(json_array_get(json_object_get(rec, "unconfirmed"), i), "text"),
+		               "; explained by leafA's uplink"));
+	json_decref(rec);
+
+	/* healthy: no leaf suspect; a slow host stays a host */
+	ARGS(&j, "--topology", path);
+	rec = run_job(&j, 6);
+	assert_string_equal(str(rec, "status"), "ok");
+	assert_int_equal(json_array_size(json_object_get(rec, "leaf_suspects")), 0);
+	json_decref(rec);
+	ARGS(&j, "--topology", path, "--lb-slow-rank", "4:0.1");
+	rec = run_job(&j, 6);
+	assert_int_equal(json_array_size(json_object_get(rec, "leaf_anomalies")), 0);
+	assert_non_null(strstr(str(rec, "verdict"), "h4: node slow"));
 	json_decref(rec);
 	unlink(path);
 	/* a topology that cannot be read is refused before the run */
