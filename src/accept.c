@@ -28,6 +28,7 @@
 #include "results.h"
 #include "runner.h"
 #include "session.h"
+#include "stats.h"
 
 /* Measured text in the terminal table is cut here (the JSON has it all). */
 #define TABLE_MEASURED_MAX 64
@@ -613,19 +614,6 @@ static void eval_anomaly(const struct fsc_spec_check *c, const struct fsc_accept
 	}
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median_of(double *v, size_t n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 /* One pairs record against a link floor (bandwidth) or ceiling (latency).
  * Returns the cells judged; adds failing cells to *nbad and the text. */
 static size_t eval_matrix(const struct fsc_spec_check *c, const json_t *r,
@@ -654,7 +642,7 @@ static size_t eval_matrix(const struct fsc_spec_check *c, const json_t *r,
 		free(v);
 		return 0;
 	}
-	med = median_of(v, ncell);
+	med = fsc_median(v, ncell);
 	free(v);
 	thr = c->relative ? c->limit * med : c->limit;
 	for (size_t i = 0; i < n; i++)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "stats.h"
 
 /* 1 / Phi^-1(3/4): makes the MAD a consistent estimate of a normal
  * distribution's standard deviation. */
@@ -61,60 +62,6 @@ static int params_check(const struct fsc_attrib_params *p)
 		return -EINVAL;
 	}
 	return 0;
-}
-
-/* k-th smallest (0-based) of a[0..n), reordering a: Hoare's FIND as given
- * by Wirth ("Algorithms + Data Structures = Programs", 1976).  Expected
- * O(n); deterministic.  a must hold no NaN. */
-static double kth_smallest(double *a, size_t n, size_t k)
-{
-	ptrdiff_t l = 0, r = (ptrdiff_t)n - 1, kk = (ptrdiff_t)k, i, j;
-	double x, t;
-
-	while (l < r) {
-		x = a[kk];
-		i = l;
-		j = r;
-		do {
-			while (a[i] < x)
-				i++;
-			while (x < a[j])
-				j--;
-			if (i <= j) {
-				t = a[i];
-				a[i] = a[j];
-				a[j] = t;
-				i++;
-				j--;
-			}
-		} while (i <= j);
-		if (j < kk)
-			l = i;
-		if (kk < i)
-			r = j;
-	}
-	return a[kk];
-}
-
-/* Median (mean of the two middle values for even n); reorders a.  n > 0. */
-static double median(double *a, size_t n)
-{
-	double hi = kth_smallest(a, n, n / 2), lo;
-
-	if (n % 2)
-		return hi;
-	/* After the selection a[0 .. n/2) holds the n/2 smallest values. */
-	lo = a[0];
-	for (size_t i = 1; i < n / 2; i++)
-		if (a[i] > lo)
-			lo = a[i];
-	return (lo + hi) / 2;
-}
-
-/* Upper median: the middle value, the larger middle one for even n. */
-static double upper_median(double *a, size_t n)
-{
-	return kth_smallest(a, n, n / 2);
 }
 
 /* The goodness of one value (see analysis.h), NaN when not measured;
@@ -170,7 +117,7 @@ static double sweep(struct polish *P, int dim)
 		}
 		if (!k)
 			continue;
-		d = upper_median(P->tmp, k);
+		d = fsc_upper_median(P->tmp, k);
 		eff[a] += d;
 		for (int b = 0; b < n; b++) {
 			double *v = dim ? &P->z[(size_t)b * n + a] : &P->z[(size_t)a * n + b];
@@ -196,7 +143,7 @@ static void recentre(struct polish *P, int dim)
 			P->tmp[k++] = eff[a];
 	if (!k)
 		return;
-	d = median(P->tmp, k);
+	d = fsc_median(P->tmp, k);
 	for (int a = 0; a < P->n; a++)
 		if (cnt[a])
 			eff[a] -= d;
@@ -240,7 +187,7 @@ static double noise_scale(struct polish *P, size_t ncells, double floor_log)
 			continue;
 		P->tmp[k++] = fabs(P->z[i]);
 	}
-	return fmax(MAD_TO_SIGMA * median(P->tmp, k), floor_log);
+	return fmax(MAD_TO_SIGMA * fsc_median(P->tmp, k), floor_log);
 }
 
 static int anomaly_cmp(const void *pa, const void *pb)
@@ -430,7 +377,7 @@ int fsc_attrib_analyze(const double *m, int n, int higher_is_better,
 	if (n == 2) {
 		nfound = decide_two(m, P.z, hib, tl, NULL);
 	} else {
-		P.mu = median(P.tmp, ncells);
+		P.mu = fsc_median(P.tmp, ncells);
 		for (size_t i = 0; i < n2; i++)
 			P.z[i] -= P.mu;
 		polish_run(&P, p->max_sweeps);

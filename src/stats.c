@@ -1,4 +1,5 @@
-/* Descriptive and robust statistics over samples.
+/* Descriptive and robust statistics over samples, and the one home of
+ * order statistics (sorting, selection, medians) for the whole engine.
  *
  * Percentiles are nearest-rank (exact, over all samples); sums use
  * compensated (Neumaier) summation and the variance the corrected two-pass
@@ -250,16 +251,34 @@ static void select_kth(double *v, size_t n, size_t k)
 	}
 }
 
+static bool any_nan(const double *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (isnan(v[i]))
+			return true;
+	return false;
+}
+
+double fsc_kth_smallest(double *v, size_t n, size_t k)
+{
+	if (k >= n || any_nan(v, n))
+		return NAN;
+	select_kth(v, n, k);
+	return v[k];
+}
+
+double fsc_upper_median(double *v, size_t n)
+{
+	return fsc_kth_smallest(v, n, n / 2);
+}
+
 double fsc_median(double *v, size_t n)
 {
 	size_t k;
 	double lo, hi;
 
-	if (!n)
+	if (!n || any_nan(v, n))
 		return NAN;
-	for (size_t i = 0; i < n; i++)
-		if (isnan(v[i]))
-			return NAN;
 	k = (n - 1) / 2;
 	select_kth(v, n, k);
 	lo = v[k];

@@ -1,4 +1,5 @@
-/* Descriptive and robust statistics over samples (doubles).
+/* Descriptive and robust statistics over samples (doubles), and the
+ * engine's one module of order statistics (selection, medians).
  *
  * Percentiles are nearest-rank: for p in (0,100], the value at sorted index
  * ceil(p/100 * n) - 1 (clamped to [0, n-1]); exact over all samples.  stdev
@@ -22,9 +23,18 @@ int fsc_stats_compute(double *samples, size_t n, struct fsc_stats *out);
 /* Nearest-rank percentile of already-sorted data (p in (0,100]). */
 double fsc_percentile_sorted(const double *sorted, size_t n, double p);
 
-/* Median of v (reorders v).  For even n the mean of the two middle values.
- * NaN if n == 0. */
+/* Order statistics.  Each reorders v (quickselect: expected O(n), worst
+ * case O(n log n)) and answers NaN for n == 0 or when v holds a NaN. */
+
+/* The k-th smallest value (0-based); NaN also for k >= n. */
+double fsc_kth_smallest(double *v, size_t n, size_t k);
+
+/* Median: for even n the mean of the two middle values. */
 double fsc_median(double *v, size_t n);
+
+/* Upper median: the middle value, for even n the larger middle one (an
+ * element of v, as median polish wants). */
+double fsc_upper_median(double *v, size_t n);
 
 /* Median absolute deviation around `center`, scaled by 1.4826 so that it
  * estimates the standard deviation of normal data.  Uses `scratch` (n

@@ -331,6 +331,76 @@ static void fsc_median__large_inputs(void **state)
 	free(v);
 }
 
+/* Every rank of many random arrays against sorting, and the partition
+ * property around it; with few distinct values too. */
+static void fsc_kth_smallest__every_rank_matches_sorting(void **state)
+{
+	double v[97], w[97], x[97];
+	uint64_t seed = 777;
+
+	(void)state;
+	for (size_t n = 1; n <= 97; n += 8) {
+		for (int dup = 0; dup < 2; dup++) {
+			for (size_t i = 0; i < n; i++) {
+				seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+				v[i] = (double)((seed >> 33) % (dup ? 3 : 1000)) - 500;
+			}
+			memcpy(w, v, n * sizeof(*v));
+			qsort(w, n, sizeof(*w), cmp);
+			for (size_t k = 0; k < n; k++) {
+				memcpy(x, v, n * sizeof(*v));
+				assert_true(fsc_kth_smallest(x, n, k) == w[k]);
+				for (size_t i = 0; i < n; i++)
+					assert_true(i < k   ? x[i] <= w[k]
+					            : i > k ? x[i] >= w[k]
+					                    : 1);
+			}
+			/* The upper median is the element at rank n/2. */
+			memcpy(x, v, n * sizeof(*v));
+			assert_true(fsc_upper_median(x, n) == w[n / 2]);
+		}
+	}
+}
+
+static void fsc_kth_smallest__no_answer_for_bad_input(void **state)
+{
+	double a[] = {2, 1, 3};
+	double f[] = {1, NAN, 2};
+
+	(void)state;
+	assert_true(isnan(fsc_kth_smallest(a, 3, 3)));
+	assert_true(isnan(fsc_kth_smallest(a, 0, 0)));
+	assert_true(isnan(fsc_kth_smallest(f, 3, 0)));
+	assert_true(isnan(fsc_upper_median(a, 0)));
+	assert_true(isnan(fsc_upper_median(f, 3)));
+	assert_true(fsc_kth_smallest(a, 3, 2) == 3);
+	/* Even n: the larger middle value, an element (not a mean). */
+	{
+		double b[] = {4, 1, 3, 2};
+
+		assert_true(fsc_upper_median(b, 4) == 3);
+	}
+}
+
+static void fsc_kth_smallest__large_adversarial_orders(void **state)
+{
+	size_t n = 200003;
+	double *v = malloc(n * sizeof(*v));
+
+	(void)state;
+	assert_non_null(v);
+	for (size_t i = 0; i < n; i++)
+		v[i] = (double)(i < n / 2 ? i : n - i); /* organ pipe */
+	assert_true(fsc_kth_smallest(v, n, 0) == 0);
+	for (size_t i = 0; i < n; i++)
+		v[i] = (double)(i < n / 2 ? i : n - i);
+	assert_true(fsc_kth_smallest(v, n, n - 1) == (double)(n - n / 2)); /* at i = n/2 */
+	for (size_t i = 0; i < n; i++)
+		v[i] = (double)(n - i);
+	assert_true(fsc_kth_smallest(v, n, 9) == 10);
+	free(v);
+}
+
 static void fsc_mad__scaled_and_input_untouched(void **state)
 {
 	const double v[] = {1, 1, 2, 2, 4, 6, 9};
@@ -366,6 +436,9 @@ int main(void)
 	        cmocka_unit_test(fsc_median__odd_and_even),
 	        cmocka_unit_test(fsc_median__matches_sorting),
 	        cmocka_unit_test(fsc_median__large_inputs),
+	        cmocka_unit_test(fsc_kth_smallest__every_rank_matches_sorting),
+	        cmocka_unit_test(fsc_kth_smallest__no_answer_for_bad_input),
+	        cmocka_unit_test(fsc_kth_smallest__large_adversarial_orders),
 	        cmocka_unit_test(fsc_mad__scaled_and_input_untouched),
 	};
 
