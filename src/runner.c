@@ -497,6 +497,7 @@ int fsc_runner_point(struct fsc_runner *r, const struct fsc_pattern_ops *p, stru
 	double scale = p->time_scale > 0 ? p->time_scale : 1.0;
 	uint64_t wrong = 0, nwarm, nsamples;
 	int64_t wrong_all;
+	json_t *blocks;
 	double t_iter = 0;
 	struct fsc_clock clk;
 	struct fsc_stats st;
@@ -619,6 +620,8 @@ int fsc_runner_point(struct fsc_runner *r, const struct fsc_pattern_ops *p, stru
 		rc = fsc_boot_allreduce(r->boot, &wrong_all, 1, FSC_BOOT_I64, FSC_BOOT_SUM);
 	if (rc)
 		goto fail_run;
+	/* the block medians need the time order, which the statistics sort away */
+	blocks = fsc_samples_blocks_json(r->samples, nsamples, FSC_SAMPLES_BLOCKS);
 	fsc_stats_compute(r->samples, nsamples, &st);
 	rec = fsc_record_new(p, c, wrong_all ? "wrong" : "ok");
 	json_object_set_new(rec, "iters", json_integer((json_int_t)nsamples));
@@ -631,8 +634,15 @@ int fsc_runner_point(struct fsc_runner *r, const struct fsc_pattern_ops *p, stru
 	json_object_set_new(rec, "wrong", json_integer(wrong_all));
 	json_object_set_new(rec, "time_us", fsc_stats_to_json_us(&st));
 	/* sorted by fsc_stats_compute */
-	json_object_set_new(rec, "samples",
-	                    fsc_samples_to_json(r->samples, nsamples, FSC_SAMPLES_KEEP));
+	{
+		json_t *kept = fsc_samples_to_json(r->samples, nsamples, FSC_SAMPLES_KEEP);
+
+		if (kept && blocks)
+			json_object_set_new(kept, "blocks_us", blocks);
+		else
+			json_decref(blocks);
+		json_object_set_new(rec, "samples", kept);
+	}
 	{
 		double bytes = p->algbw_bytes ? p->algbw_bytes(c) : (double)c->bytes;
 		double factor = p->busbw_factor ? p->busbw_factor(c) : 1.0;

@@ -4,6 +4,9 @@
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "stats.h"
 
 json_t *fsc_samples_to_json(const double *sorted_ns, size_t n, size_t keep)
 {
@@ -62,6 +65,60 @@ int fsc_samples_from_json(const json_t *rec, double **out, size_t *n)
 		v[i] = json_number_value(x);
 		/* ascending order is what consumers rely on */
 		if (i && v[i] < v[i - 1]) {
+			free(v);
+			return -EINVAL;
+		}
+	}
+	*out = v;
+	*n = m;
+	return 0;
+}
+
+json_t *fsc_samples_blocks_json(const double *time_ordered_ns, size_t n, size_t blocks)
+{
+	json_t *arr;
+	double *tmp;
+
+	if (!blocks || n < blocks * FSC_SAMPLES_BLOCKS_MIN)
+		return 0;
+	tmp = malloc(n * sizeof(*tmp));
+	arr = json_array();
+	if (!tmp || !arr)
+		goto fail;
+	for (size_t b = 0; b < blocks; b++) {
+		size_t from = b * n / blocks, to = (b + 1) * n / blocks;
+
+		memcpy(tmp, time_ordered_ns + from, (to - from) * sizeof(*tmp));
+		if (json_array_append_new(arr, json_real(round(fsc_median(tmp, to - from)) / 1e3)))
+			goto fail;
+	}
+	free(tmp);
+	return arr;
+fail:
+	free(tmp);
+	json_decref(arr);
+	return 0;
+}
+
+int fsc_samples_blocks_from_json(const json_t *rec, double **out, size_t *n)
+{
+	const json_t *b = json_object_get(json_object_get(rec, "samples"), "blocks_us");
+	double *v;
+	size_t m;
+
+	*out = 0;
+	*n = 0;
+	if (!b)
+		return -ENOENT;
+	m = json_array_size(b);
+	if (!json_is_array(b) || m < 2)
+		return -EINVAL;
+	v = malloc(m * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < m; i++) {
+		v[i] = json_number_value(json_array_get(b, i));
+		if (!json_is_number(json_array_get(b, i)) || !isfinite(v[i]) || v[i] <= 0) {
 			free(v);
 			return -EINVAL;
 		}
