@@ -103,6 +103,190 @@ int fsc_compare_bootstrap(const double *a, size_t na, const double *b, size_t nb
 	return 0;
 }
 
+/* ---- noise between runs ---- */
+
+/* P(|T| <= t) of Student's t with df degrees of freedom (integer df, the
+ * finite series of Abramowitz & Stegun 26.7.3 and 26.7.4); df <= 0: the
+ * normal distribution. */
+static double t_central(double t, int df)
+{
+	double th, c2, term, sum;
+
+	if (df <= 0)
+		return erf(t / sqrt(2));
+	th = atan(t / sqrt((double)df));
+	c2 = cos(th) * cos(th);
+	if (df % 2) {
+		sum = 0;
+		term = 1;
+		for (int k = 3; k <= df; k += 2) {
+			sum += term;
+			term *= (double)(k - 1) / (double)k * c2;
+		}
+		return 2 / M_PI * (th + (df > 1 ? sin(th) * cos(th) * sum : 0));
+	}
+	sum = 0;
+	term = 1;
+	for (int k = 2; k <= df; k += 2) {
+		sum += term;
+		term *= (double)(k - 1) / (double)k * c2;
+	}
+	return sin(th) * sum;
+}
+
+double fsc_compare_t_quantile(double confidence, int df)
+{
+	double lo = 0, hi = 1e7;
+
+	if (df > 200)
+		df = 0; /* within 0.5% of the normal quantile: the series gets long */
+	for (int i = 0; i < 200 && hi - lo > 1e-9 * hi; i++) {
+		double mid = (lo + hi) / 2;
+
+		if (t_central(mid, df) < confidence)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return (lo + hi) / 2;
+}
+
+/* The quantile p of kept ascending samples, interpolated between them. */
+static double kept_quantile(const double *v, size_t m, double p)
+{
+	double x = p * (double)m - 0.5;
+	size_t i;
+
+	if (x <= 0)
+		return v[0];
+	if (x >= (double)(m - 1))
+		return v[m - 1];
+	i = (size_t)x;
+	return v[i] + (x - (double)i) * (v[i + 1] - v[i]);
+}
+
+/* Standard error of log(median) of one run's kept samples, distribution-free:
+ * the order statistics at ranks n/2 -+ 1.96 sqrt(n)/2 of the n timed samples
+ * bound a 95% interval of the median; their log distance over 2 x 1.96. */
+static double median_se_log(const double *v, size_t m, double n)
+{
+	const double z = 1.959964;
+	double h = z / (2 * sqrt(n > 1 ? n : 1));
+	double lo = kept_quantile(v, m, 0.5 - h), hi = kept_quantile(v, m, 0.5 + h);
+
+	return lo > 0 && hi > 0 ? (log(hi) - log(lo)) / (2 * z) : NAN;
+}
+
+/* log(median) and its within-run standard error of a record's samples. */
+static int record_level(const json_t *rec, double *lm, double *se)
+{
+	double *v = 0;
+	size_t m = 0;
+	double n = fsc_json_num(json_object_get(rec, "samples"), "n");
+
+	if (fsc_samples_from_json(rec, &v, &m))
+		return -EINVAL;
+	*lm = v[rank_of(m, 50)] > 0 ? log(v[rank_of(m, 50)]) : NAN;
+	*se = median_se_log(v, m, isfinite(n) && n >= (double)m ? n : (double)m);
+	free(v);
+	return isfinite(*lm) && isfinite(*se) ? 0 : -EINVAL;
+}
+
+/* The variance of log(level) that one run's time-ordered block medians show
+ * beyond their own sampling noise (a block of n/B samples has B times the
+ * variance of the whole run's median): the drift of the machine during the
+ * point.  *df its degrees of freedom; NAN when the record keeps no blocks. */
+static double drift_var(const json_t *rec, int *df)
+{
+	double *b = 0, lm, se, mean = 0, ss = 0;
+	size_t nb = 0;
+
+	*df = 0;
+	if (record_level(rec, &lm, &se) || fsc_samples_blocks_from_json(rec, &b, &nb))
+		return NAN;
+	for (size_t i = 0; i < nb; i++)
+		mean += log(b[i]) / (double)nb;
+	for (size_t i = 0; i < nb; i++)
+		ss += (log(b[i]) - mean) * (log(b[i]) - mean);
+	free(b);
+	*df = (int)nb - 1;
+	return fmax(0, ss / (double)(nb - 1) - (double)nb * se * se);
+}
+
+json_t *fsc_compare_runs_summary(const json_t *const *recs, size_t n)
+{
+	json_t *lms = json_array(), *ses = json_array();
+
+	for (size_t i = 0; i < n; i++) {
+		double lm, se;
+
+		if (record_level(recs[i], &lm, &se))
+			continue;
+		json_array_append_new(lms, json_real(lm));
+		json_array_append_new(ses, json_real(se));
+	}
+	if (json_array_size(lms) < 2) {
+		json_decref(lms);
+		json_decref(ses);
+		return 0;
+	}
+	return json_pack("{s:I, s:o, s:o}", "n", (json_int_t)json_array_size(lms), "log_p50", lms,
+	                 "se_log", ses);
+}
+
+/* The variance of log(run median / baseline median) that the runs' own
+ * variation adds to the within-run interval, with its degrees of freedom
+ * (0: normal) and the model it came from:
+ * - the baseline is several runs ("baseline_runs", fsc_compare_runs_summary):
+ *   a random-effects estimate of the between-run variance, the variance of
+ *   the runs' log medians less the part their own sampling explains,
+ *   sigma_b^2 = max(0, s^2 - mean(se_i^2)).  The run is one more draw and
+ *   the baseline's median run another, so the variance added is
+ *   sigma_b^2 (1 + pi / 2N); N - 1 degrees of freedom;
+ * - a single run on each side: the drift inside each run (drift_var), as the
+ *   stand-in for how far apart two runs land: the sum of both sides';
+ * - neither: NAN (the within-run interval alone). */
+static double between_var(const json_t *rb, const json_t *rr, int *df, const char **model,
+                          int *runs)
+{
+	const json_t *br = json_object_get(rb, "baseline_runs");
+	const json_t *lms = json_object_get(br, "log_p50"), *ses = json_object_get(br, "se_log");
+	size_t n = json_array_size(lms);
+	int dfb, dfr;
+	double vb, vr;
+
+	*runs = 1;
+	if (n >= 2 && json_array_size(ses) == n) {
+		double mean = 0, ss = 0, w2 = 0;
+
+		for (size_t i = 0; i < n; i++)
+			mean += json_number_value(json_array_get(lms, i)) / (double)n;
+		for (size_t i = 0; i < n; i++) {
+			double d = json_number_value(json_array_get(lms, i)) - mean,
+			       se = json_number_value(json_array_get(ses, i));
+
+			ss += d * d;
+			w2 += se * se / (double)n;
+		}
+		if (isfinite(ss) && isfinite(w2)) {
+			*df = (int)n - 1;
+			*model = "between baseline runs";
+			*runs = (int)n;
+			return fmax(0, ss / (double)(n - 1) - w2) * (1 + M_PI / (2 * (double)n));
+		}
+	}
+	vb = drift_var(rb, &dfb);
+	vr = drift_var(rr, &dfr);
+	if (isnan(vb) && isnan(vr)) {
+		*df = 0;
+		*model = "within run";
+		return NAN;
+	}
+	*model = "within-run drift";
+	*df = (isnan(vb) ? dfr : dfb) + (isnan(vr) ? dfb : dfr);
+	return (isnan(vb) ? vr : vb) + (isnan(vr) ? vb : vr);
+}
+
 /* ---- matching ---- */
 
 struct point {
@@ -385,6 +569,29 @@ static json_t *judge_point(const struct point *pb, const struct point *pr,
 		json_object_set_new(x, "method", json_string("bootstrap"));
 		json_object_set_new(x, "n", json_pack("[I,I]", (json_int_t)na, (json_int_t)nb));
 		json_object_set_new(x, "p50_change", num(r50 - 1));
+		json_object_set_new(x, "p50_ci_within",
+		                    json_pack("[o,o]", num(lo50 - 1), num(hi50 - 1)));
+		{
+			/* the within-run interval widened by the noise between runs:
+			 * variances add on the log scale */
+			double z = fsc_compare_t_quantile(o->confidence, 0);
+			double w = (log(hi50) - log(lo50)) / (2 * z), vb;
+			const char *model;
+			int df, runs;
+
+			vb = between_var(pb->rec, pr->rec, &df, &model, &runs);
+			json_object_set_new(x, "noise_model", json_string(model));
+			if (!isnan(vb) && isfinite(w)) {
+				double half = fsc_compare_t_quantile(o->confidence, df) *
+				              sqrt(w * w + vb);
+
+				lo50 = fmin(lo50, r50 * exp(-half));
+				hi50 = fmax(hi50, r50 * exp(half));
+				json_object_set_new(x, "between_sd", num(sqrt(vb)));
+				json_object_set_new(x, "baseline_runs", json_integer(runs));
+				json_object_set_new(x, "df", json_integer(df));
+			}
+		}
 		json_object_set_new(x, "p50_ci", json_pack("[o,o]", num(lo50 - 1), num(hi50 - 1)));
 		json_object_set_new(x, "p99_change", num(r99 - 1));
 		json_object_set_new(x, "p99_ci", json_pack("[o,o]", num(lo99 - 1), num(hi99 - 1)));
@@ -781,7 +988,8 @@ int fsc_compare_docs(const json_t *base, const json_t *run, const char *base_nam
 	        cmp, "method",
 	        json_pack("{s:s, s:f, s:f, s:I, s:I, s:s, s:s}", "points",
 	                  "bootstrap percentile interval of the ratio of medians (run/baseline) "
-	                  "over the per-sample times",
+	                  "over the per-sample times, widened by the variance between runs "
+	                  "(noise_model: between baseline runs, within-run drift, within run)",
 	                  "min_effect", o->min_effect, "confidence", o->confidence, "resamples",
 	                  (json_int_t)o->resamples, "seed", (json_int_t)o->seed, "cells",
 	                  "exact rank-sum test on the repeats' ranges (disjoint ranges), bandwidth",
@@ -893,6 +1101,27 @@ void fsc_compare_print(FILE *f, const json_t *cmp)
 	        "cells: rank test on the repeats; min effect %.1f%%\n",
 	        100 * fsc_json_num(m, "confidence"), fsc_json_num(m, "resamples"),
 	        100 * fsc_json_num(m, "min_effect"));
+	json_array_foreach(pts, i, p)
+	{
+		const char *model = fsc_json_str(p, "noise_model", 0);
+
+		if (!model)
+			continue;
+		if (!strcmp(model, "between baseline runs"))
+			fprintf(f,
+			        "# between runs: the CI is widened by the spread of the %.0f "
+			        "baseline runs\n",
+			        fsc_json_num(p, "baseline_runs"));
+		else if (!strcmp(model, "within-run drift"))
+			fprintf(f,
+			        "# between runs: one baseline run; the CI is widened by the drift "
+			        "inside the runs (a baseline of several runs sees more)\n");
+		else
+			fprintf(f,
+			        "# between runs: not seen (no time-ordered blocks; a baseline of "
+			        "several runs would see it)\n");
+		break;
+	}
 	{
 		const json_t *nz = json_object_get(cmp, "noise");
 		double lo = INFINITY, hi = -INFINITY;
@@ -1086,6 +1315,50 @@ int fsc_compare_load(const char *spec, const char *db, json_t **doc, char *err, 
 	return 0;
 }
 
+/* The baseline of `compare B... RUN`: one results file or history spec, or
+ * several results files of the same schema merged by
+ * fsc_history_median_doc (each point the median run's record, with what
+ * all of them say about the noise between runs). */
+static int load_baselines(char **specs, int n, const char *db, json_t **out, char *err,
+                          size_t errlen)
+{
+	json_t *docs[64];
+	int got = 0, rc = 0;
+
+	*out = 0;
+	if (n == 1)
+		return fsc_compare_load(specs[0], db, out, err, errlen);
+	for (; got < n && !rc; got++) {
+		if (!strncmp(specs[got], "history:", 8)) {
+			snprintf(err, errlen,
+			         "invalid baseline '%s' among several: give results files, or "
+			         "history:median-of-last:N alone",
+			         specs[got]);
+			rc = -EINVAL;
+			break;
+		}
+		rc = fsc_compare_load(specs[got], db, &docs[got], err, errlen);
+		if (rc)
+			break;
+		if (got && strcmp(fsc_json_str(docs[got], "schema", ""),
+		                  fsc_json_str(docs[0], "schema", ""))) {
+			snprintf(err, errlen,
+			         "cannot merge baselines of different schema versions: '%s' is %s, "
+			         "'%s' is %s",
+			         specs[0], fsc_json_str(docs[0], "schema", ""), specs[got],
+			         fsc_json_str(docs[got], "schema", ""));
+			rc = -EINVAL;
+			got++;
+			break;
+		}
+	}
+	if (!rc)
+		*out = fsc_history_median_doc(docs, n);
+	for (int k = 0; k < got; k++)
+		json_decref(docs[k]);
+	return rc;
+}
+
 int fsc_compare_main(int argc, char **argv)
 {
 	struct fsc_opt_group g = {"compare options", compare_opts};
@@ -1093,22 +1366,25 @@ int fsc_compare_main(int argc, char **argv)
 	struct fsc_config *cfg = 0;
 	json_t *base = 0, *run = 0, *cmp = 0;
 	char err[1024] = "";
-	int optind_out = 0, rc = FSC_EXIT_USAGE;
+	int optind_out = 0, rc = FSC_EXIT_USAGE, nbase;
+	char base_name[1100];
 	const char *h;
 
 	for (int i = 1; i < argc; i++)
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			printf("usage: fabscope compare [options] BASELINE RUN\n"
+			printf("usage: fabscope compare [options] BASELINE... RUN\n"
 			       "BASELINE: a results file, history:baseline or "
-			       "history:median-of-last:N (with --db)\n\n");
+			       "history:median-of-last:N (with --db), or several results "
+			       "files (a baseline of several runs)\n\n");
 			fsc_config_help(stdout, &g, 1);
 			return FSC_EXIT_OK;
 		}
 	if (fsc_config_parse(&cfg, &g, 1, argc, argv, &optind_out, err, sizeof(err)))
 		goto usage;
-	if (argc - optind_out != 2) {
+	if (argc - optind_out < 2 || argc - optind_out > 65) {
 		snprintf(err, sizeof(err),
-		         "compare takes two results: BASELINE RUN (got %d; see compare --help)",
+		         "compare takes BASELINE... RUN: 1 to 64 baselines and a run (got %d "
+		         "results; see compare --help)",
 		         argc - optind_out);
 		goto usage;
 	}
@@ -1122,11 +1398,16 @@ int fsc_compare_main(int argc, char **argv)
 	o.hosts = !strcmp(h, "intersect") ? FSC_HOSTS_INTERSECT
 	          : !strcmp(h, "ignore")  ? FSC_HOSTS_IGNORE
 	                                  : FSC_HOSTS_MUST_MATCH;
-	if (fsc_compare_load(argv[optind_out], fsc_cfg_str(cfg, "db"), &base, err, sizeof(err)) ||
-	    fsc_compare_load(argv[optind_out + 1], fsc_cfg_str(cfg, "db"), &run, err,
-	                     sizeof(err)) ||
-	    fsc_compare_docs(base, run, argv[optind_out], argv[optind_out + 1], &o, &cmp, err,
-	                     sizeof(err)))
+	nbase = argc - optind_out - 1;
+	if (nbase == 1)
+		snprintf(base_name, sizeof(base_name), "%s", argv[optind_out]);
+	else
+		snprintf(base_name, sizeof(base_name), "%s and %d more runs", argv[optind_out],
+		         nbase - 1);
+	if (load_baselines(argv + optind_out, nbase, fsc_cfg_str(cfg, "db"), &base, err,
+	                   sizeof(err)) ||
+	    fsc_compare_load(argv[argc - 1], fsc_cfg_str(cfg, "db"), &run, err, sizeof(err)) ||
+	    fsc_compare_docs(base, run, base_name, argv[argc - 1], &o, &cmp, err, sizeof(err)))
 		goto usage;
 	if (!fsc_cfg_flag(cfg, "quiet"))
 		fsc_compare_print(stdout, cmp);

@@ -46,6 +46,17 @@ int fsc_compare_bootstrap(const double *a, size_t na, const double *b, size_t nb
                           unsigned resamples, double confidence, uint64_t seed, double *ratio,
                           double *lo, double *hi);
 
+/* The two-sided Student t quantile: t with P(|T| <= t) = confidence for df
+ * degrees of freedom (df <= 0: the normal distribution's). */
+double fsc_compare_t_quantile(double confidence, int df);
+
+/* What the records of one point in several baseline runs say about the
+ * noise between runs: {"n", "log_p50": [log median per run], "se_log":
+ * [its within-run standard error]}, to be set as "baseline_runs" on the
+ * record that stands for them (fsc_history_median_doc).  NULL when fewer
+ * than two of them keep samples. */
+json_t *fsc_compare_runs_summary(const json_t *const *recs, size_t n);
+
 /* Compare two results documents (fsc_results_load'ed or plain parsed JSON
  * with a "schema").  0 and *out (a "fabscope-compare/1" document: points
  * sorted by severity, counts, what is missing on either side, "verdict"

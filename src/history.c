@@ -367,9 +367,7 @@ int fsc_history_doc(struct fsc_history *h, int64_t id, json_t **doc, char *err, 
 	return 0;
 }
 
-/* Per record key of the last run, the record of the run with the median
- * figure among the docs. */
-static json_t *median_doc(json_t **docs, int n)
+json_t *fsc_history_median_doc(json_t *const *docs, int n)
 {
 	json_t *out = json_deep_copy(docs[0]), *recs = json_array(), *rec;
 	size_t i;
@@ -416,7 +414,15 @@ static json_t *median_doc(json_t **docs, int n)
 					which[a] = which[b];
 					which[b] = w;
 				}
-		json_array_append_new(recs, json_deep_copy(m ? which[(m - 1) / 2] : rec));
+		{
+			json_t *pick = json_deep_copy(m ? which[(m - 1) / 2] : rec);
+			json_t *spread = fsc_compare_runs_summary(which, (size_t)m);
+
+			/* what the runs say about their own noise, for compare */
+			if (spread)
+				json_object_set_new(pick, "baseline_runs", spread);
+			json_array_append_new(recs, pick);
+		}
 	}
 	json_object_set_new(out, "records", recs);
 	return out;
@@ -488,7 +494,7 @@ int fsc_history_baseline_doc(const char *db, const char *spec, json_t **doc, cha
 			rc = -ENOENT;
 		}
 		if (!rc)
-			*doc = median_doc(docs, got);
+			*doc = fsc_history_median_doc(docs, got);
 		for (int k = 0; k < got; k++)
 			json_decref(docs[k]);
 	}

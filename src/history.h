@@ -42,6 +42,11 @@ int fsc_history_doc(struct fsc_history *h, int64_t id, json_t **doc, char *err, 
  * bandwidth), so one unusual night does not become the reference. */
 int fsc_history_baseline_doc(const char *db, const char *spec, json_t **doc, char *err,
                              size_t errlen);
+/* Per record key of docs[0], the record of the doc with the median figure
+ * (a point: p50; a matrix: its median cell bandwidth), carrying
+ * "baseline_runs" (fsc_compare_runs_summary) when two or more docs hold the
+ * point with samples.  A new document with docs[0]'s meta.  n from 1 to 64. */
+json_t *fsc_history_median_doc(json_t *const *docs, int n);
 /* A metric ("p50", "p99" or "bw") of every point whose key contains
  * `match` (NULL: all), run by run: [{key, series: [{run, start_time,
  * value}]}]. */

@@ -48,6 +48,35 @@ assert abs(reg[0]["bw_change"] + 0.10) < 0.005, reg[0]["bw_change"]
 assert c["counts"]["improvement"] == 0 and c["counts"]["inconclusive"] == 0, c["counts"]
 PY
 
+# every timed point keeps the medians of its time-ordered blocks
+python3 - "$tmp/a.json" <<'PY' || fail "runs keep no block medians"
+import json, sys
+d = json.load(open(sys.argv[1]))
+for r in d["records"]:
+    b = r["samples"]["blocks_us"]
+    assert len(b) == 8 and all(v > 0 for v in b), (r["pattern"], r["bytes"], b)
+PY
+
+# a baseline of several runs (BASELINE... RUN): the loss is still found,
+# exactly there, judged against the runs' own spread
+"$FABSCOPE" compare --fail-on regression --json "$tmp/cmp.json" "$tmp/a.json" "$tmp/b.json" "$tmp/a.json" "$tmp/slow.json" >"$tmp/out" 2>&1
+rc=$?
+[[ $rc -eq 1 ]] || fail "10% loss against 3 runs: exit $rc, expected 1: $(cat "$tmp/out")"
+grep -q "^# between runs: the CI is widened by the spread of the 3 baseline runs" "$tmp/out" ||
+	fail "3 baseline runs: $(cat "$tmp/out")"
+python3 - "$tmp/cmp.json" <<'PY' || fail "10% loss against 3 runs: wrong points flagged"
+import json, sys
+c = json.load(open(sys.argv[1]))
+reg = [p for p in c["points"] if p["judgement"] == "regression"]
+assert len(reg) == 1 and reg[0]["pattern"] == "bandwidth" and reg[0]["bytes"] == 8192, reg
+assert reg[0]["noise_model"] == "between baseline runs" and reg[0]["baseline_runs"] == 3, reg[0]
+assert c["counts"]["improvement"] == 0 and c["counts"]["inconclusive"] == 0, c["counts"]
+PY
+got=$("$FABSCOPE" compare "$tmp/a.json" history:baseline "$tmp/b.json" 2>&1 >/dev/null)
+rc=$?
+[[ $rc -eq 2 && $got == "fabscope: error: invalid baseline 'history:baseline' among several"* ]] ||
+	fail "history spec among several baselines: exit $rc [$got]"
+
 # one slow link of a pairs matrix: exactly that cell
 "$FABSCOPE" compare --fail-on regression --json "$tmp/cmp.json" "$tmp/pa.json" "$tmp/pb.json" >"$tmp/out" 2>&1
 rc=$?

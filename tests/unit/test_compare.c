@@ -12,6 +12,7 @@
 
 #include "compare.h"
 #include "fsc_version.h"
+#include "history.h"
 #include "samples.h"
 
 /* Deterministic noise: xorshift, uniform in [0, 1). */
@@ -291,6 +292,146 @@ static void fsc_compare_docs__machine_wide_scatter_raises_the_floor(void **state
 	json_decref(b);
 }
 
+static void fsc_compare_t_quantile__matches_the_tables(void **state)
+{
+	(void)state;
+	assert_float_equal(fsc_compare_t_quantile(0.95, 0), 1.95996, 1e-4);
+	assert_float_equal(fsc_compare_t_quantile(0.95, 1), 12.7062, 1e-3);
+	assert_float_equal(fsc_compare_t_quantile(0.95, 2), 4.3027, 1e-3);
+	assert_float_equal(fsc_compare_t_quantile(0.95, 4), 2.7764, 1e-3);
+	assert_float_equal(fsc_compare_t_quantile(0.99, 5), 4.0321, 1e-3);
+	assert_float_equal(fsc_compare_t_quantile(0.95, 10), 2.2281, 1e-3);
+	assert_float_equal(fsc_compare_t_quantile(0.90, 30), 1.6973, 1e-3);
+	assert_float_equal(fsc_compare_t_quantile(0.95, 100000), 1.95996, 1e-4);
+}
+
+/* Every sample of every point of d times f: a run whose whole level moved. */
+static json_t *scaled(json_t *d, double f)
+{
+	size_t i, k;
+	json_t *rec, *x;
+
+	json_array_foreach(json_object_get(d, "records"), i, rec)
+	{
+		json_array_foreach(json_object_get(json_object_get(rec, "samples"), "values_us"), k,
+		                   x) json_real_set(x, json_real_value(x) * f);
+	}
+	return d;
+}
+
+/* Block medians (time order) around each point's median, wandering by
+ * `amp` the way a shared machine's level wanders during a run. */
+static json_t *with_blocks(json_t *d, double amp)
+{
+	static const double wave[8] = {0, 1, -0.9, 0.7, -0.6, 0.8, -0.8, 0.1};
+	size_t i;
+	json_t *rec;
+
+	json_array_foreach(json_object_get(d, "records"), i, rec)
+	{
+		json_t *s = json_object_get(rec, "samples"), *b = json_array();
+		const json_t *v = json_object_get(s, "values_us");
+		double med = json_real_value(json_array_get(v, json_array_size(v) / 2));
+
+		for (int k = 0; k < 8; k++)
+			json_array_append_new(b, json_real(med * (1 + amp * wave[k])));
+		json_object_set_new(s, "blocks_us", b);
+	}
+	return d;
+}
+
+/* The baseline of several runs, as history:median-of-last:N builds it. */
+static json_t *baseline_of(json_t **runs, int n)
+{
+	json_t *m = fsc_history_median_doc(runs, n);
+
+	for (int i = 0; i < n; i++)
+		json_decref(runs[i]);
+	return m;
+}
+
+static void
+fsc_compare_docs__whole_run_shift_inside_the_baseline_runs_spread_flags_nothing(void **state)
+{
+	static const double level[5] = {1.0, 1.10, 0.92, 1.05, 0.96};
+	json_t *runs[5], *base, *run = scaled(sweep(9, -1, 1), 1.12), *cmp, *p;
+	json_t *one = sweep(1, -1, 1);
+
+	(void)state;
+	for (int i = 0; i < 5; i++)
+		runs[i] = scaled(sweep((uint64_t)i + 1, -1, 1), level[i]);
+	/* one baseline run cannot tell a run-wide 12% from a loss */
+	cmp = compare(one, run, 0);
+	assert_int_equal(count(cmp, "regression"), 8);
+	json_decref(cmp);
+	/* five runs that differ by as much themselves can */
+	base = baseline_of(runs, 5);
+	cmp = compare(base, run, 0);
+	assert_int_equal(count(cmp, "regression"), 0);
+	assert_int_equal(count(cmp, "improvement"), 0);
+	p = json_array_get(json_object_get(cmp, "points"), 0);
+	assert_string_equal(json_string_value(json_object_get(p, "noise_model")),
+	                    "between baseline runs");
+	assert_int_equal(json_integer_value(json_object_get(p, "baseline_runs")), 5);
+	assert_int_equal(json_integer_value(json_object_get(p, "df")), 4);
+	assert_float_equal(json_number_value(json_object_get(p, "between_sd")), 0.07, 0.02);
+	json_decref(cmp);
+	json_decref(base);
+	json_decref(run);
+	json_decref(one);
+}
+
+static void
+fsc_compare_docs__ten_percent_loss_against_quiet_baseline_runs_is_flagged_there(void **state)
+{
+	static const double level[5] = {1.0, 1.01, 0.99, 1.005, 0.995};
+	json_t *runs[5], *base, *run = sweep(9, 5, 0.9), *cmp, *p;
+
+	(void)state;
+	for (int i = 0; i < 5; i++)
+		runs[i] = scaled(sweep((uint64_t)i + 1, -1, 1), level[i]);
+	base = baseline_of(runs, 5);
+	cmp = compare(base, run, 0);
+	assert_int_equal(count(cmp, "regression"), 1);
+	assert_int_equal(count(cmp, "improvement"), 0);
+	p = json_array_get(json_object_get(cmp, "points"), 0);
+	assert_string_equal(json_string_value(json_object_get(p, "judgement")), "regression");
+	assert_true(json_number_value(json_object_get(p, "bytes")) == 1024.0 * 32);
+	assert_string_equal(json_string_value(json_object_get(p, "noise_model")),
+	                    "between baseline runs");
+	assert_float_equal(json_number_value(json_object_get(p, "bw_change")), -0.10, 0.02);
+	json_decref(cmp);
+	json_decref(base);
+	json_decref(run);
+}
+
+static void fsc_compare_docs__drift_inside_single_runs_widens_the_interval(void **state)
+{
+	json_t *a = with_blocks(sweep(1, -1, 1), 0.15);
+	json_t *b = with_blocks(scaled(sweep(2, -1, 1), 1.12), 0.15), *cmp, *p;
+
+	(void)state;
+	/* both runs' levels wandered by +-15% while they ran: a run-wide 12%
+	 * between them is no evidence */
+	cmp = compare(a, b, 0);
+	assert_int_equal(count(cmp, "regression"), 0);
+	p = json_array_get(json_object_get(cmp, "points"), 0);
+	assert_string_equal(json_string_value(json_object_get(p, "noise_model")),
+	                    "within-run drift");
+	assert_int_equal(json_integer_value(json_object_get(p, "df")), 14);
+	json_decref(cmp);
+	json_decref(a);
+	json_decref(b);
+	/* steady runs: the same 12% is a regression at every size */
+	a = with_blocks(sweep(1, -1, 1), 0);
+	b = with_blocks(scaled(sweep(2, -1, 1), 1.12), 0);
+	cmp = compare(a, b, 0);
+	assert_int_equal(count(cmp, "regression"), 8);
+	json_decref(cmp);
+	json_decref(a);
+	json_decref(b);
+}
+
 static void fsc_compare_docs__missing_points_are_listed(void **state)
 {
 	json_t *a = sweep(1, -1, 1), *b = sweep(1, -1, 1), *cmp;
@@ -413,6 +554,12 @@ int main(void)
 	        cmocka_unit_test(fsc_compare_docs__slow_matrix_cell_is_flagged_exactly),
 	        cmocka_unit_test(fsc_compare_docs__loss_growing_with_size_is_flagged),
 	        cmocka_unit_test(fsc_compare_docs__machine_wide_scatter_raises_the_floor),
+	        cmocka_unit_test(fsc_compare_t_quantile__matches_the_tables),
+	        cmocka_unit_test(
+	                fsc_compare_docs__whole_run_shift_inside_the_baseline_runs_spread_flags_nothing),
+	        cmocka_unit_test(
+	                fsc_compare_docs__ten_percent_loss_against_quiet_baseline_runs_is_flagged_there),
+	        cmocka_unit_test(fsc_compare_docs__drift_inside_single_runs_widens_the_interval),
 	        cmocka_unit_test(fsc_compare_docs__missing_points_are_listed),
 	        cmocka_unit_test(fsc_compare_docs__different_schema_is_refused),
 	        cmocka_unit_test(fsc_compare_docs__different_hosts_refused_unless_asked),
