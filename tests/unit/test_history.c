@@ -166,12 +166,74 @@ static void fsc_history_add__locked_database_fails_cleanly_and_keeps_runs(void *
 	json_decref(d);
 }
 
+/* The whole file, malloc'd, its size in *n. */
+static char *slurp(const char *path, size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	*n = (size_t)ftell(f);
+	rewind(f);
+	buf = malloc(*n ? *n : 1);
+	assert_int_equal(fread(buf, 1, *n, f), *n);
+	fclose(f);
+	return buf;
+}
+
+static void fsc_history_add__damaged_database_is_refused_and_keeps_its_runs(void **state)
+{
+	struct fsc_history *h = 0;
+	char path[400], err[512] = "";
+	char *before, *after;
+	size_t nb, na;
+	json_t *d = run_doc("complete", 5, "2026-03-01T00:00:00Z");
+	int64_t id = 0;
+	FILE *f;
+	int rc;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/damaged.db", dir);
+	assert_int_equal(fsc_history_open(&h, path, 50, err, sizeof(err)), 0);
+	add(h, "complete", 10, "2026-01-01T00:00:00Z");
+	add(h, "complete", 11, "2026-01-02T00:00:00Z");
+	fsc_history_close(h);
+	h = 0;
+	/* the schema page is damaged after the file header (a bad disk, a
+	 * half-copied file): the header and both runs' pages are still there */
+	f = fopen(path, "r+b");
+	assert_non_null(f);
+	fseek(f, 100, SEEK_SET);
+	for (int i = 0; i < 400; i++)
+		fputc(0xa5, f);
+	fclose(f);
+	before = slurp(path, &nb);
+	rc = fsc_history_open(&h, path, 50, err, sizeof(err));
+	if (!rc)
+		rc = fsc_history_add(h, d, "third", &id, err, sizeof(err));
+	assert_int_equal(rc, -EINVAL);
+	assert_non_null(strstr(err, "not a readable fabscope history database"));
+	assert_non_null(strstr(err, "left untouched"));
+	assert_non_null(strstr(err, path));
+	fsc_history_close(h);
+	/* nothing was rewritten: what the runs were is still in the file for a
+	 * backup or `sqlite3 .recover` */
+	after = slurp(path, &na);
+	assert_int_equal(na, nb);
+	assert_memory_equal(after, before, nb);
+	free(before);
+	free(after);
+	json_decref(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(fsc_history_add__list_baseline_trend),
 	        cmocka_unit_test(fsc_history_open__corrupt_file_is_a_clear_error_and_untouched),
 	        cmocka_unit_test(fsc_history_add__locked_database_fails_cleanly_and_keeps_runs),
+	        cmocka_unit_test(fsc_history_add__damaged_database_is_refused_and_keeps_its_runs),
 	};
 	return cmocka_run_group_tests(tests, setup_dir, remove_dir);
 }
