@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,12 +28,32 @@ static void esc(FILE *f, const char *s)
 		}
 }
 
-static void pct(FILE *f, double v)
+/* A relative change as "+1.2%", or an en dash when there is none. */
+static const char *pct(char *buf, size_t len, double v)
 {
 	if (isfinite(v))
-		fprintf(f, "%+.1f%%", 100 * v);
+		snprintf(buf, len, "%+.1f%%", 100 * v);
 	else
-		fputs("&ndash;", f);
+		snprintf(buf, len, "\u2013");
+	return buf;
+}
+
+/* One table cell: <td>, or <td class="CLS"> when cls is given ("n": a
+ * figure, right-aligned), with the printf-formatted text escaped. */
+__attribute__((format(printf, 3, 4))) static void td(FILE *f, const char *cls, const char *fmt, ...)
+{
+	char text[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (cls)
+		fprintf(f, "<td class=\"%s\">", cls);
+	else
+		fputs("<td>", f);
+	esc(f, text);
+	fputs("</td>", f);
 }
 
 static const char style[] =
@@ -234,15 +255,13 @@ static void heatmap_aggregated(FILE *f, const json_t *rec, size_t n, double med)
 	      "incoming</th><th>from</th></tr>",
 	      f);
 	for (size_t k = 0; k < show && k < 20; k++) {
-		fputs("<tr><td>", f);
-		esc(f, json_string_value(json_array_get(labels, h[k].host)));
-		fprintf(f, "</td><td class=\"n\">%.3g GB/s (%.2f&#215;)</td><td>", h[k].worst_out,
-		        h[k].worst_out / med);
-		esc(f, json_string_value(json_array_get(labels, h[k].worst_out_peer)));
-		fprintf(f, "</td><td class=\"n\">%.3g GB/s (%.2f&#215;)</td><td>", h[k].worst_in,
-		        h[k].worst_in / med);
-		esc(f, json_string_value(json_array_get(labels, h[k].worst_in_peer)));
-		fputs("</td></tr>", f);
+		fputs("<tr>", f);
+		td(f, 0, "%s", json_string_value(json_array_get(labels, h[k].host)));
+		td(f, "n", "%.3g GB/s (%.2f\u00d7)", h[k].worst_out, h[k].worst_out / med);
+		td(f, 0, "%s", json_string_value(json_array_get(labels, h[k].worst_out_peer)));
+		td(f, "n", "%.3g GB/s (%.2f\u00d7)", h[k].worst_in, h[k].worst_in / med);
+		td(f, 0, "%s", json_string_value(json_array_get(labels, h[k].worst_in_peer)));
+		fputs("</tr>", f);
 	}
 	fputs("</table>\n", f);
 	free(h);
@@ -276,18 +295,15 @@ static void matrix_section(FILE *f, const json_t *rec)
 	      f);
 	json_array_foreach(json_object_get(rec, "anomalies"), k, a)
 	{
-		fputs("<tr class=\"fail\"><td>", f);
-		esc(f, fsc_json_str(a, "text", "?"));
-		fputs("</td><td>", f);
-		esc(f, fsc_json_str(a, "kind", ""));
-		fputs("</td><td>", f);
-		esc(f, fsc_json_str(a, "metric", ""));
-		fprintf(f,
-		        "</td><td class=\"n\">%.3g %s</td><td class=\"n\">%.3g</td><td "
-		        "class=\"n\">%.2f</td><td class=\"n\">%.0f</td></tr>",
-		        fsc_json_num(a, "measured"), fsc_json_str(a, "unit", ""),
-		        fsc_json_num(a, "expected"), fsc_json_num(a, "ratio"),
-		        fsc_json_num(a, "confirmations"));
+		fputs("<tr class=\"fail\">", f);
+		td(f, 0, "%s", fsc_json_str(a, "text", "?"));
+		td(f, 0, "%s", fsc_json_str(a, "kind", ""));
+		td(f, 0, "%s", fsc_json_str(a, "metric", ""));
+		td(f, "n", "%.3g %s", fsc_json_num(a, "measured"), fsc_json_str(a, "unit", ""));
+		td(f, "n", "%.3g", fsc_json_num(a, "expected"));
+		td(f, "n", "%.2f", fsc_json_num(a, "ratio"));
+		td(f, "n", "%.0f", fsc_json_num(a, "confirmations"));
+		fputs("</tr>", f);
 	}
 	fputs("</table>\n", f);
 }
@@ -472,28 +488,26 @@ static void regression_table(FILE *f, const json_t *cmp)
 	json_array_foreach(json_object_get(cmp, "points"), i, p)
 	{
 		const json_t *ci = json_object_get(p, "p50_ci");
+		const char *j = fsc_json_str(p, "judgement", "");
+		char a[32], lo[32], hi[32];
 
-		if (!strcmp(fsc_json_str(p, "judgement", ""), "unchanged"))
+		if (!strcmp(j, "unchanged"))
 			continue;
-		fprintf(f, "<tr class=\"%s\"><td>%s</td><td>", fsc_json_str(p, "judgement", ""),
-		        fsc_json_str(p, "judgement", ""));
-		esc(f, fsc_json_str(p, "key", ""));
-		fputs("</td><td class=\"n\">", f);
-		pct(f, fsc_json_num(p, "p50_change"));
-		if (json_is_array(ci)) {
-			fputs(" [", f);
-			pct(f, json_number_value(json_array_get(ci, 0)));
-			fputs(", ", f);
-			pct(f, json_number_value(json_array_get(ci, 1)));
-			fputs("]", f);
-		}
-		fputs("</td><td class=\"n\">", f);
-		pct(f, fsc_json_num(p, "p99_change"));
-		fputs("</td><td class=\"n\">", f);
-		pct(f, fsc_json_num(p, "bw_change"));
-		fputs("</td><td>", f);
-		esc(f, fsc_json_str(p, "why", ""));
-		fputs("</td></tr>", f);
+		fputs("<tr class=\"", f);
+		esc(f, j);
+		fputs("\">", f);
+		td(f, 0, "%s", j);
+		td(f, 0, "%s", fsc_json_str(p, "key", ""));
+		if (json_is_array(ci))
+			td(f, "n", "%s [%s, %s]", pct(a, sizeof(a), fsc_json_num(p, "p50_change")),
+			   pct(lo, sizeof(lo), json_number_value(json_array_get(ci, 0))),
+			   pct(hi, sizeof(hi), json_number_value(json_array_get(ci, 1))));
+		else
+			td(f, "n", "%s", pct(a, sizeof(a), fsc_json_num(p, "p50_change")));
+		td(f, "n", "%s", pct(a, sizeof(a), fsc_json_num(p, "p99_change")));
+		td(f, "n", "%s", pct(a, sizeof(a), fsc_json_num(p, "bw_change")));
+		td(f, 0, "%s", fsc_json_str(p, "why", ""));
+		fputs("</tr>", f);
 	}
 	fputs("</table>\n", f);
 	json_array_foreach(json_object_get(cmp, "missing_in_run"), i, v)
@@ -518,19 +532,15 @@ static void acceptance_table(FILE *f, const json_t *doc)
 	      f);
 	json_array_foreach(json_object_get(acc, "checks"), i, c)
 	{
-		fprintf(f, "<tr class=\"%s\"><td>", fsc_json_str(c, "status", ""));
+		static const char *const col[] = {"status", "test",     "fabric",
+		                                  "check",  "required", "measured"};
+
+		fputs("<tr class=\"", f);
 		esc(f, fsc_json_str(c, "status", ""));
-		fputs("</td><td>", f);
-		esc(f, fsc_json_str(c, "test", ""));
-		fputs("</td><td>", f);
-		esc(f, fsc_json_str(c, "fabric", ""));
-		fputs("</td><td>", f);
-		esc(f, fsc_json_str(c, "check", ""));
-		fputs("</td><td>", f);
-		esc(f, fsc_json_str(c, "required", ""));
-		fputs("</td><td>", f);
-		esc(f, fsc_json_str(c, "measured", ""));
-		fputs("</td></tr>", f);
+		fputs("\">", f);
+		for (size_t k = 0; k < sizeof(col) / sizeof(*col); k++)
+			td(f, 0, "%s", fsc_json_str(c, col[k], ""));
+		fputs("</tr>", f);
 	}
 	fputs("</table>\n", f);
 }
@@ -588,17 +598,15 @@ static int bakeoff_table(FILE *f, const struct fsc_report_input *in, json_t *gro
 					second = v[r];
 			wins[best]++;
 			rows++;
-			fputs("<tr><td>", f);
-			esc(f, gk);
-			fprintf(f, "</td><td class=\"n\">%.0f</td><td>%s</td>", bytes,
-			        bw ? "busbw GB/s" : "p50 µs");
+			fputs("<tr>", f);
+			td(f, 0, "%s", gk);
+			td(f, "n", "%.0f", bytes);
+			td(f, 0, "%s", bw ? "busbw GB/s" : "p50 µs");
 			for (size_t r = 0; r < in->nruns && r < 16; r++)
-				fprintf(f, "<td class=\"n%s\">%.4g</td>",
-				        (int)r == best ? " win" : "", v[r]);
-			fputs("<td>", f);
-			esc(f, in->labels[best]);
-			fprintf(f, "</td><td class=\"n\">%.2f&#215;</td></tr>",
-			        bw ? v[best] / second : second / v[best]);
+				td(f, (int)r == best ? "n win" : "n", "%.4g", v[r]);
+			td(f, 0, "%s", in->labels[best]);
+			td(f, "n", "%.2f\u00d7", bw ? v[best] / second : second / v[best]);
+			fputs("</tr>", f);
 		}
 	}
 	fputs("</table>\n", f);

@@ -155,7 +155,7 @@ static void fsc_report_write__bakeoff_names_winner_and_ratio(void **state)
 	html = render(&in, 0);
 	assert_non_null(strstr(html, "id=\"bakeoff\""));
 	assert_non_null(strstr(html, "alpha wins 3 of 3 points; beta wins 0 of 3 points"));
-	assert_non_null(strstr(html, "<td>alpha</td><td class=\"n\">2.00&#215;</td>"));
+	assert_non_null(strstr(html, "<td>alpha</td><td class=\"n\">2.00\u00d7</td>"));
 	free(html);
 	json_decref(d[0]);
 	json_decref(d[1]);
