@@ -327,7 +327,74 @@ static int is_point(const json_t *rec)
 	       !strcmp(fsc_json_str(rec, "status", ""), "ok");
 }
 
-/* charts: [{id, title, ylabel, ylog, datasets: [{label, data: [{x, y}]}]}] */
+/* The figure a curve shows of a record: busbw (w 0), p50 (w 1) or the
+ * percentile pk (w 2). */
+static double curve_y(const json_t *rec, int w, const char *pk)
+{
+	const json_t *t = json_object_get(rec, "time_us");
+
+	return w == 0 ? fsc_json_num(rec, "busbw_GBps") : fsc_json_num(t, w == 1 ? "p50" : pk);
+}
+
+/* Is the point of this record judged a regression in the comparison? */
+static int regressed(const json_t *cmp, const json_t *rec)
+{
+	char key[320];
+	const json_t *p;
+	size_t i;
+
+	fsc_compare_record_key(rec, key, sizeof(key));
+	json_array_foreach(json_object_get(cmp, "points"), i, p)
+	{
+		if (!strcmp(fsc_json_str(p, "key", ""), key))
+			return !strcmp(fsc_json_str(p, "judgement", ""), "regression");
+	}
+	return 0;
+}
+
+/* The bandwidth and latency charts' extra datasets: the baseline's curve
+ * (dashed) and the run's points judged regressions (marks, no line). */
+static void baseline_datasets(const struct fsc_report_input *in, const char *gk, const json_t *g,
+                              int w, json_t *ds)
+{
+	json_t *data = json_array(), *marks = json_array();
+	const json_t *rec;
+	size_t i;
+
+	json_array_foreach(json_object_get(in->baseline, "records"), i, rec)
+	{
+		char key[300];
+		double y = curve_y(rec, w, 0);
+
+		group_key(rec, key, sizeof(key));
+		if (is_point(rec) && !strcmp(key, gk) && isfinite(y) &&
+		    fsc_json_num(rec, "bytes") > 0)
+			json_array_append_new(data, json_pack("{s:f, s:f}", "x",
+			                                      fsc_json_num(rec, "bytes"), "y", y));
+	}
+	json_array_foreach(json_object_get(g, in->labels[0]), i, rec)
+	{
+		double y = curve_y(rec, w, 0);
+
+		if (in->cmp && isfinite(y) && regressed(in->cmp, rec))
+			json_array_append_new(marks, json_pack("{s:f, s:f}", "x",
+			                                       fsc_json_num(rec, "bytes"), "y", y));
+	}
+	if (json_array_size(data))
+		json_array_append_new(ds, json_pack("{s:s, s:s, s:o, s:i}", "label", "baseline",
+		                                    "run", "baseline", "data", data, "dash", 1));
+	else
+		json_decref(data);
+	if (json_array_size(marks))
+		json_array_append_new(ds, json_pack("{s:s, s:s, s:o, s:i, s:b}", "label",
+		                                    "regression", "run", "regression", "data",
+		                                    marks, "dash", 0, "marks", 1));
+	else
+		json_decref(marks);
+}
+
+/* charts: [{id, title, ylabel, ylog, datasets: [{label, run, data: [{x, y}],
+ * dash, marks}]}] */
 static json_t *build_charts(const struct fsc_report_input *in, json_t *groups)
 {
 	json_t *charts = json_array();
@@ -378,16 +445,7 @@ static json_t *build_charts(const struct fsc_report_input *in, json_t *groups)
 
 					json_array_foreach(recs, i, rec)
 					{
-						double y =
-						        w == 0   ? fsc_json_num(rec, "busbw_GBps")
-						        : w == 1 ? fsc_json_num(
-						                           json_object_get(
-						                                   rec, "time_us"),
-						                           "p50")
-						                 : fsc_json_num(
-						                           json_object_get(
-						                                   rec, "time_us"),
-						                           pk[s]);
+						double y = curve_y(rec, w, pk[s]);
 
 						if (isfinite(y) && fsc_json_num(rec, "bytes") > 0)
 							json_array_append_new(
@@ -405,6 +463,8 @@ static json_t *build_charts(const struct fsc_report_input *in, json_t *groups)
 					                      w == 2 && in->nruns > 1 ? s : 0));
 				}
 			}
+			if (w < 2 && in->baseline)
+				baseline_datasets(in, gk, g, w, ds);
 			snprintf(cid, sizeof(cid), "chart%d", id++);
 			json_array_append_new(charts,
 			                      json_pack("{s:s, s:s+++, s:s, s:b, s:o}", "id", cid,
@@ -633,10 +693,14 @@ static const char script[] =
         "pal=['#1f77b4','#d62728','#2ca02c','#ff7f0e','#9467bd','#8c564b','#e377c2','#17becf'];\n"
         "D.charts.forEach(function(c){\n"
         " var runs={},n=0;\n"
-        " c.datasets.forEach(function(d){if(!(d.run in runs))runs[d.run]=n++;});\n"
-        " var ds=c.datasets.map(function(d,i){var col=pal[(n>1?runs[d.run]:i)%pal.length];"
+        " c.datasets.forEach(function(d){if(!d.marks&&!(d.run in runs))runs[d.run]=n++;});\n"
+        " if(!c.datasets.some(function(d){return !d.marks&&d.data.length>0;}))"
+        "errors.push('chart \"'+c.title+'\" has no curve');\n"
+        " var ds=c.datasets.map(function(d,i){var "
+        "col=d.marks?'#b3261e':pal[(n>1?runs[d.run]:i)%pal.length];"
         "return {label:d.label,data:d.data,borderColor:col,backgroundColor:col,"
-        "borderDash:d.dash?[2+2*d.dash,3]:[],pointRadius:2,tension:0};});\n"
+        "borderDash:d.dash?[2+2*d.dash,3]:[],pointRadius:d.marks?8:2,"
+        "pointStyle:d.marks?'crossRot':'circle',showLine:!d.marks,tension:0};});\n"
         " new Chart(document.getElementById(c.id).getContext('2d'),{type:'line',data:{datasets:ds},"
         "options:{animation:false,responsive:false,plugins:{title:{display:true,text:c.title},"
         "legend:{position:'bottom'}},scales:{x:{type:c.xlabel?'linear':'logarithmic',"
@@ -925,6 +989,7 @@ int fsc_report_main(int argc, char **argv)
 		    fsc_compare_docs(base, in.runs[0], fsc_cfg_str(cfg, "baseline"), argv[first],
 		                     &o, &in.cmp, err, sizeof(err)))
 			goto out;
+		in.baseline = base;
 	}
 	if (fsc_cfg_has(cfg, "trend")) {
 		struct fsc_history *h = 0;

@@ -4,7 +4,8 @@
  * Verdict first; then, per run, heat maps of pairs matrices (SVG, suspects
  * outlined), bandwidth and latency curves per size and latency percentiles
  * per size (Chart.js, read from the Debian package at generation time and
- * inlined), and the anomaly, acceptance and regression tables.  Two or more
+ * inlined; with a baseline, its curves overlaid and the regressions
+ * marked), and the anomaly, acceptance and regression tables.  Two or more
  * runs from different clusters make a bake-off: one table with the winner
  * per point and the ratio, and curves overlaid and labelled by cluster.
  * Matrices above 64 nodes are aggregated: per-host rows (worst cell of each
@@ -24,7 +25,10 @@ struct fsc_report_input {
 	json_t **runs;       /* results documents */
 	const char **labels; /* one per run: the cluster's name in a bake-off */
 	size_t nruns;
-	json_t *cmp;         /* comparison with the baseline (fsc_compare_docs), or NULL */
+	json_t *cmp; /* comparison with the baseline (fsc_compare_docs), or NULL */
+	/* the baseline document: its curves overlaid (dashed) on the first
+	 * run's, with the points cmp judged regressions marked; or NULL */
+	const json_t *baseline;
 	json_t *trend;       /* fsc_history_trend series, or NULL */
 	const char *chartjs; /* path of chart.min.js */
 	const char *title;

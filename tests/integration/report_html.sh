@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # `fabscope report` on real runs, rendered in headless Chromium: a pairs
 # matrix with an injected slow link (loopback --lb-slow-link), a collective
-# sweep, a comparison with a baseline, and a bake-off of two "clusters".
-# Fails on any console error, a missing heat map, suspect cell or curve,
-# an external reference in the file, or an empty screenshot.  Chromium is
+# sweep, a comparison with a baseline (its curves overlaid, regressions
+# marked), and a bake-off of two "clusters".  Fails on any console error, a
+# missing heat map, suspect cell or curve, an external reference in the
+# file, or an empty screenshot; damaged copies of a report prove that each
+# of those checks can fail.  Chromium is
 # installed by scripts/setup-deps; its absence is a failure, not a skip.
 set -uo pipefail
 
@@ -68,6 +70,25 @@ grep -q '<h1 id="verdict">ANOMALY</h1>\|<h1 id="verdict">REGRESSION</h1>' "$tmp/
 	fail "one: verdict is not first or not ANOMALY/REGRESSION"
 grep -q 'id="regressions"' "$tmp/one.html" || fail "one: regression table missing"
 grep -q 'link vm/r2-&gt;vm/r1 slow' "$tmp/one.html" || fail "one: anomaly table does not name the link"
+python3 - "$tmp/one.html" <<'PY' || fail "one: curves, baseline overlay or regression marks missing"
+import json, re, sys
+html = open(sys.argv[1]).read()
+data = json.loads(re.search(r'<script id="fsc-data" type="application/json">(.*?)</script>', html, re.S).group(1).replace('<\\/', '</'))
+titles = [c["title"] for c in data["charts"]]
+marked = 0
+for coll in ("allreduce", "alltoall"):
+    for what in ("bandwidth", "latency"):
+        c = [c for c in data["charts"] if coll in c["title"] and what in c["title"]]
+        assert len(c) == 1, (coll, what, titles)
+        ds = {d["run"]: d for d in c[0]["datasets"]}
+        assert len(ds["coll"]["data"]) >= 5, (c[0]["title"], "run curve")
+        assert len(ds["baseline"]["data"]) >= 5, (c[0]["title"], "baseline not overlaid")
+        if "regression" in ds:
+            assert ds["regression"]["marks"] and ds["regression"]["data"], c[0]["title"]
+            marked += 1
+# the run has 10/12 of the baseline's bandwidth: its large sizes regressed
+assert marked >= 2, "no regression marked on a curve"
+PY
 
 "$FABSCOPE" report -o "$tmp/bake.html" --labels clusterA,clusterB "$tmp/clusterA.json" "$tmp/clusterB.json" \
 	>/dev/null || fail "report (bake-off) failed"
@@ -84,6 +105,23 @@ for c in data["charts"]:
     assert runs == {"clusterA", "clusterB"}, (c["title"], runs)
     assert all(len(d["data"]) >= 5 for d in c["datasets"]), c["title"]
 PY
+
+# the checks above must be able to fail: a damaged copy of the report with a
+# console error, without its heat map, or with a chart that lost its curve
+# fails them
+mutant() { # NAME PYTHON-EXPRESSION-ON-html
+	python3 -c "import sys; html = open(sys.argv[1]).read(); open(sys.argv[2], 'w').write($2)" \
+		"$tmp/one.html" "$tmp/$1.html" || fail "mutant $1: could not be made"
+	(
+		failed=0
+		render "$tmp/$1.html" "$1"
+		check "$1" "$tmp/$1.html" 1 1
+		exit $failed
+	) 2>/dev/null && fail "mutant $1: a damaged report passed the checks"
+}
+mutant console-error "html.replace('</body>', '<script>console.error(\"broken\")</script></body>')"
+mutant no-heatmap "html.replace('<svg class=\"heatmap\"', '<svg class=\"gone\"')"
+mutant no-curve "html.replace('\"datasets\":[{', '\"datasets\":[],\"gone\":[{', 1)"
 
 # bad input: one line, exit 2
 got=$("$FABSCOPE" report "$tmp/coll.json" 2>&1 >/dev/null)

@@ -161,6 +161,73 @@ static void fsc_report_write__bakeoff_names_winner_and_ratio(void **state)
 	json_decref(d[1]);
 }
 
+static void fsc_report_write__baseline_overlaid_and_regression_marked(void **state)
+{
+	json_t *d = doc(), *base = doc(), *data, *charts, *cmp;
+	const char *labels[] = {"run"};
+	struct fsc_report_input in = {.runs = &d, .labels = labels, .nruns = 1};
+	char *html, *start, *end;
+	int overlaid = 0, marked = 0;
+	size_t i;
+	json_t *c;
+
+	(void)state;
+	for (int k = 0; k < 3; k++) {
+		json_array_append_new(json_object_get(d, "records"),
+		                      sweep_rec(1024 << k, k == 2 ? 4 : 2));
+		json_array_append_new(json_object_get(base, "records"), sweep_rec(1024 << k, 2));
+	}
+	/* the comparison judged the 4 KiB point a regression */
+	cmp = json_pack("{s:s, s:{s:i}, s:[{s:s, s:s, s:f}, {s:s, s:s, s:f}]}", "verdict",
+	                "regression", "counts", "regression", 1, "points", "key",
+	                "mpi bandwidth uni 4096B", "judgement", "regression", "bw_change", -0.5,
+	                "key", "mpi bandwidth uni 2048B", "judgement", "unchanged", "bw_change",
+	                0.0);
+	in.cmp = cmp;
+	in.baseline = base;
+	html = render(&in, 0);
+	start = strstr(html, "<script id=\"fsc-data\" type=\"application/json\">");
+	assert_non_null(start);
+	start = strchr(start, '>') + 1;
+	end = strstr(start, "</script>");
+	assert_non_null(end);
+	*end = 0;
+	data = json_loads(start, 0, 0);
+	assert_non_null(data);
+	charts = json_object_get(data, "charts");
+	json_array_foreach(charts, i, c)
+	{
+		const json_t *ds;
+		size_t k;
+
+		json_array_foreach(json_object_get(c, "datasets"), k, ds)
+		{
+			const char *run = json_string_value(json_object_get(ds, "run"));
+			const json_t *pts = json_object_get(ds, "data");
+
+			if (!strcmp(run, "baseline")) {
+				assert_int_equal(json_array_size(pts), 3);
+				overlaid++;
+			}
+			if (!strcmp(run, "regression")) {
+				assert_true(json_is_true(json_object_get(ds, "marks")));
+				assert_int_equal(json_array_size(pts), 1);
+				assert_true(json_number_value(json_object_get(
+				                    json_array_get(pts, 0), "x")) == 4096);
+				marked++;
+			}
+		}
+	}
+	/* on the bandwidth and the latency curve, not the percentiles */
+	assert_int_equal(overlaid, 2);
+	assert_int_equal(marked, 2);
+	json_decref(data);
+	free(html);
+	json_decref(cmp);
+	json_decref(base);
+	json_decref(d);
+}
+
 static void fsc_report_write__missing_chartjs_is_a_clear_error(void **state)
 {
 	json_t *d = doc();
@@ -182,6 +249,7 @@ int main(void)
 	        cmocka_unit_test(fsc_report_write__verdict_first_and_suspect_marked),
 	        cmocka_unit_test(fsc_report_write__large_matrix_is_aggregated_per_host),
 	        cmocka_unit_test(fsc_report_write__bakeoff_names_winner_and_ratio),
+	        cmocka_unit_test(fsc_report_write__baseline_overlaid_and_regression_marked),
 	        cmocka_unit_test(fsc_report_write__missing_chartjs_is_a_clear_error),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
