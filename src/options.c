@@ -501,6 +501,11 @@ static int opt_check(const struct fsc_opt *o, const char *title, char *err, size
 		       o->name, o->min, o->max);
 		return -EINVAL;
 	}
+	if (o->at.size && o->at.type != o->type) {
+		report(err, errlen, "option table error: --%s has type %s but its field has type %s",
+		       o->name, type_name(o->type), type_name(o->at.type));
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -874,6 +879,139 @@ size_t fsc_cfg_list(const struct fsc_config *cfg, const char *name, const char *
 }
 
 /* ------------------------------------------------------------------ */
+/* Filling a module's settings struct                                   */
+/* ------------------------------------------------------------------ */
+
+/* Index of `word` in the '|'-separated choices, or -1. */
+static int choice_index(const char *choices, const char *word)
+{
+	const char *c = choices;
+	size_t len = strlen(word);
+
+	for (int i = 0; *c; i++) {
+		size_t l = strcspn(c, "|");
+
+		if (l == len && !strncmp(c, word, len))
+			return i;
+		c += l;
+		if (*c == '|')
+			c++;
+	}
+	return -1;
+}
+
+const char *fsc_opt_choice_name(const struct fsc_opt *o, int index, char *buf, size_t len)
+{
+	const char *c = o && o->choices ? o->choices : "";
+
+	for (int i = 0; *c && index >= 0; i++) {
+		size_t l = strcspn(c, "|");
+
+		if (i == index) {
+			snprintf(buf, len, "%.*s", (int)l, c);
+			return buf;
+		}
+		c += l;
+		if (*c == '|')
+			c++;
+	}
+	return 0;
+}
+
+/* Store one value into its field; p is NULL for "no value" (zero). */
+static int field_store(const struct fsc_opt *o, const char *text, const struct cfg_parsed *p,
+                       char *base, char *err, size_t errlen)
+{
+	char *f = base + o->at.offset;
+	struct fsc_opt_list l = {0, 0};
+	int idx = 0;
+
+	switch (o->type) {
+	case FSC_OPT_FLAG: *(bool *)f = p && p->v.b; break;
+	case FSC_OPT_INT: *(int64_t *)f = p ? p->v.i : 0; break;
+	case FSC_OPT_SIZE:
+	case FSC_OPT_TIME: *(uint64_t *)f = p ? p->v.u : 0; break;
+	case FSC_OPT_DOUBLE: *(double *)f = p ? p->v.d : 0; break;
+	case FSC_OPT_STRING: *(const char **)f = p ? text : 0; break;
+	case FSC_OPT_CHOICE:
+		if (p) {
+			idx = choice_index(o->choices, text);
+			if (idx < 0) { /* cannot happen for a validated value */
+				report(err, errlen, "invalid value '%s' for --%s: expected one of %s",
+				       text, o->name, o->choices);
+				return -EINVAL;
+			}
+		}
+		memcpy(f, &idx, sizeof(idx));
+		break;
+	case FSC_OPT_LIST:
+		if (p) {
+			l.n = p->nitems;
+			l.items = (const char *const *)p->items;
+		}
+		memcpy(f, &l, sizeof(l));
+		break;
+	}
+	return 0;
+}
+
+int fsc_config_fill(const struct fsc_config *cfg, const struct fsc_opt *table, void *dst,
+                    char *err, size_t errlen)
+{
+	char msg[512];
+	int rc;
+
+	for (const struct fsc_opt *o = table; o && o->name; o++) {
+		const struct cfg_val *v;
+		struct cfg_parsed p;
+
+		if (!o->at.size)
+			continue;
+		rc = opt_check(o, 0, err, errlen);
+		if (rc)
+			return rc;
+		v = cfg ? find_val(cfg, o->name) : 0;
+		if (v && v->opt->type != o->type) {
+			report(err, errlen,
+			       "option table error: --%s has type %s here but type %s in the "
+			       "configuration",
+			       o->name, type_name(o->type), type_name(v->opt->type));
+			return -EINVAL;
+		}
+		if (v) {
+			rc = field_store(o, v->text, v->has ? &v->p : 0, dst, err, errlen);
+			if (rc)
+				return rc;
+			continue;
+		}
+		/* Not in this config: the table's own default. */
+		if (!o->defval && o->type != FSC_OPT_FLAG) {
+			field_store(o, 0, 0, dst, err, errlen);
+			continue;
+		}
+		if (o->type == FSC_OPT_LIST) {
+			/* A list's items would need storage the config owns. */
+			report(err, errlen,
+			       "option table error: list --%s has a default but no value in this "
+			       "configuration",
+			       o->name);
+			return -EINVAL;
+		}
+		rc = value_parse(o, o->defval ? o->defval : "false", &p, msg, sizeof(msg));
+		if (rc) {
+			report(err, errlen, "option table error: the default of --%s is invalid (%s)",
+			       o->name, msg);
+			return rc;
+		}
+		rc = field_store(o, o->defval, &p, dst, err, errlen);
+		parsed_clear(&p);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* Help, JSON, hash                                                     */
 /* ------------------------------------------------------------------ */
 
@@ -962,6 +1100,35 @@ static json_t *json_text(const char *s)
 	return j;
 }
 
+/* One value, typed (see options.h). */
+static json_t *value_json(const struct cfg_val *v)
+{
+	json_t *a;
+
+	switch (v->opt->type) {
+	case FSC_OPT_FLAG: return json_boolean(v->p.v.b);
+	case FSC_OPT_INT: return json_integer((json_int_t)v->p.v.i);
+	case FSC_OPT_SIZE:
+	case FSC_OPT_TIME:
+		/* Beyond JSON's exact integers only without a bound. */
+		return v->p.v.u <= (uint64_t)INT64_MAX ? json_integer((json_int_t)v->p.v.u)
+		                                       : json_real((double)v->p.v.u);
+	case FSC_OPT_DOUBLE: return json_real(v->p.v.d);
+	case FSC_OPT_LIST:
+		a = json_array();
+		for (size_t i = 0; a && i < v->p.nitems; i++) {
+			if (json_array_append_new(a, json_text(v->p.items[i]))) {
+				json_decref(a);
+				return 0;
+			}
+		}
+		return a;
+	case FSC_OPT_STRING:
+	case FSC_OPT_CHOICE: break;
+	}
+	return json_text(v->text);
+}
+
 json_t *fsc_config_to_json(const struct fsc_config *cfg)
 {
 	json_t *o = json_object();
@@ -974,7 +1141,7 @@ json_t *fsc_config_to_json(const struct fsc_config *cfg)
 
 		if (!v->has)
 			continue;
-		j = v->opt->type == FSC_OPT_FLAG ? json_boolean(v->p.v.b) : json_text(v->text);
+		j = value_json(v);
 		if (!j || json_object_set_new(o, v->opt->name, j)) {
 			fsc_error("out of memory rendering the configuration");
 			json_decref(o);

@@ -9,6 +9,13 @@
  *
  * Option names are global (long names, no leading "--"); fabric and pattern
  * options carry their module's prefix (--tcp-if, --lb-lat, --pipe-stages).
+ *
+ * A module's table is the single source of truth for its options: each
+ * entry names the field of the module's settings struct that holds the
+ * value (FSC_AT_INT(struct x, iters), ...), and fsc_config_fill copies
+ * typed values into that struct once.  Modules then read fields, never
+ * names, so a misspelt option is a build error; choices arrive as the index
+ * of the value in `choices` (an enum declared in the same order).
  */
 #ifndef FSC_OPTIONS_H
 #define FSC_OPTIONS_H
@@ -30,6 +37,21 @@ enum fsc_opt_type {
 	FSC_OPT_LIST,   /* comma-separated; each item in `choices` if set */
 };
 
+/* Where fsc_config_fill stores an option's value; size 0: nowhere (the
+ * option is read by string lookup, or by nobody). */
+struct fsc_opt_field {
+	size_t offset;
+	size_t size;            /* sizeof the field */
+	enum fsc_opt_type type; /* must equal the option's type */
+};
+
+/* A LIST option's value in a settings struct; items point into the config
+ * (NULL-terminated; NULL and n == 0 when the option has no value). */
+struct fsc_opt_list {
+	size_t n;
+	const char *const *items;
+};
+
 struct fsc_opt {
 	const char *name; /* long name without "--"; NULL ends a table */
 	char short_name;  /* 0 if none */
@@ -42,7 +64,31 @@ struct fsc_opt {
 	                        min == max == 0.  Every numeric option of
 	                        fabscope states its range: --help prints
 	                        it and a value outside it is refused. */
+	struct fsc_opt_field at; /* FSC_AT_*(): the settings field */
 };
+
+/* The field of settings struct `st` that holds an option, type-checked at
+ * build time: FLAG bool, INT int64_t, SIZE and TIME (ns) uint64_t, DOUBLE
+ * double, STRING const char * (into the config or the table; NULL when
+ * unset), LIST struct fsc_opt_list, CHOICE an int-sized enum whose
+ * enumerators follow the order of `choices`. */
+#define FSC_AT_(st, f, T, k)                                                                        \
+	{                                                                                          \
+		offsetof(st, f) + 0 * sizeof(char[_Generic(((st *)0)->f, T: 1)]), sizeof(T), k    \
+	}
+#define FSC_AT_FLAG(st, f) FSC_AT_(st, f, bool, FSC_OPT_FLAG)
+#define FSC_AT_INT(st, f) FSC_AT_(st, f, int64_t, FSC_OPT_INT)
+#define FSC_AT_SIZE(st, f) FSC_AT_(st, f, uint64_t, FSC_OPT_SIZE)
+#define FSC_AT_DOUBLE(st, f) FSC_AT_(st, f, double, FSC_OPT_DOUBLE)
+#define FSC_AT_TIME(st, f) FSC_AT_(st, f, uint64_t, FSC_OPT_TIME)
+#define FSC_AT_STRING(st, f) FSC_AT_(st, f, const char *, FSC_OPT_STRING)
+#define FSC_AT_LIST(st, f) FSC_AT_(st, f, struct fsc_opt_list, FSC_OPT_LIST)
+#define FSC_AT_CHOICE(st, f)                                                                       \
+	{                                                                                          \
+		offsetof(st, f) +                                                                  \
+		        0 * sizeof(char[sizeof(((st *)0)->f) == sizeof(int) ? 1 : -1]),            \
+		        sizeof(int), FSC_OPT_CHOICE                                                \
+	}
 
 /* Common bounds for option tables. */
 #define FSC_OPT_SIZE_MAX 1099511627776.0 /* 1T: a message size's upper bound */
@@ -89,10 +135,28 @@ bool fsc_cfg_flag(const struct fsc_config *cfg, const char *name);
 /* LIST: number of items; *items points into the config (do not free). */
 size_t fsc_cfg_list(const struct fsc_config *cfg, const char *name, const char *const **items);
 
+/* Fill the settings struct `dst` from the fields of `table` (entries
+ * without a field are left alone).  An option the config does not hold
+ * (NULL cfg, or one built without this table) gets the table's default,
+ * or zero/NULL when it has none.  Checks the table once: a field whose
+ * type differs from its option's, a choice default not in the choices, or
+ * a config option of the same name with another type is -EINVAL with one
+ * line in err.  Strings and list items point into cfg or the table: they
+ * live as long as both. */
+int fsc_config_fill(const struct fsc_config *cfg, const struct fsc_opt *table, void *dst,
+                    char *err, size_t errlen);
+
+/* The text of choice `index` of option `o` (NULL when out of range), for
+ * printing an enum filled by fsc_config_fill. */
+const char *fsc_opt_choice_name(const struct fsc_opt *o, int index, char *buf, size_t len);
+
 /* --help text for every group, with defaults and choices. */
 void fsc_config_help(FILE *f, const struct fsc_opt_group *groups, size_t ngroups);
 
-/* Effective configuration as a JSON object {name: value-as-text}. */
+/* Effective configuration as a JSON object {name: value}: integers as
+ * JSON integers, sizes as integers of bytes, durations as integers of
+ * nanoseconds, numbers as reals, flags as booleans, lists as arrays of
+ * strings, strings and choices as strings. */
 json_t *fsc_config_to_json(const struct fsc_config *cfg);
 
 /* Stable hash of the effective configuration (for cross-rank agreement). */

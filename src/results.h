@@ -1,6 +1,6 @@
 /* Results: one versioned JSON document per run (schema in results/SCHEMA.md).
  *
- *   { "schema": "fabscope-results/2", "status": "running"|"complete"|"failed",
+ *   { "schema": "fabscope-results/3", "status": "running"|"complete"|"failed",
  *     "meta": {...}, "records": [ {...}, ... ] }
  *
  * The document is the model (jansson objects); writers render it.  When a

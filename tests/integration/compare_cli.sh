@@ -90,11 +90,11 @@ assert reg[0]["src"].endswith("r2") and reg[0]["dst"].endswith("r1"), reg
 PY
 
 # refusals: schema, hosts, arguments
-sed 's#"fabscope-results/2"#"fabscope-results/1"#' "$tmp/a.json" >"$tmp/v1.json"
+sed 's#"fabscope-results/3"#"fabscope-results/1"#' "$tmp/a.json" >"$tmp/v1.json"
 got=$("$FABSCOPE" compare "$tmp/v1.json" "$tmp/a.json" 2>&1 >/dev/null)
 rc=$?
 [[ $rc -eq 2 ]] || fail "schema mismatch: exit $rc"
-[[ $got == "fabscope: error: cannot compare results of different schema versions: baseline '$tmp/v1.json' is fabscope-results/1, run '$tmp/a.json' is fabscope-results/2" ]] ||
+[[ $got == "fabscope: error: cannot compare results of different schema versions: baseline '$tmp/v1.json' is fabscope-results/1, run '$tmp/a.json' is fabscope-results/3" ]] ||
 	fail "schema mismatch: [$got]"
 python3 - "$tmp/a.json" "$tmp/otherhosts.json" <<'PY'
 import json, sys

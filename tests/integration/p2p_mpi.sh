@@ -14,7 +14,7 @@ grep -q "verdict: PASS" "$tmp/out.txt"
 python3 - "$tmp/r.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
-assert d["schema"] == "fabscope-results/2" and d["status"] == "complete", d["status"]
+assert d["schema"] == "fabscope-results/3" and d["status"] == "complete", d["status"]
 m = d["meta"]
 assert m["nranks"] == 2 and len(m["ranks"]) == 2 and m["timer"]["resolution_ns"] > 0
 assert "fabrics" in m and "mpi" in m["fabrics"]

@@ -22,7 +22,7 @@ python3 - "$1" "$2" <<'PY'
 import json, math, sys
 d = json.load(open(sys.argv[1]))
 rc = int(sys.argv[2])
-assert d["schema"] == "fabscope-results/2", d["schema"]
+assert d["schema"] == "fabscope-results/3", d["schema"]
 recs = [r for r in d["records"] if r["pattern"] == "pairs"]
 assert len(recs) == 1, len(recs)
 r = recs[0]

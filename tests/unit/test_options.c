@@ -805,8 +805,8 @@ static void fsc_config_to_json__values(void **state)
 	assert_non_null(j);
 	s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
 	assert_string_equal(s,
-	                    "{\"flag\":false,\"list\":\"a,b\",\"n\":\"7\",\"name\":\"caf\xc3\xa9\","
-	                    "\"on\":true,\"size\":\"4K\"}");
+	                    "{\"flag\":false,\"list\":[\"a\",\"b\"],\"n\":7,\"name\":\"caf\xc3\xa9\","
+	                    "\"on\":true,\"size\":4096}");
 	free(s);
 	json_decref(j);
 	fsc_config_free(cfg);
@@ -817,6 +817,184 @@ static void fsc_config_to_json__values(void **state)
 	assert_string_equal(json_string_value(json_object_get(j, "name")), "caf?");
 	json_decref(j);
 	fsc_config_free(cfg);
+}
+
+/* Durations are nanoseconds, doubles reals, choices text; a size beyond
+ * JSON's exact integers (no bound) is a real. */
+static void fsc_config_to_json__typed_numbers(void **state)
+{
+	static const struct fsc_opt o[] = {
+	        {"t", 0, FSC_OPT_TIME, "200ms", "", 0, 0, 0},
+	        {"d", 0, FSC_OPT_DOUBLE, "0.25", "", 0, 0, 0},
+	        {"c", 0, FSC_OPT_CHOICE, "every", "", "once|every", 0, 0},
+	        {"big", 0, FSC_OPT_SIZE, "16777215T", "", 0, 0, 0},
+	        {"neg", 0, FSC_OPT_INT, "-3", "", 0, 0, 0},
+	        {0},
+	};
+	struct fsc_opt_group g = {"T", o};
+	struct fsc_config *cfg;
+	json_t *j;
+
+	(void)state;
+	assert_int_equal(fsc_config_defaults(&cfg, &g, 1), 0);
+	j = fsc_config_to_json(cfg);
+	assert_true(json_is_integer(json_object_get(j, "t")));
+	assert_int_equal(json_integer_value(json_object_get(j, "t")), 200000000);
+	assert_true(json_is_real(json_object_get(j, "d")));
+	assert_true(json_real_value(json_object_get(j, "d")) == 0.25);
+	assert_string_equal(json_string_value(json_object_get(j, "c")), "every");
+	assert_true(json_is_real(json_object_get(j, "big")));
+	assert_int_equal(json_integer_value(json_object_get(j, "neg")), -3);
+	json_decref(j);
+	fsc_config_free(cfg);
+}
+
+/* ---------------------------------------------------------------- */
+
+enum color { RED, GREEN, BLUE };
+
+struct settings {
+	bool verbose;
+	int64_t n;
+	uint64_t size, wait_ns;
+	double ratio;
+	const char *name, *unset;
+	enum color color;
+	struct fsc_opt_list list, none;
+};
+
+static const struct fsc_opt fill_opts[] = {
+        {"verbose", 'v', FSC_OPT_FLAG, 0, "", 0, 0, 0, FSC_AT_FLAG(struct settings, verbose)},
+        {"n", 'n', FSC_OPT_INT, "3", "", 0, 0, 0, FSC_AT_INT(struct settings, n)},
+        {"size", 0, FSC_OPT_SIZE, "4K", "", 0, 0, 0, FSC_AT_SIZE(struct settings, size)},
+        {"wait", 0, FSC_OPT_TIME, "2ms", "", 0, 0, 0, FSC_AT_TIME(struct settings, wait_ns)},
+        {"ratio", 0, FSC_OPT_DOUBLE, "0.5", "", 0, 0, 1, FSC_AT_DOUBLE(struct settings, ratio)},
+        {"name", 0, FSC_OPT_STRING, "x", "", 0, 0, 0, FSC_AT_STRING(struct settings, name)},
+        {"unset", 0, FSC_OPT_STRING, 0, "", 0, 0, 0, FSC_AT_STRING(struct settings, unset)},
+        {"color", 0, FSC_OPT_CHOICE, "green", "", "red|green|blue", 0, 0,
+         FSC_AT_CHOICE(struct settings, color)},
+        {"list", 0, FSC_OPT_LIST, "a,b", "", 0, 0, 0, FSC_AT_LIST(struct settings, list)},
+        {"none", 0, FSC_OPT_LIST, 0, "", 0, 0, 0, FSC_AT_LIST(struct settings, none)},
+        {"plain", 0, FSC_OPT_INT, "9", "read by name", 0, 0, 0},
+        {0},
+};
+
+static void fsc_config_fill__every_type(void **state)
+{
+	struct fsc_opt_group g = {"Fill", fill_opts};
+	char *argv[] = {"x",    "-v",      "-n",      "-7",     "--size", "1M",
+	                "--wait", "1.5us", "--color", "blue", "--list", "p,q,r"};
+	struct settings s;
+	struct fsc_config *cfg;
+	char err[256] = "";
+
+	(void)state;
+	memset(&s, 0xa5, sizeof(s));
+	assert_int_equal(fsc_config_parse(&cfg, &g, 1, ARGC(argv), argv, 0, err, sizeof(err)), 0);
+	assert_int_equal(fsc_config_fill(cfg, fill_opts, &s, err, sizeof(err)), 0);
+	assert_true(s.verbose);
+	assert_int_equal(s.n, -7);
+	assert_int_equal(s.size, 1048576);
+	assert_int_equal(s.wait_ns, 1500);
+	assert_true(s.ratio == 0.5);
+	assert_string_equal(s.name, "x");
+	assert_null(s.unset);
+	assert_int_equal(s.color, BLUE);
+	assert_int_equal(s.list.n, 3);
+	assert_string_equal(s.list.items[0], "p");
+	assert_string_equal(s.list.items[2], "r");
+	assert_null(s.list.items[3]);
+	assert_int_equal(s.none.n, 0);
+	assert_null(s.none.items);
+	fsc_config_free(cfg);
+}
+
+/* No config, or one built from other tables: the table's defaults. */
+static void fsc_config_fill__defaults_without_the_table(void **state)
+{
+	static const struct fsc_opt no_list[] = {
+	        {"n", 0, FSC_OPT_INT, "3", "", 0, 0, 0, FSC_AT_INT(struct settings, n)},
+	        {"color", 0, FSC_OPT_CHOICE, "green", "", "red|green|blue", 0, 0,
+	         FSC_AT_CHOICE(struct settings, color)},
+	        {"size", 0, FSC_OPT_SIZE, 0, "", 0, 0, 0, FSC_AT_SIZE(struct settings, size)},
+	        {"verbose", 0, FSC_OPT_FLAG, 0, "", 0, 0, 0, FSC_AT_FLAG(struct settings, verbose)},
+	        {"name", 0, FSC_OPT_STRING, "x", "", 0, 0, 0, FSC_AT_STRING(struct settings, name)},
+	        {"none", 0, FSC_OPT_LIST, 0, "", 0, 0, 0, FSC_AT_LIST(struct settings, none)},
+	        {0},
+	};
+	struct settings s;
+	struct fsc_config *cfg;
+	char err[256] = "";
+
+	(void)state;
+	memset(&s, 0xa5, sizeof(s));
+	assert_int_equal(fsc_config_fill(0, no_list, &s, err, sizeof(err)), 0);
+	assert_int_equal(s.n, 3);
+	assert_int_equal(s.color, GREEN);
+	assert_int_equal(s.size, 0);
+	assert_false(s.verbose);
+	assert_string_equal(s.name, "x");
+	assert_int_equal(s.none.n, 0);
+	/* A config of the other test tables lacks these options. */
+	assert_int_equal(fsc_config_defaults(&cfg, groups + 1, 1), 0);
+	memset(&s, 0xa5, sizeof(s));
+	assert_int_equal(fsc_config_fill(cfg, no_list, &s, err, sizeof(err)), 0);
+	assert_int_equal(s.n, 3);
+	assert_int_equal(s.color, GREEN);
+	/* A list default cannot be filled without the config's storage. */
+	assert_int_equal(fsc_config_fill(cfg, fill_opts, &s, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "option table error: list --list has a default but no value in "
+	                         "this configuration");
+	fsc_config_free(cfg);
+}
+
+static void fsc_config_fill__table_errors(void **state)
+{
+	/* A field declared for another type than its option's. */
+	static const struct fsc_opt wrong_field[] = {
+	        {"size", 0, FSC_OPT_SIZE, "4K", "", 0, 0, 0, FSC_AT_INT(struct settings, n)},
+	        {0},
+	};
+	static const struct fsc_opt bad_choice[] = {
+	        {"color", 0, FSC_OPT_CHOICE, "pink", "", "red|green|blue", 0, 0,
+	         FSC_AT_CHOICE(struct settings, color)},
+	        {0},
+	};
+	/* "n" as text, while fill_opts reads it as an integer. */
+	static const struct fsc_opt n_text[] = {
+	        {"n", 0, FSC_OPT_STRING, "3", "", 0, 0, 0},
+	        {0},
+	};
+	struct fsc_opt_group g = {"Text", n_text};
+	struct settings s;
+	struct fsc_config *cfg;
+	char err[256] = "";
+
+	(void)state;
+	assert_int_equal(fsc_config_fill(0, wrong_field, &s, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "option table error: --size has type size but its field has "
+	                         "type integer");
+	assert_int_equal(fsc_config_fill(0, bad_choice, &s, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "option table error: the default of --color is invalid (invalid "
+	                         "value 'pink' for --color: expected one of red|green|blue)");
+	assert_int_equal(fsc_config_defaults(&cfg, &g, 1), 0);
+	assert_int_equal(fsc_config_fill(cfg, fill_opts, &s, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "option table error: --n has type integer here but type string "
+	                         "in the configuration");
+	fsc_config_free(cfg);
+}
+
+static void fsc_opt_choice_name__by_index(void **state)
+{
+	const struct fsc_opt *o = &fill_opts[7];
+	char buf[16];
+
+	(void)state;
+	assert_string_equal(fsc_opt_choice_name(o, RED, buf, sizeof(buf)), "red");
+	assert_string_equal(fsc_opt_choice_name(o, BLUE, buf, sizeof(buf)), "blue");
+	assert_null(fsc_opt_choice_name(o, 3, buf, sizeof(buf)));
+	assert_null(fsc_opt_choice_name(o, -1, buf, sizeof(buf)));
+	assert_null(fsc_opt_choice_name(&fill_opts[1], 0, buf, sizeof(buf)));
 }
 
 static void fsc_config_hash__equal_parses_equal_hashes(void **state)
@@ -902,6 +1080,11 @@ int main(void)
 	        cmocka_unit_test(fsc_config_help__shows_defaults_and_choices),
 	        cmocka_unit_test(fsc_config_help__long_names),
 	        cmocka_unit_test(fsc_config_to_json__values),
+	        cmocka_unit_test(fsc_config_to_json__typed_numbers),
+	        cmocka_unit_test(fsc_config_fill__every_type),
+	        cmocka_unit_test(fsc_config_fill__defaults_without_the_table),
+	        cmocka_unit_test(fsc_config_fill__table_errors),
+	        cmocka_unit_test(fsc_opt_choice_name__by_index),
 	        cmocka_unit_test(fsc_config_hash__equal_parses_equal_hashes),
 	        cmocka_unit_test(fsc_config_hash__exact_fnv1a),
 	};

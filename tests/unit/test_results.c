@@ -80,7 +80,7 @@ static void fsc_results_add__streams_running_then_complete(void **state)
 	assert_int_equal(fsc_results_load(path, &doc, err, sizeof(err)), 0);
 	assert_string_equal(json_string_value(json_object_get(doc, "status")), "complete");
 	assert_string_equal(json_string_value(json_object_get(doc, "schema")),
-	                    "fabscope-results/2");
+	                    "fabscope-results/3");
 	json_decref(doc);
 	fsc_results_free(r);
 	fsc_results_free(NULL);
