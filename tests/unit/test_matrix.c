@@ -45,6 +45,9 @@ struct fake {
 	uint64_t fail_seq;
 	uint64_t wrong; /* reported by node 1 in step 0 */
 	int no_retest;  /* no retest callback: measure is used */
+	/* bandwidth factors of single cells, 0 = none: in the rounds only,
+	 * in the re-tests only */
+	double round_bw[MAXN][MAXN], retest_bw[MAXN][MAXN];
 	int open_fails;
 	/* store hook */
 	int store_hook, store_fail_puts, store_no_dense;
@@ -127,6 +130,10 @@ static int cell_fill(struct fsc_pctx *c, const struct fsc_matrix_step *st, int n
 		return -EIO;
 	if (!isnan(out->bw_med) || out->windows || out->wrong)
 		F.bad_step[c->rank]++; /* the driver hands a cleared cell */
+	if (serial && F.retest_bw[node][partner] > 0)
+		f *= F.retest_bw[node][partner];
+	if (!serial && st->kind == FSC_MATRIX_ROUND && F.round_bw[node][partner] > 0)
+		f *= F.round_bw[node][partner];
 	if (serial) {
 		if (st->kind != FSC_MATRIX_RETEST || st->a >= st->b)
 			F.bad_step[c->rank]++;
@@ -487,6 +494,67 @@ static void fsc_matrix__slow_link_confirmed_by_the_retest_callback(void **state)
 /* Every node on one rank, from a layout of the pattern's own, as a
  * simulated fabric lays them out: both ends of each pair are measured on
  * rank 0 and the slow host is named as a node. */
+/* Bandwidth anomalies of the record, as "node N" or "link S->D". */
+static void bw_anomalies(json_t *rec, char *buf, size_t len)
+{
+	json_t *an = json_object_get(rec, "anomalies"), *a;
+	size_t i, off = 0;
+
+	buf[0] = 0;
+	json_array_foreach(an, i, a)
+	{
+		if (strcmp(lbh_str(a, "metric"), "bandwidth"))
+			continue;
+		if (!strcmp(lbh_str(a, "kind"), "node"))
+			off += (size_t)snprintf(buf + off, len - off, "%snode %d", off ? ", " : "",
+			                        (int)lbh_num(a, "src"));
+		else
+			off += (size_t)snprintf(buf + off, len - off, "%slink %d->%d",
+			                        off ? ", " : "", (int)lbh_num(a, "src"),
+			                        (int)lbh_num(a, "dst"));
+	}
+}
+
+/* A host whose column looks slow in the matrix because of one slow link
+ * into it plus noise on two more: the re-tests clear the host, and the
+ * slow link, bad in the matrix and in its re-tests, is named on its own. */
+static void fsc_matrix__slow_link_found_through_a_cleared_node(void **state)
+{
+	struct job j = {0};
+	char got[256];
+
+	(void)state;
+	reset();
+	F.round_bw[1][3] = 0.1;
+	F.retest_bw[1][3] = 0.1;
+	F.round_bw[0][3] = F.round_bw[2][3] = 0.2; /* noise in the rounds only */
+	run(&j, 5);
+	bw_anomalies(j.rec, got, sizeof(got));
+	assert_string_equal(got, "link 1->3");
+	assert_int_equal(F.retests_seen[1][3], 2);
+	json_decref(j.rec);
+}
+
+/* The same host suspect, but the link that reads slow in its re-tests
+ * was healthy in the matrix: a serial best that dipped is not a link
+ * anomaly, and nothing is named. */
+static void fsc_matrix__link_slow_only_in_a_retest_is_not_named(void **state)
+{
+	struct job j = {0};
+	char got[256];
+
+	(void)state;
+	reset();
+	F.round_bw[0][3] = F.round_bw[2][3] = F.round_bw[4][3] = 0.2;
+	F.retest_bw[1][3] = 0.1; /* healthy in the matrix */
+	run(&j, 5);
+	bw_anomalies(j.rec, got, sizeof(got));
+	assert_string_equal(got, "");
+	/* it was re-tested, and read slow there */
+	assert_int_equal(F.retests_seen[1][3], 2);
+	json_decref(j.rec);
+}
+
 static void fsc_matrix__all_nodes_on_one_rank_from_a_layout_hook(void **state)
 {
 	struct job j = {0};
@@ -797,6 +865,8 @@ int main(void)
 	        cmocka_unit_test(fsc_matrix__streams_the_record_to_the_results_file),
 	        cmocka_unit_test(fsc_matrix__layouts_per_host_and_per_rank),
 	        cmocka_unit_test(fsc_matrix__retest_budget_grows_sublinearly),
+	        cmocka_unit_test(fsc_matrix__slow_link_found_through_a_cleared_node),
+	        cmocka_unit_test(fsc_matrix__link_slow_only_in_a_retest_is_not_named),
 	        cmocka_unit_test(fsc_matrix__dense_store_starts_unmeasured),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
