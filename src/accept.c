@@ -1942,9 +1942,10 @@ static void accept_usage(FILE *f)
 
 /* Would this spec run nothing but fabrics that run their ranks in one
  * process?  (Decides, before any bootstrap, between in-process ranks and
- * MPI.)  Fabrics that are not built or are filtered out run nowhere and do
- * not count; a spec left with nothing to run is judged in-process too,
- * without starting MPI. */
+ * MPI.)  Fabrics that are not built, not usable here (their probe fails:
+ * no GPU, no RDMA device) or filtered out run nowhere and do not count; a
+ * spec left with nothing to run is judged in-process too, without starting
+ * MPI. */
 static int only_inprocess(const struct fsc_spec *s, const struct fsc_config *acfg)
 {
 	const char *const *filter;
@@ -1957,7 +1958,10 @@ static int only_inprocess(const struct fsc_spec *s, const struct fsc_config *acf
 
 			for (k = 0; k < nfilter && strcmp(filter[k], name); k++)
 				;
-			if ((nfilter && k == nfilter) || !fsc_fabric_find(name))
+			char why[256];
+
+			if ((nfilter && k == nfilter) || !fsc_fabric_find(name) ||
+			    fsc_fabric_probe(fsc_fabric_find(name), acfg, why, sizeof(why)))
 				continue;
 			if (!fsc_fabric_find(name)->inprocess_ranks)
 				return 0;

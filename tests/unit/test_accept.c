@@ -985,14 +985,14 @@ static void fsc_accept_main__bad_specs_exit_2_with_position(void **state)
 	        {"name: x\ntests:\n  - name: a\n    fabrics: [loopback, infiniband]\n"
 	         "    pattern: latency\n",
 	         "fabscope: error: SPEC:4:25: unknown fabric 'infiniband' in test 'a' (expected "
-	         "one of: loopback, mpi, tcp, ucx"},
+	         "one of: loopback, mpi, nccl, tcp, ucx"},
 	        {"name: x\ntests:\n  - name: a\n    fabrics: loopback\n    pattern: latenc\n",
 	         "fabscope: error: SPEC:5:14: unknown pattern 'latenc' in test 'a' (expected one "
 	         "of: latency, "},
 	        {"name: x\ntests:\n  - name: a\n    fabrics: loopback\n    pattern: latency\n"
 	         "    impl: ring\n",
 	         "fabscope: error: SPEC:6:11: unknown impl 'ring' of pattern latency in test 'a' "
-	         "(expected one of: pingpong, all)\n"},
+	         "(expected one of: pingpong, put, get, all)\n"},
 	        {"name: x\ntests:\n  - name: a\n    fabrics: loopback\n    pattern: bandwidth\n"
 	         "    sizes: {min: 8, max: 64}\n    checks:\n      - bandwidth: {min: 1 GB/s, at: "
 	         "1M}\n",
@@ -1001,7 +1001,7 @@ static void fsc_accept_main__bad_specs_exit_2_with_position(void **state)
 	        {"name: x\nfabrics: {infiniband: {required: true}}\ntests:\n  - name: a\n"
 	         "    fabrics: loopback\n    pattern: latency\n",
 	         "fabscope: error: SPEC:2:11: unknown fabric 'infiniband' in fabrics (expected one "
-	         "of: loopback, mpi, tcp, ucx"},
+	         "of: loopback, mpi, nccl, tcp, ucx"},
 	        {"name: x\ntests:\n  - name: a\n    fabrics: loopback\n    pattern: latency\n"
 	         "    checks:\n      - latency_p50: {max: 50}\n",
 	         "fabscope: error: SPEC:7:28: 'max' in check 'latency_p50' of test 'a': threshold "
@@ -1063,7 +1063,7 @@ static void fsc_accept_main__usage_errors(void **state)
 	accept_run(&r, healthy_spec, "--fabric-filter=tcp,ib");
 	assert_int_equal(r.rc, FSC_EXIT_USAGE);
 	assert_non_null(strstr(r.err, "invalid value 'ib' for --fabric-filter: expected fabrics "
-	                              "among loopback, mpi, tcp, ucx"));
+	                              "among loopback, mpi, nccl, tcp, ucx"));
 	run_fini(&r);
 	accept_run(&r, healthy_spec, "second.yaml");
 	assert_int_equal(r.rc, FSC_EXIT_USAGE);

@@ -1,0 +1,244 @@
+/* The nccl fabric on the CUDA/NCCL stand-in (tests/cudadouble; ctest puts
+ * it first on LD_LIBRARY_PATH with 8 devices), ranks as threads: every
+ * pattern with verified data, the fabric's own entries (device memory,
+ * describe, placement), and cancel aborting the communicator.
+ */
+#include "unit/coll_harness.h"
+
+#include <errno.h>
+
+/* ---- every pattern, 1 to 4 ranks ---- */
+
+static const struct lbh_point coll_points[] = {
+        {"allreduce", "ring", FSC_F32, FSC_SUM, 0, 4800},
+        {"allreduce", "rd", FSC_BF16, FSC_MAX, 1, 960},
+        {"allreduce", "native", FSC_F32, FSC_SUM, 0, 4800},
+        {"allreduce", "native", FSC_I64, FSC_MIN, 1, 960},
+        {"allreduce", "native", FSC_BF16, FSC_SUM, 0, 960},
+        {"reducescatter", "ring", FSC_F32, FSC_SUM, 0, 4800},
+        {"reducescatter", "native", FSC_I32, FSC_MAX, 0, 4800},
+        {"reducescatter", "native", FSC_F64, FSC_SUM, 1, 4800},
+        {"allgather", "ring", FSC_F32, FSC_SUM, 1, 1200},
+        {"allgather", "native", FSC_F32, FSC_SUM, 0, 1200},
+        {"allgather", "native", FSC_F32, FSC_SUM, 1, 1200},
+        {"broadcast", "chain", FSC_F32, FSC_SUM, 0, 3000},
+        {"broadcast", "tree", FSC_F32, FSC_SUM, 0, 3000},
+        {"broadcast", "native", FSC_F32, FSC_SUM, 0, 3000},
+};
+
+static const struct lbh_point p2p_points[] = {
+        {"latency", "pingpong", FSC_F32, FSC_SUM, 0, 100},
+        {"latency", "pingpong", FSC_F32, FSC_SUM, 0, 0},
+        {"latency", "pingpong", FSC_F32, FSC_SUM, 0, 8192},
+        {"bandwidth", "uni", FSC_F32, FSC_SUM, 0, 5000},
+        {"bandwidth", "bi", FSC_F32, FSC_SUM, 0, 5000},
+        {"alltoall", "pairwise", FSC_F32, FSC_SUM, 0, 1200},
+        {"alltoall", "native", FSC_F32, FSC_SUM, 0, 1200},
+};
+
+static void fsc_nccl__every_pattern_exact(void **state)
+{
+	(void)state;
+	for (int n = 1; n <= 4; n++) {
+		struct lbh_job j = {.fabric = "nccl"};
+		json_t *recs;
+
+		LBH_ARGS(&j, "--iters", "2", "--warmup", "1", "--check", "every", "--coll-seg",
+		         "512", "--bcast-root", n > 2 ? "2" : "0", "--timeout", "60s");
+		j.points = coll_points;
+		j.npoints = sizeof(coll_points) / sizeof(coll_points[0]);
+		recs = ch_run(&j, n);
+		ch_assert_all_ok(recs);
+		json_decref(recs);
+		if (n < 2)
+			continue;
+		LBH_ARGS(&j, "--iters", "2", "--warmup", "1", "--check", "every", "--window", "4",
+		         "--peer", n > 2 ? "2" : "1", "--timeout", "60s");
+		j.points = p2p_points;
+		j.npoints = sizeof(p2p_points) / sizeof(p2p_points[0]);
+		recs = ch_run(&j, n);
+		ch_assert_all_ok(recs);
+		json_decref(recs);
+	}
+}
+
+static void fsc_nccl__pipeline_exact(void **state)
+{
+	struct lbh_job j = {.fabric = "nccl", .pattern = "pipeline"};
+	json_t *recs;
+
+	(void)state;
+	LBH_ARGS(&j, "--min", "4096", "--max", "4096", "--iters", "3", "--warmup", "1", "--check",
+	         "every", "--pipe-microbatches", "4", "--timeout", "60s");
+	recs = lbh_run(&j, 3);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(j.rc[i], 0);
+		assert_int_equal(j.failed[i], 0);
+	}
+	ch_assert_all_ok(recs);
+	json_decref(recs);
+}
+
+/* ---- the fabric's entries ---- */
+
+struct job {
+	const char *const *args;
+	int nargs;
+	int (*body)(struct fsc_fabric *f);
+	int create_rc[4], connect_rc[4], rc[4];
+};
+
+static int job_rank(struct fsc_boot *b, void *arg)
+{
+	struct job *jb = arg;
+	struct fsc_config *cfg = lbh_config(jb->nargs, jb->args);
+	struct fsc_fabric *f = 0;
+
+	if (!cfg)
+		return -1;
+	jb->create_rc[b->rank] = fsc_fabric_create(fsc_fabric_find("nccl"), b, cfg, &f);
+	if (!jb->create_rc[b->rank])
+		jb->connect_rc[b->rank] = fsc_fabric_connect(f);
+	if (!jb->create_rc[b->rank] && !jb->connect_rc[b->rank] && jb->body)
+		jb->rc[b->rank] = jb->body(f);
+	fsc_fabric_destroy(f);
+	fsc_config_free(cfg);
+	return 0;
+}
+
+static void run_job(struct job *jb, int n)
+{
+	int rcs[4];
+
+	assert_int_equal(fsc_boot_local_run(n, 0, job_rank, jb, rcs), 0);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(rcs[i], 0);
+}
+
+static int memory_and_describe(struct fsc_fabric *f)
+{
+	unsigned char *d = fsc_fabric_buf_alloc(f, 256), h[256], back[256];
+	json_t *info = json_object();
+	int rc;
+
+	if (fsc_fabric_mem_kind(f) != FSC_MEM_DEVICE || !d || !info)
+		return -100;
+	for (int i = 0; i < 256; i++)
+		h[i] = (unsigned char)(i ^ f->rank);
+	rc = fsc_fabric_from_host(f, d, h, 256);
+	if (!rc)
+		rc = fsc_fabric_buf_copy(f, d + 128, d, 64);
+	if (!rc)
+		rc = fsc_fabric_to_host(f, back, d, 256);
+	if (!rc &&
+	    (back[0] != h[0] || back[128] != h[0] || back[191] != h[63] || back[192] != h[192]))
+		rc = -101;
+	if (!rc)
+		rc = fsc_fabric_buf_set(f, d, 0xab, 256);
+	if (!rc)
+		rc = fsc_fabric_to_host(f, back, d, 256);
+	if (!rc && (back[0] != 0xab || back[255] != 0xab))
+		rc = -102;
+	if (!rc)
+		rc = fsc_fabric_describe(f, info);
+	if (!rc && (!json_is_string(json_object_get(info, "nccl_version")) ||
+	            !json_is_string(json_object_get(info, "pci_bus_id")) ||
+	            json_integer_value(json_object_get(info, "gpu")) != f->rank ||
+	            !json_is_object(json_object_get(info, "nccl_env"))))
+		rc = -103;
+	json_decref(info);
+	fsc_fabric_buf_free(f, d);
+	return rc;
+}
+
+static void fsc_nccl__device_memory_and_describe(void **state)
+{
+	const char *args[] = {"--timeout", "30s"};
+	struct job jb = {args, 2, memory_and_describe, {0}, {0}, {0}};
+
+	(void)state;
+	run_job(&jb, 2);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(jb.create_rc[i], 0);
+		assert_int_equal(jb.connect_rc[i], 0);
+		assert_int_equal(jb.rc[i], 0);
+	}
+}
+
+/* Two ranks of one host on one GPU: refused in connect, before NCCL. */
+static void fsc_nccl__two_ranks_on_one_gpu_refused(void **state)
+{
+	const char *args[] = {"--nccl-dev", "1", "--timeout", "30s"};
+	struct job jb = {args, 4, 0, {0}, {0}, {0}};
+
+	(void)state;
+	run_job(&jb, 2);
+	assert_int_equal(jb.create_rc[0], 0);
+	assert_int_equal(jb.connect_rc[0], -EINVAL);
+	assert_int_equal(jb.connect_rc[1], -EINVAL);
+}
+
+static void fsc_nccl__gpu_beyond_the_visible_refused(void **state)
+{
+	const char *args[] = {"--nccl-dev", "99"};
+	struct job jb = {args, 2, 0, {0}, {0}, {0}};
+
+	(void)state;
+	run_job(&jb, 1);
+	assert_int_equal(jb.create_rc[0], -EINVAL);
+}
+
+/* Rank 0 posts a receive nobody sends, cancels it: the communicator is
+ * aborted and every later operation fails at once with -EIO. */
+static int cancel_aborts(struct fsc_fabric *f)
+{
+	unsigned char *d = fsc_fabric_buf_alloc(f, 64);
+	struct fsc_req r;
+	int done = 0, rc;
+
+	if (!d)
+		return -100;
+	if (f->rank == 0) {
+		rc = fsc_fabric_irecv(f, 1, d, 64, 5, &r);
+		if (!rc)
+			rc = fsc_fabric_test(f, &r, &done); /* issued, not complete */
+		if (!rc && done)
+			rc = -101;
+		if (!rc)
+			rc = fsc_fabric_cancel(f, &r);
+		if (!rc && fsc_fabric_isend(f, 1, d, 64, 5, &r) != -EIO)
+			rc = -102;
+		if (!rc && fsc_fabric_coll_barrier(f) != -EIO)
+			rc = -103;
+	} else {
+		rc = 0;
+	}
+	fsc_fabric_buf_free(f, d);
+	return rc;
+}
+
+static void fsc_nccl__cancel_aborts_the_communicator(void **state)
+{
+	const char *args[] = {"--timeout", "5s"};
+	struct job jb = {args, 2, cancel_aborts, {0}, {0}, {0}};
+
+	(void)state;
+	run_job(&jb, 2);
+	assert_int_equal(jb.connect_rc[0], 0);
+	assert_int_equal(jb.rc[0], 0);
+	assert_int_equal(jb.rc[1], 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(fsc_nccl__every_pattern_exact),
+	        cmocka_unit_test(fsc_nccl__pipeline_exact),
+	        cmocka_unit_test(fsc_nccl__device_memory_and_describe),
+	        cmocka_unit_test(fsc_nccl__two_ranks_on_one_gpu_refused),
+	        cmocka_unit_test(fsc_nccl__gpu_beyond_the_visible_refused),
+	        cmocka_unit_test(fsc_nccl__cancel_aborts_the_communicator),
+	};
+
+	return cmocka_run_group_tests(tests, 0, 0);
+}
