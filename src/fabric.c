@@ -9,17 +9,17 @@
 
 #include "err.h"
 #include "log.h"
+#include "runner.h"
 
 /* Deadline check every this many polls: a clock read costs ~20 ns, a poll
  * of a shared-memory transport ~50 ns; checking every poll would add a
  * measurable share to the smallest latencies. */
 #define FSC_WAIT_CLOCK_EVERY 256
 
-#define FSC_DEFAULT_TIMEOUT_NS (30ull * 1000000000ull)
-
 int fsc_fabric_create(const struct fsc_fabric_ops *ops, struct fsc_boot *boot,
                       const struct fsc_config *cfg, struct fsc_fabric **out)
 {
+	struct fsc_run_settings set;
 	struct fsc_fabric *f;
 	int rc;
 
@@ -33,9 +33,13 @@ int fsc_fabric_create(const struct fsc_fabric_ops *ops, struct fsc_boot *boot,
 	f->boot = boot;
 	f->rank = boot ? boot->rank : 0;
 	f->size = boot ? boot->size : 1;
-	f->timeout_ns = FSC_DEFAULT_TIMEOUT_NS;
-	if (cfg && fsc_cfg_has(cfg, "timeout"))
-		f->timeout_ns = fsc_cfg_time_ns(cfg, "timeout");
+	/* --timeout, or its default when cfg lacks the run options. */
+	rc = fsc_run_settings_fill(cfg, &set, 0, 0);
+	if (rc) {
+		free(f);
+		return rc;
+	}
+	f->timeout_ns = set.timeout_ns;
 	if (!ops->create) {
 		*out = f;
 		return 0;

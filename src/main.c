@@ -153,7 +153,15 @@ static int run_rank(struct fsc_boot *b, void *arg)
 		fsc_results_free(res);
 		return FSC_EXIT_USAGE;
 	}
-	quiet = fsc_cfg_flag(cfg, "quiet");
+	/* 3. fabrics x patterns */
+	rc = fsc_runner_init(&r, b, cfg, res, 0);
+	if (rc) {
+		fsc_runner_fini(&r);
+		fsc_results_free(res);
+		return FSC_EXIT_USAGE;
+	}
+	quiet = r.set.quiet;
+	r.out = b->rank == 0 && !quiet ? stdout : 0;
 	if (b->rank == 0) {
 		fabinfo = json_object();
 		json_object_set_new(fsc_results_meta(res), "fabrics", fabinfo);
@@ -164,8 +172,6 @@ static int run_rank(struct fsc_boot *b, void *arg)
 			       ti.call_cost_ns);
 	}
 
-	/* 3. fabrics x patterns */
-	fsc_runner_init(&r, b, cfg, res, b->rank == 0 && !quiet ? stdout : 0);
 	rc = fsc_session_run(&r, fabinfo);
 
 	/* 4. verdict */
@@ -182,8 +188,7 @@ static int run_rank(struct fsc_boot *b, void *arg)
 	}
 	/* A run in which every fabric asked for was skipped measured
 	 * nothing, and nothing measured is never a pass. */
-	nothing = !rc && !r.failed && r.fabrics_skipped &&
-	          r.fabrics_skipped == fsc_cfg_list(cfg, "fabric", 0);
+	nothing = !rc && !r.failed && r.fabrics_skipped && r.fabrics_skipped == r.set.fabric.n;
 	rc = rc == -EINVAL || nothing ? FSC_EXIT_USAGE : r.failed ? FSC_EXIT_FAIL : FSC_EXIT_OK;
 	if (b->rank == 0 && nothing)
 		fprintf(stderr,

@@ -502,8 +502,9 @@ static int opt_check(const struct fsc_opt *o, const char *title, char *err, size
 		return -EINVAL;
 	}
 	if (o->at.size && o->at.type != o->type) {
-		report(err, errlen, "option table error: --%s has type %s but its field has type %s",
-		       o->name, type_name(o->type), type_name(o->at.type));
+		report(err, errlen,
+		       "option table error: --%s has type %s but its field has type %s", o->name,
+		       type_name(o->type), type_name(o->at.type));
 		return -EINVAL;
 	}
 	return 0;
@@ -937,8 +938,9 @@ static int field_store(const struct fsc_opt *o, const char *text, const struct c
 		if (p) {
 			idx = choice_index(o->choices, text);
 			if (idx < 0) { /* cannot happen for a validated value */
-				report(err, errlen, "invalid value '%s' for --%s: expected one of %s",
-				       text, o->name, o->choices);
+				report(err, errlen,
+				       "invalid value '%s' for --%s: expected one of %s", text,
+				       o->name, o->choices);
 				return -EINVAL;
 			}
 		}
@@ -955,8 +957,46 @@ static int field_store(const struct fsc_opt *o, const char *text, const struct c
 	return 0;
 }
 
-int fsc_config_fill(const struct fsc_config *cfg, const struct fsc_opt *table, void *dst,
-                    char *err, size_t errlen)
+/* Parsed list defaults of tables filled without a config that holds them,
+ * kept for the life of the process (tables are static data). */
+struct list_default {
+	const struct fsc_opt *opt;
+	struct cfg_parsed p;
+	struct list_default *next;
+};
+static struct list_default *list_defaults;
+static pthread_mutex_t list_defaults_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const struct cfg_parsed *list_default(const struct fsc_opt *o, char *err, size_t errlen)
+{
+	struct list_default *d;
+	char msg[512];
+
+	pthread_mutex_lock(&list_defaults_lock);
+	for (d = list_defaults; d && d->opt != o; d = d->next)
+		;
+	if (!d) {
+		d = calloc(1, sizeof(*d));
+		if (!d) {
+			report(err, errlen, "out of memory filling --%s", o->name);
+		} else if (value_parse(o, o->defval, &d->p, msg, sizeof(msg))) {
+			report(err, errlen,
+			       "option table error: the default of --%s is invalid (%s)", o->name,
+			       msg);
+			free(d);
+			d = 0;
+		} else {
+			d->opt = o;
+			d->next = list_defaults;
+			list_defaults = d;
+		}
+	}
+	pthread_mutex_unlock(&list_defaults_lock);
+	return d ? &d->p : 0;
+}
+
+int fsc_config_fill(const struct fsc_config *cfg, const struct fsc_opt *table, void *dst, char *err,
+                    size_t errlen)
 {
 	char msg[512];
 	int rc;
@@ -990,17 +1030,18 @@ int fsc_config_fill(const struct fsc_config *cfg, const struct fsc_opt *table, v
 			continue;
 		}
 		if (o->type == FSC_OPT_LIST) {
-			/* A list's items would need storage the config owns. */
-			report(err, errlen,
-			       "option table error: list --%s has a default but no value in this "
-			       "configuration",
-			       o->name);
-			return -EINVAL;
+			const struct cfg_parsed *d = list_default(o, err, errlen);
+
+			if (!d)
+				return -EINVAL;
+			field_store(o, o->defval, d, dst, err, errlen);
+			continue;
 		}
 		rc = value_parse(o, o->defval ? o->defval : "false", &p, msg, sizeof(msg));
 		if (rc) {
-			report(err, errlen, "option table error: the default of --%s is invalid (%s)",
-			       o->name, msg);
+			report(err, errlen,
+			       "option table error: the default of --%s is invalid (%s)", o->name,
+			       msg);
 			return rc;
 		}
 		rc = field_store(o, o->defval, &p, dst, err, errlen);

@@ -58,12 +58,12 @@ struct fsc_opt {
 	enum fsc_opt_type type;
 	const char *defval; /* default as text; NULL = unset */
 	const char *help;
-	const char *choices; /* CHOICE/LIST: "a|b|c"; NULL = free */
-	double min, max;     /* INT/SIZE/DOUBLE/TIME bounds, inclusive
-	                        (SIZE in bytes, TIME in ns); ignored when
-	                        min == max == 0.  Every numeric option of
-	                        fabscope states its range: --help prints
-	                        it and a value outside it is refused. */
+	const char *choices;     /* CHOICE/LIST: "a|b|c"; NULL = free */
+	double min, max;         /* INT/SIZE/DOUBLE/TIME bounds, inclusive
+	                            (SIZE in bytes, TIME in ns); ignored when
+	                            min == max == 0.  Every numeric option of
+	                            fabscope states its range: --help prints
+	                            it and a value outside it is refused. */
 	struct fsc_opt_field at; /* FSC_AT_*(): the settings field */
 };
 
@@ -72,9 +72,9 @@ struct fsc_opt {
  * double, STRING const char * (into the config or the table; NULL when
  * unset), LIST struct fsc_opt_list, CHOICE an int-sized enum whose
  * enumerators follow the order of `choices`. */
-#define FSC_AT_(st, f, T, k)                                                                        \
+#define FSC_AT_(st, f, T, k)                                                                       \
 	{                                                                                          \
-		offsetof(st, f) + 0 * sizeof(char[_Generic(((st *)0)->f, T: 1)]), sizeof(T), k    \
+		offsetof(st, f) + 0 * sizeof(char[_Generic(((st *)0)->f, T : 1)]), sizeof(T), k    \
 	}
 #define FSC_AT_FLAG(st, f) FSC_AT_(st, f, bool, FSC_OPT_FLAG)
 #define FSC_AT_INT(st, f) FSC_AT_(st, f, int64_t, FSC_OPT_INT)
@@ -85,8 +85,7 @@ struct fsc_opt {
 #define FSC_AT_LIST(st, f) FSC_AT_(st, f, struct fsc_opt_list, FSC_OPT_LIST)
 #define FSC_AT_CHOICE(st, f)                                                                       \
 	{                                                                                          \
-		offsetof(st, f) +                                                                  \
-		        0 * sizeof(char[sizeof(((st *)0)->f) == sizeof(int) ? 1 : -1]),            \
+		offsetof(st, f) + 0 * sizeof(char[sizeof(((st *)0)->f) == sizeof(int) ? 1 : -1]),  \
 		        sizeof(int), FSC_OPT_CHOICE                                                \
 	}
 
@@ -138,13 +137,14 @@ size_t fsc_cfg_list(const struct fsc_config *cfg, const char *name, const char *
 /* Fill the settings struct `dst` from the fields of `table` (entries
  * without a field are left alone).  An option the config does not hold
  * (NULL cfg, or one built without this table) gets the table's default,
- * or zero/NULL when it has none.  Checks the table once: a field whose
- * type differs from its option's, a choice default not in the choices, or
+ * or zero/NULL when it has none (a list default is parsed once and kept
+ * for the life of the process).  Checks the table: a field whose
+ * type differs from its option's, a default that does not parse, or
  * a config option of the same name with another type is -EINVAL with one
  * line in err.  Strings and list items point into cfg or the table: they
  * live as long as both. */
-int fsc_config_fill(const struct fsc_config *cfg, const struct fsc_opt *table, void *dst,
-                    char *err, size_t errlen);
+int fsc_config_fill(const struct fsc_config *cfg, const struct fsc_opt *table, void *dst, char *err,
+                    size_t errlen);
 
 /* The text of choice `index` of option `o` (NULL when out of range), for
  * printing an enum filled by fsc_config_fill. */

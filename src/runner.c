@@ -17,72 +17,88 @@
 
 const struct fsc_opt fsc_run_opts[] = {
         {"fabric", 0, FSC_OPT_LIST, "mpi", "fabrics to run, comma-separated (see `fabscope list`)",
-         0, 0, 0},
+         0, 0, 0, FSC_AT_LIST(struct fsc_run_settings, fabric)},
         {"pattern", 0, FSC_OPT_LIST, "latency,bandwidth", "patterns to run, comma-separated", 0, 0,
-         0},
+         0, FSC_AT_LIST(struct fsc_run_settings, pattern)},
         {"impl", 0, FSC_OPT_LIST, 0,
-         "implementations to run (default: each pattern's first; 'all': every one)", 0, 0, 0},
+         "implementations to run (default: each pattern's first; 'all': every one)", 0, 0, 0,
+         FSC_AT_LIST(struct fsc_run_settings, impl)},
         {"min", 'b', FSC_OPT_SIZE, "8", "smallest message size (suffixes K, M, G, T)", 0, 0,
-         FSC_OPT_SIZE_MAX},
+         FSC_OPT_SIZE_MAX, FSC_AT_SIZE(struct fsc_run_settings, min)},
         {"max", 'e', FSC_OPT_SIZE, "4M",
          "largest message size (a point must also fit in the memory of each host)", 0, 0,
-         FSC_OPT_SIZE_MAX},
+         FSC_OPT_SIZE_MAX, FSC_AT_SIZE(struct fsc_run_settings, max)},
         {"factor", 'f', FSC_OPT_INT, "2", "size multiplication factor between points", 0, 2,
-         1048576},
-        {"iters", 'n', FSC_OPT_INT, "1000", "timed iterations per point", 0, 1, 1e9},
-        {"warmup", 'w', FSC_OPT_INT, "100", "warm-up iterations per point (at most)", 0, 0, 1e9},
+         1048576, FSC_AT_INT(struct fsc_run_settings, factor)},
+        {"iters", 'n', FSC_OPT_INT, "1000", "timed iterations per point", 0, 1, 1e9,
+         FSC_AT_INT(struct fsc_run_settings, iters)},
+        {"warmup", 'w', FSC_OPT_INT, "100", "warm-up iterations per point (at most)", 0, 0, 1e9,
+         FSC_AT_INT(struct fsc_run_settings, warmup)},
         {"warmup-time", 0, FSC_OPT_TIME, "200ms",
-         "time bound on a point's warm-up (0 = no warm-up)", 0, 0, FSC_OPT_TIME_DAY},
+         "time bound on a point's warm-up (0 = no warm-up)", 0, 0, FSC_OPT_TIME_DAY,
+         FSC_AT_TIME(struct fsc_run_settings, warmup_ns)},
         {"point-time", 0, FSC_OPT_TIME, "2s",
          "time budget of a point's timed iterations: --iters is cut, alike on every rank, to "
          "fit (at least 5 samples; 0 = no limit)",
-         0, 0, FSC_OPT_TIME_DAY},
+         0, 0, FSC_OPT_TIME_DAY, FSC_AT_TIME(struct fsc_run_settings, point_ns)},
         {"batch", 0, FSC_OPT_INT, "1",
          "iterations per timed sample (for operations near the "
          "timer's cost)",
-         0, 1, 1000000},
+         0, 1, 1000000, FSC_AT_INT(struct fsc_run_settings, batch)},
         {"peer", 0, FSC_OPT_INT, "1", "the rank that rank 0 pairs with in latency and bandwidth", 0,
-         1, 1e9},
-        {"seed", 0, FSC_OPT_INT, "1", "seed of the verification data", 0, 0, 1e18},
+         1, 1e9, FSC_AT_INT(struct fsc_run_settings, peer)},
+        {"seed", 0, FSC_OPT_INT, "1", "seed of the verification data", 0, 0, 1e18,
+         FSC_AT_INT(struct fsc_run_settings, seed)},
         {"check", 'c', FSC_OPT_CHOICE, "once",
          "data verification: once (an untimed pass per point), every (after each iteration, "
          "untimed), off",
-         "once|every|off", 0, 0},
+         "once|every|off", 0, 0, FSC_AT_CHOICE(struct fsc_run_settings, check)},
         {"dtype", 'd', FSC_OPT_LIST, "float32", "element types for reductions",
-         "float32|float64|int32|int64|bfloat16", 0, 0},
-        {"op", 'o', FSC_OPT_LIST, "sum", "reduction operations", "sum|max|min", 0, 0},
-        {"inplace", 0, FSC_OPT_CHOICE, "no", "in-place collectives", "no|yes|both", 0, 0},
+         "float32|float64|int32|int64|bfloat16", 0, 0, FSC_AT_LIST(struct fsc_run_settings, dtype)},
+        {"op", 'o', FSC_OPT_LIST, "sum", "reduction operations", "sum|max|min", 0, 0,
+         FSC_AT_LIST(struct fsc_run_settings, op)},
+        {"inplace", 0, FSC_OPT_CHOICE, "no", "in-place collectives", "no|yes|both", 0, 0,
+         FSC_AT_CHOICE(struct fsc_run_settings, inplace)},
         {"output", 0, FSC_OPT_STRING, "auto",
-         "results JSON path ('auto': results/runs/fabscope-<time>.json; 'none': no file)", 0, 0, 0},
+         "results JSON path ('auto': results/runs/fabscope-<time>.json; 'none': no file)", 0, 0, 0,
+         FSC_AT_STRING(struct fsc_run_settings, output)},
         {"timeout", 0, FSC_OPT_TIME, "30s", "deadline for any single operation to complete", 0,
-         FSC_OPT_TIME_MS, FSC_OPT_TIME_DAY},
+         FSC_OPT_TIME_MS, FSC_OPT_TIME_DAY, FSC_AT_TIME(struct fsc_run_settings, timeout_ns)},
         {"quiet", 'q', FSC_OPT_FLAG, 0, "no table on the terminal", 0, 0, 0},
-        {0, 0, 0, 0, 0, 0, 0, 0},
+        {0, 0, 0, 0, 0, 0, 0, 0, FSC_AT_FLAG(struct fsc_run_settings, quiet)},
 };
+
+int fsc_run_settings_fill(const struct fsc_config *cfg, struct fsc_run_settings *s, char *err,
+                          size_t errlen)
+{
+	memset(s, 0, sizeof(*s));
+	return fsc_config_fill(cfg, fsc_run_opts, s, err, errlen);
+}
 
 int fsc_runner_init(struct fsc_runner *r, struct fsc_boot *b, const struct fsc_config *cfg,
                     struct fsc_results *res, FILE *out)
 {
-	const char *check = fsc_cfg_str(cfg, "check");
+	int rc;
 
 	memset(r, 0, sizeof(*r));
 	r->boot = b;
 	r->cfg = cfg;
 	r->res = res;
 	r->out = out;
-	r->iters = (uint64_t)fsc_cfg_int(cfg, "iters");
-	r->warmup = (uint64_t)fsc_cfg_int(cfg, "warmup");
-	r->batch = (uint64_t)fsc_cfg_int(cfg, "batch");
-	r->seed = (uint64_t)fsc_cfg_int(cfg, "seed");
-	r->warmup_ns = fsc_cfg_time_ns(cfg, "warmup-time");
-	r->point_ns = fsc_cfg_time_ns(cfg, "point-time");
-	r->check_every = check && !strcmp(check, "every");
-	r->check_off = check && !strcmp(check, "off");
+	rc = fsc_run_settings_fill(cfg, &r->set, 0, 0);
+	r->iters = (uint64_t)r->set.iters;
+	r->warmup = (uint64_t)r->set.warmup;
+	r->batch = (uint64_t)r->set.batch;
+	r->seed = (uint64_t)r->set.seed;
+	r->warmup_ns = r->set.warmup_ns;
+	r->point_ns = r->set.point_ns;
+	r->check_every = r->set.check == FSC_CHECK_EVERY;
+	r->check_off = r->set.check == FSC_CHECK_OFF;
 	if (!r->iters)
 		r->iters = 1;
 	if (!r->batch)
 		r->batch = 1;
-	return 0;
+	return rc;
 }
 
 void fsc_runner_fini(struct fsc_runner *r)
@@ -152,13 +168,13 @@ static int variants_build(struct fsc_runner *r, const struct fsc_pattern_ops *p,
 {
 	const char *const *items;
 	size_t n;
-	const char *inplace = fsc_cfg_str(r->cfg, "inplace");
 	int rc;
 
 	memset(v, 0, sizeof(*v));
 	/* Implementations: the listed ones this pattern has, else its
 	 * default; "all" selects every one. */
-	n = fsc_cfg_list(r->cfg, "impl", &items);
+	n = r->set.impl.n;
+	items = r->set.impl.items;
 	for (size_t i = 0; i < n; i++) {
 		if (!strcmp(items[i], "all")) {
 			v->nimpl = 0;
@@ -175,7 +191,8 @@ static int variants_build(struct fsc_runner *r, const struct fsc_pattern_ops *p,
 	v->ndtype = 1;
 	v->dtypes[0] = FSC_F32;
 	if (p->flags & FSC_PAT_DTYPE) {
-		n = fsc_cfg_list(r->cfg, "dtype", &items);
+		n = r->set.dtype.n;
+		items = r->set.dtype.items;
 		v->ndtype = 0;
 		for (size_t i = 0; i < n && v->ndtype < FSC_DTYPE_COUNT; i++) {
 			if (fsc_dtype_parse(items[i], &v->dtypes[v->ndtype])) {
@@ -191,7 +208,8 @@ static int variants_build(struct fsc_runner *r, const struct fsc_pattern_ops *p,
 	v->nop = 1;
 	v->ops[0] = FSC_SUM;
 	if (p->flags & FSC_PAT_OP) {
-		n = fsc_cfg_list(r->cfg, "op", &items);
+		n = r->set.op.n;
+		items = r->set.op.items;
 		v->nop = 0;
 		for (size_t i = 0; i < n && v->nop < FSC_REDOP_COUNT; i++) {
 			if (fsc_redop_parse(items[i], &v->ops[v->nop])) {
@@ -205,15 +223,14 @@ static int variants_build(struct fsc_runner *r, const struct fsc_pattern_ops *p,
 	}
 	v->ninplace = 1;
 	v->inplace[0] = 0;
-	if ((p->flags & FSC_PAT_INPLACE) && inplace) {
-		if (!strcmp(inplace, "yes"))
+	if (p->flags & FSC_PAT_INPLACE) {
+		if (r->set.inplace == FSC_INPLACE_YES)
 			v->inplace[0] = 1;
-		else if (!strcmp(inplace, "both"))
+		else if (r->set.inplace == FSC_INPLACE_BOTH)
 			v->inplace[v->ninplace++] = 1;
 	}
-	rc = fsc_sizes_build(fsc_cfg_size(r->cfg, "min"), fsc_cfg_size(r->cfg, "max"),
-	                     (uint64_t)fsc_cfg_int(r->cfg, "factor"), &v->sizes, &v->nsizes, err,
-	                     errlen);
+	rc = fsc_sizes_build(r->set.min, r->set.max, (uint64_t)r->set.factor, &v->sizes, &v->nsizes,
+	                     err, errlen);
 	return rc;
 }
 

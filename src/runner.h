@@ -32,6 +32,28 @@
 /* The core options of `fabscope run` (--fabric, --pattern, --min, ...). */
 extern const struct fsc_opt fsc_run_opts[];
 
+/* --check and --inplace, in the order of their choices. */
+enum fsc_check_mode { FSC_CHECK_ONCE, FSC_CHECK_EVERY, FSC_CHECK_OFF };
+enum fsc_inplace_mode { FSC_INPLACE_NO, FSC_INPLACE_YES, FSC_INPLACE_BOTH };
+
+/* The values of fsc_run_opts (its table is the one source of their
+ * names, defaults and bounds). */
+struct fsc_run_settings {
+	struct fsc_opt_list fabric, pattern, impl, dtype, op;
+	uint64_t min, max;
+	int64_t factor, iters, warmup, batch, peer, seed;
+	uint64_t warmup_ns, point_ns, timeout_ns;
+	enum fsc_check_mode check;
+	enum fsc_inplace_mode inplace;
+	const char *output;
+	bool quiet;
+};
+
+/* Fill s from cfg (NULL, or a config without the run options: their
+ * defaults).  -EINVAL with one line in err only for a broken table. */
+int fsc_run_settings_fill(const struct fsc_config *cfg, struct fsc_run_settings *s, char *err,
+                          size_t errlen);
+
 struct fsc_runner {
 	struct fsc_boot *boot;
 	const struct fsc_config *cfg;
@@ -44,6 +66,7 @@ struct fsc_runner {
 	 * fsc_runner_validate (tests); 0: read /proc/meminfo. */
 	uint64_t mem_avail_bytes;
 
+	struct fsc_run_settings set; /* the run options, read once */
 	uint64_t iters, warmup, batch, seed;
 	uint64_t warmup_ns, point_ns;
 	int check_every, check_off;
@@ -64,7 +87,8 @@ struct fsc_runner {
 	char last_header[256];
 };
 
-/* Read the core options; r->res and r->out may be NULL. */
+/* Read the core options; r->res and r->out may be NULL.  -EINVAL (logged)
+ * only when the run options' table is broken. */
 int fsc_runner_init(struct fsc_runner *r, struct fsc_boot *b, const struct fsc_config *cfg,
                     struct fsc_results *res, FILE *out);
 void fsc_runner_fini(struct fsc_runner *r);

@@ -13,6 +13,16 @@
 #include "err.h"
 #include "log.h"
 #include "registry.h"
+#include "runner.h"
+
+/* The run options of cfg, typed; a broken table (a build error in all
+ * but name) is logged and leaves the zeroed settings. */
+static struct fsc_run_settings *run_settings(const struct fsc_config *cfg,
+                                             struct fsc_run_settings *s)
+{
+	fsc_run_settings_fill(cfg, s, 0, 0);
+	return s;
+}
 
 size_t fsc_session_option_groups(struct fsc_opt_group *g, size_t max)
 {
@@ -97,8 +107,9 @@ int fsc_session_inprocess_ranks_of(const struct fsc_fabric_ops *const *fabrics, 
 int fsc_session_inprocess_ranks(const struct fsc_config *cfg, const struct fsc_fabric_ops **which,
                                 char *err, size_t len)
 {
-	const char *const *items;
-	size_t n = fsc_cfg_list(cfg, "fabric", &items);
+	struct fsc_run_settings set;
+	const char *const *items = run_settings(cfg, &set)->fabric.items;
+	size_t n = set.fabric.n;
 	const struct fsc_fabric_ops **ops = calloc(n ? n : 1, sizeof(*ops));
 	int rc;
 
@@ -137,8 +148,9 @@ void fsc_session_inprocess_names(char *buf, size_t len)
 
 static int names_check(const struct fsc_config *cfg, char *err, size_t len)
 {
-	const char *const *items;
-	size_t n = fsc_cfg_list(cfg, "fabric", &items);
+	struct fsc_run_settings set;
+	const char *const *items = run_settings(cfg, &set)->fabric.items;
+	size_t n = set.fabric.n;
 
 	for (size_t i = 0; i < n; i++) {
 		if (fsc_fabric_find(items[i]))
@@ -164,7 +176,8 @@ static int names_check(const struct fsc_config *cfg, char *err, size_t len)
 		}
 		return -EINVAL;
 	}
-	n = fsc_cfg_list(cfg, "pattern", &items);
+	n = set.pattern.n;
+	items = set.pattern.items;
 	for (size_t i = 0; i < n; i++) {
 		char names[256] = "";
 		size_t used = 0;
@@ -183,8 +196,8 @@ static int names_check(const struct fsc_config *cfg, char *err, size_t len)
 	}
 	/* Every --impl must belong to one of the selected patterns. */
 	{
-		const char *const *impls;
-		size_t ni = fsc_cfg_list(cfg, "impl", &impls);
+		const char *const *impls = set.impl.items;
+		size_t ni = set.impl.n;
 
 		for (size_t k = 0; k < ni; k++) {
 			int found = !strcmp(impls[k], "all");
@@ -209,7 +222,8 @@ static int names_check(const struct fsc_config *cfg, char *err, size_t len)
 
 int fsc_session_output_path(const struct fsc_config *cfg, char *path, size_t len)
 {
-	const char *o = fsc_cfg_str(cfg, "output");
+	struct fsc_run_settings set;
+	const char *o = run_settings(cfg, &set)->output;
 	char when[32];
 	time_t now;
 
@@ -365,8 +379,9 @@ static int run_fabric(struct fsc_runner *r, const struct fsc_fabric_ops *ops,
 static int fabric_options_check(const struct fsc_config *cfg, struct fsc_boot *b, char *err,
                                 size_t errlen)
 {
-	const char *const *fabs;
-	size_t nfab = fsc_cfg_list(cfg, "fabric", &fabs);
+	struct fsc_run_settings set;
+	const char *const *fabs = run_settings(cfg, &set)->fabric.items;
+	size_t nfab = set.fabric.n;
 
 	for (size_t i = 0; i < nfab; i++) {
 		const struct fsc_fabric_ops *ops = fsc_fabric_find(fabs[i]);
@@ -393,17 +408,14 @@ static int fabric_options_check(const struct fsc_config *cfg, struct fsc_boot *b
 
 int fsc_session_validate(const struct fsc_config *cfg, struct fsc_boot *b, char *err, size_t errlen)
 {
-	const char *const *pats;
 	struct fsc_runner r;
-	size_t npat;
 	int rc = names_check(cfg, err, errlen);
 
 	if (rc)
 		return rc;
-	fsc_runner_init(&r, b, cfg, 0, 0);
-	npat = fsc_cfg_list(cfg, "pattern", &pats);
-	for (size_t i = 0; i < npat && !rc; i++)
-		rc = fsc_runner_validate(&r, fsc_pattern_find(pats[i]), err, errlen);
+	rc = fsc_runner_init(&r, b, cfg, 0, 0);
+	for (size_t i = 0; i < r.set.pattern.n && !rc; i++)
+		rc = fsc_runner_validate(&r, fsc_pattern_find(r.set.pattern.items[i]), err, errlen);
 	fsc_runner_fini(&r);
 	/* Agree first: the fabric check below is collective. */
 	rc = fsc_boot_agree(b, rc, 0);
@@ -412,9 +424,8 @@ int fsc_session_validate(const struct fsc_config *cfg, struct fsc_boot *b, char 
 
 int fsc_session_run(struct fsc_runner *r, json_t *fabinfo)
 {
-	const char *const *fabs, *const *pats;
-	size_t nfab = fsc_cfg_list(r->cfg, "fabric", &fabs);
-	size_t npat = fsc_cfg_list(r->cfg, "pattern", &pats);
+	const char *const *fabs = r->set.fabric.items, *const *pats = r->set.pattern.items;
+	size_t nfab = r->set.fabric.n, npat = r->set.pattern.n;
 	int rc = 0;
 
 	for (size_t i = 0; i < nfab; i++) {
@@ -450,7 +461,9 @@ int fsc_session_agree_config(struct fsc_boot *b, const struct fsc_config *cfg, c
 
 void fsc_session_watchdog_arm(struct fsc_boot *b, const struct fsc_config *cfg)
 {
-	fsc_watchdog_configure(b, fsc_cfg_time_ns(cfg, "timeout"), 0);
+	struct fsc_run_settings set;
+
+	fsc_watchdog_configure(b, run_settings(cfg, &set)->timeout_ns, 0);
 }
 
 void fsc_session_abort_report(struct fsc_boot *b, struct fsc_results *res, FILE *err)

@@ -804,9 +804,9 @@ static void fsc_config_to_json__values(void **state)
 	j = fsc_config_to_json(cfg);
 	assert_non_null(j);
 	s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-	assert_string_equal(s,
-	                    "{\"flag\":false,\"list\":[\"a\",\"b\"],\"n\":7,\"name\":\"caf\xc3\xa9\","
-	                    "\"on\":true,\"size\":4096}");
+	assert_string_equal(
+	        s, "{\"flag\":false,\"list\":[\"a\",\"b\"],\"n\":7,\"name\":\"caf\xc3\xa9\","
+	           "\"on\":true,\"size\":4096}");
 	free(s);
 	json_decref(j);
 	fsc_config_free(cfg);
@@ -882,7 +882,7 @@ static const struct fsc_opt fill_opts[] = {
 static void fsc_config_fill__every_type(void **state)
 {
 	struct fsc_opt_group g = {"Fill", fill_opts};
-	char *argv[] = {"x",    "-v",      "-n",      "-7",     "--size", "1M",
+	char *argv[] = {"x",      "-v",    "-n",      "-7",   "--size", "1M",
 	                "--wait", "1.5us", "--color", "blue", "--list", "p,q,r"};
 	struct settings s;
 	struct fsc_config *cfg;
@@ -941,11 +941,15 @@ static void fsc_config_fill__defaults_without_the_table(void **state)
 	assert_int_equal(fsc_config_fill(cfg, no_list, &s, err, sizeof(err)), 0);
 	assert_int_equal(s.n, 3);
 	assert_int_equal(s.color, GREEN);
-	/* A list default cannot be filled without the config's storage. */
-	assert_int_equal(fsc_config_fill(cfg, fill_opts, &s, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "option table error: list --list has a default but no value in "
-	                         "this configuration");
+	/* A list default is parsed once and outlives the config. */
+	assert_int_equal(fsc_config_fill(cfg, fill_opts, &s, err, sizeof(err)), 0);
 	fsc_config_free(cfg);
+	assert_int_equal(s.list.n, 2);
+	assert_string_equal(s.list.items[0], "a");
+	assert_string_equal(s.list.items[1], "b");
+	assert_null(s.list.items[2]);
+	assert_int_equal(fsc_config_fill(0, fill_opts, &s, err, sizeof(err)), 0);
+	assert_string_equal(s.list.items[1], "b");
 }
 
 static void fsc_config_fill__table_errors(void **state)

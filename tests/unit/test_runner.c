@@ -156,6 +156,39 @@ static void fsc_runner_point__dropped_message_is_an_error_not_a_hang(void **stat
 	json_decref(recs);
 }
 
+/* The run options' table fills the runner's settings: typed values,
+ * choices as enums, the table's defaults without a config. */
+static void fsc_run_settings_fill__typed_from_the_table(void **state)
+{
+	struct lbh_job j = {.pattern = "latency"};
+	struct fsc_boot b = {.rank = 0, .size = 2};
+	struct fsc_run_settings s;
+	struct fsc_runner r;
+	struct fsc_config *cfg;
+	char err[256] = "";
+
+	(void)state;
+	assert_int_equal(fsc_run_settings_fill(0, &s, err, sizeof(err)), 0);
+	assert_int_equal(s.iters, 1000);
+	assert_int_equal(s.timeout_ns, 30000000000ull);
+	assert_int_equal(s.max, 4194304);
+	assert_int_equal(s.check, FSC_CHECK_ONCE);
+	assert_int_equal(s.fabric.n, 1);
+	assert_string_equal(s.fabric.items[0], "mpi");
+	assert_string_equal(s.output, "auto");
+	ARGS(&j, "--check", "off", "--inplace", "both", "--warmup-time", "1ms", "-n", "7");
+	cfg = lbh_config(j.nargs, j.args);
+	assert_int_equal(fsc_runner_init(&r, &b, cfg, 0, 0), 0);
+	assert_int_equal(r.set.check, FSC_CHECK_OFF);
+	assert_true(r.check_off && !r.check_every);
+	assert_int_equal(r.set.inplace, FSC_INPLACE_BOTH);
+	assert_int_equal(r.warmup_ns, 1000000);
+	assert_int_equal(r.iters, 7);
+	assert_string_equal(r.set.pattern.items[0], "latency");
+	fsc_runner_fini(&r);
+	fsc_config_free(cfg);
+}
+
 static void fsc_runner_validate__bad_points_are_rejected(void **state)
 {
 	struct lbh_job j = {.pattern = "latency"};
@@ -481,6 +514,7 @@ static void fsc_pattern_check_args__put_needs_a_fabric_with_rma(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(fsc_run_settings_fill__typed_from_the_table),
 	        cmocka_unit_test(fsc_runner_sweep__latency_exact_on_virtual_clock),
 	        cmocka_unit_test(fsc_runner_sweep__bandwidth_uni_and_bi_exact),
 	        cmocka_unit_test(fsc_runner_sweep__put_and_get_latency_exact),
