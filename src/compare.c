@@ -213,9 +213,58 @@ static double drift_var(const json_t *rec, int *df)
 	return fmax(0, ss / (double)(nb - 1) - (double)nb * se * se);
 }
 
-json_t *fsc_compare_runs_summary(const json_t *const *recs, size_t n)
+static double cell(const json_t *rec, const char *k, int i, int j);
+
+/* A matrix's cells over several runs: per cell the lowest repeat and the
+ * highest repeat of all the runs whose host labels are those of `pick`. */
+static json_t *cells_summary(const json_t *pick, const json_t *const *recs, size_t n)
 {
-	json_t *lms = json_array(), *ses = json_array();
+	const json_t *labels = json_object_get(pick, "labels");
+	size_t nl = json_array_size(labels), runs = 0;
+	json_t *mn = json_array(), *mx = json_array();
+
+	for (size_t a = 0; a < nl; a++) {
+		json_t *rmin = json_array(), *rmax = json_array();
+
+		for (size_t b = 0; b < nl; b++) {
+			double lo = INFINITY, hi = -INFINITY;
+
+			for (size_t r = 0; r < n; r++) {
+				double v = cell(recs[r], "bw_GBps", (int)a, (int)b);
+				double vmin = cell(recs[r], "bw_min_GBps", (int)a, (int)b);
+				double vmax = cell(recs[r], "bw_max_GBps", (int)a, (int)b);
+
+				if (!json_equal(json_object_get(recs[r], "labels"), labels) ||
+				    isnan(v))
+					continue;
+				lo = fmin(lo, isnan(vmin) ? v : vmin);
+				hi = fmax(hi, isnan(vmax) ? v : vmax);
+			}
+			json_array_append_new(rmin, isfinite(lo) ? json_real(lo) : json_null());
+			json_array_append_new(rmax, isfinite(hi) ? json_real(hi) : json_null());
+		}
+		json_array_append_new(mn, rmin);
+		json_array_append_new(mx, rmax);
+	}
+	for (size_t r = 0; r < n; r++)
+		runs += json_equal(json_object_get(recs[r], "labels"), labels) ? 1 : 0;
+	if (runs < 2) {
+		json_decref(mn);
+		json_decref(mx);
+		return 0;
+	}
+	return json_pack("{s:I, s:o, s:o}", "n", (json_int_t)runs, "bw_min_GBps", mn, "bw_max_GBps",
+	                 mx);
+}
+
+json_t *fsc_compare_runs_summary(const json_t *pick, const json_t *const *recs, size_t n)
+{
+	json_t *lms, *ses;
+
+	if (json_is_array(json_object_get(pick, "labels")))
+		return cells_summary(pick, recs, n);
+	lms = json_array();
+	ses = json_array();
 
 	for (size_t i = 0; i < n; i++) {
 		double lm, se;
@@ -624,13 +673,24 @@ static json_t *judge_cell(const struct point *pb, const struct point *pr,
 	double lr99 = cell(pr->rec, "lat_p99_us", pr->src, pr->dst);
 	double kb = fsc_json_num(pb->rec, "repeats"), kr = fsc_json_num(pr->rec, "repeats");
 	const json_t *labels = json_object_get(pr->rec, "labels");
+	const json_t *br = json_object_get(pb->rec, "baseline_runs");
+	double nruns = fsc_json_num(br, "n");
 	double chg = b > 0 ? r / b - 1 : NAN;
 	/* two-sided exact p of a rank-sum test with all of one side above all
 	 * of the other: 2 / C(m+n, m) */
 	double p = 2;
 	json_t *x = json_object();
 
-	if (kb >= 1 && kr >= 1 && kb + kr < 60)
+	/* a baseline of several runs: the run's repeats must all lie outside
+	 * every repeat of every baseline run, the rank test over all of them */
+	if (nruns >= 2 && !isnan(cell(br, "bw_min_GBps", pb->src, pb->dst)) &&
+	    !isnan(cell(br, "bw_max_GBps", pb->src, pb->dst))) {
+		bmin = cell(br, "bw_min_GBps", pb->src, pb->dst);
+		bmax = cell(br, "bw_max_GBps", pb->src, pb->dst);
+		kb *= nruns;
+		json_object_set_new(x, "baseline_runs", json_integer((json_int_t)nruns));
+	}
+	if (kb >= 1 && kr >= 1)
 		p = 2 * exp(lgamma(kb + 1) + lgamma(kr + 1) - lgamma(kb + kr + 1));
 	if (isnan(chg) || isnan(bmin) || isnan(rmax) || isnan(bmax) || isnan(rmin))
 		*j = J_INCONCLUSIVE;

@@ -416,7 +416,7 @@ json_t *fsc_history_median_doc(json_t *const *docs, int n)
 				}
 		{
 			json_t *pick = json_deep_copy(m ? which[(m - 1) / 2] : rec);
-			json_t *spread = fsc_compare_runs_summary(which, (size_t)m);
+			json_t *spread = fsc_compare_runs_summary(pick, which, (size_t)m);
 
 			/* what the runs say about their own noise, for compare */
 			if (spread)

@@ -432,6 +432,50 @@ static void fsc_compare_docs__drift_inside_single_runs_widens_the_interval(void 
 	json_decref(b);
 }
 
+static void fsc_compare_docs__matrix_cell_judged_against_every_baseline_run(void **state)
+{
+	const char *const l[] = {"h0", "h1", "h2", "h3"};
+	static const double link[5] = {1.0, 0.9, 0.95, 1.02, 0.88};
+	json_t *runs[5], *quiet[5], *base, *run, *cmp, *p;
+
+	(void)state;
+	/* the link h2->h1 measured 0.88 to 1.02 of its nominal over 5 nights */
+	for (int i = 0; i < 5; i++) {
+		runs[i] = doc(FSC_RESULTS_SCHEMA, 4);
+		json_array_append_new(json_object_get(runs[i], "records"),
+		                      matrix(l, 4, 2, 1, link[i], 0.02));
+		quiet[i] = doc(FSC_RESULTS_SCHEMA, 4);
+		json_array_append_new(json_object_get(quiet[i], "records"),
+		                      matrix(l, 4, -1, -1, 1, 0.02));
+	}
+	run = doc(FSC_RESULTS_SCHEMA, 4);
+	json_array_append_new(json_object_get(run, "records"), matrix(l, 4, 2, 1, 0.86, 0.02));
+	/* one of those nights alone convicts tonight's 0.86 */
+	cmp = compare(runs[0], run, 0);
+	assert_int_equal(count(cmp, "regression"), 1);
+	json_decref(cmp);
+	/* all five do not: 0.86 is inside what the link did before */
+	base = baseline_of(runs, 5);
+	cmp = compare(base, run, 0);
+	assert_int_equal(count(cmp, "regression"), 0);
+	assert_int_equal(count(cmp, "unchanged"), 12);
+	json_decref(cmp);
+	json_decref(base);
+	/* five steady nights do, exactly on that cell, and more surely */
+	base = baseline_of(quiet, 5);
+	cmp = compare(base, run, 0);
+	assert_int_equal(count(cmp, "regression"), 1);
+	p = json_array_get(json_object_get(cmp, "points"), 0);
+	assert_string_equal(json_string_value(json_object_get(p, "src")), "h2");
+	assert_string_equal(json_string_value(json_object_get(p, "dst")), "h1");
+	assert_int_equal(json_integer_value(json_object_get(p, "baseline_runs")), 5);
+	/* all 5 of the run below all 25 of the baseline: 2 / C(30, 5) */
+	assert_float_equal(json_number_value(json_object_get(p, "p_value")), 2.0 / 142506, 1e-9);
+	json_decref(cmp);
+	json_decref(base);
+	json_decref(run);
+}
+
 static void fsc_compare_docs__missing_points_are_listed(void **state)
 {
 	json_t *a = sweep(1, -1, 1), *b = sweep(1, -1, 1), *cmp;
@@ -560,6 +604,7 @@ int main(void)
 	        cmocka_unit_test(
 	                fsc_compare_docs__ten_percent_loss_against_quiet_baseline_runs_is_flagged_there),
 	        cmocka_unit_test(fsc_compare_docs__drift_inside_single_runs_widens_the_interval),
+	        cmocka_unit_test(fsc_compare_docs__matrix_cell_judged_against_every_baseline_run),
 	        cmocka_unit_test(fsc_compare_docs__missing_points_are_listed),
 	        cmocka_unit_test(fsc_compare_docs__different_schema_is_refused),
 	        cmocka_unit_test(fsc_compare_docs__different_hosts_refused_unless_asked),
