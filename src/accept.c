@@ -1521,6 +1521,9 @@ static json_t *attempt_run(struct run_state *st, struct item *it, int attempt, d
 		all = json_object_get(fsc_results_doc(st->res), "records");
 		n0 = json_array_size(all);
 		fabinfo = json_object_get(fsc_results_meta(st->res), "fabrics");
+		/* streamed records say which test and attempt they belong to */
+		fsc_results_tag(st->res, "test", json_string(it->t->name));
+		fsc_results_tag(st->res, "attempt", json_integer(attempt));
 	}
 	fsc_runner_init(&r, st->b, it->cfg, st->res, st->b->rank == 0 && st->verbose ? stdout : 0);
 	fsc_session_watchdog_arm(st->b, it->cfg);
@@ -1529,18 +1532,11 @@ static json_t *attempt_run(struct run_state *st, struct item *it, int attempt, d
 	*dur = (double)(fsc_time_real_ns() - t0) / 1e9;
 	fsc_runner_fini(&r);
 	if (st->b->rank == 0) {
-		const char *path = fsc_results_path(st->res);
-
+		fsc_results_tag(st->res, "test", 0);
+		fsc_results_tag(st->res, "attempt", 0);
 		recs = json_array();
-		for (size_t i = n0; i < json_array_size(all); i++) {
-			json_t *rec = json_array_get(all, i);
-
-			json_object_set_new(rec, "test", json_string(it->t->name));
-			json_object_set_new(rec, "attempt", json_integer(attempt));
-			json_array_append(recs, rec);
-		}
-		if (path)
-			fsc_json_write_atomic(fsc_results_doc(st->res), path);
+		for (size_t i = n0; i < json_array_size(all); i++)
+			json_array_append(recs, json_array_get(all, i));
 	}
 	return recs;
 }
@@ -1889,7 +1885,10 @@ static int accept_rank(struct fsc_boot *b, void *arg)
 		json_object_set_new(acc, "retries", json_integer(st.retries));
 		code = acceptance_finish(&st, acc, (double)(fsc_time_real_ns() - t0) / 1e9);
 		json_object_set(fsc_results_doc(st.res), "acceptance", acc);
-		fsc_results_finish(st.res, code == FSC_EXIT_OK ? "complete" : "failed");
+		/* an unwritten results file (logged) is no pass */
+		if (fsc_results_finish(st.res, code == FSC_EXIT_OK ? "complete" : "failed") &&
+		    code == FSC_EXIT_OK)
+			code = FSC_EXIT_USAGE;
 		fsc_accept_print(stdout, acc);
 		if (junit[0] && fsc_accept_junit_write(acc, junit, jerr, sizeof(jerr))) {
 			fprintf(stderr, "fabscope: error: %s\n", jerr);

@@ -1358,8 +1358,12 @@ int fsc_compare_load(const char *spec, const char *db, json_t **doc, char *err, 
 {
 	json_error_t je;
 
+	size_t n = strlen(spec), m = strlen(FSC_RESULTS_STREAM_SUFFIX);
+
 	if (!strncmp(spec, "history:", 8))
 		return fsc_history_baseline_doc(db, spec, doc, err, errlen);
+	if (n > m && !strcmp(spec + n - m, FSC_RESULTS_STREAM_SUFFIX))
+		return fsc_results_load(spec, doc, err, errlen); /* a killed run's stream */
 	*doc = json_load_file(spec, 0, &je);
 	if (!*doc) {
 		snprintf(err, errlen, "cannot read results '%s': %s", spec, je.text);

@@ -119,7 +119,7 @@ static int run_rank(struct fsc_boot *b, void *arg)
 	struct fsc_runner r;
 	struct fsc_clock mono = fsc_clock_monotonic();
 	char err[512] = "", path[4096];
-	int rc, first, quiet, nothing;
+	int rc, first, quiet, nothing, unwritten = 0;
 	json_t *fabinfo = 0;
 
 	/* 1. everyone validates, all agree, the first failing rank speaks */
@@ -195,8 +195,14 @@ static int run_rank(struct fsc_boot *b, void *arg)
 		        "fabscope: error: nothing was measured: every fabric was skipped (%s)\n",
 		        r.skip_reasons);
 	if (b->rank == 0) {
-		fsc_results_finish(res, r.failed ? "failed" : nothing ? "skipped" : "complete");
-		if (!quiet || r.failed) {
+		/* A run whose results file could not be written (logged) has
+		 * not delivered what it was asked for. */
+		unwritten = fsc_results_finish(res, r.failed  ? "failed"
+		                                    : nothing ? "skipped"
+		                                              : "complete");
+		if (unwritten && rc == FSC_EXIT_OK)
+			rc = FSC_EXIT_USAGE;
+		if (!quiet || r.failed || unwritten) {
 			printf("#\n# %llu points: %llu failed (%llu wrong elements), %llu "
 			       "skipped\n",
 			       (unsigned long long)r.points, (unsigned long long)r.failed,
@@ -204,6 +210,8 @@ static int run_rank(struct fsc_boot *b, void *arg)
 			if (fsc_results_path(res))
 				printf("# results: %s\n", fsc_results_path(res));
 			printf("# verdict: %s", nothing ? "ERROR (nothing measured, see above)"
+			                        : unwritten
+			                                ? "ERROR (results not written, see above)"
 			                        : rc == FSC_EXIT_USAGE
 			                                ? "ERROR (bad input, see above)"
 			                        : r.failed ? "FAIL"

@@ -13,7 +13,11 @@
 struct fsc_results {
 	json_t *doc;
 	json_t *records;
+	json_t *tag; /* keys added to every record (fsc_results_tag) */
 	char *path;
+	char *stream_path; /* path + FSC_RESULTS_STREAM_SUFFIX */
+	FILE *stream;      /* open from the first record until finished */
+	int stream_rc;     /* the stream's first error, logged once */
 };
 
 /* The temporary file beside `path` that atomic writes go through. */
@@ -108,9 +112,16 @@ int fsc_results_create(struct fsc_results **out, const char *path, char *err, si
 		goto nomem;
 	r->doc = json_object();
 	r->records = json_array();
-	if (path)
+	r->tag = json_object();
+	if (path) {
+		size_t n = strlen(path) + sizeof(FSC_RESULTS_STREAM_SUFFIX);
+
 		r->path = strdup(path);
-	if (!r->doc || !r->records || (path && !r->path))
+		r->stream_path = malloc(n);
+		if (r->stream_path)
+			snprintf(r->stream_path, n, "%s%s", path, FSC_RESULTS_STREAM_SUFFIX);
+	}
+	if (!r->doc || !r->records || !r->tag || (path && (!r->path || !r->stream_path)))
 		goto nomem;
 	json_object_set_new(r->doc, "schema", json_string(FSC_RESULTS_SCHEMA));
 	json_object_set_new(r->doc, "status", json_string("running"));
@@ -128,9 +139,14 @@ void fsc_results_free(struct fsc_results *r)
 {
 	if (!r)
 		return;
+	/* An unfinished run keeps its stream: it is what the run measured. */
+	if (r->stream)
+		fclose(r->stream);
 	json_decref(r->records);
 	json_decref(r->doc);
+	json_decref(r->tag);
 	free(r->path);
+	free(r->stream_path);
 	free(r);
 }
 
@@ -166,17 +182,155 @@ int fsc_json_write_atomic(json_t *doc, const char *path)
 	return rc;
 }
 
+int fsc_results_tag(struct fsc_results *r, const char *key, json_t *value)
+{
+	if (!value) {
+		json_object_del(r->tag, key);
+		return 0;
+	}
+	return json_object_set_new(r->tag, key, value) ? -ENOMEM : 0;
+}
+
+#define STREAM_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(10))
+
+/* One line of the stream, written through to the kernel (a killed process
+ * loses nothing written before it died). */
+static int stream_line(struct fsc_results *r, const json_t *j)
+{
+	errno = 0;
+	if (json_dumpf(j, r->stream, STREAM_FLAGS) || fputc('\n', r->stream) == EOF ||
+	    fflush(r->stream)) {
+		int rc = -(errno ? errno : EIO);
+
+		fsc_error("cannot write results to '%s': %s", r->stream_path, strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+/* The first record opens the stream with a header line: the document
+ * without its records. */
+static int stream_open(struct fsc_results *r)
+{
+	json_t *head;
+	int rc;
+
+	r->stream = fopen(r->stream_path, "w");
+	if (!r->stream) {
+		rc = -errno;
+		fsc_error("cannot write results to '%s': %s", r->stream_path, strerror(-rc));
+		return rc;
+	}
+	head = json_deep_copy(r->doc);
+	if (!head)
+		return -ENOMEM;
+	json_object_del(head, "records");
+	rc = stream_line(r, head);
+	json_decref(head);
+	return rc;
+}
+
 int fsc_results_add(struct fsc_results *r, json_t *rec)
 {
+	int rc;
+
+	if (!rec)
+		return -ENOMEM;
+	if (json_object_size(r->tag) && json_object_update(rec, r->tag)) {
+		json_decref(rec);
+		return -ENOMEM;
+	}
 	if (json_array_append_new(r->records, rec))
 		return -ENOMEM;
-	return r->path ? fsc_json_write_atomic(r->doc, r->path) : 0;
+	if (!r->path)
+		return 0;
+	if (r->stream_rc)
+		return r->stream_rc;
+	rc = r->stream ? 0 : stream_open(r);
+	if (!rc)
+		rc = stream_line(r, rec);
+	r->stream_rc = rc;
+	return rc;
 }
 
 int fsc_results_finish(struct fsc_results *r, const char *status)
 {
+	int rc;
+
 	json_object_set_new(r->doc, "status", json_string(status));
-	return r->path ? fsc_json_write_atomic(r->doc, r->path) : 0;
+	if (!r->path)
+		return 0;
+	rc = fsc_json_write_atomic(r->doc, r->path);
+	if (rc)
+		return rc; /* the stream stays: the run's records are there */
+	if (r->stream) {
+		fclose(r->stream);
+		r->stream = 0;
+	}
+	if (unlink(r->stream_path) && errno != ENOENT)
+		fsc_warn("cannot remove '%s': %s", r->stream_path, strerror(errno));
+	return 0;
+}
+
+/* A stream (header line, then one record per line) as the document it
+ * stands for.  A last line cut short (the process was killed while
+ * writing it) is dropped; any other bad line is an error. */
+static json_t *stream_load(const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	json_t *doc = 0, *records = json_array();
+	char *line = 0;
+	size_t cap = 0;
+	ssize_t len;
+	int lineno = 0;
+
+	if (!f || !records) {
+		snprintf(err, errlen, "cannot read results '%s': %s", path,
+		         f ? "out of memory" : strerror(errno));
+		goto fail;
+	}
+	while ((len = getline(&line, &cap, f)) > 0) {
+		json_error_t je;
+		json_t *j;
+
+		lineno++;
+		j = json_loadb(line, (size_t)len, 0, &je);
+		if (!j && line[len - 1] != '\n')
+			break; /* cut short by a kill */
+		if (!json_is_object(j)) {
+			snprintf(err, errlen,
+			         "cannot read results '%s': line %d is not a JSON object%s%s", path,
+			         lineno, j ? "" : ": ", j ? "" : je.text);
+			json_decref(j);
+			goto fail;
+		}
+		if (!doc)
+			doc = j;
+		else
+			json_array_append_new(records, j);
+	}
+	if (!doc) {
+		snprintf(err, errlen, "'%s' is not a fabscope results file (empty stream)", path);
+		goto fail;
+	}
+	json_object_set_new(doc, "records", records);
+	free(line);
+	fclose(f);
+	return doc;
+fail:
+	json_decref(doc);
+	json_decref(records);
+	free(line);
+	if (f)
+		fclose(f);
+	return 0;
+}
+
+static int len_sfx(const char *s, const char *sfx)
+{
+	size_t n = strlen(s), m = strlen(sfx);
+
+	return n >= m && !strcmp(s + n - m, sfx);
 }
 
 int fsc_results_load(const char *path, json_t **out, char *err, size_t errlen)
@@ -185,7 +339,12 @@ int fsc_results_load(const char *path, json_t **out, char *err, size_t errlen)
 	json_t *doc, *schema;
 
 	*out = 0;
-	doc = json_load_file(path, 0, &je);
+	if (len_sfx(path, FSC_RESULTS_STREAM_SUFFIX)) {
+		doc = stream_load(path, err, errlen);
+		if (!doc)
+			return -EINVAL;
+	} else
+		doc = json_load_file(path, 0, &je);
 	if (!doc) {
 		snprintf(err, errlen, "cannot read results '%s': %s (line %d, column %d)", path,
 		         je.text, je.line, je.column);

@@ -4,9 +4,13 @@
  *     "meta": {...}, "records": [ {...}, ... ] }
  *
  * The document is the model (jansson objects); writers render it.  When a
- * path is given, the file is rewritten atomically (temporary file, fsync,
- * rename) after every record, so a killed run leaves the points it finished
- * and a "running" status, never a truncated file that looks complete.
+ * path is given, every record is appended as it comes to a stream beside
+ * it, `<path>.jsonl` (JSON Lines: a header line, the document without its
+ * records, then one record per line; O(1) per record), and the document is
+ * written once, atomically (temporary file, fsync, rename), when the run
+ * finishes; the stream is then removed.  So a killed run leaves the points
+ * it finished in the stream, "running" in its header, and never a
+ * truncated file that looks complete; fsc_results_load reads either.
  * Only rank 0 holds a struct fsc_results.
  */
 #ifndef FSC_RESULTS_H
@@ -30,9 +34,17 @@ json_t *fsc_results_doc(struct fsc_results *r);
 json_t *fsc_results_meta(struct fsc_results *r);
 const char *fsc_results_path(const struct fsc_results *r);
 
-/* Append a record (reference stolen) and stream the file. */
+#define FSC_RESULTS_STREAM_SUFFIX ".jsonl"
+
+/* Append a record (reference stolen) and append it to the stream.  0, or
+ * negative (logged) when the stream could not be written. */
 int fsc_results_add(struct fsc_results *r, json_t *rec);
-/* Set "status" and write the final file. */
+/* Add key: value to every record added from now on (value stolen; NULL
+ * stops adding key). */
+int fsc_results_tag(struct fsc_results *r, const char *key, json_t *value);
+/* Set "status", write the final file and remove the stream.  0, or
+ * negative (logged) when the file could not be written: the stream then
+ * stays, and the caller must not report success. */
 int fsc_results_finish(struct fsc_results *r, const char *status);
 
 /* Write a file atomically: `write` fills a temporary file beside `path`,
@@ -49,7 +61,8 @@ int fsc_file_check_writable(const char *path);
 
 /* Write any JSON document atomically (tmp + fsync + rename). */
 int fsc_json_write_atomic(json_t *doc, const char *path);
-/* Load a results file and check its schema; -EINVAL with message. */
+/* Load a results file, or the stream of a run that did not finish (a path
+ * ending in .jsonl), and check its schema; -EINVAL with message. */
 int fsc_results_load(const char *path, json_t **out, char *err, size_t errlen);
 
 /* Reading records: the string at key k of object o, or def when it is
