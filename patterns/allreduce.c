@@ -51,16 +51,6 @@
 enum { AR_RING, AR_RD, AR_NATIVE };
 static const char *const ar_impls[] = {"ring", "rd", "native", 0};
 
-/* --coll-seg is read by every collective in patterns/ (coll.h); option
- * names are global, so it is declared once, here. */
-static const struct fsc_opt ar_opts[] = {
-        {"coll-seg", 0, FSC_OPT_SIZE, "256K",
-         "pipeline segment of the ring collectives (allreduce, reducescatter, allgather) and "
-         "the broadcast chain; 0 = whole chunks",
-         0, 0, 1073741824.0},
-        {0, 0, 0, 0, 0, 0, 0, 0},
-};
-
 struct ar_state {
 	int impl;
 	size_t count, bytes;
@@ -276,7 +266,7 @@ const struct fsc_pattern_ops fsc_pattern_allreduce = {
         .min_ranks = 1,
         .flags = FSC_PAT_DTYPE | FSC_PAT_OP | FSC_PAT_INPLACE,
         .impls = ar_impls,
-        .opts = ar_opts,
+        .opts = fsc_coll_opts,
         .bw_formula = "algbw = count*sizeof(dtype)/t_mean; busbw = algbw * 2(n-1)/n "
                       "(nccl-tests doc/PERFORMANCE.md, AllReduce)",
         .algbw_bytes = ar_bytes,

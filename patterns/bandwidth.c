@@ -42,8 +42,13 @@
 #define BW_ACK_BYTES 4
 #define BW_SLOT_BYTES (64u << 20)
 
+struct bw_settings {
+	int64_t window;
+};
+
 static const struct fsc_opt bw_opts[] = {
-        {"window", 0, FSC_OPT_INT, "64", "messages in flight per bandwidth iteration", 0, 1, 4096},
+        {"window", 0, FSC_OPT_INT, "64", "messages in flight per bandwidth iteration", 0, 1, 4096,
+         FSC_AT_INT(struct bw_settings, window)},
         {0, 0, 0, 0, 0, 0, 0, 0},
 };
 
@@ -60,7 +65,10 @@ struct bw_state {
 
 static size_t bw_window(const struct fsc_pctx *c)
 {
-	return c->cfg && fsc_cfg_has(c->cfg, "window") ? (size_t)fsc_cfg_int(c->cfg, "window") : 64;
+	struct bw_settings s = {0};
+
+	fsc_config_fill(c->cfg, bw_opts, &s, 0, 0);
+	return (size_t)s.window;
 }
 
 static int bw_setup(struct fsc_pctx *c, void **state)

@@ -40,8 +40,13 @@
 enum { BC_CHAIN, BC_TREE, BC_NATIVE };
 static const char *const bc_impls[] = {"chain", "tree", "native", 0};
 
+struct bc_settings {
+	int64_t root;
+};
+
 static const struct fsc_opt bc_opts[] = {
-        {"bcast-root", 0, FSC_OPT_INT, "0", "root rank of broadcast", 0, 0, 1e9},
+        {"bcast-root", 0, FSC_OPT_INT, "0", "root rank of broadcast", 0, 0, 1e9,
+         FSC_AT_INT(struct bc_settings, root)},
         {0, 0, 0, 0, 0, 0, 0, 0},
 };
 
@@ -56,8 +61,10 @@ struct bc_state {
 
 static int bc_root(const struct fsc_pctx *c)
 {
-	return c->cfg && fsc_cfg_has(c->cfg, "bcast-root") ? (int)fsc_cfg_int(c->cfg, "bcast-root")
-	                                                   : 0;
+	struct bc_settings s = {0};
+
+	fsc_config_fill(c->cfg, bc_opts, &s, 0, 0);
+	return (int)s.root;
 }
 
 static int bc_check_args(const struct fsc_pctx *c, char *err, size_t len)

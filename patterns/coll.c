@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "runner.h"
 #include "reduce.h"
 
 /* ---- chunk partitioning ------------------------------------------------ */
@@ -265,11 +266,26 @@ int fsc_coll_ring_allreduce(struct fsc_coll_ring *g, const void *sbuf, void *rbu
 
 /* ---- pattern helpers --------------------------------------------------- */
 
+struct coll_settings {
+	uint64_t seg;
+};
+
+/* --coll-seg is read by every collective in patterns/; option names are
+ * global, so it is declared once, here (the allreduce pattern lists it). */
+const struct fsc_opt fsc_coll_opts[] = {
+        {"coll-seg", 0, FSC_OPT_SIZE, "256K",
+         "pipeline segment of the ring collectives (allreduce, reducescatter, allgather) and "
+         "the broadcast chain; 0 = whole chunks",
+         0, 0, 1073741824.0, FSC_AT_SIZE(struct coll_settings, seg)},
+        {0, 0, 0, 0, 0, 0, 0, 0},
+};
+
 size_t fsc_coll_seg_bytes(const struct fsc_config *cfg)
 {
-	if (cfg && fsc_cfg_has(cfg, "coll-seg"))
-		return (size_t)fsc_cfg_size(cfg, "coll-seg");
-	return FSC_COLL_SEG_DEFAULT;
+	struct coll_settings s = {0};
+
+	fsc_config_fill(cfg, fsc_coll_opts, &s, 0, 0);
+	return (size_t)s.seg;
 }
 
 int fsc_coll_impl(const struct fsc_pctx *c, const char *const *impls)
@@ -283,7 +299,8 @@ int fsc_coll_impl(const struct fsc_pctx *c, const char *const *impls)
 int fsc_coll_check_typed(const struct fsc_pctx *c, char *err, size_t len)
 {
 	size_t es = fsc_dtype_size(c->dtype);
-	const char *check = c->cfg ? fsc_cfg_str(c->cfg, "check") : 0;
+	struct fsc_run_settings rs;
+	enum fsc_check_mode check = fsc_pctx_run(c, &rs)->check;
 	int max;
 
 	if (!es || (unsigned)c->op >= FSC_REDOP_COUNT) {
@@ -297,7 +314,7 @@ int fsc_coll_check_typed(const struct fsc_pctx *c, char *err, size_t len)
 		return -ENOTSUP;
 	}
 	max = fsc_data_max_ranks(c->dtype, c->op);
-	if (c->size > max && !(check && !strcmp(check, "off"))) {
+	if (c->size > max && check != FSC_CHECK_OFF) {
 		snprintf(err, len,
 		         "%s %s over %d ranks cannot be verified exactly (at most %d ranks; "
 		         "--check off runs it unverified)",

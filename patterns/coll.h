@@ -15,9 +15,6 @@
 
 #include "pattern.h"
 
-/* Default pipeline segment of the ring and chain algorithms (--coll-seg). */
-#define FSC_COLL_SEG_DEFAULT (256u << 10)
-
 /* ---- chunk partitioning ------------------------------------------------ */
 
 /* `count` elements split over n ranks as evenly as possible: the first
@@ -107,9 +104,13 @@ int fsc_coll_ring_allreduce(struct fsc_coll_ring *g, const void *sbuf, void *rbu
 
 /* ---- pattern helpers --------------------------------------------------- */
 
-/* The --coll-seg option (declared by the allreduce pattern, read by every
- * collective here); FSC_COLL_SEG_DEFAULT when cfg is NULL or lacks it. */
+/* The --coll-seg option (fsc_coll_opts, listed by the allreduce pattern,
+ * read by every collective here); its table default when cfg is NULL or
+ * lacks it. */
 size_t fsc_coll_seg_bytes(const struct fsc_config *cfg);
+
+/* The collectives' options (--coll-seg), listed by the allreduce pattern. */
+extern const struct fsc_opt fsc_coll_opts[];
 
 /* Index of c->impl in impls (NULL-terminated), or -1. */
 int fsc_coll_impl(const struct fsc_pctx *c, const char *const *impls);

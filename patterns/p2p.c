@@ -4,9 +4,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "runner.h"
+
 int fsc_p2p_peer(const struct fsc_pctx *c)
 {
-	return c->cfg && fsc_cfg_has(c->cfg, "peer") ? (int)fsc_cfg_int(c->cfg, "peer") : 1;
+	struct fsc_run_settings s;
+
+	return (int)fsc_pctx_run(c, &s)->peer;
 }
 
 int fsc_p2p_active(const struct fsc_pctx *c)

@@ -92,20 +92,30 @@
 #define PIPE_SLOT_BYTES ((size_t)64 << 20)
 #define PIPE_CAL_REPS 5
 
+/* --pipe-backward and --pipe-layout, in the order of their choices. */
+enum pipe_backward { PIPE_BACKWARD_OFF, PIPE_BACKWARD_ON };
+enum pipe_layout { PIPE_LAYOUT_BLOCK, PIPE_LAYOUT_STRIDE };
+
+struct pipe_settings {
+	int64_t stages, microbatches;
+	enum pipe_backward backward;
+	enum pipe_layout layout;
+};
+
 static const struct fsc_opt pipe_opts[] = {
         {"pipe-stages", 0, FSC_OPT_INT, "0",
          "pipeline stages P (0: one per rank); P must divide the ranks, which form ranks/P "
          "independent chains",
-         0, 0, 1e6},
+         0, 0, 1e6, FSC_AT_INT(struct pipe_settings, stages)},
         {"pipe-microbatches", 0, FSC_OPT_INT, "8", "micro-batches M per pipeline iteration", 0, 1,
-         4096},
+         4096, FSC_AT_INT(struct pipe_settings, microbatches)},
         {"pipe-backward", 0, FSC_OPT_CHOICE, "off",
          "backward flow (last stage to first) after each micro-batch's forward pass, 1F1B order",
-         "off|on", 0, 0},
+         "off|on", 0, 0, FSC_AT_CHOICE(struct pipe_settings, backward)},
         {"pipe-layout", 0, FSC_OPT_CHOICE, "block",
          "ranks of a chain: block (chain c = ranks c*P .. c*P+P-1) or stride (stage s of chain c "
          "= rank c + s*ranks/P)",
-         "block|stride", 0, 0},
+         "block|stride", 0, 0, FSC_AT_CHOICE(struct pipe_settings, layout)},
         {0, 0, 0, 0, 0, 0, 0, 0},
 };
 
@@ -144,27 +154,18 @@ struct pipe_state {
 	double *fgap; /* [M]: gap before forward arrival m */
 };
 
-static int cfg_int(const struct fsc_pctx *c, const char *name, int def)
-{
-	return c->cfg && fsc_cfg_has(c->cfg, name) ? (int)fsc_cfg_int(c->cfg, name) : def;
-}
-
-static int cfg_is(const struct fsc_pctx *c, const char *name, const char *value)
-{
-	const char *v = c->cfg && fsc_cfg_has(c->cfg, name) ? fsc_cfg_str(c->cfg, name) : 0;
-
-	return v && !strcmp(v, value);
-}
-
 static void pipe_geom(const struct fsc_pctx *c, struct pipe_geom *g)
 {
-	g->P = cfg_int(c, "pipe-stages", 0);
+	struct pipe_settings s = {0};
+
+	fsc_config_fill(c->cfg, pipe_opts, &s, 0, 0);
+	g->P = (int)s.stages;
 	if (g->P == 0)
 		g->P = c->size;
-	g->M = cfg_int(c, "pipe-microbatches", 8);
+	g->M = (int)s.microbatches;
 	g->C = g->P > 0 ? c->size / g->P : 0;
-	g->backward = cfg_is(c, "pipe-backward", "on");
-	g->stride = cfg_is(c, "pipe-layout", "stride");
+	g->backward = s.backward == PIPE_BACKWARD_ON;
+	g->stride = s.layout == PIPE_LAYOUT_STRIDE;
 }
 
 static int pipe_rank(const struct pipe_geom *g, int chain, int stage)

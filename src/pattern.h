@@ -22,6 +22,7 @@
 #include "options.h"
 
 struct fsc_runner;
+struct fsc_run_settings;
 struct fsc_matrix_pattern;
 
 /* What one measurement point looks like to a pattern. */
@@ -29,6 +30,8 @@ struct fsc_pctx {
 	struct fsc_fabric *fab;
 	struct fsc_boot *boot;
 	const struct fsc_config *cfg;
+	/* The run options, typed (fsc_pctx_run); NULL: read from cfg. */
+	const struct fsc_run_settings *run;
 	int rank, size;
 	const char *impl;     /* one of the pattern's impls */
 	size_t bytes;         /* the point's size (pattern-defined, see its doc) */

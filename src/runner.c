@@ -75,6 +75,15 @@ int fsc_run_settings_fill(const struct fsc_config *cfg, struct fsc_run_settings 
 	return fsc_config_fill(cfg, fsc_run_opts, s, err, errlen);
 }
 
+const struct fsc_run_settings *fsc_pctx_run(const struct fsc_pctx *c,
+                                            struct fsc_run_settings *scratch)
+{
+	if (c->run)
+		return c->run;
+	fsc_run_settings_fill(c->cfg, scratch, 0, 0);
+	return scratch;
+}
+
 int fsc_runner_init(struct fsc_runner *r, struct fsc_boot *b, const struct fsc_config *cfg,
                     struct fsc_results *res, FILE *out)
 {
@@ -240,6 +249,7 @@ static void pctx_init(struct fsc_pctx *c, struct fsc_runner *r, struct fsc_fabri
 	c->fab = f;
 	c->boot = r->boot;
 	c->cfg = r->cfg;
+	c->run = &r->set;
 	c->rank = r->boot->rank;
 	c->size = r->boot->size;
 	c->seed = r->seed;

@@ -87,6 +87,11 @@ struct fsc_runner {
 	char last_header[256];
 };
 
+/* The run options of a point: c->run, else scratch filled from c->cfg
+ * (the table's defaults where cfg lacks them). */
+const struct fsc_run_settings *fsc_pctx_run(const struct fsc_pctx *c,
+                                            struct fsc_run_settings *scratch);
+
 /* Read the core options; r->res and r->out may be NULL.  -EINVAL (logged)
  * only when the run options' table is broken. */
 int fsc_runner_init(struct fsc_runner *r, struct fsc_boot *b, const struct fsc_config *cfg,

@@ -282,10 +282,26 @@ static void fsc_runner_validate__allreduce_sweep_from_one_byte_is_valid(void **s
 	fsc_config_free(j.cfg);
 }
 
+/* --coll-seg from its one table: the default without a config, the value
+ * given with one. */
+static void fsc_coll_seg_bytes__default_and_given(void **state)
+{
+	static const struct fsc_opt_group g = {"coll", fsc_coll_opts};
+	char *argv[] = {"x", "--coll-seg", "64K"};
+	struct fsc_config *cfg;
+
+	(void)state;
+	assert_int_equal(fsc_coll_seg_bytes(0), 262144);
+	assert_int_equal(fsc_config_parse(&cfg, &g, 1, 3, argv, 0, 0, 0), 0);
+	assert_int_equal(fsc_coll_seg_bytes(cfg), 65536);
+	fsc_config_free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(fsc_coll_chunk__partition_is_balanced_and_complete),
+	        cmocka_unit_test(fsc_coll_seg_bytes__default_and_given),
 	        cmocka_unit_test(fsc_pattern_allreduce__every_variant_exact_on_1_to_8_ranks),
 	        cmocka_unit_test(fsc_pattern_allreduce__large_odd_counts_exact),
 	        cmocka_unit_test(fsc_pattern_allreduce__ring_time_is_2_n_minus_1_chunk_steps),
