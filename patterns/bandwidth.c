@@ -15,8 +15,10 @@
  * not zeroed between iterations (rank 0 may already be writing into it);
  * stale bytes of another iteration differ from the expected ones anyway.
  * impl "get": rank 0 reads --window times the peer's window (one message,
- * filled once in setup with iteration 0's data) into its receive slots and
- * waits for all of them; the peer only exposes its window.
+ * filled once in setup with iteration 0's data) into its receive slots,
+ * waits for all of them and sends the peer a zero-byte "done" (eager: it
+ * completes locally); the peer waits for it, progressing its fabric for
+ * libraries that emulate RMA in software.
  * algbw = window*bytes/t for both.
  *
  * Receive slots: an iteration that will be checked (the verification pass,
@@ -38,7 +40,8 @@
 
 #define BW_TAG 21
 #define BW_ACK_TAG 22
-#define BW_PUT_TAG 23 /* put notifications */
+#define BW_PUT_TAG 23  /* put notifications */
+#define BW_DONE_TAG 24 /* get: rank 0 is done reading */
 #define BW_ACK_BYTES 4
 #define BW_SLOT_BYTES (64u << 20)
 
@@ -144,14 +147,16 @@ static int bw_run_rma(struct fsc_pctx *c, struct bw_state *s, size_t slots)
 	int rc = 0;
 
 	if (s->rma == FSC_REQ_GET) {
-		if (!s->receiver)
-			return 0; /* the peer: nothing to do but expose its window */
+		if (!s->receiver) /* the peer */
+			return fsc_fabric_recv(c->fab, s->peer, NULL, 0, BW_DONE_TAG);
 		for (size_t k = 0; k < s->window && !rc; k++)
 			rc = fsc_fabric_get(c->fab, s->win, s->peer, 0,
 			                    s->rbuf + (k % slots) * c->bytes, c->bytes, &rq[n++]);
 		if (rc)
 			fsc_fabric_cancel_all(c->fab, rq, n);
-		return rc ? rc : fsc_fabric_wait(c->fab, rq, n);
+		else
+			rc = fsc_fabric_wait(c->fab, rq, n);
+		return rc ? rc : fsc_fabric_send(c->fab, s->peer, NULL, 0, BW_DONE_TAG);
 	}
 	if (s->receiver) {
 		rc = fsc_fabric_recv(c->fab, s->peer, NULL, 0, BW_PUT_TAG);

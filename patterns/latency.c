@@ -12,9 +12,13 @@
  * between iterations (the peer may already be writing into it); a stale
  * iteration's bytes differ from the expected ones all the same.
  * impl "get": rank 0 reads the peer's window twice in a row per iteration,
- * so half an iteration is one get (ib_read_lat's figure); the peer takes no
- * part beyond exposing its window, filled once in setup with the data of
- * iteration 0, which every iteration checks.
+ * so half an iteration is one get (ib_read_lat's figure), then sends the
+ * peer a zero-byte "done" (an eager send: it completes locally, so it adds
+ * its posting cost, not a trip).  The peer waits for it, progressing its
+ * fabric meanwhile: a library that emulates RMA in software (UCX over
+ * shared memory without cma/knem, over TCP) needs the target to progress.
+ * The peer's window is filled once in setup with the data of iteration 0,
+ * which every iteration checks.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -24,7 +28,8 @@
 #include "reduce.h"
 
 #define LAT_TAG 11
-#define LAT_PUT_TAG 12 /* put notifications */
+#define LAT_PUT_TAG 12  /* put notifications */
+#define LAT_DONE_TAG 13 /* get: rank 0 is done reading */
 /* Up to this size rank 0 sends then receives; above, it pre-posts. */
 #define LAT_PREPOST_MIN 4096
 
@@ -116,13 +121,13 @@ static int lat_get(struct fsc_pctx *c, struct lat_state *s)
 	int rc = 0;
 
 	if (c->rank != 0)
-		return 0;
+		return fsc_fabric_recv(c->fab, s->peer, NULL, 0, LAT_DONE_TAG);
 	for (int k = 0; k < 2 && !rc; k++) {
 		rc = fsc_fabric_get(c->fab, s->win, s->peer, 0, s->rbuf, c->bytes, &rq);
 		if (!rc)
 			rc = fsc_fabric_wait(c->fab, &rq, 1);
 	}
-	return rc;
+	return rc ? rc : fsc_fabric_send(c->fab, s->peer, NULL, 0, LAT_DONE_TAG);
 }
 
 static int lat_run(struct fsc_pctx *c, void *state, uint64_t iter)

@@ -577,14 +577,41 @@ int fsc_fabric_win_create(struct fsc_fabric *f, void *buf, size_t bytes, struct 
 	return 0;
 }
 
+/* Every rank tells every other that it is done with the window, through
+ * the fabric: waiting in it keeps the fabric progressing, which a library
+ * that emulates one-sided transfers in software needs to serve the peers'
+ * last gets.  Then the bootstrap agrees, so that a rank whose exchange
+ * failed still meets the others. */
+static int win_done_exchange(struct fsc_fabric *f)
+{
+	int n = f->size, rc = 0;
+	struct fsc_req *r = calloc((size_t)(2 * n), sizeof(*r));
+
+	if (!r)
+		return -ENOMEM;
+	fsc_fabric_reqs_init(r, (size_t)(2 * n));
+	for (int i = 1; i < n && !rc; i++)
+		rc = fsc_fabric_irecv(f, (f->rank + n - i) % n, NULL, 0, FSC_WIN_DONE_TAG, &r[i]);
+	for (int i = 1; i < n && !rc; i++)
+		rc = fsc_fabric_isend(f, (f->rank + i) % n, NULL, 0, FSC_WIN_DONE_TAG, &r[n + i]);
+	if (rc)
+		fsc_fabric_cancel_all(f, r, (size_t)(2 * n));
+	else
+		rc = fsc_fabric_wait(f, r, (size_t)(2 * n));
+	free(r);
+	return rc;
+}
+
 int fsc_fabric_win_free(struct fsc_win *w)
 {
 	int rc = 0;
 
 	if (!w)
 		return 0;
-	if (w->f->boot)
-		rc = fsc_boot_barrier(w->f->boot);
+	if (w->f->boot) {
+		rc = w->f->abandoned ? -EIO : win_done_exchange(w->f);
+		rc = fsc_boot_agree(w->f->boot, rc, 0);
+	}
 	w->f->ops->win_free(w->f, w->impl);
 	free(w->sizes);
 	free(w);

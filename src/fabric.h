@@ -332,16 +332,23 @@ int fsc_fabric_sendrecv(struct fsc_fabric *f, int dst, const void *sbuf, size_t 
  * Request lifetime: as for isend/irecv, a posted put/get belongs to the
  * fabric until test() reports it done or fsc_fabric_cancel withdraws it.
  * A transfer the fabric has handed to the hardware or library cannot be
- * withdrawn: cancel answers -EBUSY, and the wrapper abandons the fabric as
- * it does for an in-flight send (loopback, which copies at once, always
- * withdraws).  Withdrawing a put or get does not poison the peer (one-sided
- * transfers take no part in tag matching) unless its notification was
- * already on its way.  fsc_fabric_wait's deadline, its timeout line naming
+ * withdrawn unless it finishes in time: cancel answers -EBUSY, and the
+ * wrapper abandons the fabric as it does for an in-flight send (loopback,
+ * which copies at once, always withdraws).  Withdrawing a put or get need
+ * not poison the peer (one-sided transfers take no part in tag matching);
+ * a fabric may poison it all the same when the notification may already
+ * be on its way.  fsc_fabric_wait's deadline, its timeout line naming
  * the peer and operation, and its cancel-on-error apply unchanged.
  *
- * fsc_fabric_win_free: collective (a barrier first, so no peer still
- * transfers into the window); accepts NULL; the buffer stays the
- * caller's. */
+ * fsc_fabric_win_free: collective; first every rank sends every other a
+ * zero-byte message with tag FSC_WIN_DONE_TAG through the fabric and waits
+ * for theirs (so no peer still transfers into the window, and waiting keeps
+ * the fabric progressing for libraries that emulate one-sided transfers in
+ * software), then the bootstrap agrees.  Returns the first error of any
+ * rank; releases the window in any case.  Accepts NULL; the buffer stays
+ * the caller's.  Callers keep FSC_WIN_DONE_TAG for this. */
+#define FSC_WIN_DONE_TAG 0x7ffffff0
+
 struct fsc_win {
 	struct fsc_fabric *f;
 	void *buf;

@@ -24,6 +24,17 @@
  * (destroy() withdraws it), the peer is poisoned and cancel answers -EBUSY,
  * on which the wrapper abandons the fabric and keeps its buffers.
  *
+ * One-sided transfers (fabric.h, "One-sided transfers"): a window is
+ * ucp_mem_map'ed, its rkey packed and allgathered with its address through
+ * the bootstrap, and unpacked on every peer's endpoint.  put and get are
+ * ucp_put_nbx / ucp_get_nbx, polled like the tagged requests.  A notified
+ * put is a chain in one request: ucp_put_nbx (its handle released at once:
+ * the flush covers it), ucp_ep_flush_nbx (remote completion of this and
+ * every earlier put on the endpoint), then a zero-byte tagged send with the
+ * caller's tag, which the target receives as an ordinary message.  UCX
+ * cannot stop an RMA operation in flight: cancel waits UCX_CANCEL_WAIT_NS
+ * for it to finish, else answers -EBUSY (the wrapper abandons the fabric).
+ *
  * Configuration comes from UCX itself: ucp_config_read() reads UCX_TLS,
  * UCX_NET_DEVICES and every other UCX_* variable, and describe() records
  * which of them were set and which transports each endpoint really uses.
@@ -61,6 +72,7 @@ enum ucx_req_word {
 	RQ_STATE = 1,  /* enum ucx_req_state */
 	RQ_RC = 2,     /* negative errno once RQ_FAILED */
 	RQ_SLOT = 3,   /* index in struct ucx's slot table while pending */
+	RQ_FLUSH = 4,  /* 1: a notified put whose handle is its endpoint flush */
 };
 
 enum ucx_req_state {
@@ -172,7 +184,7 @@ static ucs_status_t ucx_context_open(int nranks, int ppn, ucp_context_h *out)
 	memset(&params, 0, sizeof(params));
 	params.field_mask =
 	        UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED | UCP_PARAM_FIELD_NAME;
-	params.features = UCP_FEATURE_TAG;
+	params.features = UCP_FEATURE_TAG | UCP_FEATURE_RMA;
 	params.mt_workers_shared = 0;
 	params.name = "fabscope";
 	/* Hints only: they tune transport selection for the job's scale. */
@@ -442,9 +454,8 @@ static int req_finish(struct fsc_fabric *f, struct fsc_req *req, ucs_status_t st
 		rc = -EIO;
 	} else if (st != UCS_OK) {
 		fsc_error("ucx: %s of %zu B %s rank %d (host %s, tag %d) failed: %s",
-		          req->is_recv ? "receive" : "send", req->bytes,
-		          req->is_recv ? "from" : "to", req->peer, peer_host(f, req->peer),
-		          req->tag, ucs_status_string(st));
+		          fsc_req_what(req), req->bytes, req->is_recv ? "from" : "to", req->peer,
+		          peer_host(f, req->peer), req->tag, ucs_status_string(st));
 		rc = -EIO;
 	} else if (req->is_recv && recv_bytes != req->bytes) {
 		fsc_error("ucx: received %zu B from rank %d (host %s, tag %d) where %zu B were "
@@ -487,6 +498,7 @@ static int post_send(struct fsc_fabric *f, int peer, const void *buf, size_t byt
 
 	if (!ep)
 		return -EINVAL;
+	req->opaque[RQ_FLUSH] = 0;
 	prm.op_attr_mask = 0;
 	sp = ucp_tag_send_nbx(ep, buf, bytes, utag, &prm);
 	if (sp == NULL) { /* eager, already out: nothing owed */
@@ -520,6 +532,7 @@ static int post_recv(struct fsc_fabric *f, int peer, void *buf, size_t bytes, ui
 
 	if (!peer_ep(f, peer, "receive from"))
 		return -EINVAL;
+	req->opaque[RQ_FLUSH] = 0;
 	/* No immediate completion: UCX before 1.16 leaves recv_info unset
 	 * when a receive completes inside ucp_tag_recv_nbx (openucx/ucx
 	 * issue 9425, fixed by PR 9440), and the received length is needed
@@ -588,7 +601,7 @@ static size_t req_recv_bytes(struct fsc_req *req, void *h)
 {
 	ucp_tag_recv_info_t info;
 
-	if (!req->is_recv)
+	if (!req->is_recv || req->rma)
 		return 0;
 	info.length = 0;
 	ucp_tag_recv_request_test(h, &info);
@@ -620,7 +633,17 @@ static int ucx_test(struct fsc_fabric *f, struct fsc_req *req, int *done)
 	recv_bytes = req_recv_bytes(req, h);
 	ucp_request_free(h);
 	slot_give(u, req);
-	if (__builtin_expect(st == UCS_OK && (!req->is_recv || recv_bytes == req->bytes), 1)) {
+	if (req->opaque[RQ_FLUSH] && st == UCS_OK) {
+		/* a notified put's data is in place: the notification next */
+		req->opaque[RQ_FLUSH] = 0;
+		rc = post_send(f, req->peer, NULL, 0, ucx_tag(f->rank, req->tag), req);
+		if (rc)
+			return req_finish(f, req, UCS_ERR_IO_ERROR, 0);
+		*done = req->opaque[RQ_STATE] == RQ_DONE;
+		return 0;
+	}
+	if (__builtin_expect(
+	            st == UCS_OK && (!req->is_recv || req->rma || recv_bytes == req->bytes), 1)) {
 		req_ok(req);
 		rc = 0;
 	} else {
@@ -670,9 +693,8 @@ static int ucx_cancel(struct fsc_fabric *f, struct fsc_req *req)
 		poison(f, req->peer);
 		fsc_error("ucx: UCX would not cancel a %s of %zu B %s rank %d (host %s, tag %d) "
 		          "within %.1f s",
-		          req->is_recv ? "receive" : "send", req->bytes,
-		          req->is_recv ? "from" : "to", req->peer, peer_host(f, req->peer),
-		          req->tag, UCX_CANCEL_WAIT_NS / 1e9);
+		          fsc_req_what(req), req->bytes, req->is_recv ? "from" : "to", req->peer,
+		          peer_host(f, req->peer), req->tag, UCX_CANCEL_WAIT_NS / 1e9);
 		return -EBUSY;
 	}
 	ucp_request_free(h);
@@ -688,6 +710,214 @@ static int ucx_progress(struct fsc_fabric *f)
 
 	ucp_worker_progress(u->worker);
 	return 0;
+}
+
+/* ---- one-sided transfers ---- */
+
+struct ucx_win {
+	ucp_mem_h memh;   /* NULL for an empty window */
+	uint64_t *raddr;  /* [size]: every rank's window address */
+	ucp_rkey_h *rkey; /* [size]: unpacked on our endpoint to it; NULL: none */
+	int n;
+};
+
+static void ucx_win_free(struct fsc_fabric *f, void *win)
+{
+	struct ucx *u = f->impl;
+	struct ucx_win *w = win;
+
+	if (!w)
+		return;
+	for (int p = 0; w->rkey && p < w->n; p++)
+		if (w->rkey[p])
+			ucp_rkey_destroy(w->rkey[p]);
+	if (w->memh)
+		ucp_mem_unmap(u->ctx, w->memh);
+	free(w->rkey);
+	free(w->raddr);
+	free(w);
+}
+
+/* Map the window and pack its key (nothing for an empty one). */
+static int win_map(struct fsc_fabric *f, struct ucx_win *w, void *buf, size_t bytes, void **rkbuf,
+                   size_t *rklen)
+{
+	struct ucx *u = f->impl;
+	ucp_mem_map_params_t mp;
+	ucs_status_t st;
+
+	*rkbuf = NULL;
+	*rklen = 0;
+	if (!bytes)
+		return 0;
+	memset(&mp, 0, sizeof(mp));
+	mp.field_mask = UCP_MEM_MAP_PARAM_FIELD_ADDRESS | UCP_MEM_MAP_PARAM_FIELD_LENGTH;
+	mp.address = buf;
+	mp.length = bytes;
+	st = ucp_mem_map(u->ctx, &mp, &w->memh);
+	if (st != UCS_OK) {
+		w->memh = NULL;
+		fsc_error("ucx: rank %d: mapping a %zu B window at %p failed: %s", f->rank, bytes,
+		          buf, ucs_status_string(st));
+		return -EIO;
+	}
+	st = ucp_rkey_pack(u->ctx, w->memh, rkbuf, rklen);
+	if (st != UCS_OK) {
+		*rkbuf = NULL;
+		fsc_error("ucx: rank %d: packing the key of a %zu B window failed: %s", f->rank,
+		          bytes, ucs_status_string(st));
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Collective: every rank's (address, packed key), padded to the longest
+ * key, through the bootstrap; then each key unpacked on its endpoint. */
+static int ucx_win_create(struct fsc_fabric *f, void *buf, size_t bytes, void **win)
+{
+	struct ucx *u = f->impl;
+	struct ucx_win *w = calloc(1, sizeof(*w));
+	uint8_t *mine = NULL, *all = NULL;
+	void *rkbuf = NULL;
+	size_t rklen = 0, stride = 0;
+	int64_t maxlen;
+	int rc = 0;
+
+	if (w) {
+		w->n = f->size;
+		w->raddr = calloc((size_t)f->size, sizeof(*w->raddr));
+		w->rkey = calloc((size_t)f->size, sizeof(*w->rkey));
+	}
+	if (!w || !w->raddr || !w->rkey) {
+		fsc_error("ucx: out of memory for a window");
+		rc = -ENOMEM;
+	}
+	if (!rc)
+		rc = win_map(f, w, buf, bytes, &rkbuf, &rklen);
+	maxlen = (int64_t)rklen;
+	rc = fsc_boot_agree(f->boot, rc, NULL);
+	if (!rc)
+		rc = fsc_boot_allreduce(f->boot, &maxlen, 1, FSC_BOOT_I64, FSC_BOOT_MAX);
+	if (!rc) {
+		stride = 2 * sizeof(uint64_t) + (size_t)maxlen;
+		mine = calloc(1, stride);
+		all = calloc((size_t)f->size, stride);
+		if (!mine || !all) {
+			fsc_error("ucx: out of memory for %d window keys", f->size);
+			rc = -ENOMEM;
+		} else {
+			memcpy(mine, &(uint64_t){(uintptr_t)buf}, sizeof(uint64_t));
+			memcpy(mine + sizeof(uint64_t), &(uint64_t){rklen}, sizeof(uint64_t));
+			if (rklen)
+				memcpy(mine + 2 * sizeof(uint64_t), rkbuf, rklen);
+		}
+		rc = fsc_boot_agree(f->boot, rc, NULL);
+	}
+	if (!rc)
+		rc = fsc_boot_allgather(f->boot, mine, all, stride);
+	for (int p = 0; p < f->size && !rc; p++) {
+		const uint8_t *blk = all + (size_t)p * stride;
+		uint64_t len;
+		ucs_status_t st;
+
+		memcpy(&w->raddr[p], blk, sizeof(uint64_t));
+		memcpy(&len, blk + sizeof(uint64_t), sizeof(uint64_t));
+		if (p == f->rank || !len)
+			continue;
+		st = ucp_ep_rkey_unpack(u->peers[p].ep, blk + 2 * sizeof(uint64_t), &w->rkey[p]);
+		if (st != UCS_OK) {
+			w->rkey[p] = NULL;
+			fsc_error("ucx: rank %d: unpacking the window key of rank %d (host %s) "
+			          "failed: %s",
+			          f->rank, p, peer_host(f, p), ucs_status_string(st));
+			rc = -EIO;
+		}
+	}
+	if (f->boot)
+		rc = fsc_boot_agree(f->boot, rc, NULL);
+	if (rkbuf)
+		ucp_rkey_buffer_release(rkbuf);
+	free(mine);
+	free(all);
+	if (rc) {
+		ucx_win_free(f, w);
+		return rc;
+	}
+	*win = w;
+	return 0;
+}
+
+/* Track what an *_nbx call returned: done at once, failed, or pending. */
+static int rma_track(struct fsc_fabric *f, ucs_status_ptr_t sp, const char *what, int peer,
+                     size_t bytes, struct fsc_req *req)
+{
+	int rc;
+
+	if (sp == NULL) {
+		req_ok(req);
+		return 0;
+	}
+	req->opaque[RQ_STATE] = RQ_PENDING;
+	if (UCS_PTR_IS_ERR(sp)) {
+		fsc_error("ucx: posting a %s of %zu B to rank %d (host %s) failed: %s", what, bytes,
+		          peer, peer_host(f, peer), ucs_status_string(UCS_PTR_STATUS(sp)));
+		return -EIO;
+	}
+	rc = slot_take(f->impl, sp, req);
+	if (rc) {
+		fsc_error("ucx: out of memory tracking requests");
+		ucp_request_free(sp); /* released when it completes */
+	}
+	return rc;
+}
+
+static int ucx_put(struct fsc_fabric *f, void *win, int peer, size_t offset, const void *buf,
+                   size_t bytes, int tag, struct fsc_req *req)
+{
+	struct ucx_win *w = win;
+	ucp_ep_h ep = peer_ep(f, peer, "put to");
+	ucp_request_param_t prm;
+	ucs_status_ptr_t sp = NULL;
+	int rc = tag >= 0 ? poisoned_refuse(f, peer, "send", 0, tag) : 0;
+
+	if (rc)
+		return rc;
+	if (!ep)
+		return -EINVAL;
+	req->opaque[RQ_FLUSH] = 0;
+	prm.op_attr_mask = 0;
+	if (bytes)
+		sp = ucp_put_nbx(ep, buf, bytes, w->raddr[peer] + offset, w->rkey[peer], &prm);
+	if (tag < 0)
+		return rma_track(f, sp, "put", peer, bytes, req);
+	if (UCS_PTR_IS_ERR(sp))
+		return rma_track(f, sp, "put", peer, bytes, req);
+	if (sp)
+		ucp_request_free(sp); /* the flush below covers it */
+	sp = ucp_ep_flush_nbx(ep, &prm);
+	if (sp == NULL) /* nothing outstanding: notify at once */
+		return post_send(f, peer, NULL, 0, ucx_tag(f->rank, tag), req);
+	rc = rma_track(f, sp, "flush after a put", peer, bytes, req);
+	if (!rc)
+		req->opaque[RQ_FLUSH] = 1;
+	return rc;
+}
+
+static int ucx_get(struct fsc_fabric *f, void *win, int peer, size_t offset, void *buf,
+                   size_t bytes, struct fsc_req *req)
+{
+	struct ucx_win *w = win;
+	ucp_ep_h ep = peer_ep(f, peer, "get from");
+	ucp_request_param_t prm;
+	ucs_status_ptr_t sp = NULL;
+
+	if (!ep)
+		return -EINVAL;
+	req->opaque[RQ_FLUSH] = 0;
+	prm.op_attr_mask = 0;
+	if (bytes)
+		sp = ucp_get_nbx(ep, buf, bytes, w->raddr[peer] + offset, w->rkey[peer], &prm);
+	return rma_track(f, sp, "get", peer, bytes, req);
 }
 
 /* What UCX chose for an endpoint, as ucp_ep_print_info writes it, e.g.
@@ -1066,9 +1296,9 @@ static int ucx_describe(struct fsc_fabric *f, json_t *info)
 
 const struct fsc_fabric_ops fsc_fabric_ucx = {
         .name = "ucx",
-        .desc = "UCX UCP tagged messages (transports chosen by UCX; set UCX_TLS, "
+        .desc = "UCX UCP tagged messages and RMA (transports chosen by UCX; set UCX_TLS, "
                 "UCX_NET_DEVICES to steer)",
-        .caps = FSC_CAP_SEND_RECV,
+        .caps = FSC_CAP_SEND_RECV | FSC_CAP_RMA,
         .opts = NULL,
         .probe = ucx_probe,
         .create = ucx_create,
@@ -1079,5 +1309,9 @@ const struct fsc_fabric_ops fsc_fabric_ucx = {
         .test = ucx_test,
         .cancel = ucx_cancel,
         .progress = ucx_progress,
+        .win_create = ucx_win_create,
+        .win_free = ucx_win_free,
+        .put = ucx_put,
+        .get = ucx_get,
         .describe = ucx_describe,
 };

@@ -592,13 +592,242 @@ static int check_late_after_cancel(struct conf *c)
 	return err;
 }
 
-unsigned fsc_conformance_count(int size)
+/* ---- one-sided transfers (fabrics with put/get) ---- */
+
+#define CONF_PUT_TAG 9200
+#define CONF_RMA_LATE_TAG 9300
+
+/* Compare buf[0, bytes) with data(key); failf naming `what` on a
+ * difference. */
+static void verify_data(struct conf *c, const char *what, const unsigned char *buf, size_t bytes,
+                        uint64_t key)
+{
+	unsigned char want[4096];
+
+	for (size_t i = 0; i < bytes; i += sizeof(want)) {
+		size_t len = bytes - i < sizeof(want) ? bytes - i : sizeof(want);
+
+		data_fill_at(want, len, key, i);
+		for (size_t k = 0; k < len; k++)
+			if (buf[i + k] != want[k]) {
+				failf(c, "%s: byte %zu is 0x%02x, expected 0x%02x", what, i + k,
+				      buf[i + k], want[k]);
+				return;
+			}
+	}
+}
+
+/* Every rank's window: [0, bytes) is written by the previous rank with a
+ * silent put of its first half and a notified put of the rest (the
+ * notification must follow both); [bytes, 2 bytes) holds this rank's data,
+ * which the previous rank reads with a get into a guarded buffer.  Then
+ * everyone is done before the window goes. */
+static int check_rma_ring(struct conf *c, int id, size_t bytes)
+{
+	int next = (c->rank + 1) % c->size, prev = (c->rank + c->size - 1) % c->size;
+	unsigned char *win = fsc_fabric_buf_alloc(c->f, 2 * bytes);
+	unsigned char *src = fsc_fabric_buf_alloc(c->f, bytes + CONF_GUARD);
+	unsigned char *dst = fsc_fabric_buf_alloc(c->f, bytes + CONF_GUARD);
+	struct fsc_win *w = 0;
+	struct fsc_req r[3];
+	size_t half = bytes / 2;
+	int rc, wrc;
+
+	fsc_fabric_reqs_init(r, 3);
+	if (win && src && dst) {
+		memset(win, CONF_FRESH_BYTE, bytes);
+		data_fill(win + bytes, bytes, data_key(id, c->rank, c->rank, 1));
+		data_fill(src, bytes, data_key(id, c->rank, next, 0));
+		memset(dst, CONF_FRESH_BYTE, bytes);
+		memset(dst + bytes, CONF_GUARD_BYTE, CONF_GUARD);
+	} else {
+		failf(c, "out of memory for the test buffers");
+	}
+	/* collective: a rank without buffers exposes an empty window */
+	rc = fsc_fabric_win_create(c->f, win, win && src && dst ? 2 * bytes : 0, &w);
+	if (rc) {
+		failf(c, "win_create of %zu B: %s", 2 * bytes, fsc_strerror(rc));
+		c->broken = 1;
+		goto out;
+	}
+	if (c->failed)
+		goto done;
+	wrc = fsc_fabric_irecv(c->f, prev, NULL, 0, CONF_PUT_TAG, &r[0]);
+	if (!wrc)
+		wrc = fsc_fabric_put(c->f, w, next, 0, src, half, -1, &r[1]);
+	if (!wrc)
+		wrc = fsc_fabric_put(c->f, w, next, half, src + half, bytes - half, CONF_PUT_TAG,
+		                     &r[2]);
+	if (wrc) {
+		failf(c, "posting the notification receive or the puts failed: %s",
+		      fsc_strerror(wrc));
+		fsc_fabric_cancel_all(c->f, r, 3);
+	} else if ((wrc = fsc_fabric_wait(c->f, r, 3))) {
+		failf(c, "waiting for the puts to rank %d and the notification from rank %d: %s",
+		      next, prev, fsc_strerror(wrc));
+	} else {
+		verify_data(c, "the window after the notified put", win, bytes,
+		            data_key(id, prev, c->rank, 0));
+	}
+	if (wrc) {
+		c->broken = 1;
+		goto done;
+	}
+	wrc = fsc_fabric_get(c->f, w, next, bytes, dst, bytes, &r[0]);
+	if (!wrc)
+		wrc = fsc_fabric_wait(c->f, r, 1);
+	if (wrc) {
+		failf(c, "get of %zu B from rank %d: %s", bytes, next, fsc_strerror(wrc));
+		c->broken = 1;
+		goto done;
+	}
+	verify_data(c, "the data a get read", dst, bytes, data_key(id, next, next, 1));
+	for (size_t i = 0; i < CONF_GUARD; i++)
+		if (dst[bytes + i] != CONF_GUARD_BYTE) {
+			failf(c, "a get of %zu B wrote past the end of its buffer", bytes);
+			break;
+		}
+done:
+	/* collective (a barrier first): nobody still reads this window */
+	rc = fsc_fabric_win_free(w);
+out:
+	fsc_fabric_buf_free(c->f, win);
+	fsc_fabric_buf_free(c->f, src);
+	fsc_fabric_buf_free(c->f, dst);
+	return rc;
+}
+
+/* Bad peers and ranges are refused before anything moves. */
+static int check_rma_args(struct conf *c)
+{
+	unsigned char *win = fsc_fabric_buf_alloc(c->f, 64), buf[64] = {0};
+	struct fsc_win *w = 0;
+	struct fsc_req r;
+	int rc = fsc_fabric_win_create(c->f, win, win ? 64 : 0, &w);
+	struct {
+		const char *what;
+		int got;
+	} t[5];
+
+	if (rc) {
+		failf(c, "win_create of 64 B: %s", fsc_strerror(rc));
+		c->broken = 1;
+		fsc_fabric_buf_free(c->f, win);
+		return 0;
+	}
+	t[0].what = "put to rank -1";
+	t[0].got = fsc_fabric_put(c->f, w, -1, 0, buf, 8, -1, &r);
+	t[1].what = "put to rank size";
+	t[1].got = fsc_fabric_put(c->f, w, c->size, 0, buf, 8, -1, &r);
+	t[2].what = "put of 8 B at offset 60 of a 64 B window";
+	t[2].got = fsc_fabric_put(c->f, w, (c->rank + 1) % c->size, 60, buf, 8, -1, &r);
+	t[3].what = "get of 65 B from a 64 B window";
+	t[3].got = fsc_fabric_get(c->f, w, (c->rank + 1) % c->size, 0, buf, 65, &r);
+	t[4].what = "get from oneself";
+	t[4].got = fsc_fabric_get(c->f, w, c->rank, 0, buf, 8, &r);
+	for (int i = 0; i < 5; i++)
+		if (t[i].got != -EINVAL) {
+			failf(c, "%s returned %s, expected -EINVAL", t[i].what,
+			      fsc_strerror(t[i].got));
+			if (!t[i].got)
+				c->broken = 1; /* something may be in flight */
+		}
+	rc = fsc_fabric_win_free(w);
+	fsc_fabric_buf_free(c->f, win);
+	return rc;
+}
+
+/* On a fresh fabric: rank 0 cancels a get of 4 MiB right after posting it:
+ * the fabric withdraws it (0, the request withdrawn) or refuses (-EBUSY,
+ * and the fabric is abandoned: a later put fails with -EIO without
+ * reaching it).  Rank 1 waits for a notification rank 0 never sends: the
+ * wait times out and withdraws the receive.  Everyone is done with the
+ * window before it goes. */
+static int check_rma_cancel(struct conf *c)
+{
+	size_t bytes = 4u << 20;
+	struct fsc_fabric *f = 0;
+	unsigned char *win = 0, *buf = 0;
+	struct fsc_win *w = 0;
+	struct fsc_req r;
+	int rc, err;
+
+	rc = create_fabric(c, &f);
+	if (rc)
+		failf(c, "create: %s", fsc_strerror(rc));
+	else if ((rc = fsc_fabric_connect(f)))
+		failf(c, "connect: %s", fsc_strerror(rc));
+	if (!rc) {
+		win = fsc_fabric_buf_alloc(f, bytes);
+		buf = fsc_fabric_buf_alloc(f, bytes);
+		if (!win || !buf) {
+			failf(c, "out of memory for the test buffers");
+			rc = -ENOMEM;
+		}
+	}
+	err = fsc_boot_agree(c->b, rc, 0);
+	if (!err) {
+		err = fsc_fabric_win_create(f, win, bytes, &w);
+		if (err)
+			failf(c, "win_create of %zu B: %s", bytes, fsc_strerror(err));
+	}
+	if (!err && c->rank == 0) {
+		rc = fsc_fabric_get(f, w, 1, 0, buf, bytes, &r);
+		if (rc) {
+			failf(c, "get of %zu B from rank 1: %s", bytes, fsc_strerror(rc));
+		} else {
+			rc = fsc_fabric_cancel(f, &r);
+			if (rc == 0 && r.done != FSC_REQ_WITHDRAWN)
+				failf(c, "a get cancel returned 0 but left done = %d", r.done);
+			else if (rc == -EBUSY && !f->abandoned)
+				failf(c, "a get cancel returned -EBUSY without abandoning the "
+				         "fabric");
+			else if (rc && rc != -EBUSY)
+				failf(c, "a get cancel returned %s, expected 0 or -EBUSY",
+				      fsc_strerror(rc));
+			if (f->abandoned &&
+			    (rc = fsc_fabric_put(f, w, 1, 0, buf, 8, 1, &r)) != -EIO)
+				failf(c, "a put on the abandoned fabric returned %s, expected -EIO",
+				      fsc_strerror(rc));
+		}
+	} else if (!err && c->rank == 1) {
+		f->timeout_ns = CONF_LATE_WAIT_NS;
+		rc = fsc_fabric_irecv(f, 0, NULL, 0, CONF_RMA_LATE_TAG, &r);
+		if (!rc)
+			rc = fsc_fabric_wait(f, &r, 1);
+		if (rc != -ETIMEDOUT)
+			failf(c, "a notification nobody sent returned %s, expected a timeout",
+			      fsc_strerror(rc));
+		else if (r.done != FSC_REQ_WITHDRAWN)
+			failf(c, "the timed-out notification receive was not withdrawn (done = %d)",
+			      r.done);
+	}
+	/* Collective.  Its message exchange fails on purpose here: rank 1
+	 * withdrew a receive from rank 0 (the peer is poisoned), or rank 0's
+	 * fabric was abandoned; the bootstrap still brings everyone through,
+	 * and every rank is done with the window afterwards. */
+	if (!err) {
+		f->timeout_ns = CONF_LATE_WAIT_NS;
+		fsc_fabric_win_free(w);
+	}
+	err = fsc_boot_barrier(c->b);
+	fsc_fabric_buf_free(f, win);
+	fsc_fabric_buf_free(f, buf);
+	fsc_fabric_destroy(f);
+	return err;
+}
+
+unsigned fsc_conformance_count(const struct fsc_fabric_ops *ops, int size)
 {
 	/* destroy(NULL), never connected, connect, invalid peers; then per
 	 * size ring + all pairs, four unexpected/early rings, many tags,
 	 * same tag, interleaved, two mismatches, late message after a
-	 * cancel. */
-	return size < 2 ? 4 : 4 + 2 * CONF_NSIZES + 4 + 3 + 2 + 1;
+	 * cancel; with put/get a ring per size, the argument checks and the
+	 * cancel and timeout check. */
+	if (size < 2)
+		return 4;
+	return 4 + 2 * CONF_NSIZES + 4 + 3 + 2 + 1 +
+	       (fsc_fabric_has_rma(ops) ? CONF_NSIZES + 2 : 0);
 }
 
 /* The checks after a successful create.  Returns 0 or a bootstrap error. */
@@ -659,7 +888,18 @@ static int run_checks(struct conf *c)
 	if ((rc = check_same_tag(c, ++id)) || (rc = check_end(c)) || c->stop)
 		return rc;
 	check_begin(c, "two tags interleaved");
-	if ((rc = check_interleaved(c, ++id)) || (rc = check_end(c)))
+	if ((rc = check_interleaved(c, ++id)) || (rc = check_end(c)) || c->stop)
+		return rc;
+	if (!fsc_fabric_has_rma(c->ops))
+		return 0;
+	for (size_t s = 0; s < CONF_NSIZES; s++) {
+		size_label(conf_sizes[s], lbl, sizeof(lbl));
+		check_begin(c, "put and get ring %s", lbl);
+		if ((rc = check_rma_ring(c, ++id, conf_sizes[s])) || (rc = check_end(c)) || c->stop)
+			return rc;
+	}
+	check_begin(c, "put and get argument checks");
+	if ((rc = check_rma_args(c)) || (rc = check_end(c)))
 		return rc;
 	return 0;
 }
@@ -708,6 +948,11 @@ int fsc_conformance_run(struct fsc_boot *b, const struct fsc_fabric_ops *ops,
 		check_begin(&c, "late message after a cancelled receive");
 		if ((rc = check_late_after_cancel(&c)) || (rc = check_end(&c)))
 			return rc;
+		if (fsc_fabric_has_rma(ops)) {
+			check_begin(&c, "cancelled get, timed-out notification");
+			if ((rc = check_rma_cancel(&c)) || (rc = check_end(&c)))
+				return rc;
+		}
 	}
 	return rep->checks_failed ? -EIO : 0;
 }

@@ -17,6 +17,12 @@
  *    afterwards never lands in its buffer (freed request, canary-filled
  *    buffer, progress continued), later operations with that peer fail
  *    with -EIO, and another peer (3 or more ranks) is unaffected;
+ *  - fabrics with one-sided transfers (put/get): a ring of puts (a silent
+ *    one, then a notified one whose notification must follow both) and
+ *    gets into guarded buffers, per size; bad peers and ranges refused
+ *    with -EINVAL; a cancelled get withdrawn, or refused with -EBUSY and
+ *    the fabric abandoned; a notification receive that times out
+ *    withdrawn;
  *  - destroy accepts a fabric that never connected and a half-built one
  *    (impl NULL), and fsc_fabric_destroy(NULL) is harmless.
  * Sending to oneself is NOT part of the contract (patterns copy their own
@@ -46,8 +52,9 @@ struct fsc_conformance_report {
 	char message[FSC_CONFORMANCE_MSG_MAX];
 };
 
-/* Number of checks a complete run makes on `size` ranks (for tests). */
-unsigned fsc_conformance_count(int size);
+/* Number of checks a complete run of fabric `ops` makes on `size` ranks
+ * (for tests). */
+unsigned fsc_conformance_count(const struct fsc_fabric_ops *ops, int size);
 
 /* Run the suite over fabric `ops` (options from cfg, may be NULL) on every
  * rank of b.  Collective.  Returns 0 when every check passed, -EIO when at

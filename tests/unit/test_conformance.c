@@ -84,7 +84,7 @@ static void fsc_conformance_run__fabric(void **state)
 			              s.rep[0].message);
 		assert_int_equal(s.rc[0], 0);
 		assert_int_equal(s.rep[0].checks_failed, 0);
-		assert_int_equal(s.rep[0].checks_run, fsc_conformance_count(n));
+		assert_int_equal(s.rep[0].checks_run, fsc_conformance_count(ops, n));
 		assert_string_equal(s.rep[0].message, "");
 	}
 }
@@ -108,7 +108,7 @@ static void fsc_conformance_run__single_rank_runs_local_checks(void **state)
 	run_suite(&s, 1);
 	assert_int_equal(s.rc[0], 0);
 	assert_int_equal(s.rep[0].checks_run, 4);
-	assert_int_equal(fsc_conformance_count(1), 4);
+	assert_int_equal(fsc_conformance_count(&fsc_fabric_loopback, 1), 4);
 	assert_int_equal(s.rep[0].checks_failed, 0);
 }
 
@@ -126,7 +126,7 @@ static void fsc_conformance_run__catches_a_corrupted_byte(void **state)
 	fsc_config_free(cfg);
 	assert_int_equal(s.rc[0], -EIO);
 	assert_int_equal(s.rep[0].checks_failed, 1);
-	assert_int_equal(s.rep[0].checks_run, fsc_conformance_count(3));
+	assert_int_equal(s.rep[0].checks_run, fsc_conformance_count(&fsc_fabric_loopback, 3));
 	assert_non_null(strstr(s.rep[0].message, "rank 1: ring 1 B: 1 B from rank 0 (tag "));
 	assert_non_null(strstr(s.rep[0].message, "1 of 1 bytes wrong, first at offset 0"));
 }
@@ -145,8 +145,8 @@ static void fsc_conformance_run__reports_a_lost_message_and_stops(void **state)
 	assert_int_equal(s.rc[0], -EIO);
 	assert_int_equal(s.rep[0].checks_failed, 1);
 	/* local checks 4, ring 0 B, all pairs 0 B, ring 1 B (fails), 2 mismatches,
-	 * late message after a cancel */
-	assert_int_equal(s.rep[0].checks_run, 4 + 3 + 2 + 1);
+	 * late message after a cancel, cancelled get */
+	assert_int_equal(s.rep[0].checks_run, 4 + 3 + 2 + 1 + 1);
 	assert_non_null(strstr(s.rep[0].message, "rank 0: ring 1 B: waiting for 2 requests "
 	                                         "failed (timed out)"));
 }
@@ -173,9 +173,9 @@ static void fsc_conformance_run__catches_an_accepted_invalid_peer(void **state)
 	run_suite(&s, 2);
 	assert_int_equal(s.rc[0], -EIO);
 	assert_int_equal(s.rep[0].checks_failed, 1);
-	/* Traffic stops after it; the mismatch and late-message checks use
-	 * fresh fabrics. */
-	assert_int_equal(s.rep[0].checks_run, 4 + 2 + 1);
+	/* Traffic stops after it; the mismatch, late-message and cancelled
+	 * get checks use fresh fabrics. */
+	assert_int_equal(s.rep[0].checks_run, 4 + 2 + 1 + 1);
 	assert_string_equal(s.rep[0].message,
 	                    "rank 0: invalid peer: isend with peer -1 returned 0 (success), "
 	                    "expected -EINVAL");

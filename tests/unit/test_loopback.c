@@ -794,7 +794,8 @@ static void fsc_fabric_loopback__put_notifies_and_get_reads_on_the_clock(void **
 	assert_int_equal(c.rc[0][2], 0);
 	assert_int_equal(c.val[0][0], 0);
 	assert_true(c.vt[0][0] == 3 * 4096.0 + 2000.0);
-	assert_int_equal(c.stats[0].sent, 3);
+	/* two puts, a get, and win_free's zero-byte message to each peer */
+	assert_int_equal(c.stats[0].sent, 3 + 2);
 	assert_int_equal(c.stats[0].bytes_sent, 3 * RMA_BYTES);
 }
 
@@ -862,7 +863,6 @@ static void fsc_fabric_loopback__drops_and_corrupts_one_sided_transfers(void **s
 	assert_int_equal(c.val[1][1], 0); /* nothing written */
 	assert_int_equal(c.stats[0].dropped, 2);
 	assert_int_equal(c.stats[0].corrupted, 1);
-	assert_int_equal(c.stats[1].discarded, 0);
 }
 
 int main(void)
