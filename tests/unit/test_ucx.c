@@ -116,7 +116,8 @@ static void ops__identity(void **state)
 {
 	(void)state;
 	assert_string_equal(fsc_fabric_ucx.name, "ucx");
-	assert_int_equal(fsc_fabric_ucx.caps, FSC_CAP_SEND_RECV);
+	assert_int_equal(fsc_fabric_ucx.caps, FSC_CAP_SEND_RECV | FSC_CAP_RMA);
+	assert_true(fsc_fabric_has_rma(&fsc_fabric_ucx));
 }
 
 static void connect__ranks(int n)
