@@ -158,15 +158,18 @@ struct tcp_peer {
 	size_t spos, slen;        /* unparsed bytes are stage[spos, slen) */
 };
 
+/* --tcp-nodelay and --tcp-yield, in the order of their choices. */
+enum tcp_nodelay { TCP_NODELAY_ON, TCP_NODELAY_OFF };
+enum tcp_yield { TCP_YIELD_AUTO, TCP_YIELD_ON, TCP_YIELD_OFF };
+
+/* The values of tcp_opts. */
 struct tcp_conf {
 	const char *ifspec; /* NULL: automatic choice */
 	uint64_t sndbuf, rcvbuf;
-	int nodelay;
-	int yield; /* TCP_YIELD_* */
+	enum tcp_nodelay nodelay;
+	enum tcp_yield yield;
 	uint64_t connect_timeout_ns;
 };
-
-enum { TCP_YIELD_OFF, TCP_YIELD_ON, TCP_YIELD_AUTO };
 
 struct tcp_iface {
 	char name[IF_NAMESIZE];
@@ -192,24 +195,24 @@ static const struct fsc_opt tcp_opts[] = {
          "interface name (eth0), IPv4 subnet (198.18.0.0/24) or address to use; "
          "default: the interface of the default route, else the first non-loopback "
          "interface that is up, else lo",
-         NULL, 0, 0},
+         NULL, 0, 0, FSC_AT_STRING(struct tcp_conf, ifspec)},
         {"tcp-sndbuf", 0, FSC_OPT_SIZE, "0",
          "socket send buffer (SO_SNDBUF; the kernel doubles it); 0 = kernel default with "
          "autotuning",
-         NULL, 0, 1073741824.0},
+         NULL, 0, 1073741824.0, FSC_AT_SIZE(struct tcp_conf, sndbuf)},
         {"tcp-rcvbuf", 0, FSC_OPT_SIZE, "0",
          "socket receive buffer (SO_RCVBUF; the kernel doubles it); 0 = kernel default with "
          "autotuning",
-         NULL, 0, 1073741824.0},
+         NULL, 0, 1073741824.0, FSC_AT_SIZE(struct tcp_conf, rcvbuf)},
         {"tcp-nodelay", 0, FSC_OPT_CHOICE, "on", "TCP_NODELAY (disable Nagle's algorithm)",
-         "on|off", 0, 0},
+         "on|off", 0, 0, FSC_AT_CHOICE(struct tcp_conf, nodelay)},
         {"tcp-yield", 0, FSC_OPT_CHOICE, "auto",
          "sched_yield() after each test() that completes nothing: auto = when this host "
          "runs more ranks than it has cores",
-         "auto|on|off", 0, 0},
+         "auto|on|off", 0, 0, FSC_AT_CHOICE(struct tcp_conf, yield)},
         {"tcp-connect-timeout", 0, FSC_OPT_TIME, "10s",
          "deadline for connecting to every peer (handshake included)", NULL, FSC_OPT_TIME_MS,
-         FSC_OPT_TIME_DAY},
+         FSC_OPT_TIME_DAY, FSC_AT_TIME(struct tcp_conf, connect_timeout_ns)},
         {NULL, 0, 0, NULL, NULL, NULL, 0, 0},
 };
 
@@ -231,38 +234,14 @@ static const char *peer_host(const struct tcp_fab *t, int rank)
  * Options and interface selection
  * ------------------------------------------------------------------------ */
 
+/* The table's defaults where cfg lacks this fabric's options (a test's
+ * config, another fabric's). */
 static void conf_read(const struct fsc_config *cfg, struct tcp_conf *c)
 {
-	const char *s;
-
-	c->ifspec = NULL;
-	c->sndbuf = 0;
-	c->rcvbuf = 0;
-	c->nodelay = 1;
-	c->yield = TCP_YIELD_AUTO;
-	c->connect_timeout_ns = 10ull * 1000000000ull;
-	/* fsc_cfg_has() first: a config built without this fabric's table
-	 * (a test's, another fabric's) means the defaults. */
-	if (fsc_cfg_has(cfg, "tcp-if")) {
-		s = fsc_cfg_str(cfg, "tcp-if");
-		c->ifspec = s && *s ? s : NULL;
-	}
-	if (fsc_cfg_has(cfg, "tcp-sndbuf"))
-		c->sndbuf = fsc_cfg_size(cfg, "tcp-sndbuf");
-	if (fsc_cfg_has(cfg, "tcp-rcvbuf"))
-		c->rcvbuf = fsc_cfg_size(cfg, "tcp-rcvbuf");
-	if (fsc_cfg_has(cfg, "tcp-nodelay")) {
-		s = fsc_cfg_str(cfg, "tcp-nodelay");
-		c->nodelay = !(s && !strcmp(s, "off"));
-	}
-	if (fsc_cfg_has(cfg, "tcp-yield")) {
-		s = fsc_cfg_str(cfg, "tcp-yield");
-		c->yield = s && !strcmp(s, "on")    ? TCP_YIELD_ON
-		           : s && !strcmp(s, "off") ? TCP_YIELD_OFF
-		                                    : TCP_YIELD_AUTO;
-	}
-	if (fsc_cfg_has(cfg, "tcp-connect-timeout"))
-		c->connect_timeout_ns = fsc_cfg_time_ns(cfg, "tcp-connect-timeout");
+	memset(c, 0, sizeof(*c));
+	fsc_config_fill(cfg, tcp_opts, c, 0, 0);
+	if (c->ifspec && !*c->ifspec)
+		c->ifspec = NULL;
 }
 
 static bool ifa_ipv4_up(const struct ifaddrs *a)
@@ -582,7 +561,7 @@ static int sock_set_bufs(const struct tcp_fab *t, int fd)
 
 static int sock_set_nodelay(const struct tcp_fab *t, int fd)
 {
-	int v = t->conf.nodelay;
+	int v = t->conf.nodelay == TCP_NODELAY_ON;
 
 	return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)) ? -errno : 0;
 }
