@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fsc_version.h"
 #include "results.h"
 #include "stats.h"
 
@@ -155,7 +156,7 @@ static void fsc_results_load__stream_cut_short(void **state)
 	(void)state;
 	snprintf(path, sizeof(path), "%s/cut.json.jsonl", dir);
 	f = fopen(path, "w");
-	fputs("{\"schema\": \"fabscope-results/2\", \"status\": \"running\", \"meta\": {}}\n"
+	fputs("{\"schema\": \"" FSC_RESULTS_SCHEMA "\", \"status\": \"running\", \"meta\": {}}\n"
 	      "{\"bytes\": 8}\n{\"bytes\": 16}\n{\"bytes\": 3",
 	      f);
 	fclose(f);
@@ -164,7 +165,7 @@ static void fsc_results_load__stream_cut_short(void **state)
 	json_decref(doc);
 
 	f = fopen(path, "w");
-	fputs("{\"schema\": \"fabscope-results/2\", \"status\": \"running\", \"meta\": {}}\n"
+	fputs("{\"schema\": \"" FSC_RESULTS_SCHEMA "\", \"status\": \"running\", \"meta\": {}}\n"
 	      "{\"bytes\": 8\n{\"bytes\": 16}\n",
 	      f);
 	fclose(f);
