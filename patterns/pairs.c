@@ -51,7 +51,9 @@
 static const struct fsc_opt pairs_opts[] = {
         {"pairs-schedule", 0, FSC_OPT_STRING, "concurrent",
          "pair schedule: concurrent (1-factorisation: n-1 rounds of disjoint pairs, n for odd n), "
-         "serial (one pair at a time, no contention), sample:K (K random rounds)",
+         "serial (one pair at a time, no contention), sample:K (K random rounds), topology "
+         "(with --topology: pairs inside each leaf first, then rounds between leaves that load "
+         "every uplink evenly)",
          0, 0, 0},
         {"pairs-bw-size", 0, FSC_OPT_SIZE, "1M", "message size of the bandwidth stream", 0, 1,
          1073741824.0},
@@ -170,7 +172,14 @@ static int pairs_check_args(const struct fsc_pctx *c, char *err, size_t len)
 		snprintf(err, len, "pattern pairs needs at least 2 nodes; this run has %d", n);
 		return -EINVAL;
 	}
-	if (fsc_sched_init(&s, o.schedule, n, 1, err, len)) {
+	if (!strcmp(o.schedule, "topology")) {
+		if (!o.topology) {
+			snprintf(err, len,
+			         "--pairs-schedule topology needs --topology FILE or "
+			         "fattree:hosts=N,leaf=K (the leaf switch of every host)");
+			return -EINVAL;
+		}
+	} else if (fsc_sched_init(&s, o.schedule, n, 1, err, len)) {
 		char why[256];
 
 		snprintf(why, sizeof(why), "%s", err);

@@ -134,6 +134,10 @@ struct mx {
 	struct fsc_tsusp lsus[MX_LEAF_SUSPECTS]; /* leaf suspects, re-tested */
 	size_t nlsus;
 	size_t leaf_confirmed;
+	/* the measurement clock at the start of rounds 0 and 1 (after the
+	 * pattern's step hook), for the estimate of the run time */
+	struct fsc_clock clk;
+	uint64_t round_ns[2];
 };
 
 /* ---- the in-memory store ---- */
@@ -326,6 +330,8 @@ static int mx_step(struct mx *s, struct fsc_matrix_step *st)
 	rc = fsc_boot_barrier(s->b);
 	if (!rc && s->mp->step)
 		rc = s->mp->step(s->ctx, s->c, st);
+	if (s->b->rank == 0 && st->kind == FSC_MATRIX_ROUND && st->index < 2)
+		s->round_ns[st->index] = fsc_clock_now(&s->clk);
 	for (int k = 0; k < s->nlocal && !rc; k++) {
 		int partner = fsc_matrix_step_partner(st, s->local[k]);
 
@@ -1399,6 +1405,11 @@ static void record_verdict(struct mx *s, const struct fsc_attrib_params *prm,
 
 /* Every rank: the layout, this rank's nodes and the step buffers; rank 0:
  * the store. */
+static int mx_topo_sched(const struct mx *s)
+{
+	return s->set.schedule && !strcmp(s->set.schedule, "topology");
+}
+
 /* Rank 0: load --topology and map each node to its leaf by host name. */
 static int mx_topology(struct mx *s)
 {
@@ -1418,6 +1429,13 @@ static int mx_topology(struct mx *s)
 		host[strcspn(host, "/")] = 0;
 		h = fsc_topo_host(s->topo, host);
 		s->leaf[i] = h < 0 ? -1 : s->topo->host_leaf[h];
+		if (h < 0 && mx_topo_sched(s)) {
+			fsc_error("host '%s' (node %s) is not in topology %s: the topology "
+			          "schedule needs every host on a leaf (add it, or use "
+			          "--pairs-schedule concurrent)",
+			          host, s->lay.labelp[i], s->set.topology);
+			return -EINVAL;
+		}
 		if (h < 0)
 			fsc_warn("topology %s has no host '%s' (node %s): it is in no leaf",
 			         s->set.topology, host, s->lay.labelp[i]);
@@ -1783,6 +1801,56 @@ static void mx_close(struct mx *s)
 	json_decref(s->rec);
 }
 
+/* Rank 0, at the start of round 1: print and record the run time of the
+ * rounds estimated from the first (fsc_sched_estimate, as simulate
+ * does). */
+static void mx_estimate(struct mx *s, uint64_t rounds)
+{
+	double first = (double)(s->round_ns[1] - s->round_ns[0]) / 1e9, e;
+	char line[256];
+
+	e = fsc_sched_estimate(s->p->name, first, rounds, line, sizeof(line));
+	json_object_set_new(s->rec, "first_round_s", json_real(first));
+	json_object_set_new(s->rec, "estimate_s", json_real(e));
+	if (s->r->out) {
+		fprintf(s->r->out, "# %s (rounds only, before re-tests)\n", line);
+		fflush(s->r->out);
+	}
+}
+
+/* Rank 0, after the rounds: their measured time beside the estimate (a
+ * single round is its own estimate). */
+static void mx_rounds_time(struct mx *s, uint64_t rounds)
+{
+	double t = (double)(fsc_clock_now(&s->clk) - s->round_ns[0]) / 1e9;
+
+	json_object_set_new(s->rec, "rounds_s", json_real(t));
+	if (rounds == 1) {
+		json_object_set_new(s->rec, "first_round_s", json_real(t));
+		json_object_set_new(s->rec, "estimate_s", json_real(t));
+	}
+}
+
+/* The topology schedule (collective, after mx_open returned rc): rank 0's
+ * leaf of every node goes to every rank, which builds the same schedule.
+ * Returns the agreed error. */
+static int mx_sched_leaves(struct mx *s, int rc, struct fsc_sched *sched, char *err, size_t errlen)
+{
+	int *lv = s->n > 0 ? malloc((size_t)s->n * sizeof(*lv)) : NULL;
+
+	if (!rc && !lv)
+		rc = -ENOMEM;
+	if (!rc && s->b->rank == 0)
+		memcpy(lv, s->leaf, (size_t)s->n * sizeof(*lv));
+	rc = fsc_boot_agree(s->b, rc, 0);
+	if (!rc)
+		rc = fsc_boot_bcast(s->b, lv, (size_t)s->n * sizeof(*lv), 0);
+	if (!rc)
+		rc = fsc_sched_init_leaves(sched, lv, s->n, err, errlen);
+	free(lv);
+	return rc;
+}
+
 /* An error record for a run that could not start. */
 static void mx_refuse(struct mx *s, const char *err)
 {
@@ -1802,7 +1870,7 @@ int fsc_matrix_run(struct fsc_runner *r, const struct fsc_pattern_ops *p, struct
 {
 	struct mx s = {.r = r, .p = p, .mp = p->matrix, .c = c, .b = c->boot};
 	struct fsc_attrib_params prm;
-	struct fsc_sched sched;
+	struct fsc_sched sched = {0};
 	struct mx_anom *v = 0;
 	size_t nv = 0, nconf = 0;
 	uint64_t rounds, done = 0, t0 = fsc_time_real_ns();
@@ -1825,6 +1893,12 @@ int fsc_matrix_run(struct fsc_runner *r, const struct fsc_pattern_ops *p, struct
 			s.set.schedule = "concurrent";
 		if (s.set.confirm < 1)
 			s.set.confirm = 1;
+		if (mx_topo_sched(&s) && !s.set.topology) {
+			snprintf(err, sizeof(err),
+			         "schedule 'topology' needs a topology: give --topology FILE or "
+			         "fattree:hosts=N,leaf=K");
+			rc = -EINVAL;
+		}
 	}
 	if (rc) {
 		if (!err[0])
@@ -1835,13 +1909,16 @@ int fsc_matrix_run(struct fsc_runner *r, const struct fsc_pattern_ops *p, struct
 		return rc;
 	}
 	rc = mx_open(&s);
-	if (!rc)
+	if (mx_topo_sched(&s))
+		rc = mx_sched_leaves(&s, rc, &sched, err, sizeof(err));
+	else if (!rc)
 		rc = fsc_sched_init(&sched, s.set.schedule, s.n, r->seed, err, sizeof(err));
 	if (rc && err[0] && s.b->rank == 0)
 		fsc_error("invalid value '%s' for the schedule: %s", s.set.schedule, err);
 	rc = fsc_boot_agree(s.b, rc, 0);
 	if (rc) {
 		r->failed++;
+		fsc_sched_fini(&sched);
 		mx_close(&s);
 		return rc;
 	}
@@ -1853,13 +1930,17 @@ int fsc_matrix_run(struct fsc_runner *r, const struct fsc_pattern_ops *p, struct
 			fsc_results_add(r->res, json_incref(s.rec));
 	}
 
-	/* 1. the matrix, round by round */
+	/* 1. the matrix, round by round; the run time estimated from the
+	 * first round once it is over */
+	s.clk = fsc_runner_clock(r, c->fab);
 	for (uint64_t k = 0; k < rounds && !rc; k++) {
 		struct fsc_matrix_step st = {.kind = FSC_MATRIX_ROUND, .index = k, .sched = &sched};
 
 		rc = mx_step(&s, &st);
 		if (rc || s.b->rank)
 			continue;
+		if (k == 1)
+			mx_estimate(&s, rounds);
 		s.pending = absorb(&s);
 		if (s.pending)
 			continue;
@@ -1870,6 +1951,13 @@ int fsc_matrix_run(struct fsc_runner *r, const struct fsc_pattern_ops *p, struct
 	}
 	/* A store that failed in the last round fails the run on every rank. */
 	rc = fsc_boot_agree(s.b, rc ? rc : s.pending, 0);
+	/* the rounds' time on the measurement clock: from the start of the
+	 * first to every rank's end of the last (a fabric sync aligns a
+	 * virtual clock) */
+	if (!rc && c->fab)
+		rc = fsc_boot_agree(s.b, fsc_fabric_sync(c->fab), 0);
+	if (!rc && s.b->rank == 0)
+		mx_rounds_time(&s, rounds);
 
 	/* 2. attribution: suspects re-measured serially */
 	fsc_attrib_params_default(&prm);
@@ -1919,6 +2007,7 @@ int fsc_matrix_run(struct fsc_runner *r, const struct fsc_pattern_ops *p, struct
 			r->failed++;
 	}
 	anoms_free(v, nv);
+	fsc_sched_fini(&sched);
 	mx_close(&s);
 	return rc;
 }

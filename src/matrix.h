@@ -141,7 +141,8 @@ int fsc_matrix_step_partner(const struct fsc_matrix_step *st, int node);
 
 /* The driver's settings, filled by the pattern's open. */
 struct fsc_matrix_settings {
-	const char *schedule; /* src/schedule.h spec: concurrent, serial, sample:K */
+	const char *schedule; /* src/schedule.h spec: concurrent, serial, sample:K, or topology
+	                       * (needs `topology`: every node's host on a leaf) */
 	int per_rank;         /* standard layout: one node per rank */
 	int confirm;          /* serial re-tests per suspect (>= 1) */
 	double bw_ratio;      /* slow below this x the robust median bandwidth */

@@ -146,7 +146,8 @@ static int set_err(char *err, size_t errlen, const char *spec, const char *why)
 int fsc_sched_init(struct fsc_sched *s, const char *spec, int n, uint64_t seed, char *err,
                    size_t errlen)
 {
-	static const char expect[] = "expected concurrent, serial or sample:K (K >= 1)";
+	static const char expect[] =
+	        "expected concurrent, serial, sample:K (K >= 1) or topology (with a topology)";
 	unsigned long long k = 0;
 	char *end;
 
@@ -155,6 +156,9 @@ int fsc_sched_init(struct fsc_sched *s, const char *spec, int n, uint64_t seed, 
 		err[0] = 0;
 	if (!spec)
 		return set_err(err, errlen, spec, expect);
+	if (!strcmp(spec, "topology"))
+		return set_err(err, errlen, spec,
+		               "needs the leaf switch of every rank (a topology)");
 	if (!strcmp(spec, "concurrent")) {
 		s->kind = FSC_SCHED_CONCURRENT;
 	} else if (!strcmp(spec, "serial")) {
@@ -193,13 +197,132 @@ int fsc_sched_init(struct fsc_sched *s, const char *spec, int n, uint64_t seed, 
 		s->rank_key = mix64(seed ^ 0x72616e6b73ull);  /* "ranks" */
 		s->round_key = mix64(seed ^ 0x726f756e64ull); /* "round" */
 		break;
+	case FSC_SCHED_TOPOLOGY: break; /* fsc_sched_init_leaves */
 	}
 	return 0;
+}
+
+struct leaf_rank {
+	int leaf, rank;
+};
+
+static int leaf_rank_cmp(const void *x, const void *y)
+{
+	const struct leaf_rank *a = x, *b = y;
+
+	if (a->leaf != b->leaf)
+		return a->leaf < b->leaf ? -1 : 1;
+	return (a->rank > b->rank) - (a->rank < b->rank);
+}
+
+int fsc_sched_init_leaves(struct fsc_sched *s, const int *leaf, int n, char *err, size_t errlen)
+{
+	struct leaf_rank *o = NULL;
+	struct fsc_topo *t;
+	int nl = 0, rc;
+
+	memset(s, 0, sizeof(*s));
+	if (errlen)
+		err[0] = 0;
+	if (n < 2) {
+		if (errlen)
+			snprintf(err, errlen, "schedule 'topology' needs at least 2 ranks, got %d",
+			         n);
+		return -EINVAL;
+	}
+	for (int i = 0; i < n; i++)
+		if (leaf[i] < 0) {
+			if (errlen)
+				snprintf(err, errlen,
+				         "schedule 'topology': rank %d is on no leaf "
+				         "(leaf %d; valid: >= 0)",
+				         i, leaf[i]);
+			return -EINVAL;
+		}
+	s->kind = FSC_SCHED_TOPOLOGY;
+	s->n = n;
+	t = s->topo = calloc(1, sizeof(*t));
+	s->host_of = malloc((size_t)n * sizeof(*s->host_of));
+	s->rank_of = malloc((size_t)n * sizeof(*s->rank_of));
+	o = malloc((size_t)n * sizeof(*o));
+	if (!t || !s->host_of || !s->rank_of || !o)
+		goto nomem;
+	/* the ranks' own topology: hosts are the ranks grouped by leaf (in
+	 * rank order within a leaf), leaves in the order of their numbers */
+	for (int i = 0; i < n; i++)
+		o[i] = (struct leaf_rank){leaf[i], i};
+	qsort(o, (size_t)n, sizeof(*o), leaf_rank_cmp);
+	for (int h = 0; h < n; h++)
+		nl += !h || o[h].leaf != o[h - 1].leaf;
+	t->nhosts = n;
+	t->nleaves = t->nswitches = nl;
+	t->oversub = 1;
+	t->host_leaf = malloc((size_t)n * sizeof(*t->host_leaf));
+	t->leaf_first = malloc(((size_t)nl + 1) * sizeof(*t->leaf_first));
+	if (!t->host_leaf || !t->leaf_first)
+		goto nomem;
+	nl = 0;
+	for (int h = 0; h < n; h++) {
+		if (h && o[h].leaf != o[h - 1].leaf)
+			nl++;
+		if (!h || o[h].leaf != o[h - 1].leaf)
+			t->leaf_first[nl] = h;
+		t->host_leaf[h] = nl;
+		s->rank_of[h] = o[h].rank;
+		s->host_of[o[h].rank] = h;
+	}
+	t->leaf_first[t->nleaves] = n;
+	free(o);
+	o = NULL;
+	rc = fsc_topo_sched_init(&s->ts, t);
+	if (rc) {
+		fsc_sched_fini(s);
+		if (errlen)
+			snprintf(err, errlen, "schedule 'topology' over %d ranks: %s", n,
+			         strerror(-rc));
+		return rc;
+	}
+	s->rounds = s->ts.rounds;
+	return 0;
+nomem:
+	free(o);
+	fsc_sched_fini(s);
+	if (errlen)
+		snprintf(err, errlen, "schedule 'topology': out of memory for %d ranks", n);
+	return -ENOMEM;
+}
+
+void fsc_sched_fini(struct fsc_sched *s)
+{
+	fsc_topo_free(s->topo);
+	free(s->host_of);
+	free(s->rank_of);
+	s->topo = NULL;
+	s->host_of = s->rank_of = NULL;
+}
+
+double fsc_sched_estimate(const char *who, double first_round_s, uint64_t rounds, char *line,
+                          size_t len)
+{
+	double e = first_round_s * (double)rounds;
+
+	if (len)
+		snprintf(line, len, "%s: first round %.3g s x %" PRIu64 " rounds: estimate %.3g s",
+		         who, first_round_s, rounds, e);
+	return e;
 }
 
 int fsc_sched_pairs_per_round(const struct fsc_sched *s)
 {
 	return s->kind == FSC_SCHED_SERIAL ? 1 : s->n / 2;
+}
+
+__attribute__((noinline)) static int topology_partner(const struct fsc_sched *s, uint64_t round,
+                                                      int rank)
+{
+	int h = fsc_topo_sched_partner(&s->ts, round, s->host_of[rank]);
+
+	return h < 0 ? -1 : s->rank_of[h];
 }
 
 /* Kept out of line so that the concurrent path of fsc_sched_partner stays
@@ -238,6 +361,7 @@ int fsc_sched_partner(const struct fsc_sched *s, uint64_t round, int rank)
 		return p == s->n ? -1 : p; /* the dummy: idle */
 	case FSC_SCHED_SERIAL: return serial_partner(s, round, rank);
 	case FSC_SCHED_SAMPLE: return sample_partner(s, round, rank);
+	case FSC_SCHED_TOPOLOGY: return topology_partner(s, round, rank);
 	}
 	return -1;
 }

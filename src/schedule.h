@@ -38,6 +38,15 @@
  *               "Ciphers with arbitrary finite domains", 2002): O(1)
  *               expected per lookup (fewer than 4 walks on average), no
  *               table.  Every rank must use the same seed.
+ *   topology    The leaves' schedule of src/topology.h (fsc_topo_sched):
+ *               first the ranks of every leaf meet each other, all leaves
+ *               at once, in few rounds; then pairs of leaves meet in rounds
+ *               that give every leaf's uplink the same number of flows.
+ *               Built by fsc_sched_init_leaves from each rank's leaf: the
+ *               ranks are grouped by leaf in a compact topology of their
+ *               own (leaves without ranks left out), so a run on a few
+ *               hosts of a large topology wastes no round.  O(1) per lookup
+ *               after O(n) tables; fsc_sched_fini frees them.
  */
 #ifndef FSC_SCHEDULE_H
 #define FSC_SCHEDULE_H
@@ -45,13 +54,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "topology.h"
+
 enum fsc_sched_kind {
 	FSC_SCHED_CONCURRENT,
 	FSC_SCHED_SERIAL,
 	FSC_SCHED_SAMPLE,
+	FSC_SCHED_TOPOLOGY,
 };
 
-/* Filled by fsc_sched_init; read-only afterwards.  Nothing to destroy. */
+/* Filled by fsc_sched_init or fsc_sched_init_leaves; read-only afterwards.
+ * fsc_sched_fini frees what the topology kind allocates (a no-op for the
+ * others). */
 struct fsc_sched {
 	enum fsc_sched_kind kind;
 	int n;             /* ranks */
@@ -64,13 +78,35 @@ struct fsc_sched {
 	unsigned rank_half_bits;  /* sample: Feistel half width over ranks */
 	unsigned round_half_bits; /* sample: Feistel half width over rounds */
 	uint64_t rank_key, round_key;
+	/* topology: the ranks' own topology, its schedule, and the maps
+	 * between ranks and its hosts (all owned) */
+	struct fsc_topo *topo;
+	struct fsc_topo_sched ts;
+	int *host_of, *rank_of;
 };
 
 /* Parse `spec` ("concurrent", "serial" or "sample:K") for n ranks.
  * Returns 0, or -EINVAL with one line in `err` (not logged: the caller
- * reports it) for an unknown spec, K < 1 or not a number, or n < 2. */
+ * reports it) for an unknown spec, K < 1 or not a number, or n < 2; also
+ * for "topology", which needs each rank's leaf (fsc_sched_init_leaves). */
 int fsc_sched_init(struct fsc_sched *s, const char *spec, int n, uint64_t seed, char *err,
                    size_t errlen);
+
+/* The topology schedule for n ranks, rank i on leaf leaf[i] (any numbers
+ * >= 0: only which ranks share a leaf matters).  0; -EINVAL with one line
+ * in err for n < 2 or a negative leaf (naming the rank); -ENOMEM. */
+int fsc_sched_init_leaves(struct fsc_sched *s, const int *leaf, int n, char *err, size_t errlen);
+
+/* Free the topology kind's tables; safe on any schedule and on a zeroed
+ * one. */
+void fsc_sched_fini(struct fsc_sched *s);
+
+/* The run time of a schedule estimated from its first round: the first
+ * round's time x the rounds.  Writes one line for the terminal into line
+ * ("<who>: first round 0.0123 s x 6 rounds: estimate 0.0738 s"); returns
+ * the estimate. */
+double fsc_sched_estimate(const char *who, double first_round_s, uint64_t rounds, char *line,
+                          size_t len);
 
 /* Number of rounds. */
 static inline uint64_t fsc_sched_rounds(const struct fsc_sched *s)
@@ -78,7 +114,8 @@ static inline uint64_t fsc_sched_rounds(const struct fsc_sched *s)
 	return s->rounds;
 }
 
-/* Pairs in every round: 1 for serial, floor(n/2) otherwise. */
+/* Pairs in every round: 1 for serial, floor(n/2) otherwise (for topology
+ * the most: rounds between leaves of unequal size have fewer). */
 int fsc_sched_pairs_per_round(const struct fsc_sched *s);
 
 /* Partner of `rank` in `round`, or -1 when the rank is idle in that round
@@ -87,7 +124,8 @@ int fsc_sched_pairs_per_round(const struct fsc_sched *s);
 int fsc_sched_partner(const struct fsc_sched *s, uint64_t round, int rank);
 
 /* Pair number `idx` (0 <= idx < fsc_sched_pairs_per_round) of `round`:
- * *a < *b.  O(1).  -EINVAL for an out-of-range round or idx (not logged). */
+ * *a < *b.  O(1).  -EINVAL for an out-of-range round or idx (not logged),
+ * and for the topology kind, whose rounds are enumerated by partner. */
 int fsc_sched_pair(const struct fsc_sched *s, uint64_t round, int idx, int *a, int *b);
 
 #endif

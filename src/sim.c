@@ -234,45 +234,22 @@ static double retest(const struct model *m, uint64_t pass, uint64_t id, int s, i
 
 /* ---- schedule ---- */
 
-struct sched {
-	int topo;
-	struct fsc_sched s;
-	struct fsc_topo_sched ts;
-	uint64_t rounds;
-};
-
-static int sched_init(struct sched *s, const struct fsc_sim_params *p, char *err, size_t errlen)
+/* The schedules are src/schedule.h's; a simulation has no use for serial
+ * (one pair per round: n^2/2 rounds). */
+static int sched_init(struct fsc_sched *s, const struct fsc_sim_params *p, char *err, size_t errlen)
 {
-	memset(s, 0, sizeof(*s));
-	if (!strcmp(p->schedule, "topology")) {
-		s->topo = 1;
-		if (fsc_topo_sched_init(&s->ts, p->topo)) {
-			snprintf(err, errlen, "schedule 'topology' needs at least 2 hosts");
-			return -EINVAL;
-		}
-		s->rounds = s->ts.rounds;
-		return 0;
-	}
-	if (fsc_sched_init(&s->s, p->schedule, p->topo->nhosts, p->seed, err, errlen)) {
-		size_t l = strlen(err);
-
-		snprintf(err + l, errlen - l, " (or topology)");
+	if (!strcmp(p->schedule, "topology"))
+		return fsc_sched_init_leaves(s, p->topo->host_leaf, p->topo->nhosts, err, errlen);
+	if (fsc_sched_init(s, p->schedule, p->topo->nhosts, p->seed, err, errlen))
 		return -EINVAL;
-	}
-	if (s->s.kind == FSC_SCHED_SERIAL) {
+	if (s->kind == FSC_SCHED_SERIAL) {
 		snprintf(
 		        err, errlen,
 		        "invalid schedule 'serial' for a simulation: expected topology, concurrent "
 		        "or sample:K");
 		return -EINVAL;
 	}
-	s->rounds = s->s.rounds;
 	return 0;
-}
-
-static inline int sched_partner(const struct sched *s, uint64_t r, int h)
-{
-	return s->topo ? fsc_topo_sched_partner(&s->ts, r, h) : fsc_sched_partner(&s->s, r, h);
 }
 
 /* ---- the run ---- */
@@ -302,7 +279,7 @@ static double cpu_s(void)
 
 /* Generate round r's cells into buf (both phases); returns the count and
  * the round's fabric time in *t_s. */
-static size_t gen_round(struct model *m, const struct sched *s, uint64_t r, int *pa, int *pb,
+static size_t gen_round(struct model *m, const struct fsc_sched *s, uint64_t r, int *pa, int *pb,
                         struct cellv *buf, double *t_s)
 {
 	const int *leaf = m->t->host_leaf;
@@ -310,7 +287,7 @@ static size_t gen_round(struct model *m, const struct sched *s, uint64_t r, int 
 	double bytes = m->p->cell_MB * 1e6, tmax[2] = {0, 0};
 
 	for (int h = 0; h < m->n; h++) {
-		int q = sched_partner(s, r, h);
+		int q = fsc_sched_partner(s, r, h);
 
 		if (q > h) {
 			pa[np] = h;
@@ -346,7 +323,7 @@ static size_t gen_round(struct model *m, const struct sched *s, uint64_t r, int 
 	return k;
 }
 
-static int stream(struct model *m, const struct sched *s, struct fsc_tattr *a, int pass,
+static int stream(struct model *m, const struct fsc_sched *s, struct fsc_tattr *a, int pass,
                   struct fsc_sim_result *res, int *pa, int *pb, struct cellv *buf)
 {
 	double fabric = 0;
@@ -371,10 +348,12 @@ static int stream(struct model *m, const struct sched *s, struct fsc_tattr *a, i
 		res->attr_cpu_s += cpu_s() - c0;
 		if (pass == 1) {
 			if (r == 0) {
+				char line[160];
+
 				res->first_round_s = t_s;
-				fsc_info("simulate: first round %.3g s of fabric time, %" PRIu64
-				         " rounds: estimate %.3g s",
-				         t_s, s->rounds, t_s * (double)s->rounds);
+				fsc_sched_estimate("simulate (fabric time)", t_s, s->rounds, line,
+				                   sizeof(line));
+				fsc_info("%s", line);
 			}
 			fabric += t_s;
 			res->cells += k;
@@ -503,7 +482,7 @@ int fsc_sim_run(const struct fsc_sim_params *p, struct fsc_sim_result *res, char
                 size_t errlen)
 {
 	struct model m;
-	struct sched s;
+	struct fsc_sched s;
 	struct fsc_tattr *a = NULL;
 	struct fsc_tattr_params attr;
 	struct fsc_tsusp *su = NULL;
@@ -518,8 +497,10 @@ int fsc_sim_run(const struct fsc_sim_params *p, struct fsc_sim_result *res, char
 	if (rc)
 		return rc;
 	rc = model_init(&m, p);
-	if (rc)
+	if (rc) {
+		fsc_sched_fini(&s);
 		return rc;
+	}
 	res->rounds = s.rounds;
 	attr = p->attr;
 	/* the topology schedule loads a leaf's uplinks with as many flows as it
@@ -595,6 +576,7 @@ out:
 	free(pa);
 	fsc_tattr_free(a);
 	model_fini(&m);
+	fsc_sched_fini(&s);
 	return rc;
 }
 

@@ -854,6 +854,106 @@ static void fsc_matrix__dense_store_starts_unmeasured(void **state)
 	fsc_matrix_store_fini(&s); /* twice is harmless */
 }
 
+/* A topology file in a temporary path (written into path). */
+static void topo_file(char *path, const char *conf)
+{
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, conf, strlen(conf)), (ssize_t)strlen(conf));
+	close(fd);
+}
+
+/* --pairs-schedule topology through the driver: the leaf of every node
+ * goes from rank 0 to every rank, whose steps pair nodes inside leaves
+ * first and across them after; every ordered pair is measured exactly
+ * once, and rank 0 prints and records the estimate from the first round. */
+static void fsc_matrix__topology_schedule_every_pair_once(void **state)
+{
+	char path[] = "/tmp/fsc_mx_topo_XXXXXX", part[] = "/tmp/fsc_mx_topo_XXXXXX";
+	struct job j = {0};
+
+	(void)state;
+	/* the leaves interleave the ranks' hosts */
+	topo_file(path, "SwitchName=la Nodes=h[0,2,4]\nSwitchName=lb Nodes=h[1,3,5]\n");
+	reset();
+	F.set.schedule = "topology";
+	F.set.topology = path;
+	run(&j, 6);
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(j.rc[i], 0);
+		assert_int_equal(F.bad_step[i], 0);
+	}
+	assert_rounds_cover(6);
+	assert_string_equal(lbh_str(j.rec, "schedule"), "topology");
+	assert_int_equal((int)lbh_num(j.rec, "rounds"), 6); /* 3 intra-leaf + 1 x 3 */
+	assert_int_equal((int)lbh_num(j.rec, "rounds_done"), 6);
+	assert_string_equal(lbh_str(j.rec, "status"), "ok");
+	/* the estimate: printed after the first round, recorded beside the
+	 * rounds' measured time */
+	assert_true(lbh_num(j.rec, "first_round_s") > 0);
+	assert_true(lbh_num(j.rec, "estimate_s") == lbh_num(j.rec, "first_round_s") * 6);
+	assert_true(lbh_num(j.rec, "rounds_s") > 0);
+	assert_non_null(strstr(j.out, "# fake: first round "));
+	assert_non_null(strstr(j.out, " x 6 rounds: estimate "));
+	json_decref(j.rec);
+
+	/* 5 ranks on leaves of 3 and 2 */
+	reset();
+	F.set.schedule = "topology";
+	F.set.topology = path;
+	j = (struct job){0};
+	run(&j, 5);
+	assert_int_equal(j.rc[0], 0);
+	assert_rounds_cover(5);
+	assert_int_equal((int)lbh_num(j.rec, "rounds"), 6);
+	json_decref(j.rec);
+
+	/* a host outside the topology: refused on every rank, nothing
+	 * measured */
+	topo_file(part, "SwitchName=la Nodes=h[0-1]\nSwitchName=lb Nodes=h[2]\n");
+	reset();
+	F.set.schedule = "topology";
+	F.set.topology = part;
+	j = (struct job){0};
+	run(&j, 4);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(j.rc[i], -EINVAL);
+		assert_int_equal(j.failed[i], 1);
+		for (int k = 0; k < 4; k++)
+			assert_int_equal(F.rounds_seen[i][k], 0);
+	}
+	json_decref(j.rec);
+
+	/* no topology at all: a one-line error record naming what is missing */
+	reset();
+	F.set.schedule = "topology";
+	j = (struct job){0};
+	run(&j, 2);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(j.rc[i], -EINVAL);
+	assert_string_equal(lbh_str(j.rec, "status"), "error");
+	assert_non_null(strstr(lbh_str(j.rec, "reason"), "needs a topology: give --topology"));
+	json_decref(j.rec);
+	unlink(path);
+	unlink(part);
+}
+
+/* The estimate on a schedule of one round is the round itself. */
+static void fsc_matrix__estimate_of_a_single_round(void **state)
+{
+	struct job j = {0};
+
+	(void)state;
+	reset();
+	run(&j, 2);
+	assert_int_equal(j.rc[0], 0);
+	assert_int_equal((int)lbh_num(j.rec, "rounds"), 1);
+	assert_true(lbh_num(j.rec, "estimate_s") == lbh_num(j.rec, "rounds_s"));
+	assert_null(strstr(j.out, "first round"));
+	json_decref(j.rec);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -865,6 +965,8 @@ int main(void)
 	        cmocka_unit_test(fsc_matrix__store_hook_keeps_the_cells),
 	        cmocka_unit_test(fsc_matrix__bad_settings_are_one_error_record),
 	        cmocka_unit_test(fsc_matrix__serial_schedule_and_csv),
+	        cmocka_unit_test(fsc_matrix__topology_schedule_every_pair_once),
+	        cmocka_unit_test(fsc_matrix__estimate_of_a_single_round),
 	        cmocka_unit_test(fsc_matrix__streams_the_record_to_the_results_file),
 	        cmocka_unit_test(fsc_matrix__layouts_per_host_and_per_rank),
 	        cmocka_unit_test(fsc_matrix__retest_budget_grows_sublinearly),

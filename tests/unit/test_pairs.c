@@ -580,6 +580,75 @@ static void fsc_pattern_pairs__topology_names_the_leaf(void **state)
 	}
 }
 
+/* --pairs-schedule topology on the loopback fabric: two leaves whose hosts
+ * interleave the ranks; the rounds pair hosts inside each leaf, then across,
+ * every ordered pair measured once per direction at the exact healthy
+ * value; a slow cross-leaf link is still named with its direction; the
+ * estimate from the first round matches the rounds' time on the virtual
+ * clock. */
+static void fsc_pattern_pairs__topology_schedule_every_pair_and_a_slow_link(void **state)
+{
+	char path[] = "/tmp/fsc_pairs_tsched_XXXXXX";
+	const char conf[] = "SwitchName=leafA Nodes=h[0,2,4]\nSwitchName=leafB Nodes=h[1,3,5]\n";
+	static const int skip[] = {401, 104};
+	struct lbh_job j = {0};
+	json_t *rec;
+	int fd = mkstemp(path);
+	double est, took;
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, conf, sizeof(conf) - 1), (ssize_t)sizeof(conf) - 1);
+	close(fd);
+	ARGS(&j, "--pairs-schedule", "topology", "--topology", path);
+	rec = run_job(&j, 6);
+	assert_string_equal(str(rec, "schedule"), "topology");
+	assert_int_equal((int)num(rec, "rounds"), 6); /* 3 inside the leaves, 3 across */
+	assert_int_equal((int)num(rec, "rounds_done"), 6);
+	assert_int_equal(measured_cells(rec, 6), 30);
+	assert_matrix_healthy(rec, 6, 0, 0);
+	assert_string_equal(str(rec, "status"), "ok");
+	/* every round moves the same bytes on equal links: the estimate is
+	 * the rounds' time on the virtual clock, within rounding */
+	est = num(rec, "estimate_s");
+	took = num(rec, "rounds_s");
+	assert_true(num(rec, "first_round_s") > 0);
+	assert_true(est > 0.9 * took && est < 1.1 * took);
+	json_decref(rec);
+
+	/* a slow one-way link across the leaves (h4 on leafA -> h1 on leafB) */
+	ARGS(&j, "--pairs-schedule", "topology", "--topology", path, "--lb-slow-link", "4:1:0.1");
+	rec = run_job(&j, 6);
+	assert_int_equal(measured_cells(rec, 6), 30);
+	assert_matrix_healthy(rec, 6, skip, 2);
+	assert_only_link(rec, 4, 1);
+	/* one slow round of six: the estimate stays within a factor of 2 */
+	est = num(rec, "estimate_s");
+	took = num(rec, "rounds_s");
+	assert_true(est > 0.5 * took && est <= took);
+	json_decref(rec);
+	unlink(path);
+
+	/* without --topology: refused before the run, naming what is missing */
+	{
+		struct fsc_boot b = {.rank = 0, .size = 4};
+		struct fsc_runner r;
+		struct fsc_config *cfg;
+		char err[512];
+
+		ARGS(&j, "--pairs-schedule", "topology");
+		cfg = lbh_config(j.nargs, j.args);
+		fsc_runner_init(&r, &b, cfg, 0, 0);
+		assert_int_equal(
+		        fsc_runner_validate(&r, fsc_pattern_find("pairs"), err, sizeof(err)),
+		        -EINVAL);
+		assert_non_null(strstr(err, "--pairs-schedule topology needs --topology"));
+		assert_null(strchr(err, '\n'));
+		fsc_runner_fini(&r);
+		fsc_config_free(cfg);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -596,6 +665,7 @@ int main(void)
 	        cmocka_unit_test(fsc_pattern_pairs__threshold_defaults_are_the_analysis_defaults),
 	        cmocka_unit_test(fsc_pattern_pairs__bad_schedule_is_rejected),
 	        cmocka_unit_test(fsc_pattern_pairs__topology_names_the_leaf),
+	        cmocka_unit_test(fsc_pattern_pairs__topology_schedule_every_pair_and_a_slow_link),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -134,8 +134,11 @@ static void fsc_sched_init__specs(void **state)
 		assert_true(strlen(err) > 0);
 	}
 	assert_int_equal(fsc_sched_init(&s, "sample:0", 8, 0, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "invalid schedule 'sample:0': expected concurrent, serial or "
-	                         "sample:K (K >= 1)");
+	assert_string_equal(err, "invalid schedule 'sample:0': expected concurrent, serial, "
+	                         "sample:K (K >= 1) or topology (with a topology)");
+	/* topology needs each rank's leaf: fsc_sched_init_leaves */
+	assert_int_equal(fsc_sched_init(&s, "topology", 8, 0, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "leaf"));
 	assert_int_equal(fsc_sched_init(&s, NULL, 8, 0, err, sizeof(err)), -EINVAL);
 	assert_int_equal(fsc_sched_init(&s, "concurrent", 1, 0, err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "schedule 'concurrent' needs at least 2 ranks, got 1");
@@ -367,6 +370,130 @@ static void fsc_sched_partner__bench(void **state)
 	(void)sink;
 }
 
+/* The topology schedule over ranks on leaves given in any order and any
+ * numbering: every unordered pair exactly once, partner symmetric, the
+ * intra-leaf rounds first, then rounds in which every leaf of a pair of
+ * equal leaves sends as many cross flows as the other; and *maxr the round
+ * count checked by the caller. */
+static void check_leaves(const int *leaf, int n, uint64_t want_rounds)
+{
+	struct fsc_sched s;
+	struct bits seen = {0};
+	char err[160];
+	int p[64], a, b, intra = 1;
+	uint64_t met = 0;
+
+	assert_true(n <= 64);
+	assert_int_equal(fsc_sched_init_leaves(&s, leaf, n, err, sizeof(err)), 0);
+	assert_int_equal(s.kind, FSC_SCHED_TOPOLOGY);
+	assert_int_equal(fsc_sched_rounds(&s), want_rounds);
+	bits_reset(&seen, n);
+	for (uint64_t r = 0; r < fsc_sched_rounds(&s); r++) {
+		int cross = 0, same = 0;
+
+		for (int x = 0; x < n; x++)
+			p[x] = fsc_sched_partner(&s, r, x);
+		for (int x = 0; x < n; x++) {
+			if (p[x] < 0)
+				continue;
+			assert_true(p[x] < n && p[x] != x);
+			assert_int_equal(p[p[x]], x);
+			if (x < p[x]) {
+				assert_false(bits_set(&seen, n, x, p[x]));
+				met++;
+				cross += leaf[x] != leaf[p[x]];
+				same += leaf[x] == leaf[p[x]];
+			}
+		}
+		/* once a round crosses leaves, no later round stays inside one */
+		if (cross)
+			intra = 0;
+		assert_true(intra ? !cross : !same);
+	}
+	assert_int_equal(met, (uint64_t)n * (n - 1) / 2);
+	assert_int_equal(fsc_sched_partner(&s, fsc_sched_rounds(&s), 0), -1);
+	assert_int_equal(fsc_sched_partner(&s, 0, n), -1);
+	assert_int_equal(fsc_sched_pair(&s, 0, 0, &a, &b), -EINVAL);
+	fsc_sched_fini(&s);
+	fsc_sched_fini(&s); /* twice: safe */
+	free(seen.w);
+}
+
+static void fsc_sched_init_leaves__every_pair_once_intra_first(void **state)
+{
+	/* two leaves of 3, interleaved ranks: 3 circle rounds inside the
+	 * leaves, then 1 pair of leaves x 3 sub-rounds */
+	static const int two3[] = {0, 1, 0, 1, 0, 1};
+	/* 5 ranks, leaves 2 and 3 (numbers 7 and 2): 3 + 1 x 3 rounds */
+	static const int uneven[] = {7, 2, 7, 2, 2};
+	/* four leaves of 2 (numbers sparse, out of order): 1 + 3 x 2 */
+	static const int four2[] = {40, 9, 9, 0, 40, 0, 11, 11};
+	/* one leaf: the plain circle method, 3 rounds for 4 ranks */
+	static const int one[] = {5, 5, 5, 5};
+	int lv[64];
+
+	(void)state;
+	check_leaves(two3, 6, 6);
+	check_leaves(uneven, 5, 6);
+	check_leaves(four2, 8, 7);
+	check_leaves(one, 4, 3);
+	for (int i = 0; i < 64; i++)
+		lv[i] = (i * 7) % 5; /* 5 leaves of 12 or 13, scattered */
+	check_leaves(lv, 64, 13 + 5 * 13);
+}
+
+/* Every cross round loads each leaf's uplink equally: with equal leaves,
+ * each leaf of a meeting pair sends exactly as many flows as it has
+ * ranks. */
+static void fsc_sched_init_leaves__uplinks_evenly_loaded(void **state)
+{
+	static const int four3[] = {0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3};
+	struct fsc_sched s;
+	char err[160];
+
+	(void)state;
+	assert_int_equal(fsc_sched_init_leaves(&s, four3, 12, err, sizeof(err)), 0);
+	for (uint64_t r = 3; r < fsc_sched_rounds(&s); r++) {
+		int up[4] = {0, 0, 0, 0};
+
+		for (int x = 0; x < 12; x++) {
+			int q = fsc_sched_partner(&s, r, x);
+
+			assert_true(q >= 0 && four3[q] != four3[x]);
+			up[four3[x]]++;
+		}
+		for (int l = 0; l < 4; l++)
+			assert_int_equal(up[l], 3);
+	}
+	fsc_sched_fini(&s);
+}
+
+static void fsc_sched_init_leaves__bad_input(void **state)
+{
+	static const int noleaf[] = {0, 1, -1, 1};
+	struct fsc_sched s;
+	char err[160];
+
+	(void)state;
+	assert_int_equal(fsc_sched_init_leaves(&s, noleaf, 4, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err,
+	                    "schedule 'topology': rank 2 is on no leaf (leaf -1; valid: >= 0)");
+	fsc_sched_fini(&s);
+	assert_int_equal(fsc_sched_init_leaves(&s, noleaf, 1, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "schedule 'topology' needs at least 2 ranks, got 1");
+	fsc_sched_fini(&s);
+}
+
+static void fsc_sched_estimate__first_round_times_rounds(void **state)
+{
+	char line[128];
+
+	(void)state;
+	assert_true(fsc_sched_estimate("pairs", 0.5, 6, line, sizeof(line)) == 3.0);
+	assert_string_equal(line, "pairs: first round 0.5 s x 6 rounds: estimate 3 s");
+	assert_true(fsc_sched_estimate("x", 2, 0, line, 0) == 0);
+}
+
 int main(void)
 {
 	const char *env = getenv("FSC_BENCH");
@@ -378,6 +505,10 @@ int main(void)
 	        cmocka_unit_test(fsc_sched_pair__serial_every_n_to_1000),
 	        cmocka_unit_test(fsc_sched_partner__sample_full_coverage),
 	        cmocka_unit_test(fsc_sched_partner__sample_seeded),
+	        cmocka_unit_test(fsc_sched_init_leaves__every_pair_once_intra_first),
+	        cmocka_unit_test(fsc_sched_init_leaves__uplinks_evenly_loaded),
+	        cmocka_unit_test(fsc_sched_init_leaves__bad_input),
+	        cmocka_unit_test(fsc_sched_estimate__first_round_times_rounds),
 	        cmocka_unit_test(fsc_sched_partner__bench),
 	};
 
