@@ -67,9 +67,10 @@ run() {
 		--iters 1000000 --point-time 1s --timeout ${timeout_s}s --output "$dir/res.json" \
 		-q >"$dir/out" 2>&1 &
 	local mp=$!
-	# The first record in the results file: the run is under way.
-	while ! python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d['records'] else 1)" \
-		"$dir/res.json" 2>/dev/null; do
+	# The first record in the results stream (a header line, then one
+	# line per record): the run is under way.
+	while ! python3 -c "import sys; sys.exit(0 if len(open(sys.argv[1]).read().splitlines()) >= 2 else 1)" \
+		"$dir/res.json.jsonl" 2>/dev/null; do
 		sleep 0.2
 		waited=$((waited + 1))
 		if [ $waited -gt 300 ] || ! kill -0 $mp 2>/dev/null; then
