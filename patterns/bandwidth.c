@@ -11,9 +11,13 @@
  * impl "put" (fabrics with one-sided transfers, src/fabric.h): rank 0
  * writes --window puts into the peer's window (the receive slots), the
  * last one notified; the peer waits for the notification, which follows
- * every earlier put's data, and acknowledges as in "uni".  The window is
- * not zeroed between iterations (rank 0 may already be writing into it);
- * stale bytes of another iteration differ from the expected ones anyway.
+ * every earlier put's data, and acknowledges as in "uni".  The window holds
+ * the receive slots twice, iteration i writing half i % 2: rank 0 starts
+ * iteration i + 1 as soon as the acknowledgement of i arrives, while the
+ * peer may still check i, but it writes the same half again only after the
+ * acknowledgement of i + 1, which the peer sends after checking i.  The
+ * window is not zeroed between iterations; stale bytes of another
+ * iteration differ from the expected ones anyway.
  * impl "get": rank 0 reads --window times the peer's window (one message,
  * filled once in setup with iteration 0's data) into its receive slots,
  * waits for all of them and sends the peer a zero-byte "done" (eager: it
@@ -59,6 +63,7 @@ struct bw_state {
 	int peer, bidir, sender, receiver, rma;
 	struct fsc_win *win; /* put: the receive slots; get: the send buffer */
 	size_t window, slots;
+	size_t halves; /* put: the receive slots twice (see the top of the file) */
 	int checking; /* this iteration will be checked: use every slot */
 	unsigned char *sbuf, *rbuf;
 	unsigned char *hs, *hr; /* host images (fsc_fabric_host_alloc) */
@@ -98,14 +103,15 @@ static int bw_setup(struct fsc_pctx *c, void **state)
 		s->slots = 1;
 	if (s->slots > s->window)
 		s->slots = s->window;
+	s->halves = s->rma == FSC_REQ_PUT ? 2 : 1;
 	s->reqs = calloc(2 * s->window + 1, sizeof(*s->reqs));
 	s->sbuf = fsc_fabric_buf_alloc(c->fab, c->bytes);
-	s->rbuf = fsc_fabric_buf_alloc(c->fab, s->slots * c->bytes);
+	s->rbuf = fsc_fabric_buf_alloc(c->fab, s->halves * s->slots * c->bytes);
 	s->ack = fsc_fabric_buf_alloc(c->fab, BW_ACK_BYTES);
 	rc = s->reqs && s->sbuf && s->rbuf && s->ack ? 0 : -ENOMEM;
 	if (!rc) {
 		s->hs = fsc_fabric_host_alloc(c->fab, s->sbuf, c->bytes);
-		s->hr = fsc_fabric_host_alloc(c->fab, s->rbuf, s->slots * c->bytes);
+		s->hr = fsc_fabric_host_alloc(c->fab, s->rbuf, s->halves * s->slots * c->bytes);
 		rc = s->hs && s->hr ? 0 : -ENOMEM;
 	}
 	if (!rc && s->rma == FSC_REQ_GET && s->sender) { /* what rank 0 reads */
@@ -116,7 +122,7 @@ static int bw_setup(struct fsc_pctx *c, void **state)
 		/* Collective; a rank that failed above exposes nothing, so
 		 * that every rank holds a window or none. */
 		void *wbuf = s->rma == FSC_REQ_PUT ? (void *)s->rbuf : (void *)s->sbuf;
-		size_t wbytes = s->rma == FSC_REQ_PUT ? s->slots * c->bytes : c->bytes;
+		size_t wbytes = s->rma == FSC_REQ_PUT ? s->halves * s->slots * c->bytes : c->bytes;
 		int wrc = fsc_fabric_win_create(c->fab, rc ? NULL : wbuf, rc ? 0 : wbytes, &s->win);
 
 		rc = rc ? rc : wrc;
@@ -140,10 +146,10 @@ static int bw_fill(struct fsc_pctx *c, void *state, uint64_t iter)
 }
 
 /* impl put / get: see the top of this file. */
-static int bw_run_rma(struct fsc_pctx *c, struct bw_state *s, size_t slots)
+static int bw_run_rma(struct fsc_pctx *c, struct bw_state *s, size_t slots, uint64_t iter)
 {
 	struct fsc_req *rq = s->reqs;
-	size_t n = 0;
+	size_t n = 0, half = (size_t)(iter % s->halves) * s->slots * c->bytes;
 	int rc = 0;
 
 	if (s->rma == FSC_REQ_GET) {
@@ -164,7 +170,7 @@ static int bw_run_rma(struct fsc_pctx *c, struct bw_state *s, size_t slots)
 	}
 	rc = fsc_fabric_irecv(c->fab, s->peer, s->ack, BW_ACK_BYTES, BW_ACK_TAG, &rq[n++]);
 	for (size_t k = 0; k < s->window && !rc; k++)
-		rc = fsc_fabric_put(c->fab, s->win, s->peer, (k % slots) * c->bytes, s->sbuf,
+		rc = fsc_fabric_put(c->fab, s->win, s->peer, half + (k % slots) * c->bytes, s->sbuf,
 		                    c->bytes, k + 1 == s->window ? BW_PUT_TAG : -1, &rq[n++]);
 	if (rc)
 		fsc_fabric_cancel_all(c->fab, rq, n);
@@ -178,9 +184,8 @@ static int bw_run(struct fsc_pctx *c, void *state, uint64_t iter)
 	size_t n = 0, slots = s->checking ? s->slots : 1;
 	int rc = 0;
 
-	(void)iter;
 	if (s->rma)
-		return bw_run_rma(c, s, slots);
+		return bw_run_rma(c, s, slots, iter);
 	if (s->receiver)
 		for (size_t k = 0; k < s->window && !rc; k++)
 			rc = fsc_fabric_irecv(c->fab, s->peer, s->rbuf + (k % slots) * c->bytes,
@@ -202,20 +207,22 @@ static int bw_run(struct fsc_pctx *c, void *state, uint64_t iter)
 static int bw_check(struct fsc_pctx *c, void *state, uint64_t iter, uint64_t *wrong)
 {
 	struct bw_state *s = state;
+	size_t half;
 	int rc;
 
 	s->checking = 0;
 	*wrong = 0;
 	if (!s->receiver)
 		return 0;
+	half = (size_t)(iter % s->halves) * s->slots * c->bytes;
 	if (s->rma == FSC_REQ_GET) /* the source holds iteration 0's data */
 		iter = 0;
-	rc = fsc_fabric_to_host(c->fab, s->hr, s->rbuf, s->slots * c->bytes);
+	rc = fsc_fabric_to_host(c->fab, s->hr + half, s->rbuf + half, s->slots * c->bytes);
 	if (rc)
 		return rc;
 	for (size_t k = 0; k < s->slots; k++)
-		*wrong += fsc_bytes_check(s->hr + k * c->bytes, c->bytes, c->seed, s->peer, c->rank,
-		                          iter);
+		*wrong += fsc_bytes_check(s->hr + half + k * c->bytes, c->bytes, c->seed, s->peer,
+		                          c->rank, iter);
 	return 0;
 }
 
@@ -256,6 +263,8 @@ static double bw_buf_bytes(const struct fsc_pctx *c)
 		slots = 1;
 	if (slots > w)
 		slots = w;
+	if (fsc_p2p_rma_impl(c) == FSC_REQ_PUT)
+		slots *= 2; /* two halves */
 	return (double)c->bytes * (1.0 + (double)slots);
 }
 

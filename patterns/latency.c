@@ -8,9 +8,13 @@
  *
  * impl "put" (fabrics with one-sided transfers): the same ping-pong with
  * notified puts into the other side's window (src/fabric.h): each side
- * waits for the notification, then puts back.  The window is never zeroed
- * between iterations (the peer may already be writing into it); a stale
- * iteration's bytes differ from the expected ones all the same.
+ * waits for the notification, then puts back.  The window has two halves,
+ * iteration i writing half i % 2: rank 0's put of iteration i + 1 may land
+ * while the peer still checks iteration i (rank 0 goes on as soon as the
+ * reply arrives), but the put of iteration i + 2 into the same half waits
+ * for the peer's reply of i + 1, which the peer sends only after checking
+ * i.  The window is never zeroed between iterations; a stale iteration's
+ * bytes differ from the expected ones all the same.
  * impl "get": rank 0 reads the peer's window twice in a row per iteration,
  * so half an iteration is one get (ib_read_lat's figure), then sends the
  * peer a zero-byte "done" (an eager send: it completes locally, so it adds
@@ -38,7 +42,14 @@ struct lat_state {
 	unsigned char *sbuf, *rbuf; /* rbuf: the window for put and get */
 	unsigned char *hs, *hr;     /* host images (fsc_fabric_host_alloc) */
 	struct fsc_win *win;
+	size_t rbytes; /* rbuf's size: two halves for put */
 };
+
+/* Where iteration iter's put lands in the window (see the top of the file). */
+static size_t lat_half(const struct fsc_pctx *c, const struct lat_state *s, uint64_t iter)
+{
+	return s->rma == FSC_REQ_PUT ? (size_t)(iter % 2) * c->bytes : 0;
+}
 
 static int lat_setup(struct fsc_pctx *c, void **state)
 {
@@ -50,12 +61,13 @@ static int lat_setup(struct fsc_pctx *c, void **state)
 		return -ENOMEM;
 	s->peer = c->rank == 0 ? fsc_p2p_peer(c) : 0;
 	s->rma = fsc_p2p_rma_impl(c);
+	s->rbytes = s->rma == FSC_REQ_PUT ? 2 * c->bytes : c->bytes;
 	if (fsc_p2p_active(c)) {
 		s->sbuf = fsc_fabric_buf_alloc(c->fab, c->bytes);
-		s->rbuf = fsc_fabric_buf_alloc(c->fab, c->bytes);
+		s->rbuf = fsc_fabric_buf_alloc(c->fab, s->rbytes);
 		if (s->sbuf && s->rbuf) {
 			s->hs = fsc_fabric_host_alloc(c->fab, s->sbuf, c->bytes);
-			s->hr = fsc_fabric_host_alloc(c->fab, s->rbuf, c->bytes);
+			s->hr = fsc_fabric_host_alloc(c->fab, s->rbuf, s->rbytes);
 		}
 		if (!s->hs || !s->hr) {
 			rc = -ENOMEM;
@@ -67,7 +79,7 @@ static int lat_setup(struct fsc_pctx *c, void **state)
 	/* Collective: every rank, the idle ones (and one that failed above)
 	 * with an empty window, so all of them hold one or none. */
 	if (s->rma) {
-		int wrc = fsc_fabric_win_create(c->fab, s->rbuf, !rc && s->rbuf ? c->bytes : 0,
+		int wrc = fsc_fabric_win_create(c->fab, s->rbuf, !rc && s->rbuf ? s->rbytes : 0,
 		                                &s->win);
 
 		rc = rc ? rc : wrc;
@@ -91,22 +103,23 @@ static int lat_fill(struct fsc_pctx *c, void *state, uint64_t iter)
 }
 
 /* Notified put of sbuf into the peer's window, then wait for the peer's. */
-static int lat_put(struct fsc_pctx *c, struct lat_state *s)
+static int lat_put(struct fsc_pctx *c, struct lat_state *s, uint64_t iter)
 {
 	struct fsc_req rq[2];
+	size_t off = lat_half(c, s, iter);
 	int rc;
 
 	if (c->rank != 0) {
 		rc = fsc_fabric_recv(c->fab, s->peer, NULL, 0, LAT_PUT_TAG);
 		if (!rc)
-			rc = fsc_fabric_put(c->fab, s->win, s->peer, 0, s->sbuf, c->bytes,
+			rc = fsc_fabric_put(c->fab, s->win, s->peer, off, s->sbuf, c->bytes,
 			                    LAT_PUT_TAG, &rq[0]);
 		return rc ? rc : fsc_fabric_wait(c->fab, rq, 1);
 	}
 	rc = fsc_fabric_irecv(c->fab, s->peer, NULL, 0, LAT_PUT_TAG, &rq[0]);
 	if (rc)
 		return rc;
-	rc = fsc_fabric_put(c->fab, s->win, s->peer, 0, s->sbuf, c->bytes, LAT_PUT_TAG, &rq[1]);
+	rc = fsc_fabric_put(c->fab, s->win, s->peer, off, s->sbuf, c->bytes, LAT_PUT_TAG, &rq[1]);
 	if (rc) {
 		fsc_fabric_cancel(c->fab, &rq[0]);
 		return rc;
@@ -136,9 +149,8 @@ static int lat_run(struct fsc_pctx *c, void *state, uint64_t iter)
 	struct fsc_req rq[2];
 	int rc;
 
-	(void)iter;
 	if (s->rma == FSC_REQ_PUT)
-		return lat_put(c, s);
+		return lat_put(c, s, iter);
 	if (s->rma == FSC_REQ_GET)
 		return lat_get(c, s);
 	if (c->rank == 0 && c->bytes <= LAT_PREPOST_MIN) {
@@ -165,14 +177,15 @@ static int lat_run(struct fsc_pctx *c, void *state, uint64_t iter)
 static int lat_check(struct fsc_pctx *c, void *state, uint64_t iter, uint64_t *wrong)
 {
 	struct lat_state *s = state;
-	int rc = fsc_fabric_to_host(c->fab, s->hr, s->rbuf, c->bytes);
+	size_t off = lat_half(c, s, iter);
+	int rc = fsc_fabric_to_host(c->fab, s->hr + off, s->rbuf + off, c->bytes);
 
 	if (rc)
 		return rc;
 	if (s->rma == FSC_REQ_GET) /* rank 0 only: the peer's window is the source */
 		*wrong = c->rank ? 0 : fsc_bytes_check(s->hr, c->bytes, c->seed, s->peer, 0, 0);
 	else
-		*wrong = fsc_bytes_check(s->hr, c->bytes, c->seed, s->peer, c->rank, iter);
+		*wrong = fsc_bytes_check(s->hr + off, c->bytes, c->seed, s->peer, c->rank, iter);
 	return 0;
 }
 
@@ -197,7 +210,9 @@ static const char *const lat_impls[] = {"pingpong", "put", "get", 0};
 /* A send and a receive buffer on the two ranks that take part. */
 static double lat_buf_bytes(const struct fsc_pctx *c)
 {
-	return fsc_p2p_active(c) ? 2.0 * (double)c->bytes : 0;
+	double halves = fsc_p2p_rma_impl(c) == FSC_REQ_PUT ? 2.0 : 1.0;
+
+	return fsc_p2p_active(c) ? (1.0 + halves) * (double)c->bytes : 0;
 }
 
 const struct fsc_pattern_ops fsc_pattern_latency = {
