@@ -13,6 +13,7 @@ static const struct {
         [FSC_I32] = {"int32", 4, {"i32", "int", 0}},
         [FSC_I64] = {"int64", 8, {"i64", "long", 0}},
         [FSC_BF16] = {"bfloat16", 2, {"bf16", 0, 0}},
+        [FSC_F16] = {"float16", 2, {"fp16", "half", 0}},
 };
 
 static const char *const redops[FSC_REDOP_COUNT] = {"sum", "max", "min"};

@@ -28,7 +28,7 @@ enum fsc_cap {
 };
 
 /* Element types and reductions for native collectives and patterns. */
-enum fsc_dtype { FSC_F32, FSC_F64, FSC_I32, FSC_I64, FSC_BF16, FSC_DTYPE_COUNT };
+enum fsc_dtype { FSC_F32, FSC_F64, FSC_I32, FSC_I64, FSC_BF16, FSC_F16, FSC_DTYPE_COUNT };
 
 /* Memory kinds.  A fabric's transfer buffers (fsc_fabric_buf_alloc) live in
  * host memory, or in device memory (a GPU's) that the host must never

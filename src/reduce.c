@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,6 +73,46 @@ static inline uint16_t bf16_narrow(float f)
 	uint32_t rounded = u + 0x7fffu + ((u >> 16) & 1u);
 
 	return (uint16_t)((f != f ? u | 0x00400000u : rounded) >> 16);
+}
+
+/* IEEE binary16 (float16) <-> float32 in software (C11 has no half type).
+ * Widening is exact; narrowing rounds to nearest, ties to even: normal
+ * results by the bias change and the same carry trick as bf16_narrow,
+ * subnormal ones by lrintf of the value scaled to units of 2^-24 (exact in
+ * float, rounded in the default mode, nearest even); 65520 and above round
+ * to infinity; a NaN stays a NaN, made quiet. */
+static inline float f16_widen(uint16_t h)
+{
+	uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
+	union {
+		uint32_t u;
+		float f;
+	} c;
+
+	if (exp == 0x1f) /* infinity, NaN */
+		c.u = sign | 0x7f800000u | (man << 13);
+	else if (exp) /* normal */
+		c.u = sign | ((exp + 112u) << 23) | (man << 13);
+	else /* zero, subnormal: man x 2^-24 */
+		c.f = (sign ? -1.0f : 1.0f) * (float)man * 0x1p-24f;
+	return c.f;
+}
+
+static inline uint16_t f16_narrow(float f)
+{
+	uint32_t u = f32_to_bits(f), sign = (u >> 16) & 0x8000u, a = u & 0x7fffffffu;
+
+	if (a > 0x7f800000u) /* NaN */
+		return (uint16_t)(sign | 0x7e00u | ((a >> 13) & 0x3ffu));
+	if (a >= 0x477ff000u) /* >= 65520: infinity */
+		return (uint16_t)(sign | 0x7c00u);
+	if (a >= 0x38800000u) { /* >= 2^-14: normal */
+		uint32_t r = a - 0x38000000u;
+
+		r += 0xfffu + ((r >> 13) & 1u);
+		return (uint16_t)(sign | (r >> 13));
+	}
+	return (uint16_t)(sign | (uint16_t)lrintf(fabsf(f) * 0x1p24f));
 }
 
 /* NaN-propagating max/min: `x > y ? x : y` is exactly the SSE/AVX max
@@ -154,6 +195,34 @@ static inline uint16_t bf16_min(uint16_t x, uint16_t y)
 	return bf16_nan_wins(x, y, bf16_key(x) < bf16_key(y) ? x : y);
 }
 
+/* float16 is sign-magnitude too: the same keys order it; a NaN has a
+ * magnitude above 0x7c00 and its quiet bit is 0x200. */
+static inline int f16_isnan(uint16_t h)
+{
+	return (int16_t)(h & 0x7fff) > 0x7c00;
+}
+
+static inline uint16_t f16_sum(uint16_t x, uint16_t y)
+{
+	return f16_narrow(f32_sum(f16_widen(x), f16_widen(y)));
+}
+
+static inline uint16_t f16_nan_wins(uint16_t x, uint16_t y, uint16_t r)
+{
+	r = f16_isnan(y) ? (uint16_t)(y | 0x200) : r;
+	return f16_isnan(x) ? (uint16_t)(x | 0x200) : r;
+}
+
+static inline uint16_t f16_max(uint16_t x, uint16_t y)
+{
+	return f16_nan_wins(x, y, bf16_key(x) > bf16_key(y) ? x : y);
+}
+
+static inline uint16_t f16_min(uint16_t x, uint16_t y)
+{
+	return f16_nan_wins(x, y, bf16_key(x) < bf16_key(y) ? x : y);
+}
+
 /* ---- kernels ----------------------------------------------------------- */
 
 typedef void (*red2_fn)(void *restrict, const void *restrict, size_t);
@@ -194,6 +263,7 @@ KERNELS3(f64, double, FSC_RED_CLONES)
 KERNELS3(i32, int32_t, FSC_RED_CLONES)
 KERNELS3(i64, int64_t, FSC_RED_CLONES)
 KERNELS3(bf16, uint16_t, FSC_RED_CLONES_WIDE)
+KERNELS3(f16, uint16_t, FSC_RED_CLONES)
 
 static const red2_fn red2_tab[FSC_DTYPE_COUNT][FSC_REDOP_COUNT] = {
         [FSC_F32] = {red2_f32_sum, red2_f32_max, red2_f32_min},
@@ -201,6 +271,7 @@ static const red2_fn red2_tab[FSC_DTYPE_COUNT][FSC_REDOP_COUNT] = {
         [FSC_I32] = {red2_i32_sum, red2_i32_max, red2_i32_min},
         [FSC_I64] = {red2_i64_sum, red2_i64_max, red2_i64_min},
         [FSC_BF16] = {red2_bf16_sum, red2_bf16_max, red2_bf16_min},
+        [FSC_F16] = {red2_f16_sum, red2_f16_max, red2_f16_min},
 };
 
 static const red3_fn red3_tab[FSC_DTYPE_COUNT][FSC_REDOP_COUNT] = {
@@ -209,6 +280,7 @@ static const red3_fn red3_tab[FSC_DTYPE_COUNT][FSC_REDOP_COUNT] = {
         [FSC_I32] = {red3_i32_sum, red3_i32_max, red3_i32_min},
         [FSC_I64] = {red3_i64_sum, red3_i64_max, red3_i64_min},
         [FSC_BF16] = {red3_bf16_sum, red3_bf16_max, red3_bf16_min},
+        [FSC_F16] = {red3_f16_sum, red3_f16_max, red3_f16_min},
 };
 
 static int valid(enum fsc_dtype dt, enum fsc_redop op)
@@ -236,6 +308,16 @@ void fsc_reduce3(void *out, const void *a, const void *b, size_t count, enum fsc
 		red2_tab[dt][op](out, a, count);
 	else
 		red3_tab[dt][op](out, a, b, count);
+}
+
+float fsc_f16_to_f32(uint16_t h)
+{
+	return f16_widen(h);
+}
+
+uint16_t fsc_f32_to_f16(float f)
+{
+	return f16_narrow(f);
 }
 
 float fsc_bf16_to_f32(uint16_t h)
@@ -353,6 +435,10 @@ static void store_values(void *buf, size_t n, enum fsc_dtype dt, const int32_t *
 		for (size_t i = 0; i < n; i++)
 			((uint16_t *)buf)[i] = bf16_narrow((float)v[i]);
 		break;
+	case FSC_F16:
+		for (size_t i = 0; i < n; i++)
+			((uint16_t *)buf)[i] = f16_narrow((float)v[i]);
+		break;
 	default: break;
 	}
 }
@@ -386,6 +472,7 @@ int fsc_data_max_ranks(enum fsc_dtype dt, enum fsc_redop op)
 		return INT_MAX;
 	switch (dt) {
 	case FSC_BF16: return 256 / 3; /* |sum| <= 3n <= 256 */
+	case FSC_F16: return 2048 / 3; /* |sum| <= 3n <= 2048 */
 	case FSC_F32: return 1 << 17;  /* |sum| <= 128n <= 2^24 */
 	default: return 1 << 24;       /* |sum| <= 128n <= 2^31 (int32 sums) */
 	}
@@ -403,7 +490,7 @@ void fsc_data_fill(void *buf, size_t count, enum fsc_dtype dt, uint64_t seed, in
 	for (size_t i = 0; i < count; i += DATA_CHUNK) {
 		size_t n = count - i < DATA_CHUNK ? count - i : DATA_CHUNK;
 
-		chunk_values(key, first_index + i, dt == FSC_BF16, v);
+		chunk_values(key, first_index + i, dt == FSC_BF16 || dt == FSC_F16, v);
 		store_values((char *)buf + i * esize, n, dt, v);
 	}
 }
@@ -440,9 +527,9 @@ int fsc_data_expected(void *out, size_t count, enum fsc_dtype dt, enum fsc_redop
 	for (size_t i = 0; i < count; i += DATA_CHUNK) {
 		size_t n = count - i < DATA_CHUNK ? count - i : DATA_CHUNK;
 
-		chunk_values(keys[0], first_index + i, dt == FSC_BF16, acc);
+		chunk_values(keys[0], first_index + i, dt == FSC_BF16 || dt == FSC_F16, acc);
 		for (int r = 1; r < nranks; r++) {
-			chunk_values(keys[r], first_index + i, dt == FSC_BF16, v);
+			chunk_values(keys[r], first_index + i, dt == FSC_BF16 || dt == FSC_F16, v);
 			chunk_fold(acc, v, op);
 		}
 		store_values((char *)out + i * esize, n, dt, acc);
@@ -476,6 +563,11 @@ uint64_t fsc_data_check(const void *buf, size_t count, enum fsc_dtype dt, const 
 		for (size_t i = 0; i < count; i++)
 			wrong += float_differs(bf16_widen(((const uint16_t *)buf)[i]),
 			                       bf16_widen(((const uint16_t *)expected)[i]));
+		break;
+	case FSC_F16:
+		for (size_t i = 0; i < count; i++)
+			wrong += float_differs(f16_widen(((const uint16_t *)buf)[i]),
+			                       f16_widen(((const uint16_t *)expected)[i]));
 		break;
 	case FSC_I32:
 		for (size_t i = 0; i < count; i++)

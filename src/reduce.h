@@ -9,9 +9,9 @@
  *    NaN (unlike fmaxf(), which drops it), so a corrupted element stays
  *    visible whatever the reduction order.  Of -0 and +0 either may be
  *    returned;
- *  - bfloat16 (stored as uint16_t): SUM is computed in float32 and rounded
- *    back to nearest even; MAX/MIN return one operand, as in float32; a NaN
- *    result is a quiet NaN.
+ *  - bfloat16 and float16 (stored as uint16_t): SUM is computed in float32
+ *    and rounded back to nearest even; MAX/MIN return one operand, as in
+ *    float32; a NaN result is a quiet NaN.
  * Buffers must be aligned to the element size.
  *
  * Seeded data: element `index` of rank `rank` in iteration `iter` is a small
@@ -21,7 +21,9 @@
  *  - bfloat16: v in [-3, 3]; a SUM over n ranks stays within 3n, and
  *    bfloat16 holds every integer up to 256 (8 significant bits), so sums are
  *    exact, in any order, for n <= 85.  (Its MAX over many ranks is nearly
- *    always 3, a weak check: the fill does not know the op.)
+ *    always 3, a weak check: the fill does not know the op.)  float16 takes
+ *    the same values and holds every integer up to 2048 (11 significant
+ *    bits): exact for n <= 682.
  *  - the other types: v in [-128, 127]; float32 sums are exact up to
  *    n = 2^24 / 128 = 131072 ranks, the others up to 2^31 / 128 = 2^24
  *    (the expected sums are accumulated in int32).
@@ -54,6 +56,9 @@ void fsc_reduce3(void *out, const void *a, const void *b, size_t count, enum fsc
  * sign and top payload bits kept); overflow rounds to infinity. */
 float fsc_bf16_to_f32(uint16_t h);
 uint16_t fsc_f32_to_bf16(float f);
+/* float16 (IEEE binary16) <-> float32, the same rules. */
+float fsc_f16_to_f32(uint16_t h);
+uint16_t fsc_f32_to_f16(float f);
 
 /* Largest number of ranks for which fsc_data_expected() is exact for (dt,
  * op) (see the top of this file); INT_MAX when there is no limit, 0 for an

@@ -54,7 +54,8 @@ const struct fsc_opt fsc_run_opts[] = {
          "untimed), off",
          "once|every|off", 0, 0, FSC_AT_CHOICE(struct fsc_run_settings, check)},
         {"dtype", 'd', FSC_OPT_LIST, "float32", "element types for reductions",
-         "float32|float64|int32|int64|bfloat16", 0, 0, FSC_AT_LIST(struct fsc_run_settings, dtype)},
+         "float32|float64|int32|int64|bfloat16|float16", 0, 0,
+         FSC_AT_LIST(struct fsc_run_settings, dtype)},
         {"op", 'o', FSC_OPT_LIST, "sum", "reduction operations", "sum|max|min", 0, 0,
          FSC_AT_LIST(struct fsc_run_settings, op)},
         {"inplace", 0, FSC_OPT_CHOICE, "no", "in-place collectives", "no|yes|both", 0, 0,
@@ -207,7 +208,7 @@ static int variants_build(struct fsc_runner *r, const struct fsc_pattern_ops *p,
 			if (fsc_dtype_parse(items[i], &v->dtypes[v->ndtype])) {
 				snprintf(err, errlen,
 				         "invalid value '%s' for --dtype: expected "
-				         "float32|float64|int32|int64|bfloat16",
+				         "float32|float64|int32|int64|bfloat16|float16",
 				         items[i]);
 				return -EINVAL;
 			}

@@ -32,6 +32,7 @@
 #include "boot.h"
 #include "fabric.h"
 #include "log.h"
+#include "pattern.h"
 
 /* The MPI_Request lives in the caller's struct fsc_req; it is copied in and
  * out with memcpy (no aliasing of the uint64_t storage). */
@@ -433,9 +434,10 @@ static int mpi_reduce_types(struct fsc_fabric *f, enum fsc_dtype dt, enum fsc_re
 	case FSC_I32: *mdt = MPI_INT32_T; break;
 	case FSC_I64: *mdt = MPI_INT64_T; break;
 	case FSC_BF16:
+	case FSC_F16:
 		/* A skip, not an error: note it once. */
 		if (!mpi_of(f)->bf16_noted)
-			fsc_info("fabric mpi: %s: MPI has no bfloat16 type", what);
+			fsc_info("fabric mpi: %s: MPI has no %s type", what, fsc_dtype_name(dt));
 		mpi_of(f)->bf16_noted = 1;
 		return -ENOTSUP;
 	default:

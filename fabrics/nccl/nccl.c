@@ -839,6 +839,7 @@ static int nc_dtype(enum fsc_dtype dt, ncclDataType_t *out)
 	case FSC_I32: *out = ncclInt32; return 0;
 	case FSC_I64: *out = ncclInt64; return 0;
 	case FSC_BF16: *out = ncclBfloat16; return 0;
+	case FSC_F16: *out = ncclFloat16; return 0;
 	default: return -ENOTSUP;
 	}
 }

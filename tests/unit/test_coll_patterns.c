@@ -7,7 +7,7 @@
 
 #include "unit/coll_harness.h"
 
-static const enum fsc_dtype dtypes[] = {FSC_F32, FSC_F64, FSC_I32, FSC_I64, FSC_BF16};
+static const enum fsc_dtype dtypes[] = {FSC_F32, FSC_F64, FSC_I32, FSC_I64, FSC_BF16, FSC_F16};
 static const enum fsc_redop ops[] = {FSC_SUM, FSC_MAX, FSC_MIN};
 
 /* reducescatter, every dtype x op x in-place, total counts 1, n-1, n, n+1
@@ -27,7 +27,7 @@ static void fsc_pattern_coll__every_variant_exact_on_1_to_8_ranks(void **state)
 		struct lbh_job j = {0};
 		json_t *recs;
 
-		for (size_t d = 0; d < 5; d++)
+		for (size_t d = 0; d < 6; d++)
 			for (size_t o = 0; o < 3; o++)
 				for (int ip = 0; ip < 2; ip++)
 					for (size_t k = 0; k < 5; k++)

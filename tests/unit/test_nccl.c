@@ -15,6 +15,8 @@ static const struct lbh_point coll_points[] = {
         {"allreduce", "native", FSC_F32, FSC_SUM, 0, 4800},
         {"allreduce", "native", FSC_I64, FSC_MIN, 1, 960},
         {"allreduce", "native", FSC_BF16, FSC_SUM, 0, 960},
+        {"allreduce", "native", FSC_F16, FSC_SUM, 0, 960},
+        {"allreduce", "ring", FSC_F16, FSC_MIN, 0, 960},
         {"reducescatter", "ring", FSC_F32, FSC_SUM, 0, 4800},
         {"reducescatter", "native", FSC_I32, FSC_MAX, 0, 4800},
         {"reducescatter", "native", FSC_F64, FSC_SUM, 1, 4800},

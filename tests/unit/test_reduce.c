@@ -16,7 +16,8 @@
 
 #define MAXN 1040
 
-static const enum fsc_dtype all_dtypes[] = {FSC_F32, FSC_F64, FSC_I32, FSC_I64, FSC_BF16};
+static const enum fsc_dtype all_dtypes[] = {FSC_F32, FSC_F64, FSC_I32, FSC_I64, FSC_BF16, FSC_F16};
+#define NDT (sizeof(all_dtypes) / sizeof(all_dtypes[0]))
 static const enum fsc_redop all_ops[] = {FSC_SUM, FSC_MAX, FSC_MIN};
 
 static uint32_t f32_bits(float f)
@@ -44,6 +45,7 @@ static void put(void *buf, size_t i, enum fsc_dtype dt, int64_t v)
 	case FSC_I32: ((int32_t *)buf)[i] = (int32_t)v; break;
 	case FSC_I64: ((int64_t *)buf)[i] = v; break;
 	case FSC_BF16: ((uint16_t *)buf)[i] = (uint16_t)(f32_bits((float)v) >> 16); break;
+	case FSC_F16: ((uint16_t *)buf)[i] = fsc_f32_to_f16((float)v); break;
 	default: fail();
 	}
 }
@@ -59,6 +61,7 @@ static int64_t get(const void *buf, size_t i, enum fsc_dtype dt)
 	case FSC_I32: return ((const int32_t *)buf)[i];
 	case FSC_I64: return ((const int64_t *)buf)[i];
 	case FSC_BF16: d = bits_f32((uint32_t)((const uint16_t *)buf)[i] << 16); break;
+	case FSC_F16: d = fsc_f16_to_f32(((const uint16_t *)buf)[i]); break;
 	default: fail(); return 0;
 	}
 	assert_true(d == floor(d));
@@ -88,7 +91,7 @@ static void fsc_reduce__every_dtype_op_small_vectors(void **state)
 	const int64_t *want[FSC_REDOP_COUNT] = {vsum, vmax, vmin};
 	(void)state;
 
-	for (size_t d = 0; d < 5; d++)
+	for (size_t d = 0; d < NDT; d++)
 		for (size_t o = 0; o < 3; o++) {
 			enum fsc_dtype dt = all_dtypes[d];
 			enum fsc_redop op = all_ops[o];
@@ -116,7 +119,7 @@ static void fsc_reduce__counts_and_bounds(void **state)
 	(void)state;
 
 	for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++)
-		for (size_t d = 0; d < 5; d++)
+		for (size_t d = 0; d < NDT; d++)
 			for (size_t o = 0; o < 3; o++) {
 				enum fsc_dtype dt = all_dtypes[d];
 				enum fsc_redop op = all_ops[o];
@@ -342,9 +345,10 @@ static void fsc_data_fill__range_and_slices(void **state)
 {
 	(void)state;
 
-	for (size_t d = 0; d < 5; d++) {
+	for (size_t d = 0; d < NDT; d++) {
 		enum fsc_dtype dt = all_dtypes[d];
-		int lo = dt == FSC_BF16 ? -3 : -128, hi = dt == FSC_BF16 ? 3 : 127;
+		int half = dt == FSC_BF16 || dt == FSC_F16;
+		int lo = half ? -3 : -128, hi = half ? 3 : 127;
 		static uint64_t full[1000], part[1000];
 		int seen[256] = {0}, distinct = 0;
 
@@ -356,7 +360,7 @@ static void fsc_data_fill__range_and_slices(void **state)
 			distinct += !seen[v + 128]++;
 		}
 		/* bfloat16: all 7 values; others: most of 256 */
-		assert_true(distinct >= (dt == FSC_BF16 ? 7 : 200));
+		assert_true(distinct >= (half ? 7 : 200));
 		/* a slice from a global index equals that part of the whole */
 		fsc_data_fill(part, 991, dt, 42, 3, 7, 9);
 		assert_memory_equal(part, (char *)full + 9 * fsc_dtype_size(dt),
@@ -384,7 +388,7 @@ static void fsc_data_expected__matches_sequential_reduce(void **state)
 	(void)state;
 
 	for (int n = 1; n <= 8; n++)
-		for (size_t d = 0; d < 5; d++)
+		for (size_t d = 0; d < NDT; d++)
 			for (size_t o = 0; o < 3; o++) {
 				enum fsc_dtype dt = all_dtypes[d];
 				enum fsc_redop op = all_ops[o];
@@ -446,7 +450,7 @@ static void fsc_data_check__counts_injected_errors(void **state)
 	static uint64_t buf[MAXN], want[MAXN];
 	(void)state;
 
-	for (size_t d = 0; d < 5; d++) {
+	for (size_t d = 0; d < NDT; d++) {
 		enum fsc_dtype dt = all_dtypes[d];
 
 		assert_int_equal(fsc_data_expected(want, 1025, dt, FSC_SUM, 1, 4, 0, 0), 0);
@@ -527,6 +531,54 @@ static void fsc_bytes_fill__keyed_and_prefix_stable(void **state)
 	assert_int_equal(fsc_bytes_check(a, 0, 11, 2, 5, 3), 0);
 }
 
+/* float16: exact widening, round to nearest even (normal, subnormal,
+ * overflow), NaN kept quiet; sums rounded; max/min keep a NaN. */
+static void fsc_f16__conversions_and_kernels(void **state)
+{
+	static const struct {
+		float f;
+		uint16_t h;
+	} to[] = {
+	        {1.0f, 0x3c00},     {-2.0f, 0xc000},        {65504.0f, 0x7bff},  {65519.0f, 0x7bff},
+	        {65520.0f, 0x7c00}, {1e9f, 0x7c00},         {0x1p-14f, 0x0400},  {0x1p-24f, 0x0001},
+	        {0x1p-25f, 0x0000}, {0x3p-25f, 0x0002},     {2049.0f, 0x6800},   {2051.0f, 0x6802},
+	        {-0.0f, 0x8000},    {0x1.ffcp-15f, 0x0400}, {-0x1p-24f, 0x8001},
+	};
+	uint16_t a[4], b[4], n;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(to) / sizeof(to[0]); i++) {
+		if (fsc_f32_to_f16(to[i].f) != to[i].h)
+			print_error("%a -> 0x%04x, want 0x%04x\n", (double)to[i].f,
+			            fsc_f32_to_f16(to[i].f), to[i].h);
+		assert_int_equal(fsc_f32_to_f16(to[i].f), to[i].h);
+	}
+	/* every finite float16 widens exactly and narrows back to itself */
+	for (uint32_t h = 0; h < 0x10000; h++)
+		if ((h & 0x7c00) != 0x7c00)
+			assert_int_equal(fsc_f32_to_f16(fsc_f16_to_f32((uint16_t)h)), h);
+	assert_true(fsc_f16_to_f32(0x0001) == 0x1p-24f);
+	assert_true(fsc_f16_to_f32(0xfbff) == -65504.0f);
+	n = fsc_f32_to_f16(bits_f32(0x7fa00000u)); /* signalling NaN */
+	assert_true((n & 0x7c00) == 0x7c00 && (n & 0x0200));
+	/* 2048 + 1 rounds to 2048 (ties to even); 3 + 4 is exact */
+	a[0] = fsc_f32_to_f16(2048.0f), b[0] = fsc_f32_to_f16(1.0f);
+	a[1] = fsc_f32_to_f16(3.0f), b[1] = fsc_f32_to_f16(4.0f);
+	a[2] = fsc_f32_to_f16(-1.0f), b[2] = 0x7c01; /* a NaN */
+	a[3] = 0x8000, b[3] = 0x0000;
+	fsc_reduce(a, b, 4, FSC_F16, FSC_SUM);
+	assert_true(fsc_f16_to_f32(a[0]) == 2048.0f);
+	assert_true(fsc_f16_to_f32(a[1]) == 7.0f);
+	assert_true((a[2] & 0x7c00) == 0x7c00 && (a[2] & 0x3ff));
+	a[0] = fsc_f32_to_f16(-3.0f), b[0] = fsc_f32_to_f16(2.0f);
+	a[1] = 0x7e00, b[1] = fsc_f32_to_f16(1.0f);
+	fsc_reduce(a, b, 2, FSC_F16, FSC_MAX);
+	assert_true(fsc_f16_to_f32(a[0]) == 2.0f);
+	assert_true((a[1] & 0x7c00) == 0x7c00 && (a[1] & 0x200));
+	assert_int_equal(fsc_data_max_ranks(FSC_F16, FSC_SUM), 682);
+	assert_string_equal(fsc_dtype_name(FSC_F16), "float16");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -541,6 +593,7 @@ int main(void)
 	        cmocka_unit_test(fsc_f32_to_bf16__rounding),
 	        cmocka_unit_test(fsc_f32_to_bf16__nan_stays_quiet_nan),
 	        cmocka_unit_test(fsc_bf16_to_f32__exact),
+	        cmocka_unit_test(fsc_f16__conversions_and_kernels),
 	        cmocka_unit_test(fsc_data_fill__range_and_slices),
 	        cmocka_unit_test(fsc_data_expected__matches_sequential_reduce),
 	        cmocka_unit_test(fsc_data_expected__bf16_sum_exact_at_limit),
