@@ -621,8 +621,10 @@ static json_t *judge_point(const struct point *pb, const struct point *pr,
 		json_object_set_new(x, "p50_ci_within",
 		                    json_pack("[o,o]", num(lo50 - 1), num(hi50 - 1)));
 		{
-			/* the within-run interval widened by the noise between runs:
-			 * variances add on the log scale */
+			/* the within-run standard error on the log scale, and this
+			 * point's own estimate of the variance between runs; the
+			 * interval is widened in pool_between() once every point's
+			 * estimate is known */
 			double z = fsc_compare_t_quantile(o->confidence, 0);
 			double w = (log(hi50) - log(lo50)) / (2 * z), vb;
 			const char *model;
@@ -630,13 +632,9 @@ static json_t *judge_point(const struct point *pb, const struct point *pr,
 
 			vb = between_var(pb->rec, pr->rec, &df, &model, &runs);
 			json_object_set_new(x, "noise_model", json_string(model));
+			json_object_set_new(x, "within_se", num(w));
 			if (!isnan(vb) && isfinite(w)) {
-				double half = fsc_compare_t_quantile(o->confidence, df) *
-				              sqrt(w * w + vb);
-
-				lo50 = fmin(lo50, r50 * exp(-half));
-				hi50 = fmax(hi50, r50 * exp(half));
-				json_object_set_new(x, "between_sd", num(sqrt(vb)));
+				json_object_set_new(x, "between_var_point", num(vb));
 				json_object_set_new(x, "baseline_runs", json_integer(runs));
 				json_object_set_new(x, "df", json_integer(df));
 			}
@@ -786,6 +784,64 @@ static double scatter(const json_t *pts, const char *method, const char *field)
 	free(tmp);
 	free(v);
 	return isfinite(s) ? s : 0;
+}
+
+/* Widen each point's within-run interval by the variance between runs
+ * (variances add on the log scale).  One point's estimate rests on a few
+ * runs (N - 1 degrees of freedom) and lands near zero by chance when those
+ * few runs happened to agree there, while the level of a whole run moves
+ * at every point at once (core, frequency, neighbours).  So a point uses
+ * the larger of its own estimate and the median of the estimates of every
+ * point of the same fabric under the same model: a point whose baseline
+ * runs agreed by luck inherits the noise its neighbours saw, and a point
+ * that is noisier than the rest keeps its own. */
+static void pool_between(json_t *pts, const struct fsc_compare_opts *o)
+{
+	size_t n = json_array_size(pts), i, k;
+	double *v = malloc((n ? n : 1) * sizeof(*v));
+	json_t *x;
+
+	if (!v)
+		return;
+	json_array_foreach(pts, i, x)
+	{
+		const json_t *vp = json_object_get(x, "between_var_point");
+		const char *fab = fsc_json_str(x, "fabric", ""),
+		           *model = fsc_json_str(x, "noise_model", "");
+		const json_t *ci = json_object_get(x, "p50_ci_within");
+		double own, pooled, r50, lo, hi, w, half, vb;
+		size_t m = 0;
+		json_t *y;
+
+		if (!json_is_number(vp) || json_array_size(ci) != 2)
+			continue;
+		own = json_number_value(vp);
+		json_array_foreach(pts, k, y)
+		{
+			const json_t *vq = json_object_get(y, "between_var_point");
+
+			if (json_is_number(vq) && !strcmp(fsc_json_str(y, "fabric", ""), fab) &&
+			    !strcmp(fsc_json_str(y, "noise_model", ""), model))
+				v[m++] = json_number_value(vq);
+		}
+		pooled = m >= 3 ? fsc_median(v, m) : own;
+		vb = fmax(own, pooled);
+		w = fsc_json_num(x, "within_se");
+		r50 = 1 + fsc_json_num(x, "p50_change");
+		half = fsc_compare_t_quantile(o->confidence, (int)fsc_json_num(x, "df")) *
+		       sqrt(w * w + vb);
+		lo = fmin(1 + json_number_value(json_array_get(ci, 0)), r50 * exp(-half));
+		hi = fmax(1 + json_number_value(json_array_get(ci, 1)), r50 * exp(half));
+		json_object_set_new(x, "between_sd", num(sqrt(vb)));
+		json_object_set_new(x, "between_sd_point", num(sqrt(own)));
+		json_object_set_new(x, "between_sd_pooled", num(sqrt(pooled)));
+		json_object_del(x, "between_var_point");
+		json_object_set_new(x, "p50_ci", json_pack("[o,o]", num(lo - 1), num(hi - 1)));
+		json_object_set_new(x, "bw_ci", json_pack("[o,o]", num(1 / hi - 1), num(1 / lo - 1)));
+	}
+	/* a point left without an estimate drops its working figure */
+	json_array_foreach(pts, i, x) json_object_del(x, "between_var_point");
+	free(v);
 }
 
 /* Per sweep (same key but the size) of at least 5 points still to be
@@ -1101,6 +1157,7 @@ int fsc_compare_docs(const json_t *base, const json_t *run, const char *base_nam
 		double fp = fmax(o->min_effect, expm1(o->scatter_k * sp));
 		double fc = fmax(o->min_effect, expm1(o->scatter_k * sc));
 
+		pool_between(pts, o);
 		sweep_floors(pts, o, fp);
 		finalize(pts, o, fp, fc, counts);
 		json_object_set_new(cmp, "noise",

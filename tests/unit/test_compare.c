@@ -13,6 +13,7 @@
 #include "compare.h"
 #include "fsc_version.h"
 #include "history.h"
+#include "results.h"
 #include "samples.h"
 
 /* Deterministic noise: xorshift, uniform in [0, 1). */
@@ -405,6 +406,52 @@ fsc_compare_docs__ten_percent_loss_against_quiet_baseline_runs_is_flagged_there(
 	json_decref(run);
 }
 
+/* Every sample of record `keep` left as it is, every other record's times f. */
+static json_t *scaled_but(json_t *d, double f, size_t keep)
+{
+	size_t i, k;
+	json_t *rec, *x;
+
+	json_array_foreach(json_object_get(d, "records"), i, rec)
+	{
+		if (i == keep)
+			continue;
+		json_array_foreach(json_object_get(json_object_get(rec, "samples"), "values_us"), k,
+		                   x) json_real_set(x, json_real_value(x) * f);
+	}
+	return d;
+}
+
+static void
+fsc_compare_docs__point_whose_baseline_runs_agreed_by_chance_takes_its_neighbours_noise(
+        void **state)
+{
+	static const double level[5] = {1.0, 1.10, 0.92, 1.05, 0.96};
+	json_t *runs[5], *base, *cmp, *p = 0, *x;
+	/* the run is 12% slower at 16 KiB only, where the five baseline runs
+	 * happened to agree while every other point moved with its run */
+	json_t *run = sweep(9, 4, 1 / 1.12);
+	size_t i;
+
+	(void)state;
+	for (int r = 0; r < 5; r++)
+		runs[r] = scaled_but(sweep((uint64_t)r + 1, -1, 1), level[r], 4);
+	base = baseline_of(runs, 5);
+	cmp = compare(base, run, 0);
+	assert_int_equal(count(cmp, "regression"), 0);
+	json_array_foreach(json_object_get(cmp, "points"), i, x) if (fsc_json_num(x, "bytes") ==
+	                                                             1024.0 * 16) p = x;
+	assert_non_null(p);
+	/* its own estimate is near zero; the pooled one is the runs' spread */
+	assert_true(fsc_json_num(p, "between_sd_point") < 0.02);
+	assert_float_equal(fsc_json_num(p, "between_sd_pooled"), 0.07, 0.02);
+	assert_float_equal(fsc_json_num(p, "between_sd"), fsc_json_num(p, "between_sd_pooled"),
+	                   1e-12);
+	json_decref(cmp);
+	json_decref(base);
+	json_decref(run);
+}
+
 static void fsc_compare_docs__drift_inside_single_runs_widens_the_interval(void **state)
 {
 	json_t *a = with_blocks(sweep(1, -1, 1), 0.15);
@@ -595,6 +642,8 @@ int main(void)
 	        cmocka_unit_test(fsc_compare_docs__identical_runs_flag_nothing),
 	        cmocka_unit_test(fsc_compare_docs__independent_noise_flags_nothing),
 	        cmocka_unit_test(fsc_compare_docs__ten_percent_loss_at_one_size_is_flagged_there),
+	        cmocka_unit_test(
+	                fsc_compare_docs__point_whose_baseline_runs_agreed_by_chance_takes_its_neighbours_noise),
 	        cmocka_unit_test(fsc_compare_docs__slow_matrix_cell_is_flagged_exactly),
 	        cmocka_unit_test(fsc_compare_docs__loss_growing_with_size_is_flagged),
 	        cmocka_unit_test(fsc_compare_docs__machine_wide_scatter_raises_the_floor),
