@@ -868,6 +868,60 @@ static int node_links_derive(struct mx *s, struct mx_anom *v, size_t *nv,
 	return 0;
 }
 
+/* Collective: rank 0's verdict rc is agreed, then its list of *np pairs
+ * (a src, dst int32 pair each) is broadcast; the other ranks allocate
+ * theirs.  Returns the agreed error. */
+static int retest_share(struct mx *s, int rc, int32_t **list, size_t *np)
+{
+	int64_t hdr = (int64_t)*np;
+
+	rc = fsc_boot_agree(s->b, rc, 0);
+	if (!rc)
+		rc = fsc_boot_bcast(s->b, &hdr, sizeof(hdr), 0);
+	if (rc)
+		return rc;
+	*np = (size_t)hdr;
+	if (s->b->rank != 0 && *np) {
+		*list = calloc(2 * *np, sizeof(**list));
+		rc = *list ? 0 : -ENOMEM;
+	}
+	rc = fsc_boot_agree(s->b, rc, 0);
+	if (!rc && *np)
+		rc = fsc_boot_bcast(s->b, *list, 2 * *np * sizeof(**list), 0);
+	return rc;
+}
+
+/* Collective: one serial pass over the np pairs of list, each a step of
+ * its own; on rank 0, t[i] receives pair i's best repeats (bandwidth max,
+ * latency min) of both directions, and the progress line counts from
+ * `done` of `total` steps. */
+static int retest_pass(struct mx *s, const int32_t *list, size_t np, struct retest *t,
+                       uint64_t done, uint64_t total, uint64_t t0)
+{
+	int rc = 0;
+
+	for (size_t i = 0; !rc && i < np; i++) {
+		int a = list[2 * i], b = list[2 * i + 1];
+		struct fsc_matrix_step st = {.kind = FSC_MATRIX_RETEST, .index = i, .a = a, .b = b};
+
+		rc = mx_step(s, &st);
+		if (rc || s->b->rank)
+			continue;
+		t[i].bw[0] = t[i].bw[1] = t[i].lat[0] = t[i].lat[1] = NAN;
+		for (size_t q = 0; q < mx_msgs(s); q++) {
+			const struct mx_msg *m = &s->all[q];
+
+			s->wrong += m->cell.wrong;
+			if (m->partner < 0 || m->node < 0 || (m->node != a && m->node != b))
+				continue;
+			t[i].bw[m->node == a ? 0 : 1] = m->cell.bw_max;
+			t[i].lat[m->node == a ? 0 : 1] = lat_pos(m->cell.lat_min);
+		}
+		progress(s, "re-test", done + i + 1, total, t0);
+	}
+	return rc;
+}
+
 /* Collective: rank 0 finds suspects and the pairs to re-measure, every
  * rank takes part in the serial re-tests, rank 0 decides.  On rank 0,
  * *vout and *nvout receive the suspects with their evidence. */
@@ -879,7 +933,6 @@ static int attribute(struct mx *s, const struct fsc_attrib_params *prm, struct m
 	int32_t *list = 0;
 	char *is_ref = 0;
 	size_t nv = 0, np = 0;
-	int64_t hdr[2] = {0, 0};
 	double *scratch = 0;
 	uint64_t t0 = fsc_time_real_ns(), total;
 	int rc = 0;
@@ -903,43 +956,11 @@ static int attribute(struct mx *s, const struct fsc_attrib_params *prm, struct m
 			rc = -ENOMEM;
 		if (rc == -ENOMEM)
 			fsc_error("matrix: out of memory for the attribution");
-		hdr[0] = (int64_t)np;
 	}
-	rc = fsc_boot_agree(s->b, rc, 0);
-	if (!rc)
-		rc = fsc_boot_bcast(s->b, hdr, sizeof(hdr), 0);
-	if (rc)
-		goto out;
-	np = (size_t)hdr[0];
-	if (s->b->rank != 0 && np) {
-		list = calloc(2 * np, sizeof(*list));
-		rc = list ? 0 : -ENOMEM;
-	}
-	rc = fsc_boot_agree(s->b, rc, 0);
-	if (!rc && np)
-		rc = fsc_boot_bcast(s->b, list, 2 * np * sizeof(*list), 0);
+	rc = retest_share(s, rc, &list, &np);
 	total = (uint64_t)s->set.confirm * np;
 	for (int pass = 0; !rc && pass < s->set.confirm && np; pass++) {
-		for (size_t i = 0; !rc && i < np; i++) {
-			int a = list[2 * i], b = list[2 * i + 1];
-			struct fsc_matrix_step st = {
-			        .kind = FSC_MATRIX_RETEST, .index = i, .a = a, .b = b};
-
-			rc = mx_step(s, &st);
-			if (rc || s->b->rank)
-				continue;
-			t[i].bw[0] = t[i].bw[1] = t[i].lat[0] = t[i].lat[1] = NAN;
-			for (size_t q = 0; q < mx_msgs(s); q++) {
-				const struct mx_msg *m = &s->all[q];
-
-				s->wrong += m->cell.wrong;
-				if (m->partner < 0 || m->node < 0 || (m->node != a && m->node != b))
-					continue;
-				t[i].bw[m->node == a ? 0 : 1] = m->cell.bw_max;
-				t[i].lat[m->node == a ? 0 : 1] = lat_pos(m->cell.lat_min);
-			}
-			progress(s, "re-test", (uint64_t)pass * np + i + 1, total, t0);
-		}
+		rc = retest_pass(s, list, np, t, (uint64_t)pass * np, total, t0);
 		if (rc || s->b->rank)
 			continue;
 		for (size_t i = 0; i < nv; i++) {
@@ -981,7 +1002,6 @@ static int attribute(struct mx *s, const struct fsc_attrib_params *prm, struct m
 		for (size_t i = 0; i < nv; i++)
 			anom_text(s, &v[i]);
 	}
-out:
 	free(list);
 	free(is_ref);
 	free(t);
@@ -1603,7 +1623,7 @@ static int leaf_confirm(struct mx *s, struct mx_anom *v, size_t nv,
 	int32_t *list = 0;
 	char *is_ref = 0;
 	size_t np = 0;
-	int64_t hdr[1] = {0};
+	uint64_t t0 = fsc_time_real_ns();
 	int rc = 0;
 
 	if (s->b->rank == 0) {
@@ -1613,42 +1633,13 @@ static int leaf_confirm(struct mx *s, struct mx_anom *v, size_t nv,
 		t = calloc(np ? np : 1, sizeof(*t));
 		if (!rc && !t)
 			rc = -ENOMEM;
-		hdr[0] = (int64_t)np;
 	}
-	rc = fsc_boot_agree(s->b, rc, 0);
-	if (!rc)
-		rc = fsc_boot_bcast(s->b, hdr, sizeof(hdr), 0);
-	if (rc)
-		goto out;
-	np = (size_t)hdr[0];
-	if (s->b->rank != 0 && np) {
-		list = calloc(2 * np, sizeof(*list));
-		rc = list ? 0 : -ENOMEM;
-	}
-	rc = fsc_boot_agree(s->b, rc, 0);
-	if (!rc && np)
-		rc = fsc_boot_bcast(s->b, list, 2 * np * sizeof(*list), 0);
+	rc = retest_share(s, rc, &list, &np);
 	for (int pass = 0; !rc && pass < s->set.confirm && np; pass++) {
 		double ref;
 
-		for (size_t i = 0; !rc && i < np; i++) {
-			int a = list[2 * i], b = list[2 * i + 1];
-			struct fsc_matrix_step st = {
-			        .kind = FSC_MATRIX_RETEST, .index = i, .a = a, .b = b};
-
-			rc = mx_step(s, &st);
-			if (rc || s->b->rank)
-				continue;
-			t[i].bw[0] = t[i].bw[1] = t[i].lat[0] = t[i].lat[1] = NAN;
-			for (size_t q = 0; q < mx_msgs(s); q++) {
-				const struct mx_msg *m = &s->all[q];
-
-				s->wrong += m->cell.wrong;
-				if (m->partner < 0 || m->node < 0 || (m->node != a && m->node != b))
-					continue;
-				t[i].bw[m->node == a ? 0 : 1] = m->cell.bw_max;
-			}
-		}
+		rc = retest_pass(s, list, np, t, (uint64_t)pass * np, (uint64_t)s->set.confirm * np,
+		                 t0);
 		s->retest_steps += np;
 		if (rc || s->b->rank)
 			continue;
