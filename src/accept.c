@@ -8,6 +8,7 @@
  * broadcasts each decision (retry or not, the exit code).
  */
 #include "accept.h"
+#include "accept_text.h"
 
 #include <errno.h>
 #include <math.h>
@@ -63,54 +64,6 @@ static const struct fsc_opt accept_opts[] = {
 };
 
 /* ------------------------------------------------------------------ */
-/* Formatting                                                           */
-/* ------------------------------------------------------------------ */
-
-/* Sizes as the spec writes them: 8B, 64K, 1M (x1024). */
-static void fmt_size(char *buf, size_t len, uint64_t b)
-{
-	if (b && !(b % (1ull << 30)))
-		snprintf(buf, len, "%lluG", (unsigned long long)(b >> 30));
-	else if (b && !(b % (1ull << 20)))
-		snprintf(buf, len, "%lluM", (unsigned long long)(b >> 20));
-	else if (b && !(b % 1024))
-		snprintf(buf, len, "%lluK", (unsigned long long)(b >> 10));
-	else
-		snprintf(buf, len, "%lluB", (unsigned long long)b);
-}
-
-/* Three significant digits without exponents for ordinary figures. */
-static void fmt_num(char *buf, size_t len, double v)
-{
-	double a = fabs(v);
-
-	if (isnan(v))
-		snprintf(buf, len, "n/a");
-	else if (a >= 1000)
-		snprintf(buf, len, "%.0f", v);
-	else if (a >= 100)
-		snprintf(buf, len, "%.1f", v);
-	else if (a >= 10 || a == 0)
-		snprintf(buf, len, "%.2f", v);
-	else
-		snprintf(buf, len, "%.3g", v);
-}
-
-static void appendf(char *buf, size_t len, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-static void appendf(char *buf, size_t len, const char *fmt, ...)
-{
-	size_t used = strlen(buf);
-	va_list ap;
-
-	if (used + 1 >= len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(buf + used, len - used, fmt, ap);
-	va_end(ap);
-}
-
-/* ------------------------------------------------------------------ */
 /* Reading records                                                      */
 /* ------------------------------------------------------------------ */
 
@@ -152,7 +105,7 @@ static void point_name(char *buf, size_t len, const json_t *r)
 {
 	char sz[32];
 
-	fmt_size(sz, sizeof(sz), (uint64_t)fsc_json_num(r, "bytes"));
+	fsc_accept_fmt_size(sz, sizeof(sz), (uint64_t)fsc_json_num(r, "bytes"));
 	snprintf(buf, len, "%s %s%s%s", rstr(r, "impl"), sz, json_object_get(r, "dtype") ? " " : "",
 	         rstr(r, "dtype"));
 }
@@ -353,7 +306,7 @@ static void required_text(const struct fsc_spec_check *c, const struct fsc_accep
 	if (c->has_at) {
 		char sz[32];
 
-		fmt_size(sz, sizeof(sz), c->at_bytes);
+		fsc_accept_fmt_size(sz, sizeof(sz), c->at_bytes);
 		snprintf(at, sizeof(at), " at %s", sz);
 	}
 	snprintf(lim, sizeof(lim), "%s", c->limit_text);
@@ -361,7 +314,7 @@ static void required_text(const struct fsc_spec_check *c, const struct fsc_accep
 	case FSC_CHECK_COMPLETED:
 		snprintf(buf, len, "every point runs");
 		if (a && a->timeout_ns)
-			appendf(buf, len, ", within %gs", (double)a->timeout_ns / 1e9);
+			fsc_accept_appendf(buf, len, ", within %gs", (double)a->timeout_ns / 1e9);
 		break;
 	case FSC_CHECK_LATENCY_P50: snprintf(buf, len, "p50 <= %s%s", lim, at); break;
 	case FSC_CHECK_LATENCY_P99: snprintf(buf, len, "p99 <= %s%s", lim, at); break;
@@ -456,7 +409,7 @@ static void eval_latency(const struct fsc_spec_check *c, const struct fsc_accept
 		return;
 	}
 	o->value = worst;
-	fmt_num(v, sizeof(v), worst);
+	fsc_accept_fmt_num(v, sizeof(v), worst);
 	point_name(pt, sizeof(pt), wr);
 	set(o, worst <= c->limit ? FSC_CHECK_PASS : FSC_CHECK_FAIL, "%s us (%s%s)", v, pt,
 	    n > 1 ? ", the worst point" : "");
@@ -512,7 +465,7 @@ static void eval_bandwidth(const struct fsc_spec_check *c, const struct fsc_acce
 			wr = best[k].r;
 		}
 	o->value = worst;
-	fmt_num(v, sizeof(v), worst);
+	fsc_accept_fmt_num(v, sizeof(v), worst);
 	point_name(pt, sizeof(pt), wr);
 	set(o, worst >= c->limit ? FSC_CHECK_PASS : FSC_CHECK_FAIL, "%s GB/s (%s)", v, pt);
 }
@@ -583,8 +536,8 @@ static void eval_anomaly(const struct fsc_spec_check *c, const struct fsc_accept
 				continue;
 			}
 			json_array_append_new(o->suspects, suspect_from_anomaly(an));
-			appendf(o->measured, sizeof(o->measured), "%s%s", nanom ? "; " : "",
-			        rstr(an, "text"));
+			fsc_accept_appendf(o->measured, sizeof(o->measured), "%s%s",
+			                   nanom ? "; " : "", rstr(an, "text"));
 			nanom++;
 		}
 	}
@@ -600,15 +553,16 @@ static void eval_anomaly(const struct fsc_spec_check *c, const struct fsc_accept
 		double lat = fsc_json_num(json_object_get(last, "lat_spread"), "median");
 		char b[32], l[32];
 
-		fmt_num(b, sizeof(b), bw);
-		fmt_num(l, sizeof(l), lat);
+		fsc_accept_fmt_num(b, sizeof(b), bw);
+		fsc_accept_fmt_num(l, sizeof(l), lat);
 		if (!isnan(bw) && !isnan(lat))
 			snprintf(o->measured, sizeof(o->measured), "none (median %s GB/s, %s us)",
 			         b, l);
 		else
 			snprintf(o->measured, sizeof(o->measured), "none");
 		if (nother)
-			appendf(o->measured, sizeof(o->measured), "; %zu %s anomal%s not counted",
+			fsc_accept_appendf(
+			        o->measured, sizeof(o->measured), "; %zu %s anomal%s not counted",
 			        nother, c->metric == FSC_METRIC_BANDWIDTH ? "latency" : "bandwidth",
 			        nother == 1 ? "y" : "ies");
 	}
@@ -663,13 +617,13 @@ static size_t eval_matrix(const struct fsc_spec_check *c, const json_t *r,
 				*worst_ratio = ratio;
 			if (bw ? val >= thr : val <= thr)
 				continue;
-			fmt_num(vt, sizeof(vt), val);
-			fmt_num(rt, sizeof(rt), ratio);
+			fsc_accept_fmt_num(vt, sizeof(vt), val);
+			fsc_accept_fmt_num(rt, sizeof(rt), ratio);
 			snprintf(text, sizeof(text), "%s->%s %s %s (%sx median)", src ? src : "?",
 			         dst ? dst : "?", vt, unit, rt);
 			if (*nbad < LINK_CELLS_NAMED)
-				appendf(o->measured, sizeof(o->measured), "%s%s", *nbad ? ", " : "",
-				        text);
+				fsc_accept_appendf(o->measured, sizeof(o->measured), "%s%s",
+				                   *nbad ? ", " : "", text);
 			(*nbad)++;
 			json_array_append_new(cells_suspects,
 			                      suspect_from_cell(src ? src : "?", dst ? dst : "?",
@@ -702,7 +656,7 @@ static void eval_links(const struct fsc_spec_check *c, const struct fsc_accept_a
 	if (!ncell) {
 		set(o, FSC_CHECK_SKIP, "no pairs matrix was measured");
 	} else if (!nbad) {
-		fmt_num(wt, sizeof(wt), worst);
+		fsc_accept_fmt_num(wt, sizeof(wt), worst);
 		set(o, FSC_CHECK_PASS, "%zu links, the worst at %sx median", ncell, wt);
 	} else {
 		snprintf(list, sizeof(list), "%s", o->measured);
@@ -799,7 +753,7 @@ static void suspects_line(char *buf, size_t len, const json_t *suspects)
 		char t[160];
 
 		fsc_accept_suspect_text(s, t, sizeof(t));
-		appendf(buf, len, "%s%s", i ? ", " : "", t);
+		fsc_accept_appendf(buf, len, "%s%s", i ? ", " : "", t);
 	}
 }
 
@@ -829,8 +783,8 @@ static void skips_line(char *buf, size_t len, const json_t *checks)
 			}
 		}
 		if (!seen)
-			appendf(buf, len, "%s%s: %s", buf[0] ? "; " : "", rstr(c, "fabric"),
-			        rstr(c, "measured"));
+			fsc_accept_appendf(buf, len, "%s%s: %s", buf[0] ? "; " : "",
+			                   rstr(c, "fabric"), rstr(c, "measured"));
 	}
 }
 
@@ -885,10 +839,10 @@ static int junit_body(FILE *f, void *arg)
 		snprintf(body, sizeof(body), "required: %s\nmeasured: %s", rstr(c, "required"),
 		         rstr(c, "measured"));
 		if (json_is_true(json_object_get(c, "retried")))
-			appendf(body, sizeof(body), "\nretried: attempt 1 measured %s",
-			        rstr(c, "first_measured"));
+			fsc_accept_appendf(body, sizeof(body), "\nretried: attempt 1 measured %s",
+			                   rstr(c, "first_measured"));
 		if (sus[0])
-			appendf(body, sizeof(body), "\nsuspects: %s", sus);
+			fsc_accept_appendf(body, sizeof(body), "\nsuspects: %s", sus);
 		if (!strcmp(st, "fail")) {
 			char msg[1200];
 
@@ -1072,9 +1026,9 @@ static void fabric_names(char *buf, size_t len)
 {
 	buf[0] = 0;
 	for (size_t k = 0; fsc_fabrics[k]; k++)
-		appendf(buf, len, "%s%s", k ? ", " : "", fsc_fabrics[k]->name);
+		fsc_accept_appendf(buf, len, "%s%s", k ? ", " : "", fsc_fabrics[k]->name);
 	for (size_t k = 0; fsc_fabrics_absent[k].name; k++)
-		appendf(buf, len, ", %s", fsc_fabrics_absent[k].name);
+		fsc_accept_appendf(buf, len, ", %s", fsc_fabrics_absent[k].name);
 }
 
 static int fabric_known(const char *name)
@@ -1251,12 +1205,12 @@ static int item_config(struct item *it, const struct fsc_spec *s, struct fsc_boo
 			char list[256] = "", sz[32];
 
 			for (size_t j = 0; j < nsizes && j < 12; j++) {
-				fmt_size(sz, sizeof(sz), sizes[j]);
-				appendf(list, sizeof(list), "%s%s", j ? ", " : "", sz);
+				fsc_accept_fmt_size(sz, sizeof(sz), sizes[j]);
+				fsc_accept_appendf(list, sizeof(list), "%s%s", j ? ", " : "", sz);
 			}
 			if (nsizes > 12)
-				appendf(list, sizeof(list), ", ...");
-			fmt_size(sz, sizeof(sz), c->at_bytes);
+				fsc_accept_appendf(list, sizeof(list), ", ...");
+			fsc_accept_fmt_size(sz, sizeof(sz), c->at_bytes);
 			free(sizes);
 			return spec_error(err, len, s, c->at_mark,
 			                  "'at: %s' in check '%s' of %s: the test does not measure "
@@ -1284,7 +1238,7 @@ static int impl_check(const struct fsc_spec *s, const struct fsc_spec_test *t,
 			char list[256] = "";
 
 			for (k = 0; p->impls && p->impls[k]; k++)
-				appendf(list, sizeof(list), "%s, ", p->impls[k]);
+				fsc_accept_appendf(list, sizeof(list), "%s, ", p->impls[k]);
 			return spec_error(
 			        err, len, s, t->impl_mark,
 			        "unknown impl '%.*s' of pattern %s in test '%s' (expected "
@@ -1338,8 +1292,8 @@ static int plan_build(struct plan *p, const struct fsc_spec *s, const struct fsc
 			char pats[256] = "";
 
 			for (size_t k = 0; fsc_patterns[k]; k++)
-				appendf(pats, sizeof(pats), "%s%s", k ? ", " : "",
-				        fsc_patterns[k]->name);
+				fsc_accept_appendf(pats, sizeof(pats), "%s%s", k ? ", " : "",
+				                   fsc_patterns[k]->name);
 			return spec_error(err, len, s, t->pattern_mark,
 			                  "unknown pattern '%s' in test '%s' (expected one of: %s)",
 			                  t->pattern, t->name, pats);
@@ -1551,7 +1505,8 @@ static void progress(struct run_state *st, size_t k, const struct item *it, int 
 		return;
 	for (size_t i = 0; i < nv; i++)
 		if (v[i].o.status == FSC_CHECK_FAIL) {
-			appendf(failed, sizeof(failed), "%s%s", nfail ? ", " : "", v[i].c->name);
+			fsc_accept_appendf(failed, sizeof(failed), "%s%s", nfail ? ", " : "",
+			                   v[i].c->name);
 			nfail++;
 		}
 	printf("# [%zu/%zu] %s on %s", k, st->nrun, it->t->name, it->fabric);
@@ -1615,8 +1570,9 @@ static int item_run(struct run_state *st, struct item *it, size_t k)
 				snprintf(v[i].first_measured, sizeof(v[i].first_measured), "%s",
 				         v[i].o.measured);
 				if (o.status == FSC_CHECK_SKIP) {
-					appendf(v[i].o.measured, sizeof(v[i].o.measured),
-					        "; the re-run could not judge: %s", o.measured);
+					fsc_accept_appendf(v[i].o.measured, sizeof(v[i].o.measured),
+					                   "; the re-run could not judge: %s",
+					                   o.measured);
 					fsc_check_outcome_fini(&o);
 					continue;
 				}
