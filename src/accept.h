@@ -11,24 +11,14 @@
  * table on the terminal, a JUnit XML file, and the exit code: 0 every check
  * passed (skips allowed), 1 a check failed, 2 bad input or nothing could
  * run.  The format of the acceptance object is in scripts/specs/README.md.
+ *
+ * The parts: accept.c (the command, running items with retries),
+ * accept_judge.c (one check on an attempt's records, suspects),
+ * accept_report.c (verdict, JUnit XML, terminal table) and accept_text.c
+ * (formatting shared by them).
  */
 #ifndef FSC_ACCEPT_H
 #define FSC_ACCEPT_H
-
-#include <jansson.h>
-#include <stdint.h>
-#include <stdio.h>
-
-#include "spec.h"
-
-/* Write the JUnit XML of an acceptance object (tmp file + rename): one
- * testsuite named after the spec, one testcase per check (classname
- * "test.fabric", name the check), <failure> and <skipped/> as needed.
- * Returns 0 or -errno with a message in err. */
-int fsc_accept_junit_write(const json_t *acceptance, const char *path, char *err, size_t errlen);
-
-/* The verdict table, suspects, and final verdict line (rank 0). */
-void fsc_accept_print(FILE *f, const json_t *acceptance);
 
 /* The `accept` command: argv[0] is "accept".  Returns the exit code. */
 int fsc_accept_main(int argc, char **argv);

@@ -1,6 +1,7 @@
-/* Unit tests for `fabscope accept` (src/accept.c): JUnit XML, and whole
- * runs of specs over the loopback fabric (in-process ranks, virtual clock,
- * injected faults).  Judging checks: test_accept_judge.c. */
+/* Unit tests for `fabscope accept` (src/accept.c): whole runs of specs
+ * over the loopback fabric (in-process ranks, virtual clock, injected
+ * faults).  Judging checks: test_accept_judge.c; the verdict and its
+ * outputs: test_accept_report.c. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -13,23 +14,13 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "accept.h"
 #include "err.h"
 #include "spec.h"
 
 /* ---- helpers ---- */
-
-static json_t *load(const char *text)
-{
-	json_error_t e;
-	json_t *v = json_loads(text, 0, &e);
-
-	if (!v)
-		print_error("bad JSON in test: %s at %d\n", e.text, e.column);
-	assert_non_null(v);
-	return v;
-}
 
 static void assert_link_suspect(const json_t *s, const char *src, const char *dst,
                                 const char *direction)
@@ -38,93 +29,6 @@ static void assert_link_suspect(const json_t *s, const char *src, const char *ds
 	assert_string_equal(json_string_value(json_object_get(s, "src")), src);
 	assert_string_equal(json_string_value(json_object_get(s, "dst")), dst);
 	assert_string_equal(json_string_value(json_object_get(s, "direction")), direction);
-}
-
-/* ---- JUnit ---- */
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = calloc(1, 1 << 16);
-
-	assert_non_null(f);
-	assert_non_null(buf);
-	assert_true(fread(buf, 1, (1 << 16) - 1, f) > 0);
-	fclose(f);
-	return buf;
-}
-
-static void fsc_accept_junit_write__cases_and_escaping(void **state)
-{
-	json_t *acc = load(
-	        "{\"spec\":{\"name\":\"q<&>\",\"path\":\"s.yaml\"},\"verdict\":\"FAIL\","
-	        "\"summary\":\"FAIL: 1 of 3 checks failed; suspects: h0->h2\","
-	        " \"start_time\":\"2024-01-01T00:00:00Z\",\"duration_s\":2.5,"
-	        " \"counts\":{\"checks\":3,\"passed\":1,\"failed\":1,\"skipped\":1},"
-	        " \"checks\":["
-	        "  {\"test\":\"p2p\",\"fabric\":\"tcp\",\"check\":\"latency_p50\","
-	        "   \"required\":\"p50 <= 5us\",\"measured\":\"7.5 us\",\"status\":\"fail\","
-	        "   \"retried\":true,\"first_measured\":\"8 us\",\"duration_s\":1.0,"
-	        "   \"suspects\":[{\"kind\":\"node\",\"host\":\"h2\",\"metric\":[\"bandwidth\"]}]},"
-	        "  {\"test\":\"p2p\",\"fabric\":\"ucx\",\"check\":\"completed\","
-	        "   \"required\":\"every point runs\",\"measured\":\"no \\\"ucx\\\"\","
-	        "   \"status\":\"skip\",\"retried\":false,\"duration_s\":0,\"suspects\":[]},"
-	        "  {\"test\":\"p2p\",\"fabric\":\"mpi\",\"check\":\"completed\","
-	        "   \"required\":\"every point runs\",\"measured\":\"1 point\",\"status\":\"pass\","
-	        "   \"retried\":false,\"duration_s\":0.5,\"suspects\":[]}]}");
-	char path[] = "/tmp/fsc-junit-XXXXXX", err[256], *xml;
-	int fd = mkstemp(path);
-
-	(void)state;
-	assert_true(fd >= 0);
-	close(fd);
-	assert_int_equal(fsc_accept_junit_write(acc, path, err, sizeof(err)), 0);
-	xml = slurp(path);
-	assert_string_equal(
-	        xml,
-	        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-	        "<testsuites name=\"fabscope accept\" tests=\"3\" failures=\"1\" errors=\"0\" "
-	        "skipped=\"1\" time=\"2.500\">\n"
-	        "  <testsuite name=\"q&lt;&amp;&gt;\" tests=\"3\" failures=\"1\" errors=\"0\" "
-	        "skipped=\"1\" time=\"2.500\" timestamp=\"2024-01-01T00:00:00Z\">\n"
-	        "    <properties>\n"
-	        "      <property name=\"spec\" value=\"s.yaml\"/>\n"
-	        "      <property name=\"verdict\" value=\"FAIL\"/>\n"
-	        "      <property name=\"summary\" value=\"FAIL: 1 of 3 checks failed; suspects: "
-	        "h0-&gt;h2\"/>\n"
-	        "    </properties>\n"
-	        "    <testcase classname=\"p2p.tcp\" name=\"latency_p50\" time=\"1.000\">\n"
-	        "      <failure type=\"fabscope.check\" message=\"p50 &lt;= 5us: measured 7.5 us "
-	        "(retried)\">required: p50 &lt;= 5us\n"
-	        "measured: 7.5 us\n"
-	        "retried: attempt 1 measured 8 us\n"
-	        "suspects: h2 (node slow)</failure>\n"
-	        "    </testcase>\n"
-	        "    <testcase classname=\"p2p.ucx\" name=\"completed\" time=\"0.000\">\n"
-	        "      <skipped message=\"no &quot;ucx&quot;\"/>\n"
-	        "    </testcase>\n"
-	        "    <testcase classname=\"p2p.mpi\" name=\"completed\" time=\"0.500\">\n"
-	        "      <system-out>required: every point runs\n"
-	        "measured: 1 point</system-out>\n"
-	        "    </testcase>\n"
-	        "  </testsuite>\n"
-	        "</testsuites>\n");
-	free(xml);
-	unlink(path);
-	json_decref(acc);
-}
-
-static void fsc_accept_junit_write__unwritable_path(void **state)
-{
-	json_t *acc = load("{\"checks\":[]}");
-	char err[256];
-
-	(void)state;
-	assert_int_equal(fsc_accept_junit_write(acc, "/nonexistent/dir/j.xml", err, sizeof(err)),
-	                 -ENOENT);
-	assert_non_null(strstr(err, "cannot write JUnit file '/nonexistent/dir/j.xml.tmp."));
-	assert_non_null(strstr(err, "': No such file or directory"));
-	json_decref(acc);
 }
 
 /* ---- whole runs over the loopback fabric ---- */
@@ -693,8 +597,6 @@ static void fsc_accept_main__usage_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(fsc_accept_junit_write__cases_and_escaping),
-	        cmocka_unit_test(fsc_accept_junit_write__unwritable_path),
 	        cmocka_unit_test(fsc_accept_main__healthy_loopback_passes),
 	        cmocka_unit_test(fsc_accept_main__stalled_host_fails_its_test_and_stops_the_rest),
 	        cmocka_unit_test(fsc_accept_main__slow_link_named_after_retry),
