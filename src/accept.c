@@ -9,6 +9,7 @@
  */
 #include "accept.h"
 #include "accept_judge.h"
+#include "accept_plan.h"
 #include "accept_report.h"
 #include "accept_text.h"
 
@@ -57,377 +58,6 @@ static const struct fsc_opt accept_opts[] = {
          0, 0},
         {0, 0, 0, 0, 0, 0, 0, 0},
 };
-
-/* ------------------------------------------------------------------ */
-/* The plan: one item per test x fabric                                 */
-/* ------------------------------------------------------------------ */
-
-struct item {
-	const struct fsc_spec_test *t;
-	const char *fabric;
-	struct fsc_spec_mark mark; /* the fabric's name in the test */
-	int required;
-	int excluded;    /* by --fabric-filter */
-	int aborted;     /* not run: a rank stalled or died earlier */
-	char skip[1200]; /* not run: why */
-	struct fsc_config *cfg;
-};
-
-struct plan {
-	struct item *items;
-	size_t n;
-};
-
-static void plan_free(struct plan *p)
-{
-	for (size_t i = 0; p->items && i < p->n; i++)
-		fsc_config_free(p->items[i].cfg);
-	free(p->items);
-	p->items = 0;
-	p->n = 0;
-}
-
-static int __attribute__((format(printf, 5, 6)))
-spec_error(char *err, size_t len, const struct fsc_spec *s, struct fsc_spec_mark m, const char *fmt,
-           ...)
-{
-	char msg[768];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	snprintf(err, len, "%s:%d:%d: %s", s->path, m.line, m.col, msg);
-	return -EINVAL;
-}
-
-static const struct fsc_opt *opt_find(const struct fsc_opt_group *g, size_t ng, const char *name)
-{
-	for (size_t i = 0; i < ng; i++)
-		for (const struct fsc_opt *o = g[i].opts; o && o->name; o++)
-			if (!strcmp(o->name, name))
-				return o;
-	return 0;
-}
-
-static const char *absent_reason(const char *name)
-{
-	for (size_t k = 0; fsc_fabrics_absent[k].name; k++)
-		if (!strcmp(fsc_fabrics_absent[k].name, name))
-			return fsc_fabrics_absent[k].reason;
-	return 0;
-}
-
-static void fabric_names(char *buf, size_t len)
-{
-	buf[0] = 0;
-	for (size_t k = 0; fsc_fabrics[k]; k++)
-		fsc_accept_appendf(buf, len, "%s%s", k ? ", " : "", fsc_fabrics[k]->name);
-	for (size_t k = 0; fsc_fabrics_absent[k].name; k++)
-		fsc_accept_appendf(buf, len, ", %s", fsc_fabrics_absent[k].name);
-}
-
-static int fabric_known(const char *name)
-{
-	return fsc_fabric_find(name) || absent_reason(name);
-}
-
-/* Options the spec sets through its own keys, or accept sets itself. */
-static const char *const reserved_opts[] = {"fabric",  "pattern", "impl",  "min",
-                                            "max",     "factor",  "iters", "warmup",
-                                            "timeout", "output",  "quiet", 0};
-
-/* Is this option how some fabric is told its in-process rank count?  (Set
- * by accept from --ranks, so that one run has one count.) */
-static int inprocess_ranks_opt(const char *name)
-{
-	for (size_t k = 0; fsc_fabrics[k]; k++)
-		if (fsc_fabrics[k]->inprocess_ranks &&
-		    !strcmp(fsc_fabrics[k]->inprocess_ranks, name))
-			return 1;
-	return 0;
-}
-
-static int opt_apply(struct fsc_config *cfg, const struct fsc_opt_group *g, size_t ng,
-                     const struct fsc_spec *s, const struct fsc_spec_opt *o, const char *where,
-                     char *err, size_t len)
-{
-	int reserved = inprocess_ranks_opt(o->name);
-	char msg[512];
-
-	for (size_t k = 0; reserved_opts[k] && !reserved; k++)
-		reserved = !strcmp(reserved_opts[k], o->name);
-	if (reserved)
-		return spec_error(err, len, s, o->mark,
-		                  "option '%s' in %s: set it with the test's own keys "
-		                  "(fabrics, pattern, sizes, impl, iters, warmup, timeout) "
-		                  "or on the accept command line (--output, --ranks)",
-		                  o->name, where);
-	if (!opt_find(g, ng, o->name))
-		return spec_error(err, len, s, o->mark,
-		                  "unknown option '%s' in %s (options are those of `fabscope run "
-		                  "--help`, without the leading --)",
-		                  o->name, where);
-	if (fsc_config_set(cfg, o->name, o->value, msg, sizeof(msg)))
-		return spec_error(err, len, s, o->value_mark, "%s in %s", msg, where);
-	return 0;
-}
-
-static int cfg_setf(struct fsc_config *cfg, const char *name, char *err, size_t len,
-                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static int cfg_setf(struct fsc_config *cfg, const char *name, char *err, size_t len,
-                    const char *fmt, ...)
-{
-	char v[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(v, sizeof(v), fmt, ap);
-	va_end(ap);
-	return fsc_config_set(cfg, name, v, err, len);
-}
-
-/* The run configuration of one item, validated as `run` validates its
- * command line; errors point into the spec.  b NULL (a dry run): no
- * bootstrap, so nothing that depends on the rank count is checked. */
-static int item_config(struct item *it, const struct fsc_spec *s, struct fsc_boot *b, int nranks,
-                       char *err, size_t len)
-{
-	const struct fsc_spec_test *t = it->t;
-	const struct fsc_spec_fabric *fe = fsc_spec_fabric_find(s, it->fabric);
-	const struct fsc_fabric_ops *ops = fsc_fabric_find(it->fabric);
-	struct fsc_opt_group g[FSC_MAX_OPT_GROUPS];
-	size_t ng = fsc_session_option_groups(g, FSC_MAX_OPT_GROUPS);
-	char where[160], msg[512];
-	int rc;
-
-	snprintf(where, sizeof(where), "test '%s'", t->name);
-	rc = fsc_config_defaults(&it->cfg, g, ng);
-	if (rc) {
-		snprintf(err, len, "cannot build a configuration: %s", fsc_strerror(rc));
-		return rc;
-	}
-	rc = fsc_config_set(it->cfg, "fabric", it->fabric, msg, sizeof(msg));
-	if (!rc)
-		rc = fsc_config_set(it->cfg, "pattern", t->pattern, msg, sizeof(msg));
-	if (!rc)
-		rc = fsc_config_set(it->cfg, "quiet", "true", msg, sizeof(msg));
-	if (!rc)
-		rc = fsc_config_set(it->cfg, "output", "none", msg, sizeof(msg));
-	/* in-process ranks: the configuration states how many */
-	if (!rc && ops && ops->inprocess_ranks)
-		rc = cfg_setf(it->cfg, ops->inprocess_ranks, msg, sizeof(msg), "%d", nranks);
-	/* CSV files named after the results path would overwrite each other
-	 * across tests and attempts; the matrices are in the JSON. */
-	if (!rc && opt_find(g, ng, "pairs-csv"))
-		rc = fsc_config_set(it->cfg, "pairs-csv", "none", msg, sizeof(msg));
-	if (rc)
-		return spec_error(err, len, s, t->mark, "%s in %s", msg, where);
-	if (t->has_sizes) {
-		rc = cfg_setf(it->cfg, "min", msg, sizeof(msg), "%llu",
-		              (unsigned long long)t->min_bytes);
-		if (!rc)
-			rc = cfg_setf(it->cfg, "max", msg, sizeof(msg), "%llu",
-			              (unsigned long long)t->max_bytes);
-		if (!rc)
-			rc = cfg_setf(it->cfg, "factor", msg, sizeof(msg), "%llu",
-			              (unsigned long long)t->factor);
-		if (rc)
-			return spec_error(err, len, s, t->sizes_mark, "%s in %s", msg, where);
-	}
-	if (t->impl && fsc_config_set(it->cfg, "impl", t->impl, msg, sizeof(msg)))
-		return spec_error(err, len, s, t->impl_mark, "%s in %s", msg, where);
-	if (t->iters >= 0 &&
-	    cfg_setf(it->cfg, "iters", msg, sizeof(msg), "%lld", (long long)t->iters))
-		return spec_error(err, len, s, t->iters_mark, "%s in %s", msg, where);
-	if (t->warmup >= 0 &&
-	    cfg_setf(it->cfg, "warmup", msg, sizeof(msg), "%lld", (long long)t->warmup))
-		return spec_error(err, len, s, t->warmup_mark, "%s in %s", msg, where);
-	if (t->timeout_ns && cfg_setf(it->cfg, "timeout", msg, sizeof(msg), "%lluns",
-	                              (unsigned long long)t->timeout_ns))
-		return spec_error(err, len, s, t->timeout_mark, "%s in %s", msg, where);
-	/* Fabric-wide options first, so a test can override them. */
-	if (fe) {
-		char fw[96];
-
-		snprintf(fw, sizeof(fw), "fabric '%s'", fe->name);
-		for (size_t i = 0; i < fe->nopts; i++)
-			if ((rc = opt_apply(it->cfg, g, ng, s, &fe->opts[i], fw, err, len)))
-				return rc;
-	}
-	for (size_t i = 0; i < t->nopts; i++)
-		if ((rc = opt_apply(it->cfg, g, ng, s, &t->opts[i], where, err, len)))
-			return rc;
-	/* Names, impls, sizes and every point for this many ranks. */
-	rc = b ? fsc_session_validate(it->cfg, b, msg, sizeof(msg)) : 0;
-	if (rc) {
-		struct fsc_spec_mark m = t->mark;
-
-		if (strstr(msg, "--impl") && t->impl)
-			m = t->impl_mark;
-		else if ((strstr(msg, "--min") || strstr(msg, "--max") || strstr(msg, "size")) &&
-		         t->has_sizes)
-			m = t->sizes_mark;
-		char hint[384] = "";
-
-		if (nranks == 1 && strstr(msg, "ranks")) {
-			char names[256];
-
-			fsc_session_inprocess_names(names, sizeof(names));
-			snprintf(hint, sizeof(hint),
-			         " (launch with mpirun -np N, or use only fabrics that run in one "
-			         "process: %s)",
-			         names);
-		}
-		return spec_error(err, len, s, m, "%s on fabric %s: %s%s", where, it->fabric, msg,
-		                  hint);
-	}
-	/* A check `at` a size must name one of the test's sizes. */
-	for (size_t i = 0; i < t->nchecks; i++) {
-		const struct fsc_spec_check *c = &t->checks[i];
-		uint64_t *sizes = 0;
-		size_t nsizes = 0, k;
-
-		if (!c->has_at)
-			continue;
-		rc = fsc_sizes_build(fsc_cfg_size(it->cfg, "min"), fsc_cfg_size(it->cfg, "max"),
-		                     (uint64_t)fsc_cfg_int(it->cfg, "factor"), &sizes, &nsizes, msg,
-		                     sizeof(msg));
-		if (rc)
-			return spec_error(err, len, s, t->mark, "%s: %s", where, msg);
-		for (k = 0; k < nsizes && sizes[k] != c->at_bytes; k++)
-			;
-		if (k == nsizes) {
-			char list[256] = "", sz[32];
-
-			for (size_t j = 0; j < nsizes && j < 12; j++) {
-				fsc_accept_fmt_size(sz, sizeof(sz), sizes[j]);
-				fsc_accept_appendf(list, sizeof(list), "%s%s", j ? ", " : "", sz);
-			}
-			if (nsizes > 12)
-				fsc_accept_appendf(list, sizeof(list), ", ...");
-			fsc_accept_fmt_size(sz, sizeof(sz), c->at_bytes);
-			free(sizes);
-			return spec_error(err, len, s, c->at_mark,
-			                  "'at: %s' in check '%s' of %s: the test does not measure "
-			                  "that size (its sizes: %s)",
-			                  sz, c->name, where, list);
-		}
-		free(sizes);
-	}
-	return 0;
-}
-
-/* Every name of `impl` must belong to the pattern (or be "all"). */
-static int impl_check(const struct fsc_spec *s, const struct fsc_spec_test *t,
-                      const struct fsc_pattern_ops *p, char *err, size_t len)
-{
-	const char *q = t->impl;
-
-	while (q && *q) {
-		size_t n = strcspn(q, ","), k;
-		int found = n == 3 && !strncmp(q, "all", 3);
-
-		for (k = 0; !found && p->impls && p->impls[k]; k++)
-			found = strlen(p->impls[k]) == n && !strncmp(p->impls[k], q, n);
-		if (!found) {
-			char list[256] = "";
-
-			for (k = 0; p->impls && p->impls[k]; k++)
-				fsc_accept_appendf(list, sizeof(list), "%s, ", p->impls[k]);
-			return spec_error(
-			        err, len, s, t->impl_mark,
-			        "unknown impl '%.*s' of pattern %s in test '%s' (expected "
-			        "one of: %sall)",
-			        (int)n, q, p->name, t->name, list);
-		}
-		q += n + (q[n] == ',');
-	}
-	return 0;
-}
-
-/* b NULL: a dry run (see item_config). */
-static int plan_build(struct plan *p, const struct fsc_spec *s, const struct fsc_config *acfg,
-                      struct fsc_boot *b, char *err, size_t len)
-{
-	const char *const *filter;
-	size_t nfilter = fsc_cfg_list(acfg, "fabric-filter", &filter), total = 0;
-	char names[256];
-	int rc;
-
-	memset(p, 0, sizeof(*p));
-	fabric_names(names, sizeof(names));
-	for (size_t i = 0; i < s->nfabrics; i++)
-		if (!fabric_known(s->fabrics[i].name))
-			return spec_error(err, len, s, s->fabrics[i].mark,
-			                  "unknown fabric '%s' in fabrics (expected one of: %s)",
-			                  s->fabrics[i].name, names);
-	for (size_t i = 0; i < s->ntests; i++)
-		total += s->tests[i].nfabrics;
-	p->items = calloc(total ? total : 1, sizeof(*p->items));
-	if (!p->items) {
-		snprintf(err, len, "out of memory");
-		return -ENOMEM;
-	}
-	/* Names first, everywhere: a misspelt fabric is reported as such,
-	 * not as whatever the configuration of an earlier item finds. */
-	for (size_t i = 0; i < s->ntests; i++) {
-		const struct fsc_spec_test *t = &s->tests[i];
-
-		for (size_t f = 0; f < t->nfabrics; f++)
-			if (!fabric_known(t->fabrics[f]))
-				return spec_error(err, len, s, t->fabric_marks[f],
-				                  "unknown fabric '%s' in test '%s' (expected one "
-				                  "of: %s)",
-				                  t->fabrics[f], t->name, names);
-	}
-	for (size_t i = 0; i < s->ntests; i++) {
-		const struct fsc_spec_test *t = &s->tests[i];
-
-		if (!fsc_pattern_find(t->pattern)) {
-			char pats[256] = "";
-
-			for (size_t k = 0; fsc_patterns[k]; k++)
-				fsc_accept_appendf(pats, sizeof(pats), "%s%s", k ? ", " : "",
-				                   fsc_patterns[k]->name);
-			return spec_error(err, len, s, t->pattern_mark,
-			                  "unknown pattern '%s' in test '%s' (expected one of: %s)",
-			                  t->pattern, t->name, pats);
-		}
-		rc = impl_check(s, t, fsc_pattern_find(t->pattern), err, len);
-		if (rc)
-			return rc;
-		for (size_t f = 0; f < t->nfabrics; f++) {
-			struct item *it = &p->items[p->n++];
-			const struct fsc_spec_fabric *fe = fsc_spec_fabric_find(s, t->fabrics[f]);
-			const char *why;
-			size_t k;
-
-			it->t = t;
-			it->fabric = t->fabrics[f];
-			it->mark = t->fabric_marks[f];
-			it->required = (fe && fe->required) || t->required;
-			if (!fsc_fabric_find(it->fabric)) {
-				why = absent_reason(it->fabric);
-				snprintf(it->skip, sizeof(it->skip), "fabric %s is %s", it->fabric,
-				         why);
-				continue;
-			}
-			for (k = 0; k < nfilter && strcmp(filter[k], it->fabric); k++)
-				;
-			if (nfilter && k == nfilter) {
-				it->excluded = 1;
-				snprintf(it->skip, sizeof(it->skip), "excluded by --fabric-filter");
-				continue;
-			}
-			rc = item_config(it, s, b, b ? b->size : (int)fsc_cfg_int(acfg, "ranks"),
-			                 err, len);
-			if (rc)
-				return rc;
-		}
-	}
-	return 0;
-}
 
 /* ------------------------------------------------------------------ */
 /* Running                                                              */
@@ -521,7 +151,7 @@ static void default_output(char *path, size_t len, const char *spec_name)
 	snprintf(path, len, "results/runs/accept-%s-%s.json", name, when);
 }
 
-static json_t *check_json(const struct item *it, const struct verdict *v, int attempts,
+static json_t *check_json(const struct fsc_accept_item *it, const struct verdict *v, int attempts,
                           double duration_s)
 {
 	static const char *const words[] = {"pass", "fail", "skip"};
@@ -552,7 +182,7 @@ struct run_state {
 	struct fsc_boot *b;
 	struct accept_ctx *x;
 	const struct fsc_spec *spec;
-	struct plan *plan;
+	struct fsc_accept_plan *plan;
 	struct fsc_results *res;          /* rank 0 */
 	json_t *checks, *suspects, *runs; /* rank 0 */
 	int retries, verbose;
@@ -560,7 +190,8 @@ struct run_state {
 };
 
 /* Run one attempt of an item (collective); rank 0 gets its records. */
-static json_t *attempt_run(struct run_state *st, struct item *it, int attempt, double *dur)
+static json_t *attempt_run(struct run_state *st, struct fsc_accept_item *it, int attempt,
+                           double *dur)
 {
 	struct fsc_runner r;
 	json_t *recs = 0, *all = 0, *fabinfo = 0;
@@ -591,8 +222,8 @@ static json_t *attempt_run(struct run_state *st, struct item *it, int attempt, d
 	return recs;
 }
 
-static void progress(struct run_state *st, size_t k, const struct item *it, int attempt, double dur,
-                     const struct verdict *v, size_t nv, int retry_next)
+static void progress(struct run_state *st, size_t k, const struct fsc_accept_item *it, int attempt,
+                     double dur, const struct verdict *v, size_t nv, int retry_next)
 {
 	size_t nfail = 0;
 	char failed[256] = "";
@@ -619,7 +250,7 @@ static void progress(struct run_state *st, size_t k, const struct item *it, int 
 }
 
 /* One item: attempts until every check passes or retries run out. */
-static int item_run(struct run_state *st, struct item *it, size_t k)
+static int item_run(struct run_state *st, struct fsc_accept_item *it, size_t k)
 {
 	size_t nv = it->t->nchecks + 1;
 	struct verdict *v = calloc(nv, sizeof(*v));
@@ -715,7 +346,7 @@ static int item_run(struct run_state *st, struct item *it, size_t k)
 
 /* An item that does not run: every check skipped (the implicit check
  * fails when the spec requires a fabric that is not built). */
-static void item_skip(struct run_state *st, struct item *it, size_t k)
+static void item_skip(struct run_state *st, struct fsc_accept_item *it, size_t k)
 {
 	size_t nv = it->t->nchecks + 1;
 	json_t *run;
@@ -760,7 +391,7 @@ static int accept_rank(struct fsc_boot *b, void *arg)
 {
 	struct accept_ctx *x = arg;
 	struct fsc_spec *spec = 0;
-	struct plan plan = {0};
+	struct fsc_accept_plan plan = {0};
 	struct run_state st = {.b = b, .x = x, .plan = &plan};
 	struct fsc_timer_info ti;
 	struct fsc_clock mono = fsc_clock_monotonic();
@@ -788,8 +419,13 @@ static int accept_rank(struct fsc_boot *b, void *arg)
 	rc = fsc_spec_parse(text, len, x->spec_path, &spec, err, sizeof(err));
 	free(text);
 	st.spec = spec;
-	if (!rc)
-		rc = plan_build(&plan, spec, x->acfg, b, err, sizeof(err));
+	if (!rc) {
+		const char *const *filter;
+		size_t nfilter = fsc_cfg_list(x->acfg, "fabric-filter", &filter);
+
+		rc = fsc_accept_plan_build(&plan, spec, filter, nfilter,
+		                           (int)fsc_cfg_int(x->acfg, "ranks"), b, err, sizeof(err));
+	}
 	/* Every rank built its plan from the same text; a configuration
 	 * that still differs (environment-dependent defaults, different
 	 * binaries) would measure different things or deadlock. */
@@ -919,7 +555,7 @@ out:
 	json_decref(st.suspects);
 	json_decref(st.runs);
 	fsc_results_free(st.res);
-	plan_free(&plan);
+	fsc_accept_plan_free(&plan);
 	fsc_spec_free(spec);
 	return rc ? FSC_EXIT_USAGE : code;
 }
@@ -974,7 +610,7 @@ static int only_inprocess(const struct fsc_spec *s, const struct fsc_config *acf
 static int dry_run(struct accept_ctx *x, int speak)
 {
 	struct fsc_spec *spec = 0;
-	struct plan plan = {0};
+	struct fsc_accept_plan plan = {0};
 	char *text = 0, err[1024];
 	size_t len;
 	int rc;
@@ -982,15 +618,20 @@ static int dry_run(struct accept_ctx *x, int speak)
 	rc = fsc_spec_read(x->spec_path, &text, &len, err, sizeof(err));
 	if (!rc)
 		rc = fsc_spec_parse(text, len, x->spec_path, &spec, err, sizeof(err));
-	if (!rc)
-		rc = plan_build(&plan, spec, x->acfg, 0, err, sizeof(err));
+	if (!rc) {
+		const char *const *filter;
+		size_t nfilter = fsc_cfg_list(x->acfg, "fabric-filter", &filter);
+
+		rc = fsc_accept_plan_build(&plan, spec, filter, nfilter,
+		                           (int)fsc_cfg_int(x->acfg, "ranks"), 0, err, sizeof(err));
+	}
 	if (rc && speak)
 		fprintf(stderr, "fabscope: error: %s\n", err);
 	if (!rc && speak) {
 		printf("# spec '%s' (%s): %zu tests, %zu test x fabric runs\n", spec->name,
 		       spec->path, spec->ntests, plan.n);
 		for (size_t i = 0; i < plan.n; i++) {
-			const struct item *it = &plan.items[i];
+			const struct fsc_accept_item *it = &plan.items[i];
 			char req[160];
 
 			printf("%s on %s: pattern %s", it->t->name, it->fabric, it->t->pattern);
@@ -1006,7 +647,7 @@ static int dry_run(struct accept_ctx *x, int speak)
 			printf("\n");
 		}
 	}
-	plan_free(&plan);
+	fsc_accept_plan_free(&plan);
 	fsc_spec_free(spec);
 	free(text);
 	return rc ? FSC_EXIT_USAGE : FSC_EXIT_OK;
@@ -1089,9 +730,9 @@ int fsc_accept_main(int argc, char **argv)
 		size_t n = fsc_cfg_list(x.acfg, "fabric-filter", &filter);
 		char names[256];
 
-		fabric_names(names, sizeof(names));
+		fsc_accept_fabric_names(names, sizeof(names));
 		for (size_t i = 0; i < n && !x.parse_rc; i++)
-			if (!fabric_known(filter[i])) {
+			if (!fsc_accept_fabric_known(filter[i])) {
 				snprintf(x.parse_err, sizeof(x.parse_err),
 				         "invalid value '%s' for --fabric-filter: expected fabrics "
 				         "among %s",

@@ -13,6 +13,7 @@
  * run.  The format of the acceptance object is in scripts/specs/README.md.
  *
  * The parts: accept.c (the command, running items with retries),
+ * accept_plan.c (the items of a spec and their run configurations),
  * accept_judge.c (one check on an attempt's records, suspects),
  * accept_report.c (verdict, JUnit XML, terminal table) and accept_text.c
  * (formatting shared by them).
