@@ -450,36 +450,77 @@ static int settle(struct fsc_fabric *f, ncclResult_t r, const char *what)
 	return 0;
 }
 
-/* Set-up failed or timed out somewhere: every rank says whether its own
- * communicator came up, and each names the ranks that never did. */
+/* Append rank r to a comma-separated list. */
+static void list_add(char *list, size_t len, int r)
+{
+	size_t used = strlen(list);
+
+	if (used < len)
+		snprintf(list + used, len - used, "%s%d", used ? ", " : "", r);
+}
+
+enum { NC_JOIN_OK, NC_JOIN_WAITING, NC_JOIN_FAILED };
+
+/* Set-up failed or timed out somewhere: every rank says through the
+ * bootstrap how its set-up ended (completed, still waiting at the
+ * deadline, failed).  A rank that never comes to this point (stuck inside
+ * NCCL's set-up, or gone) is named by the bootstrap itself: its wait trips
+ * the watchdog, whose verdict lists every rank that did not answer.  NCCL
+ * says nothing about which rank its set-up waits for, so when every rank
+ * came and none completed, the message says exactly that. */
 static int report_joins(struct fsc_fabric *f, int rc)
 {
-	int64_t *joined = calloc((size_t)f->size, sizeof(*joined));
-	int64_t mine = rc ? 0 : 1;
-	char list[256] = "";
-	size_t used = 0;
-	int missing = 0;
+	int64_t *st = calloc((size_t)f->size, sizeof(*st));
+	int64_t mine = !rc ? NC_JOIN_OK : rc == -ETIMEDOUT ? NC_JOIN_WAITING : NC_JOIN_FAILED;
+	char gone[256] = "", failed[256] = "", waiting[256] = "";
+	int ngone = 0, nfailed = 0, nwaiting = 0, grc;
 
-	if (!joined)
+	if (!st)
 		return rc ? rc : -ENOMEM;
-	if (fsc_boot_allgather(f->boot, &mine, joined, sizeof(mine))) {
-		free(joined);
-		return rc ? rc : -EIO;
+	grc = fsc_boot_allgather(f->boot, &mine, st, sizeof(mine));
+	if (grc) {
+		free(st);
+		if (!fsc_watchdog_aborted(f->boot))
+			return rc ? rc : grc;
+		for (int r = 0; r < f->size; r++)
+			if (fsc_watchdog_is_culprit(f->boot, r)) {
+				list_add(gone, sizeof(gone), r);
+				ngone++;
+			}
+		if (ngone)
+			fsc_error("nccl: rank %d: the communicator did not come up: rank%s %s never "
+			          "joined (never came back from NCCL's set-up, or gone)",
+			          f->rank, ngone > 1 ? "s" : "", gone);
+		return rc ? rc : grc;
 	}
-	for (int r = 0; r < f->size; r++)
-		if (!joined[r]) {
-			missing++;
-			if (used < sizeof(list))
-				used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%d",
-				                         missing > 1 ? ", " : "", r);
+	for (int r = 0; r < f->size; r++) {
+		if (st[r] == NC_JOIN_FAILED) {
+			list_add(failed, sizeof(failed), r);
+			nfailed++;
+		} else if (st[r] == NC_JOIN_WAITING) {
+			list_add(waiting, sizeof(waiting), r);
+			nwaiting++;
 		}
-	free(joined);
-	if (!missing)
+	}
+	free(st);
+	if (!nfailed && !nwaiting)
 		return 0;
-	if (f->rank == 0 || rc)
-		fsc_error("nccl: rank %d: the communicator did not come up within %.1f s: "
-		          "rank%s %s never joined",
-		          f->rank, f->timeout_ns / 1e9, missing > 1 ? "s" : "", list);
+	if (f->rank == 0 || rc) {
+		if (nfailed)
+			fsc_error("nccl: rank %d: the communicator did not come up: rank%s %s never "
+			          "joined (%s set-up failed)",
+			          f->rank, nfailed > 1 ? "s" : "", failed,
+			          nfailed > 1 ? "their" : "its");
+		if (nfailed && nwaiting)
+			fsc_error("nccl: rank %d: rank%s %s waited %.1f s in vain", f->rank,
+			          nwaiting > 1 ? "s" : "", waiting, f->timeout_ns / 1e9);
+		if (!nfailed)
+			fsc_error("nccl: rank %d: the communicator did not come up within %.1f s: "
+			          "rank%s %s reached NCCL's set-up but never completed it (NCCL "
+			          "does not say which rank it waits for; one whose own set-up "
+			          "cannot reach NCCL's root looks the same)",
+			          f->rank, f->timeout_ns / 1e9, nwaiting > 1 ? "s" : "", waiting);
+	}
 	return rc ? rc : -ETIMEDOUT;
 }
 

@@ -54,7 +54,8 @@ struct fault {
 	long nth; /* 1-based operation count on the communicator */
 };
 static struct fault g_hang, g_flip;
-static int g_never_join = -2; /* rank, or -2 for none */
+/* FSC_CUDADOUBLE_NEVER_JOIN and FSC_CUDADOUBLE_STALL_INIT: sets of ranks */
+static unsigned char g_never_join[MAX_RANKS], g_stall_init[MAX_RANKS];
 static int g_env_error;
 static pthread_once_t g_env_once = PTHREAD_ONCE_INIT;
 
@@ -94,26 +95,38 @@ bad:
 	return -1;
 }
 
+/* A list of ranks, "R[,R...]", into set[]. */
+static int parse_ranks(const char *name, unsigned char *set)
+{
+	const char *s = getenv(name), *p = s;
+	if (!s)
+		return 0;
+	for (;;) {
+		char *end;
+		errno = 0;
+		long r = strtol(p, &end, 10);
+		if (errno || end == p || r < 0 || r >= MAX_RANKS || (*end && *end != ',')) {
+			fprintf(stderr,
+			        "cudadouble: %s=%s is not valid: expected ranks 0..%d separated by "
+			        "commas\n",
+			        name, s, MAX_RANKS - 1);
+			return -1;
+		}
+		set[r] = 1;
+		if (!*end)
+			return 0;
+		p = end + 1;
+	}
+}
+
 static void env_once(void)
 {
 	if (parse_fault("FSC_CUDADOUBLE_HANG", &g_hang) < 0 ||
 	    parse_fault("FSC_CUDADOUBLE_FLIP", &g_flip) < 0)
 		g_env_error = 1;
-	const char *s = getenv("FSC_CUDADOUBLE_NEVER_JOIN");
-	if (s) {
-		char *end;
-		errno = 0;
-		long r = strtol(s, &end, 10);
-		if (errno || end == s || *end || r < 0 || r >= MAX_RANKS) {
-			fprintf(stderr,
-			        "cudadouble: FSC_CUDADOUBLE_NEVER_JOIN=%s is not valid: "
-			        "expected a rank 0..%d\n",
-			        s, MAX_RANKS - 1);
-			g_env_error = 1;
-		} else {
-			g_never_join = (int)r;
-		}
-	}
+	if (parse_ranks("FSC_CUDADOUBLE_NEVER_JOIN", g_never_join) < 0 ||
+	    parse_ranks("FSC_CUDADOUBLE_STALL_INIT", g_stall_init) < 0)
+		g_env_error = 1;
 }
 
 static int env_ok(void)
@@ -632,7 +645,7 @@ static ncclResult_t join(struct ncclComm *c)
 {
 	uint64_t dl = deadline_ns();
 	char as[64];
-	if (c->rank == g_never_join) {
+	if (g_never_join[c->rank]) {
 		/* The fault: this rank never reaches the root. */
 		pthread_mutex_lock(&c->mu);
 		while (!c->aborted && fsc_cudadouble_now_ns() < dl) {
@@ -801,6 +814,15 @@ EXPORT ncclResult_t ncclCommInitRankConfig(ncclComm_t *comm, int nranks, ncclUni
 				            config->blocking);
 			blocking = config->blocking;
 		}
+	}
+	if (g_stall_init[rank]) {
+		/* The fault: the process is stuck inside the call (as in a hung
+		 * driver call) and answers nothing until the stand-in's bound. */
+		uint64_t dl = deadline_ns();
+		while (fsc_cudadouble_now_ns() < dl)
+			usleep(POLL_MS * 1000);
+		return fail(NULL, ncclSystemError,
+		            "rank %d stalled in ncclCommInitRank (FSC_CUDADOUBLE_STALL_INIT)", rank);
 	}
 	struct uid id;
 	memcpy(&id, commId.internal, sizeof(id));

@@ -1106,6 +1106,44 @@ static void test_never_join_blocking(void **state)
 	assert_true(now_s() - t0 < 10);
 }
 
+/* FSC_CUDADOUBLE_STALL_INIT=1,2 (FSC_CUDADOUBLE_TIMEOUT_S=1): ranks 1 and 2
+ * are stuck inside their init call for the stand-in's bound and then fail
+ * with no communicator; ranks 0 and 3 stay in progress meanwhile. */
+static int stall_rank(struct rank_ctx *c)
+{
+	ncclConfig_t cfg = NCCL_CONFIG_INITIALIZER;
+	cfg.blocking = 0;
+	c->comm = NULL;
+	double t0 = now_s();
+	ncclResult_t r = ncclCommInitRankConfig(&c->comm, c->nranks, c->id, c->rank, &cfg);
+	if (c->rank == 1 || c->rank == 2) {
+		if (r != ncclSystemError || c->comm != NULL)
+			return -100;
+		if (now_s() - t0 < 0.9)
+			return -101;
+		if (!strstr(ncclGetLastError(NULL), "stalled in ncclCommInitRank"))
+			return -102;
+		return 0;
+	}
+	if (r != ncclInProgress)
+		return -103;
+	ncclResult_t ae = ncclInProgress;
+	while (now_s() - t0 < 0.7 && ae == ncclInProgress) {
+		if (ncclCommGetAsyncError(c->comm, &ae))
+			return -104;
+		usleep(5000);
+	}
+	if (ae != ncclInProgress)
+		return -105;
+	return ncclCommAbort(c->comm) == ncclSuccess ? 0 : -106;
+}
+
+static void test_stall_init(void **state)
+{
+	(void)state;
+	assert_int_equal(run_ranks(4, NULL, stall_rank, NULL, NULL), 0);
+}
+
 /* FSC_CUDADOUBLE_FLIP=1: rank 1's first result has its first byte
  * inverted; rank 0's is intact, and so is rank 1's second. */
 static int flip_rank(struct rank_ctx *c)
@@ -1187,6 +1225,8 @@ static void test_bad_env(void **state)
 	assert_non_null(strstr(text, "FSC_CUDADOUBLE_DEVICES=abc is not valid: expected an "
 	                             "integer 0..16\n"));
 	assert_non_null(strstr(text, "FSC_CUDADOUBLE_HANG=x is not valid: expected RANK[:NTH]"));
+	assert_non_null(strstr(text, "FSC_CUDADOUBLE_STALL_INIT=1,x is not valid: expected ranks "
+	                             "0..1023 separated by commas\n"));
 }
 
 /* ---------------------------------------------------------------------------
@@ -1223,6 +1263,10 @@ static const struct CMUnitTest nojoin_tests[] = {
         cmocka_unit_test(test_never_join_blocking),
 };
 
+static const struct CMUnitTest stall_tests[] = {
+        cmocka_unit_test(test_stall_init),
+};
+
 static const struct CMUnitTest flip_tests[] = {
         cmocka_unit_test(test_flip),
 };
@@ -1245,7 +1289,7 @@ static const struct {
 #g, g##_tests, sizeof(g##_tests) / sizeof(g##_tests[0])                            \
 	}
         GROUP(core),   GROUP(procs), GROUP(visible), GROUP(delay),  GROUP(hang),
-        GROUP(nojoin), GROUP(flip),  GROUP(timeout), GROUP(badenv),
+        GROUP(nojoin), GROUP(stall), GROUP(flip),  GROUP(timeout), GROUP(badenv),
 };
 
 int main(int argc, char **argv)
@@ -1257,7 +1301,7 @@ int main(int argc, char **argv)
 			                               NULL, NULL);
 	fprintf(stderr,
 	        "test_cudadouble: group '%s' is not valid: expected core, procs, "
-	        "visible, delay, hang, nojoin, flip, timeout or badenv\n",
+	        "visible, delay, hang, nojoin, stall, flip, timeout or badenv\n",
 	        g);
 	return 2;
 }

@@ -3,8 +3,9 @@
 # first on LD_LIBRARY_PATH; one device per rank): every pattern with
 # verified data on 2 to 5 ranks (fabscope's own algorithms over NCCL
 # send/recv and NCCL's collectives), then the failures: a rank that never
-# joins (the error names it), an operation that never completes (aborted
-# at --timeout, the run ends), two ranks on one GPU (refused before NCCL),
+# joins (the error says who waited), two ranks stuck in set-up (both
+# named), an operation that never completes (aborted at --timeout, the run
+# ends), two ranks on one GPU (refused before NCCL),
 # and `fabscope list` without the libraries or without a device.
 set -euo pipefail
 # shellcheck source=tests/integration/lib/cli.sh
@@ -59,15 +60,26 @@ done
 	--pairs-bw-size 64K --pairs-window 4 --pairs-repeats 2 --pairs-lat-iters 5 --timeout 60s \
 	--output "$tmp/pairs.json" >"$tmp/pairs.txt" 2>&1 || { cat "$tmp/pairs.txt"; fail "pairs over nccl"; }
 
-# A rank that never joins: every rank gives up at --timeout and the run
-# fails; the error lists the ranks whose set-up never completed (here every
-# rank's stays in progress while one is missing, so rank 1 is among them).
+# A rank whose set-up never reaches NCCL's root: every rank gives up at
+# --timeout and the run fails; every rank came to NCCL's set-up and none
+# completed it, and NCCL does not say which one it waits for, so the error
+# says so and lists them all.
 rc=0
 FSC_CUDADOUBLE_NEVER_JOIN=1 timeout 120 "${mpi[@]}" -x FSC_CUDADOUBLE_NEVER_JOIN -np 3 \
 	"$FABSCOPE" run --fabric nccl --pattern allreduce --min 64 --max 64 --timeout 3s \
 	>"$tmp/nojoin.txt" 2>&1 || rc=$?
 ((rc != 0 && rc != 124)) || fail "never-joining rank: exit $rc"
-grep -qE "did not come up within 3.0 s: ranks? ([0-9]+, )*1(, [0-9]+)* never joined" "$tmp/nojoin.txt" || { cat "$tmp/nojoin.txt"; fail "the missing rank is not named"; }
+grep -qE "did not come up within 3.0 s: ranks 0, 1, 2 reached NCCL's set-up but never completed it" "$tmp/nojoin.txt" || { cat "$tmp/nojoin.txt"; fail "the waiting ranks are not named"; }
+
+# Two ranks that never come back from NCCL's set-up (stuck inside the
+# call): the bootstrap names both, and only them.
+rc=0
+FSC_CUDADOUBLE_STALL_INIT=1,2 FSC_CUDADOUBLE_TIMEOUT_S=40 timeout 120 "${mpi[@]}" \
+	-x FSC_CUDADOUBLE_STALL_INIT -x FSC_CUDADOUBLE_TIMEOUT_S -np 4 \
+	"$FABSCOPE" run --fabric nccl --pattern allreduce --min 64 --max 64 --timeout 3s \
+	>"$tmp/stall.txt" 2>&1 || rc=$?
+((rc != 0 && rc != 124)) || { cat "$tmp/stall.txt"; fail "two stalled ranks: exit $rc"; }
+grep -q "the communicator did not come up: ranks 1, 2 never joined" "$tmp/stall.txt" || { cat "$tmp/stall.txt"; fail "the two stalled ranks are not both named"; }
 
 # An operation that never completes: aborted at --timeout, the run ends.
 rc=0
