@@ -814,10 +814,17 @@ static int scatter(struct dbl_qp *qp, struct rwqe *r, const uint8_t *data, uint3
 	return 0;
 }
 
+/* A zero-length RDMA request names no memory: as the InfiniBand spec has
+ * it, the responder checks neither its R_Key nor its address when the DMA
+ * length is zero, so a zero-byte RDMA WRITE WITH IMMEDIATE can carry a
+ * notification to a peer that exposes nothing.  The QP's remote access
+ * flags still apply. */
 static int rkey_ok(struct dbl_qp *qp, uint32_t rkey, uint64_t addr, uint64_t len, int need)
 {
 	if (!(qp->access & need))
 		return 0;
+	if (len == 0)
+		return 1;
 	return mr_check(rkey, qp->qp.pd, addr, len, need) == 0;
 }
 

@@ -367,6 +367,43 @@ static void ibv_post_send__send_recv_write_read(void **state)
 	pair_destroy(&p);
 }
 
+/* A zero-length RDMA write names no memory: its key and address are not
+ * checked, so a write with immediate of 0 B to a peer that registered
+ * nothing still delivers the immediate. */
+static void ibv_post_send__zero_length_write_with_imm_needs_no_rkey(void **state)
+{
+	struct pair p;
+	struct ibv_send_wr wr = {0}, *bad = NULL;
+	struct ibv_wc wc;
+
+	(void)state;
+	pair_create(&p, 16, 1, 7);
+	assert_int_equal(post_recv(p.qp[1], NULL, 0, 0, 11), 0);
+	wr.wr_id = 6;
+	wr.opcode = IBV_WR_RDMA_WRITE_WITH_IMM;
+	wr.num_sge = 0;
+	wr.send_flags = IBV_SEND_SIGNALED;
+	wr.imm_data = htobe32(42);
+	wr.wr.rdma.remote_addr = 0;
+	wr.wr.rdma.rkey = 0;
+	assert_int_equal(ibv_post_send(p.qp[0], &wr, &bad), 0);
+	wc = poll_one(p.cq[0]);
+	assert_int_equal(wc.status, IBV_WC_SUCCESS);
+	assert_int_equal(wc.opcode, IBV_WC_RDMA_WRITE);
+	wc = poll_one(p.cq[1]);
+	assert_int_equal(wc.status, IBV_WC_SUCCESS);
+	assert_int_equal(wc.opcode, IBV_WC_RECV_RDMA_WITH_IMM);
+	assert_int_equal(wc.wr_id, 11);
+	assert_int_equal(wc.byte_len, 0);
+	assert_int_equal(be32toh(wc.imm_data), 42);
+	/* one byte with that key is a remote access error */
+	assert_int_equal(post_send(p.qp[0], IBV_WR_RDMA_WRITE, p.buf[0], 1, p.mr[0]->lkey,
+	                           IBV_SEND_SIGNALED, 0, 0, 7),
+	                 0);
+	assert_int_equal(poll_one(p.cq[0]).status, IBV_WC_REM_ACCESS_ERR);
+	pair_destroy(&p);
+}
+
 static void ibv_post_send__bad_rkey_is_a_remote_access_error_and_flushes(void **state)
 {
 	struct pair p;
@@ -556,6 +593,7 @@ int main(void)
 	        cmocka_unit_test(ibv_reg_mr__remote_write_needs_local_write),
 	        cmocka_unit_test(ibv_modify_qp__enforces_the_state_machine),
 	        cmocka_unit_test(ibv_post_send__send_recv_write_read),
+	        cmocka_unit_test(ibv_post_send__zero_length_write_with_imm_needs_no_rkey),
 	        cmocka_unit_test(ibv_post_send__bad_rkey_is_a_remote_access_error_and_flushes),
 	        cmocka_unit_test(ibv_post_send__out_of_range_lkey_is_a_local_protection_error),
 	        cmocka_unit_test(ibv_post_send__receive_too_small_is_a_length_error),
