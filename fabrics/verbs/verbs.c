@@ -14,6 +14,9 @@
  * return credits in every header and, when they have nothing to say, in a
  * CREDIT message once half the ring was consumed.  So no RNR NAK ever
  * happens in normal operation (the QPs still retry RNR forever as a belt).
+ * One-sided transfers: windows are MRs whose (address, rkey) every rank
+ * learns through the bootstrap; put is an RDMA WRITE, a notified put an
+ * RDMA WRITE WITH IMMEDIATE (the tag), get an RDMA READ (see "one-sided").
  * Everything is progressed from test()/progress() by polling one CQ.
  */
 #ifndef _GNU_SOURCE
@@ -77,6 +80,7 @@ struct vreq {
 	uint64_t rid;
 	uint64_t rlen;
 	struct ibv_mr *tmp_mr; /* registered for this transfer only */
+	int rma_op;            /* VS_RMA: IBV_WR_RDMA_WRITE(_WITH_IMM) or _READ */
 };
 _Static_assert(sizeof(struct vreq) <= sizeof(((struct fsc_req *)0)->opaque),
                "request state must fit fsc_req.opaque");
@@ -102,6 +106,7 @@ struct vunexp {
 
 struct vpeer {
 	struct ibv_qp *qp;
+	uint32_t rqpn;  /* the peer's QP for us */
 	int credits;    /* receives the peer has posted for us, as we know */
 	int unreported; /* receives we reposted and have not told the peer about */
 	int sq_used;
@@ -608,6 +613,13 @@ static int post_rx(struct verbs *v, int peer, uint32_t slot)
 	return 0;
 }
 
+/* A notified put: an immediate consumes a receive like a message, but
+ * needs no bounce slot. */
+static int can_send_imm(struct verbs *v, int peer)
+{
+	return v->peers[peer].credits > 1;
+}
+
 static int can_send(struct verbs *v, int peer, int control)
 {
 	struct vpeer *p = &v->peers[peer];
@@ -904,6 +916,37 @@ static int on_recv(struct verbs *v, int peer, uint32_t slot, uint32_t byte_len)
 	return post_rx(v, peer, slot);
 }
 
+/* A notified put's immediate (RDMA WRITE WITH IMMEDIATE): its data and
+ * that of every earlier write on this QP is in place, so it is delivered
+ * as a zero-byte message with the tag it carries. */
+static int on_notify(struct verbs *v, int peer, uint32_t slot, uint32_t tag)
+{
+	struct vpeer *p = &v->peers[peer];
+	struct fsc_req *r;
+
+	if (p->poisoned) /* dropped, as its messages are */
+		;
+	else if ((r = match_posted(p, (int)tag))) {
+		if (r->bytes) {
+			log_mismatch(v, peer, (int)tag, 0, r->bytes);
+			req_finish(v, r, -EIO);
+		} else {
+			req_finish(v, r, 0);
+		}
+	} else {
+		struct vunexp *u = calloc(1, sizeof(*u));
+
+		if (!u)
+			return -ENOMEM;
+		u->type = VM_EAGER;
+		u->tag = (int)tag;
+		*p->unexp_tail = u;
+		p->unexp_tail = &u->next;
+	}
+	p->unreported++;
+	return post_rx(v, peer, slot);
+}
+
 static void fail_queue(struct verbs *v, struct vqueue *q)
 {
 	while (q->head) {
@@ -914,17 +957,31 @@ static void fail_queue(struct verbs *v, struct vqueue *q)
 	}
 }
 
-/* A QP broke: one line naming the peer, and every request on it fails. */
-static void peer_failed(struct verbs *v, int peer, const struct ibv_wc *wc)
+static const char *rma_name(int op)
+{
+	return op == IBV_WR_RDMA_READ             ? "RDMA read (get)"
+	       : op == IBV_WR_RDMA_WRITE_WITH_IMM ? "RDMA write with immediate (notified put)"
+	                                          : "RDMA write (put)";
+}
+
+/* A QP broke: one line naming the peer (rank, host, both QP numbers) and,
+ * for a one-sided transfer, what it was; every request on it fails. */
+static void peer_failed(struct verbs *v, int peer, const struct ibv_wc *wc, const struct vreq *rma)
 {
 	struct vpeer *p = &v->peers[peer];
+	char what[160] = "";
 
 	if (p->failed)
 		return;
 	p->failed = 1;
-	fsc_error("verbs: rank %d: QP 0x%x to rank %d (host %s): %s (status %d, vendor error 0x%x)",
-	          v->f->rank, wc->qp_num, peer, host_of(v->f, peer), ibv_wc_status_str(wc->status),
-	          (int)wc->status, wc->vendor_err);
+	if (rma)
+		snprintf(what, sizeof(what),
+		         " on an %s of %" PRIu64 " B at 0x%" PRIx64 " rkey 0x%x",
+		         rma_name(rma->rma_op), rma->rlen, rma->raddr, rma->rkey);
+	fsc_error("verbs: rank %d: QP 0x%x to rank %d (host %s, QP 0x%x): %s (status %d, vendor "
+	          "error 0x%x)%s",
+	          v->f->rank, wc->qp_num, peer, host_of(v->f, peer), p->rqpn,
+	          ibv_wc_status_str(wc->status), (int)wc->status, wc->vendor_err, what);
 	fail_queue(v, &p->pending);
 	fail_queue(v, &p->posted);
 	fail_queue(v, &p->rndv);
@@ -954,14 +1011,20 @@ static int on_wc(struct verbs *v, const struct ibv_wc *wc)
 		p->sq_used--;
 	}
 	if (wc->status != IBV_WC_SUCCESS) {
+		const struct vreq *rma = NULL;
+
 		if (kind == WR_READ) {
 			struct fsc_req *r = (struct fsc_req *)(uintptr_t)(wc->wr_id & ~3ull);
 
+			if (V(r)->state == VS_RMA)
+				rma = V(r);
 			req_finish(v, r, -EIO);
 		}
-		peer_failed(v, peer, wc);
+		peer_failed(v, peer, wc, rma);
 		return 0; /* reported on the requests */
 	}
+	if (kind == WR_RX && wc->opcode == IBV_WC_RECV_RDMA_WITH_IMM)
+		return on_notify(v, peer, (uint32_t)(idx % v->rx_depth), ntohl(wc->imm_data));
 	if (kind == WR_RX)
 		return on_recv(v, peer, (uint32_t)(idx % v->rx_depth), wc->byte_len);
 	if (kind == WR_READ) {
@@ -1150,95 +1213,206 @@ static int verbs_cancel(struct fsc_fabric *f, struct fsc_req *req)
 
 /* ---------------------------------------------------------------- one-sided */
 
-/* One-sided transfers, for the contract's future put/get ops.  The target
- * buffer is named by (address, rkey) as the target's verbs_rma_key gave them
- * (exchanged by the caller, e.g. through the bootstrap).  Complete through
- * test() like any request; nothing is signalled at the target. */
+/* One-sided transfers (src/fabric.h, "One-sided transfers").
+ *
+ * A window is an MR of its own over the caller's buffer (local write,
+ * remote write, remote read), whatever mem_reg registered, so it lives
+ * exactly as long as the window; its (address, rkey) goes to every rank
+ * through the bootstrap.  put is an IBV_WR_RDMA_WRITE, get an
+ * IBV_WR_RDMA_READ, both on the peer's RC QP, signaled, completing through
+ * test() when the HCA reports them (put: the source may be reused; get:
+ * the data is in place).
+ *
+ * A notified put is one RDMA WRITE WITH IMMEDIATE carrying the tag: on an
+ * RC QP the responder executes requests in order and completes the
+ * immediate's receive only once the write's data is placed, so when the
+ * target sees it, this put's data and that of every earlier put on the QP
+ * (every earlier put from this rank to that one: one QP per pair) is in
+ * its window, which is the contract's guarantee.  A write followed by a
+ * tagged SEND would give the same guarantee with two work requests and a
+ * bounce slot; the immediate needs neither.  The immediate consumes one of
+ * the target's posted receives, so a notified put takes a credit like a
+ * message (and answers -EAGAIN without one: the wrapper progresses and
+ * retries until --timeout); the target turns it into a zero-byte message
+ * with that tag.
+ *
+ * Cancel: a transfer handed to the HCA cannot be withdrawn (verbs_cancel
+ * answers -EBUSY and the wrapper abandons the fabric); a zero-byte get or
+ * silent put completes at once.  One-sided transfers do not poison their
+ * peer; a notified put to a poisoned peer is refused, as its messages are. */
 
-/* The remote address and key under which peers may reach [buf, buf+bytes):
- * the buffer must be registered (mem_reg / fsc_fabric_buf_alloc). */
-__attribute__((unused)) static int verbs_rma_key(struct fsc_fabric *f, void *buf, size_t bytes,
-                                                 uint64_t *addr, uint32_t *rkey)
+struct vwin {
+	struct ibv_mr *mr; /* NULL for an empty window */
+	uint64_t *raddr;   /* [size]: every rank's window address */
+	uint32_t *rkey;    /* [size] */
+};
+
+static void verbs_win_free(struct fsc_fabric *f, void *win)
+{
+	struct vwin *w = win;
+
+	(void)f;
+	if (!w)
+		return;
+	if (w->mr && ibv_dereg_mr(w->mr))
+		fsc_warn("verbs: rank %d: deregistering a window failed", f->rank);
+	free(w->raddr);
+	free(w->rkey);
+	free(w);
+}
+
+/* Collective: register the window and allgather (address, rkey). */
+static int verbs_win_create(struct fsc_fabric *f, void *buf, size_t bytes, void **win)
 {
 	struct verbs *v = f->impl;
-	struct vmr *m = v ? mr_find(v, buf, bytes) : NULL;
+	struct vwin *w = calloc(1, sizeof(*w));
+	struct vwkey {
+		uint64_t addr;
+		uint32_t rkey, pad;
+	} mine = {0}, *all = NULL;
+	int rc = 0, bad = -1;
 
-	if (!m) {
-		fsc_error("verbs: rank %d: %zu B at %p is not registered: no remote key for it",
-		          f->rank, bytes, buf);
-		return -EINVAL;
+	*win = NULL;
+	if (w) {
+		w->raddr = calloc((size_t)f->size, sizeof(*w->raddr));
+		w->rkey = calloc((size_t)f->size, sizeof(*w->rkey));
 	}
-	*addr = (uintptr_t)buf;
-	*rkey = m->mr->rkey;
+	all = calloc((size_t)f->size, sizeof(*all));
+	if (!w || !w->raddr || !w->rkey || !all) {
+		fsc_error("verbs: rank %d: out of memory for a window", f->rank);
+		rc = -ENOMEM;
+	} else if (!v || !v->connected) {
+		fsc_error("verbs: rank %d: a window needs a connected fabric", f->rank);
+		rc = -ENOTCONN;
+	} else if (bytes) {
+		w->mr = ibv_reg_mr(v->pd, buf, bytes,
+		                   IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+		                           IBV_ACCESS_REMOTE_READ);
+		if (!w->mr) {
+			fsc_error("verbs: rank %d: registering a %zu B window at %p on %s failed: "
+			          "%s",
+			          f->rank, bytes, buf, ibv_get_device_name(v->ctx->device),
+			          strerror(errno));
+			rc = -EIO;
+		} else {
+			mine.addr = (uintptr_t)buf;
+			mine.rkey = w->mr->rkey;
+		}
+	}
+	rc = fsc_boot_agree(f->boot, rc, &bad);
+	if (rc && bad != f->rank)
+		fsc_error("verbs: rank %d: rank %d (host %s) could not register its window",
+		          f->rank, bad, host_of(f, bad));
+	if (!rc)
+		rc = fsc_boot_allgather(f->boot, &mine, all, sizeof(mine));
+	for (int p = 0; !rc && p < f->size; p++) {
+		w->raddr[p] = all[p].addr;
+		w->rkey[p] = all[p].rkey;
+	}
+	free(all);
+	if (rc) {
+		verbs_win_free(f, w);
+		return rc;
+	}
+	*win = w;
 	return 0;
 }
 
+/* Post one RDMA write (tag >= 0: with the tag as immediate) or read of
+ * [buf, buf+bytes) against the peer's (raddr, rkey). */
 static int verbs_rma(struct fsc_fabric *f, int peer, enum ibv_wr_opcode op, void *buf, size_t bytes,
-                     uint64_t raddr, uint32_t rkey, struct fsc_req *req)
+                     uint64_t raddr, uint32_t rkey, int tag, struct fsc_req *req)
 {
 	struct verbs *v = f->impl;
 	struct vreq *q = V(req);
 	struct vpeer *p;
-	struct ibv_mr *mr;
+	struct ibv_mr *mr = NULL;
 	struct ibv_sge sge;
 	struct ibv_send_wr wr = {0}, *bad;
-	int rc = check_peer(f, peer);
+	int rc;
 
-	if (rc)
-		return rc;
+	if (!v || !v->connected)
+		return -ENOTCONN;
+	if (peer < 0 || peer >= f->size || peer == f->rank)
+		return -EINVAL;
 	p = &v->peers[peer];
-	if (p->sq_used >= (int)(v->tx_depth + V_SQ_EXTRA))
-		return -EAGAIN; /* send queue full: progress, then retry */
-	memset(q, 0, sizeof(*q));
-	req->peer = peer;
-	req->tag = 0;
-	req->bytes = bytes;
-	req->is_recv = op == IBV_WR_RDMA_READ;
-	req->done = 0;
-	q->buf = buf;
-	mr = mr_for(v, buf, bytes, &q->tmp_mr);
-	if (!mr)
+	if (p->failed)
 		return -EIO;
+	if (tag >= 0 && (rc = check_peer(f, peer)))
+		return rc; /* a notification is a message: not to a poisoned peer */
+	if (bytes > v->pattr.max_msg_sz) {
+		fsc_error(
+		        "verbs: rank %d: a %s of %zu B with rank %d exceeds the largest message of "
+		        "%s port %d (%u B)",
+		        f->rank, op == IBV_WR_RDMA_READ ? "get" : "put", bytes, peer,
+		        ibv_get_device_name(v->ctx->device), v->port, v->pattr.max_msg_sz);
+		return -EMSGSIZE;
+	}
+	memset(q, 0, sizeof(*q));
+	q->buf = buf;
+	q->raddr = raddr;
+	q->rkey = rkey;
+	q->rlen = bytes;
+	if (tag >= 0)
+		op = IBV_WR_RDMA_WRITE_WITH_IMM;
+	q->rma_op = op;
+	if (!bytes && tag < 0) { /* nothing to move, nobody to tell */
+		req_finish(v, req, 0);
+		return 0;
+	}
+	if (p->sq_used >= (int)(v->tx_depth + V_SQ_EXTRA) || (tag >= 0 && !can_send_imm(v, peer)))
+		return -EAGAIN; /* queue full or no credit: progress, then retry */
+	if (bytes && !(op != IBV_WR_RDMA_READ && bytes <= v->inline_max)) {
+		mr = mr_for(v, buf, bytes, &q->tmp_mr);
+		if (!mr)
+			return -EIO;
+	}
 	sge.addr = (uintptr_t)buf;
 	sge.length = (uint32_t)bytes;
-	sge.lkey = mr->lkey;
+	sge.lkey = mr ? mr->lkey : 0;
 	wr.wr_id = (uint64_t)(uintptr_t)req | WR_READ;
 	wr.sg_list = &sge;
-	wr.num_sge = 1;
+	wr.num_sge = bytes ? 1 : 0;
 	wr.opcode = op;
 	wr.send_flags = IBV_SEND_SIGNALED;
+	if (bytes && !mr)
+		wr.send_flags |= IBV_SEND_INLINE;
+	if (tag >= 0)
+		wr.imm_data = htonl((uint32_t)tag);
 	wr.wr.rdma.remote_addr = raddr;
 	wr.wr.rdma.rkey = rkey;
 	rc = ibv_post_send(p->qp, &wr, &bad);
 	if (rc) {
-		fsc_error(
-		        "verbs: rank %d: posting an RDMA %s of %zu B to rank %d (host %s, QP 0x%x) "
-		        "failed: %s",
-		        f->rank, op == IBV_WR_RDMA_READ ? "read" : "write", bytes, peer,
-		        host_of(f, peer), p->qp->qp_num, strerror(rc));
+		fsc_error("verbs: rank %d: posting an %s of %zu B to rank %d (host %s, QP 0x%x) "
+		          "failed: %s",
+		          f->rank, rma_name(op), bytes, peer, host_of(f, peer), p->qp->qp_num,
+		          strerror(rc));
 		req_finish(v, req, -EIO);
 		return -EIO;
 	}
 	p->sq_used++;
+	if (tag >= 0)
+		p->credits--;
 	q->state = VS_RMA;
 	return 0;
 }
 
-/* Write `bytes` from buf into the peer's (raddr, rkey). */
-__attribute__((unused)) static int verbs_put(struct fsc_fabric *f, int peer, const void *buf,
-                                             size_t bytes, uint64_t raddr, uint32_t rkey,
-                                             struct fsc_req *req)
+static int verbs_put(struct fsc_fabric *f, void *win, int peer, size_t offset, const void *buf,
+                     size_t bytes, int tag, struct fsc_req *req)
 {
-	return verbs_rma(f, peer, IBV_WR_RDMA_WRITE, (void *)(uintptr_t)buf, bytes, raddr, rkey,
-	                 req);
+	struct vwin *w = win;
+
+	return verbs_rma(f, peer, IBV_WR_RDMA_WRITE, (void *)(uintptr_t)buf, bytes,
+	                 w->raddr[peer] + offset, w->rkey[peer], tag, req);
 }
 
-/* Read `bytes` from the peer's (raddr, rkey) into buf. */
-__attribute__((unused)) static int verbs_get(struct fsc_fabric *f, int peer, void *buf,
-                                             size_t bytes, uint64_t raddr, uint32_t rkey,
-                                             struct fsc_req *req)
+static int verbs_get(struct fsc_fabric *f, void *win, int peer, size_t offset, void *buf,
+                     size_t bytes, struct fsc_req *req)
 {
-	return verbs_rma(f, peer, IBV_WR_RDMA_READ, buf, bytes, raddr, rkey, req);
+	struct vwin *w = win;
+
+	return verbs_rma(f, peer, IBV_WR_RDMA_READ, buf, bytes, w->raddr[peer] + offset,
+	                 w->rkey[peer], -1, req);
 }
 
 /* ---------------------------------------------------------------- set-up */
@@ -1510,6 +1684,7 @@ static int verbs_connect(struct fsc_fabric *f)
 			continue;
 		rc = connect_qp(f, v, i, pi, qpn[f->rank], psn_for(i, f->rank),
 		                psn_for(f->rank, i));
+		v->peers[i].rqpn = qpn[f->rank];
 	}
 	rc = fsc_boot_agree(f->boot, rc, &bad);
 	if (!rc) {
@@ -1559,8 +1734,9 @@ static int verbs_describe(struct fsc_fabric *f, json_t *info)
 
 const struct fsc_fabric_ops fsc_fabric_verbs = {
         .name = "verbs",
-        .desc = "InfiniBand/RoCE verbs: RC QP per peer, eager + RDMA-read rendezvous",
-        .caps = FSC_CAP_SEND_RECV,
+        .desc = "InfiniBand/RoCE verbs: RC QP per peer, eager + RDMA-read rendezvous, RDMA "
+                "write/read one-sided",
+        .caps = FSC_CAP_SEND_RECV | FSC_CAP_RMA,
         .opts = verbs_opts,
         .probe = verbs_probe,
         .create = verbs_create,
@@ -1573,5 +1749,9 @@ const struct fsc_fabric_ops fsc_fabric_verbs = {
         .test = verbs_test,
         .cancel = verbs_cancel,
         .progress = verbs_progress,
+        .win_create = verbs_win_create,
+        .win_free = verbs_win_free,
+        .put = verbs_put,
+        .get = verbs_get,
         .describe = verbs_describe,
 };

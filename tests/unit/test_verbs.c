@@ -281,58 +281,57 @@ static void verbs_cancel__announced_rendezvous_send_is_busy(void **state)
 	run_two(&t);
 }
 
-/* One-sided: rank 0 writes into rank 1's buffer and reads rank 1's other
- * half back; a wrong rkey is a remote access error that fails the peer. */
+/* One-sided transfers through the contract: a silent put and a notified
+ * one (the notification arrives as a zero-byte message after both),
+ * a get, and a zero-byte notified put into an empty window (no key). */
 static int body_put_get(struct fsc_fabric *f, struct fsc_boot *b, struct two *t)
 {
-	struct {
-		uint64_t addr;
-		uint32_t rkey, pad;
-	} mine = {0}, all[2];
-	char *buf = fsc_fabric_buf_alloc(f, 8192);
-	struct fsc_req r;
+	char *buf = fsc_fabric_buf_alloc(f, 8192), *src = fsc_fabric_buf_alloc(f, 256);
+	struct fsc_win *w = NULL, *empty = NULL;
+	struct fsc_req r[3];
 	int rc;
 
 	(void)t;
-	if (!buf)
+	if (!buf || !src)
 		return -ENOMEM;
-	if ((rc = verbs_rma_key(f, buf, 8192, &mine.addr, &mine.rkey)) ||
-	    (rc = fsc_boot_allgather(b, &mine, all, sizeof(mine))))
-		goto out;
 	if (b->rank == 1)
 		memcpy(buf + 4096, "from one", 9);
-	fsc_boot_barrier(b);
+	if ((rc = fsc_fabric_win_create(f, buf, 8192, &w)) ||
+	    (rc = fsc_fabric_win_create(f, NULL, 0, &empty)))
+		goto out;
 	if (b->rank == 0) {
-		memcpy(buf, "put by zero", 12);
-		if ((rc = verbs_put(f, 1, buf, 12, all[1].addr, all[1].rkey, &r)) ||
-		    (rc = fsc_fabric_wait(f, &r, 1)))
+		memset(src, 0x77, 100);
+		memcpy(src + 100, "put by zero", 12);
+		if ((rc = fsc_fabric_put(f, w, 1, 0, src, 100, -1, &r[0])) ||
+		    (rc = fsc_fabric_put(f, w, 1, 100, src + 100, 12, 7, &r[1])) ||
+		    (rc = fsc_fabric_put(f, empty, 1, 0, NULL, 0, 8, &r[2])) ||
+		    (rc = fsc_fabric_wait(f, r, 3)))
 			goto out;
-		if ((rc = verbs_get(f, 1, buf + 100, 9, all[1].addr + 4096, all[1].rkey, &r)) ||
-		    (rc = fsc_fabric_wait(f, &r, 1)))
+		if ((rc = fsc_fabric_get(f, w, 1, 4096, src, 9, &r[0])) ||
+		    (rc = fsc_fabric_wait(f, r, 1)))
 			goto out;
-		if (strcmp(buf + 100, "from one")) {
+		if (strcmp(src, "from one"))
 			rc = -EPROTO;
+	} else {
+		if ((rc = fsc_fabric_irecv(f, 0, NULL, 0, 7, &r[0])) ||
+		    (rc = fsc_fabric_irecv(f, 0, NULL, 0, 8, &r[1])) ||
+		    (rc = fsc_fabric_wait(f, r, 2)))
 			goto out;
-		}
-	}
-	fsc_boot_barrier(b);
-	if (b->rank == 1 && strcmp(buf, "put by zero"))
-		rc = -EPROTO;
-	fsc_boot_barrier(b);
-	if (!rc && b->rank == 0) {
-		/* a wrong key: the QP fails, and so does what follows on it */
-		if ((rc = verbs_put(f, 1, buf, 12, all[1].addr, all[1].rkey ^ 0x100, &r)))
-			goto out;
-		rc = fsc_fabric_wait(f, &r, 1) == -EIO ? 0 : -EPROTO;
-		if (!rc && fsc_fabric_isend(f, 1, buf, 1, 1, &r) != -EIO)
+		if ((unsigned char)buf[0] != 0x77 || (unsigned char)buf[99] != 0x77 ||
+		    strcmp(buf + 100, "put by zero"))
 			rc = -EPROTO;
 	}
 out:
+	if (w)
+		rc = fsc_fabric_win_free(w) ? (rc ? rc : -EIO) : rc;
+	if (empty)
+		fsc_fabric_win_free(empty);
 	fsc_fabric_buf_free(f, buf);
+	fsc_fabric_buf_free(f, src);
 	return rc;
 }
 
-static void verbs_put__and_get_move_data_and_a_bad_rkey_fails_the_peer(void **state)
+static void verbs_put__notified_put_and_get_through_windows(void **state)
 {
 	struct two t = {.body = body_put_get};
 
@@ -380,7 +379,7 @@ int main(void)
 	        cmocka_unit_test(verbs_probe__explicit_gid_index),
 	        cmocka_unit_test(verbs_cancel__unmatched_receive_is_never_written),
 	        cmocka_unit_test(verbs_cancel__announced_rendezvous_send_is_busy),
-	        cmocka_unit_test(verbs_put__and_get_move_data_and_a_bad_rkey_fails_the_peer),
+	        cmocka_unit_test(verbs_put__notified_put_and_get_through_windows),
 	        cmocka_unit_test(verbs_describe__records_device_port_gid_and_rate),
 	};
 
