@@ -73,6 +73,8 @@ static struct {
 	struct dbl_dev dev[DBL_MAX_DEV];
 	uint32_t max_qp_wr;
 	unsigned drop_every;     /* drop every Nth request packet (0: none) */
+	uint64_t down_after;     /* ports go DOWN after this many requests (0: never) */
+	unsigned long down_base; /* req_count when the configuration was read */
 	uint64_t delay_ns;       /* added one-way latency */
 	uint64_t min_timeout_ns; /* floor of the transport timeout */
 	unsigned long req_count;
@@ -222,6 +224,8 @@ static void config_load(void)
 	}
 	g.max_qp_wr = (uint32_t)env_u64("IBDOUBLE_MAX_QP_WR", 8192);
 	g.drop_every = (unsigned)env_u64("IBDOUBLE_DROP_EVERY", 0);
+	g.down_after = env_u64("IBDOUBLE_DOWN_AFTER", 0);
+	g.down_base = g.req_count;
 	g.delay_ns = env_u64("IBDOUBLE_DELAY_US", 0) * 1000ull;
 	g.min_timeout_ns = env_u64("IBDOUBLE_MIN_TIMEOUT_MS", 10000) * 1000000ull;
 	g.force_tcp = env_u64("IBDOUBLE_FORCE_TCP", 0) != 0;
@@ -761,6 +765,11 @@ static void sq_transmit(struct dbl_qp *qp)
 		if (!qp->ack_due)
 			qp->ack_due = now_ns();
 		g.req_count++;
+		/* the fault "link went down": from the request after the
+		 * configured count on, every port of this process is DOWN */
+		if (g.down_after && g.req_count - g.down_base > g.down_after)
+			for (int i = 0; i < g.ndev; i++)
+				g.dev[i].state = IBV_PORT_DOWN;
 		if (!port_up(qp) || (g.drop_every && g.req_count % g.drop_every == 0)) {
 			free(owned);
 			continue; /* lost on the wire: found by the transport timeout */

@@ -584,6 +584,44 @@ static void ibv_post_send__over_tcp_and_retry_exceeded(void **state)
 	unsetenv("IBDOUBLE_FORCE_TCP");
 }
 
+/* IBDOUBLE_DOWN_AFTER: the first request goes through, then the port is
+ * DOWN (ibv_query_port says so) and the next request is lost until the
+ * transport retry counter runs out. */
+static void ibv_post_send__port_goes_down_after_n_requests(void **state)
+{
+	struct pair p;
+	struct ibv_port_attr pa;
+
+	(void)state;
+	setenv("IBDOUBLE_DOWN_AFTER", "1", 1);
+	setenv("IBDOUBLE_MIN_TIMEOUT_MS", "1", 1);
+	pair_create(&p, 16, 0, 7);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(to_init(p.qp[i], IBV_ACCESS_LOCAL_WRITE), 0);
+		assert_int_equal(to_rtr(&p, i, 1), 0);
+		assert_int_equal(to_rts(&p, i, 1, 2, 7), 0);
+	}
+	assert_int_equal(ibv_query_port(p.ctx, 1, &pa), 0);
+	assert_int_equal(pa.state, IBV_PORT_ACTIVE);
+	assert_int_equal(post_recv(p.qp[1], p.buf[1], 64, p.mr[1]->lkey, 3), 0);
+	assert_int_equal(post_recv(p.qp[1], p.buf[1], 64, p.mr[1]->lkey, 4), 0);
+	assert_int_equal(post_send(p.qp[0], IBV_WR_SEND, p.buf[0], 8, p.mr[0]->lkey,
+	                           IBV_SEND_SIGNALED, 0, 0, 1),
+	                 0);
+	assert_int_equal(poll_one(p.cq[0]).status, IBV_WC_SUCCESS);
+	assert_int_equal(poll_one(p.cq[1]).wr_id, 3);
+	assert_int_equal(post_send(p.qp[0], IBV_WR_SEND, p.buf[0], 8, p.mr[0]->lkey,
+	                           IBV_SEND_SIGNALED, 0, 0, 2),
+	                 0);
+	assert_int_equal(ibv_query_port(p.ctx, 1, &pa), 0);
+	assert_int_equal(pa.state, IBV_PORT_DOWN);
+	assert_int_equal(poll_one(p.cq[0]).status, IBV_WC_RETRY_EXC_ERR);
+	assert_cq_empty(p.cq[1]);
+	pair_destroy(&p);
+	unsetenv("IBDOUBLE_DOWN_AFTER");
+	unsetenv("IBDOUBLE_MIN_TIMEOUT_MS");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -602,6 +640,7 @@ int main(void)
 	        cmocka_unit_test(ibv_post_send__unsignaled_sends_hold_queue_slots),
 	        cmocka_unit_test(ibv_poll_cq__overrun_puts_the_cq_in_error),
 	        cmocka_unit_test(ibv_post_send__over_tcp_and_retry_exceeded),
+	        cmocka_unit_test(ibv_post_send__port_goes_down_after_n_requests),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
