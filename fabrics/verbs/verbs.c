@@ -171,28 +171,45 @@ struct verbs {
 	int cq_failed;
 };
 
+/* --verbs-mtu, in the order of its choices. */
+enum verbs_mtu { VMTU_ACTIVE, VMTU_256, VMTU_512, VMTU_1024, VMTU_2048, VMTU_4096 };
+
+/* The values of verbs_opts, filled once by fsc_config_fill. */
+struct verbs_conf {
+	const char *dev; /* "mlx5_0" or "mlx5_0:1"; NULL: automatic */
+	const char *gid; /* "auto" or an index */
+	const char *ifspec;
+	enum verbs_mtu mtu;
+	int64_t rx_depth, tx_depth;
+	uint64_t eager, inline_max;
+	int64_t sl, tclass;
+};
+
 static const struct fsc_opt verbs_opts[] = {
         {"verbs-dev", 0, FSC_OPT_STRING, NULL,
-         "HCA and port, e.g. mlx5_0 or mlx5_0:1; default: the first ACTIVE port", NULL, 0, 0},
+         "HCA and port, e.g. mlx5_0 or mlx5_0:1; default: the first ACTIVE port", NULL, 0, 0,
+         FSC_AT_STRING(struct verbs_conf, dev)},
         {"verbs-gid", 0, FSC_OPT_STRING, "auto",
          "GID index (RoCE), or auto: a RoCE v2 IPv4-mapped GID (of --verbs-if if given)", NULL, 0,
-         0},
+         0, FSC_AT_STRING(struct verbs_conf, gid)},
         {"verbs-if", 0, FSC_OPT_STRING, NULL,
          "RoCE: interface name, IPv4 subnet (198.18.0.0/24) or address whose GID to use", NULL, 0,
-         0},
+         0, FSC_AT_STRING(struct verbs_conf, ifspec)},
         {"verbs-mtu", 0, FSC_OPT_CHOICE, "active", "path MTU: the port's active MTU or a size",
-         "active|256|512|1024|2048|4096", 0, 0},
+         "active|256|512|1024|2048|4096", 0, 0, FSC_AT_CHOICE(struct verbs_conf, mtu)},
         {"verbs-rx-depth", 0, FSC_OPT_INT, "64", "receive buffers pre-posted per peer (credits)",
-         NULL, 4, 4096},
+         NULL, 4, 4096, FSC_AT_INT(struct verbs_conf, rx_depth)},
         {"verbs-tx-depth", 0, FSC_OPT_INT, "64", "bounce slots (eager sends in flight) per peer",
-         NULL, 4, 4096},
+         NULL, 4, 4096, FSC_AT_INT(struct verbs_conf, tx_depth)},
         {"verbs-eager", 0, FSC_OPT_SIZE, "8K", "largest message sent eagerly (copied)", NULL, 0,
-         1048576},
+         1048576, FSC_AT_SIZE(struct verbs_conf, eager)},
         {"verbs-inline", 0, FSC_OPT_SIZE, "64", "largest send posted inline (header included)",
-         NULL, 0, 1024},
-        {"verbs-sl", 0, FSC_OPT_INT, "0", "service level (IB)", NULL, 0, 15},
-        {"verbs-tclass", 0, FSC_OPT_INT, "0", "traffic class (RoCE GRH)", NULL, 0, 255},
-        {NULL, 0, 0, NULL, NULL, NULL, 0, 0},
+         NULL, 0, 1024, FSC_AT_SIZE(struct verbs_conf, inline_max)},
+        {"verbs-sl", 0, FSC_OPT_INT, "0", "service level (IB)", NULL, 0, 15,
+         FSC_AT_INT(struct verbs_conf, sl)},
+        {"verbs-tclass", 0, FSC_OPT_INT, "0", "traffic class (RoCE GRH)", NULL, 0, 255,
+         FSC_AT_INT(struct verbs_conf, tclass)},
+        {NULL, 0, 0, NULL, NULL, NULL, 0, 0, {0, 0, 0}},
 };
 
 static const char *host_of(struct fsc_fabric *f, int rank)
@@ -202,47 +219,67 @@ static const char *host_of(struct fsc_fabric *f, int rank)
 
 /* ---------------------------------------------------------------- options */
 
-static void read_options(struct verbs *v, const struct fsc_config *cfg)
+/* A decimal integer in [min, max] filling the whole of s. */
+static int parse_uint(const char *s, long min, long max, int *out)
 {
+	char *end;
+	long n;
+
+	if (!s || !*s || *s == '-' || *s == '+')
+		return -EINVAL;
+	errno = 0;
+	n = strtol(s, &end, 10);
+	if (errno || *end || n < min || n > max)
+		return -EINVAL;
+	*out = (int)n;
+	return 0;
+}
+
+/* Fill v's options from cfg (the table's defaults where cfg lacks them).
+ * A bad --verbs-dev port or --verbs-gid is -EINVAL with one line in err
+ * naming the value and what is valid. */
+static int read_options(struct verbs *v, const struct fsc_config *cfg, char *err, size_t len)
+{
+	static const int mtus[] = {0, 256, 512, 1024, 2048, 4096};
+	struct verbs_conf c;
+	int rc;
+
+	memset(&c, 0, sizeof(c));
+	rc = fsc_config_fill(cfg, verbs_opts, &c, err, len);
+	if (rc)
+		return rc;
 	v->gid_opt = -1;
-	v->rx_depth = 64;
-	v->tx_depth = 64;
-	v->eager = 8192;
-	v->inline_max = 64;
-	if (!cfg)
-		return;
-	if (fsc_cfg_has(cfg, "verbs-dev")) {
-		const char *s = fsc_cfg_str(cfg, "verbs-dev");
-		const char *c = strchr(s, ':');
+	if (c.dev && *c.dev) {
+		const char *colon = strchr(c.dev, ':');
+		size_t n = colon ? (size_t)(colon - c.dev) : strlen(c.dev);
 
-		snprintf(v->dev_opt, sizeof(v->dev_opt), "%.*s", c ? (int)(c - s) : (int)strlen(s),
-		         s);
-		v->port_opt = c ? atoi(c + 1) : 0;
+		if (n == 0 || n >= sizeof(v->dev_opt) ||
+		    (colon && parse_uint(colon + 1, 1, 255, &v->port_opt))) {
+			snprintf(err, len,
+			         "invalid value '%s' for --verbs-dev: expected an HCA name with an "
+			         "optional port from 1 to 255, e.g. mlx5_0 or mlx5_0:1",
+			         c.dev);
+			return -EINVAL;
+		}
+		snprintf(v->dev_opt, sizeof(v->dev_opt), "%.*s", (int)n, c.dev);
 	}
-	if (fsc_cfg_has(cfg, "verbs-gid")) {
-		const char *s = fsc_cfg_str(cfg, "verbs-gid");
-
-		v->gid_opt = strcmp(s, "auto") ? atoi(s) : -1;
+	if (c.gid && strcmp(c.gid, "auto") && parse_uint(c.gid, 0, 255, &v->gid_opt)) {
+		snprintf(err, len,
+		         "invalid value '%s' for --verbs-gid: expected auto or a GID index from 0 "
+		         "to 255",
+		         c.gid);
+		return -EINVAL;
 	}
-	if (fsc_cfg_has(cfg, "verbs-if"))
-		snprintf(v->if_opt, sizeof(v->if_opt), "%s", fsc_cfg_str(cfg, "verbs-if"));
-	if (fsc_cfg_has(cfg, "verbs-mtu")) {
-		const char *s = fsc_cfg_str(cfg, "verbs-mtu");
-
-		v->mtu_opt = strcmp(s, "active") ? atoi(s) : 0;
-	}
-	if (fsc_cfg_has(cfg, "verbs-rx-depth"))
-		v->rx_depth = (uint32_t)fsc_cfg_int(cfg, "verbs-rx-depth");
-	if (fsc_cfg_has(cfg, "verbs-tx-depth"))
-		v->tx_depth = (uint32_t)fsc_cfg_int(cfg, "verbs-tx-depth");
-	if (fsc_cfg_has(cfg, "verbs-eager"))
-		v->eager = fsc_cfg_size(cfg, "verbs-eager");
-	if (fsc_cfg_has(cfg, "verbs-inline"))
-		v->inline_max = (uint32_t)fsc_cfg_size(cfg, "verbs-inline");
-	if (fsc_cfg_has(cfg, "verbs-sl"))
-		v->sl = (int)fsc_cfg_int(cfg, "verbs-sl");
-	if (fsc_cfg_has(cfg, "verbs-tclass"))
-		v->tclass = (int)fsc_cfg_int(cfg, "verbs-tclass");
+	if (c.ifspec)
+		snprintf(v->if_opt, sizeof(v->if_opt), "%s", c.ifspec);
+	v->mtu_opt = c.mtu >= VMTU_ACTIVE && c.mtu <= VMTU_4096 ? mtus[c.mtu] : 0;
+	v->rx_depth = (uint32_t)c.rx_depth;
+	v->tx_depth = (uint32_t)c.tx_depth;
+	v->eager = (size_t)c.eager;
+	v->inline_max = (uint32_t)c.inline_max;
+	v->sl = (int)c.sl;
+	v->tclass = (int)c.tclass;
+	return 0;
 }
 
 /* ---------------------------------------------------------------- device */
@@ -448,7 +485,9 @@ static int verbs_probe(const struct fsc_config *cfg, char *reason, size_t len)
 	struct verbs v = {0};
 	int rc;
 
-	read_options(&v, cfg);
+	rc = read_options(&v, cfg, reason, len);
+	if (rc)
+		return rc;
 	rc = open_device(&v, reason, len);
 	if (!rc)
 		rc = select_gid(&v, reason, len);
@@ -1423,10 +1462,15 @@ static int verbs_create(struct fsc_fabric *f, const struct fsc_config *cfg)
 
 	if (!v)
 		return -ENOMEM;
+	char err[256] = "";
+	int rc;
+
 	v->f = f;
-	read_options(v, cfg);
 	f->impl = v;
-	return 0;
+	rc = read_options(v, cfg, err, sizeof(err));
+	if (rc)
+		fsc_error("verbs: rank %d: %s", f->rank, err);
+	return rc;
 }
 
 static void verbs_destroy(struct fsc_fabric *f)

@@ -40,6 +40,87 @@ static void devices(const char *spec)
 	assert_int_equal(setenv("IBDOUBLE_DEVICES", spec, 1), 0);
 }
 
+/* The table's defaults without a config, typed values with one. */
+static void read_options__fills_typed_values_and_defaults(void **state)
+{
+	struct verbs d = {0}, v = {0};
+	struct fsc_config *cfg = cfg_with("verbs-dev", "mlx5_1:2");
+	char err[256] = "";
+
+	(void)state;
+	assert_int_equal(read_options(&d, NULL, err, sizeof(err)), 0);
+	assert_string_equal(d.dev_opt, "");
+	assert_int_equal(d.port_opt, 0);
+	assert_int_equal(d.gid_opt, -1);
+	assert_int_equal(d.mtu_opt, 0);
+	assert_int_equal(d.rx_depth, 64);
+	assert_int_equal(d.tx_depth, 64);
+	assert_int_equal(d.eager, 8192);
+	assert_int_equal(d.inline_max, 64);
+	assert_int_equal(d.sl, 0);
+	assert_int_equal(d.tclass, 0);
+	assert_int_equal(fsc_config_set(cfg, "verbs-gid", "3", err, sizeof(err)), 0);
+	assert_int_equal(fsc_config_set(cfg, "verbs-if", "198.18.0.0/24", err, sizeof(err)), 0);
+	assert_int_equal(fsc_config_set(cfg, "verbs-mtu", "1024", err, sizeof(err)), 0);
+	assert_int_equal(fsc_config_set(cfg, "verbs-rx-depth", "128", err, sizeof(err)), 0);
+	assert_int_equal(fsc_config_set(cfg, "verbs-tx-depth", "32", err, sizeof(err)), 0);
+	assert_int_equal(fsc_config_set(cfg, "verbs-eager", "16K", err, sizeof(err)), 0);
+	assert_int_equal(fsc_config_set(cfg, "verbs-inline", "128", err, sizeof(err)), 0);
+	assert_int_equal(fsc_config_set(cfg, "verbs-sl", "3", err, sizeof(err)), 0);
+	assert_int_equal(fsc_config_set(cfg, "verbs-tclass", "106", err, sizeof(err)), 0);
+	assert_int_equal(read_options(&v, cfg, err, sizeof(err)), 0);
+	assert_string_equal(v.dev_opt, "mlx5_1");
+	assert_int_equal(v.port_opt, 2);
+	assert_int_equal(v.gid_opt, 3);
+	assert_string_equal(v.if_opt, "198.18.0.0/24");
+	assert_int_equal(v.mtu_opt, 1024);
+	assert_int_equal(v.rx_depth, 128);
+	assert_int_equal(v.tx_depth, 32);
+	assert_int_equal(v.eager, 16384);
+	assert_int_equal(v.inline_max, 128);
+	assert_int_equal(v.sl, 3);
+	assert_int_equal(v.tclass, 106);
+	fsc_config_free(cfg);
+}
+
+/* A port or GID index that is not a number in range is one line naming
+ * the value and what is valid, at probe and at create. */
+static void read_options__bad_port_or_gid_is_a_one_line_error(void **state)
+{
+	static const struct {
+		const char *name, *value, *want;
+	} bad[] = {
+	        {"verbs-dev", "mlx5_0:x",
+	         "invalid value 'mlx5_0:x' for --verbs-dev: expected an HCA name with an optional "
+	         "port from 1 to 255, e.g. mlx5_0 or mlx5_0:1"},
+	        {"verbs-dev", "mlx5_0:0",
+	         "invalid value 'mlx5_0:0' for --verbs-dev: expected an HCA name with an optional "
+	         "port from 1 to 255, e.g. mlx5_0 or mlx5_0:1"},
+	        {"verbs-dev", ":1",
+	         "invalid value ':1' for --verbs-dev: expected an HCA name with an optional "
+	         "port from 1 to 255, e.g. mlx5_0 or mlx5_0:1"},
+	        {"verbs-gid", "x3",
+	         "invalid value 'x3' for --verbs-gid: expected auto or a GID index from 0 to 255"},
+	        {"verbs-gid", "256",
+	         "invalid value '256' for --verbs-gid: expected auto or a GID index from 0 to 255"},
+	};
+
+	(void)state;
+	devices("ibd0");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct fsc_config *cfg = cfg_with(bad[i].name, bad[i].value);
+		struct fsc_fabric *f = NULL;
+		char reason[256] = "";
+
+		assert_int_equal(verbs_probe(cfg, reason, sizeof(reason)), -EINVAL);
+		assert_string_equal(reason, bad[i].want);
+		assert_int_equal(fsc_fabric_create(&fsc_fabric_verbs_under_test, NULL, cfg, &f),
+		                 -EINVAL);
+		assert_null(f);
+		fsc_config_free(cfg);
+	}
+}
+
 static void verbs_probe__no_active_port_names_the_ports(void **state)
 {
 	char reason[256];
@@ -70,7 +151,7 @@ static void verbs_probe__skips_a_down_port_for_the_first_active(void **state)
 
 	(void)state;
 	devices("mlx5_0:eth:down,mlx5_1:ib:active");
-	read_options(&v, NULL);
+	assert_int_equal(read_options(&v, NULL, reason, sizeof(reason)), 0);
 	assert_int_equal(open_device(&v, reason, sizeof(reason)), 0);
 	assert_string_equal(ibv_get_device_name(v.ctx->device), "mlx5_1");
 	assert_string_equal(v.selected_by, "first ACTIVE port");
@@ -114,7 +195,7 @@ static void verbs_probe__prefers_the_hca_near_this_ranks_cores(void **state)
 	assert_true(near > 0);
 	setenv("IBDOUBLE_SYSFS", dir, 1);
 	devices("mlx5_0,mlx5_1");
-	read_options(&v, NULL);
+	assert_int_equal(read_options(&v, NULL, reason, sizeof(reason)), 0);
 	assert_int_equal(open_device(&v, reason, sizeof(reason)), 0);
 	assert_string_equal(ibv_get_device_name(v.ctx->device), "mlx5_1");
 	snprintf(want, sizeof(want),
@@ -148,7 +229,7 @@ static void verbs_probe__explicit_gid_index(void **state)
 
 	(void)state;
 	devices("ibd0");
-	read_options(&v, cfg);
+	assert_int_equal(read_options(&v, cfg, reason, sizeof(reason)), 0);
 	assert_int_equal(open_device(&v, reason, sizeof(reason)), 0);
 	assert_int_equal(select_gid(&v, reason, sizeof(reason)), 0);
 	assert_int_equal(v.gid_index, 2);
@@ -371,6 +452,8 @@ static void verbs_describe__records_device_port_gid_and_rate(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(read_options__fills_typed_values_and_defaults),
+	        cmocka_unit_test(read_options__bad_port_or_gid_is_a_one_line_error),
 	        cmocka_unit_test(verbs_probe__no_active_port_names_the_ports),
 	        cmocka_unit_test(verbs_probe__unknown_device_lists_the_devices),
 	        cmocka_unit_test(verbs_probe__skips_a_down_port_for_the_first_active),
