@@ -566,6 +566,23 @@ static int susp_cmp(const void *x, const void *y)
 	return (a->b > b->b) - (a->b < b->b);
 }
 
+/* A leaf's or a host's two sides (out: cross-leaf out or sends; in:
+ * cross-leaf in or receives), effects eo and ei over ko and ki cells: which
+ * are past the ratio tn (and z standard errors out, unless cand), the worse
+ * effect and its standard errors.  Returns whether either side is. */
+static int two_sided(double eo, uint64_t ko, double ei, uint64_t ki, double s, double tn, double z,
+                     int cand, int *so, int *si, double *worst, double *sig)
+{
+	double zo = ko ? -eo / (s * MEDIAN_SE / sqrt((double)ko)) : 0;
+	double zi = ki ? -ei / (s * MEDIAN_SE / sqrt((double)ki)) : 0;
+
+	*so = ko && eo < tn && (cand || zo > z);
+	*si = ki && ei < tn && (cand || zi > z);
+	*worst = *so && *si ? fmin(eo, ei) : *so ? eo : ei;
+	*sig = *so && *si ? fmax(zo, zi) : *so ? zo : zi;
+	return *so || *si;
+}
+
 size_t fsc_tattr_decide(struct fsc_tattr *a, struct fsc_tsusp *out, size_t max_out, size_t *ncand)
 {
 	double tn = log(a->p.node_ratio), s, z = a->p.min_sigmas;
@@ -587,17 +604,12 @@ size_t fsc_tattr_decide(struct fsc_tattr *a, struct fsc_tsusp *out, size_t max_o
 		const uint32_t *h = a->lh + (size_t)l * L_N * NBT;
 		uint64_t ko = hist_total32(h + L_OUT * NBT), ki = hist_total32(h + L_IN * NBT);
 		uint64_t kn = hist_total32(h + L_INTRA * NBT);
-		double zo = ko ? -a->lout[l] / (s * MEDIAN_SE / sqrt((double)ko)) : 0;
-		double zi = ki ? -a->lleaf_in[l] / (s * MEDIAN_SE / sqrt((double)ki)) : 0;
-		int so = ko && a->lout[l] < tn && (cand || zo > z);
-		int si = ki && a->lleaf_in[l] < tn && (cand || zi > z);
-		double worst;
+		int so, si;
+		double worst, sig;
 
-		if (!so && !si)
+		if (!two_sided(a->lout[l], ko, a->lleaf_in[l], ki, s, tn, z, cand, &so, &si, &worst,
+		               &sig))
 			continue;
-		worst = so && si ? fmin(a->lout[l], a->lleaf_in[l])
-		        : so     ? a->lout[l]
-		                 : a->lleaf_in[l];
 		all[k++] = (struct fsc_tsusp){
 		        .kind = FSC_TS_LEAF,
 		        .a = l,
@@ -611,9 +623,7 @@ size_t fsc_tattr_decide(struct fsc_tattr *a, struct fsc_tsusp *out, size_t max_o
 		        .slow_intra = kn && a->lin[l] < tn,
 		        .measured = exp(a->mu[1] + worst),
 		        .expected = exp(a->mu[1]),
-		        .sigmas = so && si ? fmax(zo, zi)
-		                  : so     ? zo
-		                           : zi,
+		        .sigmas = sig,
 		};
 		all[k - 1].significant = all[k - 1].sigmas > z;
 	}
@@ -621,15 +631,11 @@ size_t fsc_tattr_decide(struct fsc_tattr *a, struct fsc_tsusp *out, size_t max_o
 		const uint16_t *h = a->hh + (size_t)i * H_N * NBT;
 		uint64_t kr = hist_total16(h + H_ROW_IN * NBT) + hist_total16(h + H_ROW_X * NBT);
 		uint64_t kc = hist_total16(h + H_COL_IN * NBT) + hist_total16(h + H_COL_X * NBT);
-		double zr = kr ? -a->r[i] / (s * MEDIAN_SE / sqrt((double)kr)) : 0;
-		double zc = kc ? -a->c[i] / (s * MEDIAN_SE / sqrt((double)kc)) : 0;
-		int sr = kr && a->r[i] < tn && (cand || zr > z);
-		int sc = kc && a->c[i] < tn && (cand || zc > z);
-		double worst;
+		int sr, sc;
+		double worst, sig;
 
-		if (!sr && !sc)
+		if (!two_sided(a->r[i], kr, a->c[i], kc, s, tn, z, cand, &sr, &sc, &worst, &sig))
 			continue;
-		worst = sr && sc ? fmin(a->r[i], a->c[i]) : sr ? a->r[i] : a->c[i];
 		all[k++] = (struct fsc_tsusp){
 		        .kind = FSC_TS_HOST,
 		        .a = i,
@@ -643,9 +649,7 @@ size_t fsc_tattr_decide(struct fsc_tattr *a, struct fsc_tsusp *out, size_t max_o
 		        .dead = a->zrow[i] + a->zcol[i] == kr + kc,
 		        .measured = exp(a->mu[0] + worst),
 		        .expected = exp(a->mu[0]),
-		        .sigmas = sr && sc ? fmax(zr, zc)
-		                  : sr     ? zr
-		                           : zc,
+		        .sigmas = sig,
 		};
 		all[k - 1].significant = all[k - 1].sigmas > z;
 	}
