@@ -13,6 +13,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "matrix.h"
 #include "schedule.h"
 
 #define RETEST_REPEATS 3
@@ -537,10 +538,10 @@ int fsc_sim_run(const struct fsc_sim_params *p, struct fsc_sim_result *res, char
 	res->attr_cpu_s += cpu_s() - c1;
 	res->attr_s += res->fit_s;
 	/* every significant suspect is re-tested, then the worst of the others
-	 * within min(c, 4 + 2 ceil(sqrt(c))), as the pairs pattern does */
+	 * within the pairs pattern's budget */
 	for (size_t i = 0; i < ns; i++)
 		nsig += su[i].significant;
-	budget = (size_t)(4 + 2 * ceil(sqrt((double)(ns - nsig))));
+	budget = fsc_matrix_retest_budget(ns - nsig);
 	for (size_t i = 0, other = 0; i < ns; i++) {
 		if (!su[i].significant && other++ >= budget)
 			continue;
