@@ -34,28 +34,37 @@
 #include "session.h"
 #include "stats.h"
 
+/* The accept options, read once (fsc_config_fill) after parsing. */
+struct accept_settings {
+	const char *output, *junit; /* "auto", "none" or a path */
+	int64_t retries, ranks;
+	struct fsc_opt_list fabric_filter;
+	bool verbose, dry_run;
+};
+
 static const struct fsc_opt accept_opts[] = {
         {"output", 0, FSC_OPT_STRING, "auto",
          "results JSON path ('auto': results/runs/accept-<spec name>-<time>.json; 'none': no "
          "file)",
-         0, 0, 0},
+         0, 0, 0, FSC_AT_STRING(struct accept_settings, output)},
         {"junit", 0, FSC_OPT_STRING, "auto",
          "JUnit XML path ('auto': the results path with .junit.xml for .json; 'none': no file)", 0,
-         0, 0},
+         0, 0, FSC_AT_STRING(struct accept_settings, junit)},
         {"retries", 0, FSC_OPT_INT, "1",
          "re-runs of a test whose check failed; a check fails only when it fails every time", 0, 0,
-         10},
+         10, FSC_AT_INT(struct accept_settings, retries)},
         {"fabric-filter", 0, FSC_OPT_LIST, 0,
-         "run only these fabrics (comma-separated); the spec's other fabrics are skipped", 0, 0, 0},
+         "run only these fabrics (comma-separated); the spec's other fabrics are skipped", 0, 0, 0,
+         FSC_AT_LIST(struct accept_settings, fabric_filter)},
         {"ranks", 0, FSC_OPT_INT, "4",
          "ranks of an in-process run (a spec whose fabrics all run their ranks in one process, "
          "without mpirun); each is its own virtual host lb<N>",
-         0, 2, 64},
-        {"verbose", 'v', FSC_OPT_FLAG, 0, "print every test's result tables as `run` does", 0, 0,
-         0},
+         0, 2, 64, FSC_AT_INT(struct accept_settings, ranks)},
+        {"verbose", 'v', FSC_OPT_FLAG, 0, "print every test's result tables as `run` does", 0, 0, 0,
+         FSC_AT_FLAG(struct accept_settings, verbose)},
         {"dry-run", 0, FSC_OPT_FLAG, 0,
          "check the spec (syntax, schema, names, option values) and print the plan; run nothing", 0,
-         0, 0},
+         0, 0, FSC_AT_FLAG(struct accept_settings, dry_run)},
         {0, 0, 0, 0, 0, 0, 0, 0},
 };
 
@@ -67,6 +76,7 @@ struct accept_ctx {
 	int argc;
 	char **argv;
 	struct fsc_config *acfg;
+	struct accept_settings set; /* filled from acfg */
 	int parse_rc;
 	char parse_err[512];
 	const char *spec_path;
@@ -419,13 +429,10 @@ static int accept_rank(struct fsc_boot *b, void *arg)
 	rc = fsc_spec_parse(text, len, x->spec_path, &spec, err, sizeof(err));
 	free(text);
 	st.spec = spec;
-	if (!rc) {
-		const char *const *filter;
-		size_t nfilter = fsc_cfg_list(x->acfg, "fabric-filter", &filter);
-
-		rc = fsc_accept_plan_build(&plan, spec, filter, nfilter,
-		                           (int)fsc_cfg_int(x->acfg, "ranks"), b, err, sizeof(err));
-	}
+	if (!rc)
+		rc = fsc_accept_plan_build(&plan, spec, x->set.fabric_filter.items,
+		                           x->set.fabric_filter.n, (int)x->set.ranks, b, err,
+		                           sizeof(err));
 	/* Every rank built its plan from the same text; a configuration
 	 * that still differs (environment-dependent defaults, different
 	 * binaries) would measure different things or deadlock. */
@@ -435,8 +442,8 @@ static int accept_rank(struct fsc_boot *b, void *arg)
 	for (size_t i = 0; !rc && i < plan.n; i++)
 		if (plan.items[i].cfg)
 			rc = fsc_session_agree_config(b, plan.items[i].cfg, err, sizeof(err));
-	o = fsc_cfg_str(x->acfg, "output");
-	j = fsc_cfg_str(x->acfg, "junit");
+	o = x->set.output;
+	j = x->set.junit;
 	if (!rc && b->rank == 0) {
 		if (o && strcmp(o, "none")) {
 			if (strcmp(o, "auto"))
@@ -476,8 +483,8 @@ static int accept_rank(struct fsc_boot *b, void *arg)
 	                      st.res ? fsc_results_meta(st.res) : 0);
 	if (rc)
 		goto out;
-	st.retries = (int)fsc_cfg_int(x->acfg, "retries");
-	st.verbose = fsc_cfg_flag(x->acfg, "verbose");
+	st.retries = (int)x->set.retries;
+	st.verbose = x->set.verbose;
 	st.nrun = plan.n;
 	if (b->rank == 0) {
 		json_object_set_new(fsc_results_meta(st.res), "fabrics", json_object());
@@ -583,10 +590,11 @@ static void accept_usage(FILE *f)
  * no GPU, no RDMA device) or filtered out run nowhere and do not count; a
  * spec left with nothing to run is judged in-process too, without starting
  * MPI. */
-static int only_inprocess(const struct fsc_spec *s, const struct fsc_config *acfg)
+static int only_inprocess(const struct fsc_spec *s, const struct accept_settings *set,
+                          const struct fsc_config *acfg)
 {
-	const char *const *filter;
-	size_t nfilter = fsc_cfg_list(acfg, "fabric-filter", &filter);
+	const char *const *filter = set->fabric_filter.items;
+	size_t nfilter = set->fabric_filter.n;
 
 	for (size_t i = 0; i < s->ntests; i++)
 		for (size_t f = 0; f < s->tests[i].nfabrics; f++) {
@@ -618,13 +626,10 @@ static int dry_run(struct accept_ctx *x, int speak)
 	rc = fsc_spec_read(x->spec_path, &text, &len, err, sizeof(err));
 	if (!rc)
 		rc = fsc_spec_parse(text, len, x->spec_path, &spec, err, sizeof(err));
-	if (!rc) {
-		const char *const *filter;
-		size_t nfilter = fsc_cfg_list(x->acfg, "fabric-filter", &filter);
-
-		rc = fsc_accept_plan_build(&plan, spec, filter, nfilter,
-		                           (int)fsc_cfg_int(x->acfg, "ranks"), 0, err, sizeof(err));
-	}
+	if (!rc)
+		rc = fsc_accept_plan_build(&plan, spec, x->set.fabric_filter.items,
+		                           x->set.fabric_filter.n, (int)x->set.ranks, 0, err,
+		                           sizeof(err));
 	if (rc && speak)
 		fprintf(stderr, "fabscope: error: %s\n", err);
 	if (!rc && speak) {
@@ -655,7 +660,7 @@ static int dry_run(struct accept_ctx *x, int speak)
 
 static int local_run(struct accept_ctx *x)
 {
-	int n = (int)fsc_cfg_int(x->acfg, "ranks"), rc;
+	int n = (int)x->set.ranks, rc;
 	char(*names)[16] = calloc((size_t)n, sizeof(*names));
 	const char **hosts = calloc((size_t)n, sizeof(*hosts));
 	int *rcs = calloc((size_t)n, sizeof(*rcs));
@@ -725,9 +730,14 @@ int fsc_accept_main(int argc, char **argv)
 			x.parse_rc = -EINVAL;
 		}
 	}
+	/* Typed values, read once: a broken table is a programming error,
+	 * reported as bad input rather than run with wrong values. */
+	if (!x.parse_rc)
+		x.parse_rc = fsc_config_fill(x.acfg, accept_opts, &x.set, x.parse_err,
+		                             sizeof(x.parse_err));
 	if (!x.parse_rc) {
-		const char *const *filter;
-		size_t n = fsc_cfg_list(x.acfg, "fabric-filter", &filter);
+		const char *const *filter = x.set.fabric_filter.items;
+		size_t n = x.set.fabric_filter.n;
 		char names[256];
 
 		fsc_accept_fabric_names(names, sizeof(names));
@@ -745,7 +755,7 @@ int fsc_accept_main(int argc, char **argv)
 		rc = FSC_EXIT_USAGE;
 		goto out;
 	}
-	if (!x.parse_rc && fsc_cfg_flag(x.acfg, "dry-run")) {
+	if (!x.parse_rc && x.set.dry_run) {
 		rc = dry_run(&x, speak);
 		goto out;
 	}
@@ -764,7 +774,7 @@ int fsc_accept_main(int argc, char **argv)
 		}
 		x.text = text;
 		x.len = len;
-		if (only_inprocess(spec, x.acfg)) {
+		if (only_inprocess(spec, &x.set, x.acfg)) {
 			rc = local_run(&x);
 			goto out;
 		}

@@ -11,6 +11,7 @@
 #include "accept_text.h"
 #include "err.h"
 #include "registry.h"
+#include "runner.h"
 #include "session.h"
 
 /* ------------------------------------------------------------------ */
@@ -224,14 +225,16 @@ static int item_config(struct fsc_accept_item *it, const struct fsc_spec *s, str
 	/* A check `at` a size must name one of the test's sizes. */
 	for (size_t i = 0; i < t->nchecks; i++) {
 		const struct fsc_spec_check *c = &t->checks[i];
+		struct fsc_run_settings run;
 		uint64_t *sizes = 0;
 		size_t nsizes = 0, k;
 
 		if (!c->has_at)
 			continue;
-		rc = fsc_sizes_build(fsc_cfg_size(it->cfg, "min"), fsc_cfg_size(it->cfg, "max"),
-		                     (uint64_t)fsc_cfg_int(it->cfg, "factor"), &sizes, &nsizes, msg,
-		                     sizeof(msg));
+		rc = fsc_run_settings_fill(it->cfg, &run, msg, sizeof(msg));
+		if (!rc)
+			rc = fsc_sizes_build(run.min, run.max, (uint64_t)run.factor, &sizes,
+			                     &nsizes, msg, sizeof(msg));
 		if (rc)
 			return spec_error(err, len, s, t->mark, "%s: %s", where, msg);
 		for (k = 0; k < nsizes && sizes[k] != c->at_bytes; k++)
