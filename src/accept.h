@@ -15,6 +15,7 @@
  * The parts: accept.c (the command, running items with retries),
  * accept_plan.c (the items of a spec and their run configurations),
  * accept_judge.c (one check on an attempt's records, suspects),
+ * accept_record.c (the typed fields of a result record that checks read),
  * accept_report.c (verdict, JUnit XML, terminal table) and accept_text.c
  * (formatting shared by them).
  */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accept_record.h"
 #include "accept_text.h"
 #include "results.h"
 #include "stats.h"
@@ -26,68 +27,54 @@ static const char *rstr(const json_t *r, const char *k)
 	return fsc_json_str(r, k, "");
 }
 
-static int rstatus(const json_t *r, const char *s)
-{
-	return !strcmp(rstr(r, "status"), s);
-}
-
-/* A point that was measured (possibly with wrong data or an anomaly). */
-static int measured(const json_t *r)
-{
-	return rstatus(r, "ok") || rstatus(r, "wrong") || rstatus(r, "anomaly");
-}
+/* An attempt's records, typed (fsc_accept_record_read). */
+struct recs {
+	const struct fsc_accept_record *r;
+	size_t n;
+};
 
 /* Every record skipped (the fabric is not usable here): the first reason. */
-static int all_skipped(const json_t *recs, const char **reason)
+static int all_skipped(const struct recs *rs, const char **reason)
 {
-	size_t i;
-	json_t *r;
-
 	*reason = "no point was run";
-	json_array_foreach(recs, i, r)
-	{
-		if (!rstatus(r, "skipped"))
+	for (size_t i = 0; i < rs->n; i++) {
+		if (rs->r[i].status != FSC_REC_SKIPPED)
 			return 0;
-		if (i == 0 && json_string_value(json_object_get(r, "reason")))
-			*reason = rstr(r, "reason");
+		if (i == 0 && rs->r[i].reason)
+			*reason = rs->r[i].reason;
 	}
 	return 1;
 }
 
 /* "pingpong 8B", "ring 1M float32" for messages. */
-static void point_name(char *buf, size_t len, const json_t *r)
+static void point_name(char *buf, size_t len, const struct fsc_accept_record *r)
 {
 	char sz[32];
 
-	fsc_accept_fmt_size(sz, sizeof(sz), (uint64_t)fsc_json_num(r, "bytes"));
-	snprintf(buf, len, "%s %s%s%s", rstr(r, "impl"), sz, json_object_get(r, "dtype") ? " " : "",
-	         rstr(r, "dtype"));
+	fsc_accept_fmt_size(sz, sizeof(sz), r->bytes);
+	snprintf(buf, len, "%s %s%s%s", r->impl, sz, r->dtype ? " " : "", r->dtype ? r->dtype : "");
 }
 
 /* ------------------------------------------------------------------ */
 /* Suspects                                                             */
 /* ------------------------------------------------------------------ */
 
-static json_t *suspect_from_anomaly(const json_t *an)
+static json_t *suspect_from_anomaly(const struct fsc_accept_anomaly *an)
 {
-	const json_t *hosts = json_object_get(an, "hosts");
-	const char *kind = rstr(an, "kind");
 	json_t *s = json_object(), *metric = json_array();
+	const char *a = an->host_a, *b = an->host_b;
 
-	const char *a = json_string_value(json_array_get(hosts, 0));
-	const char *b = json_string_value(json_array_get(hosts, 1));
-
-	json_object_set_new(s, "kind", json_string(kind));
-	if (!strcmp(kind, "node")) {
+	json_object_set_new(s, "kind", json_string(an->kind));
+	if (!strcmp(an->kind, "node")) {
 		json_object_set_new(s, "host", json_string(a ? a : "?"));
 	} else {
 		json_object_set_new(s, "src", json_string(a ? a : "?"));
 		json_object_set_new(s, "dst", json_string(b ? b : "?"));
 	}
-	json_object_set_new(s, "direction", json_string(rstr(an, "direction")));
-	json_array_append_new(metric, json_string(rstr(an, "metric")));
+	json_object_set_new(s, "direction", json_string(an->direction));
+	json_array_append_new(metric, json_string(an->metric));
 	json_object_set_new(s, "metric", metric);
-	json_object_set_new(s, "text", json_string(rstr(an, "text")));
+	json_object_set_new(s, "text", json_string(an->text));
 	json_object_set_new(s, "from", json_string("pairs attribution"));
 	return s;
 }
@@ -302,17 +289,18 @@ static void set(struct fsc_check_outcome *o, enum fsc_check_status st, const cha
 	va_end(ap);
 }
 
-static void eval_completed(const struct fsc_accept_attempt *a, struct fsc_check_outcome *o)
+static void eval_completed(const struct fsc_accept_attempt *a, const struct recs *rs,
+                           struct fsc_check_outcome *o)
 {
-	size_t i, n = 0, nerr = 0;
-	const json_t *first = 0;
-	json_t *r;
+	size_t n = 0, nerr = 0;
+	const struct fsc_accept_record *first = 0;
 	char pt[96];
 
-	json_array_foreach(a->records, i, r)
-	{
+	for (size_t i = 0; i < rs->n; i++) {
+		const struct fsc_accept_record *r = &rs->r[i];
+
 		n++;
-		if (rstatus(r, "error") || rstatus(r, "running")) {
+		if (r->status == FSC_REC_ERROR || r->status == FSC_REC_RUNNING) {
 			nerr++;
 			if (!first)
 				first = r;
@@ -322,8 +310,7 @@ static void eval_completed(const struct fsc_accept_attempt *a, struct fsc_check_
 	if (nerr) {
 		point_name(pt, sizeof(pt), first);
 		set(o, FSC_CHECK_FAIL, "%zu of %zu points failed: %s %s: %s", nerr, n,
-		    rstr(first, "pattern"), pt,
-		    json_object_get(first, "reason") ? rstr(first, "reason") : "did not finish");
+		    first->pattern, pt, first->reason ? first->reason : "did not finish");
 		return;
 	}
 	if (a->timeout_ns && a->duration_s * 1e9 > (double)a->timeout_ns) {
@@ -334,23 +321,22 @@ static void eval_completed(const struct fsc_accept_attempt *a, struct fsc_check_
 	set(o, FSC_CHECK_PASS, "%zu point%s in %.1f s", n, n == 1 ? "" : "s", a->duration_s);
 }
 
-static void eval_latency(const struct fsc_spec_check *c, const struct fsc_accept_attempt *a,
+static void eval_latency(const struct fsc_spec_check *c, const struct recs *rs,
                          struct fsc_check_outcome *o)
 {
-	const char *stat = c->kind == FSC_CHECK_LATENCY_P50 ? "p50" : "p99";
+	int p50 = c->kind == FSC_CHECK_LATENCY_P50;
 	double worst = -INFINITY;
-	const json_t *wr = 0;
-	size_t i, n = 0;
-	json_t *r;
+	const struct fsc_accept_record *wr = 0;
+	size_t n = 0;
 	char v[32], pt[96];
 
-	json_array_foreach(a->records, i, r)
-	{
-		double x = fsc_json_num(json_object_get(r, "time_us"), stat);
+	for (size_t i = 0; i < rs->n; i++) {
+		const struct fsc_accept_record *r = &rs->r[i];
+		double x = p50 ? r->p50_us : r->p99_us;
 
-		if (!measured(r) || isnan(x))
+		if (!fsc_accept_record_measured(r) || isnan(x))
 			continue;
-		if (c->has_at && (uint64_t)fsc_json_num(r, "bytes") != c->at_bytes)
+		if (c->has_at && r->bytes != c->at_bytes)
 			continue;
 		n++;
 		if (x > worst) {
@@ -369,38 +355,37 @@ static void eval_latency(const struct fsc_spec_check *c, const struct fsc_accept
 	    n > 1 ? ", the worst point" : "");
 }
 
-static void eval_bandwidth(const struct fsc_spec_check *c, const struct fsc_accept_attempt *a,
+static void eval_bandwidth(const struct fsc_spec_check *c, const struct recs *rs,
                            struct fsc_check_outcome *o)
 {
-	const char *field = c->kind == FSC_CHECK_BUSBW ? "busbw_GBps" : "algbw_GBps";
+	int bus = c->kind == FSC_CHECK_BUSBW;
 	struct {
 		const char *impl;
 		double v;
-		const json_t *r;
+		const struct fsc_accept_record *r;
 	} best[MAX_IMPLS];
-	size_t nimpl = 0, i, k;
-	const json_t *wr = 0;
+	size_t nimpl = 0, k;
+	const struct fsc_accept_record *wr = 0;
 	double worst = INFINITY;
-	json_t *r;
 	char v[32], pt[96];
 
 	/* Per implementation: its value at `at`, or its peak over sizes;
 	 * the check holds when every implementation meets the floor. */
-	json_array_foreach(a->records, i, r)
-	{
-		double x = fsc_json_num(r, field);
+	for (size_t i = 0; i < rs->n; i++) {
+		const struct fsc_accept_record *r = &rs->r[i];
+		double x = bus ? r->busbw_GBps : r->algbw_GBps;
 
-		if (!measured(r) || isnan(x))
+		if (!fsc_accept_record_measured(r) || isnan(x))
 			continue;
-		if (c->has_at && (uint64_t)fsc_json_num(r, "bytes") != c->at_bytes)
+		if (c->has_at && r->bytes != c->at_bytes)
 			continue;
 		for (k = 0; k < nimpl; k++)
-			if (!strcmp(best[k].impl, rstr(r, "impl")))
+			if (!strcmp(best[k].impl, r->impl))
 				break;
 		if (k == nimpl) {
 			if (nimpl == MAX_IMPLS)
 				continue;
-			best[nimpl].impl = rstr(r, "impl");
+			best[nimpl].impl = r->impl;
 			best[nimpl].v = c->has_at ? INFINITY : -INFINITY;
 			best[nimpl++].r = r;
 		}
@@ -424,22 +409,21 @@ static void eval_bandwidth(const struct fsc_spec_check *c, const struct fsc_acce
 	set(o, worst >= c->limit ? FSC_CHECK_PASS : FSC_CHECK_FAIL, "%s GB/s (%s)", v, pt);
 }
 
-static void eval_wrong(const struct fsc_accept_attempt *a, struct fsc_check_outcome *o)
+static void eval_wrong(const struct recs *rs, struct fsc_check_outcome *o)
 {
-	size_t i, n = 0, nbad = 0;
+	size_t n = 0, nbad = 0;
 	double total = 0;
-	const json_t *first = 0;
-	json_t *r;
+	const struct fsc_accept_record *first = 0;
 	char pt[96];
 
-	json_array_foreach(a->records, i, r)
-	{
-		double w = fsc_json_num(r, "wrong");
+	for (size_t i = 0; i < rs->n; i++) {
+		const struct fsc_accept_record *r = &rs->r[i];
+		double w = r->wrong;
 
-		if (!measured(r))
+		if (!fsc_accept_record_measured(r))
 			continue;
 		n++;
-		if (rstatus(r, "wrong") || (!isnan(w) && w > 0)) {
+		if (r->status == FSC_REC_WRONG || (!isnan(w) && w > 0)) {
 			nbad++;
 			total += isnan(w) ? 0 : w;
 			if (!first)
@@ -457,41 +441,39 @@ static void eval_wrong(const struct fsc_accept_attempt *a, struct fsc_check_outc
 	}
 	point_name(pt, sizeof(pt), first);
 	set(o, FSC_CHECK_FAIL, "%.0f wrong in %zu of %zu points (first: %s %s)", total, nbad, n,
-	    rstr(first, "pattern"), pt);
+	    first->pattern, pt);
 }
 
-static int metric_counts(const struct fsc_spec_check *c, const json_t *an)
+static int metric_counts(const struct fsc_spec_check *c, const struct fsc_accept_anomaly *an)
 {
-	const char *m = rstr(an, "metric");
-
 	return c->metric == FSC_METRIC_ANY ||
-	       (c->metric == FSC_METRIC_BANDWIDTH && !strcmp(m, "bandwidth")) ||
-	       (c->metric == FSC_METRIC_LATENCY && !strcmp(m, "latency"));
+	       (c->metric == FSC_METRIC_BANDWIDTH && !strcmp(an->metric, "bandwidth")) ||
+	       (c->metric == FSC_METRIC_LATENCY && !strcmp(an->metric, "latency"));
 }
 
-static void eval_anomaly(const struct fsc_spec_check *c, const struct fsc_accept_attempt *a,
+static void eval_anomaly(const struct fsc_spec_check *c, const struct recs *rs,
                          struct fsc_check_outcome *o)
 {
-	size_t i, k, n = 0, nanom = 0, nother = 0;
-	json_t *r, *an;
+	size_t n = 0, nanom = 0, nother = 0;
 
 	o->measured[0] = 0;
-	json_array_foreach(a->records, i, r)
-	{
-		const json_t *list = json_object_get(r, "anomalies");
+	for (size_t i = 0; i < rs->n; i++) {
+		const struct fsc_accept_record *r = &rs->r[i];
 
-		if (!measured(r) || !json_is_array(list))
+		if (!fsc_accept_record_measured(r) || !r->anomalies)
 			continue;
 		n++;
-		json_array_foreach(list, k, an)
-		{
-			if (!metric_counts(c, an)) {
+		for (size_t k = 0; k < r->nanomalies; k++) {
+			struct fsc_accept_anomaly an;
+
+			fsc_accept_anomaly_read(r, k, &an);
+			if (!metric_counts(c, &an)) {
 				nother++;
 				continue;
 			}
-			json_array_append_new(o->suspects, suspect_from_anomaly(an));
+			json_array_append_new(o->suspects, suspect_from_anomaly(&an));
 			fsc_accept_appendf(o->measured, sizeof(o->measured), "%s%s",
-			                   nanom ? "; " : "", rstr(an, "text"));
+			                   nanom ? "; " : "", an.text);
 			nanom++;
 		}
 	}
@@ -502,9 +484,8 @@ static void eval_anomaly(const struct fsc_spec_check *c, const struct fsc_accept
 	o->value = (double)nanom;
 	o->status = nanom ? FSC_CHECK_FAIL : FSC_CHECK_PASS;
 	if (!nanom) {
-		const json_t *last = json_array_get(a->records, json_array_size(a->records) - 1);
-		double bw = fsc_json_num(json_object_get(last, "bw_spread"), "median");
-		double lat = fsc_json_num(json_object_get(last, "lat_spread"), "median");
+		const struct fsc_accept_record *last = &rs->r[rs->n - 1];
+		double bw = last->bw_median_GBps, lat = last->lat_median_us;
 		char b[32], l[32];
 
 		fsc_accept_fmt_num(b, sizeof(b), bw);
@@ -524,14 +505,13 @@ static void eval_anomaly(const struct fsc_spec_check *c, const struct fsc_accept
 
 /* One pairs record against a link floor (bandwidth) or ceiling (latency).
  * Returns the cells judged; adds failing cells to *nbad and the text. */
-static size_t eval_matrix(const struct fsc_spec_check *c, const json_t *r,
+static size_t eval_matrix(const struct fsc_spec_check *c, const struct fsc_accept_record *r,
                           struct fsc_check_outcome *o, size_t *nbad, double *worst_ratio,
                           json_t *cells_suspects)
 {
 	int bw = c->kind == FSC_CHECK_LINK_BANDWIDTH;
-	const json_t *m = json_object_get(r, bw ? "bw_GBps" : "lat_us");
-	const json_t *labels = json_object_get(r, "labels");
-	size_t n = json_array_size(m), ncell = 0;
+	const json_t *m = bw ? r->bw_GBps : r->lat_us;
+	size_t n = fsc_accept_matrix_size(m), ncell = 0;
 	double *v, med, thr;
 	char unit[8];
 
@@ -541,10 +521,10 @@ static size_t eval_matrix(const struct fsc_spec_check *c, const json_t *r,
 		return 0;
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = 0; j < n; j++) {
-			const json_t *x = json_array_get(json_array_get(m, i), j);
+			double x = fsc_accept_matrix_cell(m, i, j);
 
-			if (i != j && json_is_number(x))
-				v[ncell++] = json_number_value(x);
+			if (i != j && !isnan(x))
+				v[ncell++] = x;
 		}
 	if (!ncell) {
 		free(v);
@@ -555,15 +535,13 @@ static size_t eval_matrix(const struct fsc_spec_check *c, const json_t *r,
 	thr = c->relative ? c->limit * med : c->limit;
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = 0; j < n; j++) {
-			const json_t *x = json_array_get(json_array_get(m, i), j);
-			const char *src = json_string_value(json_array_get(labels, i));
-			const char *dst = json_string_value(json_array_get(labels, j));
-			double val, ratio;
+			double val = fsc_accept_matrix_cell(m, i, j), ratio;
+			const char *src = fsc_accept_matrix_label(r, i);
+			const char *dst = fsc_accept_matrix_label(r, j);
 			char vt[32], rt[32], text[160];
 
-			if (i == j || !json_is_number(x))
+			if (i == j || isnan(val))
 				continue;
-			val = json_number_value(x);
 			ratio = med > 0 ? val / med : NAN;
 			/* the worst ratio in the direction that matters */
 			if (isnan(*worst_ratio) ||
@@ -587,25 +565,29 @@ static size_t eval_matrix(const struct fsc_spec_check *c, const json_t *r,
 	return ncell;
 }
 
-static void eval_links(const struct fsc_spec_check *c, const struct fsc_accept_attempt *a,
+static void eval_links(const struct fsc_spec_check *c, const struct recs *rs,
                        struct fsc_check_outcome *o)
 {
 	int bw = c->kind == FSC_CHECK_LINK_BANDWIDTH;
-	json_t *cells = json_array(), *anoms = json_array(), *r, *an;
-	size_t i, k, ncell = 0, nbad = 0;
+	json_t *cells = json_array(), *anoms = json_array();
+	size_t ncell = 0, nbad = 0;
 	double worst = NAN;
 	char list[sizeof(o->measured)], wt[32];
 
 	o->measured[0] = 0;
-	json_array_foreach(a->records, i, r)
-	{
-		if (!measured(r) || !json_object_get(r, "labels"))
+	for (size_t i = 0; i < rs->n; i++) {
+		const struct fsc_accept_record *r = &rs->r[i];
+
+		if (!fsc_accept_record_measured(r) || !r->labels)
 			continue;
 		ncell += eval_matrix(c, r, o, &nbad, &worst, cells);
-		json_array_foreach(
-		        json_object_get(r, "anomalies"), k,
-		        an) if (!strcmp(rstr(an, "metric"), bw ? "bandwidth" : "latency"))
-		        json_array_append_new(anoms, suspect_from_anomaly(an));
+		for (size_t k = 0; k < r->nanomalies; k++) {
+			struct fsc_accept_anomaly an;
+
+			fsc_accept_anomaly_read(r, k, &an);
+			if (!strcmp(an.metric, bw ? "bandwidth" : "latency"))
+				json_array_append_new(anoms, suspect_from_anomaly(&an));
+		}
 	}
 	if (!ncell) {
 		set(o, FSC_CHECK_SKIP, "no pairs matrix was measured");
@@ -628,30 +610,42 @@ static void eval_links(const struct fsc_spec_check *c, const struct fsc_accept_a
 void fsc_accept_check_eval(const struct fsc_spec_check *c, const struct fsc_accept_attempt *a,
                            struct fsc_check_outcome *o)
 {
+	size_t n = json_array_size(a->records);
+	struct fsc_accept_record *typed = calloc(n ? n : 1, sizeof(*typed));
+	struct recs rs = {typed, n};
 	const char *why;
 
 	memset(o, 0, sizeof(*o));
 	o->value = NAN;
 	o->suspects = json_array();
 	fsc_accept_required_text(c, a, o->required, sizeof(o->required));
-	if (all_skipped(a->records, &why)) {
+	if (!typed) {
+		set(o, FSC_CHECK_SKIP, "out of memory");
+		return;
+	}
+	/* The records are read here, once; the checks read fields. */
+	for (size_t i = 0; i < n; i++)
+		fsc_accept_record_read(json_array_get(a->records, i), &typed[i]);
+	if (all_skipped(&rs, &why)) {
 		if (c->kind == FSC_CHECK_COMPLETED && a->required)
 			set(o, FSC_CHECK_FAIL, "required fabric not usable: %s", why);
 		else
 			set(o, FSC_CHECK_SKIP, "%s", why);
+		free(typed);
 		return;
 	}
 	switch (c->kind) {
-	case FSC_CHECK_COMPLETED: eval_completed(a, o); break;
+	case FSC_CHECK_COMPLETED: eval_completed(a, &rs, o); break;
 	case FSC_CHECK_LATENCY_P50:
-	case FSC_CHECK_LATENCY_P99: eval_latency(c, a, o); break;
+	case FSC_CHECK_LATENCY_P99: eval_latency(c, &rs, o); break;
 	case FSC_CHECK_BANDWIDTH:
-	case FSC_CHECK_BUSBW: eval_bandwidth(c, a, o); break;
-	case FSC_CHECK_NO_WRONG_DATA: eval_wrong(a, o); break;
-	case FSC_CHECK_NO_ANOMALY: eval_anomaly(c, a, o); break;
+	case FSC_CHECK_BUSBW: eval_bandwidth(c, &rs, o); break;
+	case FSC_CHECK_NO_WRONG_DATA: eval_wrong(&rs, o); break;
+	case FSC_CHECK_NO_ANOMALY: eval_anomaly(c, &rs, o); break;
 	case FSC_CHECK_LINK_BANDWIDTH:
-	case FSC_CHECK_LINK_LATENCY: eval_links(c, a, o); break;
+	case FSC_CHECK_LINK_LATENCY: eval_links(c, &rs, o); break;
 	}
+	free(typed);
 	/* Suspects explain failures only; one per node or link. */
 	if (o->status != FSC_CHECK_FAIL) {
 		json_array_clear(o->suspects);
