@@ -65,6 +65,24 @@ struct fsc_req {
 
 struct fsc_fabric;
 
+/* A second clock beside the runner's, kept by a fabric for the work of each
+ * timed sample as the fabric's own hardware sees it (the nccl fabric: CUDA
+ * events on its stream).  The runner stays the one timing loop: it places
+ * the marks (right after its own clock readings) and turns the intervals
+ * into statistics recorded beside time_us, as "<name>_us"; the fabric only
+ * says how long its device took between two marks.  All entries required. */
+struct fsc_dev_timer_ops {
+	const char *name; /* record key stem, e.g. "gpu_time" */
+	/* Before a timed phase, outside it: make room for marks 0..n-1. */
+	int (*prepare)(struct fsc_fabric *f, uint64_t n);
+	/* Mark k, in the order of the fabric's work (cheap; no wait). */
+	int (*mark)(struct fsc_fabric *f, uint64_t k);
+	/* After the phase: the time from mark a to mark b, in ns, once the
+	 * device reached both (waits for them against the fabric's
+	 * deadline).  0, or a negative code (logged). */
+	int (*elapsed)(struct fsc_fabric *f, uint64_t a, uint64_t b, double *ns);
+};
+
 /* Native collectives, blocking, over all ranks of the fabric. */
 struct fsc_coll_ops {
 	int (*barrier)(struct fsc_fabric *f);
@@ -171,6 +189,7 @@ struct fsc_fabric_ops {
 	int (*describe)(struct fsc_fabric *f, json_t *info);
 
 	const struct fsc_coll_ops *coll; /* NULL: no native collectives */
+	const struct fsc_dev_timer_ops *dev_timer; /* NULL: none */
 };
 
 struct fsc_fabric {

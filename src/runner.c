@@ -115,8 +115,10 @@ void fsc_runner_fini(struct fsc_runner *r)
 {
 	free(r->stamps);
 	free(r->samples);
+	free(r->dev);
 	r->stamps = 0;
 	r->samples = 0;
+	r->dev = 0;
 	r->cap = 0;
 }
 
@@ -135,6 +137,10 @@ static int grow(struct fsc_runner *r, size_t n)
 	if (!sa)
 		return -ENOMEM;
 	r->samples = sa;
+	sa = realloc(r->dev, n * sizeof(*sa));
+	if (!sa)
+		return -ENOMEM;
+	r->dev = sa;
 	r->cap = n;
 	return 0;
 }
@@ -450,25 +456,53 @@ int fsc_runner_time(struct fsc_runner *r, struct fsc_pctx *c,
 	return 0;
 }
 
+/* The fabric's device time of each sample: sample s lies between marks
+ * s * step and s * step + 1 (see timed_loop). */
+static int dev_read(struct fsc_runner *r, struct fsc_fabric *f, uint64_t nsamples, uint64_t step,
+                    double scale)
+{
+	const struct fsc_dev_timer_ops *dt = f->ops->dev_timer;
+
+	for (uint64_t s = 0; s < nsamples; s++) {
+		double ns = 0;
+		int rc = dt->elapsed(f, s * step, s * step + 1, &ns);
+
+		if (rc)
+			return rc;
+		r->dev[s] = ns * scale / (double)r->batch;
+	}
+	return 0;
+}
+
 /* The timed phase of one point on this rank.  Nothing but run() and one
- * clock reading per sample happens inside the loop. */
+ * clock reading per sample happens inside the loop; with a fabric's device
+ * timer, one mark right after each clock reading (its cost falls into the
+ * next sample's host time: one cudaEventRecord on the nccl fabric). */
 static int timed_loop(struct fsc_runner *r, const struct fsc_pattern_ops *p, struct fsc_pctx *c,
                       void *state, uint64_t nsamples, double scale, uint64_t *wrong)
 {
 	struct fsc_clock clk = fsc_runner_clock(r, c->fab);
+	const struct fsc_dev_timer_ops *dt = c->fab ? c->fab->ops->dev_timer : 0;
 	uint64_t *st = r->stamps, iter = 1, batch = r->batch;
 	int rc = 0;
 
 	if (r->check_every) {
+		/* sample s: marks 2s (after t0) and 2s + 1 (after t1) */
+		if (dt && (rc = dt->prepare(c->fab, 2 * nsamples)))
+			return rc;
 		for (uint64_t s = 0; s < nsamples; s++) {
 			uint64_t t0, t1, w = 0;
 
 			if (p->fill && (rc = p->fill(c, state, iter)))
 				return rc;
 			t0 = fsc_clock_now(&clk);
+			if (dt)
+				rc = dt->mark(c->fab, 2 * s);
 			for (uint64_t k = 0; k < batch && !rc; k++)
 				rc = p->run(c, state, iter);
 			t1 = fsc_clock_now(&clk);
+			if (dt && !rc)
+				rc = dt->mark(c->fab, 2 * s + 1);
 			if (rc)
 				return rc;
 			if (p->check && (rc = p->check(c, state, iter, &w)))
@@ -477,9 +511,14 @@ static int timed_loop(struct fsc_runner *r, const struct fsc_pattern_ops *p, str
 			iter++;
 			r->samples[s] = (double)(t1 - t0) * scale / (double)batch;
 		}
-		return 0;
+		return dt ? dev_read(r, c->fab, nsamples, 2, scale) : 0;
 	}
+	/* sample s: marks s and s + 1, as its clock readings */
+	if (dt && (rc = dt->prepare(c->fab, nsamples + 1)))
+		return rc;
 	st[0] = fsc_clock_now(&clk);
+	if (dt && (rc = dt->mark(c->fab, 0)))
+		return rc;
 	for (uint64_t s = 0; s < nsamples; s++) {
 		for (uint64_t k = 0; k < batch; k++) {
 			rc = p->run(c, state, iter++);
@@ -487,10 +526,12 @@ static int timed_loop(struct fsc_runner *r, const struct fsc_pattern_ops *p, str
 				return rc;
 		}
 		st[s + 1] = fsc_clock_now(&clk);
+		if (dt && (rc = dt->mark(c->fab, s + 1)))
+			return rc;
 	}
 	for (uint64_t s = 0; s < nsamples; s++)
 		r->samples[s] = (double)(st[s + 1] - st[s]) * scale / (double)batch;
-	return 0;
+	return dt ? dev_read(r, c->fab, nsamples, 1, scale) : 0;
 }
 
 /* Tell the watchdog what this rank is doing (reported if a peer stalls). */
@@ -523,6 +564,7 @@ int fsc_runner_point(struct fsc_runner *r, const struct fsc_pattern_ops *p, stru
                      json_t **rec_out)
 {
 	double scale = p->time_scale > 0 ? p->time_scale : 1.0;
+	const struct fsc_dev_timer_ops *dev_timer = c->fab ? c->fab->ops->dev_timer : 0;
 	uint64_t wrong = 0, nwarm, nsamples;
 	int64_t wrong_all;
 	json_t *blocks;
@@ -632,17 +674,23 @@ int fsc_runner_point(struct fsc_runner *r, const struct fsc_pattern_ops *p, stru
 		rc = fsc_fabric_sync(c->fab);
 	if (!rc && active)
 		rc = timed_loop(r, p, c, state, nsamples, scale, &wrong);
-	else if (!rc)
+	else if (!rc) {
 		memset(r->samples, 0, nsamples * sizeof(double));
+		memset(r->dev, 0, nsamples * sizeof(double));
+	}
 	rc = agree(r, rc);
 	if (rc)
 		goto fail_run;
-	if ((p->flags & FSC_PAT_TIMED_BY_RANK0) && c->rank != 0)
+	if ((p->flags & FSC_PAT_TIMED_BY_RANK0) && c->rank != 0) {
 		memset(r->samples, 0, nsamples * sizeof(double));
+		memset(r->dev, 0, nsamples * sizeof(double));
+	}
 
 	/* 5. slowest rank per sample (or rank 0's), statistics, record */
 	doing(r, p, c, "statistics");
 	rc = fsc_boot_allreduce(r->boot, r->samples, nsamples, FSC_BOOT_F64, FSC_BOOT_MAX);
+	if (!rc && dev_timer)
+		rc = fsc_boot_allreduce(r->boot, r->dev, nsamples, FSC_BOOT_F64, FSC_BOOT_MAX);
 	wrong_all = (int64_t)wrong;
 	if (!rc)
 		rc = fsc_boot_allreduce(r->boot, &wrong_all, 1, FSC_BOOT_I64, FSC_BOOT_SUM);
@@ -661,6 +709,15 @@ int fsc_runner_point(struct fsc_runner *r, const struct fsc_pattern_ops *p, stru
 	                                                 : "once"));
 	json_object_set_new(rec, "wrong", json_integer(wrong_all));
 	json_object_set_new(rec, "time_us", fsc_stats_to_json_us(&st));
+	if (dev_timer) {
+		/* the slowest rank's device time per sample, as time_us */
+		struct fsc_stats dst;
+		char key[64];
+
+		fsc_stats_compute(r->dev, nsamples, &dst);
+		snprintf(key, sizeof(key), "%s_us", dev_timer->name);
+		json_object_set_new(rec, key, fsc_stats_to_json_us(&dst));
+	}
 	/* sorted by fsc_stats_compute */
 	{
 		json_t *kept = fsc_samples_to_json(r->samples, nsamples, FSC_SAMPLES_KEEP);

@@ -82,6 +82,7 @@ struct fsc_runner {
 	/* Scratch for the timed loop (grown as needed, never inside it). */
 	uint64_t *stamps;
 	double *samples;
+	double *dev; /* the fabric's device time per sample (dev_timer) */
 	size_t cap;
 	int last_header_key; /* table header de-duplication */
 	char last_header[256];

@@ -86,6 +86,7 @@ extern char **environ;
 	X(cudaEventCreateWithFlags)                                                                \
 	X(cudaEventRecord)                                                                         \
 	X(cudaEventQuery)                                                                          \
+	X(cudaEventElapsedTime)                                                                    \
 	X(cudaEventDestroy)                                                                        \
 	X(cudaGetErrorString)                                                                      \
 	X(cudaGetLastError)
@@ -216,6 +217,8 @@ struct nc_impl {
 	struct fsc_req **queue;       /* queued, not issued */
 	size_t nqueue, capqueue;
 	struct nc_group *groups;
+	cudaEvent_t *tev; /* the device timer's marks (timing events) */
+	uint64_t ntev, captev;
 };
 
 static const struct fsc_opt nc_opts[] = {
@@ -311,6 +314,9 @@ static void nc_destroy(struct fsc_fabric *f)
 		else
 			api.ncclCommDestroy(im->comm);
 	}
+	for (uint64_t i = 0; i < im->captev; i++)
+		api.cudaEventDestroy(im->tev[i]);
+	free(im->tev);
 	while (im->groups) {
 		struct nc_group *g = im->groups;
 
@@ -1073,6 +1079,102 @@ static int nc_barrier(struct fsc_fabric *f)
 	                 "barrier");
 }
 
+/* ------------------------------------------------------------------------
+ * Device timer: CUDA events on the operations' stream
+ * ------------------------------------------------------------------------ */
+
+/* The runner marks its clock readings; each mark is a timing event recorded
+ * on the stream every operation runs on, so cudaEventElapsedTime between two
+ * marks is the GPU's time from the stream reaching the first (idle, at once
+ * after the host's reading) to its finishing the sample's last operation:
+ * launches, waits for peers and transfers, without the host's
+ * synchronisation.  Events are made before the timed phase, never in it. */
+static int nc_dt_prepare(struct fsc_fabric *f, uint64_t n)
+{
+	struct nc_impl *im = impl_of(f);
+
+	if (n > im->captev) {
+		cudaEvent_t *t = realloc(im->tev, n * sizeof(*t));
+
+		if (!t) {
+			fsc_error("nccl: out of memory for %llu timing events",
+			          (unsigned long long)n);
+			return -ENOMEM;
+		}
+		im->tev = t;
+		for (; im->captev < n; im->captev++) {
+			cudaError_t e = api.cudaEventCreateWithFlags(&t[im->captev],
+			                                             cudaEventDefault);
+
+			if (e != cudaSuccess) {
+				fsc_error("nccl: rank %d: cudaEventCreate failed: %s", f->rank,
+				          cuda_err(e));
+				return -EIO;
+			}
+		}
+	}
+	im->ntev = n;
+	return 0;
+}
+
+static int nc_dt_mark(struct fsc_fabric *f, uint64_t k)
+{
+	struct nc_impl *im = impl_of(f);
+	cudaError_t e;
+
+	if (k >= im->ntev) {
+		fsc_error("nccl: device timer mark %llu out of range (0..%llu prepared)",
+		          (unsigned long long)k, (unsigned long long)im->ntev);
+		return -EINVAL;
+	}
+	if (im->dead)
+		return -EIO;
+	e = api.cudaEventRecord(im->tev[k], im->stream);
+	if (e != cudaSuccess) {
+		fsc_error("nccl: rank %d: cudaEventRecord failed: %s", f->rank, cuda_err(e));
+		return -EIO;
+	}
+	return 0;
+}
+
+static int nc_dt_elapsed(struct fsc_fabric *f, uint64_t a, uint64_t b, double *ns)
+{
+	struct nc_impl *im = impl_of(f);
+	uint64_t deadline = now_ns() + f->timeout_ns;
+	float ms = 0;
+	cudaError_t e;
+
+	if (a >= im->ntev || b >= im->ntev) {
+		fsc_error("nccl: device timer marks %llu, %llu out of range (0..%llu prepared)",
+		          (unsigned long long)a, (unsigned long long)b,
+		          (unsigned long long)im->ntev);
+		return -EINVAL;
+	}
+	/* both marks follow operations the runner already waited for: the
+	 * stream reaches them at once, but every wait has a deadline */
+	while ((e = api.cudaEventQuery(im->tev[b])) == cudaErrorNotReady)
+		if (now_ns() > deadline) {
+			fsc_error("nccl: rank %d: a timing event was not reached within %.1f s",
+			          f->rank, f->timeout_ns / 1e9);
+			return -ETIMEDOUT;
+		}
+	if (e == cudaSuccess)
+		e = api.cudaEventElapsedTime(&ms, im->tev[a], im->tev[b]);
+	if (e != cudaSuccess) {
+		fsc_error("nccl: rank %d: cudaEventElapsedTime failed: %s", f->rank, cuda_err(e));
+		return -EIO;
+	}
+	*ns = (double)ms * 1e6;
+	return 0;
+}
+
+static const struct fsc_dev_timer_ops nc_dev_timer = {
+        .name = "gpu_time",
+        .prepare = nc_dt_prepare,
+        .mark = nc_dt_mark,
+        .elapsed = nc_dt_elapsed,
+};
+
 static const struct fsc_coll_ops nc_coll = {
         .barrier = nc_barrier,
         .allreduce = nc_allreduce,
@@ -1116,6 +1218,10 @@ static int nc_describe(struct fsc_fabric *f, json_t *info)
 	bad |= json_object_set_new(info, "pci_bus_id", json_string(im->pci));
 	bad |= json_object_set_new(info, "memory", json_string("device"));
 	bad |= json_object_set_new(info, "nccl_env", env);
+	bad |= json_object_set_new(
+	        info, "gpu_time",
+	        json_string("cudaEventElapsedTime between events recorded on the operations' "
+	                    "stream right after the runner's clock readings"));
 	if (bad) {
 		fsc_error("nccl: cannot describe the fabric (out of memory)");
 		return -ENOMEM;
@@ -1142,4 +1248,5 @@ const struct fsc_fabric_ops fsc_fabric_nccl = {
         .cancel = nc_cancel,
         .describe = nc_describe,
         .coll = &nc_coll,
+        .dev_timer = &nc_dev_timer,
 };

@@ -47,6 +47,7 @@ for r in recs:
         continue
     assert r["status"] == "ok" and r["wrong"] == 0, r
     assert r["check"] == "every", r
+    assert r["gpu_time_us"]["n"] == r["time_us"]["n"], r
     ran.setdefault(r["pattern"], set()).add(r["impl"])
 want = {"latency": {"pingpong"}, "bandwidth": {"uni", "bi"}, "alltoall": {"pairwise", "native"},
         "pipeline": {"chain"}, "allreduce": {"ring", "rd", "native"},

@@ -43,6 +43,7 @@ struct lbh_job {
 	const char *const *hosts; /* NULL: every rank on this host */
 	const char *path;         /* results file; NULL: in memory */
 	const char *fabric;       /* NULL: loopback */
+	const struct fsc_fabric_ops *ops; /* NULL: the fabric named above */
 	/* out, per rank */
 	int rc[LBH_MAX_RANKS]; /* sweep's (or first failing point's) return */
 	uint64_t failed[LBH_MAX_RANKS], wrong[LBH_MAX_RANKS];
@@ -119,7 +120,8 @@ static inline int lbh_rank(struct fsc_boot *b, void *arg)
 		print_error("results: %s\n", err);
 		return -1;
 	}
-	rc = fsc_fabric_create(fsc_fabric_find(j->fabric ? j->fabric : "loopback"), b, j->cfg, &f);
+	rc = fsc_fabric_create(j->ops ? j->ops : fsc_fabric_find(j->fabric ? j->fabric : "loopback"),
+	                       b, j->cfg, &f);
 	if (!rc)
 		rc = fsc_fabric_connect(f);
 	if (rc) {

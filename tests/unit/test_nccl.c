@@ -146,7 +146,8 @@ static int memory_and_describe(struct fsc_fabric *f)
 	if (!rc && (!json_is_string(json_object_get(info, "nccl_version")) ||
 	            !json_is_string(json_object_get(info, "pci_bus_id")) ||
 	            json_integer_value(json_object_get(info, "gpu")) != f->rank ||
-	            !json_is_object(json_object_get(info, "nccl_env"))))
+	            !json_is_object(json_object_get(info, "nccl_env")) ||
+	            !json_is_string(json_object_get(info, "gpu_time"))))
 		rc = -103;
 	json_decref(info);
 	fsc_fabric_buf_free(f, d);
@@ -162,6 +163,51 @@ static void fsc_nccl__device_memory_and_describe(void **state)
 	run_job(&jb, 2);
 	for (int i = 0; i < 2; i++) {
 		assert_int_equal(jb.create_rc[i], 0);
+		assert_int_equal(jb.connect_rc[i], 0);
+		assert_int_equal(jb.rc[i], 0);
+	}
+}
+
+/* The device timer: marks are timing events on the operations' stream; the
+ * time between two around an all-reduce is that of the stream, at least
+ * the stand-in's stream delay; a mark never recorded is refused (as
+ * cudaEventElapsedTime refuses it), a mark not prepared too. */
+static int device_timer(struct fsc_fabric *f)
+{
+	const struct fsc_dev_timer_ops *dt = f->ops->dev_timer;
+	int *d = fsc_fabric_buf_alloc(f, 64);
+	double ns = -1;
+	int rc;
+
+	if (!dt || strcmp(dt->name, "gpu_time") || !d)
+		return -100;
+	rc = dt->prepare(f, 3);
+	if (!rc)
+		rc = dt->mark(f, 0);
+	if (!rc)
+		rc = fsc_fabric_coll_allreduce(f, d, d, 16, FSC_I32, FSC_SUM);
+	if (!rc)
+		rc = dt->mark(f, 1);
+	if (!rc)
+		rc = dt->elapsed(f, 0, 1, &ns);
+	if (!rc && !(ns >= 0 && ns < 30e9))
+		rc = -101;
+	if (!rc && dt->elapsed(f, 0, 2, &ns) != -EIO) /* mark 2 never recorded */
+		rc = -102;
+	if (!rc && (dt->mark(f, 3) != -EINVAL || dt->elapsed(f, 0, 3, &ns) != -EINVAL))
+		rc = -103;
+	fsc_fabric_buf_free(f, d);
+	return rc;
+}
+
+static void fsc_nccl__device_timer_on_cuda_events(void **state)
+{
+	const char *args[] = {"--timeout", "30s"};
+	struct job jb = {args, 2, device_timer, {0}, {0}, {0}};
+
+	(void)state;
+	run_job(&jb, 2);
+	for (int i = 0; i < 2; i++) {
 		assert_int_equal(jb.connect_rc[i], 0);
 		assert_int_equal(jb.rc[i], 0);
 	}
@@ -215,6 +261,10 @@ static int cancel_aborts(struct fsc_fabric *f)
 	} else {
 		rc = 0;
 	}
+	/* rank 1 stays until rank 0 is done: its communicator's end must not
+	 * be what ends rank 0's receive */
+	if (fsc_boot_barrier(f->boot) && !rc)
+		rc = -104;
 	fsc_fabric_buf_free(f, d);
 	return rc;
 }
@@ -237,6 +287,7 @@ int main(void)
 	        cmocka_unit_test(fsc_nccl__every_pattern_exact),
 	        cmocka_unit_test(fsc_nccl__pipeline_exact),
 	        cmocka_unit_test(fsc_nccl__device_memory_and_describe),
+	        cmocka_unit_test(fsc_nccl__device_timer_on_cuda_events),
 	        cmocka_unit_test(fsc_nccl__two_ranks_on_one_gpu_refused),
 	        cmocka_unit_test(fsc_nccl__gpu_beyond_the_visible_refused),
 	        cmocka_unit_test(fsc_nccl__cancel_aborts_the_communicator),

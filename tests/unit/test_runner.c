@@ -511,11 +511,102 @@ static void fsc_pattern_check_args__put_needs_a_fabric_with_rma(void **state)
 	}
 }
 
+/* A device timer over the loopback fabric: each mark reads the virtual
+ * clock, and the "device" sees half the time between two marks, so its
+ * statistics are exactly half of time_us. */
+#define DT_MARKS 256
+static uint64_t dt_marks[LBH_MAX_RANKS][DT_MARKS];
+static uint64_t dt_prepared[LBH_MAX_RANKS];
+
+static int dt_prepare(struct fsc_fabric *f, uint64_t n)
+{
+	if (n > DT_MARKS)
+		return -ENOMEM;
+	dt_prepared[f->rank] = n;
+	return 0;
+}
+
+static int dt_mark(struct fsc_fabric *f, uint64_t k)
+{
+	struct fsc_clock c;
+
+	if (k >= dt_prepared[f->rank])
+		return -EINVAL;
+	fsc_fabric_clock(f, &c);
+	dt_marks[f->rank][k] = fsc_clock_now(&c);
+	return 0;
+}
+
+static int dt_elapsed(struct fsc_fabric *f, uint64_t a, uint64_t b, double *ns)
+{
+	if (a >= dt_prepared[f->rank] || b >= dt_prepared[f->rank])
+		return -EINVAL;
+	*ns = 0.5 * (double)(dt_marks[f->rank][b] - dt_marks[f->rank][a]);
+	return 0;
+}
+
+static const struct fsc_dev_timer_ops half_timer = {"half_time", dt_prepare, dt_mark, dt_elapsed};
+
+static void dev_timer_halves(const char *check)
+{
+	struct fsc_fabric_ops ops = *fsc_fabric_find("loopback");
+	struct lbh_job j = {.pattern = "latency", .ops = &ops};
+	json_t *recs;
+
+	ops.dev_timer = &half_timer;
+	ARGS(&j, "--fabric", "loopback", "--lb-lat", "1us", "--lb-bw", "1", "--min", "0", "--max",
+	     "4096", "--factor", "4096", "--iters", "10", "--warmup", "3", "--check", check);
+	recs = lbh_run(&j, 2);
+	assert_int_equal(json_array_size(recs), 3);
+	for (size_t i = 0; i < 3; i++) {
+		json_t *rec = json_array_get(recs, i);
+		const json_t *dev = json_object_get(rec, "half_time_us");
+
+		assert_string_equal(lbh_str(rec, "status"), "ok");
+		assert_non_null(dev);
+		assert_float_equal(json_number_value(json_object_get(dev, "p50")),
+		                   lbh_tnum(rec, "p50") / 2, 1e-9);
+		assert_float_equal(json_number_value(json_object_get(dev, "max")),
+		                   lbh_tnum(rec, "max") / 2, 1e-9);
+		assert_float_equal(json_number_value(json_object_get(dev, "mean")),
+		                   lbh_tnum(rec, "mean") / 2, 1e-9);
+	}
+	assert_float_equal(json_number_value(json_object_get(
+	                           json_object_get(json_array_get(recs, 2), "half_time_us"), "p50")),
+	                   5.096 / 2, 1e-9);
+	json_decref(recs);
+}
+
+/* A fabric's device timer is recorded beside time_us, as "<name>_us", with
+ * the same scale (one-way latency), batch and slowest-rank rule. */
+static void fsc_runner_point__device_timer_beside_the_clock(void **state)
+{
+	(void)state;
+	dev_timer_halves("once");
+	dev_timer_halves("every");
+}
+
+/* Without a device timer no such key appears. */
+static void fsc_runner_point__no_device_timer_no_key(void **state)
+{
+	struct lbh_job j = {.pattern = "latency"};
+	json_t *recs;
+
+	(void)state;
+	ARGS(&j, "--fabric", "loopback", "--min", "64", "--max", "64", "--iters", "3");
+	recs = lbh_run(&j, 2);
+	assert_null(json_object_get(json_array_get(recs, 0), "half_time_us"));
+	assert_null(json_object_get(json_array_get(recs, 0), "gpu_time_us"));
+	json_decref(recs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(fsc_run_settings_fill__typed_from_the_table),
 	        cmocka_unit_test(fsc_runner_sweep__latency_exact_on_virtual_clock),
+	        cmocka_unit_test(fsc_runner_point__device_timer_beside_the_clock),
+	        cmocka_unit_test(fsc_runner_point__no_device_timer_no_key),
 	        cmocka_unit_test(fsc_runner_sweep__bandwidth_uni_and_bi_exact),
 	        cmocka_unit_test(fsc_runner_sweep__put_and_get_latency_exact),
 	        cmocka_unit_test(fsc_runner_sweep__put_and_get_bandwidth_exact),
