@@ -148,6 +148,7 @@ struct verbs {
 	size_t eager;
 	uint32_t inline_max;
 	int sl, tclass;
+	int qp_timeout, retry_cnt, rnr_retry;
 	/* device */
 	struct ibv_device **list;
 	struct ibv_context *ctx;
@@ -183,6 +184,7 @@ struct verbs_conf {
 	int64_t rx_depth, tx_depth;
 	uint64_t eager, inline_max;
 	int64_t sl, tclass;
+	int64_t qp_timeout, retry_cnt, rnr_retry;
 };
 
 static const struct fsc_opt verbs_opts[] = {
@@ -209,6 +211,18 @@ static const struct fsc_opt verbs_opts[] = {
          FSC_AT_INT(struct verbs_conf, sl)},
         {"verbs-tclass", 0, FSC_OPT_INT, "0", "traffic class (RoCE GRH)", NULL, 0, 255,
          FSC_AT_INT(struct verbs_conf, tclass)},
+        {"verbs-qp-timeout", 0, FSC_OPT_INT, "18",
+         "local ACK timeout: retransmit after 4.096 us * 2^N without an acknowledgement "
+         "(18 = 1.07 s; 0 = wait forever)",
+         NULL, 0, 31, FSC_AT_INT(struct verbs_conf, qp_timeout)},
+        {"verbs-retry", 0, FSC_OPT_INT, "7",
+         "retransmissions before a QP fails with transport retry counter exceeded", NULL, 0, 7,
+         FSC_AT_INT(struct verbs_conf, retry_cnt)},
+        {"verbs-rnr-retry", 0, FSC_OPT_INT, "7",
+         "RNR retries before a QP fails when the peer has no receive posted (7 = forever; "
+         "credits keep RNR from happening, so a lower value turns a receiver that ran out "
+         "of receives into an error)",
+         NULL, 0, 7, FSC_AT_INT(struct verbs_conf, rnr_retry)},
         {NULL, 0, 0, NULL, NULL, NULL, 0, 0, {0, 0, 0}},
 };
 
@@ -279,6 +293,9 @@ static int read_options(struct verbs *v, const struct fsc_config *cfg, char *err
 	v->inline_max = (uint32_t)c.inline_max;
 	v->sl = (int)c.sl;
 	v->tclass = (int)c.tclass;
+	v->qp_timeout = (int)c.qp_timeout;
+	v->retry_cnt = (int)c.retry_cnt;
+	v->rnr_retry = (int)c.rnr_retry;
 	return 0;
 }
 
@@ -1008,7 +1025,7 @@ static const char *rma_name(int op)
 static void peer_failed(struct verbs *v, int peer, const struct ibv_wc *wc, const struct vreq *rma)
 {
 	struct vpeer *p = &v->peers[peer];
-	char what[160] = "";
+	char what[256] = "";
 
 	if (p->failed)
 		return;
@@ -1017,6 +1034,16 @@ static void peer_failed(struct verbs *v, int peer, const struct ibv_wc *wc, cons
 		snprintf(what, sizeof(what),
 		         " on an %s of %" PRIu64 " B at 0x%" PRIx64 " rkey 0x%x",
 		         rma_name(rma->rma_op), rma->rlen, rma->raddr, rma->rkey);
+	{
+		/* a link that went down explains a retry-exceeded error */
+		struct ibv_port_attr pa;
+		size_t l = strlen(what);
+
+		if (!ibv_query_port(v->ctx, (uint8_t)v->port, &pa) && pa.state != IBV_PORT_ACTIVE)
+			snprintf(what + l, sizeof(what) - l, "; %s port %d is %s",
+			         ibv_get_device_name(v->ctx->device), v->port,
+			         ibv_port_state_str(pa.state));
+	}
 	fsc_error("verbs: rank %d: QP 0x%x to rank %d (host %s, QP 0x%x): %s (status %d, vendor "
 	          "error 0x%x)%s",
 	          v->f->rank, wc->qp_num, peer, host_of(v->f, peer), p->rqpn,
@@ -1664,9 +1691,9 @@ static int connect_qp(struct fsc_fabric *f, struct verbs *v, int peer, const str
 	memset(&a, 0, sizeof(a));
 	a.qp_state = IBV_QPS_RTS;
 	a.sq_psn = my_psn;
-	a.timeout = 18; /* 4.096 us * 2^18 = 1.07 s */
-	a.retry_cnt = 7;
-	a.rnr_retry = 7; /* never in normal operation (credits); then wait */
+	a.timeout = (uint8_t)v->qp_timeout;  /* default 18: 4.096 us * 2^18 = 1.07 s */
+	a.retry_cnt = (uint8_t)v->retry_cnt; /* default 7 */
+	a.rnr_retry = (uint8_t)v->rnr_retry; /* never in normal operation (credits); 7: wait */
 	a.max_rd_atomic =
 	        (uint8_t)(v->dattr.max_qp_init_rd_atom < 16 ? v->dattr.max_qp_init_rd_atom : 16);
 	rc = ibv_modify_qp(qp, &a,
@@ -1772,6 +1799,9 @@ static int verbs_describe(struct fsc_fabric *f, json_t *info)
 	json_object_set_new(info, "inline_bytes", json_integer(v->inline_max));
 	json_object_set_new(info, "sl", json_integer(v->sl));
 	json_object_set_new(info, "traffic_class", json_integer(v->tclass));
+	json_object_set_new(info, "qp_timeout", json_integer(v->qp_timeout));
+	json_object_set_new(info, "retry_cnt", json_integer(v->retry_cnt));
+	json_object_set_new(info, "rnr_retry", json_integer(v->rnr_retry));
 	json_object_set_new(info, "max_qp_wr", json_integer(v->dattr.max_qp_wr));
 	return 0;
 }

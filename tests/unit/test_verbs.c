@@ -243,8 +243,11 @@ static void verbs_probe__explicit_gid_index(void **state)
 
 struct two {
 	int (*body)(struct fsc_fabric *f, struct fsc_boot *b, struct two *t);
+	const struct fsc_config *cfg; /* NULL: defaults */
 	int rc[2];
 	json_t *info;
+	char want[512];     /* the error line rank 0 expects (error paths) */
+	const char *env[3]; /* NAME=VALUE for the double, set for the run only */
 };
 
 static int run_rank(struct fsc_boot *b, void *arg)
@@ -253,7 +256,7 @@ static int run_rank(struct fsc_boot *b, void *arg)
 	struct fsc_fabric *f = NULL;
 	int rc;
 
-	rc = fsc_fabric_create(&fsc_fabric_verbs_under_test, b, NULL, &f);
+	rc = fsc_fabric_create(&fsc_fabric_verbs_under_test, b, t->cfg, &f);
 	if (!rc)
 		rc = fsc_fabric_connect(f);
 	if (!rc)
@@ -420,6 +423,291 @@ static void verbs_put__notified_put_and_get_through_windows(void **state)
 	run_two(&t);
 }
 
+/* ---- error paths: one line naming the peer, the request fails */
+
+/* stderr goes to a temporary file between capture_begin and capture_end,
+ * which returns what was written (the caller frees it). */
+static FILE *capture_file;
+static int saved_stderr = -1;
+
+static void capture_begin(void)
+{
+	fflush(stderr);
+	capture_file = tmpfile();
+	assert_non_null(capture_file);
+	saved_stderr = dup(2);
+	assert_true(saved_stderr >= 0);
+	assert_true(dup2(fileno(capture_file), 2) >= 0);
+}
+
+static char *capture_end(void)
+{
+	long len;
+	char *text;
+
+	fflush(stderr);
+	assert_true(dup2(saved_stderr, 2) >= 0);
+	close(saved_stderr);
+	len = ftell(capture_file);
+	assert_true(len >= 0);
+	text = calloc(1, (size_t)len + 1);
+	assert_non_null(text);
+	rewind(capture_file);
+	assert_int_equal(fread(text, 1, (size_t)len, capture_file), (size_t)len);
+	fclose(capture_file);
+	return text;
+}
+
+/* Run t on two ranks with stderr captured; the log must hold t->want. */
+static void run_two_expecting(struct two *t)
+{
+	char *log;
+
+	setenv("IBDOUBLE_QUIET", "1", 1);
+	for (int i = 0; i < 3 && t->env[i]; i++)
+		assert_int_equal(putenv((char *)t->env[i]), 0);
+	capture_begin();
+	devices("ibd0:eth:active:4096:4x_hdr");
+	fsc_boot_local_run(2, NULL, run_rank, t, NULL);
+	log = capture_end();
+	for (int i = 0; i < 3 && t->env[i]; i++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "%.*s", (int)strcspn(t->env[i], "="), t->env[i]);
+		unsetenv(name);
+	}
+	if (!strstr(log, t->want))
+		print_error("expected the line\n  %s\nin the log:\n%s\n", t->want, log);
+	assert_non_null(strstr(log, t->want));
+	free(log);
+	assert_int_equal(t->rc[0], 0);
+	assert_int_equal(t->rc[1], 0);
+}
+
+/* A one-sided request posted through the fabric's entries directly (past
+ * the wrappers' range checks): its header as the wrapper fills it. */
+static void rma_req(struct fsc_req *r, int peer, size_t bytes, int tag, int rma)
+{
+	memset(r, 0, sizeof(*r));
+	r->peer = peer;
+	r->tag = tag;
+	r->bytes = bytes;
+	r->is_recv = rma == FSC_REQ_GET;
+	r->rma = rma;
+}
+
+/* The prefix of rank 0's error line about its QP to rank 1. */
+static int want_qp_line(struct fsc_fabric *f, struct two *t, const char *status, int code)
+{
+	struct verbs *v = f->impl;
+
+	return snprintf(t->want, sizeof(t->want),
+	                "verbs: rank 0: QP 0x%x to rank 1 (host %s, QP 0x%x): %s (status %d, "
+	                "vendor error 0x%x)",
+	                v->peers[1].qp->qp_num, host_of(f, 1), v->peers[1].rqpn, status, code,
+	                0x100 + code);
+}
+
+/* The link goes down under traffic (the double's IBDOUBLE_DOWN_AFTER): the
+ * first message arrives, the next request is lost until the retry counter
+ * runs out, and the line says the port is DOWN. */
+static int body_port_down(struct fsc_fabric *f, struct fsc_boot *b, struct two *t)
+{
+	static char big[2][16 * KIB];
+	char one[1];
+	struct fsc_req r;
+	int rc;
+
+	if (b->rank == 1) {
+		rc = fsc_fabric_recv(f, 0, one, 1, 1);
+		fsc_boot_barrier(b);
+		return rc;
+	}
+	if ((rc = fsc_fabric_send(f, 1, "a", 1, 1)))
+		return rc;
+	fsc_boot_barrier(b); /* delivered: the next request finds the port DOWN */
+	want_qp_line(f, t, "transport retry counter exceeded", IBV_WC_RETRY_EXC_ERR);
+	strcat(t->want, "; ibd0 port 1 is PORT_DOWN");
+	/* a rendezvous send completes only when the peer answers */
+	if ((rc = fsc_fabric_isend(f, 1, big[0], sizeof(big[0]), 2, &r)))
+		return rc;
+	return fsc_fabric_wait(f, &r, 1) == -EIO ? 0 : -EPROTO;
+}
+
+static void verbs_error__port_down_under_traffic_names_the_peer_and_the_port(void **state)
+{
+	struct fsc_config *cfg = cfg_with("verbs-qp-timeout", "10");
+	struct two t = {.body = body_port_down,
+	                .env = {"IBDOUBLE_DOWN_AFTER=1", "IBDOUBLE_MIN_TIMEOUT_MS=1"}};
+	char err[256];
+
+	(void)state;
+	assert_int_equal(fsc_config_set(cfg, "verbs-retry", "1", err, sizeof(err)), 0);
+	t.cfg = cfg;
+	run_two_expecting(&t);
+	fsc_config_free(cfg);
+}
+
+/* A put past the end of the peer's window (its MR) or a get through a key
+ * the peer deregistered: remote access error, one line naming the peer
+ * and the transfer, the request fails with -EIO and so does the peer. */
+static int body_rem_access(struct fsc_fabric *f, struct fsc_boot *b, struct two *t, int dereg)
+{
+	char *buf = fsc_fabric_buf_alloc(f, 4096), *src = fsc_fabric_buf_alloc(f, 64);
+	void *win = NULL;
+	struct vwin *w;
+	struct fsc_req r;
+	int rc;
+
+	if (!buf || !src)
+		return -ENOMEM;
+	if ((rc = verbs_win_create(f, buf, 4096, &win)))
+		goto out;
+	w = win;
+	if (b->rank == 1 && dereg) {
+		ibv_dereg_mr(w->mr);
+		w->mr = NULL;
+	}
+	fsc_boot_barrier(b);
+	if (b->rank == 0) {
+		size_t off = dereg ? 0 : 4096;
+
+		want_qp_line(f, t, "remote access error", IBV_WC_REM_ACCESS_ERR);
+		snprintf(t->want + strlen(t->want), sizeof(t->want) - strlen(t->want),
+		         " on an %s of 64 B at 0x%" PRIx64 " rkey 0x%x",
+		         dereg ? "RDMA read (get)" : "RDMA write (put)", w->raddr[1] + off,
+		         w->rkey[1]);
+		rma_req(&r, 1, 64, -1, dereg ? FSC_REQ_GET : FSC_REQ_PUT);
+		rc = dereg ? verbs_get(f, win, 1, off, src, 64, &r)
+		           : verbs_put(f, win, 1, off, src, 64, -1, &r);
+		if (!rc)
+			rc = fsc_fabric_wait(f, &r, 1) == -EIO ? 0 : -EPROTO;
+		/* the peer failed: what follows fails at once */
+		if (!rc && fsc_fabric_isend(f, 1, src, 1, 1, &r) != -EIO)
+			rc = -EPROTO;
+	}
+	fsc_boot_barrier(b);
+	verbs_win_free(f, win);
+out:
+	fsc_fabric_buf_free(f, buf);
+	fsc_fabric_buf_free(f, src);
+	return rc;
+}
+
+static int body_put_past_window(struct fsc_fabric *f, struct fsc_boot *b, struct two *t)
+{
+	return body_rem_access(f, b, t, 0);
+}
+
+static int body_get_deregistered(struct fsc_fabric *f, struct fsc_boot *b, struct two *t)
+{
+	return body_rem_access(f, b, t, 1);
+}
+
+static void verbs_error__put_past_the_window_is_a_remote_access_error(void **state)
+{
+	struct two t = {.body = body_put_past_window};
+
+	(void)state;
+	run_two_expecting(&t);
+}
+
+static void verbs_error__get_through_a_deregistered_key_is_a_remote_access_error(void **state)
+{
+	struct two t = {.body = body_get_deregistered};
+
+	(void)state;
+	run_two_expecting(&t);
+}
+
+/* RNR: rank 1 has 4 receives posted and is not progressing; rank 0, as if
+ * it had credits for more, sends 5 notifications: the 5th finds no
+ * receive, and with --verbs-rnr-retry 0 the QP fails at once. */
+static int body_rnr(struct fsc_fabric *f, struct fsc_boot *b, struct two *t)
+{
+	struct verbs *v = f->impl;
+	struct fsc_req r[5];
+	void *win = NULL;
+	int rc;
+
+	if ((rc = verbs_win_create(f, NULL, 0, &win)))
+		return rc;
+	if (b->rank == 1) {
+		fsc_boot_barrier(b); /* not progressing: no receive is re-posted */
+		verbs_win_free(f, win);
+		return 0;
+	}
+	want_qp_line(f, t, "RNR retry counter exceeded", IBV_WC_RNR_RETRY_EXC_ERR);
+	strcat(t->want, " on an RDMA write with immediate (notified put) of 0 B");
+	v->peers[1].credits = 100; /* stands in for a credit count gone wrong */
+	for (int i = 0; i < 5 && !rc; i++) {
+		rma_req(&r[i], 1, 0, 7, FSC_REQ_PUT);
+		rc = verbs_put(f, win, 1, 0, NULL, 0, 7, &r[i]);
+	}
+	if (!rc)
+		rc = fsc_fabric_wait(f, r, 5) == -EIO ? 0 : -EPROTO;
+	fsc_boot_barrier(b);
+	verbs_win_free(f, win);
+	return rc;
+}
+
+static void verbs_error__no_receive_posted_exceeds_the_rnr_retries(void **state)
+{
+	struct fsc_config *cfg = cfg_with("verbs-rnr-retry", "0");
+	struct two t = {.body = body_rnr};
+	char err[256];
+
+	(void)state;
+	assert_int_equal(fsc_config_set(cfg, "verbs-rx-depth", "4", err, sizeof(err)), 0);
+	t.cfg = cfg;
+	run_two_expecting(&t);
+	fsc_config_free(cfg);
+}
+
+/* Every request is lost (IBDOUBLE_DROP_EVERY=1) and the transport timeout
+ * is far away: a get waits out --timeout, the line names the peer, and
+ * the get, which the HCA still holds, cannot be withdrawn: the fabric is
+ * abandoned rather than left to write into the buffer later. */
+static int body_timeout(struct fsc_fabric *f, struct fsc_boot *b, struct two *t)
+{
+	static char dst[64];
+	char *buf = fsc_fabric_buf_alloc(f, 4096);
+	void *win = NULL;
+	struct fsc_req r;
+	int rc;
+
+	if (!buf)
+		return -ENOMEM;
+	if ((rc = verbs_win_create(f, buf, 4096, &win)))
+		goto out;
+	if (b->rank == 0) {
+		f->timeout_ns = 200000000ull;
+		snprintf(t->want, sizeof(t->want),
+		         "fabric verbs: get of 64 B from rank 1 (host %s, tag -1) did not complete "
+		         "within 0.2 s",
+		         host_of(f, 1));
+		rma_req(&r, 1, 64, -1, FSC_REQ_GET);
+		rc = verbs_get(f, win, 1, 0, dst, 64, &r);
+		if (!rc)
+			rc = fsc_fabric_wait(f, &r, 1) == -ETIMEDOUT ? 0 : -EPROTO;
+		if (!rc && (r.done != FSC_REQ_WITHDRAWN || !f->abandoned))
+			rc = -EPROTO;
+	}
+	fsc_boot_barrier(b);
+	verbs_win_free(f, win);
+out:
+	fsc_fabric_buf_free(f, buf);
+	return rc;
+}
+
+static void verbs_error__a_get_that_never_completes_times_out_naming_the_peer(void **state)
+{
+	struct two t = {.body = body_timeout, .env = {"IBDOUBLE_DROP_EVERY=1"}};
+
+	(void)state;
+	run_two_expecting(&t);
+}
+
 static int body_describe(struct fsc_fabric *f, struct fsc_boot *b, struct two *t)
 {
 	if (b->rank == 0) {
@@ -463,6 +751,12 @@ int main(void)
 	        cmocka_unit_test(verbs_cancel__unmatched_receive_is_never_written),
 	        cmocka_unit_test(verbs_cancel__announced_rendezvous_send_is_busy),
 	        cmocka_unit_test(verbs_put__notified_put_and_get_through_windows),
+	        cmocka_unit_test(verbs_error__port_down_under_traffic_names_the_peer_and_the_port),
+	        cmocka_unit_test(verbs_error__put_past_the_window_is_a_remote_access_error),
+	        cmocka_unit_test(
+	                verbs_error__get_through_a_deregistered_key_is_a_remote_access_error),
+	        cmocka_unit_test(verbs_error__no_receive_posted_exceeds_the_rnr_retries),
+	        cmocka_unit_test(verbs_error__a_get_that_never_completes_times_out_naming_the_peer),
 	        cmocka_unit_test(verbs_describe__records_device_port_gid_and_rate),
 	};
 
