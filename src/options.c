@@ -1005,7 +1005,7 @@ int fsc_config_fill(const struct fsc_config *cfg, const struct fsc_opt *table, v
 		const struct cfg_val *v;
 		struct cfg_parsed p;
 
-		if (!o->at.size)
+		if (!o->at.size && !o->has_at)
 			continue;
 		rc = opt_check(o, 0, err, errlen);
 		if (rc)
@@ -1018,6 +1018,13 @@ int fsc_config_fill(const struct fsc_config *cfg, const struct fsc_opt *table, v
 			       o->name, type_name(o->type), type_name(v->opt->type));
 			return -EINVAL;
 		}
+		if (o->has_at) {
+			bool has = v ? v->has : o->defval || o->type == FSC_OPT_FLAG;
+
+			memcpy((char *)dst + o->has_at - 1, &has, sizeof(has));
+		}
+		if (!o->at.size)
+			continue;
 		if (v) {
 			rc = field_store(o, v->text, v->has ? &v->p : 0, dst, err, errlen);
 			if (rc)

@@ -65,6 +65,8 @@ struct fsc_opt {
 	                            fabscope states its range: --help prints
 	                            it and a value outside it is refused. */
 	struct fsc_opt_field at; /* FSC_AT_*(): the settings field */
+	size_t has_at;           /* FSC_HAS(): the settings bool recording whether
+	                            the option has a value; 0 = none */
 };
 
 /* The field of settings struct `st` that holds an option, type-checked at
@@ -88,6 +90,13 @@ struct fsc_opt {
 		offsetof(st, f) + 0 * sizeof(char[sizeof(((st *)0)->f) == sizeof(int) ? 1 : -1]),  \
 		        sizeof(int), FSC_OPT_CHOICE                                                \
 	}
+
+/* A bool of settings struct `st` that fsc_config_fill sets when the option
+ * has a value (its default or one given) and clears when it has none: for
+ * an option without a default whose field cannot tell "no value" from a
+ * value (a CHOICE's first item, an INT whose range holds 0).  Follows the
+ * FSC_AT_*() of the entry. */
+#define FSC_HAS(st, f) (offsetof(st, f) + 1 + 0 * sizeof(char[_Generic(((st *)0)->f, bool : 1)]))
 
 /* Common bounds for option tables. */
 #define FSC_OPT_SIZE_MAX 1099511627776.0 /* 1T: a message size's upper bound */
@@ -135,7 +144,7 @@ bool fsc_cfg_flag(const struct fsc_config *cfg, const char *name);
 size_t fsc_cfg_list(const struct fsc_config *cfg, const char *name, const char *const **items);
 
 /* Fill the settings struct `dst` from the fields of `table` (entries
- * without a field are left alone).  An option the config does not hold
+ * without a field are left alone), and each FSC_HAS() bool.  An option the config does not hold
  * (NULL cfg, or one built without this table) gets the table's default,
  * or zero/NULL when it has none (a list default is parsed once and kept
  * for the life of the process).  Checks the table: a field whose

@@ -952,6 +952,67 @@ static void fsc_config_fill__defaults_without_the_table(void **state)
 	assert_string_equal(s.list.items[1], "b");
 }
 
+/* FSC_HAS: whether an option without a default has a value, where the
+ * field alone cannot tell (RED is index 0, 0 a valid count). */
+struct has_settings {
+	enum color color;
+	int64_t n;
+	bool has_color, has_n, has_def;
+	int64_t def;
+};
+
+static const struct fsc_opt has_opts[] = {
+        {"hcolor", 0, FSC_OPT_CHOICE, 0, "", "red|green|blue", 0, 0,
+         FSC_AT_CHOICE(struct has_settings, color), FSC_HAS(struct has_settings, has_color)},
+        {"hn", 0, FSC_OPT_INT, 0, "", 0, 0, 9, FSC_AT_INT(struct has_settings, n),
+         FSC_HAS(struct has_settings, has_n)},
+        {"hdef", 0, FSC_OPT_INT, "4", "", 0, 0, 9, FSC_AT_INT(struct has_settings, def),
+         FSC_HAS(struct has_settings, has_def)},
+        {0},
+};
+
+static void fsc_config_fill__has_records_a_value(void **state)
+{
+	struct fsc_opt_group g = {"Has", has_opts};
+	char *given[] = {"x", "--hcolor", "red", "--hn", "0"};
+	struct has_settings s;
+	struct fsc_config *cfg;
+	char err[256] = "";
+
+	(void)state;
+	memset(&s, 0xa5, sizeof(s));
+	assert_int_equal(fsc_config_defaults(&cfg, &g, 1), 0);
+	assert_int_equal(fsc_config_fill(cfg, has_opts, &s, err, sizeof(err)), 0);
+	assert_false(s.has_color);
+	assert_false(s.has_n);
+	assert_true(s.has_def);
+	assert_int_equal(s.color, RED);
+	assert_int_equal(s.n, 0);
+	assert_int_equal(s.def, 4);
+	fsc_config_free(cfg);
+
+	memset(&s, 0xa5, sizeof(s));
+	assert_int_equal(fsc_config_parse(&cfg, &g, 1, ARGC(given), given, 0, err, sizeof(err)), 0);
+	assert_int_equal(fsc_config_fill(cfg, has_opts, &s, err, sizeof(err)), 0);
+	assert_true(s.has_color);
+	assert_true(s.has_n);
+	assert_int_equal(s.color, RED);
+	assert_int_equal(s.n, 0);
+	/* Cleared by fsc_config_set: no value again. */
+	assert_int_equal(fsc_config_set(cfg, "hdef", 0, err, sizeof(err)), 0);
+	assert_int_equal(fsc_config_fill(cfg, has_opts, &s, err, sizeof(err)), 0);
+	assert_false(s.has_def);
+	fsc_config_free(cfg);
+
+	/* Without a config: a value exactly when the table has a default. */
+	memset(&s, 0xa5, sizeof(s));
+	assert_int_equal(fsc_config_fill(0, has_opts, &s, err, sizeof(err)), 0);
+	assert_false(s.has_color);
+	assert_false(s.has_n);
+	assert_true(s.has_def);
+	assert_int_equal(s.def, 4);
+}
+
 static void fsc_config_fill__table_errors(void **state)
 {
 	/* A field declared for another type than its option's. */
@@ -1088,6 +1149,7 @@ int main(void)
 	        cmocka_unit_test(fsc_config_fill__every_type),
 	        cmocka_unit_test(fsc_config_fill__defaults_without_the_table),
 	        cmocka_unit_test(fsc_config_fill__table_errors),
+	        cmocka_unit_test(fsc_config_fill__has_records_a_value),
 	        cmocka_unit_test(fsc_opt_choice_name__by_index),
 	        cmocka_unit_test(fsc_config_hash__equal_parses_equal_hashes),
 	        cmocka_unit_test(fsc_config_hash__exact_fnv1a),
