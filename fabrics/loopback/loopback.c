@@ -77,8 +77,6 @@
 #include "err.h"
 #include "log.h"
 
-#define LB_DEFAULT_LAT_NS 1000.0
-#define LB_DEFAULT_BW_GBPS 10.0
 #define LB_ITEM_MAX 128 /* longest "S:D:N:OFF" item accepted */
 
 struct lb_msg {
@@ -172,26 +170,44 @@ static struct lb_dev *lb_devs;
  * slowly instead of hanging. */
 #define LB_STALL_MAX_NS (60ull * 1000000000ull)
 
+enum lb_mem { LB_MEM_HOST, LB_MEM_DEVICE }; /* --lb-mem, in its order */
+
+/* The loopback options, filled once per fabric by fsc_config_fill. */
+struct lb_settings {
+	int64_t ranks;
+	uint64_t lat_ns;
+	double bw_GBps;
+	const char *slow_rank, *slow_link, *corrupt, *drop, *stall; /* NULL: none */
+	enum lb_mem mem;
+};
+
 static const struct fsc_opt lb_opts[] = {
-        {"lb-ranks", 0, FSC_OPT_INT, "2", "virtual ranks (threads) for a loopback run", 0, 1, 64},
-        {"lb-lat", 0, FSC_OPT_TIME, "1us", "latency of every loopback link", 0, 0, FSC_OPT_TIME_S},
-        {"lb-bw", 0, FSC_OPT_DOUBLE, "10", "bandwidth of every loopback link, GB/s", 0, 1e-6, 1e6},
+        {"lb-ranks", 0, FSC_OPT_INT, "2", "virtual ranks (threads) for a loopback run", 0, 1, 64,
+         FSC_AT_INT(struct lb_settings, ranks)},
+        {"lb-lat", 0, FSC_OPT_TIME, "1us", "latency of every loopback link", 0, 0, FSC_OPT_TIME_S,
+         FSC_AT_TIME(struct lb_settings, lat_ns)},
+        {"lb-bw", 0, FSC_OPT_DOUBLE, "10", "bandwidth of every loopback link, GB/s", 0, 1e-6, 1e6,
+         FSC_AT_DOUBLE(struct lb_settings, bw_GBps)},
         {"lb-slow-rank", 0, FSC_OPT_STRING, 0,
-         "R:F[,R:F...]: links to and from rank R get bandwidth x F, latency / F", 0, 0, 0},
+         "R:F[,R:F...]: links to and from rank R get bandwidth x F, latency / F", 0, 0, 0,
+         FSC_AT_STRING(struct lb_settings, slow_rank)},
         {"lb-slow-link", 0, FSC_OPT_STRING, 0,
-         "S:D:F[,...]: link S->D gets bandwidth x F, latency / F", 0, 0, 0},
+         "S:D:F[,...]: link S->D gets bandwidth x F, latency / F", 0, 0, 0,
+         FSC_AT_STRING(struct lb_settings, slow_link)},
         {"lb-corrupt", 0, FSC_OPT_STRING, 0,
-         "S:D:N:OFF[,...]: the N-th message (0-based) on S->D gets byte OFF flipped", 0, 0, 0},
+         "S:D:N:OFF[,...]: the N-th message (0-based) on S->D gets byte OFF flipped", 0, 0, 0,
+         FSC_AT_STRING(struct lb_settings, corrupt)},
         {"lb-drop", 0, FSC_OPT_STRING, 0,
-         "S:D:N[,...]: the N-th message (0-based) on S->D is never delivered", 0, 0, 0},
+         "S:D:N[,...]: the N-th message (0-based) on S->D is never delivered", 0, 0, 0,
+         FSC_AT_STRING(struct lb_settings, drop)},
         {"lb-mem", 0, FSC_OPT_CHOICE, "host",
          "memory of transfer buffers: device has no host access (tests that patterns copy "
          "through the fabric)",
-         "host|device", 0, 0},
+         "host|device", 0, 0, FSC_AT_CHOICE(struct lb_settings, mem)},
         {"lb-stall", 0, FSC_OPT_STRING, 0,
          "R:N[:MS]: rank R stops (its thread blocks, as a stopped process) when it posts its "
          "N-th send (0-based, all links), for MS ms (default 60000) or until released",
-         0, 0, 0},
+         0, 0, 0, FSC_AT_STRING(struct lb_settings, stall)},
         {0},
 };
 
@@ -296,12 +312,7 @@ static int bad_value(const struct fsc_fabric *f, const char *opt, const char *va
 	return -EINVAL;
 }
 
-static const char *cfg_str(const struct fsc_config *cfg, const char *name)
-{
-	return cfg && fsc_cfg_has(cfg, name) ? fsc_cfg_str(cfg, name) : 0;
-}
-
-static int apply_slow(struct fsc_fabric *f, const struct fsc_config *cfg)
+static int apply_slow(struct fsc_fabric *f, const struct lb_settings *set)
 {
 	static const char *const form_rank = "R:F[,R:F...] with rank R and factor F > 0";
 	static const char *const form_link = "S:D:F[,S:D:F...] with ranks S != D and factor F > 0";
@@ -311,7 +322,7 @@ static int apply_slow(struct fsc_fabric *f, const struct fsc_config *cfg)
 	size_t n;
 	int rc;
 
-	val = cfg_str(cfg, "lb-slow-rank");
+	val = set->slow_rank;
 	if (val) {
 		rc = parse_items(val, "rf", f->size, &it, &n);
 		if (rc)
@@ -328,7 +339,7 @@ static int apply_slow(struct fsc_fabric *f, const struct fsc_config *cfg)
 			}
 		free(it);
 	}
-	val = cfg_str(cfg, "lb-slow-link");
+	val = set->slow_link;
 	if (val) {
 		rc = parse_items(val, "rrf", f->size, &it, &n);
 		if (rc)
@@ -343,14 +354,14 @@ static int apply_slow(struct fsc_fabric *f, const struct fsc_config *cfg)
 	return 0;
 }
 
-static int add_faults(struct fsc_fabric *f, const struct fsc_config *cfg, bool drop)
+static int add_faults(struct fsc_fabric *f, const struct lb_settings *set, bool drop)
 {
 	const char *opt = drop ? "lb-drop" : "lb-corrupt";
 	const char *form = drop ? "S:D:N[,S:D:N...] with ranks S != D and message index N >= 0"
 	                        : "S:D:N:OFF[,S:D:N:OFF...] with ranks S != D, message index "
 	                          "N >= 0 and byte offset OFF >= 0";
 	struct lb_impl *im = impl_of(f);
-	const char *val = cfg_str(cfg, opt);
+	const char *val = drop ? set->drop : set->corrupt;
 	struct lb_fault *grown;
 	struct lb_item *it;
 	size_t n;
@@ -382,9 +393,9 @@ static int add_faults(struct fsc_fabric *f, const struct fsc_config *cfg, bool d
 	return 0;
 }
 
-static int add_stall(struct fsc_fabric *f, const struct fsc_config *cfg)
+static int add_stall(struct fsc_fabric *f, const struct lb_settings *set)
 {
-	const char *val = cfg_str(cfg, "lb-stall");
+	const char *val = set->stall;
 	struct lb_item *it;
 	size_t n;
 	int rc;
@@ -508,8 +519,10 @@ static void lb_destroy(struct fsc_fabric *f)
 
 static int lb_create(struct fsc_fabric *f, const struct fsc_config *cfg)
 {
+	struct lb_settings set;
 	struct lb_impl *im;
 	size_t n = (size_t)f->size;
+	char err[256];
 	int rc;
 
 	if (!f->boot || strcmp(f->boot->ops->name, "local")) {
@@ -517,6 +530,13 @@ static int lb_create(struct fsc_fabric *f, const struct fsc_config *cfg)
 		          "bootstrap",
 		          f->boot ? f->boot->ops->name : "(none)");
 		return -ENOTSUP;
+	}
+	/* A config without the loopback options (a test's) gives the table's
+	 * defaults. */
+	rc = fsc_config_fill(cfg, lb_opts, &set, err, sizeof(err));
+	if (rc) {
+		fsc_error("loopback: %s", err);
+		return rc;
 	}
 	im = calloc(1, sizeof(*im));
 	if (!im)
@@ -534,12 +554,8 @@ static int lb_create(struct fsc_fabric *f, const struct fsc_config *cfg)
 	    !im->poisoned)
 		goto nomem;
 
-	im->lat_ns = LB_DEFAULT_LAT_NS;
-	im->bw_GBps = LB_DEFAULT_BW_GBPS;
-	if (cfg && fsc_cfg_has(cfg, "lb-lat"))
-		im->lat_ns = (double)fsc_cfg_time_ns(cfg, "lb-lat");
-	if (cfg && fsc_cfg_has(cfg, "lb-bw"))
-		im->bw_GBps = fsc_cfg_double(cfg, "lb-bw");
+	im->lat_ns = (double)set.lat_ns;
+	im->bw_GBps = set.bw_GBps;
 	if (!isfinite(im->bw_GBps) || im->bw_GBps <= 0) {
 		if (f->rank == 0)
 			fsc_error("loopback: invalid value '%g' for --lb-bw: expected a "
@@ -551,17 +567,17 @@ static int lb_create(struct fsc_fabric *f, const struct fsc_config *cfg)
 		im->link_lat_ns[d] = im->lat_ns;
 		im->link_bw_GBps[d] = im->bw_GBps;
 	}
-	if (cfg && fsc_cfg_has(cfg, "lb-mem") && !strcmp(fsc_cfg_str(cfg, "lb-mem"), "device")) {
+	if (set.mem == LB_MEM_DEVICE) {
 		im->devmem = true;
 		f->mem = FSC_MEM_DEVICE;
 	}
-	rc = apply_slow(f, cfg);
+	rc = apply_slow(f, &set);
 	if (!rc)
-		rc = add_faults(f, cfg, false);
+		rc = add_faults(f, &set, false);
 	if (!rc)
-		rc = add_faults(f, cfg, true);
+		rc = add_faults(f, &set, true);
 	if (!rc)
-		rc = add_stall(f, cfg);
+		rc = add_stall(f, &set);
 	return rc;
 nomem:
 	fsc_error("loopback: out of memory");
