@@ -75,9 +75,34 @@ int fsc_fabric_probe(const struct fsc_fabric_ops *ops, const struct fsc_config *
 	return ops->probe ? ops->probe(cfg, reason, len) : 0;
 }
 
+/* The value goes through the fabric's own table entry, filled into a
+ * one-option table whose field is `ranks`: the fabric's settings struct is
+ * its own business. */
 int fsc_fabric_inprocess_ranks(const struct fsc_fabric_ops *ops, const struct fsc_config *cfg)
 {
-	return ops->inprocess_ranks ? (int)fsc_cfg_int(cfg, ops->inprocess_ranks) : 0;
+	const struct fsc_opt *o = ops->opts;
+	struct fsc_opt one[2] = {{0}, {0}};
+	int64_t ranks = 0;
+	char err[256];
+
+	if (!ops->inprocess_ranks)
+		return 0;
+	while (o && o->name && strcmp(o->name, ops->inprocess_ranks))
+		o++;
+	if (!o || !o->name || o->type != FSC_OPT_INT) {
+		fsc_error("fabric %s: its in-process rank count --%s is not an integer option of "
+		          "its table",
+		          ops->name, ops->inprocess_ranks);
+		return 0;
+	}
+	one[0] = *o;
+	one[0].at = (struct fsc_opt_field){0, sizeof(ranks), FSC_OPT_INT};
+	one[0].has_at = 0;
+	if (fsc_config_fill(cfg, one, &ranks, err, sizeof(err))) {
+		fsc_error("fabric %s: %s", ops->name, err);
+		return 0;
+	}
+	return (int)ranks;
 }
 
 int fsc_fabric_mem_reg(struct fsc_fabric *f, void *buf, size_t bytes)
