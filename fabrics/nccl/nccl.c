@@ -221,9 +221,15 @@ struct nc_impl {
 	uint64_t ntev, captev;
 };
 
+/* The nccl options, filled once per fabric by fsc_config_fill. */
+struct nc_settings {
+	int64_t dev; /* -1: the local rank */
+};
+
 static const struct fsc_opt nc_opts[] = {
         {"nccl-dev", 0, FSC_OPT_INT, "-1",
-         "GPU of this rank (-1: its local rank among the GPUs visible to it)", 0, -1, 1024},
+         "GPU of this rank (-1: its local rank among the GPUs visible to it)", 0, -1, 1024,
+         FSC_AT_INT(struct nc_settings, dev)},
         {0, 0, 0, 0, 0, 0, 0, 0},
 };
 
@@ -336,9 +342,10 @@ static void nc_destroy(struct fsc_fabric *f)
 
 static int nc_create(struct fsc_fabric *f, const struct fsc_config *cfg)
 {
+	struct nc_settings set;
 	struct nc_impl *im;
 	char why[256];
-	int n = 0, want = -1;
+	int n = 0, want;
 	cudaError_t e;
 
 	if (api_get(why, sizeof(why)) || nc_probe(cfg, why, sizeof(why))) {
@@ -352,8 +359,12 @@ static int nc_create(struct fsc_fabric *f, const struct fsc_config *cfg)
 	}
 	f->impl = im;
 	f->mem = FSC_MEM_DEVICE;
-	if (cfg && fsc_cfg_has(cfg, "nccl-dev"))
-		want = (int)fsc_cfg_int(cfg, "nccl-dev");
+	/* A config without the nccl options (a test's): the table's default. */
+	if (fsc_config_fill(cfg, nc_opts, &set, why, sizeof(why))) {
+		fsc_error("nccl: rank %d: %s", f->rank, why);
+		return -EINVAL;
+	}
+	want = (int)set.dev;
 	api.cudaGetDeviceCount(&n);
 	im->dev = want >= 0 ? want : f->boot ? f->boot->local_rank : 0;
 	if (im->dev >= n) {
