@@ -48,50 +48,64 @@
 /* Most timed windows of one bandwidth cell under --pairs-cell-time. */
 #define PAIRS_CELL_MAX_REPEATS 1000
 
+/* The pairs options as fsc_config_fill stores them; opt_read derives
+ * struct pairs_opt. */
+struct pairs_settings {
+	const char *schedule, *csv, *topology;
+	uint64_t bw_bytes, lat_bytes, cell_ns;
+	int64_t window, repeats, lat_iters, confirm;
+	bool per_rank, fail_on_anomaly;
+	double bw_ratio, lat_ratio;
+};
+
 static const struct fsc_opt pairs_opts[] = {
         {"pairs-schedule", 0, FSC_OPT_STRING, "concurrent",
          "pair schedule: concurrent (1-factorisation: n-1 rounds of disjoint pairs, n for odd n), "
          "serial (one pair at a time, no contention), sample:K (K random rounds), topology "
          "(with --topology: pairs inside each leaf first, then rounds between leaves that load "
          "every uplink evenly)",
-         0, 0, 0},
+         0, 0, 0, FSC_AT_STRING(struct pairs_settings, schedule)},
         {"pairs-bw-size", 0, FSC_OPT_SIZE, "1M", "message size of the bandwidth stream", 0, 1,
-         1073741824.0},
+         1073741824.0, FSC_AT_SIZE(struct pairs_settings, bw_bytes)},
         {"pairs-lat-size", 0, FSC_OPT_SIZE, "8", "message size of the latency ping-pong", 0, 1,
-         1073741824.0},
+         1073741824.0, FSC_AT_SIZE(struct pairs_settings, lat_bytes)},
         {"pairs-window", 0, FSC_OPT_INT, "16", "bandwidth messages in flight per repeat", 0, 1,
-         4096},
+         4096, FSC_AT_INT(struct pairs_settings, window)},
         {"pairs-repeats", 0, FSC_OPT_INT, "5",
          "timed bandwidth windows per cell (cell = median; min and max kept); the fewest when "
          "--pairs-cell-time asks for more",
-         0, 1, 100000},
+         0, 1, 100000, FSC_AT_INT(struct pairs_settings, repeats)},
         {"pairs-cell-time", 0, FSC_OPT_TIME, "20ms",
          "least timed duration of a bandwidth cell: more windows (up to 1000) when they are "
          "shorter, so a cell outlasts scheduler slices; 0: exactly --pairs-repeats",
-         0, 0, 3600e9},
+         0, 0, 3600e9, FSC_AT_TIME(struct pairs_settings, cell_ns)},
         {"pairs-lat-iters", 0, FSC_OPT_INT, "200",
-         "timed ping-pongs per latency cell (cell = p50; p99 kept)", 0, 1, 10000000},
+         "timed ping-pongs per latency cell (cell = p50; p99 kept)", 0, 1, 10000000,
+         FSC_AT_INT(struct pairs_settings, lat_iters)},
         {"pairs-per-rank", 0, FSC_OPT_FLAG, 0,
-         "one matrix row per rank (default: per host, its first rank carries the traffic)", 0, 0,
-         0},
+         "one matrix row per rank (default: per host, its first rank carries the traffic)", 0, 0, 0,
+         FSC_AT_FLAG(struct pairs_settings, per_rank)},
         {"pairs-bw-ratio", 0, FSC_OPT_DOUBLE, "0.5",
-         "a node or link is slow below this x the matrix's robust median bandwidth", 0, 0.01, 0.99},
+         "a node or link is slow below this x the matrix's robust median bandwidth", 0, 0.01, 0.99,
+         FSC_AT_DOUBLE(struct pairs_settings, bw_ratio)},
         {"pairs-lat-ratio", 0, FSC_OPT_DOUBLE, "2",
-         "a node or link is slow above this x the matrix's robust median latency", 0, 1.01, 1000},
+         "a node or link is slow above this x the matrix's robust median latency", 0, 1.01, 1000,
+         FSC_AT_DOUBLE(struct pairs_settings, lat_ratio)},
         {"pairs-confirm", 0, FSC_OPT_INT, "2",
          "serial re-measurements of each suspect; confirmed when a majority is still bad", 0, 1,
-         100},
+         100, FSC_AT_INT(struct pairs_settings, confirm)},
         {"pairs-csv", 0, FSC_OPT_STRING, 0,
          "CSV matrices as <prefix>.<fabric>.bw.csv and .lat.csv (default prefix: the results "
          "path without .json; 'none': no CSV)",
-         0, 0, 0},
+         0, 0, 0, FSC_AT_STRING(struct pairs_settings, csv)},
         {"topology", 0, FSC_OPT_STRING, 0,
          "network topology: a Slurm topology.conf file or fattree:hosts=N,leaf=K[,oversub=X]; "
          "the record gives each host's leaf, the terminal groups hosts by leaf and shows each "
          "leaf's intra- and cross-leaf bandwidth",
-         0, 0, 0},
+         0, 0, 0, FSC_AT_STRING(struct pairs_settings, topology)},
         {"fail-on-anomaly", 0, FSC_OPT_FLAG, 0,
-         "count a confirmed anomaly as a failure (non-zero exit code)", 0, 0, 0},
+         "count a confirmed anomaly as a failure (non-zero exit code)", 0, 0, 0,
+         FSC_AT_FLAG(struct pairs_settings, fail_on_anomaly)},
         {0, 0, 0, 0, 0, 0, 0, 0},
 };
 
@@ -124,24 +138,27 @@ struct pairs_state {
 
 /* ---- options ---- */
 
-static void opt_read(struct pairs_opt *o, const struct fsc_config *cfg)
+static int opt_read(struct pairs_opt *o, const struct fsc_config *cfg, char *err, size_t len)
 {
-	const char *csv = fsc_cfg_str(cfg, "pairs-csv");
+	struct pairs_settings p;
+	int rc = fsc_config_fill(cfg, pairs_opts, &p, err, len);
 
-	o->schedule = fsc_cfg_str(cfg, "pairs-schedule");
-	o->bw_bytes = (size_t)fsc_cfg_size(cfg, "pairs-bw-size");
-	o->lat_bytes = (size_t)fsc_cfg_size(cfg, "pairs-lat-size");
-	o->window = (size_t)fsc_cfg_int(cfg, "pairs-window");
-	o->repeats = (uint64_t)fsc_cfg_int(cfg, "pairs-repeats");
-	o->lat_iters = (uint64_t)fsc_cfg_int(cfg, "pairs-lat-iters");
-	o->cell_ns = fsc_cfg_time_ns(cfg, "pairs-cell-time");
-	o->per_rank = fsc_cfg_flag(cfg, "pairs-per-rank");
-	o->bw_ratio = fsc_cfg_double(cfg, "pairs-bw-ratio");
-	o->lat_ratio = fsc_cfg_double(cfg, "pairs-lat-ratio");
-	o->confirm = (int)fsc_cfg_int(cfg, "pairs-confirm");
-	o->csv = csv;
-	o->topology = fsc_cfg_str(cfg, "topology");
-	o->fail_on_anomaly = fsc_cfg_flag(cfg, "fail-on-anomaly");
+	if (rc)
+		return rc;
+	o->schedule = p.schedule;
+	o->bw_bytes = (size_t)p.bw_bytes;
+	o->lat_bytes = (size_t)p.lat_bytes;
+	o->window = (size_t)p.window;
+	o->repeats = (uint64_t)p.repeats;
+	o->lat_iters = (uint64_t)p.lat_iters;
+	o->cell_ns = p.cell_ns;
+	o->per_rank = p.per_rank;
+	o->bw_ratio = p.bw_ratio;
+	o->lat_ratio = p.lat_ratio;
+	o->confirm = (int)p.confirm;
+	o->csv = p.csv;
+	o->topology = p.topology;
+	o->fail_on_anomaly = p.fail_on_anomaly;
 	if (!o->schedule)
 		o->schedule = "concurrent";
 	if (!o->bw_bytes)
@@ -154,6 +171,7 @@ static void opt_read(struct pairs_opt *o, const struct fsc_config *cfg)
 		o->lat_iters = 1;
 	if (o->confirm < 1)
 		o->confirm = 1;
+	return 0;
 }
 
 static int pairs_check_args(const struct fsc_pctx *c, char *err, size_t len)
@@ -166,7 +184,8 @@ static int pairs_check_args(const struct fsc_pctx *c, char *err, size_t len)
 		snprintf(err, len, "pairs: needs a configuration and a bootstrap");
 		return -EINVAL;
 	}
-	opt_read(&o, c->cfg);
+	if (opt_read(&o, c->cfg, err, len))
+		return -EINVAL;
 	n = fsc_matrix_nodes(c->boot, o.per_rank);
 	if (n < 2) {
 		snprintf(err, len, "pattern pairs needs at least 2 nodes; this run has %d", n);
@@ -212,7 +231,10 @@ static int pairs_open(struct fsc_runner *r, struct fsc_pctx *c, struct fsc_matri
 	}
 	s->r = r;
 	s->c = c;
-	opt_read(&s->o, c->cfg);
+	if (opt_read(&s->o, c->cfg, err, len)) {
+		free(s);
+		return -EINVAL;
+	}
 	c->bytes = s->o.bw_bytes;
 	set->schedule = s->o.schedule;
 	set->per_rank = s->o.per_rank;
@@ -557,8 +579,12 @@ static double pairs_buf_bytes(const struct fsc_pctx *c)
 	struct pairs_opt o;
 	struct fsc_boot *b = c->boot;
 	size_t slots;
+	char err[256];
 
-	opt_read(&o, c->cfg);
+	if (opt_read(&o, c->cfg, err, sizeof(err))) {
+		fsc_error("pairs: %s", err);
+		return 0;
+	}
 	if (!o.per_rank && b && b->rank_host)
 		for (int k = 0; k < c->rank && k < b->size; k++)
 			if (b->rank_host[k] == b->rank_host[c->rank])
