@@ -837,7 +837,8 @@ static void pool_between(json_t *pts, const struct fsc_compare_opts *o)
 		json_object_set_new(x, "between_sd_pooled", num(sqrt(pooled)));
 		json_object_del(x, "between_var_point");
 		json_object_set_new(x, "p50_ci", json_pack("[o,o]", num(lo - 1), num(hi - 1)));
-		json_object_set_new(x, "bw_ci", json_pack("[o,o]", num(1 / hi - 1), num(1 / lo - 1)));
+		json_object_set_new(x, "bw_ci",
+		                    json_pack("[o,o]", num(1 / hi - 1), num(1 / lo - 1)));
 	}
 	/* a point left without an estimate drops its working figure */
 	json_array_foreach(pts, i, x) json_object_del(x, "between_var_point");
@@ -1384,30 +1385,47 @@ int fsc_compare_prom_write(const json_t *cmp, const char *path, char *err, size_
 
 /* ---- command ---- */
 
+enum compare_fail_on { COMPARE_FAIL_ON_NONE, COMPARE_FAIL_ON_REGRESSION }; /* --fail-on */
+
+/* The compare command's options, filled once by fsc_config_fill. */
+struct compare_settings {
+	double min_effect_pct, confidence_pct, scatter_k;
+	int64_t resamples, seed;
+	enum fsc_hosts_mode hosts;
+	enum compare_fail_on fail_on;
+	const char *json, *db, *prom; /* json, prom: NULL when not asked for */
+	bool quiet;
+};
+
 static const struct fsc_opt compare_opts[] = {
         {"min-effect", 0, FSC_OPT_DOUBLE, "5",
-         "smallest change that counts, in percent of the baseline", 0, 0.1, 1000},
+         "smallest change that counts, in percent of the baseline", 0, 0.1, 1000,
+         FSC_AT_DOUBLE(struct compare_settings, min_effect_pct)},
         {"confidence", 0, FSC_OPT_DOUBLE, "95", "confidence of the intervals, percent", 0, 50,
-         99.99},
-        {"resamples", 0, FSC_OPT_INT, "2000", "bootstrap resamples", 0, 100, 1000000},
-        {"seed", 0, FSC_OPT_INT, "1", "bootstrap seed (same inputs, same answer)", 0, 0, 1e15},
+         99.99, FSC_AT_DOUBLE(struct compare_settings, confidence_pct)},
+        {"resamples", 0, FSC_OPT_INT, "2000", "bootstrap resamples", 0, 100, 1000000,
+         FSC_AT_INT(struct compare_settings, resamples)},
+        {"seed", 0, FSC_OPT_INT, "1", "bootstrap seed (same inputs, same answer)", 0, 0, 1e15,
+         FSC_AT_INT(struct compare_settings, seed)},
         {"scatter-k", 0, FSC_OPT_DOUBLE, "3",
          "a change must also exceed this many robust scatters of all matched points' "
          "changes (0: off)",
-         0, 0, 100},
+         0, 0, 100, FSC_AT_DOUBLE(struct compare_settings, scatter_k)},
         {"hosts", 0, FSC_OPT_CHOICE, "must-match",
          "runs on different host sets: refuse, compare the common hosts, or compare anyway",
-         "must-match|intersect|ignore", 0, 0},
+         "must-match|intersect|ignore", 0, 0, FSC_AT_CHOICE(struct compare_settings, hosts)},
         {"fail-on", 0, FSC_OPT_CHOICE, "none", "exit 1 on a confirmed regression",
-         "none|regression", 0, 0},
-        {"json", 0, FSC_OPT_STRING, 0, "write the comparison as JSON to this file", 0, 0, 0},
+         "none|regression", 0, 0, FSC_AT_CHOICE(struct compare_settings, fail_on)},
+        {"json", 0, FSC_OPT_STRING, 0, "write the comparison as JSON to this file", 0, 0, 0,
+         FSC_AT_STRING(struct compare_settings, json)},
         {"db", 0, FSC_OPT_STRING, "fabscope-history.db", "history database for history:...", 0, 0,
-         0},
+         0, FSC_AT_STRING(struct compare_settings, db)},
         {"prom", 0, FSC_OPT_STRING, 0,
          "also write the comparison in Prometheus text format to this file (node_exporter "
          "textfile collector)",
-         0, 0, 0},
-        {"quiet", 'q', FSC_OPT_FLAG, 0, "no table on the terminal", 0, 0, 0},
+         0, 0, 0, FSC_AT_STRING(struct compare_settings, prom)},
+        {"quiet", 'q', FSC_OPT_FLAG, 0, "no table on the terminal", 0, 0, 0,
+         FSC_AT_FLAG(struct compare_settings, quiet)},
         {0},
 };
 
@@ -1489,7 +1507,7 @@ int fsc_compare_main(int argc, char **argv)
 	char err[1024] = "";
 	int optind_out = 0, rc = FSC_EXIT_USAGE, nbase;
 	char base_name[1100];
-	const char *h;
+	struct compare_settings set;
 
 	for (int i = 1; i < argc; i++)
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -1509,37 +1527,34 @@ int fsc_compare_main(int argc, char **argv)
 		         argc - optind_out);
 		goto usage;
 	}
+	if (fsc_config_fill(cfg, compare_opts, &set, err, sizeof(err)))
+		goto usage;
 	fsc_compare_opts_default(&o);
-	o.min_effect = fsc_cfg_double(cfg, "min-effect") / 100;
-	o.confidence = fsc_cfg_double(cfg, "confidence") / 100;
-	o.resamples = (unsigned)fsc_cfg_int(cfg, "resamples");
-	o.seed = (uint64_t)fsc_cfg_int(cfg, "seed");
-	o.scatter_k = fsc_cfg_double(cfg, "scatter-k");
-	h = fsc_cfg_str(cfg, "hosts");
-	o.hosts = !strcmp(h, "intersect") ? FSC_HOSTS_INTERSECT
-	          : !strcmp(h, "ignore")  ? FSC_HOSTS_IGNORE
-	                                  : FSC_HOSTS_MUST_MATCH;
+	o.min_effect = set.min_effect_pct / 100;
+	o.confidence = set.confidence_pct / 100;
+	o.resamples = (unsigned)set.resamples;
+	o.seed = (uint64_t)set.seed;
+	o.scatter_k = set.scatter_k;
+	o.hosts = set.hosts;
 	nbase = argc - optind_out - 1;
 	if (nbase == 1)
 		snprintf(base_name, sizeof(base_name), "%s", argv[optind_out]);
 	else
 		snprintf(base_name, sizeof(base_name), "%s and %d more runs", argv[optind_out],
 		         nbase - 1);
-	if (load_baselines(argv + optind_out, nbase, fsc_cfg_str(cfg, "db"), &base, err,
-	                   sizeof(err)) ||
-	    fsc_compare_load(argv[argc - 1], fsc_cfg_str(cfg, "db"), &run, err, sizeof(err)) ||
+	if (load_baselines(argv + optind_out, nbase, set.db, &base, err, sizeof(err)) ||
+	    fsc_compare_load(argv[argc - 1], set.db, &run, err, sizeof(err)) ||
 	    fsc_compare_docs(base, run, base_name, argv[argc - 1], &o, &cmp, err, sizeof(err)))
 		goto usage;
-	if (!fsc_cfg_flag(cfg, "quiet"))
+	if (!set.quiet)
 		fsc_compare_print(stdout, cmp);
-	if (fsc_cfg_has(cfg, "json") && fsc_json_write_atomic(cmp, fsc_cfg_str(cfg, "json"))) {
+	if (set.json && fsc_json_write_atomic(cmp, set.json)) {
 		rc = FSC_EXIT_USAGE;
 		goto out;
 	}
-	if (fsc_cfg_has(cfg, "prom") &&
-	    fsc_compare_prom_write(cmp, fsc_cfg_str(cfg, "prom"), err, sizeof(err)))
+	if (set.prom && fsc_compare_prom_write(cmp, set.prom, err, sizeof(err)))
 		goto usage;
-	rc = !strcmp(fsc_cfg_str(cfg, "fail-on"), "regression") &&
+	rc = set.fail_on == COMPARE_FAIL_ON_REGRESSION &&
 	                     !strcmp(fsc_json_str(cmp, "verdict", ""), "regression")
 	             ? FSC_EXIT_FAIL
 	             : FSC_EXIT_OK;

@@ -20,6 +20,7 @@
 
 #define FSC_COMPARE_SCHEMA "fabscope-compare/1"
 
+/* In the order of the --hosts choices (compare, report). */
 enum fsc_hosts_mode { FSC_HOSTS_MUST_MATCH, FSC_HOSTS_INTERSECT, FSC_HOSTS_IGNORE };
 
 struct fsc_compare_opts {
