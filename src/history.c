@@ -556,13 +556,26 @@ int fsc_history_trend(struct fsc_history *h, const char *metric, const char *mat
 
 /* ---- command ---- */
 
+/* The history command's options, filled once by fsc_config_fill. */
+struct history_settings {
+	const char *db, *label, *point, *json; /* label, point, json: NULL when not given */
+	int64_t last_good;
+	bool has_last_good;
+};
+
 static const struct fsc_opt history_opts[] = {
-        {"db", 0, FSC_OPT_STRING, "fabscope-history.db", "the history database file", 0, 0, 0},
-        {"label", 0, FSC_OPT_STRING, 0, "add: a label for the run (e.g. a commit)", 0, 0, 0},
+        {"db", 0, FSC_OPT_STRING, "fabscope-history.db", "the history database file", 0, 0, 0,
+         FSC_AT_STRING(struct history_settings, db)},
+        {"label", 0, FSC_OPT_STRING, 0, "add: a label for the run (e.g. a commit)", 0, 0, 0,
+         FSC_AT_STRING(struct history_settings, label)},
         {"last-good", 0, FSC_OPT_INT, 0,
-         "baseline set: the N-th most recent complete run (1 = latest)", 0, 1, 100000},
-        {"point", 0, FSC_OPT_STRING, 0, "trend: points whose key contains this text", 0, 0, 0},
-        {"json", 0, FSC_OPT_STRING, 0, "trend: also write the series as JSON here", 0, 0, 0},
+         "baseline set: the N-th most recent complete run (1 = latest)", 0, 1, 100000,
+         FSC_AT_INT(struct history_settings, last_good),
+         FSC_HAS(struct history_settings, has_last_good)},
+        {"point", 0, FSC_OPT_STRING, 0, "trend: points whose key contains this text", 0, 0, 0,
+         FSC_AT_STRING(struct history_settings, point)},
+        {"json", 0, FSC_OPT_STRING, 0, "trend: also write the series as JSON here", 0, 0, 0,
+         FSC_AT_STRING(struct history_settings, json)},
         {0},
 };
 
@@ -593,6 +606,7 @@ static int trend_print(FILE *f, const json_t *tr)
 int fsc_history_main(int argc, char **argv)
 {
 	struct fsc_opt_group g = {"history options", history_opts};
+	struct history_settings set;
 	struct fsc_config *cfg = 0;
 	struct fsc_history *h = 0;
 	char err[1024] = "";
@@ -625,6 +639,8 @@ int fsc_history_main(int argc, char **argv)
 	}
 	args[nargs] = 0;
 	rc = fsc_config_parse(&cfg, &g, 1, nargs, args, &first, err, sizeof(err));
+	if (!rc)
+		rc = fsc_config_fill(cfg, history_opts, &set, err, sizeof(err));
 	if (rc)
 		goto usage;
 	if (npos < 1) {
@@ -643,8 +659,7 @@ int fsc_history_main(int argc, char **argv)
 		goto usage;
 	}
 	if (!strcmp(pos[0], "baseline") &&
-	    (npos < 2 || strcmp(pos[1], "set") || (npos == 3) == fsc_cfg_has(cfg, "last-good") ||
-	     npos > 3)) {
+	    (npos < 2 || strcmp(pos[1], "set") || (npos == 3) == set.has_last_good || npos > 3)) {
 		snprintf(err, sizeof(err),
 		         "expected: history baseline set ID, or baseline set "
 		         "--last-good N");
@@ -654,7 +669,7 @@ int fsc_history_main(int argc, char **argv)
 		snprintf(err, sizeof(err), "history trend takes one metric: p50, p99 or bw");
 		goto usage;
 	}
-	rc = fsc_history_open(&h, fsc_cfg_str(cfg, "db"), 5000, err, sizeof(err));
+	rc = fsc_history_open(&h, set.db, 5000, err, sizeof(err));
 	if (rc)
 		goto usage;
 	if (!strcmp(pos[0], "add")) {
@@ -663,8 +678,7 @@ int fsc_history_main(int argc, char **argv)
 
 		rc = fsc_results_load(pos[1], &doc, err, sizeof(err));
 		if (!rc)
-			rc = fsc_history_add(h, doc, fsc_cfg_str(cfg, "label"), &id, err,
-			                     sizeof(err));
+			rc = fsc_history_add(h, doc, set.label, &id, err, sizeof(err));
 		json_decref(doc);
 		if (rc)
 			goto usage;
@@ -686,8 +700,7 @@ int fsc_history_main(int argc, char **argv)
 				goto usage;
 			}
 		} else {
-			rc = fsc_history_last_good(h, (int)fsc_cfg_int(cfg, "last-good"), &id, err,
-			                           sizeof(err));
+			rc = fsc_history_last_good(h, (int)set.last_good, &id, err, sizeof(err));
 		}
 		if (!rc)
 			rc = fsc_history_baseline_set(h, id, err, sizeof(err));
@@ -696,11 +709,11 @@ int fsc_history_main(int argc, char **argv)
 	} else {
 		json_t *tr = 0;
 
-		rc = fsc_history_trend(h, pos[1], fsc_cfg_str(cfg, "point"), &tr, err, sizeof(err));
+		rc = fsc_history_trend(h, pos[1], set.point, &tr, err, sizeof(err));
 		if (!rc) {
 			trend_print(stdout, tr);
-			if (fsc_cfg_has(cfg, "json"))
-				rc = fsc_json_write_atomic(tr, fsc_cfg_str(cfg, "json"));
+			if (set.json)
+				rc = fsc_json_write_atomic(tr, set.json);
 		}
 		json_decref(tr);
 	}

@@ -227,6 +227,39 @@ static void fsc_history_add__damaged_database_is_refused_and_keeps_its_runs(void
 	json_decref(d);
 }
 
+/* The command: baseline set takes a run id or --last-good N, never both,
+ * never neither. */
+static void fsc_history_main__baseline_set_by_id_or_last_good(void **state)
+{
+	char path[400];
+	struct fsc_history *h = 0;
+	char err[512];
+	char *neither[] = {"history", "--db", path, "baseline", "set", 0};
+	char *both[] = {"history", "--db", path, "baseline", "set", "1", "--last-good", "1", 0};
+	char *by_id[] = {"history", "--db", path, "baseline", "set", "1", 0};
+	char *last[] = {"history", "--db", path, "--last-good", "1", "baseline", "set", 0};
+	json_t *d = 0;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/main.db", dir);
+	assert_int_equal(fsc_history_open(&h, path, 100, err, sizeof(err)), 0);
+	assert_int_equal(add(h, "complete", 10, "2026-01-01T00:00:00Z"), 1);
+	assert_int_equal(add(h, "complete", 20, "2026-01-02T00:00:00Z"), 2);
+	fsc_history_close(h);
+	assert_int_equal(fsc_history_main(5, neither), 2);
+	assert_int_equal(fsc_history_main(8, both), 2);
+	assert_int_equal(fsc_history_main(6, by_id), 0);
+	assert_int_equal(fsc_history_baseline_doc(path, "history:baseline", &d, err, sizeof(err)),
+	                 0);
+	assert_true(p50_of(d) == 10);
+	json_decref(d);
+	assert_int_equal(fsc_history_main(7, last), 0);
+	assert_int_equal(fsc_history_baseline_doc(path, "history:baseline", &d, err, sizeof(err)),
+	                 0);
+	assert_true(p50_of(d) == 20);
+	json_decref(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -234,6 +267,7 @@ int main(void)
 	        cmocka_unit_test(fsc_history_open__corrupt_file_is_a_clear_error_and_untouched),
 	        cmocka_unit_test(fsc_history_add__locked_database_fails_cleanly_and_keeps_runs),
 	        cmocka_unit_test(fsc_history_add__damaged_database_is_refused_and_keeps_its_runs),
+	        cmocka_unit_test(fsc_history_main__baseline_set_by_id_or_last_good),
 	};
 	return cmocka_run_group_tests(tests, setup_dir, remove_dir);
 }
