@@ -883,25 +883,45 @@ int fsc_report_write(FILE *f, const struct fsc_report_input *in, char *err, size
 
 /* ---- command ---- */
 
+/* --trend's metrics, in the order of its choices, as the history names them. */
+static const char *const report_trend_metric[] = {"p50", "p99", "bw"};
+
+/* The report command's options, filled once by fsc_config_fill. */
+struct report_settings {
+	const char *output, *baseline, *labels, *trend_point; /* NULL when not given */
+	const char *title, *db, *chartjs;
+	double min_effect_pct;
+	enum fsc_hosts_mode hosts;
+	int trend; /* index into report_trend_metric, when has_trend */
+	bool has_trend;
+};
+
 static const struct fsc_opt report_opts[] = {
-        {"output", 'o', FSC_OPT_STRING, 0, "the HTML file to write (required)", 0, 0, 0},
+        {"output", 'o', FSC_OPT_STRING, 0, "the HTML file to write (required)", 0, 0, 0,
+         FSC_AT_STRING(struct report_settings, output)},
         {"baseline", 0, FSC_OPT_STRING, 0,
-         "compare the first RUN with this baseline (a file or history:...)", 0, 0, 0},
+         "compare the first RUN with this baseline (a file or history:...)", 0, 0, 0,
+         FSC_AT_STRING(struct report_settings, baseline)},
         {"labels", 0, FSC_OPT_STRING, 0,
-         "comma-separated names of the RUNs (clusters in a bake-off); default: file names", 0, 0,
-         0},
-        {"title", 0, FSC_OPT_STRING, "fabscope report", "the page's title", 0, 0, 0},
+         "comma-separated names of the RUNs (clusters in a bake-off); default: file names", 0, 0, 0,
+         FSC_AT_STRING(struct report_settings, labels)},
+        {"title", 0, FSC_OPT_STRING, "fabscope report", "the page's title", 0, 0, 0,
+         FSC_AT_STRING(struct report_settings, title)},
         {"db", 0, FSC_OPT_STRING, "fabscope-history.db", "history database for history:...", 0, 0,
-         0},
-        {"min-effect", 0, FSC_OPT_DOUBLE, "5", "as for compare", 0, 0.1, 1000},
+         0, FSC_AT_STRING(struct report_settings, db)},
+        {"min-effect", 0, FSC_OPT_DOUBLE, "5", "as for compare", 0, 0.1, 1000,
+         FSC_AT_DOUBLE(struct report_settings, min_effect_pct)},
         {"hosts", 0, FSC_OPT_CHOICE, "must-match", "as for compare", "must-match|intersect|ignore",
-         0, 0},
+         0, 0, FSC_AT_CHOICE(struct report_settings, hosts)},
         {"trend", 0, FSC_OPT_CHOICE, 0,
          "add the history's trend of this metric (from --db) for the points of the runs",
-         "p50|p99|bw", 0, 0},
+         "p50|p99|bw", 0, 0, FSC_AT_CHOICE(struct report_settings, trend),
+         FSC_HAS(struct report_settings, has_trend)},
         {"trend-point", 0, FSC_OPT_STRING, 0,
-         "with --trend: only points whose key contains this text", 0, 0, 0},
-        {"chartjs", 0, FSC_OPT_STRING, FSC_CHARTJS_PATH, "Chart.js file to inline", 0, 0, 0},
+         "with --trend: only points whose key contains this text", 0, 0, 0,
+         FSC_AT_STRING(struct report_settings, trend_point)},
+        {"chartjs", 0, FSC_OPT_STRING, FSC_CHARTJS_PATH, "Chart.js file to inline", 0, 0, 0,
+         FSC_AT_STRING(struct report_settings, chartjs)},
         {0},
 };
 
@@ -915,6 +935,7 @@ static int write_report(FILE *f, void *arg)
 int fsc_report_main(int argc, char **argv)
 {
 	struct fsc_opt_group g = {"report options", report_opts};
+	struct report_settings set;
 	struct fsc_config *cfg = 0;
 	struct fsc_report_input in = {0};
 	json_t *base = 0;
@@ -928,14 +949,15 @@ int fsc_report_main(int argc, char **argv)
 			fsc_config_help(stdout, &g, 1);
 			return FSC_EXIT_OK;
 		}
-	if (fsc_config_parse(&cfg, &g, 1, argc, argv, &first, err, sizeof(err)))
+	if (fsc_config_parse(&cfg, &g, 1, argc, argv, &first, err, sizeof(err)) ||
+	    fsc_config_fill(cfg, report_opts, &set, err, sizeof(err)))
 		goto out;
 	n = argc - first;
 	if (n < 1 || n > 16) {
 		snprintf(err, sizeof(err), "report takes 1 to 16 results files (got %d)", n);
 		goto out;
 	}
-	if (!fsc_cfg_has(cfg, "output")) {
+	if (!set.output) {
 		snprintf(err, sizeof(err), "report needs -o FILE.html");
 		goto out;
 	}
@@ -945,13 +967,13 @@ int fsc_report_main(int argc, char **argv)
 		goto out;
 	in.nruns = (size_t)n;
 	in.labels = (const char **)lab;
-	in.chartjs = fsc_cfg_str(cfg, "chartjs");
-	in.title = fsc_cfg_str(cfg, "title");
-	if (fsc_cfg_has(cfg, "labels")) {
+	in.chartjs = set.chartjs;
+	in.title = set.title;
+	if (set.labels) {
 		char *save = 0, *tok;
 		int k = 0;
 
-		labels = strdup(fsc_cfg_str(cfg, "labels"));
+		labels = strdup(set.labels);
 		for (tok = strtok_r(labels, ",", &save); tok && k < n;
 		     tok = strtok_r(0, ",", &save))
 			lab[k++] = strdup(tok);
@@ -960,14 +982,14 @@ int fsc_report_main(int argc, char **argv)
 			         "invalid value '%s' for --labels: expected %d comma-separated "
 			         "names, one "
 			         "per RUN",
-			         fsc_cfg_str(cfg, "labels"), n);
+			         set.labels, n);
 			goto out;
 		}
 	}
 	for (int k = 0; k < n; k++) {
 		const char *p = argv[first + k], *s = strrchr(p, '/');
 
-		if (fsc_compare_load(p, fsc_cfg_str(cfg, "db"), &in.runs[k], err, sizeof(err)))
+		if (fsc_compare_load(p, set.db, &in.runs[k], err, sizeof(err)))
 			goto out;
 		if (!lab[k]) {
 			lab[k] = strdup(s ? s + 1 : p);
@@ -975,29 +997,25 @@ int fsc_report_main(int argc, char **argv)
 				lab[k][strlen(lab[k]) - 5] = 0;
 		}
 	}
-	if (fsc_cfg_has(cfg, "baseline")) {
+	if (set.baseline) {
 		struct fsc_compare_opts o;
-		const char *h = fsc_cfg_str(cfg, "hosts");
 
 		fsc_compare_opts_default(&o);
-		o.min_effect = fsc_cfg_double(cfg, "min-effect") / 100;
-		o.hosts = !strcmp(h, "intersect") ? FSC_HOSTS_INTERSECT
-		          : !strcmp(h, "ignore")  ? FSC_HOSTS_IGNORE
-		                                  : FSC_HOSTS_MUST_MATCH;
-		if (fsc_compare_load(fsc_cfg_str(cfg, "baseline"), fsc_cfg_str(cfg, "db"), &base,
-		                     err, sizeof(err)) ||
-		    fsc_compare_docs(base, in.runs[0], fsc_cfg_str(cfg, "baseline"), argv[first],
-		                     &o, &in.cmp, err, sizeof(err)))
+		o.min_effect = set.min_effect_pct / 100;
+		o.hosts = set.hosts;
+		if (fsc_compare_load(set.baseline, set.db, &base, err, sizeof(err)) ||
+		    fsc_compare_docs(base, in.runs[0], set.baseline, argv[first], &o, &in.cmp, err,
+		                     sizeof(err)))
 			goto out;
 		in.baseline = base;
 	}
-	if (fsc_cfg_has(cfg, "trend")) {
+	if (set.has_trend) {
 		struct fsc_history *h = 0;
 
-		if (fsc_history_open(&h, fsc_cfg_str(cfg, "db"), 5000, err, sizeof(err)))
+		if (fsc_history_open(&h, set.db, 5000, err, sizeof(err)))
 			goto out;
-		n = fsc_history_trend(h, fsc_cfg_str(cfg, "trend"), fsc_cfg_str(cfg, "trend-point"),
-		                      &in.trend, err, sizeof(err));
+		n = fsc_history_trend(h, report_trend_metric[set.trend], set.trend_point, &in.trend,
+		                      err, sizeof(err));
 		fsc_history_close(h);
 		if (n)
 			goto out;
@@ -1017,7 +1035,7 @@ int fsc_report_main(int argc, char **argv)
 	}
 	{
 		char failed[900];
-		int w = fsc_file_write_atomic(fsc_cfg_str(cfg, "output"), write_report, &in, failed,
+		int w = fsc_file_write_atomic(set.output, write_report, &in, failed,
 		                              sizeof(failed));
 
 		if (w) {
@@ -1026,7 +1044,7 @@ int fsc_report_main(int argc, char **argv)
 			goto out;
 		}
 	}
-	printf("report: %s\n", fsc_cfg_str(cfg, "output"));
+	printf("report: %s\n", set.output);
 	rc = FSC_EXIT_OK;
 out:
 	if (rc && err[0])

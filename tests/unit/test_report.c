@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fsc_version.h"
+#include "history.h"
 #include "report.h"
 
 static char chartjs[] = "/tmp/fsc-test-chartjs-XXXXXX";
@@ -243,6 +244,55 @@ static void fsc_report_write__missing_chartjs_is_a_clear_error(void **state)
 	json_decref(d);
 }
 
+/* The command: --trend p50 (the first of its choices) adds the history's
+ * trend of the runs' points; without --trend there is none. */
+static void fsc_report_main__trend_of_the_first_metric(void **state)
+{
+	char dir[] = "/tmp/fsc-test-report-XXXXXX", db[64], run[64], out[64];
+	char *with[] = {"report", "--db", db,  "--chartjs", chartjs, "--trend",
+	                "p50",    "-o",   out, run,         0};
+	char *without[] = {"report", "--db", db, "--chartjs", chartjs, "-o", out, run, 0};
+	struct fsc_history *h = 0;
+	json_t *d = doc();
+	char err[512], *html;
+	size_t len;
+	int64_t id;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(db, sizeof(db), "%s/h.db", dir);
+	snprintf(run, sizeof(run), "%s/run.json", dir);
+	snprintf(out, sizeof(out), "%s/r.html", dir);
+	json_array_append_new(json_object_get(d, "records"), sweep_rec(1024, 2));
+	assert_int_equal(json_dump_file(d, run, 0), 0);
+	assert_int_equal(fsc_history_open(&h, db, 100, err, sizeof(err)), 0);
+	assert_int_equal(fsc_history_add(h, d, 0, &id, err, sizeof(err)), 0);
+	fsc_history_close(h);
+
+	assert_int_equal(fsc_report_main(10, with), 0);
+	f = fopen(out, "r");
+	assert_non_null(f);
+	html = calloc(1, 1 << 20);
+	len = fread(html, 1, (1 << 20) - 1, f);
+	fclose(f);
+	assert_true(len > 0);
+	assert_non_null(strstr(html, "\"trend0\""));
+	assert_int_equal(fsc_report_main(8, without), 0);
+	f = fopen(out, "r");
+	assert_non_null(f);
+	memset(html, 0, 1 << 20);
+	assert_true(fread(html, 1, (1 << 20) - 1, f) > 0);
+	fclose(f);
+	assert_null(strstr(html, "\"trend0\""));
+	free(html);
+	json_decref(d);
+	unlink(run);
+	unlink(out);
+	unlink(db);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -251,6 +301,7 @@ int main(void)
 	        cmocka_unit_test(fsc_report_write__bakeoff_names_winner_and_ratio),
 	        cmocka_unit_test(fsc_report_write__baseline_overlaid_and_regression_marked),
 	        cmocka_unit_test(fsc_report_write__missing_chartjs_is_a_clear_error),
+	        cmocka_unit_test(fsc_report_main__trend_of_the_first_metric),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
