@@ -1466,9 +1466,11 @@ static int mx_topology(struct mx *s)
 /* Leaf effects of the bandwidth matrix (src/topoattr.h), nodes outside the
  * topology on a leaf of their own: the record's leaf_summary and
  * leaf_suspects, and lines for the terminal in *text (malloc'ed). */
-static void mx_leaf_attrib(struct mx *s)
+static void mx_leaf_attrib(struct mx *s, const struct fsc_attrib_params *prm)
 {
-	int nl = s->topo->nleaves, *lf = malloc((size_t)s->n * sizeof(*lf));
+	struct fsc_tattr_params tp;
+
+	int nl = s->topo->nleaves, outside = 0, *lf = malloc((size_t)s->n * sizeof(*lf));
 	struct fsc_tattr *a = NULL;
 	struct fsc_tsusp su[64];
 	json_t *sum = json_array();
@@ -1478,9 +1480,22 @@ static void mx_leaf_attrib(struct mx *s)
 	if (!lf || !t || !sum)
 		goto out;
 	t[0] = 0;
-	for (int i = 0; i < s->n; i++)
+	for (int i = 0; i < s->n; i++) {
 		lf[i] = s->leaf[i] < 0 ? nl : s->leaf[i];
-	if (fsc_tattr_create(&a, s->n, lf, nl + 1, NULL))
+		outside += s->leaf[i] < 0;
+	}
+	/* the driver's thresholds, and every leaf past them is a candidate:
+	 * the serial re-tests decide, as they do for nodes and links, so a
+	 * noisy matrix cannot hide a leaf whose crossing cells are 0.03x */
+	fsc_tattr_params_default(&tp);
+	tp.node_ratio = prm->bw_node_ratio;
+	tp.link_ratio = prm->bw_link_ratio;
+	tp.min_sigmas = prm->min_sigmas;
+	tp.noise_floor = prm->noise_floor;
+	tp.candidates = 1;
+	/* the leaf of the nodes outside the topology only when there are
+	 * some: an empty third leaf would hide that two leaves are two */
+	if (fsc_tattr_create(&a, s->n, lf, nl + (outside > 0), &tp))
 		goto out;
 	for (int pass = 1; pass <= 2; pass++) {
 		for (int i = 0; i < s->n; i++)
@@ -1627,7 +1642,7 @@ static int leaf_confirm(struct mx *s, struct mx_anom *v, size_t nv,
 	int rc = 0;
 
 	if (s->b->rank == 0) {
-		mx_leaf_attrib(s);
+		mx_leaf_attrib(s, prm);
 		if (s->nlsus)
 			rc = leaf_list(s, v, nv, &list, &np, &is_ref);
 		t = calloc(np ? np : 1, sizeof(*t));

@@ -7,7 +7,8 @@
 #
 # Environment: FABSCOPE (the binary; default build/fabscope), FSC_SOURCE
 # (the source tree), FSC_BUILD (the build tree; default: FABSCOPE's
-# folder), FSC_ACCEPT_SPEC (default scripts/specs/quick.yaml).
+# folder), FSC_ACCEPT_SPEC (default scripts/specs/quick.yaml), FSC_CLUSTER_KEEP
+# (a folder that receives the run's results and terminal output on exit).
 # Exit codes follow ctest: 0 pass, 1 fail, 77 skipped (not root, no network
 # namespaces, no mpirun/tc/python3, or a virtual cluster that is not ours is
 # already up).
@@ -59,6 +60,7 @@ export FSC_VCLUSTER_STATE=$TMP/state
 acc_cleanup() {
 	local rc=$?
 	"$VC" down >/dev/null 2>&1 || true
+	[[ -n ${FSC_CLUSTER_KEEP:-} ]] && mkdir -p "$FSC_CLUSTER_KEEP" && cp -r "$TMP"/. "$FSC_CLUSTER_KEEP"/
 	rm -rf "$TMP"
 	exit "$rc"
 }

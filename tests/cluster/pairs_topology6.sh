@@ -6,8 +6,9 @@
 # leaf_anomalies names exactly leafA's uplink, upward, confirmed by the
 # serial re-tests, first in the verdict.  With two leaves leafA's uplink cannot be told from
 # leafB's downlink; the sending leaf is named (patterns/PAIRS.md).
-# Run by hand (root): FABSCOPE=build/fabscope bash tests/cluster/pairs_topology6.sh
-# About 2 minutes.
+# Run by ctest as integration.cluster_topology6, or by hand (root):
+# FABSCOPE=build/fabscope bash tests/cluster/pairs_topology6.sh.  About 4 to 8
+# minutes: the re-tests move data over the throttled links.
 HOSTS=6
 source "$(dirname "${BASH_SOURCE[0]}")/accept_common.sh"
 
