@@ -534,7 +534,7 @@ static int body_port_down(struct fsc_fabric *f, struct fsc_boot *b, struct two *
 	return fsc_fabric_wait(f, &r, 1) == -EIO ? 0 : -EPROTO;
 }
 
-static void verbs_error__port_down_under_traffic_names_the_peer_and_the_port(void **state)
+static void verbs_test__port_down_under_traffic_names_the_peer_and_the_port(void **state)
 {
 	struct fsc_config *cfg = cfg_with("verbs-qp-timeout", "10");
 	struct two t = {.body = body_port_down,
@@ -604,7 +604,7 @@ static int body_get_deregistered(struct fsc_fabric *f, struct fsc_boot *b, struc
 	return body_rem_access(f, b, t, 1);
 }
 
-static void verbs_error__put_past_the_window_is_a_remote_access_error(void **state)
+static void verbs_put__past_the_window_is_a_remote_access_error(void **state)
 {
 	struct two t = {.body = body_put_past_window};
 
@@ -612,7 +612,7 @@ static void verbs_error__put_past_the_window_is_a_remote_access_error(void **sta
 	run_two_expecting(&t);
 }
 
-static void verbs_error__get_through_a_deregistered_key_is_a_remote_access_error(void **state)
+static void verbs_get__through_a_deregistered_key_is_a_remote_access_error(void **state)
 {
 	struct two t = {.body = body_get_deregistered};
 
@@ -651,7 +651,7 @@ static int body_rnr(struct fsc_fabric *f, struct fsc_boot *b, struct two *t)
 	return rc;
 }
 
-static void verbs_error__no_receive_posted_exceeds_the_rnr_retries(void **state)
+static void verbs_put__no_receive_posted_exceeds_the_rnr_retries(void **state)
 {
 	struct fsc_config *cfg = cfg_with("verbs-rnr-retry", "0");
 	struct two t = {.body = body_rnr};
@@ -700,7 +700,7 @@ out:
 	return rc;
 }
 
-static void verbs_error__a_get_that_never_completes_times_out_naming_the_peer(void **state)
+static void verbs_get__that_never_completes_times_out_naming_the_peer(void **state)
 {
 	struct two t = {.body = body_timeout, .env = {"IBDOUBLE_DROP_EVERY=1"}};
 
@@ -732,6 +732,9 @@ static void verbs_describe__records_device_port_gid_and_rate(void **state)
 	assert_string_equal(json_string_value(json_object_get(t.info, "rate")),
 	                    "4X HDR = 200 Gb/s");
 	assert_int_equal(json_integer_value(json_object_get(t.info, "path_mtu")), 4096);
+	assert_int_equal(json_integer_value(json_object_get(t.info, "qp_timeout")), 18);
+	assert_int_equal(json_integer_value(json_object_get(t.info, "retry_cnt")), 7);
+	assert_int_equal(json_integer_value(json_object_get(t.info, "rnr_retry")), 7);
 	assert_string_equal(json_string_value(json_object_get(t.info, "firmware")),
 	                    "1.0.0-ibdouble");
 	json_decref(t.info);
@@ -751,12 +754,11 @@ int main(void)
 	        cmocka_unit_test(verbs_cancel__unmatched_receive_is_never_written),
 	        cmocka_unit_test(verbs_cancel__announced_rendezvous_send_is_busy),
 	        cmocka_unit_test(verbs_put__notified_put_and_get_through_windows),
-	        cmocka_unit_test(verbs_error__port_down_under_traffic_names_the_peer_and_the_port),
-	        cmocka_unit_test(verbs_error__put_past_the_window_is_a_remote_access_error),
-	        cmocka_unit_test(
-	                verbs_error__get_through_a_deregistered_key_is_a_remote_access_error),
-	        cmocka_unit_test(verbs_error__no_receive_posted_exceeds_the_rnr_retries),
-	        cmocka_unit_test(verbs_error__a_get_that_never_completes_times_out_naming_the_peer),
+	        cmocka_unit_test(verbs_test__port_down_under_traffic_names_the_peer_and_the_port),
+	        cmocka_unit_test(verbs_put__past_the_window_is_a_remote_access_error),
+	        cmocka_unit_test(verbs_get__through_a_deregistered_key_is_a_remote_access_error),
+	        cmocka_unit_test(verbs_put__no_receive_posted_exceeds_the_rnr_retries),
+	        cmocka_unit_test(verbs_get__that_never_completes_times_out_naming_the_peer),
 	        cmocka_unit_test(verbs_describe__records_device_port_gid_and_rate),
 	};
 
