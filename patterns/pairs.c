@@ -47,12 +47,15 @@
 #define PAIRS_LAT_WARMUP 10
 /* Most timed windows of one bandwidth cell under --pairs-cell-time. */
 #define PAIRS_CELL_MAX_REPEATS 1000
+/* Fewest timed windows of a cell that --pairs-cell-max-time cuts short: a
+ * median, a min and a max still mean something. */
+#define PAIRS_CELL_MIN_REPEATS 2
 
 /* The pairs options as fsc_config_fill stores them; opt_read derives
  * struct pairs_opt. */
 struct pairs_settings {
 	const char *schedule, *csv, *topology;
-	uint64_t bw_bytes, lat_bytes, cell_ns;
+	uint64_t bw_bytes, lat_bytes, cell_ns, cell_max_ns;
 	int64_t window, repeats, lat_iters, confirm;
 	bool per_rank, fail_on_anomaly;
 	double bw_ratio, lat_ratio;
@@ -79,6 +82,11 @@ static const struct fsc_opt pairs_opts[] = {
          "least timed duration of a bandwidth cell: more windows (up to 1000) when they are "
          "shorter, so a cell outlasts scheduler slices; 0: exactly --pairs-repeats",
          0, 0, 3600e9, FSC_AT_TIME(struct pairs_settings, cell_ns)},
+        {"pairs-cell-max-time", 0, FSC_OPT_TIME, "1s",
+         "most timed duration of a bandwidth cell: fewer windows (at least 2) when "
+         "--pairs-repeats of them would take longer, so a link at 1% of its speed costs "
+         "seconds, not minutes; 0: no limit",
+         0, 0, 3600e9, FSC_AT_TIME(struct pairs_settings, cell_max_ns)},
         {"pairs-lat-iters", 0, FSC_OPT_INT, "200",
          "timed ping-pongs per latency cell (cell = p50; p99 kept)", 0, 1, 10000000,
          FSC_AT_INT(struct pairs_settings, lat_iters)},
@@ -112,7 +120,7 @@ static const struct fsc_opt pairs_opts[] = {
 struct pairs_opt {
 	const char *schedule;
 	size_t bw_bytes, lat_bytes, window;
-	uint64_t repeats, lat_iters, cell_ns;
+	uint64_t repeats, lat_iters, cell_ns, cell_max_ns;
 	int per_rank, confirm, fail_on_anomaly;
 	double bw_ratio, lat_ratio;
 	const char *csv;
@@ -152,6 +160,7 @@ static int opt_read(struct pairs_opt *o, const struct fsc_config *cfg, char *err
 	o->repeats = (uint64_t)p.repeats;
 	o->lat_iters = (uint64_t)p.lat_iters;
 	o->cell_ns = p.cell_ns;
+	o->cell_max_ns = p.cell_max_ns;
 	o->per_rank = p.per_rank;
 	o->bw_ratio = p.bw_ratio;
 	o->lat_ratio = p.lat_ratio;
@@ -333,6 +342,7 @@ static void pairs_record(void *ctx, json_t *rec)
 	json_object_set_new(rec, "window", json_integer((json_int_t)s->o.window));
 	json_object_set_new(rec, "repeats", json_integer((json_int_t)s->o.repeats));
 	json_object_set_new(rec, "cell_time_ns", json_integer((json_int_t)s->o.cell_ns));
+	json_object_set_new(rec, "cell_max_time_ns", json_integer((json_int_t)s->o.cell_max_ns));
 	json_object_set_new(rec, "lat_bytes", json_integer((json_int_t)s->o.lat_bytes));
 	json_object_set_new(rec, "lat_iters", json_integer((json_int_t)s->o.lat_iters));
 	json_object_set_new(rec, "check", json_string("once"));
@@ -392,17 +402,38 @@ static int bw_body(struct fsc_pctx *c, void *arg, uint64_t iter)
  * many as fill that time at the pace of the verification window (t_ns),
  * within [repeats, PAIRS_CELL_MAX_REPEATS].  A slow link gets few long
  * windows and a fast one many short ones, so every cell lasts about as
- * long and none is shorter than a scheduler slice. */
+ * long and none is shorter than a scheduler slice.  Under
+ * --pairs-cell-max-time, as many as fit that time when the count above
+ * would not, never fewer than PAIRS_CELL_MIN_REPEATS (nor more than asked). */
 static uint64_t cell_repeats(const struct pairs_opt *o, uint64_t t_ns)
 {
 	uint64_t n;
 
-	if (!o->cell_ns)
-		return o->repeats;
-	n = t_ns ? (o->cell_ns + t_ns - 1) / t_ns : PAIRS_CELL_MAX_REPEATS;
-	if (n > PAIRS_CELL_MAX_REPEATS)
-		n = PAIRS_CELL_MAX_REPEATS;
-	return n < o->repeats ? o->repeats : n;
+	if (!o->cell_ns) {
+		n = o->repeats;
+	} else {
+		n = t_ns ? (o->cell_ns + t_ns - 1) / t_ns : PAIRS_CELL_MAX_REPEATS;
+		if (n > PAIRS_CELL_MAX_REPEATS)
+			n = PAIRS_CELL_MAX_REPEATS;
+		if (n < o->repeats)
+			n = o->repeats;
+	}
+	if (o->cell_max_ns && t_ns && t_ns * n > o->cell_max_ns) {
+		uint64_t fit = o->cell_max_ns / t_ns;
+		uint64_t lo = n < PAIRS_CELL_MIN_REPEATS ? n : PAIRS_CELL_MIN_REPEATS;
+
+		if (fit < n)
+			n = fit > lo ? fit : lo;
+	}
+	return n;
+}
+
+/* The fewest timed windows a peer may announce (see cell_repeats). */
+static uint64_t cell_repeats_min(const struct pairs_opt *o)
+{
+	if (o->cell_max_ns && o->repeats > PAIRS_CELL_MIN_REPEATS)
+		return PAIRS_CELL_MIN_REPEATS;
+	return o->repeats;
 }
 
 /* One round trip. */
@@ -466,9 +497,10 @@ static int phase_bw(struct pairs_state *s, int peer, int sending, int tag, uint6
 	if (rc)
 		return rc;
 	nrep = s->hack;
-	if (nrep < s->o.repeats || nrep > (s->o.cell_ns ? PAIRS_CELL_MAX_REPEATS : s->o.repeats)) {
+	if (nrep < cell_repeats_min(&s->o) ||
+	    nrep > (s->o.cell_ns ? PAIRS_CELL_MAX_REPEATS : s->o.repeats)) {
 		fsc_error("pairs: rank %d announced %llu timed windows, expected %llu..%d", peer,
-		          (unsigned long long)nrep, (unsigned long long)s->o.repeats,
+		          (unsigned long long)nrep, (unsigned long long)cell_repeats_min(&s->o),
 		          s->o.cell_ns ? PAIRS_CELL_MAX_REPEATS : (int)s->o.repeats);
 		return -EPROTO;
 	}

@@ -238,6 +238,22 @@ static void fsc_pattern_pairs__cell_time_sets_windows_per_cell(void **state)
 	w = json_object_get(rec, "bw_windows");
 	assert_int_equal(json_integer_value(json_object_get(w, "min")), 3);
 	assert_int_equal(json_integer_value(json_object_get(w, "max")), 3);
+	assert_int_equal((long long)num(rec, "cell_max_time_ns"), 1000000000);
+	json_decref(rec);
+
+	/* --pairs-cell-max-time: the 0.1x link's 3 windows (7.9 ms) would pass
+	 * 5 ms, so it gets 2; the healthy cells (0.8 ms) keep 3; the figures
+	 * and the verdict stay */
+	ARGS(&j, "--lb-slow-link", "0:2:0.1", "--pairs-cell-time", "0", "--pairs-cell-max-time",
+	     "5ms");
+	rec = run_job(&j, 4);
+	w = json_object_get(rec, "bw_windows");
+	assert_int_equal(json_integer_value(json_object_get(w, "min")), 2);
+	assert_int_equal(json_integer_value(json_object_get(w, "max")), 3);
+	assert_only_link(rec, 0, 2);
+	assert_float_equal(json_number_value(cell(rec, "bw_GBps", 0, 2)),
+	                   262144.0 / (2621440 + 10000 + 1004), 1e-12);
+	assert_matrix_healthy(rec, 4, skip4, 2);
 	json_decref(rec);
 }
 
