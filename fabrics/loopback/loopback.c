@@ -775,13 +775,30 @@ static const struct lb_fault *find_fault(const struct lb_impl *im, int dst, uint
 	return 0;
 }
 
+/* Append m to the queue of source rank src in mailbox mb (the receiver's)
+ * and bump its deposit count, so the owner's next progress looks.  m is
+ * the mailbox's from here on. */
+static void mailbox_deposit(struct lb_mailbox *mb, int src, struct lb_msg *m)
+{
+	struct lb_queue *q = &mb->q[src];
+
+	m->next = 0;
+	pthread_mutex_lock(&mb->lock);
+	if (q->tail)
+		q->tail->next = m;
+	else
+		q->head = m;
+	q->tail = m;
+	atomic_fetch_add(&mb->deposits, 1);
+	pthread_mutex_unlock(&mb->lock);
+}
+
 static int lb_isend(struct fsc_fabric *f, int peer, const void *buf, size_t bytes, int tag,
                     struct fsc_req *req)
 {
 	struct lb_impl *im = impl_of(f);
 	struct lb_req *r = lbr(req);
 	const struct lb_fault *corrupt;
-	struct lb_mailbox *mb;
 	struct lb_msg *m = 0;
 	double start, xfer;
 	uint64_t index;
@@ -816,7 +833,6 @@ static int lb_isend(struct fsc_fabric *f, int peer, const void *buf, size_t byte
 		im->stats.dropped++;
 		return 0;
 	}
-	m->next = 0;
 	m->tag = tag;
 	m->bytes = bytes;
 	m->arrival_ns = start + xfer + im->link_lat_ns[peer];
@@ -827,15 +843,7 @@ static int lb_isend(struct fsc_fabric *f, int peer, const void *buf, size_t byte
 		m->data[corrupt->offset < bytes ? corrupt->offset : bytes - 1] ^= 0xFF;
 		im->stats.corrupted++;
 	}
-	mb = im->boxes[peer];
-	pthread_mutex_lock(&mb->lock);
-	if (mb->q[f->rank].tail)
-		mb->q[f->rank].tail->next = m;
-	else
-		mb->q[f->rank].head = m;
-	mb->q[f->rank].tail = m;
-	atomic_fetch_add(&mb->deposits, 1);
-	pthread_mutex_unlock(&mb->lock);
+	mailbox_deposit(im->boxes[peer], f->rank, m);
 	return 0;
 }
 
@@ -1145,18 +1153,9 @@ static int lb_put(struct fsc_fabric *f, void *win, int peer, size_t offset, cons
 			dst[corrupt->offset < bytes ? corrupt->offset : bytes - 1] ^= 0xFF;
 	}
 	if (m) {
-		struct lb_mailbox *mb = im->boxes[peer];
-
 		m->tag = tag;
 		m->arrival_ns = start + xfer + im->link_lat_ns[peer];
-		pthread_mutex_lock(&mb->lock);
-		if (mb->q[f->rank].tail)
-			mb->q[f->rank].tail->next = m;
-		else
-			mb->q[f->rank].head = m;
-		mb->q[f->rank].tail = m;
-		atomic_fetch_add(&mb->deposits, 1);
-		pthread_mutex_unlock(&mb->lock);
+		mailbox_deposit(im->boxes[peer], f->rank, m);
 	}
 	return 0;
 }
