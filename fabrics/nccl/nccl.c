@@ -53,6 +53,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cuda_runtime.h>
 #include <nccl.h>
@@ -219,17 +220,36 @@ struct nc_impl {
 	struct nc_group *groups;
 	cudaEvent_t *tev; /* the device timer's marks (timing events) */
 	uint64_t ntev, captev;
+	char *debug_level;  /* --nccl-debug (NULL: as the environment says) */
+	char *debug_file;   /* --nccl-debug-file */
+	char *results_path; /* --output's value (NULL: none given) */
+	json_t *debug;      /* what NCCL_DEBUG capture was set up (connect) */
 };
 
 /* The nccl options, filled once per fabric by fsc_config_fill. */
 struct nc_settings {
-	int64_t dev; /* -1: the local rank */
+	int64_t dev;            /* -1: the local rank */
+	int debug;              /* --nccl-debug: index in nc_debug_levels */
+	bool has_debug;         /* --nccl-debug given */
+	const char *debug_file; /* --nccl-debug-file; NULL: unset */
 };
+
+/* --nccl-debug's choices, in order. */
+static const char *const nc_debug_levels[] = {"VERSION", "WARN", "INFO", "ABORT", "TRACE"};
 
 static const struct fsc_opt nc_opts[] = {
         {"nccl-dev", 0, FSC_OPT_INT, "-1",
          "GPU of this rank (-1: its local rank among the GPUs visible to it)", 0, -1, 1024,
          FSC_AT_INT(struct nc_settings, dev)},
+        {"nccl-debug", 0, FSC_OPT_CHOICE, 0,
+         "set NCCL_DEBUG for this run (unset: as the environment says); its output goes "
+         "to a file beside the results unless NCCL_DEBUG_FILE or --nccl-debug-file says where",
+         "VERSION|WARN|INFO|ABORT|TRACE", 0, 0, FSC_AT_CHOICE(struct nc_settings, debug),
+         FSC_HAS(struct nc_settings, has_debug)},
+        {"nccl-debug-file", 0, FSC_OPT_STRING, 0,
+         "NCCL_DEBUG_FILE for this run (%h host, %p process id; default when NCCL_DEBUG is "
+         "set: beside the results, <results stem>.nccl.%h.%p.log)",
+         0, 0, 0, FSC_AT_STRING(struct nc_settings, debug_file)},
         {0, 0, 0, 0, 0, 0, 0, 0},
 };
 
@@ -336,6 +356,10 @@ static void nc_destroy(struct fsc_fabric *f)
 	if (im->cstream)
 		api.cudaStreamDestroy(im->cstream);
 	free(im->queue);
+	free(im->debug_level);
+	free(im->debug_file);
+	free(im->results_path);
+	json_decref(im->debug);
 	free(im);
 	f->impl = 0;
 }
@@ -365,6 +389,13 @@ static int nc_create(struct fsc_fabric *f, const struct fsc_config *cfg)
 		return -EINVAL;
 	}
 	want = (int)set.dev;
+	if ((set.has_debug && !(im->debug_level = strdup(nc_debug_levels[set.debug]))) ||
+	    (set.debug_file && !(im->debug_file = strdup(set.debug_file))) ||
+	    (cfg && fsc_cfg_has(cfg, "output") &&
+	     !(im->results_path = strdup(fsc_cfg_str(cfg, "output"))))) {
+		fsc_error("nccl: out of memory");
+		return -ENOMEM;
+	}
 	api.cudaGetDeviceCount(&n);
 	im->dev = want >= 0 ? want : f->boot ? f->boot->local_rank : 0;
 	if (im->dev >= n) {
@@ -541,6 +572,101 @@ static int report_joins(struct fsc_fabric *f, int rc)
 	return rc ? rc : -ETIMEDOUT;
 }
 
+/* NCCL_DEBUG capture.  NCCL reads NCCL_DEBUG and NCCL_DEBUG_FILE once, when
+ * it first initialises (ncclGetUniqueId, ncclCommInitRank*; nothing calls
+ * NCCL before connect), so they are set here, before any of that.  With
+ * NCCL_DEBUG in effect (--nccl-debug, or the environment's) and no file
+ * named (--nccl-debug-file, or NCCL_DEBUG_FILE), NCCL's lines would mix
+ * with the table on stdout: they go beside the results instead, to
+ * <results without .json>.nccl.%h.%p.log (with --output auto, whose name
+ * rank 0 chose, results/runs/nccl-<rank 0's pid>.%h.%p.log; with no
+ * results file, fabscope-nccl.%h.%p.log here).  NCCL puts the host name
+ * (up to the first dot) for %h and the process id for %p; the files each
+ * rank's NCCL writes are recorded by describe. */
+static int debug_setup(struct fsc_fabric *f)
+{
+	struct nc_impl *im = impl_of(f);
+	const char *level, *pat;
+	char made[4096], host[256] = "";
+	int64_t pid = getpid(), pid0 = pid, *pids = 0;
+	json_t *files;
+	int rc;
+
+	/* collective whatever this rank's settings: rank 0's pid names the
+	 * file beside an automatic results name */
+	rc = fsc_boot_bcast(f->boot, &pid0, sizeof(pid0), 0);
+	if (rc)
+		return rc;
+	if (im->debug_level && setenv("NCCL_DEBUG", im->debug_level, 1)) {
+		fsc_error("nccl: rank %d: cannot set NCCL_DEBUG: %s", f->rank, strerror(errno));
+		return -ENOMEM;
+	}
+	level = getenv("NCCL_DEBUG");
+	pat = im->debug_file ? im->debug_file : getenv("NCCL_DEBUG_FILE");
+	if (level && *level && (!pat || !*pat)) {
+		const char *o = im->results_path;
+		size_t n;
+
+		if (!o || !strcmp(o, "none"))
+			snprintf(made, sizeof(made), "fabscope-nccl.%%h.%%p.log");
+		else if (!strcmp(o, "auto"))
+			snprintf(made, sizeof(made), "results/runs/nccl-%lld.%%h.%%p.log",
+			         (long long)pid0);
+		else {
+			n = strlen(o);
+			if (n > 5 && !strcmp(o + n - 5, ".json"))
+				n -= 5;
+			snprintf(made, sizeof(made), "%.*s.nccl.%%h.%%p.log", (int)n, o);
+		}
+		pat = made;
+	}
+	if (pat && *pat && setenv("NCCL_DEBUG_FILE", pat, 1)) {
+		fsc_error("nccl: rank %d: cannot set NCCL_DEBUG_FILE: %s", f->rank, strerror(errno));
+		return -ENOMEM;
+	}
+	pids = calloc((size_t)f->size, sizeof(*pids));
+	if (!pids)
+		return -ENOMEM;
+	rc = fsc_boot_allgather(f->boot, &pid, pids, sizeof(pid));
+	if (rc || !level || !*level) {
+		free(pids);
+		return rc;
+	}
+	/* the files, as NCCL names them from the pattern on each rank */
+	files = json_array();
+	for (int r = 0; files && pat && *pat && r < f->size; r++) {
+		char path[4096];
+		size_t n = 0;
+
+		snprintf(host, sizeof(host), "%s", f->boot->hosts[r]);
+		host[strcspn(host, ".")] = 0;
+		for (const char *q = pat; *q && n + 1 < sizeof(path); q++) {
+			if (q[0] == '%' && (q[1] == 'h' || q[1] == 'p' || q[1] == '%')) {
+				if (q[1] == 'h')
+					n += (size_t)snprintf(path + n, sizeof(path) - n, "%s", host);
+				else if (q[1] == 'p')
+					n += (size_t)snprintf(path + n, sizeof(path) - n, "%lld",
+					                      (long long)pids[r]);
+				else
+					n += (size_t)snprintf(path + n, sizeof(path) - n, "%%");
+				if (n >= sizeof(path))
+					n = sizeof(path) - 1;
+				q++;
+			} else {
+				path[n++] = *q;
+			}
+		}
+		path[n] = 0;
+		json_array_append_new(files, json_string(path));
+	}
+	free(pids);
+	im->debug = json_pack("{s:s, s:s?, s:o?}", "level", level, "file", pat && *pat ? pat : 0,
+	                      "files", pat && *pat ? files : 0);
+	if (!(pat && *pat))
+		json_decref(files);
+	return 0;
+}
+
 static int nc_connect(struct fsc_fabric *f)
 {
 	struct nc_impl *im = impl_of(f);
@@ -550,6 +676,8 @@ static int nc_connect(struct fsc_fabric *f)
 	int rc;
 
 	rc = fsc_boot_agree(f->boot, check_placement(f), 0);
+	if (!rc)
+		rc = fsc_boot_agree(f->boot, debug_setup(f), 0);
 	if (rc)
 		return rc;
 	memset(&id, 0, sizeof(id));
@@ -1229,6 +1357,8 @@ static int nc_describe(struct fsc_fabric *f, json_t *info)
 	bad |= json_object_set_new(info, "pci_bus_id", json_string(im->pci));
 	bad |= json_object_set_new(info, "memory", json_string("device"));
 	bad |= json_object_set_new(info, "nccl_env", env);
+	if (im->debug)
+		bad |= json_object_set(info, "nccl_debug", im->debug);
 	bad |= json_object_set_new(
 	        info, "gpu_time",
 	        json_string("cudaEventElapsedTime between events recorded on the operations' "

@@ -191,6 +191,84 @@ static int known(const struct ncclComm *c)
 	return found;
 }
 
+/* NCCL_DEBUG and NCCL_DEBUG_FILE, read once per process at the first call
+ * that initialises NCCL (ncclGetUniqueId, ncclCommInitRank*), as NCCL
+ * reads them: levels VERSION, WARN, INFO, TRACE (ABORT as WARN); lines
+ * "host:pid:tid [dev] NCCL INFO ..." to the file NCCL_DEBUG_FILE names
+ * (%h the host name up to its first dot, %p the process id, %% a percent sign; opened for
+ * writing, so a second run overwrites it), else to stdout.  What it says:
+ * the version (VERSION and above), every refusal and failure (WARN), each
+ * communicator's set-up (INFO). */
+enum { DBG_NONE, DBG_VERSION, DBG_WARN, DBG_INFO };
+static int g_dbg_level;
+static FILE *g_dbg_out;
+static pthread_once_t g_dbg_once = PTHREAD_ONCE_INIT;
+
+static void dbg_once(void)
+{
+	const char *lv = getenv("NCCL_DEBUG"), *pat = getenv("NCCL_DEBUG_FILE");
+	if (!lv)
+		return;
+	if (!strcasecmp(lv, "VERSION"))
+		g_dbg_level = DBG_VERSION;
+	else if (!strcasecmp(lv, "WARN") || !strcasecmp(lv, "ABORT"))
+		g_dbg_level = DBG_WARN;
+	else if (!strcasecmp(lv, "INFO") || !strcasecmp(lv, "TRACE"))
+		g_dbg_level = DBG_INFO;
+	if (!g_dbg_level)
+		return;
+	g_dbg_out = stdout;
+	if (pat && *pat) {
+		char path[4096], host[256] = "";
+		size_t n = 0;
+		gethostname(host, sizeof(host) - 1);
+		host[strcspn(host, ".")] = 0; /* as NCCL: up to the first dot */
+		for (const char *q = pat; *q && n + 1 < sizeof(path); q++) {
+			if (q[0] == '%' && (q[1] == 'h' || q[1] == 'p' || q[1] == '%')) {
+				char part[256];
+				if (q[1] == 'h')
+					snprintf(part, sizeof(part), "%s", host);
+				else if (q[1] == 'p')
+					snprintf(part, sizeof(part), "%d", (int)getpid());
+				else
+					snprintf(part, sizeof(part), "%%");
+				n += (size_t)snprintf(path + n, sizeof(path) - n, "%s", part);
+				if (n >= sizeof(path))
+					n = sizeof(path) - 1;
+				q++;
+			} else {
+				path[n++] = *q;
+			}
+		}
+		path[n] = 0;
+		FILE *f = fopen(path, "w");
+		if (f) {
+			setvbuf(f, NULL, _IOLBF, 0);
+			g_dbg_out = f;
+		}
+	}
+	if (g_dbg_level >= DBG_VERSION)
+		fprintf(g_dbg_out, "NCCL version %d.%d.%d%s+cudadouble\n", NCCL_MAJOR, NCCL_MINOR,
+		        NCCL_PATCH, NCCL_SUFFIX);
+	fflush(g_dbg_out);
+}
+
+static void dbg(int level, int dev, const char *fmt, ...)
+{
+	pthread_once(&g_dbg_once, dbg_once);
+	if (g_dbg_level < level || level < DBG_WARN)
+		return;
+	char host[256] = "", line[512];
+	gethostname(host, sizeof(host) - 1);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(g_dbg_out, "%s:%d:%ld [%d] NCCL %s %s\n", host, (int)getpid(), (long)gettid(), dev,
+	        level == DBG_WARN ? "WARN" : "INFO", line);
+	fflush(g_dbg_out);
+}
+
 static ncclResult_t failv(struct ncclComm *c, ncclResult_t r, const char *fmt, va_list ap)
 {
 	char buf[256];
@@ -203,6 +281,7 @@ static ncclResult_t failv(struct ncclComm *c, ncclResult_t r, const char *fmt, v
 	}
 	if (getenv("FSC_CUDADOUBLE_DEBUG"))
 		fprintf(stderr, "cudadouble: nccl: %s\n", buf);
+	dbg(DBG_WARN, c ? c->device : -1, "%s", buf);
 	return r;
 }
 
@@ -574,6 +653,7 @@ EXPORT ncclResult_t ncclGetVersion(int *version)
 
 EXPORT ncclResult_t ncclGetUniqueId(ncclUniqueId *uniqueId)
 {
+	pthread_once(&g_dbg_once, dbg_once);
 	if (!uniqueId)
 		return fail(NULL, ncclInvalidArgument, "ncclGetUniqueId: uniqueId is NULL");
 	if (!env_ok())
@@ -754,6 +834,9 @@ static ncclResult_t join(struct ncclComm *c)
 
 static void init_done(struct ncclComm *c, ncclResult_t r)
 {
+	if (r == ncclSuccess)
+		dbg(DBG_INFO, c->device, "comm %p rank %d nRanks %d cudaDev %d - Init COMPLETE",
+		    (void *)c, c->rank, c->nranks, c->device);
 	pthread_mutex_lock(&c->mu);
 	c->async = r;
 	if (r == ncclSuccess)
@@ -785,6 +868,7 @@ static void close_links(struct ncclComm *c)
 EXPORT ncclResult_t ncclCommInitRankConfig(ncclComm_t *comm, int nranks, ncclUniqueId commId,
                                            int rank, ncclConfig_t *config)
 {
+	pthread_once(&g_dbg_once, dbg_once);
 	if (!env_ok())
 		return fail(NULL, ncclInvalidArgument, "bad FSC_CUDADOUBLE_* fault setting");
 	if (!comm)

@@ -1144,6 +1144,47 @@ static void test_stall_init(void **state)
 	assert_int_equal(run_ranks(4, NULL, stall_rank, NULL, NULL), 0);
 }
 
+/* NCCL_DEBUG=INFO, NCCL_DEBUG_FILE=<dir>/cudadouble-debug.%h.%p.log: the
+ * version once, each rank's set-up, and a refusal as a WARN line, in the
+ * file named with this host (up to its first dot) and process id. */
+static int debug_rank(struct rank_ctx *c)
+{
+	int rc = init_comm(c, 1);
+	if (rc)
+		return rc;
+	if (c->rank == 1 &&
+	    ncclAllReduce(NULL, NULL, 4, ncclInt32, ncclSum, c->comm, c->stream) != ncclInvalidArgument)
+		return -110;
+	return ncclCommDestroy(c->comm) == ncclSuccess ? 0 : -111;
+}
+
+static void test_debug_file(void **state)
+{
+	(void)state;
+	const char *pat = getenv("NCCL_DEBUG_FILE");
+	assert_non_null(pat);
+	assert_int_equal(run_ranks(2, NULL, debug_rank, NULL, NULL), 0);
+	char host[256] = "", path[4096], line[512];
+	gethostname(host, sizeof(host) - 1);
+	host[strcspn(host, ".")] = 0;
+	const char *h = strstr(pat, "%h");
+	assert_non_null(h);
+	snprintf(path, sizeof(path), "%.*s%s.%d.log", (int)(h - pat), pat, host, (int)getpid());
+	FILE *fp = fopen(path, "r");
+	assert_non_null(fp);
+	int version = 0, init = 0, warn = 0;
+	while (fgets(line, sizeof(line), fp)) {
+		version += !strncmp(line, "NCCL version 2.28.9", 19);
+		init += strstr(line, " NCCL INFO ") && strstr(line, "Init COMPLETE");
+		warn += strstr(line, " NCCL WARN ") != NULL;
+	}
+	fclose(fp);
+	unlink(path);
+	assert_int_equal(version, 1);
+	assert_int_equal(init, 2);
+	assert_true(warn >= 1);
+}
+
 /* FSC_CUDADOUBLE_FLIP=1: rank 1's first result has its first byte
  * inverted; rank 0's is intact, and so is rank 1's second. */
 static int flip_rank(struct rank_ctx *c)
@@ -1263,6 +1304,10 @@ static const struct CMUnitTest nojoin_tests[] = {
         cmocka_unit_test(test_never_join_blocking),
 };
 
+static const struct CMUnitTest debug_tests[] = {
+        cmocka_unit_test(test_debug_file),
+};
+
 static const struct CMUnitTest stall_tests[] = {
         cmocka_unit_test(test_stall_init),
 };
@@ -1289,7 +1334,7 @@ static const struct {
 #g, g##_tests, sizeof(g##_tests) / sizeof(g##_tests[0])                            \
 	}
         GROUP(core),   GROUP(procs), GROUP(visible), GROUP(delay),  GROUP(hang),
-        GROUP(nojoin), GROUP(stall), GROUP(flip),  GROUP(timeout), GROUP(badenv),
+        GROUP(nojoin), GROUP(stall), GROUP(debug), GROUP(flip),  GROUP(timeout), GROUP(badenv),
 };
 
 int main(int argc, char **argv)
@@ -1301,7 +1346,7 @@ int main(int argc, char **argv)
 			                               NULL, NULL);
 	fprintf(stderr,
 	        "test_cudadouble: group '%s' is not valid: expected core, procs, "
-	        "visible, delay, hang, nojoin, stall, flip, timeout or badenv\n",
+	        "visible, delay, hang, nojoin, stall, debug, flip, timeout or badenv\n",
 	        g);
 	return 2;
 }

@@ -61,6 +61,23 @@ done
 	--pairs-bw-size 64K --pairs-window 4 --pairs-repeats 2 --pairs-lat-iters 5 --timeout 60s \
 	--output "$tmp/pairs.json" >"$tmp/pairs.txt" 2>&1 || { cat "$tmp/pairs.txt"; fail "pairs over nccl"; }
 
+# NCCL's debug output beside the results, one file per rank, named in the
+# results.
+mkdir -p "$tmp/dbg"
+"${mpi[@]}" -np 2 "$FABSCOPE" run --fabric nccl --pattern allreduce --impl native --min 64 \
+	--max 64 --iters 3 --nccl-debug INFO --output "$tmp/dbg/res.json" >"$tmp/dbg.txt" 2>&1 ||
+	{ cat "$tmp/dbg.txt"; fail "--nccl-debug INFO"; }
+python3 - "$tmp/dbg/res.json" <<'PY' || fail "--nccl-debug: files"
+import json, os, sys
+d = json.load(open(sys.argv[1]))
+dbg = d["meta"]["fabrics"]["nccl"]["nccl_debug"]
+assert dbg["level"] == "INFO" and dbg["file"].endswith("/res.nccl.%h.%p.log"), dbg
+assert len(dbg["files"]) == 2, dbg
+for f in dbg["files"]:
+    assert "Init COMPLETE" in open(f).read(), f
+PY
+! grep -q "NCCL INFO" "$tmp/dbg.txt" || fail "--nccl-debug: NCCL's lines on stdout"
+
 # A rank whose set-up never reaches NCCL's root: every rank gives up at
 # --timeout and the run fails; every rank came to NCCL's set-up and none
 # completed it, and NCCL does not say which one it waits for, so the error

@@ -6,6 +6,10 @@
 #include "unit/coll_harness.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 /* ---- every pattern, 1 to 4 ranks ---- */
 
@@ -281,8 +285,72 @@ static void fsc_nccl__cancel_aborts_the_communicator(void **state)
 	assert_int_equal(jb.rc[1], 0);
 }
 
-int main(void)
+/* --nccl-debug INFO with --output DIR/res.json: NCCL's lines go to
+ * DIR/res.nccl.<host>.<pid>.log (NCCL_DEBUG_FILE set before NCCL's first
+ * call), and describe names that file.  Its own process (NCCL reads the
+ * variables once): `test_nccl debug`. */
+static char debug_dir[64];
+static char debug_file[4096];
+
+static int debug_capture(struct fsc_fabric *f)
 {
+	json_t *info = json_object(), *files;
+	int rc = fsc_fabric_describe(f, info);
+
+	files = json_object_get(json_object_get(info, "nccl_debug"), "files");
+	if (!rc && (json_array_size(files) != 1 ||
+	            strcmp(json_string_value(json_array_get(files, 0)), debug_file) ||
+	            strcmp(json_string_value(json_object_get(
+	                           json_object_get(info, "nccl_env"), "NCCL_DEBUG")),
+	                   "INFO")))
+		rc = -100;
+	json_decref(info);
+	return rc;
+}
+
+static void fsc_nccl__debug_output_beside_the_results(void **state)
+{
+	char out[128], host[256] = "", line[512];
+	const char *args[] = {"--timeout", "30s", "--nccl-debug", "INFO", "--output", out};
+	struct job jb = {args, 6, debug_capture, {0}, {0}, {0}};
+	int init = 0, version = 0;
+	FILE *fp;
+
+	(void)state;
+	snprintf(debug_dir, sizeof(debug_dir), "/tmp/fsc-ncdbg-XXXXXX");
+	assert_non_null(mkdtemp(debug_dir));
+	snprintf(out, sizeof(out), "%s/res.json", debug_dir);
+	gethostname(host, sizeof(host) - 1);
+	host[strcspn(host, ".")] = 0;
+	snprintf(debug_file, sizeof(debug_file), "%s/res.nccl.%s.%d.log", debug_dir, host,
+	         (int)getpid());
+	unsetenv("NCCL_DEBUG");
+	unsetenv("NCCL_DEBUG_FILE");
+	run_job(&jb, 1);
+	assert_int_equal(jb.connect_rc[0], 0);
+	assert_int_equal(jb.rc[0], 0);
+	snprintf(line, sizeof(line), "%s/res.nccl.%%h.%%p.log", debug_dir);
+	assert_string_equal(getenv("NCCL_DEBUG_FILE"), line);
+	fp = fopen(debug_file, "r");
+	assert_non_null(fp);
+	while (fgets(line, sizeof(line), fp)) {
+		version += !strncmp(line, "NCCL version ", 13);
+		init += strstr(line, "NCCL INFO") && strstr(line, "Init COMPLETE");
+	}
+	fclose(fp);
+	assert_int_equal(version, 1);
+	assert_int_equal(init, 1);
+	unlink(debug_file);
+	rmdir(debug_dir);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest debug_tests[] = {
+	        cmocka_unit_test(fsc_nccl__debug_output_beside_the_results),
+	};
+	if (argc > 1 && !strcmp(argv[1], "debug"))
+		return cmocka_run_group_tests(debug_tests, 0, 0);
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(fsc_nccl__every_pattern_exact),
 	        cmocka_unit_test(fsc_nccl__pipeline_exact),
