@@ -45,7 +45,9 @@
  * synchronisation), polling against --timeout; past it the communicator is
  * aborted.
  */
+#include <dirent.h>
 #include <dlfcn.h>
+#include <limits.h>
 #include <pthread.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -224,6 +226,14 @@ struct nc_impl {
 	char *debug_file;   /* --nccl-debug-file */
 	char *results_path; /* --output's value (NULL: none given) */
 	json_t *debug;      /* what NCCL_DEBUG capture was set up (connect) */
+	struct nc_where {   /* the GPU's NUMA node and the nearest NIC (sysfs) */
+		int numa;       /* -1: none or not known */
+		int nic_numa;   /* -1: none or not known */
+		int nic_levels; /* PCI path components shared with the GPU */
+		char nic[32];   /* "" when none was found */
+		char nic_class[16];
+		char why[96]; /* why nothing was found */
+	} where;
 };
 
 /* The nccl options, filled once per fabric by fsc_config_fill. */
@@ -280,6 +290,116 @@ static const char *nccl_err(ncclResult_t r, ncclComm_t comm)
 static uint64_t now_ns(void)
 {
 	return fsc_time_real_ns();
+}
+
+/* ------------------------------------------------------------------------
+ * Placement: the GPU's NUMA node and the NIC NCCL will most likely use
+ * ------------------------------------------------------------------------ */
+
+/* sysfs, or a copy of its shape for tests ($FSC_NCCL_SYSFS). */
+static const char *sysfs_root(void)
+{
+	const char *r = getenv("FSC_NCCL_SYSFS");
+
+	return r && *r ? r : "/sys";
+}
+
+static int read_int_file(const char *path, int dflt)
+{
+	FILE *fp = fopen(path, "r");
+	int v = dflt;
+
+	if (fp) {
+		if (fscanf(fp, "%d", &v) != 1)
+			v = dflt;
+		fclose(fp);
+	}
+	return v;
+}
+
+/* Path components two resolved sysfs device paths share. */
+static int shared_levels(const char *a, const char *b)
+{
+	int n = 0;
+
+	for (;;) {
+		size_t la = strcspn(a, "/"), lb = strcspn(b, "/");
+
+		if (la != lb || strncmp(a, b, la))
+			return n;
+		if (la)
+			n++;
+		if (!a[la] || !b[lb])
+			return n;
+		a += la + 1;
+		b += lb + 1;
+	}
+}
+
+/* The GPU's NUMA node from /sys/bus/pci/devices/<bus id>/numa_node, and
+ * the NIC nearest to it: NCCL asks for no NIC through its API, so this is
+ * an estimate made as NCCL's topology search ranks them: an RDMA device
+ * (/sys/class/infiniband) when there is one, else a network interface
+ * with a PCI device (/sys/class/net), the one sharing the longest PCI path
+ * with the GPU (the same switch before the same root port), then the one
+ * on the GPU's NUMA node.  NCCL_IB_HCA and NCCL_SOCKET_IFNAME, which
+ * restrict NCCL's choice, are not applied (they are in nccl_env). */
+static void find_where(const char *busid, struct nc_where *w)
+{
+	unsigned dom = 0, bus = 0, dev = 0, fn = 0;
+	char path[PATH_MAX + 64], gpu[PATH_MAX], id[32];
+	const char *classes[] = {"infiniband", "net"};
+	int best = -1;
+
+	*w = (struct nc_where){.numa = -1, .nic_numa = -1};
+	if (sscanf(busid, "%x:%x:%x.%x", &dom, &bus, &dev, &fn) != 4) {
+		snprintf(w->why, sizeof(w->why), "PCI bus id '%s' not understood", busid);
+		return;
+	}
+	snprintf(id, sizeof(id), "%04x:%02x:%02x.%x", dom & 0xffff, bus & 0xff, dev & 0x1f,
+	         fn & 7);
+	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s", sysfs_root(), id);
+	if (!realpath(path, gpu)) {
+		snprintf(w->why, sizeof(w->why), "no sysfs entry for the GPU (%s)", id);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/numa_node", gpu);
+	w->numa = read_int_file(path, -1);
+	for (size_t c = 0; c < 2 && best < 0; c++) {
+		DIR *d;
+		struct dirent *e;
+
+		snprintf(path, sizeof(path), "%s/class/%s", sysfs_root(), classes[c]);
+		if (!(d = opendir(path)))
+			continue;
+		while ((e = readdir(d))) {
+			char nic[PATH_MAX];
+			int lv, numa;
+
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "%s/class/%s/%s/device", sysfs_root(), classes[c],
+			         e->d_name);
+			if (!realpath(path, nic))
+				continue; /* virtual: lo, bridges, tunnels */
+			lv = shared_levels(gpu, nic);
+			snprintf(path, sizeof(path), "%s/numa_node", nic);
+			numa = read_int_file(path, -1);
+			if (lv > best ||
+			    (lv == best && numa == w->numa && w->nic_numa != w->numa) ||
+			    (lv == best && (numa == w->numa) == (w->nic_numa == w->numa) &&
+			     strcmp(e->d_name, w->nic) < 0)) {
+				best = lv;
+				w->nic_levels = lv;
+				w->nic_numa = numa;
+				snprintf(w->nic, sizeof(w->nic), "%.31s", e->d_name);
+				snprintf(w->nic_class, sizeof(w->nic_class), "%s", classes[c]);
+			}
+		}
+		closedir(d);
+	}
+	if (best < 0)
+		snprintf(w->why, sizeof(w->why), "no network device with a PCI device in sysfs");
 }
 
 /* ------------------------------------------------------------------------
@@ -438,6 +558,7 @@ static int nc_create(struct fsc_fabric *f, const struct fsc_config *cfg)
 		if (api.props(&p, im->dev) == cudaSuccess)
 			snprintf(im->gpu, sizeof(im->gpu), "%.63s", p.name);
 	}
+	find_where(im->pci, &im->where);
 	return 0;
 }
 
@@ -1327,6 +1448,53 @@ static const struct fsc_coll_ops nc_coll = {
  * Describe
  * ------------------------------------------------------------------------ */
 
+/* Every rank's GPU, its NUMA node and the NIC nearest to it (collective:
+ * describe runs on every rank). */
+static int describe_placement(struct fsc_fabric *f, json_t *info)
+{
+	struct nc_impl *im = impl_of(f);
+	struct row {
+		int dev;
+		char pci[32];
+		struct nc_where w;
+	} me = {.dev = im->dev, .w = im->where}, *all;
+	json_t *arr;
+	int bad = 0;
+
+	snprintf(me.pci, sizeof(me.pci), "%s", im->pci);
+	all = calloc((size_t)f->size, sizeof(*all));
+	if (!all)
+		return -ENOMEM;
+	if (fsc_boot_allgather(f->boot, &me, all, sizeof(me))) {
+		free(all);
+		return -EIO;
+	}
+	arr = json_array();
+	for (int r = 0; arr && r < f->size; r++) {
+		const struct nc_where *w = &all[r].w;
+		json_t *row = json_pack("{s:i, s:s, s:i, s:s, s:i}", "rank", r, "host",
+		                        f->boot->hosts[r], "gpu", all[r].dev, "pci_bus_id",
+		                        all[r].pci, "numa_node", w->numa);
+
+		if (row && w->nic[0])
+			bad |= json_object_set_new(
+			        row, "nic",
+			        json_pack("{s:s, s:s, s:i, s:i, s:b, s:s}", "name", w->nic, "class",
+			                  w->nic_class, "numa_node", w->nic_numa, "pci_levels_shared",
+			                  w->nic_levels, "estimate", 1, "how",
+			                  "nearest to the GPU by PCI path, then NUMA node "
+			                  "(sysfs); NCCL does not say which it uses"));
+		else if (row)
+			bad |= json_object_set_new(row, "nic",
+			                           json_pack("{s:n, s:s}", "name", "why", w->why));
+		bad |= !row || json_array_append_new(arr, row);
+	}
+	free(all);
+	bad |= !arr || json_object_set_new(info, "placement", arr);
+	bad |= json_object_set_new(info, "numa_node", json_integer(im->where.numa));
+	return bad ? -ENOMEM : 0;
+}
+
 static int nc_describe(struct fsc_fabric *f, json_t *info)
 {
 	struct nc_impl *im = impl_of(f);
@@ -1357,6 +1525,7 @@ static int nc_describe(struct fsc_fabric *f, json_t *info)
 	bad |= json_object_set_new(info, "pci_bus_id", json_string(im->pci));
 	bad |= json_object_set_new(info, "memory", json_string("device"));
 	bad |= json_object_set_new(info, "nccl_env", env);
+	bad |= describe_placement(f, info);
 	if (im->debug)
 		bad |= json_object_set(info, "nccl_debug", im->debug);
 	bad |= json_object_set_new(

@@ -75,6 +75,8 @@ assert dbg["level"] == "INFO" and dbg["file"].endswith("/res.nccl.%h.%p.log"), d
 assert len(dbg["files"]) == 2, dbg
 for f in dbg["files"]:
     assert "Init COMPLETE" in open(f).read(), f
+rows = d["meta"]["fabrics"]["nccl"]["placement"]
+assert [r["rank"] for r in rows] == [0, 1] and all("numa_node" in r and "nic" in r for r in rows), rows
 PY
 ! grep -q "NCCL INFO" "$tmp/dbg.txt" || fail "--nccl-debug: NCCL's lines on stdout"
 

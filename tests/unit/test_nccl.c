@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- every pattern, 1 to 4 ranks ---- */
@@ -285,6 +286,121 @@ static void fsc_nccl__cancel_aborts_the_communicator(void **state)
 	assert_int_equal(jb.rc[1], 0);
 }
 
+/* Placement on a sysfs of known shape ($FSC_NCCL_SYSFS): the GPUs (bus 18
+ * and 19 behind one switch port, NUMA node 1), an RDMA device behind the
+ * same port and one on another root (node 0), an Ethernet port near the
+ * GPUs and a virtual interface.  Every rank's row names its GPU's NUMA
+ * node and the near RDMA device, marked as an estimate. */
+static char sysfs_dir[64];
+static const char *want_nic;
+static int want_numa;
+
+static void mk(const char *rel, const char *numa)
+{
+	char p[512], q[600];
+
+	snprintf(p, sizeof(p), "%s/%s", sysfs_dir, rel);
+	for (char *s = p + strlen(sysfs_dir) + 1; (s = strchr(s, '/')); s++) {
+		*s = 0;
+		mkdir(p, 0755);
+		*s = '/';
+	}
+	mkdir(p, 0755);
+	if (numa) {
+		FILE *fp;
+
+		snprintf(q, sizeof(q), "%s/numa_node", p);
+		fp = fopen(q, "w");
+		assert_non_null(fp);
+		fprintf(fp, "%s\n", numa);
+		fclose(fp);
+	}
+}
+
+static void ln(const char *target, const char *rel)
+{
+	char t[512], l[512];
+
+	snprintf(t, sizeof(t), "%s/%s", sysfs_dir, target);
+	snprintf(l, sizeof(l), "%s/%s", sysfs_dir, rel);
+	assert_int_equal(symlink(t, l), 0);
+}
+
+static int placement(struct fsc_fabric *f)
+{
+	json_t *info = json_object(), *rows;
+	int rc = fsc_fabric_describe(f, info);
+
+	rows = json_object_get(info, "placement");
+	if (!rc && json_array_size(rows) != (size_t)f->size)
+		rc = -100;
+	for (size_t r = 0; !rc && r < json_array_size(rows); r++) {
+		json_t *row = json_array_get(rows, r), *nic = json_object_get(row, "nic");
+		const char *name = json_string_value(json_object_get(nic, "name"));
+
+		if (json_integer_value(json_object_get(row, "numa_node")) != want_numa)
+			rc = -101;
+		else if (want_nic ? !name || strcmp(name, want_nic) ||
+		                            !json_is_true(json_object_get(nic, "estimate"))
+		                  : !json_is_null(json_object_get(nic, "name")) ||
+		                            !json_is_string(json_object_get(nic, "why")))
+			rc = -102;
+	}
+	json_decref(info);
+	return rc;
+}
+
+static void fsc_nccl__gpu_numa_node_and_nearest_nic(void **state)
+{
+	const char *args[] = {"--timeout", "30s"};
+	struct job jb = {args, 2, placement, {0}, {0}, {0}};
+
+	(void)state;
+	snprintf(sysfs_dir, sizeof(sysfs_dir), "/tmp/fsc-sysfs-XXXXXX");
+	assert_non_null(mkdtemp(sysfs_dir));
+	mk("devices/pci0000:10/0000:10:01.0/0000:18:00.0", "1");
+	mk("devices/pci0000:10/0000:10:01.0/0000:19:00.0", "1");
+	mk("devices/pci0000:10/0000:10:01.0/0000:1a:00.0", "1");
+	mk("devices/pci0000:20/0000:20:01.0/0000:2a:00.0", "0");
+	mk("devices/pci0000:10/0000:10:02.0/0000:1b:00.0", "1");
+	mk("bus/pci/devices", 0);
+	mk("class/infiniband/mlx5_far", 0);
+	mk("class/infiniband/mlx5_near", 0);
+	mk("class/net/eth0", 0);
+	mk("class/net/lo", 0);
+	ln("devices/pci0000:10/0000:10:01.0/0000:18:00.0", "bus/pci/devices/0000:18:00.0");
+	ln("devices/pci0000:10/0000:10:01.0/0000:19:00.0", "bus/pci/devices/0000:19:00.0");
+	ln("devices/pci0000:10/0000:10:01.0/0000:1a:00.0", "class/infiniband/mlx5_near/device");
+	ln("devices/pci0000:20/0000:20:01.0/0000:2a:00.0", "class/infiniband/mlx5_far/device");
+	ln("devices/pci0000:10/0000:10:02.0/0000:1b:00.0", "class/net/eth0/device");
+	setenv("FSC_NCCL_SYSFS", sysfs_dir, 1);
+	want_nic = "mlx5_near";
+	want_numa = 1;
+	run_job(&jb, 2);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(jb.rc[i], 0);
+	/* without RDMA devices: the Ethernet port with a PCI device */
+	assert_int_equal(unlink(strcat(strcpy((char[128]){0}, sysfs_dir),
+	                               "/class/infiniband/mlx5_near/device")),
+	                 0);
+	assert_int_equal(unlink(strcat(strcpy((char[128]){0}, sysfs_dir),
+	                               "/class/infiniband/mlx5_far/device")),
+	                 0);
+	want_nic = "eth0";
+	run_job(&jb, 2);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(jb.rc[i], 0);
+	/* no sysfs entry for the GPU: no NUMA node, no NIC, and why */
+	setenv("FSC_NCCL_SYSFS", "/nonexistent", 1);
+	want_nic = 0;
+	want_numa = -1;
+	run_job(&jb, 2);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(jb.rc[i], 0);
+	unsetenv("FSC_NCCL_SYSFS");
+	assert_int_equal(system(strcat(strcpy((char[160]){0}, "rm -rf "), sysfs_dir)), 0);
+}
+
 /* --nccl-debug INFO with --output DIR/res.json: NCCL's lines go to
  * DIR/res.nccl.<host>.<pid>.log (NCCL_DEBUG_FILE set before NCCL's first
  * call), and describe names that file.  Its own process (NCCL reads the
@@ -356,6 +472,7 @@ int main(int argc, char **argv)
 	        cmocka_unit_test(fsc_nccl__pipeline_exact),
 	        cmocka_unit_test(fsc_nccl__device_memory_and_describe),
 	        cmocka_unit_test(fsc_nccl__device_timer_on_cuda_events),
+	        cmocka_unit_test(fsc_nccl__gpu_numa_node_and_nearest_nic),
 	        cmocka_unit_test(fsc_nccl__two_ranks_on_one_gpu_refused),
 	        cmocka_unit_test(fsc_nccl__gpu_beyond_the_visible_refused),
 	        cmocka_unit_test(fsc_nccl__cancel_aborts_the_communicator),
