@@ -196,18 +196,27 @@ struct run_state {
 	struct fsc_results *res;          /* rank 0 */
 	json_t *checks, *suspects, *runs; /* rank 0 */
 	int retries, verbose;
-	size_t nrun; /* items that run (for progress) */
+	size_t nrun;         /* items that run (for progress) */
+	char bad_input[512]; /* rank 0: the first item whose run refused its options */
 };
 
-/* Run one attempt of an item (collective); rank 0 gets its records. */
-static json_t *attempt_run(struct run_state *st, struct fsc_accept_item *it, int attempt,
-                           double *dur)
+/* Run one attempt of an item (collective); rank 0 gets its records in
+ * *recs, and *dur the attempt's wall time.  A point that failed is in the
+ * records ("error"), for the checks to judge.  Returns 0; -ECONNABORTED
+ * when a rank stalled or died (no collective can run any more); -EINVAL
+ * when the run refused its configuration (bad input: the fabric or the
+ * runner logged the value). */
+static int attempt_run(struct run_state *st, struct fsc_accept_item *it, int attempt, double *dur,
+                       json_t **recs)
 {
 	struct fsc_runner r;
-	json_t *recs = 0, *all = 0, *fabinfo = 0;
+	json_t *all = 0, *fabinfo = 0;
 	size_t n0 = 0;
 	uint64_t t0;
+	int rc;
 
+	*recs = 0;
+	*dur = 0;
 	if (st->b->rank == 0) {
 		all = json_object_get(fsc_results_doc(st->res), "records");
 		n0 = json_array_size(all);
@@ -216,20 +225,24 @@ static json_t *attempt_run(struct run_state *st, struct fsc_accept_item *it, int
 		fsc_results_tag(st->res, "test", json_string(it->t->name));
 		fsc_results_tag(st->res, "attempt", json_integer(attempt));
 	}
-	fsc_runner_init(&r, st->b, it->cfg, st->res, st->b->rank == 0 && st->verbose ? stdout : 0);
-	fsc_session_watchdog_arm(st->b, it->cfg);
-	t0 = fsc_time_real_ns();
-	fsc_session_run(&r, fabinfo);
-	*dur = (double)(fsc_time_real_ns() - t0) / 1e9;
+	rc = fsc_runner_init(&r, st->b, it->cfg, st->res,
+	                     st->b->rank == 0 && st->verbose ? stdout : 0);
+	if (!rc) {
+		fsc_session_watchdog_arm(st->b, it->cfg);
+		t0 = fsc_time_real_ns();
+		rc = fsc_session_run(&r, fabinfo);
+		*dur = (double)(fsc_time_real_ns() - t0) / 1e9;
+	}
 	fsc_runner_fini(&r);
 	if (st->b->rank == 0) {
 		fsc_results_tag(st->res, "test", 0);
 		fsc_results_tag(st->res, "attempt", 0);
-		recs = json_array();
+		*recs = json_array();
 		for (size_t i = n0; i < json_array_size(all); i++)
-			json_array_append(recs, json_array_get(all, i));
+			json_array_append(*recs, json_array_get(all, i));
 	}
-	return recs;
+	/* Any other failure stopped the fabric and is in the records. */
+	return rc == -ECONNABORTED || rc == -EINVAL ? rc : 0;
 }
 
 static void progress(struct run_state *st, size_t k, const struct fsc_accept_item *it, int attempt,
@@ -264,7 +277,7 @@ static int item_run(struct run_state *st, struct fsc_accept_item *it, size_t k)
 {
 	size_t nv = it->t->nchecks + 1;
 	struct verdict *v = calloc(nv, sizeof(*v));
-	int attempt = 0, again = 1, rc = 0;
+	int attempt = 0, again = 1, rc = 0, arc = 0;
 	double dur = 0, total = 0;
 
 	if (!v)
@@ -281,7 +294,7 @@ static int item_run(struct run_state *st, struct fsc_accept_item *it, size_t k)
 		int32_t decision = 0;
 
 		attempt++;
-		recs = attempt_run(st, it, attempt, &dur);
+		arc = attempt_run(st, it, attempt, &dur, &recs);
 		total += dur;
 		if (st->b->rank == 0) {
 			struct fsc_accept_attempt a = {
@@ -318,9 +331,10 @@ static int item_run(struct run_state *st, struct fsc_accept_item *it, size_t k)
 			}
 			for (size_t i = 0; i < nv; i++)
 				decision |= v[i].o.status == FSC_CHECK_FAIL;
-			/* no retry once a rank is found stalled: nothing can run */
-			decision =
-			        decision && attempt <= st->retries && !fsc_watchdog_aborted(st->b);
+			/* no retry once a rank is found stalled (nothing can
+			 * run) or of a configuration the run refused */
+			decision = decision && attempt <= st->retries &&
+			           !fsc_watchdog_aborted(st->b) && !arc;
 			progress(st, k, it, attempt, dur, v, nv, decision);
 		}
 		json_decref(recs);
@@ -329,6 +343,15 @@ static int item_run(struct run_state *st, struct fsc_accept_item *it, size_t k)
 			break;
 		again = decision;
 	}
+	/* A stalled rank stops the items left; a refused configuration is
+	 * bad input, reported once the verdict is out. */
+	if (!rc && arc == -ECONNABORTED)
+		rc = arc;
+	if (arc == -EINVAL && st->b->rank == 0 && !st->bad_input[0])
+		snprintf(st->bad_input, sizeof(st->bad_input),
+		         "test '%s' on fabric %s: the run refused its options (the bad value is "
+		         "named above)",
+		         it->t->name, it->fabric);
 	if (st->b->rank == 0) {
 		json_t *run = json_object();
 		char where[256];
@@ -404,7 +427,6 @@ static int accept_rank(struct fsc_boot *b, void *arg)
 	struct fsc_accept_plan plan = {0};
 	struct run_state st = {.b = b, .x = x, .plan = &plan};
 	struct fsc_timer_info ti;
-	struct fsc_clock mono = fsc_clock_monotonic();
 	char err[1024] = "", path[4096] = "", junit[4200] = "", *text = 0;
 	const char *o, *j;
 	size_t len = 0;
@@ -478,7 +500,12 @@ static int accept_rank(struct fsc_boot *b, void *arg)
 	}
 
 	/* 2. timer, metadata */
-	fsc_timer_selftest(&mono, 0, &ti);
+	rc = fsc_session_timer(b, &ti, err, sizeof(err));
+	if (rc) {
+		if (b->rank == 0)
+			fprintf(stderr, "fabscope: error: %s\n", err);
+		goto out;
+	}
 	rc = fsc_meta_collect(b, x->argc, x->argv, &ti, x->acfg,
 	                      st.res ? fsc_results_meta(st.res) : 0);
 	if (rc)
@@ -535,6 +562,11 @@ static int accept_rank(struct fsc_boot *b, void *arg)
 		    code == FSC_EXIT_OK)
 			code = FSC_EXIT_USAGE;
 		fsc_accept_print(stdout, acc);
+		/* A verdict over bad input is no verdict (exit 2, as `run`). */
+		if (st.bad_input[0]) {
+			fprintf(stderr, "fabscope: error: %s\n", st.bad_input);
+			code = FSC_EXIT_USAGE;
+		}
 		if (junit[0] && fsc_accept_junit_write(acc, junit, jerr, sizeof(jerr))) {
 			fprintf(stderr, "fabscope: error: %s\n", jerr);
 			code = FSC_EXIT_USAGE;

@@ -117,7 +117,6 @@ static int run_rank(struct fsc_boot *b, void *arg)
 	struct fsc_results *res = 0;
 	struct fsc_timer_info ti;
 	struct fsc_runner r;
-	struct fsc_clock mono = fsc_clock_monotonic();
 	char err[512] = "", path[4096];
 	int rc, first, quiet, nothing, unwritten = 0;
 	json_t *fabinfo = 0;
@@ -146,8 +145,15 @@ static int run_rank(struct fsc_boot *b, void *arg)
 
 	fsc_session_watchdog_arm(b, cfg);
 
-	/* 2. timer self-test and metadata */
-	fsc_timer_selftest(&mono, 0, &ti);
+	/* 2. timer self-test and metadata: a clock that does not advance
+	 * times nothing */
+	rc = fsc_session_timer(b, &ti, err, sizeof(err));
+	if (rc) {
+		if (b->rank == 0)
+			fprintf(stderr, "fabscope: error: %s\n", err);
+		fsc_results_free(res);
+		return FSC_EXIT_USAGE;
+	}
 	rc = fsc_meta_collect(b, x->argc, x->argv, &ti, cfg, res ? fsc_results_meta(res) : 0);
 	if (rc) {
 		fsc_results_free(res);

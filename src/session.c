@@ -422,6 +422,30 @@ int fsc_session_validate(const struct fsc_config *cfg, struct fsc_boot *b, char 
 	return rc ? rc : fabric_options_check(cfg, b, err, errlen);
 }
 
+int fsc_session_timer(struct fsc_boot *b, struct fsc_timer_info *ti, char *err, size_t errlen)
+{
+	struct fsc_clock mono = fsc_clock_monotonic();
+	int rc = fsc_timer_selftest(&mono, 0, ti), first, brc;
+
+	if (errlen)
+		err[0] = 0;
+	if (rc)
+		snprintf(err, errlen,
+		         "the timer does not work on rank %d (host %s): CLOCK_MONOTONIC did not "
+		         "advance over %llu readings, so nothing can be timed",
+		         b->rank, b->hosts[b->rank], (unsigned long long)ti->samples);
+	rc = fsc_boot_agree(b, rc, &first);
+	/* The failing rank's words on every rank (first < 0: the agreement
+	 * itself failed, and no rank's words can travel). */
+	if (rc && errlen) {
+		brc = first >= 0 ? fsc_boot_bcast(b, err, errlen, first) : rc;
+		if (brc)
+			snprintf(err, errlen, "the timer self-test could not be agreed: %s",
+			         fsc_strerror(brc));
+	}
+	return rc;
+}
+
 int fsc_session_run(struct fsc_runner *r, json_t *fabinfo)
 {
 	const char *const *fabs = r->set.fabric.items, *const *pats = r->set.pattern.items;

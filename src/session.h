@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "clock.h"
 #include "fabric.h"
 #include "options.h"
 #include "runner.h"
@@ -59,6 +60,12 @@ int fsc_session_validate(const struct fsc_config *cfg, struct fsc_boot *b, char 
 /* The results path --output asks for (creating results/runs/ for 'auto');
  * 0 when no file is wanted ('none'), 1 with `path` filled. */
 int fsc_session_output_path(const struct fsc_config *cfg, char *path, size_t len);
+
+/* Measure the timer (fsc_timer_selftest of CLOCK_MONOTONIC) on every rank
+ * and agree (collective).  A clock that never advances on some rank can
+ * time nothing: -EIO, with a one-line message naming the first such rank
+ * and host in err on every rank (the same errlen on every rank). */
+int fsc_session_timer(struct fsc_boot *b, struct fsc_timer_info *ti, char *err, size_t errlen);
 
 /* Run every --pattern over every --fabric (collective).  A fabric that
  * cannot start here gives "skipped" records with the first failing rank's
