@@ -64,6 +64,7 @@
 #include "fabric.h"
 #include "log.h"
 #include "pattern.h"
+#include "runner.h"
 
 extern char **environ;
 
@@ -224,7 +225,7 @@ struct nc_impl {
 	uint64_t ntev, captev;
 	char *debug_level;  /* --nccl-debug (NULL: as the environment says) */
 	char *debug_file;   /* --nccl-debug-file */
-	char *results_path; /* --output's value (NULL: none given) */
+	char *results_path; /* --output's value: "auto", "none" or a path */
 	json_t *debug;      /* what NCCL_DEBUG capture was set up (connect) */
 	struct nc_where {   /* the GPU's NUMA node and the nearest NIC (sysfs) */
 		int numa;       /* -1: none or not known */
@@ -487,6 +488,7 @@ static void nc_destroy(struct fsc_fabric *f)
 static int nc_create(struct fsc_fabric *f, const struct fsc_config *cfg)
 {
 	struct nc_settings set;
+	struct fsc_run_settings run;
 	struct nc_impl *im;
 	char why[256];
 	int n = 0, want;
@@ -508,11 +510,15 @@ static int nc_create(struct fsc_fabric *f, const struct fsc_config *cfg)
 		fsc_error("nccl: rank %d: %s", f->rank, why);
 		return -EINVAL;
 	}
+	/* The results path (the core's --output) places NCCL's debug files. */
+	if (fsc_run_settings_fill(cfg, &run, why, sizeof(why))) {
+		fsc_error("nccl: rank %d: %s", f->rank, why);
+		return -EINVAL;
+	}
 	want = (int)set.dev;
 	if ((set.has_debug && !(im->debug_level = strdup(nc_debug_levels[set.debug]))) ||
 	    (set.debug_file && !(im->debug_file = strdup(set.debug_file))) ||
-	    (cfg && fsc_cfg_has(cfg, "output") &&
-	     !(im->results_path = strdup(fsc_cfg_str(cfg, "output"))))) {
+	    (run.output && !(im->results_path = strdup(run.output)))) {
 		fsc_error("nccl: out of memory");
 		return -ENOMEM;
 	}
@@ -657,9 +663,10 @@ static int report_joins(struct fsc_fabric *f, int rc)
 				ngone++;
 			}
 		if (ngone)
-			fsc_error("nccl: rank %d: the communicator did not come up: rank%s %s never "
-			          "joined (never came back from NCCL's set-up, or gone)",
-			          f->rank, ngone > 1 ? "s" : "", gone);
+			fsc_error(
+			        "nccl: rank %d: the communicator did not come up: rank%s %s never "
+			        "joined (never came back from NCCL's set-up, or gone)",
+			        f->rank, ngone > 1 ? "s" : "", gone);
 		return rc ? rc : grc;
 	}
 	for (int r = 0; r < f->size; r++) {
@@ -676,10 +683,11 @@ static int report_joins(struct fsc_fabric *f, int rc)
 		return 0;
 	if (f->rank == 0 || rc) {
 		if (nfailed)
-			fsc_error("nccl: rank %d: the communicator did not come up: rank%s %s never "
-			          "joined (%s set-up failed)",
-			          f->rank, nfailed > 1 ? "s" : "", failed,
-			          nfailed > 1 ? "their" : "its");
+			fsc_error(
+			        "nccl: rank %d: the communicator did not come up: rank%s %s never "
+			        "joined (%s set-up failed)",
+			        f->rank, nfailed > 1 ? "s" : "", failed,
+			        nfailed > 1 ? "their" : "its");
 		if (nfailed && nwaiting)
 			fsc_error("nccl: rank %d: rank%s %s waited %.1f s in vain", f->rank,
 			          nwaiting > 1 ? "s" : "", waiting, f->timeout_ns / 1e9);
@@ -742,7 +750,8 @@ static int debug_setup(struct fsc_fabric *f)
 		pat = made;
 	}
 	if (pat && *pat && setenv("NCCL_DEBUG_FILE", pat, 1)) {
-		fsc_error("nccl: rank %d: cannot set NCCL_DEBUG_FILE: %s", f->rank, strerror(errno));
+		fsc_error("nccl: rank %d: cannot set NCCL_DEBUG_FILE: %s", f->rank,
+		          strerror(errno));
 		return -ENOMEM;
 	}
 	pids = calloc((size_t)f->size, sizeof(*pids));
@@ -764,7 +773,8 @@ static int debug_setup(struct fsc_fabric *f)
 		for (const char *q = pat; *q && n + 1 < sizeof(path); q++) {
 			if (q[0] == '%' && (q[1] == 'h' || q[1] == 'p' || q[1] == '%')) {
 				if (q[1] == 'h')
-					n += (size_t)snprintf(path + n, sizeof(path) - n, "%s", host);
+					n += (size_t)snprintf(path + n, sizeof(path) - n, "%s",
+					                      host);
 				else if (q[1] == 'p')
 					n += (size_t)snprintf(path + n, sizeof(path) - n, "%lld",
 					                      (long long)pids[r]);
@@ -1363,8 +1373,8 @@ static int nc_dt_prepare(struct fsc_fabric *f, uint64_t n)
 		}
 		im->tev = t;
 		for (; im->captev < n; im->captev++) {
-			cudaError_t e = api.cudaEventCreateWithFlags(&t[im->captev],
-			                                             cudaEventDefault);
+			cudaError_t e =
+			        api.cudaEventCreateWithFlags(&t[im->captev], cudaEventDefault);
 
 			if (e != cudaSuccess) {
 				fsc_error("nccl: rank %d: cudaEventCreate failed: %s", f->rank,
