@@ -65,8 +65,9 @@ const struct fsc_opt fsc_run_opts[] = {
          FSC_AT_STRING(struct fsc_run_settings, output)},
         {"timeout", 0, FSC_OPT_TIME, "30s", "deadline for any single operation to complete", 0,
          FSC_OPT_TIME_MS, FSC_OPT_TIME_DAY, FSC_AT_TIME(struct fsc_run_settings, timeout_ns)},
-        {"quiet", 'q', FSC_OPT_FLAG, 0, "no table on the terminal", 0, 0, 0},
-        {0, 0, 0, 0, 0, 0, 0, 0, FSC_AT_FLAG(struct fsc_run_settings, quiet)},
+        {"quiet", 'q', FSC_OPT_FLAG, 0, "no table on the terminal", 0, 0, 0,
+         FSC_AT_FLAG(struct fsc_run_settings, quiet)},
+        {0, 0, 0, 0, 0, 0, 0, 0},
 };
 
 int fsc_run_settings_fill(const struct fsc_config *cfg, struct fsc_run_settings *s, char *err,

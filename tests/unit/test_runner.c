@@ -176,7 +176,8 @@ static void fsc_run_settings_fill__typed_from_the_table(void **state)
 	assert_int_equal(s.fabric.n, 1);
 	assert_string_equal(s.fabric.items[0], "mpi");
 	assert_string_equal(s.output, "auto");
-	ARGS(&j, "--check", "off", "--inplace", "both", "--warmup-time", "1ms", "-n", "7");
+	assert_false(s.quiet);
+	ARGS(&j, "--check", "off", "--inplace", "both", "--warmup-time", "1ms", "-n", "7", "-q");
 	cfg = lbh_config(j.nargs, j.args);
 	assert_int_equal(fsc_runner_init(&r, &b, cfg, 0, 0), 0);
 	assert_int_equal(r.set.check, FSC_CHECK_OFF);
@@ -185,6 +186,7 @@ static void fsc_run_settings_fill__typed_from_the_table(void **state)
 	assert_int_equal(r.warmup_ns, 1000000);
 	assert_int_equal(r.iters, 7);
 	assert_string_equal(r.set.pattern.items[0], "latency");
+	assert_true(r.set.quiet);
 	fsc_runner_fini(&r);
 	fsc_config_free(cfg);
 }
