@@ -12,7 +12,8 @@
  * passed (skips allowed), 1 a check failed, 2 bad input or nothing could
  * run.  The format of the acceptance object is in scripts/specs/README.md.
  *
- * The parts: accept.c (the command, running items with retries),
+ * The parts: accept.c (the command line, in-process ranks or MPI, the
+ * dry run), accept_run.c (running the items of the plan with retries),
  * accept_plan.c (the items of a spec and their run configurations),
  * accept_judge.c (one check on an attempt's records, suspects),
  * accept_record.c (the typed fields of a result record that checks read),
