@@ -66,11 +66,11 @@ static int params_check(const struct fsc_attrib_params *p)
 
 /* The goodness of one value (see analysis.h), NaN when not measured;
  * -EINVAL (through *bad) for a value that cannot be a measurement. */
-static double goodness(double x, int hib, int *bad)
+static double goodness(double x, int higher_is_better, int *bad)
 {
 	if (isnan(x))
 		return NAN;
-	if (hib) {
+	if (higher_is_better) {
 		if (x < 0 || isinf(x)) {
 			*bad = 1;
 			return NAN;
@@ -85,9 +85,9 @@ static double goodness(double x, int hib, int *bad)
 }
 
 /* Goodness difference back to a ratio in the matrix's own units. */
-static double to_ratio(double d, int hib)
+static double to_ratio(double d, int higher_is_better)
 {
-	return hib ? exp(d) : exp(-d);
+	return higher_is_better ? exp(d) : exp(-d);
 }
 
 struct polish {
@@ -208,12 +208,12 @@ static int anomaly_cmp(const void *pa, const void *pb)
  * count.  tn, tl: the node and link thresholds in goodness (< 0); z: the
  * significance asked for; cand: report candidates past the thresholds
  * whatever their significance (fsc_attrib_params.candidates). */
-static size_t decide(const struct polish *P, const double *m, int hib, double tn, double tl,
-                     double scale, double z, int cand, struct fsc_anomaly *found)
+static size_t decide(const struct polish *P, const double *m, int higher_is_better, double tn,
+                     double tl, double scale, double z, int cand, struct fsc_anomaly *found)
 {
 	int n = P->n;
 	size_t k = 0;
-	double centre = to_ratio(P->mu, hib);
+	double centre = to_ratio(P->mu, higher_is_better);
 
 	for (int i = 0; i < n; i++) {
 		/* significance of each side in standard errors of its median */
@@ -233,11 +233,11 @@ static size_t decide(const struct polish *P, const double *m, int hib, double tn
 			        .kind = FSC_ANOM_NODE,
 			        .src = i,
 			        .dst = -1,
-			        .measured = centre * to_ratio(worst, hib),
+			        .measured = centre * to_ratio(worst, higher_is_better),
 			        .expected = centre,
-			        .ratio = to_ratio(worst, hib),
-			        .row_ratio = to_ratio(P->r[i], hib),
-			        .col_ratio = to_ratio(P->c[i], hib),
+			        .ratio = to_ratio(worst, higher_is_better),
+			        .row_ratio = to_ratio(P->r[i], higher_is_better),
+			        .col_ratio = to_ratio(P->c[i], higher_is_better),
 			        .slow_row = sr,
 			        .slow_col = sc,
 			        .ambiguous = n == 3,
@@ -268,9 +268,9 @@ static size_t decide(const struct polish *P, const double *m, int hib, double tn
 				        .dst = j,
 				        .measured = m[at],
 				        .expected = centre,
-				        .ratio = to_ratio(dev, hib),
-				        .row_ratio = to_ratio(P->r[i], hib),
-				        .col_ratio = to_ratio(P->c[j], hib),
+				        .ratio = to_ratio(dev, higher_is_better),
+				        .row_ratio = to_ratio(P->r[i], higher_is_better),
+				        .col_ratio = to_ratio(P->c[j], higher_is_better),
 				        .sigmas = -e / se,
 				        .significant = e < -z * se,
 				};
@@ -281,7 +281,7 @@ static size_t decide(const struct polish *P, const double *m, int hib, double tn
 }
 
 /* n == 2: only the asymmetry between the two cells is visible. */
-static size_t decide_two(const double *m, const double *g, int hib, double tl,
+static size_t decide_two(const double *m, const double *g, int higher_is_better, double tl,
                          struct fsc_anomaly *found)
 {
 	double mu, centre;
@@ -290,7 +290,7 @@ static size_t decide_two(const double *m, const double *g, int hib, double tl,
 	if (isnan(g[1]) || isnan(g[2]))
 		return 0;
 	mu = (g[1] + g[2]) / 2;
-	centre = to_ratio(mu, hib);
+	centre = to_ratio(mu, higher_is_better);
 	for (int at = 1; at <= 2; at++) {
 		if (!(g[at] - mu < tl))
 			continue;
@@ -301,7 +301,7 @@ static size_t decide_two(const double *m, const double *g, int hib, double tl,
 			        .dst = at == 1 ? 1 : 0,
 			        .measured = m[at],
 			        .expected = centre,
-			        .ratio = to_ratio(g[at] - mu, hib),
+			        .ratio = to_ratio(g[at] - mu, higher_is_better),
 			        .row_ratio = NAN,
 			        .col_ratio = NAN,
 			        .ambiguous = 1,
@@ -320,7 +320,7 @@ int fsc_attrib_analyze(const double *m, int n, int higher_is_better,
 	struct fsc_attrib_params defp;
 	struct polish P = {.n = n};
 	struct fsc_anomaly *found = NULL;
-	int hib = !!higher_is_better, bad = 0, rc = 0;
+	int bad = 0, rc = 0;
 	size_t n2, ncells = 0, k, nfound;
 	double tn, tl, scale = 0;
 
@@ -338,8 +338,8 @@ int fsc_attrib_analyze(const double *m, int n, int higher_is_better,
 	rc = params_check(p);
 	if (rc)
 		return rc;
-	tn = hib ? log(p->bw_node_ratio) : -log(p->lat_node_ratio);
-	tl = hib ? log(p->bw_link_ratio) : -log(p->lat_link_ratio);
+	tn = higher_is_better ? log(p->bw_node_ratio) : -log(p->lat_node_ratio);
+	tl = higher_is_better ? log(p->bw_link_ratio) : -log(p->lat_link_ratio);
 
 	n2 = (size_t)n * n;
 	P.z = malloc(n2 * sizeof(*P.z));
@@ -357,10 +357,11 @@ int fsc_attrib_analyze(const double *m, int n, int higher_is_better,
 		for (int j = 0; j < n; j++) {
 			size_t at = (size_t)i * n + j;
 
-			P.z[at] = i == j ? NAN : goodness(m[at], hib, &bad);
+			P.z[at] = i == j ? NAN : goodness(m[at], higher_is_better, &bad);
 			if (bad) {
 				fsc_error("attribution: cell %d->%d = %g is not a valid %s", i, j,
-				          m[at], hib ? "bandwidth (>= 0)" : "latency (> 0)");
+				          m[at],
+				          higher_is_better ? "bandwidth (>= 0)" : "latency (> 0)");
 				rc = -EINVAL;
 				goto out_free;
 			}
@@ -375,14 +376,15 @@ int fsc_attrib_analyze(const double *m, int n, int higher_is_better,
 		goto out_free;
 
 	if (n == 2) {
-		nfound = decide_two(m, P.z, hib, tl, NULL);
+		nfound = decide_two(m, P.z, higher_is_better, tl, NULL);
 	} else {
 		P.mu = fsc_median(P.tmp, ncells);
 		for (size_t i = 0; i < n2; i++)
 			P.z[i] -= P.mu;
 		polish_run(&P, p->max_sweeps);
 		scale = noise_scale(&P, ncells, log1p(p->noise_floor));
-		nfound = decide(&P, m, hib, tn, tl, scale, p->min_sigmas, p->candidates, NULL);
+		nfound = decide(&P, m, higher_is_better, tn, tl, scale, p->min_sigmas,
+		                p->candidates, NULL);
 	}
 	if (!nfound)
 		goto out_free;
@@ -397,9 +399,9 @@ int fsc_attrib_analyze(const double *m, int n, int higher_is_better,
 		goto out_free;
 	}
 	if (n == 2)
-		decide_two(m, P.z, hib, tl, found);
+		decide_two(m, P.z, higher_is_better, tl, found);
 	else
-		decide(&P, m, hib, tn, tl, scale, p->min_sigmas, p->candidates, found);
+		decide(&P, m, higher_is_better, tn, tl, scale, p->min_sigmas, p->candidates, found);
 	qsort(found, nfound, sizeof(*found), anomaly_cmp);
 	k = nfound < max_out ? nfound : max_out;
 	memcpy(out, found, k * sizeof(*found));
