@@ -40,8 +40,9 @@
  * latency above 2.1x of the best on clean dedicated fabrics.  Ours are
  * relative to the robust centre and looser (0.5x bandwidth, 2x latency)
  * because shared and oversubscribed machines make healthy links vary a lot
- * (TESTBED.md: 0.4-3.3 GB/s for healthy links on a 2-core machine, depending
- * on which ranks spin); the best pair would be an outlier to compare with.
+ * (healthy TCP links between four MPI hosts sharing two cores read
+ * 0.4-3.3 GB/s, depending on which ranks spun while they were measured);
+ * the best pair would be an outlier to compare with.
  *
  * What small matrices can tell:
  *   n == 2  one cell each way: a slow link, a slow sender and a slow receiver

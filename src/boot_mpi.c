@@ -3,8 +3,11 @@
  * Every collective is started non-blocking and then completed by a test
  * loop that sleeps between tests (20 us, doubling up to 1 ms).  On an
  * oversubscribed node a rank that busy-polls in a barrier steals the CPU
- * from the pair being measured (TESTBED.md: 0.4-1.0 GB/s instead of
- * 2.4-3.0 GB/s), so a rank waiting on the control plane must sleep.  The
+ * from the pair being measured: with four MPI hosts (network namespaces)
+ * sharing two cores over TCP, rank 0's bandwidth to each peer read
+ * 0.4-1.0 GB/s while the other ranks spun in a barrier and 2.4-3.0 GB/s
+ * for the last pair, with nobody left spinning.  So a rank waiting on the
+ * control plane must sleep.  The
  * cost is up to ~1 ms of extra latency per control collective, which never
  * falls inside a timed phase.
  *
