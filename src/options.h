@@ -130,7 +130,9 @@ int fsc_config_set(struct fsc_config *cfg, const char *name, const char *value, 
 
 void fsc_config_free(struct fsc_config *cfg);
 
-/* Typed getters.  Asking for an option that no table declares is a
+/* Typed getters by name, for tests and tools that inspect a config.
+ * Modules do not read options by name: they fill their settings struct with
+ * fsc_config_fill.  Asking for an option that no table declares is a
  * programming error: it logs and returns 0/NULL/false. */
 bool fsc_cfg_is_set(const struct fsc_config *cfg, const char *name); /* given explicitly */
 bool fsc_cfg_has(const struct fsc_config *cfg, const char *name);    /* has a value */
