@@ -25,6 +25,16 @@ enum fsc_cap {
 	FSC_CAP_RMA = 1u << 1,         /* win_create/put/get: "One-sided transfers" */
 	FSC_CAP_GPU_MEM = 1u << 2,     /* device buffers */
 	FSC_CAP_NATIVE_COLL = 1u << 3, /* coll table */
+	/* Declared limits of the point-to-point contract below, for callers
+	 * (the conformance suite) that must not ask for what the fabric
+	 * cannot give.  FSC_CAP_POSTING_ORDER: messages between two ranks
+	 * match in posting order only, tags ignored (NCCL): both sides must
+	 * post their operations with a peer in the same order.
+	 * FSC_CAP_CANCEL_ABORTS: cancel cannot withdraw one operation; it
+	 * aborts the whole fabric, so every later operation with any peer
+	 * fails (NCCL's ncclCommAbort). */
+	FSC_CAP_POSTING_ORDER = 1u << 4,
+	FSC_CAP_CANCEL_ABORTS = 1u << 5,
 };
 
 /* Element types and reductions for native collectives and patterns. */

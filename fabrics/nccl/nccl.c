@@ -1097,9 +1097,17 @@ static int nc_test(struct fsc_fabric *f, struct fsc_req *req, int *done)
 		return rc;
 	e = api.cudaEventQuery(r->g->ev);
 	if (e == cudaSuccess) {
+		/* the stream went past the group, but NCCL may have failed it
+		 * (a receive larger than its send): that is an error, not data */
 		group_put(im, r);
 		*done = 1;
-		return 0;
+		if (api.ncclCommGetAsyncError(im->comm, &ar) == ncclSuccess &&
+		    (ar == ncclSuccess || ar == ncclInProgress))
+			return 0;
+		fsc_error("nccl: rank %d: a %s of %zu B %s rank %d failed: %s", f->rank,
+		          r->is_recv ? "receive" : "send", r->bytes, r->is_recv ? "from" : "to",
+		          r->peer, nccl_err(ar, im->comm));
+		return -EIO;
 	}
 	if (e == cudaErrorNotReady) {
 		if (api.ncclCommGetAsyncError(im->comm, &ar) == ncclSuccess &&
@@ -1552,7 +1560,8 @@ static int nc_describe(struct fsc_fabric *f, json_t *info)
 const struct fsc_fabric_ops fsc_fabric_nccl = {
         .name = "nccl",
         .desc = "NCCL send/recv and collectives on GPU memory",
-        .caps = FSC_CAP_SEND_RECV | FSC_CAP_GPU_MEM | FSC_CAP_NATIVE_COLL,
+        .caps = FSC_CAP_SEND_RECV | FSC_CAP_GPU_MEM | FSC_CAP_NATIVE_COLL |
+                FSC_CAP_POSTING_ORDER | FSC_CAP_CANCEL_ABORTS,
         .opts = nc_opts,
         .probe = nc_probe,
         .create = nc_create,

@@ -25,6 +25,13 @@
  *    withdrawn;
  *  - destroy accepts a fabric that never connected and a half-built one
  *    (impl NULL), and fsc_fabric_destroy(NULL) is harmless.
+ * A fabric that declares a limit of the contract skips, with the reason,
+ * the checks that need what it cannot give: FSC_CAP_POSTING_ORDER (no tag
+ * matching) the reverse-tag and interleaved-tag checks,
+ * FSC_CAP_CANCEL_ABORTS (no withdrawing of one operation) the late
+ * message after a cancelled receive.  Fabrics on device memory
+ * (FSC_CAP_GPU_MEM) exchange their own buffers, filled and verified
+ * through host images.
  * Sending to oneself is NOT part of the contract (patterns copy their own
  * block locally) and is not checked; the loopback fabric rejects it.
  */
@@ -47,6 +54,11 @@ struct fsc_conformance_report {
 	 * failed on any rank. */
 	unsigned checks_run;
 	unsigned checks_failed;
+	/* Checks not run because the fabric declares it cannot give what
+	 * they need (fabric.h, FSC_CAP_POSTING_ORDER, FSC_CAP_CANCEL_ABORTS),
+	 * and "<check>: <reason>; ..." for them. */
+	unsigned checks_skipped;
+	char skipped[FSC_CONFORMANCE_MSG_MAX];
 	/* The first failure, "rank R: <check>: <detail>", or why the suite
 	 * could not run; "" when everything passed. */
 	char message[FSC_CONFORMANCE_MSG_MAX];

@@ -108,6 +108,9 @@ int main(int argc, char **argv)
 		else
 			printf("fsc-conformance: fabric %s, %d ranks: %u checks, %u failed\n", name,
 			       b->size, rep.checks_run, rep.checks_failed);
+		if (rep.checks_skipped)
+			printf("fsc-conformance: %u skipped: %s\n", rep.checks_skipped,
+			       rep.skipped);
 		if (rc == -EIO)
 			printf("fsc-conformance: first failure: %s\n", rep.message);
 		fflush(stdout);

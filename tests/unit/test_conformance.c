@@ -112,6 +112,36 @@ static void fsc_conformance_run__single_rank_runs_local_checks(void **state)
 	assert_int_equal(s.rep[0].checks_failed, 0);
 }
 
+/* A fabric that declares it matches in posting order only and that cancel
+ * aborts it: the tag checks and the late-message check are skipped, each
+ * with its reason, and counted as such; the rest runs and passes.  (The
+ * loopback fabric under those declarations.) */
+static void fsc_conformance_run__declared_limits_skip_their_checks(void **state)
+{
+	struct fsc_fabric_ops ops = fsc_fabric_loopback;
+	struct suite_run s = {.ops = &ops};
+
+	(void)state;
+	ops.caps |= FSC_CAP_POSTING_ORDER | FSC_CAP_CANCEL_ABORTS;
+	run_suite(&s, 3);
+	assert_int_equal(s.rc[0], 0);
+	assert_int_equal(s.rep[0].checks_failed, 0);
+	assert_int_equal(s.rep[0].checks_skipped, 3);
+	assert_int_equal(s.rep[0].checks_run, fsc_conformance_count(&ops, 3));
+	assert_int_equal(s.rep[0].checks_run + 3, fsc_conformance_count(&fsc_fabric_loopback, 3));
+	assert_non_null(strstr(s.rep[0].skipped, "64 requests in flight, one tag each: the fabric "
+	                                         "matches messages in posting order only"));
+	assert_non_null(strstr(s.rep[0].skipped, "two tags interleaved: "));
+	assert_non_null(strstr(s.rep[0].skipped, "late message after a cancelled receive: the "
+	                                         "fabric cannot withdraw one operation"));
+	ops.caps = fsc_fabric_loopback.caps;
+	memset(&s, 0, sizeof(s));
+	s.ops = &ops;
+	run_suite(&s, 2);
+	assert_int_equal(s.rep[0].checks_skipped, 0);
+	assert_string_equal(s.rep[0].skipped, "");
+}
+
 /* On link 0->1 of 3 ranks, messages 0 and 1 are the empty ring and all
  * pairs messages; message 2 is the 1-byte ring message: its only byte is
  * flipped. */
@@ -205,6 +235,7 @@ int main(void)
 {
 	static const struct CMUnitTest fixed[] = {
 	        cmocka_unit_test(fsc_conformance_run__single_rank_runs_local_checks),
+	        cmocka_unit_test(fsc_conformance_run__declared_limits_skip_their_checks),
 	        cmocka_unit_test(fsc_conformance_run__catches_a_corrupted_byte),
 	        cmocka_unit_test(fsc_conformance_run__reports_a_lost_message_and_stops),
 	        cmocka_unit_test(fsc_conformance_run__catches_an_accepted_invalid_peer),
