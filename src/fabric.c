@@ -268,6 +268,8 @@ void *fsc_fabric_buf_alloc(struct fsc_fabric *f, size_t bytes)
 		}
 		return f->ops->mem_alloc(f, n);
 	}
+	if (f && f->ops->buf_alloc)
+		return f->ops->buf_alloc(f, n);
 	p = aligned_alloc(FSC_BUF_ALIGN, n);
 	if (!p) {
 		fsc_error("cannot allocate a %zu-byte transfer buffer", n);
@@ -294,6 +296,10 @@ void fsc_fabric_buf_free(struct fsc_fabric *f, void *buf)
 	if (fsc_fabric_mem_kind(f) != FSC_MEM_HOST) {
 		if (f->ops->mem_free)
 			f->ops->mem_free(f, buf);
+		return;
+	}
+	if (f && f->ops->buf_free) {
+		f->ops->buf_free(f, buf);
 		return;
 	}
 	if (f)

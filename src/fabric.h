@@ -134,6 +134,18 @@ struct fsc_fabric_ops {
 	int (*mem_reg)(struct fsc_fabric *f, void *buf, size_t bytes);
 	int (*mem_dereg)(struct fsc_fabric *f, void *buf);
 
+	/* Optional allocator of host transfer buffers (f->mem ==
+	 * FSC_MEM_HOST), both or neither, for a fabric whose transports
+	 * reach memory it allocates better than heap memory (ucx: memory
+	 * from a shared-memory domain, which a peer on the same host maps,
+	 * so that a put is a copy rather than RMA emulated in software).
+	 * buf_alloc: `bytes` (a positive multiple of 64), zeroed, 64-byte
+	 * aligned and ready for every transfer, windows included (mem_reg
+	 * is not called for it); NULL (logged) on failure.  buf_free gets
+	 * only what buf_alloc returned, before destroy(). */
+	void *(*buf_alloc)(struct fsc_fabric *f, size_t bytes);
+	void (*buf_free)(struct fsc_fabric *f, void *buf);
+
 	/* Device memory (only a fabric whose create() sets f->mem to
 	 * FSC_MEM_DEVICE has these; required then).  mem_alloc: zeroed
 	 * device memory, NULL (logged) on failure; mem_free accepts NULL.
@@ -241,7 +253,8 @@ int fsc_fabric_sync(struct fsc_fabric *f);                         /* 0 if none 
 int fsc_fabric_describe(struct fsc_fabric *f, json_t *info);
 
 /* A transfer buffer: 64-byte aligned, zeroed, registered with f (when f is
- * not NULL) so every fabric can move it.  NULL (logged) on failure.
+ * not NULL) so every fabric can move it; from f's own allocator when it has
+ * one (buf_alloc).  NULL (logged) on failure.
  * bytes == 0 gives a minimal buffer, so callers need no special case. */
 void *fsc_fabric_buf_alloc(struct fsc_fabric *f, size_t bytes);
 /* Deregister and free; accepts NULL.  Keeps the buffer (a deliberate leak)

@@ -62,6 +62,68 @@ static void fsc_fabric_mem__device_kind_without_entries_fails(void **state)
 	fsc_fabric_destroy(f);
 }
 
+/* A host fabric with an allocator of its own (buf_alloc/buf_free) and a
+ * registration that must then stay unused. */
+static size_t own_bytes;
+static int own_allocs, own_frees, own_regs;
+
+static void *own_alloc(struct fsc_fabric *f, size_t bytes)
+{
+	(void)f;
+	own_allocs++;
+	own_bytes = bytes;
+	return aligned_alloc(64, bytes);
+}
+
+static void own_free(struct fsc_fabric *f, void *buf)
+{
+	(void)f;
+	own_frees++;
+	free(buf);
+}
+
+static int own_reg(struct fsc_fabric *f, void *buf, size_t bytes)
+{
+	(void)f, (void)buf, (void)bytes;
+	own_regs++;
+	return 0;
+}
+
+static const struct fsc_fabric_ops own_ops = {
+        .name = "own", .mem_reg = own_reg, .buf_alloc = own_alloc, .buf_free = own_free};
+
+static void fsc_fabric_mem__host_allocator_of_the_fabric(void **state)
+{
+	struct fsc_fabric *f = 0;
+	unsigned char *b, *c;
+
+	(void)state;
+	own_allocs = own_frees = own_regs = 0;
+	assert_int_equal(fsc_fabric_create(&own_ops, 0, 0, &f), 0);
+	assert_int_equal(fsc_fabric_mem_kind(f), FSC_MEM_HOST);
+	b = fsc_fabric_buf_alloc(f, 100);
+	assert_non_null(b);
+	assert_int_equal(own_allocs, 1);
+	assert_int_equal(own_bytes, 128); /* rounded up to the alignment */
+	c = fsc_fabric_buf_alloc(f, 0);   /* a minimal buffer, still the fabric's */
+	assert_non_null(c);
+	assert_int_equal(own_bytes, 64);
+	assert_int_equal(own_regs, 0);
+	/* host memory: the host image is the buffer itself */
+	assert_ptr_equal(fsc_fabric_host_alloc(f, b, 100), b);
+	fsc_fabric_buf_free(f, b);
+	assert_int_equal(own_frees, 1);
+	/* an abandoned fabric keeps its buffers */
+	f->abandoned = 1;
+	fsc_fabric_buf_free(f, c);
+	assert_int_equal(own_frees, 1);
+	f->abandoned = 0;
+	fsc_fabric_buf_free(f, c);
+	assert_int_equal(own_frees, 2);
+	assert_int_equal(own_regs, 0);
+	fsc_fabric_destroy(f);
+}
+
 /* ---- the loopback fabric's device-like memory, on one rank ---- */
 
 struct one {
@@ -315,6 +377,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(fsc_fabric_mem__host_kind_copies_in_place),
 	        cmocka_unit_test(fsc_fabric_mem__device_kind_without_entries_fails),
+	        cmocka_unit_test(fsc_fabric_mem__host_allocator_of_the_fabric),
 	        cmocka_unit_test(fsc_loopback_devmem__copies_round_trip),
 	        cmocka_unit_test(fsc_loopback_devmem__host_dereference_faults),
 	        cmocka_unit_test(fsc_loopback_devmem__host_pointer_refused),
