@@ -24,9 +24,14 @@
  * (destroy() withdraws it), the peer is poisoned and cancel answers -EBUSY,
  * on which the wrapper abandons the fabric and keeps its buffers.
  *
+ * Transfer buffers (buf_alloc) are memory UCX allocates and maps
+ * (ucp_mem_map with UCP_MEM_MAP_ALLOCATE), as ucx_perftest's are: see
+ * struct ucx_buf.
+ *
  * One-sided transfers (fabric.h, "One-sided transfers"): a window is
- * ucp_mem_map'ed, its rkey packed and allgathered with its address through
- * the bootstrap, and unpacked on every peer's endpoint.  put and get are
+ * ucp_mem_map'ed (a transfer buffer's own mapping when it lies in one), its
+ * rkey packed and allgathered with its address through the bootstrap, and
+ * unpacked on every peer's endpoint.  put and get are
  * ucp_put_nbx / ucp_get_nbx, polled like the tagged requests.  A notified
  * put is a chain in one request: ucp_put_nbx (its handle released at once:
  * the flush covers it), ucp_ep_flush_nbx (remote completion of this and
@@ -81,6 +86,27 @@ enum ucx_req_state {
 	RQ_FAILED = 2,
 };
 
+/* A transfer buffer that UCX allocated and mapped (ucp_mem_map with
+ * UCP_MEM_MAP_ALLOCATE), as ucx_perftest allocates its buffers.  UCX takes
+ * the memory from the first source in UCX_MEM_ALLOC_METHOD that works: by
+ * default a shared-memory domain (sysv, then posix), whose key lets a peer
+ * on the same host map the memory, so that a put or get into a window in it
+ * is a copy (UCX's "rma" lanes over sysv/posix).  Heap memory mapped with
+ * ucp_mem_map has only a cma registration, and cma serves rendezvous, not
+ * put/get: UCX 1.13 then emulates every put and get in software, as active
+ * messages of at most 8 KiB that the target's progress copies and
+ * acknowledges (measured: 4 MiB puts at 0.3-0.4 GB/s against 2 GB/s for
+ * tagged sends of the same size).  Without shared memory (UCX_TLS=tcp) UCX
+ * falls back to ordinary pages and nothing changes. */
+struct ucx_buf {
+	void *buf;      /* what the caller got: UCX_BUF_ALIGN-aligned */
+	size_t bytes;   /* what the caller asked for */
+	ucp_mem_h memh; /* maps the allocation and owns its memory */
+};
+
+/* fabric.h's alignment of transfer buffers. */
+#define UCX_BUF_ALIGN 64
+
 struct ucx_peer {
 	ucp_ep_h ep;     /* NULL until connect() */
 	size_t rndv_min; /* smallest message sent by rendezvous */
@@ -102,6 +128,8 @@ struct ucx {
 	int *free;
 	int nslots, nfree;
 	unsigned char *poisoned; /* [npeers]: an operation with that rank was cancelled */
+	struct ucx_buf *bufs;    /* transfer buffers allocated by UCX, [nbufs] */
+	int nbufs, capbufs;
 };
 
 static uint64_t ucx_tag(int sender, int tag)
@@ -333,6 +361,12 @@ static void ucx_destroy(struct fsc_fabric *f)
 	free(u->slots);
 	free(u->free);
 	free(u->poisoned);
+	/* Left by a caller that abandoned the fabric (UCX may still write
+	 * them) or forgot them: kept, never unmapped under its feet. */
+	if (u->nbufs)
+		fsc_debug("ucx: %d transfer buffer(s) still allocated at destroy are kept",
+		          u->nbufs);
+	free(u->bufs);
 	if (u->worker)
 		ucp_worker_destroy(u->worker);
 	if (u->ctx)
@@ -712,10 +746,89 @@ static int ucx_progress(struct fsc_fabric *f)
 	return 0;
 }
 
+/* ---- transfer buffers ---- */
+
+/* fabric.h's buf_alloc: see struct ucx_buf. */
+static void *ucx_buf_alloc(struct fsc_fabric *f, size_t bytes)
+{
+	struct ucx *u = f->impl;
+	ucp_mem_map_params_t mp;
+	ucp_mem_attr_t attr;
+	ucp_mem_h memh;
+	ucs_status_t st;
+	uintptr_t start;
+
+	if (u->nbufs == u->capbufs) {
+		int n = u->capbufs ? 2 * u->capbufs : 16;
+		struct ucx_buf *b = realloc(u->bufs, (size_t)n * sizeof(*b));
+
+		if (!b) {
+			fsc_error("ucx: rank %d: out of memory tracking transfer buffers", f->rank);
+			return NULL;
+		}
+		u->bufs = b;
+		u->capbufs = n;
+	}
+	memset(&mp, 0, sizeof(mp));
+	mp.field_mask = UCP_MEM_MAP_PARAM_FIELD_LENGTH | UCP_MEM_MAP_PARAM_FIELD_FLAGS;
+	/* Shared-memory and page sources are page-aligned; the heap source
+	 * follows UCX_MEM_ALLOC_ALIGN (16 by default): room to align. */
+	mp.length = bytes + UCX_BUF_ALIGN;
+	mp.flags = UCP_MEM_MAP_ALLOCATE;
+	st = ucp_mem_map(u->ctx, &mp, &memh);
+	if (st != UCS_OK) {
+		fsc_error("ucx: rank %d: UCX could not allocate a %zu B transfer buffer: %s",
+		          f->rank, bytes, ucs_status_string(st));
+		return NULL;
+	}
+	attr.field_mask = UCP_MEM_ATTR_FIELD_ADDRESS;
+	st = ucp_mem_query(memh, &attr);
+	if (st != UCS_OK) {
+		fsc_error("ucx: rank %d: querying a %zu B transfer buffer failed: %s", f->rank,
+		          bytes, ucs_status_string(st));
+		ucp_mem_unmap(u->ctx, memh);
+		return NULL;
+	}
+	start = ((uintptr_t)attr.address + UCX_BUF_ALIGN - 1) & ~(uintptr_t)(UCX_BUF_ALIGN - 1);
+	memset((void *)start, 0, bytes);
+	u->bufs[u->nbufs++] = (struct ucx_buf){(void *)start, bytes, memh};
+	return (void *)start;
+}
+
+static void ucx_buf_free(struct fsc_fabric *f, void *buf)
+{
+	struct ucx *u = f->impl;
+
+	for (int i = 0; u && i < u->nbufs; i++) {
+		if (u->bufs[i].buf != buf)
+			continue;
+		ucp_mem_unmap(u->ctx, u->bufs[i].memh);
+		u->bufs[i] = u->bufs[--u->nbufs];
+		return;
+	}
+	fsc_error("ucx: rank %d: %p is not a transfer buffer of this fabric; not freed", f->rank,
+	          buf);
+}
+
+/* The mapping of the transfer buffer that holds [buf, buf + bytes), or
+ * NULL when none does (memory the caller allocated otherwise). */
+static ucp_mem_h buf_memh(struct ucx *u, const void *buf, size_t bytes)
+{
+	uintptr_t a = (uintptr_t)buf;
+
+	for (int i = 0; i < u->nbufs; i++) {
+		uintptr_t b = (uintptr_t)u->bufs[i].buf;
+
+		if (a >= b && a - b <= u->bufs[i].bytes && bytes <= u->bufs[i].bytes - (a - b))
+			return u->bufs[i].memh;
+	}
+	return NULL;
+}
+
 /* ---- one-sided transfers ---- */
 
 struct ucx_win {
-	ucp_mem_h memh;   /* NULL for an empty window */
+	ucp_mem_h memh;   /* own mapping; NULL: empty, or a transfer buffer's */
 	uint64_t *raddr;  /* [size]: every rank's window address */
 	ucp_rkey_h *rkey; /* [size]: unpacked on our endpoint to it; NULL: none */
 	int n;
@@ -738,30 +851,37 @@ static void ucx_win_free(struct fsc_fabric *f, void *win)
 	free(w);
 }
 
-/* Map the window and pack its key (nothing for an empty one). */
+/* Map the window and pack its key (nothing for an empty one).  A window in
+ * one of our transfer buffers uses that buffer's mapping, whose key peers
+ * on this host can map (struct ucx_buf); other memory is mapped here. */
 static int win_map(struct fsc_fabric *f, struct ucx_win *w, void *buf, size_t bytes, void **rkbuf,
                    size_t *rklen)
 {
 	struct ucx *u = f->impl;
 	ucp_mem_map_params_t mp;
+	ucp_mem_h memh;
 	ucs_status_t st;
 
 	*rkbuf = NULL;
 	*rklen = 0;
 	if (!bytes)
 		return 0;
-	memset(&mp, 0, sizeof(mp));
-	mp.field_mask = UCP_MEM_MAP_PARAM_FIELD_ADDRESS | UCP_MEM_MAP_PARAM_FIELD_LENGTH;
-	mp.address = buf;
-	mp.length = bytes;
-	st = ucp_mem_map(u->ctx, &mp, &w->memh);
-	if (st != UCS_OK) {
-		w->memh = NULL;
-		fsc_error("ucx: rank %d: mapping a %zu B window at %p failed: %s", f->rank, bytes,
-		          buf, ucs_status_string(st));
-		return -EIO;
+	memh = buf_memh(u, buf, bytes);
+	if (!memh) {
+		memset(&mp, 0, sizeof(mp));
+		mp.field_mask = UCP_MEM_MAP_PARAM_FIELD_ADDRESS | UCP_MEM_MAP_PARAM_FIELD_LENGTH;
+		mp.address = buf;
+		mp.length = bytes;
+		st = ucp_mem_map(u->ctx, &mp, &w->memh);
+		if (st != UCS_OK) {
+			w->memh = NULL;
+			fsc_error("ucx: rank %d: mapping a %zu B window at %p failed: %s", f->rank,
+			          bytes, buf, ucs_status_string(st));
+			return -EIO;
+		}
+		memh = w->memh;
 	}
-	st = ucp_rkey_pack(u->ctx, w->memh, rkbuf, rklen);
+	st = ucp_rkey_pack(u->ctx, memh, rkbuf, rklen);
 	if (st != UCS_OK) {
 		*rkbuf = NULL;
 		fsc_error("ucx: rank %d: packing the key of a %zu B window failed: %s", f->rank,
@@ -769,6 +889,22 @@ static int win_map(struct fsc_fabric *f, struct ucx_win *w, void *buf, size_t by
 		return -EIO;
 	}
 	return 0;
+}
+
+/* Whether a peer's window is mapped into this process (ucp_rkey_ptr: a
+ * shared-memory transport reaches it, so UCX can do a put or get as a
+ * copy), or reached otherwise: by a zero-copy transport where one serves
+ * the key's memory, else by UCX's software emulation over active messages
+ * (with shared memory alone: when the window memory was not allocated by a
+ * shared-memory domain, e.g. heap memory).  Logged for diagnosis. */
+static void win_note_reach(struct fsc_fabric *f, struct ucx_win *w, int p)
+{
+	void *ptr = NULL;
+	ucs_status_t st = ucp_rkey_ptr(w->rkey[p], w->raddr[p], &ptr);
+
+	fsc_debug("ucx: rank %d: the window of rank %d (host %s) is %s", f->rank, p,
+	          peer_host(f, p),
+	          st == UCS_OK ? "mapped here (shared memory)" : "not mapped here");
 }
 
 /* Collective: every rank's (address, packed key), padded to the longest
@@ -831,6 +967,8 @@ static int ucx_win_create(struct fsc_fabric *f, void *buf, size_t bytes, void **
 			          "failed: %s",
 			          f->rank, p, peer_host(f, p), ucs_status_string(st));
 			rc = -EIO;
+		} else {
+			win_note_reach(f, w, p);
 		}
 	}
 	if (f->boot)
@@ -1309,6 +1447,8 @@ const struct fsc_fabric_ops fsc_fabric_ucx = {
         .test = ucx_test,
         .cancel = ucx_cancel,
         .progress = ucx_progress,
+        .buf_alloc = ucx_buf_alloc,
+        .buf_free = ucx_buf_free,
         .win_create = ucx_win_create,
         .win_free = ucx_win_free,
         .put = ucx_put,

@@ -2,7 +2,9 @@
 # The UCX fabric under a real mpirun: 2 ranks run the latency and bandwidth
 # patterns up to 64 KiB with verified data, once with UCX's own transport
 # choice and once with UCX_TLS=tcp, and the results must record the chosen
-# transports per endpoint (tcp only in the second run).
+# transports per endpoint (tcp only in the second run).  Then one-sided
+# transfers: the latency and bandwidth patterns' put and get on 2, 3, 4 and
+# 5 ranks (rank 0 with the last rank), every iteration's data verified.
 # Exit 77 (skipped) when mpirun is missing or `fabscope list` does not show
 # ucx as built and usable (the reason is printed).
 set -u
@@ -73,4 +75,36 @@ run default
 check default ""
 run tcp UCX_TLS=tcp
 check tcp "tcp/"
+
+for np in 2 3 4 5; do
+	max=4K
+	[ "$np" = 2 ] && max=256K
+	echo "== ucx put/get on $np ranks, rank 0 with rank $((np - 1)), up to $max"
+	timeout 300 mpirun -np "$np" --oversubscribe "$fabscope" run --fabric ucx \
+		--pattern latency,bandwidth --impl put,get --peer $((np - 1)) --min 0 \
+		--max "$max" --iters 20 --warmup 2 --window 16 --check every \
+		--output "$tmp/rma$np.json" >"$tmp/rma$np.txt" 2>&1
+	rc=$?
+	if [ $rc -ne 0 ] || ! grep -q "verdict: PASS" "$tmp/rma$np.txt"; then
+		cat "$tmp/rma$np.txt"
+		echo "FAIL: mpirun -np $np fabscope run --fabric ucx (put, get) exited with $rc"
+		exit 1
+	fi
+	python3 - "$tmp/rma$np.json" "$np" <<'PY' || exit 1
+import json, sys
+d = json.load(open(sys.argv[1]))
+np = int(sys.argv[2])
+assert d["meta"]["nranks"] == np, d["meta"]["nranks"]
+seen = set()
+for r in d["records"]:
+    if r["status"] != "ok" or r["wrong"] != 0:
+        sys.exit("FAIL: %s %s %s B: status %s, %s wrong" %
+                 (r["pattern"], r["impl"], r["bytes"], r["status"], r["wrong"]))
+    seen.add((r["pattern"], r["impl"]))
+want = {(p, i) for p in ("latency", "bandwidth") for i in ("put", "get")}
+if seen != want:
+    sys.exit("FAIL: expected records of %s, got %s" % (sorted(want), sorted(seen)))
+print("%d ranks: %d records ok" % (np, len(d["records"])))
+PY
+done
 echo "PASS"

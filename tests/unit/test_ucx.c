@@ -555,6 +555,202 @@ static void describe__lists_transports_per_endpoint(void **state)
 }
 
 /* ---------------------------------------------------------------- */
+/* Transfer buffers come from UCX (ucp_mem_map with UCP_MEM_MAP_ALLOCATE)
+ * and windows in them use their mapping; see struct ucx_buf. */
+
+static const size_t buf_sizes[] = {1, 64, 4097, 4u << 20};
+#define NBUFS (sizeof(buf_sizes) / sizeof(buf_sizes[0]))
+
+/* out[rank][k]: 0 when buffer k is 64-byte aligned and zeroed; it is then
+ * written all over (a short buffer would fault or corrupt the heap). */
+static int buf_fn(struct fsc_fabric *f, struct run *r)
+{
+	uint8_t *b[NBUFS];
+
+	for (size_t k = 0; k < NBUFS; k++) {
+		b[k] = fsc_fabric_buf_alloc(f, buf_sizes[k]);
+		if (!b[k])
+			return -ENOMEM;
+		r->out[f->rank][k] = (uintptr_t)b[k] % 64 != 0;
+		for (size_t i = 0; i < buf_sizes[k]; i++)
+			r->out[f->rank][k] += b[k][i] != 0;
+		memset(b[k], 0xa5, buf_sizes[k]);
+	}
+	for (size_t k = 0; k < NBUFS; k++) /* freed out of order */
+		fsc_fabric_buf_free(f, b[(k + 1) % NBUFS]);
+	return 0;
+}
+
+static void buf_alloc__aligned_and_zeroed(void **state)
+{
+	struct run r = {.fn = buf_fn};
+
+	(void)state;
+	memset(r.out, 0x7f, sizeof(r.out));
+	run_ranks(2, &r);
+	for (int i = 0; i < 2; i++)
+		for (size_t k = 0; k < NBUFS; k++)
+			assert_int_equal(r.out[i][k], 0);
+}
+
+/* Where a window lives: a whole transfer buffer, part of one (its mapping
+ * is shared), or memory that is not the fabric's (mapped for the window). */
+enum win_mem { WIN_BUF, WIN_INSIDE_BUF, WIN_HEAP, WIN_NMEM };
+#define WIN_BYTES (1u << 20)
+#define WIN_NOTE_TAG 40
+
+/* Rank 0 puts into rank 1's window (last put notified), then gets rank 1's
+ * window back; out[rank][m]: wrong bytes for window memory m. */
+static int rma_fn(struct fsc_fabric *f, struct run *r)
+{
+	for (int m = 0; m < WIN_NMEM; m++) {
+		size_t bytes = WIN_BYTES, half = bytes / 2;
+		uint8_t *buf = NULL, *heap = NULL, *wmem, *src, *dst;
+		struct fsc_req q[2];
+		struct fsc_win *w = NULL;
+		int rc, bad = 0;
+
+		if (m == WIN_HEAP)
+			wmem = heap = aligned_alloc(64, bytes);
+		else
+			wmem = buf = fsc_fabric_buf_alloc(f, bytes + 128);
+		src = fsc_fabric_buf_alloc(f, bytes);
+		dst = fsc_fabric_buf_alloc(f, bytes);
+		if (!wmem || !src || !dst)
+			return -ENOMEM;
+		if (m == WIN_INSIDE_BUF)
+			wmem += 64;
+		memset(wmem, 0, bytes);
+		rc = fsc_fabric_win_create(f, wmem, bytes, &w);
+		if (!rc && f->rank == 0) {
+			fill(src, 0, bytes, m);
+			rc = fsc_fabric_put(f, w, 1, 0, src, half, -1, &q[0]);
+			if (!rc)
+				rc = fsc_fabric_put(f, w, 1, half, src + half, bytes - half,
+				                    WIN_NOTE_TAG, &q[1]);
+			if (!rc)
+				rc = fsc_fabric_wait(f, q, 2);
+			if (!rc)
+				rc = fsc_fabric_recv(f, 1, NULL, 0, WIN_NOTE_TAG); /* checked */
+			if (!rc)
+				rc = fsc_fabric_get(f, w, 1, 0, dst, bytes, &q[0]);
+			if (!rc)
+				rc = fsc_fabric_wait(f, q, 1);
+			if (!rc) {
+				bad = check(dst, 0, bytes, m);
+				rc = fsc_fabric_send(f, 1, NULL, 0, WIN_NOTE_TAG); /* read */
+			}
+		} else if (!rc && f->rank == 1) {
+			rc = fsc_fabric_recv(f, 0, NULL, 0, WIN_NOTE_TAG);
+			if (!rc) {
+				bad = check(wmem, 0, bytes, m);
+				rc = fsc_fabric_send(f, 0, NULL, 0, WIN_NOTE_TAG);
+			}
+			if (!rc)
+				rc = fsc_fabric_recv(f, 0, NULL, 0, WIN_NOTE_TAG);
+		}
+		if (w) {
+			int frc = fsc_fabric_win_free(w);
+
+			rc = rc ? rc : frc;
+		}
+		fsc_fabric_buf_free(f, buf);
+		fsc_fabric_buf_free(f, src);
+		fsc_fabric_buf_free(f, dst);
+		free(heap);
+		r->out[f->rank][m] = rc ? rc : bad;
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static void put_get__windows_in_and_outside_transfer_buffers(void **state)
+{
+	struct run r = {.fn = rma_fn};
+
+	(void)state;
+	memset(r.out, 0x7f, sizeof(r.out));
+	run_ranks(2, &r);
+	for (int i = 0; i < 2; i++)
+		for (int m = 0; m < WIN_NMEM; m++)
+			assert_int_equal(r.out[i][m], 0);
+}
+
+/* Over shared memory a window in a transfer buffer is mapped by its peer,
+ * so a put is a copy that completes while the target does nothing: rank 1
+ * sits in a bootstrap barrier, which never drives UCX, while rank 0's
+ * notified put of 1 MiB (flush included) must complete within 2 s.  With
+ * heap memory UCX emulates the put in software, the flush waits for the
+ * target's progress, and rank 0 times out.  out[0][0]: put rc, out[0][1]:
+ * 1 when the endpoint has no shared-memory transport (test skipped);
+ * out[1][0]: wrong bytes. */
+static int idle_target_fn(struct fsc_fabric *f, struct run *r)
+{
+	size_t bytes = WIN_BYTES;
+	uint8_t *wmem = fsc_fabric_buf_alloc(f, bytes), *src = fsc_fabric_buf_alloc(f, bytes);
+	json_t *info = json_object(), *ep;
+	const char *tr;
+	struct fsc_win *w = NULL;
+	struct fsc_req q;
+	int rc = wmem && src && info ? 0 : -ENOMEM;
+
+	if (!rc)
+		rc = fsc_fabric_describe(f, info);
+	ep = json_array_get(json_object_get(info, "endpoints"), 1 - f->rank);
+	tr = json_string_value(json_object_get(ep, "transports"));
+	r->out[f->rank][1] = !tr || (!strstr(tr, "sysv/") && !strstr(tr, "posix/"));
+	json_decref(info);
+	f->timeout_ns = 2000000000ull;
+	if (!rc)
+		rc = fsc_fabric_win_create(f, wmem, bytes, &w);
+	if (!rc && f->rank == 0 && !r->out[0][1]) {
+		fill(src, 0, bytes, 7);
+		rc = fsc_fabric_put(f, w, 1, 0, src, bytes, WIN_NOTE_TAG, &q);
+		if (!rc)
+			rc = fsc_fabric_wait(f, &q, 1);
+		r->out[0][0] = rc;
+	}
+	fsc_boot_barrier(f->boot); /* rank 1 idles here */
+	if (!rc && f->rank == 1 && !r->out[1][1]) {
+		rc = fsc_fabric_recv(f, 0, NULL, 0, WIN_NOTE_TAG);
+		r->out[1][0] = rc ? rc : check(wmem, 0, bytes, 7);
+	}
+	if (w)
+		fsc_fabric_win_free(w);
+	fsc_fabric_buf_free(f, wmem);
+	fsc_fabric_buf_free(f, src);
+	return 0; /* judged from out[][] */
+}
+
+static void put__completes_while_the_target_idles(void **state)
+{
+	struct run r = {.fn = idle_target_fn};
+
+	(void)state;
+	memset(r.out, 0, sizeof(r.out));
+	run_ranks(2, &r);
+	if (r.out[0][1] || r.out[1][1])
+		skip(); /* no shared-memory transport between the ranks */
+	assert_int_equal(r.out[0][0], 0);
+	assert_int_equal(r.out[1][0], 0);
+}
+
+/* UCX_ALLOC_PRIO=heap: UCX allocates transfer buffers from the heap, 16-byte
+ * aligned (UCX_MEM_ALLOC_ALIGN), and peers cannot map them. */
+static int heap_setup(void **state)
+{
+	(void)state;
+	return setenv("UCX_ALLOC_PRIO", "heap", 1);
+}
+
+static int heap_teardown(void **state)
+{
+	(void)state;
+	return unsetenv("UCX_ALLOC_PRIO");
+}
+
+/* ---------------------------------------------------------------- */
 /* The same with UCX_TLS=tcp: every endpoint, the one to itself included,
  * must then run over tcp, and the variable must be in the record. */
 
@@ -606,6 +802,13 @@ int main(void)
 	        cmocka_unit_test(isend_irecv__unexpected_messages),
 	        cmocka_unit_test(irecv__size_mismatch_is_eio),
 	        cmocka_unit_test(describe__lists_transports_per_endpoint),
+	        cmocka_unit_test(buf_alloc__aligned_and_zeroed),
+	        cmocka_unit_test(put_get__windows_in_and_outside_transfer_buffers),
+	        cmocka_unit_test(put__completes_while_the_target_idles),
+	        {"buf_alloc__aligned_and_zeroed_heap", buf_alloc__aligned_and_zeroed, heap_setup,
+	         heap_teardown, NULL},
+	        {"put_get__windows_in_and_outside_transfer_buffers_heap",
+	         put_get__windows_in_and_outside_transfer_buffers, heap_setup, heap_teardown, NULL},
 	        /* UCX_TLS=tcp from here on (set before any context exists). */
 	        {"describe__ucx_tls_tcp_honoured_and_recorded",
 	         describe__ucx_tls_tcp_honoured_and_recorded, tcp_setup, tcp_teardown, NULL},
@@ -621,6 +824,8 @@ int main(void)
 	         tcp_teardown, NULL},
 	        {"isend_irecv__bidirectional_windows_do_not_stall_tcp",
 	         isend_irecv__bidirectional_windows_do_not_stall, tcp_setup, tcp_teardown, NULL},
+	        {"put_get__windows_in_and_outside_transfer_buffers_tcp",
+	         put_get__windows_in_and_outside_transfer_buffers, tcp_setup, tcp_teardown, NULL},
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
