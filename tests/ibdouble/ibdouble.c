@@ -410,6 +410,7 @@ struct pkt {
 struct txbuf {
 	struct txbuf *next;
 	size_t len, off;
+	int prio; /* an acknowledgement: goes before queued requests */
 	uint8_t data[];
 };
 
@@ -568,11 +569,33 @@ static void wire_send_now(uint32_t ip, uint16_t port, struct pkt *h, const void 
 	b->next = NULL;
 	b->len = sizeof(*h) + len;
 	b->off = 0;
+	/* An acknowledgement (a response without data) is not held behind the
+	 * requests this HCA has queued for the same peer: an HCA's responder
+	 * answers at once however much its requester has to send, and a
+	 * requester waiting for it would otherwise time out behind a gigabyte
+	 * of our own traffic.  Acknowledgements keep their order among
+	 * themselves, after the buffer being written. */
+	b->prio = h->type == PKT_ACK;
 	memcpy(b->data, h, sizeof(*h));
 	if (len)
 		memcpy(b->data + sizeof(*h), data, len);
-	*c->txtail = b;
-	c->txtail = &b->next;
+	/* ...but never ahead of a read response: responses keep PSN order */
+	for (struct txbuf *q = c->txq ? c->txq->next : NULL; b->prio && q; q = q->next)
+		if (((const struct pkt *)q->data)->type == PKT_READ_RESP)
+			b->prio = 0;
+	if (b->prio && c->txq) {
+		struct txbuf **p = &c->txq->next;
+
+		while (*p && (*p)->prio)
+			p = &(*p)->next;
+		b->next = *p;
+		*p = b;
+		if (!b->next)
+			c->txtail = &b->next;
+	} else {
+		*c->txtail = b;
+		c->txtail = &b->next;
+	}
 	if (c->txq == b)
 		conn_flush(c);
 	if (c->txq)
@@ -977,6 +1000,17 @@ static void handle_packet(const struct pkt *h, const uint8_t *data)
 		handle_response(qp, h, data);
 }
 
+/* Whether requests to a peer are still queued for the wire: a request the
+ * TCP wire has not taken yet has not left the HCA, and its transport timer
+ * runs from when it leaves, as on hardware. */
+static int wire_busy(uint32_t ip, uint16_t port)
+{
+	for (struct dbl_conn *c = g.conns; c; c = c->next)
+		if (c->outgoing && !c->dead && c->ip == ip && c->port == port && c->txq)
+			return 1;
+	return 0;
+}
+
 /* Timers: RNR back-off and transport timeouts.  Returns the next due time
  * (0: none). */
 static uint64_t run_timers(uint64_t now)
@@ -994,6 +1028,9 @@ static uint64_t run_timers(uint64_t now)
 			sq_transmit(qp);
 		}
 		to = qp_timeout_ns(qp);
+		if (to && qp->ack_due && qp->sq_sent > qp->sq_done &&
+		    wire_busy(qp->peer_ip, qp->peer_port))
+			qp->ack_due = now;
 		if (to && qp->ack_due && qp->sq_sent > qp->sq_done && now >= qp->ack_due + to) {
 			if (qp->timeout_retries >= qp->retry_cnt) {
 				sq_fail(qp, IBV_WC_RETRY_EXC_ERR);
