@@ -1080,11 +1080,31 @@ static void group_put(struct nc_impl *im, struct nc_req *r)
 	group_free(g);
 }
 
+/* A request's operation failed: one line naming the peer and why. */
+static int req_failed(struct fsc_fabric *f, const struct nc_req *r, const char *why)
+{
+	fsc_error("nccl: rank %d: a %s of %zu B %s rank %d failed: %s", f->rank,
+	          r->is_recv ? "receive" : "send", r->bytes, r->is_recv ? "from" : "to", r->peer,
+	          why);
+	return -EIO;
+}
+
+/* 0 while the communicator reports no asynchronous error; else the error
+ * for request r. */
+static int comm_ok(struct fsc_fabric *f, struct nc_impl *im, const struct nc_req *r)
+{
+	ncclResult_t ar = ncclSuccess;
+
+	if (api.ncclCommGetAsyncError(im->comm, &ar) == ncclSuccess &&
+	    (ar == ncclSuccess || ar == ncclInProgress))
+		return 0;
+	return req_failed(f, r, nccl_err(ar, im->comm));
+}
+
 static int nc_test(struct fsc_fabric *f, struct fsc_req *req, int *done)
 {
 	struct nc_impl *im = impl_of(f);
 	struct nc_req *r = ncr(req);
-	ncclResult_t ar = ncclSuccess;
 	cudaError_t e;
 	int rc;
 
@@ -1101,27 +1121,11 @@ static int nc_test(struct fsc_fabric *f, struct fsc_req *req, int *done)
 		 * (a receive larger than its send): that is an error, not data */
 		group_put(im, r);
 		*done = 1;
-		if (api.ncclCommGetAsyncError(im->comm, &ar) == ncclSuccess &&
-		    (ar == ncclSuccess || ar == ncclInProgress))
-			return 0;
-		fsc_error("nccl: rank %d: a %s of %zu B %s rank %d failed: %s", f->rank,
-		          r->is_recv ? "receive" : "send", r->bytes, r->is_recv ? "from" : "to",
-		          r->peer, nccl_err(ar, im->comm));
-		return -EIO;
+		return comm_ok(f, im, r);
 	}
-	if (e == cudaErrorNotReady) {
-		if (api.ncclCommGetAsyncError(im->comm, &ar) == ncclSuccess &&
-		    (ar == ncclSuccess || ar == ncclInProgress))
-			return 0;
-		fsc_error("nccl: rank %d: a %s of %zu B %s rank %d failed: %s", f->rank,
-		          r->is_recv ? "receive" : "send", r->bytes, r->is_recv ? "from" : "to",
-		          r->peer, nccl_err(ar, im->comm));
-		return -EIO;
-	}
-	fsc_error("nccl: rank %d: a %s of %zu B %s rank %d failed: %s", f->rank,
-	          r->is_recv ? "receive" : "send", r->bytes, r->is_recv ? "from" : "to", r->peer,
-	          cuda_err(e));
-	return -EIO;
+	if (e == cudaErrorNotReady)
+		return comm_ok(f, im, r);
+	return req_failed(f, r, cuda_err(e));
 }
 
 static int nc_cancel(struct fsc_fabric *f, struct fsc_req *req)
