@@ -321,6 +321,13 @@ static void eval_completed(const struct fsc_accept_attempt *a, const struct recs
 	set(o, FSC_CHECK_PASS, "%zu point%s in %.1f s", n, n == 1 ? "" : "s", a->duration_s);
 }
 
+/* Whether record r's figure x counts for check c: measured, and of the
+ * check's size when it names one. */
+static int record_counts(const struct fsc_spec_check *c, const struct fsc_accept_record *r, double x)
+{
+	return fsc_accept_record_measured(r) && !isnan(x) && (!c->has_at || r->bytes == c->at_bytes);
+}
+
 static void eval_latency(const struct fsc_spec_check *c, const struct recs *rs,
                          struct fsc_check_outcome *o)
 {
@@ -334,9 +341,7 @@ static void eval_latency(const struct fsc_spec_check *c, const struct recs *rs,
 		const struct fsc_accept_record *r = &rs->r[i];
 		double x = p50 ? r->p50_us : r->p99_us;
 
-		if (!fsc_accept_record_measured(r) || isnan(x))
-			continue;
-		if (c->has_at && r->bytes != c->at_bytes)
+		if (!record_counts(c, r, x))
 			continue;
 		n++;
 		if (x > worst) {
@@ -375,9 +380,7 @@ static void eval_bandwidth(const struct fsc_spec_check *c, const struct recs *rs
 		const struct fsc_accept_record *r = &rs->r[i];
 		double x = bus ? r->busbw_GBps : r->algbw_GBps;
 
-		if (!fsc_accept_record_measured(r) || isnan(x))
-			continue;
-		if (c->has_at && r->bytes != c->at_bytes)
+		if (!record_counts(c, r, x))
 			continue;
 		for (k = 0; k < nimpl; k++)
 			if (!strcmp(best[k].impl, r->impl))
