@@ -4,16 +4,7 @@
 # (77) without root or network namespaces.  About 3 minutes.
 set -uo pipefail
 
-SRC=${FSC_SOURCE:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-
-if [[ $(id -u) -ne 0 ]]; then
-	echo "SKIP: needs root (network namespaces)"
-	exit 77
-fi
-if ! command -v ip >/dev/null || ! ip netns list >/dev/null 2>&1; then
-	echo "SKIP: 'ip netns' is not available"
-	exit 77
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/lib/netns.sh"
 
 failed=0 ran=0
 for t in accept_healthy accept_degraded_host accept_degraded_link; do

@@ -5,14 +5,5 @@
 # minutes.
 set -uo pipefail
 
-SRC=${FSC_SOURCE:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-
-if [[ $(id -u) -ne 0 ]]; then
-	echo "SKIP: needs root (network namespaces)"
-	exit 77
-fi
-if ! command -v ip >/dev/null || ! ip netns list >/dev/null 2>&1; then
-	echo "SKIP: 'ip netns' is not available"
-	exit 77
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/lib/netns.sh"
 exec bash "$SRC/tests/cluster/accept_random5.sh"
