@@ -214,7 +214,11 @@ static size_t decide(const struct polish *P, const double *m, int higher_is_bett
 	int n = P->n;
 	size_t k = 0;
 	double centre = to_ratio(P->mu, higher_is_better);
+	/* nodes that are candidates: their links are re-tested with them */
+	char *nc = calloc((size_t)n, 1);
 
+	if (!nc)
+		return 0;
 	for (int i = 0; i < n; i++) {
 		/* significance of each side in standard errors of its median */
 		double zr = P->nr[i] ? -P->r[i] / (scale * MEDIAN_SE / sqrt((double)P->nr[i])) : 0;
@@ -225,6 +229,7 @@ static size_t decide(const struct polish *P, const double *m, int higher_is_bett
 
 		if (!sr && !sc)
 			continue;
+		nc[i] = 1;
 		if (found) {
 			double sig = sr && sc ? fmax(zr, zc) : sr ? zr : zc;
 
@@ -259,7 +264,14 @@ static size_t decide(const struct polish *P, const double *m, int higher_is_bett
 			 * Var(e) ~ s^2 (1 + (pi/2)(1/cells_i + 1/cells_j)). */
 			se = scale *
 			     sqrt(1 + MEDIAN_SE * MEDIAN_SE * (1.0 / P->nr[i] + 1.0 / P->nc[j]));
-			if (!(dev < tl && e < tl && (cand || e < -z * se)))
+			/* A candidate: past the threshold against the centre and
+			 * as a residual.  With `cand`, a cell past it against the
+			 * centre whose ends are no node candidates is one too, even
+			 * when sub-threshold row and column effects of its ends
+			 * (noise, or the cell itself pulling its row down) absorb
+			 * most of it: nothing else would look at it. */
+			if (!(dev < tl && (e < tl || (cand && !nc[i] && !nc[j])) &&
+			      (cand || e < -z * se)))
 				continue;
 			if (found)
 				found[k] = (struct fsc_anomaly){
@@ -277,6 +289,7 @@ static size_t decide(const struct polish *P, const double *m, int higher_is_bett
 			k++;
 		}
 	}
+	free(nc);
 	return k;
 }
 

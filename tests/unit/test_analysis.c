@@ -307,6 +307,39 @@ static void fsc_attrib_analyze__noise_no_false_positive(void **state)
  * rule (threshold AND min_sigmas) may stay silent; candidate mode always
  * lists that link, worst first, and says whether it was significant.  The
  * default mode's answer is unchanged by the candidate flag being off. */
+/* A 5-host matrix from the virtual cluster with h4->h0 throttled to 0.1x:
+ * h4->h1 read as slow too (a starved rank), and column h0 is low, so the
+ * polish gives h4's row and h0's column most of the cell (neither past the
+ * node threshold) and its residual is not past the link threshold.  As a
+ * candidate it is past 0.3x against the centre with no node candidate at
+ * either end: it must be among the candidates, the worst first. */
+static void fsc_attrib_analyze__cell_absorbed_by_sub_threshold_effects_is_a_candidate(
+        void **state)
+{
+	const double m[25] = {NAN,   0.603, 0.527, 1.006, 0.902, 0.554, NAN,   1.406, 0.917,
+	                      0.091, 0.101, 0.322, NAN,   0.132, 0.605, 0.237, 0.228, 0.053,
+	                      NAN,   1.434, 0.047, 0.051, 0.573, 0.166, NAN};
+	struct fsc_attrib_params p;
+	struct fsc_anomaly a[16];
+	size_t k = 0;
+
+	(void)state;
+	fsc_attrib_params_default(&p);
+	p.bw_node_ratio = p.bw_link_ratio = 0.3;
+	p.candidates = 1;
+	assert_int_equal(fsc_attrib_analyze(m, 5, 1, &p, a, 16, &k, 0), 0);
+	assert_true(k >= 1);
+	assert_int_equal(a[0].kind, FSC_ANOM_LINK);
+	assert_int_equal(a[0].src, 4);
+	assert_int_equal(a[0].dst, 0);
+	assert_false(a[0].significant);
+	/* without candidates the noise decides, and it is not significant */
+	p.candidates = 0;
+	assert_int_equal(fsc_attrib_analyze(m, 5, 1, &p, a, 16, &k, 0), 0);
+	for (size_t i = 0; i < k; i++)
+		assert_false(a[i].src == 4 && a[i].dst == 0);
+}
+
 static void fsc_attrib_analyze__candidates_on_noisy_matrix(void **state)
 {
 	struct fsc_attrib_params p;
@@ -667,6 +700,8 @@ int main(void)
 	        cmocka_unit_test(fsc_attrib_analyze__two_slow_nodes),
 	        cmocka_unit_test(fsc_attrib_analyze__noise_no_false_positive),
 	        cmocka_unit_test(fsc_attrib_analyze__candidates_on_noisy_matrix),
+	        cmocka_unit_test(
+	                fsc_attrib_analyze__cell_absorbed_by_sub_threshold_effects_is_a_candidate),
 	        cmocka_unit_test(fsc_attrib_analyze__latency_one_slow_link),
 	        cmocka_unit_test(fsc_attrib_analyze__two_ranks_ambiguous),
 	        cmocka_unit_test(fsc_attrib_analyze__three_ranks),
