@@ -48,6 +48,8 @@
 
 #define DBL_MAX_DEV 8
 #define DBL_MAX_QP 256 /* QP index is the low byte of the QP number */
+/* Most bytes queued for the TCP wire to one peer before requests wait. */
+#define WIRE_BACKLOG_MAX (32u << 20)
 #define DBL_MAX_SGE 16
 #define DBL_MAX_INLINE 256
 #define DBL_MAX_CQE 65535
@@ -421,6 +423,7 @@ struct dbl_conn {
 	uint32_t ip;
 	uint16_t port;
 	struct txbuf *txq, **txtail;
+	size_t txbytes; /* queued in txq, not yet taken by the kernel */
 	/* receive state */
 	struct pkt hdr;
 	size_t hdr_got;
@@ -504,6 +507,7 @@ static void conn_flush(struct dbl_conn *c)
 			return;
 		}
 		b->off += (size_t)n;
+		c->txbytes -= (size_t)n;
 		if (b->off < b->len)
 			return;
 		c->txq = b->next;
@@ -583,6 +587,7 @@ static void wire_send_now(uint32_t ip, uint16_t port, struct pkt *h, const void 
 	for (struct txbuf *q = c->txq ? c->txq->next : NULL; b->prio && q; q = q->next)
 		if (((const struct pkt *)q->data)->type == PKT_READ_RESP)
 			b->prio = 0;
+	c->txbytes += b->len;
 	if (b->prio && c->txq) {
 		struct txbuf **p = &c->txq->next;
 
@@ -744,10 +749,24 @@ static int port_up(struct dbl_qp *qp)
 	return qp->ctx->dev->state == IBV_PORT_ACTIVE;
 }
 
-/* Transmit send WRs not yet on the wire (RTS, no RNR wait pending). */
+/* Bytes queued for the wire to a peer, not yet taken by the kernel. */
+static size_t wire_backlog(uint32_t ip, uint16_t port)
+{
+	for (struct dbl_conn *c = g.conns; c; c = c->next)
+		if (c->outgoing && !c->dead && c->ip == ip && c->port == port)
+			return c->txbytes;
+	return 0;
+}
+
+/* Transmit send WRs not yet on the wire (RTS, no RNR wait pending), while
+ * the wire to the peer holds less than WIRE_BACKLOG_MAX: an HCA reads a
+ * request's data when it sends it, and one that copied a whole queue of
+ * 16 MiB writes at once would hold gigabytes the hardware never does; the
+ * rest go when the wire drains (run_timers). */
 static void sq_transmit(struct dbl_qp *qp)
 {
-	while (qp->qp.state == IBV_QPS_RTS && !qp->rnr_at && qp->sq_sent < qp->sq_posted) {
+	while (qp->qp.state == IBV_QPS_RTS && !qp->rnr_at && qp->sq_sent < qp->sq_posted &&
+	       wire_backlog(qp->peer_ip, qp->peer_port) < WIRE_BACKLOG_MAX) {
 		uint64_t n = qp->sq_sent++;
 		struct swqe *e = sq_at(qp, n);
 		struct pkt h = {0};
@@ -1000,17 +1019,6 @@ static void handle_packet(const struct pkt *h, const uint8_t *data)
 		handle_response(qp, h, data);
 }
 
-/* Whether requests to a peer are still queued for the wire: a request the
- * TCP wire has not taken yet has not left the HCA, and its transport timer
- * runs from when it leaves, as on hardware. */
-static int wire_busy(uint32_t ip, uint16_t port)
-{
-	for (struct dbl_conn *c = g.conns; c; c = c->next)
-		if (c->outgoing && !c->dead && c->ip == ip && c->port == port && c->txq)
-			return 1;
-	return 0;
-}
-
 /* Timers: RNR back-off and transport timeouts.  Returns the next due time
  * (0: none). */
 static uint64_t run_timers(uint64_t now)
@@ -1027,9 +1035,15 @@ static uint64_t run_timers(uint64_t now)
 			qp->rnr_at = 0;
 			sq_transmit(qp);
 		}
+		/* requests held back while the wire was full */
+		if (!qp->rnr_at && qp->sq_sent < qp->sq_posted)
+			sq_transmit(qp);
+		/* a request the TCP wire has not taken yet has not left the
+		 * HCA: its transport timer runs from when it leaves, as on
+		 * hardware */
 		to = qp_timeout_ns(qp);
 		if (to && qp->ack_due && qp->sq_sent > qp->sq_done &&
-		    wire_busy(qp->peer_ip, qp->peer_port))
+		    wire_backlog(qp->peer_ip, qp->peer_port))
 			qp->ack_due = now;
 		if (to && qp->ack_due && qp->sq_sent > qp->sq_done && now >= qp->ack_due + to) {
 			if (qp->timeout_retries >= qp->retry_cnt) {
