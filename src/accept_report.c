@@ -91,6 +91,17 @@ static void skips_line(char *buf, size_t len, const json_t *checks)
 	}
 }
 
+/* The attributes of a JUnit testsuites or testsuite element: the checks,
+ * failures, skips and duration of the run. */
+static void junit_counts(FILE *f, const json_t *counts, const json_t *acc)
+{
+	fprintf(f, " tests=\"%lld\" failures=\"%lld\" errors=\"0\" skipped=\"%lld\" time=\"%.3f\"",
+	        (long long)json_integer_value(json_object_get(counts, "checks")),
+	        (long long)json_integer_value(json_object_get(counts, "failed")),
+	        (long long)json_integer_value(json_object_get(counts, "skipped")),
+	        fsc_json_num(acc, "duration_s"));
+}
+
 static int junit_body(FILE *f, void *arg)
 {
 	const json_t *acc = arg;
@@ -101,22 +112,13 @@ static int junit_body(FILE *f, void *arg)
 	json_t *c;
 
 	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-	fprintf(f,
-	        "<testsuites name=\"fabscope accept\" tests=\"%lld\" failures=\"%lld\" "
-	        "errors=\"0\" skipped=\"%lld\" time=\"%.3f\">\n",
-	        (long long)json_integer_value(json_object_get(counts, "checks")),
-	        (long long)json_integer_value(json_object_get(counts, "failed")),
-	        (long long)json_integer_value(json_object_get(counts, "skipped")),
-	        fsc_json_num(acc, "duration_s"));
-	fprintf(f, "  <testsuite name=\"");
+	fprintf(f, "<testsuites name=\"fabscope accept\"");
+	junit_counts(f, counts, acc);
+	fprintf(f, ">\n  <testsuite name=\"");
 	xml_put(f, rstr(spec, "name"), 1);
-	fprintf(f,
-	        "\" tests=\"%lld\" failures=\"%lld\" errors=\"0\" skipped=\"%lld\" "
-	        "time=\"%.3f\" timestamp=\"",
-	        (long long)json_integer_value(json_object_get(counts, "checks")),
-	        (long long)json_integer_value(json_object_get(counts, "failed")),
-	        (long long)json_integer_value(json_object_get(counts, "skipped")),
-	        fsc_json_num(acc, "duration_s"));
+	fprintf(f, "\"");
+	junit_counts(f, counts, acc);
+	fprintf(f, " timestamp=\"");
 	xml_put(f, rstr(acc, "start_time"), 1);
 	fprintf(f, "\">\n    <properties>\n      <property name=\"spec\" value=\"");
 	xml_put(f, rstr(spec, "path"), 1);
