@@ -737,7 +737,8 @@ static const void *gather(struct dbl_qp *qp, struct swqe *e, void **owned)
 	if (!b)
 		return NULL;
 	for (int i = 0; i < e->num_sge; i++) {
-		memcpy(b + off, (const void *)(uintptr_t)e->sge[i].addr, e->sge[i].length);
+		if (e->sge[i].length) /* a 0-B entry may name no memory at all */
+			memcpy(b + off, (const void *)(uintptr_t)e->sge[i].addr, e->sge[i].length);
 		off += e->sge[i].length;
 	}
 	*owned = b;
@@ -859,7 +860,8 @@ static int scatter(struct dbl_qp *qp, struct rwqe *r, const uint8_t *data, uint3
 
 		if (mr_check(r->sge[i].lkey, qp->qp.pd, r->sge[i].addr, n, IBV_ACCESS_LOCAL_WRITE))
 			return -2;
-		memcpy((void *)(uintptr_t)r->sge[i].addr, data + off, n);
+		if (n)
+			memcpy((void *)(uintptr_t)r->sge[i].addr, data + off, n);
 		off += n;
 	}
 	return 0;
@@ -977,7 +979,8 @@ static void handle_response(struct dbl_qp *qp, const struct pkt *h, const uint8_
 			for (int i = 0; i < e->num_sge && off < h->len; i++) {
 				uint32_t k = e->sge[i].length < h->len - off ? e->sge[i].length
 				                                             : h->len - off;
-				memcpy((void *)(uintptr_t)e->sge[i].addr, data + off, k);
+				if (k)
+					memcpy((void *)(uintptr_t)e->sge[i].addr, data + off, k);
 				off += k;
 			}
 		}
@@ -2072,15 +2075,17 @@ static int post_send_one(struct dbl_qp *qp, struct ibv_send_wr *wr)
 	e->raddr = wr->wr.rdma.remote_addr;
 	e->rkey = wr->wr.rdma.rkey;
 	e->num_sge = wr->num_sge;
-	memcpy(e->sge, wr->sg_list, (size_t)wr->num_sge * sizeof(*e->sge));
+	if (wr->num_sge > 0) /* sg_list may be NULL when there is no entry */
+		memcpy(e->sge, wr->sg_list, (size_t)wr->num_sge * sizeof(*e->sge));
 	e->len = (uint32_t)len;
 	e->inl = !!(wr->send_flags & IBV_SEND_INLINE);
 	if (e->inl) {
 		uint32_t off = 0;
 
 		for (int i = 0; i < wr->num_sge; i++) {
-			memcpy(e->inline_buf + off, (void *)(uintptr_t)wr->sg_list[i].addr,
-			       wr->sg_list[i].length);
+			if (wr->sg_list[i].length)
+				memcpy(e->inline_buf + off, (void *)(uintptr_t)wr->sg_list[i].addr,
+				       wr->sg_list[i].length);
 			off += wr->sg_list[i].length;
 		}
 	}
@@ -2145,7 +2150,8 @@ static int dbl_post_recv(struct ibv_qp *q, struct ibv_recv_wr *wr, struct ibv_re
 		r = &qp->rq[qp->rq_posted % qp->cap.max_recv_wr];
 		r->wr_id = wr->wr_id;
 		r->num_sge = wr->num_sge;
-		memcpy(r->sge, wr->sg_list, (size_t)wr->num_sge * sizeof(*r->sge));
+		if (wr->num_sge > 0)
+			memcpy(r->sge, wr->sg_list, (size_t)wr->num_sge * sizeof(*r->sge));
 		qp->rq_posted++;
 	}
 	if (q->state == IBV_QPS_ERR)
