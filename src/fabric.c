@@ -3,6 +3,7 @@
 #include "fabric.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,6 +285,42 @@ void *fsc_fabric_buf_alloc(struct fsc_fabric *f, size_t bytes)
 	return p;
 }
 
+/* Buffers of abandoned fabrics: the library or the NIC may still write
+ * into them, so they are never freed.  They stay listed here, reachable,
+ * until the process exits: kept on purpose, not lost (a leak checker sees
+ * the difference), and counted. */
+struct kept_buf {
+	struct kept_buf *next;
+	void *buf;
+};
+static struct kept_buf *kept_bufs;
+static size_t kept_count;
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void keep_buf(void *buf)
+{
+	struct kept_buf *k = malloc(sizeof(*k));
+
+	pthread_mutex_lock(&kept_lock);
+	if (k) {
+		k->buf = buf;
+		k->next = kept_bufs;
+		kept_bufs = k;
+	}
+	kept_count++;
+	pthread_mutex_unlock(&kept_lock);
+}
+
+size_t fsc_fabric_kept_buffers(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&kept_lock);
+	n = kept_count;
+	pthread_mutex_unlock(&kept_lock);
+	return n;
+}
+
 void fsc_fabric_buf_free(struct fsc_fabric *f, void *buf)
 {
 	if (!buf)
@@ -291,6 +328,7 @@ void fsc_fabric_buf_free(struct fsc_fabric *f, void *buf)
 	if (f && f->abandoned) {
 		fsc_debug("fabric %s: keeping a transfer buffer of an abandoned fabric",
 		          f->ops->name);
+		keep_buf(buf);
 		return;
 	}
 	if (fsc_fabric_mem_kind(f) != FSC_MEM_HOST) {

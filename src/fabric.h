@@ -257,9 +257,12 @@ int fsc_fabric_describe(struct fsc_fabric *f, json_t *info);
  * one (buf_alloc).  NULL (logged) on failure.
  * bytes == 0 gives a minimal buffer, so callers need no special case. */
 void *fsc_fabric_buf_alloc(struct fsc_fabric *f, size_t bytes);
-/* Deregister and free; accepts NULL.  Keeps the buffer (a deliberate leak)
- * when f was abandoned (see "Request lifetime"). */
+/* Deregister and free; accepts NULL.  Keeps the buffer, never freed, when
+ * f was abandoned (see "Request lifetime"): it stays listed, reachable,
+ * until the process exits. */
 void fsc_fabric_buf_free(struct fsc_fabric *f, void *buf);
+/* How many buffers fsc_fabric_buf_free kept so far in this process. */
+size_t fsc_fabric_kept_buffers(void);
 
 /* The kind of memory fsc_fabric_buf_alloc(f, ...) returns (host for f ==
  * NULL). */

@@ -298,6 +298,30 @@ static void fsc_fabric_cancel__without_entry_abandons_the_fabric(void **state)
 	fsc_fabric_destroy(f);
 }
 
+/* The buffers of an abandoned fabric are kept, listed and counted; those of
+ * a healthy one are freed. */
+static void fsc_fabric_buf_free__abandoned_fabric_keeps_its_buffers(void **state)
+{
+	struct fsc_fabric *f;
+	size_t before = fsc_fabric_kept_buffers();
+	void *a, *b;
+
+	(void)state;
+	reset_fakes();
+	assert_int_equal(fsc_fabric_create(&fake_ops, NULL, NULL, &f), 0);
+	a = fsc_fabric_buf_alloc(f, 100);
+	b = fsc_fabric_buf_alloc(f, 100);
+	assert_non_null(a);
+	assert_non_null(b);
+	fsc_fabric_buf_free(f, a);
+	assert_int_equal(fsc_fabric_kept_buffers(), before);
+	f->abandoned = 1;
+	fsc_fabric_buf_free(f, b);
+	fsc_fabric_buf_free(f, NULL);
+	assert_int_equal(fsc_fabric_kept_buffers(), before + 1);
+	fsc_fabric_destroy(f);
+}
+
 static void fsc_fabric_sendrecv__cancels_the_receive_when_the_send_fails(void **state)
 {
 	struct fsc_fabric *f;
@@ -540,6 +564,7 @@ int main(void)
 	        cmocka_unit_test(fsc_fabric_cancel__done_or_unposted_request_is_left_alone),
 	        cmocka_unit_test(fsc_fabric_reqs_init__cancel_all_skips_never_posted_requests),
 	        cmocka_unit_test(fsc_fabric_cancel__without_entry_abandons_the_fabric),
+	        cmocka_unit_test(fsc_fabric_buf_free__abandoned_fabric_keeps_its_buffers),
 	        cmocka_unit_test(fsc_fabric_sendrecv__cancels_the_receive_when_the_send_fails),
 	        cmocka_unit_test(fsc_fabric_rma__missing_entries_are_not_supported),
 	        cmocka_unit_test(fsc_fabric_put__refuses_bad_peers_ranges_and_tags),
