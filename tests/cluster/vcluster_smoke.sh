@@ -215,6 +215,33 @@ check "degrade h2 20mbit throttles h2 both ways" \
 	"h0->h2 $g02, h2->h0 $g20, h0->h1 $g01 Mbit/s"
 "$VC" heal >/dev/null
 
+# reach SRC DST: a TCP connection from SRC to a listener on DST opens
+# within 2 s.
+reach() {
+	local dst=$2 pid i rc
+	timeout 10 "$VC" exec "$dst" iperf3 -s -1 -p "$PORT" >/dev/null 2>&1 &
+	pid=$!
+	for ((i = 0; i < 100; i++)); do
+		"$VC" exec "$dst" ss -Hltn "sport = :$PORT" | grep -q . && break
+		sleep 0.05
+	done
+	"$VC" exec "$1" timeout 2 bash -c "exec 3<>/dev/tcp/198.18.0.$((10 + ${dst#h}))/$PORT" \
+		>/dev/null 2>&1
+	rc=$?
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	return "$rc"
+}
+"$VC" cut h1 >/dev/null
+out=$("$VC" status)
+[[ $out == *"cut off"* ]] || fail "status does not show the cut: $out"
+! reach h0 h1 || fail "h0 still reaches h1 after cut h1"
+! reach h1 h2 || fail "h1 still reaches h2 after cut h1"
+reach h0 h2 || fail "cut h1 also cut h0->h2"
+"$VC" heal >/dev/null
+reach h0 h1 || fail "heal did not restore h1"
+ok "cut h1 loses every packet to and from h1 only; heal restores it"
+
 # --- down -----------------------------------------------------------------
 "$VC" down >/dev/null
 [[ -z $(our_netns) ]] || fail "down left namespaces: $(our_netns)"
