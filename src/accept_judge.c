@@ -133,6 +133,64 @@ static int same_pair(const json_t *a, const json_t *b)
 	       (!strcmp(rstr(a, "src"), rstr(b, "dst")) && !strcmp(rstr(a, "dst"), rstr(b, "src")));
 }
 
+/* Folds a round-trip link b into m, a one-way link between the same hosts:
+ * the one-way figure names the direction, the round trip cannot.  Returns
+ * 1 when b is folded. */
+static int fold_round_trip(json_t *m, const json_t *b)
+{
+	if (strcmp(rstr(b, "kind"), "link") || strcmp(rstr(b, "direction"), "both") ||
+	    strcmp(rstr(m, "kind"), "link") || strcmp(rstr(m, "direction"), "one-way") ||
+	    !same_pair(m, b))
+		return 0;
+	union_into(m, "metric", json_object_get(b, "metric"));
+	if (json_object_get(b, "seen_in"))
+		union_into(m, "seen_in", json_object_get(b, "seen_in"));
+	return 1;
+}
+
+/* A slow host slows every link it takes part in: link l at suspect node m
+ * is explained by it (noted in the node's "explains").  Returns 1 when l is
+ * folded. */
+static int fold_link_at_node(json_t *m, const json_t *l)
+{
+	char t[160];
+	json_t *one;
+
+	if (strcmp(rstr(l, "kind"), "link") || strcmp(rstr(m, "kind"), "node") ||
+	    (strcmp(rstr(m, "host"), rstr(l, "src")) && strcmp(rstr(m, "host"), rstr(l, "dst"))))
+		return 0;
+	fsc_accept_suspect_text(l, t, sizeof(t));
+	one = json_pack("[s]", t);
+	union_into(m, "explains", one);
+	json_decref(one);
+	return 1;
+}
+
+/* Removes from merged every suspect that fold() folds into another one,
+ * the first that takes it, keeping the order of the rest. */
+static void fold_away(json_t *merged, int (*fold)(json_t *into, const json_t *s))
+{
+	size_t i = 0, k;
+	json_t *m;
+
+	while (i < json_array_size(merged)) {
+		json_t *s = json_array_get(merged, i);
+		int folded = 0;
+
+		json_array_foreach(merged, k, m)
+		{
+			if (k != i && fold(m, s)) {
+				folded = 1;
+				break;
+			}
+		}
+		if (folded)
+			json_array_remove(merged, i);
+		else
+			i++;
+	}
+}
+
 void fsc_accept_suspects_merge(json_t *merged, const json_t *more, const char *where)
 {
 	json_t *where_arr = where ? json_pack("[s]", where) : json_array();
@@ -161,59 +219,8 @@ void fsc_accept_suspects_merge(json_t *merged, const json_t *more, const char *w
 			json_array_append_new(merged, c);
 		}
 	}
-	/* Fold round-trip links into a one-way link between the same hosts:
-	 * the one-way figure names the direction, the round trip cannot. */
-	for (i = 0; i < json_array_size(merged);) {
-		json_t *b = json_array_get(merged, i);
-		int folded = 0;
-
-		if (!strcmp(rstr(b, "kind"), "link") && !strcmp(rstr(b, "direction"), "both")) {
-			json_array_foreach(merged, k, m)
-			{
-				if (k == i || strcmp(rstr(m, "kind"), "link") ||
-				    strcmp(rstr(m, "direction"), "one-way") || !same_pair(m, b))
-					continue;
-				union_into(m, "metric", json_object_get(b, "metric"));
-				if (json_object_get(b, "seen_in"))
-					union_into(m, "seen_in", json_object_get(b, "seen_in"));
-				folded = 1;
-				break;
-			}
-		}
-		if (folded)
-			json_array_remove(merged, i);
-		else
-			i++;
-	}
-	/* A slow host slows every link it takes part in: links at a suspect
-	 * node are explained by it (noted in the node's "explains"). */
-	for (i = 0; i < json_array_size(merged);) {
-		json_t *l = json_array_get(merged, i);
-		int folded = 0;
-
-		if (!strcmp(rstr(l, "kind"), "link")) {
-			json_array_foreach(merged, k, m)
-			{
-				char t[160];
-				json_t *one;
-
-				if (strcmp(rstr(m, "kind"), "node") ||
-				    (strcmp(rstr(m, "host"), rstr(l, "src")) &&
-				     strcmp(rstr(m, "host"), rstr(l, "dst"))))
-					continue;
-				fsc_accept_suspect_text(l, t, sizeof(t));
-				one = json_pack("[s]", t);
-				union_into(m, "explains", one);
-				json_decref(one);
-				folded = 1;
-				break;
-			}
-		}
-		if (folded)
-			json_array_remove(merged, i);
-		else
-			i++;
-	}
+	fold_away(merged, fold_round_trip);
+	fold_away(merged, fold_link_at_node);
 	json_decref(where_arr);
 }
 
@@ -323,9 +330,11 @@ static void eval_completed(const struct fsc_accept_attempt *a, const struct recs
 
 /* Whether record r's figure x counts for check c: measured, and of the
  * check's size when it names one. */
-static int record_counts(const struct fsc_spec_check *c, const struct fsc_accept_record *r, double x)
+static int record_counts(const struct fsc_spec_check *c, const struct fsc_accept_record *r,
+                         double x)
 {
-	return fsc_accept_record_measured(r) && !isnan(x) && (!c->has_at || r->bytes == c->at_bytes);
+	return fsc_accept_record_measured(r) && !isnan(x) &&
+	       (!c->has_at || r->bytes == c->at_bytes);
 }
 
 static void eval_latency(const struct fsc_spec_check *c, const struct recs *rs,

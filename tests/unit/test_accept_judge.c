@@ -408,6 +408,35 @@ static void fsc_accept_suspects_merge__dedup_fold_and_explain(void **state)
 	json_decref(merged);
 }
 
+static void fsc_accept_suspects_merge__fold_then_explain(void **state)
+{
+	/* h1<->h2 folds into the one-way h2->h1, which node h2 then explains
+	 * with both metrics; h0<->h3 has no one-way twin and no slow host. */
+	json_t *merged = json_array();
+	json_t *a =
+	        load("[{\"kind\":\"link\",\"src\":\"h1\",\"dst\":\"h2\",\"direction\":\"both\","
+	             "  \"metric\":[\"latency\"]},"
+	             " {\"kind\":\"link\",\"src\":\"h0\",\"dst\":\"h3\",\"direction\":\"both\","
+	             "  \"metric\":[\"latency\"]},"
+	             " {\"kind\":\"link\",\"src\":\"h2\",\"dst\":\"h1\",\"direction\":\"one-way\","
+	             "  \"metric\":[\"bandwidth\"]},"
+	             " {\"kind\":\"node\",\"host\":\"h2\",\"metric\":[\"bandwidth\"]}]");
+	const json_t *s;
+
+	(void)state;
+	fsc_accept_suspects_merge(merged, a, NULL);
+	assert_int_equal(json_array_size(merged), 2);
+	assert_link_suspect(json_array_get(merged, 0), "h0", "h3", "both");
+	s = json_array_get(merged, 1);
+	assert_string_equal(json_string_value(json_object_get(s, "host")), "h2");
+	assert_null(json_object_get(s, "seen_in"));
+	assert_int_equal(json_array_size(json_object_get(s, "explains")), 1);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(s, "explains"), 0)),
+	                    "h2->h1 (link slow, high latency)");
+	json_decref(a);
+	json_decref(merged);
+}
+
 static void fsc_accept_suspect_text__forms(void **state)
 {
 	json_t *s = load("{\"kind\":\"link\",\"src\":\"a\",\"dst\":\"b\",\"direction\":\"both\","
@@ -434,6 +463,7 @@ int main(void)
 	        cmocka_unit_test(fsc_accept_check_eval__link_floor_relative),
 	        cmocka_unit_test(fsc_accept_check_eval__link_ceiling_absolute_names_cells),
 	        cmocka_unit_test(fsc_accept_suspects_merge__dedup_fold_and_explain),
+	        cmocka_unit_test(fsc_accept_suspects_merge__fold_then_explain),
 	        cmocka_unit_test(fsc_accept_suspect_text__forms),
 	};
 
