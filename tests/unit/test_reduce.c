@@ -579,6 +579,49 @@ static void fsc_f16__conversions_and_kernels(void **state)
 	assert_string_equal(fsc_dtype_name(FSC_F16), "float16");
 }
 
+/* bfloat16 and float16 max/min share the NaN rule with their own limits: a
+ * NaN (magnitude above the type's infinity) wins, x before y, made quiet
+ * (bfloat16 bit 0x40, float16 bit 0x200).  0x7d00 is a NaN in float16 but a
+ * finite bfloat16 (about 1.06e37).  Each case fills 20 lanes: a block and
+ * the tail, in place and out of place. */
+static void fsc_reduce__half_max_min_nan_limits(void **state)
+{
+	static const struct {
+		enum fsc_dtype dt;
+		enum fsc_redop op;
+		uint16_t x, y, want;
+	} cases[] = {
+	        {FSC_BF16, FSC_MAX, 0x3f80, 0x7f81, 0x7fc1}, /* 1, signalling NaN */
+	        {FSC_BF16, FSC_MIN, 0x7f81, 0x3f80, 0x7fc1},
+	        {FSC_BF16, FSC_MAX, 0x7f82, 0xff83, 0x7fc2}, /* two NaNs: x wins */
+	        {FSC_BF16, FSC_MAX, 0x7d00, 0x3f80, 0x7d00}, /* finite here */
+	        {FSC_BF16, FSC_MIN, 0x7f80, 0x3f80, 0x3f80}, /* +inf is no NaN */
+	        {FSC_F16, FSC_MAX, 0x3c00, 0x7c01, 0x7e01},  /* 1, signalling NaN */
+	        {FSC_F16, FSC_MIN, 0x7c01, 0x3c00, 0x7e01},
+	        {FSC_F16, FSC_MIN, 0x7c02, 0xfc03, 0x7e02}, /* two NaNs: x wins */
+	        {FSC_F16, FSC_MAX, 0x7d00, 0x3c00, 0x7f00}, /* a NaN here */
+	        {FSC_F16, FSC_MIN, 0x7c00, 0x3c00, 0x3c00}, /* +inf is no NaN */
+	        {FSC_F16, FSC_MAX, 0xc000, 0x8000, 0x8000}, /* -2 < -0 */
+	};
+
+	(void)state;
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		uint16_t a[20], b[20], out[20];
+
+		for (int i = 0; i < 20; i++)
+			a[i] = cases[c].x, b[i] = cases[c].y;
+		fsc_reduce3(out, a, b, 20, cases[c].dt, cases[c].op);
+		fsc_reduce(a, b, 20, cases[c].dt, cases[c].op);
+		for (int i = 0; i < 20; i++) {
+			if (a[i] != cases[c].want || out[i] != cases[c].want)
+				print_error("case %zu lane %d: 0x%04x and 0x%04x, want 0x%04x\n", c,
+				            i, a[i], out[i], cases[c].want);
+			assert_int_equal(a[i], cases[c].want);
+			assert_int_equal(out[i], cases[c].want);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -586,6 +629,7 @@ int main(void)
 	        cmocka_unit_test(fsc_reduce__counts_and_bounds),
 	        cmocka_unit_test(fsc_reduce__int_sum_wraps),
 	        cmocka_unit_test(fsc_reduce__float_nan_propagates),
+	        cmocka_unit_test(fsc_reduce__half_max_min_nan_limits),
 	        cmocka_unit_test(fsc_reduce__bf16_sum_rounds_to_even),
 	        cmocka_unit_test(fsc_reduce__bf16_max_min_match_float32),
 	        cmocka_unit_test(fsc_reduce3__aliased_output),
