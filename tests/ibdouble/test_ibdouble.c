@@ -137,6 +137,17 @@ static void pair_create(struct pair *p, int depth, int connect, uint8_t rnr_retr
 		assert_int_equal(to_rts(p, i, 14, 7, rnr_retry), 0);
 }
 
+/* Connects a pair made with connect 0 for tests of lost requests: the
+ * transport retry gives up soon (timeout 1, retry count 2). */
+static void pair_connect_short_retry(struct pair *p)
+{
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(to_init(p->qp[i], IBV_ACCESS_LOCAL_WRITE), 0);
+		assert_int_equal(to_rtr(p, i, 1), 0);
+		assert_int_equal(to_rts(p, i, 1, 2, 7), 0);
+	}
+}
+
 static void pair_destroy(struct pair *p)
 {
 	for (int i = 0; i < 2; i++) {
@@ -567,11 +578,7 @@ static void ibv_post_send__over_tcp_and_retry_exceeded(void **state)
 	setenv("IBDOUBLE_DROP_EVERY", "1", 1);
 	setenv("IBDOUBLE_MIN_TIMEOUT_MS", "1", 1);
 	pair_create(&p, 16, 0, 7);
-	for (int i = 0; i < 2; i++) {
-		assert_int_equal(to_init(p.qp[i], IBV_ACCESS_LOCAL_WRITE), 0);
-		assert_int_equal(to_rtr(&p, i, 1), 0);
-		assert_int_equal(to_rts(&p, i, 1, 2, 7), 0);
-	}
+	pair_connect_short_retry(&p);
 	assert_int_equal(post_recv(p.qp[1], p.buf[1], 64, p.mr[1]->lkey, 3), 0);
 	assert_int_equal(post_send(p.qp[0], IBV_WR_SEND, p.buf[0], 8, p.mr[0]->lkey,
 	                           IBV_SEND_SIGNALED, 0, 0, 1),
@@ -596,11 +603,7 @@ static void ibv_post_send__port_goes_down_after_n_requests(void **state)
 	setenv("IBDOUBLE_DOWN_AFTER", "1", 1);
 	setenv("IBDOUBLE_MIN_TIMEOUT_MS", "1", 1);
 	pair_create(&p, 16, 0, 7);
-	for (int i = 0; i < 2; i++) {
-		assert_int_equal(to_init(p.qp[i], IBV_ACCESS_LOCAL_WRITE), 0);
-		assert_int_equal(to_rtr(&p, i, 1), 0);
-		assert_int_equal(to_rts(&p, i, 1, 2, 7), 0);
-	}
+	pair_connect_short_retry(&p);
 	assert_int_equal(ibv_query_port(p.ctx, 1, &pa), 0);
 	assert_int_equal(pa.state, IBV_PORT_ACTIVE);
 	assert_int_equal(post_recv(p.qp[1], p.buf[1], 64, p.mr[1]->lkey, 3), 0);

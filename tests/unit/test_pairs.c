@@ -177,23 +177,41 @@ static void assert_only_link(json_t *rec, int src, int dst)
 	assert_true(num(json_object_get(rec, "retests"), "duration_s") > 0);
 }
 
+/* 4 ranks with --lb-slow-link 0:2:0.1: that link alone is named, at its
+ * figure (0->2: 4 x 655360 + 10000 + ack 4 + 1000 ns), and every other
+ * cell is healthy. */
+static void assert_slow_link_0_2(json_t *rec)
+{
+	int skip4[] = {2, 200};
+
+	assert_only_link(rec, 0, 2);
+	assert_float_equal(json_number_value(cell(rec, "bw_GBps", 0, 2)),
+	                   262144.0 / (2621440 + 10000 + 1004), 1e-12);
+	assert_matrix_healthy(rec, 4, skip4, 2);
+}
+
+/* The fewest and the most timed windows a cell got. */
+static void assert_bw_windows(json_t *rec, long long min, long long max)
+{
+	json_t *w = json_object_get(rec, "bw_windows");
+
+	assert_int_equal(json_integer_value(json_object_get(w, "min")), min);
+	assert_int_equal(json_integer_value(json_object_get(w, "max")), max);
+}
+
 static void fsc_pattern_pairs__slow_link_named_with_its_direction(void **state)
 {
 	struct lbh_job j = {0};
 	json_t *rec;
-	int skip4[] = {2, 200}, skip5[] = {204, 402};
+	int skip5[] = {204, 402};
 
 	(void)state;
 	ARGS(&j, "--lb-slow-link", "0:2:0.1");
 	rec = run_job(&j, 4);
-	assert_only_link(rec, 0, 2);
-	/* 0->2: 4 x 655360 + 10000 + ack 4 + 1000 */
-	assert_float_equal(json_number_value(cell(rec, "bw_GBps", 0, 2)),
-	                   262144.0 / (2621440 + 10000 + 1004), 1e-12);
+	assert_slow_link_0_2(rec);
 	/* half of 80 + 10000 + 8 + 1000 */
 	assert_float_equal(json_number_value(cell(rec, "lat_us", 0, 2)), 5.544, 1e-12);
 	assert_float_equal(json_number_value(cell(rec, "lat_us", 2, 0)), 5.544, 1e-12);
-	assert_matrix_healthy(rec, 4, skip4, 2);
 	assert_non_null(strstr(str(rec, "verdict"), "link h0->h2 slow (0.1x median)"));
 	assert_non_null(strstr(str(rec, "verdict"), "link h0<->h2 high latency"));
 	assert_int_equal(j.failed[0], 0); /* no --fail-on-anomaly */
@@ -216,28 +234,20 @@ static void fsc_pattern_pairs__slow_link_named_with_its_direction(void **state)
 static void fsc_pattern_pairs__cell_time_sets_windows_per_cell(void **state)
 {
 	struct lbh_job j = {0};
-	json_t *rec, *w;
-	int skip4[] = {2, 200};
+	json_t *rec;
 
 	(void)state;
 	ARGS(&j, "--lb-slow-link", "0:2:0.1", "--pairs-cell-time", "2ms");
 	rec = run_job(&j, 4);
 	assert_int_equal((long long)num(rec, "cell_time_ns"), 2000000);
-	w = json_object_get(rec, "bw_windows");
-	assert_int_equal(json_integer_value(json_object_get(w, "min")), 3);
-	assert_int_equal(json_integer_value(json_object_get(w, "max")), 8);
-	assert_only_link(rec, 0, 2);
-	assert_float_equal(json_number_value(cell(rec, "bw_GBps", 0, 2)),
-	                   262144.0 / (2621440 + 10000 + 1004), 1e-12);
-	assert_matrix_healthy(rec, 4, skip4, 2);
+	assert_bw_windows(rec, 3, 8);
+	assert_slow_link_0_2(rec);
 	json_decref(rec);
 
 	/* 0: exactly --pairs-repeats everywhere */
 	ARGS(&j, "--pairs-cell-time", "0");
 	rec = run_job(&j, 3);
-	w = json_object_get(rec, "bw_windows");
-	assert_int_equal(json_integer_value(json_object_get(w, "min")), 3);
-	assert_int_equal(json_integer_value(json_object_get(w, "max")), 3);
+	assert_bw_windows(rec, 3, 3);
 	assert_int_equal((long long)num(rec, "cell_max_time_ns"), 1000000000);
 	json_decref(rec);
 
@@ -247,13 +257,8 @@ static void fsc_pattern_pairs__cell_time_sets_windows_per_cell(void **state)
 	ARGS(&j, "--lb-slow-link", "0:2:0.1", "--pairs-cell-time", "0", "--pairs-cell-max-time",
 	     "5ms");
 	rec = run_job(&j, 4);
-	w = json_object_get(rec, "bw_windows");
-	assert_int_equal(json_integer_value(json_object_get(w, "min")), 2);
-	assert_int_equal(json_integer_value(json_object_get(w, "max")), 3);
-	assert_only_link(rec, 0, 2);
-	assert_float_equal(json_number_value(cell(rec, "bw_GBps", 0, 2)),
-	                   262144.0 / (2621440 + 10000 + 1004), 1e-12);
-	assert_matrix_healthy(rec, 4, skip4, 2);
+	assert_bw_windows(rec, 2, 3);
+	assert_slow_link_0_2(rec);
 	json_decref(rec);
 }
 
