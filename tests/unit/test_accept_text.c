@@ -10,48 +10,46 @@
 
 #include "accept_text.h"
 
-static void fsc_accept_fmt_size__largest_exact_unit(void **state)
+/* What fsc_accept_fmt_size() and fsc_accept_fmt_num() write for one value. */
+static void assert_fmt_size(uint64_t bytes, const char *want)
 {
 	char b[32];
 
+	fsc_accept_fmt_size(b, sizeof(b), bytes);
+	assert_string_equal(b, want);
+}
+
+static void assert_fmt_num(double v, const char *want)
+{
+	char b[32];
+
+	fsc_accept_fmt_num(b, sizeof(b), v);
+	assert_string_equal(b, want);
+}
+
+static void fsc_accept_fmt_size__largest_exact_unit(void **state)
+{
 	(void)state;
-	fsc_accept_fmt_size(b, sizeof(b), 0);
-	assert_string_equal(b, "0B");
-	fsc_accept_fmt_size(b, sizeof(b), 8);
-	assert_string_equal(b, "8B");
-	fsc_accept_fmt_size(b, sizeof(b), 1536);
-	assert_string_equal(b, "1536B");
-	fsc_accept_fmt_size(b, sizeof(b), 65536);
-	assert_string_equal(b, "64K");
-	fsc_accept_fmt_size(b, sizeof(b), 3ull << 20);
-	assert_string_equal(b, "3M");
-	fsc_accept_fmt_size(b, sizeof(b), 2ull << 30);
-	assert_string_equal(b, "2G");
-	fsc_accept_fmt_size(b, sizeof(b), (1ull << 30) + 1024);
-	assert_string_equal(b, "1048577K");
+	assert_fmt_size(0, "0B");
+	assert_fmt_size(8, "8B");
+	assert_fmt_size(1536, "1536B");
+	assert_fmt_size(65536, "64K");
+	assert_fmt_size(3ull << 20, "3M");
+	assert_fmt_size(2ull << 30, "2G");
+	assert_fmt_size((1ull << 30) + 1024, "1048577K");
 }
 
 static void fsc_accept_fmt_num__three_digits(void **state)
 {
-	char b[32];
-
 	(void)state;
-	fsc_accept_fmt_num(b, sizeof(b), NAN);
-	assert_string_equal(b, "n/a");
-	fsc_accept_fmt_num(b, sizeof(b), 1234.4);
-	assert_string_equal(b, "1234");
-	fsc_accept_fmt_num(b, sizeof(b), 123.44);
-	assert_string_equal(b, "123.4");
-	fsc_accept_fmt_num(b, sizeof(b), 12.344);
-	assert_string_equal(b, "12.34");
-	fsc_accept_fmt_num(b, sizeof(b), 0);
-	assert_string_equal(b, "0.00");
-	fsc_accept_fmt_num(b, sizeof(b), 1.2345);
-	assert_string_equal(b, "1.23");
-	fsc_accept_fmt_num(b, sizeof(b), 0.0012345);
-	assert_string_equal(b, "0.00123");
-	fsc_accept_fmt_num(b, sizeof(b), -250.0);
-	assert_string_equal(b, "-250.0");
+	assert_fmt_num(NAN, "n/a");
+	assert_fmt_num(1234.4, "1234");
+	assert_fmt_num(123.44, "123.4");
+	assert_fmt_num(12.344, "12.34");
+	assert_fmt_num(0, "0.00");
+	assert_fmt_num(1.2345, "1.23");
+	assert_fmt_num(0.0012345, "0.00123");
+	assert_fmt_num(-250.0, "-250.0");
 }
 
 static void fsc_accept_appendf__appends_and_cuts(void **state)
