@@ -31,6 +31,7 @@
 #include "fabric.h"
 #include "log.h"
 #include "options.h"
+#include "stderr_capture.h"
 
 #include "tcp/tcp.h"
 
@@ -89,37 +90,12 @@ static struct fsc_config *config_make(const char *const (*opts)[2])
 	return cfg;
 }
 
-/* stderr goes to a temporary file between capture_begin and capture_end,
- * which returns what was written (and echoes it to the real stderr). */
-static int saved_stderr = -1;
-static FILE *capture_file;
-
-static void capture_begin(void)
+/* What the test wrote to stderr (stderr_capture.h), echoed to the real
+ * stderr as well. */
+static char *capture_end_echoed(void)
 {
-	fflush(stderr);
-	capture_file = tmpfile();
-	assert_non_null(capture_file);
-	saved_stderr = dup(2);
-	assert_true(saved_stderr >= 0);
-	assert_true(dup2(fileno(capture_file), 2) >= 0);
-}
+	char *text = capture_end();
 
-static char *capture_end(void)
-{
-	long len;
-	char *text;
-
-	fflush(stderr);
-	assert_true(dup2(saved_stderr, 2) >= 0);
-	close(saved_stderr);
-	saved_stderr = -1;
-	len = ftell(capture_file);
-	assert_true(len >= 0);
-	text = calloc(1, (size_t)len + 1);
-	assert_non_null(text);
-	rewind(capture_file);
-	assert_int_equal(fread(text, 1, (size_t)len, capture_file), (size_t)len);
-	fclose(capture_file);
 	fputs(text, stderr);
 	return text;
 }
@@ -335,7 +311,7 @@ static void tcp_create__bad_interface_fails_with_reason(void **state)
 	(void)state;
 	capture_begin();
 	rc = fsc_fabric_create(&fsc_fabric_tcp, NULL, cfg, &f);
-	log = capture_end();
+	log = capture_end_echoed();
 	assert_int_equal(rc, -ENODEV);
 	assert_null(f);
 	assert_non_null(strstr(log, "no IPv4 interface matches --tcp-if 203.0.113.0/24"));
@@ -664,7 +640,7 @@ static void tcp_irecv__size_mismatch_is_eio(void **state)
 	(void)state;
 	capture_begin();
 	case_run(&c);
-	log = capture_end();
+	log = capture_end_echoed();
 	assert_int_equal(c.body_rc[0], 0);
 	assert_int_equal(c.body_rc[1], 0);
 	assert_int_equal(c.wrong[1], 0);
@@ -760,7 +736,7 @@ static void tcp_cancel__late_message_is_dropped_peer_refused(void **state)
 	(void)state;
 	capture_begin();
 	case_run(&c);
-	log = capture_end();
+	log = capture_end_echoed();
 	assert_int_equal(c.body_rc[0], 0);
 	assert_int_equal(c.body_rc[1], 0);
 	assert_int_equal(c.body_rc[2], 0);
@@ -933,7 +909,7 @@ static void tcp_connect__silent_peer_times_out_named(void **state)
 	(void)state;
 	capture_begin();
 	case_run(&c);
-	log = capture_end();
+	log = capture_end_echoed();
 	assert_int_equal(c.connect_rc[0], -ETIMEDOUT);
 	assert_int_equal(c.connect_rc[2], -ETIMEDOUT);
 	/* rank 0 connects to rank 1; rank 2 waits for rank 1 to connect. */
@@ -956,7 +932,7 @@ static void tcp_connect__refused_peer_fails_named(void **state)
 	(void)state;
 	capture_begin();
 	case_run(&c);
-	log = capture_end();
+	log = capture_end_echoed();
 	assert_int_equal(c.connect_rc[0], -EIO);
 	assert_non_null(strstr(log, "cannot connect to rank 1 (host hB) at 127.0.0.1:"));
 	assert_non_null(strstr(log, "Connection refused"));
@@ -971,7 +947,7 @@ static void tcp_connect__peer_without_listener_fails_at_once(void **state)
 	(void)state;
 	capture_begin();
 	case_run(&c);
-	log = capture_end();
+	log = capture_end_echoed();
 	assert_int_equal(c.connect_rc[0], -EIO);
 	assert_int_equal(c.connect_rc[1], -EIO);
 	assert_non_null(strstr(log, "rank 2 (host hC) published no address"));
@@ -1025,7 +1001,7 @@ static void tcp_irecv__peer_closes_is_eio_named(void **state)
 	(void)state;
 	capture_begin();
 	case_run(&c);
-	log = capture_end();
+	log = capture_end_echoed();
 	assert_int_equal(c.body_rc[0], -EIO);
 	assert_int_equal(c.body_rc[1], 0);
 	assert_non_null(strstr(log, "fabscope[0@hA]: error: fabric tcp: connection to rank 1 "
@@ -1069,7 +1045,7 @@ static void tcp_irecv__orderly_close_then_receive_is_eio(void **state)
 	(void)state;
 	capture_begin();
 	case_run(&c);
-	log = capture_end();
+	log = capture_end_echoed();
 	assert_int_equal(c.body_rc[0], 0);
 	assert_int_equal(c.after[0], -EIO);
 	assert_int_equal(c.after[1], -EIO);
@@ -1086,7 +1062,7 @@ static void tcp_connect__stray_connection_is_dropped(void **state)
 	(void)state;
 	capture_begin();
 	case_run(&c);
-	log = capture_end();
+	log = capture_end_echoed();
 	assert_int_equal(c.connect_rc[1], 0);
 	assert_int_equal(c.wrong[0], 0); /* rank 1 answered the real hello */
 	assert_non_null(strstr(log, "fabscope[1@hB]: warning: fabric tcp: dropped a connection "
@@ -1105,7 +1081,7 @@ static void tcp_irecv__peer_dies_mid_message_is_eio_named(void **state)
 	(void)state;
 	capture_begin();
 	case_run(&c);
-	log = capture_end();
+	log = capture_end_echoed();
 	assert_int_equal(c.body_rc[0], -EIO);
 	assert_int_equal(c.body_rc[1], 0);
 	assert_non_null(strstr(log, "fabscope[0@hA]: error: fabric tcp: connection to rank 1 "

@@ -16,6 +16,8 @@
 #include "verbs/verbs.c"
 #undef fsc_fabric_verbs
 
+#include "stderr_capture.h"
+
 #define KIB 1024u
 
 static const struct fsc_opt core_opts[] = {
@@ -424,39 +426,6 @@ static void verbs_put__notified_put_and_get_through_windows(void **state)
 }
 
 /* ---- error paths: one line naming the peer, the request fails */
-
-/* stderr goes to a temporary file between capture_begin and capture_end,
- * which returns what was written (the caller frees it). */
-static FILE *capture_file;
-static int saved_stderr = -1;
-
-static void capture_begin(void)
-{
-	fflush(stderr);
-	capture_file = tmpfile();
-	assert_non_null(capture_file);
-	saved_stderr = dup(2);
-	assert_true(saved_stderr >= 0);
-	assert_true(dup2(fileno(capture_file), 2) >= 0);
-}
-
-static char *capture_end(void)
-{
-	long len;
-	char *text;
-
-	fflush(stderr);
-	assert_true(dup2(saved_stderr, 2) >= 0);
-	close(saved_stderr);
-	len = ftell(capture_file);
-	assert_true(len >= 0);
-	text = calloc(1, (size_t)len + 1);
-	assert_non_null(text);
-	rewind(capture_file);
-	assert_int_equal(fread(text, 1, (size_t)len, capture_file), (size_t)len);
-	fclose(capture_file);
-	return text;
-}
 
 /* Run t on two ranks with stderr captured; the log must hold t->want. */
 static void run_two_expecting(struct two *t)
