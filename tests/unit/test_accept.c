@@ -16,20 +16,10 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "accept_fixtures.h"
 #include "accept.h"
 #include "err.h"
 #include "spec.h"
-
-/* ---- helpers ---- */
-
-static void assert_link_suspect(const json_t *s, const char *src, const char *dst,
-                                const char *direction)
-{
-	assert_string_equal(json_string_value(json_object_get(s, "kind")), "link");
-	assert_string_equal(json_string_value(json_object_get(s, "src")), src);
-	assert_string_equal(json_string_value(json_object_get(s, "dst")), dst);
-	assert_string_equal(json_string_value(json_object_get(s, "direction")), direction);
-}
 
 /* ---- whole runs over the loopback fabric ---- */
 

@@ -11,21 +11,11 @@
 
 #include <cmocka.h>
 
+#include "accept_fixtures.h"
 #include "accept_judge.h"
 #include "spec.h"
 
 /* ---- helpers ---- */
-
-static json_t *load(const char *text)
-{
-	json_error_t e;
-	json_t *v = json_loads(text, 0, &e);
-
-	if (!v)
-		print_error("bad JSON in test: %s at %d\n", e.text, e.column);
-	assert_non_null(v);
-	return v;
-}
 
 static struct fsc_spec_check check(enum fsc_check_kind kind, const char *name, double limit,
                                    int is_max, const char *text)
@@ -247,15 +237,6 @@ static const char pairs_record[] =
         "    \"hosts\":[\"h1\",\"h2\"],\"text\":\"link h1->h2 slow (0.2x median)\"},"
         "   {\"kind\":\"link\",\"metric\":\"latency\",\"direction\":\"both\","
         "    \"hosts\":[\"h1\",\"h2\"],\"text\":\"link h1<->h2 high latency (3x median)\"}]}]";
-
-static void assert_link_suspect(const json_t *s, const char *src, const char *dst,
-                                const char *direction)
-{
-	assert_string_equal(json_string_value(json_object_get(s, "kind")), "link");
-	assert_string_equal(json_string_value(json_object_get(s, "src")), src);
-	assert_string_equal(json_string_value(json_object_get(s, "dst")), dst);
-	assert_string_equal(json_string_value(json_object_get(s, "direction")), direction);
-}
 
 static void fsc_accept_check_eval__anomaly_suspects_merged(void **state)
 {

@@ -9,17 +9,8 @@
 
 #include <cmocka.h>
 
+#include "accept_fixtures.h"
 #include "accept_record.h"
-
-static json_t *load(const char *text)
-{
-	json_error_t e;
-	json_t *v = json_loads(text, 0, &e);
-
-	if (!v)
-		fail_msg("bad JSON in test: %s at %d", e.text, e.column);
-	return v;
-}
 
 static void fsc_accept_record_read__every_field(void **state)
 {

@@ -12,19 +12,9 @@
 
 #include <cmocka.h>
 
+#include "accept_fixtures.h"
 #include "accept_report.h"
 #include "err.h"
-
-static json_t *load(const char *text)
-{
-	json_error_t e;
-	json_t *v = json_loads(text, 0, &e);
-
-	if (!v)
-		print_error("bad JSON in test: %s at %d\n", e.text, e.column);
-	assert_non_null(v);
-	return v;
-}
 
 /* ---- JUnit ---- */
 
