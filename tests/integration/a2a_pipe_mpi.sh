@@ -7,15 +7,10 @@
 # per-stage and per-hop figures.  A shared 2-core machine: correctness, not
 # performance.
 set -euo pipefail
-command -v mpirun >/dev/null || { echo "FAIL: mpirun not found (scripts/setup-deps installs it)"; exit 1; }
+# shellcheck source=tests/integration/lib/mpi.sh
+source "$(dirname "$0")/lib/mpi.sh"
 command -v python3 >/dev/null || { echo "FAIL: python3 not found (scripts/setup-deps installs it)"; exit 1; }
-if ! "$FABSCOPE" list 2>/dev/null | grep -Eq '^[[:space:]]*mpi[[:space:]]+built, usable'; then
-	echo "skipped: the mpi fabric is not built or not usable"
-	exit 77
-fi
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+fabric_usable_or_skip mpi
 
 # run NAME NP ARGS...: one mpirun; its table goes to NAME.txt, results to
 # NAME.json.

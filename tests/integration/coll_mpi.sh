@@ -7,10 +7,9 @@
 # skips only where one is due (sizes below one element; native bfloat16,
 # which MPI lacks; native reduce-scatter/all-gather of uneven chunks).
 set -euo pipefail
-command -v mpirun >/dev/null || { echo "FAIL: mpirun not found (scripts/setup-deps installs it)"; exit 1; }
+# shellcheck source=tests/integration/lib/mpi.sh
+source "$(dirname "$0")/lib/mpi.sh"
 "$FABSCOPE" list 2>/dev/null | grep -qE '^ +mpi +built' || { echo "mpi fabric not built"; exit 77; }
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
 for np in 2 3 4 5; do
 	rc=0

@@ -3,9 +3,8 @@
 # passes, data is verified, and the figures sit inside generous envelopes
 # (a shared 2-core machine: sanity, not performance).
 set -euo pipefail
-command -v mpirun >/dev/null || { echo "FAIL: mpirun not found (scripts/setup-deps installs it)"; exit 1; }
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=tests/integration/lib/mpi.sh
+source "$(dirname "$0")/lib/mpi.sh"
 mpirun -np 2 --oversubscribe --bind-to none --mca mpi_yield_when_idle 1 \
   "$FABSCOPE" run --fabric mpi --pattern latency,bandwidth --min 8 --max 1M \
   --iters 200 --warmup 20 --output "$tmp/r.json" > "$tmp/out.txt"

@@ -11,10 +11,9 @@
 # average 12 on 2 cores, none when the machine is otherwise idle).  Such a
 # run is repeated once; two runs in a row with a confirmed anomaly fail.
 set -euo pipefail
-command -v mpirun >/dev/null || { echo "FAIL: mpirun not found (scripts/setup-deps installs it)"; exit 1; }
+# shellcheck source=tests/integration/lib/mpi.sh
+source "$(dirname "$0")/lib/mpi.sh"
 command -v python3 >/dev/null || { echo "FAIL: python3 not found (scripts/setup-deps installs it)"; exit 1; }
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
 # check RESULTS EXIT_CODE: 0 pass, 3 a confirmed anomaly, else a failure.
 check() {

@@ -11,20 +11,10 @@
 # and usable (the reason is printed).
 set -u
 
-fabscope="${FABSCOPE:-fabscope}"
-command -v mpirun >/dev/null || { echo "FAIL: mpirun not found (scripts/setup-deps installs it)"; exit 1; }
+# shellcheck source=tests/integration/lib/mpi.sh
+source "$(dirname "$0")/lib/mpi.sh"
 command -v python3 >/dev/null || { echo "FAIL: python3 not found (scripts/setup-deps installs it)"; exit 1; }
-list=$("$fabscope" list 2>&1)
-line=$(grep -E '^[[:space:]]*tcp[[:space:]]' <<<"$list")
-if ! grep -q 'built, usable' <<<"$line"; then
-	echo "skipped: tcp fabric not usable here: ${line:-not listed by $fabscope list}"
-	exit 77
-fi
-
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_MCA_btl_base_warn_component_unused=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+fabric_usable_or_skip tcp
 
 fail() {
 	echo "FAIL: $*"

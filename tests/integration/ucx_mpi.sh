@@ -9,18 +9,9 @@
 # ucx as built and usable (the reason is printed).
 set -u
 
-fabscope="${FABSCOPE:-fabscope}"
-command -v mpirun >/dev/null || { echo "FAIL: mpirun not found (scripts/setup-deps installs it)"; exit 1; }
-line=$("$fabscope" list 2>&1 | grep -E '^[[:space:]]*ucx[[:space:]]')
-if ! grep -q 'built, usable' <<<"$line"; then
-	echo "skipped: ucx fabric not usable here: ${line:-not listed by $fabscope list}"
-	exit 77
-fi
-
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_MCA_btl_base_warn_component_unused=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=tests/integration/lib/mpi.sh
+source "$(dirname "$0")/lib/mpi.sh"
+fabric_usable_or_skip ucx
 
 # run NAME [ENV=VALUE...]: one mpirun; results in $tmp/NAME.json
 run() {

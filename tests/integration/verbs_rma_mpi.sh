@@ -7,28 +7,20 @@
 # ok with no wrong byte, and each of the four (pattern, impl) pairs present.
 # Exit 77 (skipped) when the double or the verbs fabric is not built.
 set -u
+# shellcheck source=tests/integration/lib/mpi.sh
+source "$(dirname "$0")/lib/mpi.sh"
 dbl="${FSC_BUILD:-.}/tests/ibdouble"
-fabscope="${FABSCOPE:-fabscope}"
-command -v mpirun >/dev/null || { echo "FAIL: mpirun not found (scripts/setup-deps installs it)"; exit 1; }
 if [ ! -e "$dbl/libibverbs.so.1" ]; then
 	echo "skipped: the software HCA is not built ($dbl)"
 	exit 77
 fi
 export LD_LIBRARY_PATH="$dbl${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export IBDOUBLE_QUIET=1
-line=$("$fabscope" list 2>&1 | grep -E '^[[:space:]]*verbs[[:space:]]')
-if ! grep -q 'built, usable' <<<"$line"; then
-	echo "skipped: verbs fabric not usable here: ${line:-not listed by $fabscope list}"
-	exit 77
-fi
+fabric_usable_or_skip verbs
 if ! grep -q '\[put/get\]' <<<"$line"; then
 	echo "FAIL: fabscope list does not show verbs with one-sided transfers: $line"
 	exit 1
 fi
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_MCA_btl_base_warn_component_unused=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 
 for np in 2 3 4 5; do
 	max=4K
