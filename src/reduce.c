@@ -187,35 +187,24 @@ static inline uint16_t half_min(uint16_t x, uint16_t y, int16_t inf, uint16_t qu
 	return half_nan_wins(x, y, bf16_key(x) < bf16_key(y) ? x : y, inf, quiet);
 }
 
-static inline uint16_t bf16_sum(uint16_t x, uint16_t y)
-{
-	return bf16_narrow(f32_sum(bf16_widen(x), bf16_widen(y)));
-}
+/* sum widens to float, adds and rounds back; max/min compare the bits with
+ * the type's infinity and quiet bit. */
+#define HALF_OPS(name, inf, quiet)                                                                 \
+	static inline uint16_t name##_sum(uint16_t x, uint16_t y)                                  \
+	{                                                                                          \
+		return name##_narrow(f32_sum(name##_widen(x), name##_widen(y)));                   \
+	}                                                                                          \
+	static inline uint16_t name##_max(uint16_t x, uint16_t y)                                  \
+	{                                                                                          \
+		return half_max(x, y, inf, quiet);                                                 \
+	}                                                                                          \
+	static inline uint16_t name##_min(uint16_t x, uint16_t y)                                  \
+	{                                                                                          \
+		return half_min(x, y, inf, quiet);                                                 \
+	}
 
-static inline uint16_t bf16_max(uint16_t x, uint16_t y)
-{
-	return half_max(x, y, 0x7f80, 0x40);
-}
-
-static inline uint16_t bf16_min(uint16_t x, uint16_t y)
-{
-	return half_min(x, y, 0x7f80, 0x40);
-}
-
-static inline uint16_t f16_sum(uint16_t x, uint16_t y)
-{
-	return f16_narrow(f32_sum(f16_widen(x), f16_widen(y)));
-}
-
-static inline uint16_t f16_max(uint16_t x, uint16_t y)
-{
-	return half_max(x, y, 0x7c00, 0x200);
-}
-
-static inline uint16_t f16_min(uint16_t x, uint16_t y)
-{
-	return half_min(x, y, 0x7c00, 0x200);
-}
+HALF_OPS(bf16, 0x7f80, 0x40)
+HALF_OPS(f16, 0x7c00, 0x200)
 
 /* ---- kernels ----------------------------------------------------------- */
 
