@@ -523,6 +523,22 @@ static void fsc_pattern_pairs__bad_schedule_is_rejected(void **state)
 	fsc_config_free(cfg);
 }
 
+/* Two leaf switches of three hosts under one spine (topology.conf). */
+static const char two_leaves[] = "SwitchName=leafA Nodes=h[0-2]\nSwitchName=leafB Nodes=h[3-5]\n"
+                                 "SwitchName=spine Switches=leafA,leafB\n";
+
+/* Writes conf to a new file made from the mkstemp template path, which then
+ * names it; the caller unlinks it. */
+static void write_topology(char *path, const char *conf)
+{
+	size_t len = strlen(conf);
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, conf, len), (ssize_t)len);
+	close(fd);
+}
+
 /* --topology: each host's leaf in the record, the terminal's leaf lines,
  * and every cross-leaf link out of one leaf throttled (what the virtual
  * cluster's uplink test does with tc) shown as that leaf's uplink, not as
@@ -530,16 +546,11 @@ static void fsc_pattern_pairs__bad_schedule_is_rejected(void **state)
 static void fsc_pattern_pairs__topology_names_the_leaf(void **state)
 {
 	char path[] = "/tmp/fsc_pairs_topo_XXXXXX";
-	const char conf[] = "SwitchName=leafA Nodes=h[0-2]\nSwitchName=leafB Nodes=h[3-5]\n"
-	                    "SwitchName=spine Switches=leafA,leafB\n";
 	struct lbh_job j = {0};
 	json_t *rec, *sum, *sus;
-	int fd = mkstemp(path);
 
 	(void)state;
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, conf, sizeof(conf) - 1), (ssize_t)sizeof(conf) - 1);
-	close(fd);
+	write_topology(path, two_leaves);
 	ARGS(&j, "--topology", path, "--lb-slow-link",
 	     "0:3:0.1,0:4:0.1,0:5:0.1,1:3:0.1,1:4:0.1,1:5:0.1,2:3:0.1,2:4:0.1,2:5:0.1");
 	rec = run_job(&j, 6);
@@ -614,16 +625,11 @@ static void fsc_pattern_pairs__topology_names_the_leaf(void **state)
 static void fsc_pattern_pairs__two_leaves_on_a_noisy_fabric_name_the_leaf(void **state)
 {
 	char path[] = "/tmp/fsc_pairs_topo2_XXXXXX";
-	const char conf[] = "SwitchName=leafA Nodes=h[0-2]\nSwitchName=leafB Nodes=h[3-5]\n"
-	                    "SwitchName=spine Switches=leafA,leafB\n";
 	struct lbh_job j = {0};
 	json_t *rec, *sus;
-	int fd = mkstemp(path);
 
 	(void)state;
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, conf, sizeof(conf) - 1), (ssize_t)sizeof(conf) - 1);
-	close(fd);
+	write_topology(path, two_leaves);
 	ARGS(&j, "--topology", path, "--lb-slow-link",
 	     "0:3:0.03,0:4:0.03,0:5:0.03,1:3:0.03,1:4:0.03,1:5:0.03,2:3:0.03,2:4:0.03,2:5:0.03,"
 	     "3:1:0.6,4:0:0.7,5:0:0.55,5:2:0.6,1:0:0.65,4:3:0.7,5:3:0.6,2:1:0.6,0:2:0.7");
@@ -652,13 +658,10 @@ static void fsc_pattern_pairs__topology_schedule_every_pair_and_a_slow_link(void
 	static const int skip[] = {401, 104};
 	struct lbh_job j = {0};
 	json_t *rec;
-	int fd = mkstemp(path);
 	double est, took;
 
 	(void)state;
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, conf, sizeof(conf) - 1), (ssize_t)sizeof(conf) - 1);
-	close(fd);
+	write_topology(path, conf);
 	ARGS(&j, "--pairs-schedule", "topology", "--topology", path);
 	rec = run_job(&j, 6);
 	assert_string_equal(str(rec, "schedule"), "topology");
