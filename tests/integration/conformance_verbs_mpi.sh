@@ -3,11 +3,6 @@
 # software HCA (tests/ibdouble): separate processes, so its traffic goes over
 # TCP between them.  Skipped (77) when the double or the fabric is not built.
 set -u
-dbl="${FSC_BUILD:-.}/tests/ibdouble"
-if [ ! -e "$dbl/libibverbs.so.1" ]; then
-	echo "skipped: the software HCA is not built ($dbl)"
-	exit 77
-fi
-export LD_LIBRARY_PATH="$dbl${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-export IBDOUBLE_QUIET=1
+# shellcheck source=tests/integration/lib/ibdouble.sh
+source "$(dirname "$0")/lib/ibdouble.sh"
 FSC_CONFORMANCE_FABRICS=verbs exec bash "$(dirname "$0")/conformance_mpi.sh"

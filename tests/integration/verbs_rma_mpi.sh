@@ -9,13 +9,8 @@
 set -u
 # shellcheck source=tests/integration/lib/mpi.sh
 source "$(dirname "$0")/lib/mpi.sh"
-dbl="${FSC_BUILD:-.}/tests/ibdouble"
-if [ ! -e "$dbl/libibverbs.so.1" ]; then
-	echo "skipped: the software HCA is not built ($dbl)"
-	exit 77
-fi
-export LD_LIBRARY_PATH="$dbl${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-export IBDOUBLE_QUIET=1
+# shellcheck source=tests/integration/lib/ibdouble.sh
+source "$(dirname "$0")/lib/ibdouble.sh"
 fabric_usable_or_skip verbs
 if ! grep -q '\[put/get\]' <<<"$line"; then
 	echo "FAIL: fabscope list does not show verbs with one-sided transfers: $line"
