@@ -535,6 +535,37 @@ static void fsc_matrix__slow_link_found_through_a_cleared_node(void **state)
 	json_decref(j.rec);
 }
 
+/* Three hosts: a host suspect has two partners to re-test.  One is the
+ * slow link (0.1x), the other healthy but re-tested low (0.7x, a busy
+ * machine): the host is slow on one link of two, not slow, so the link
+ * is named and the host is not.  (The mean of the two, 0.4x, is past
+ * the 0.5x threshold and named the host.) */
+static void fsc_matrix__one_slow_link_of_two_does_not_make_a_slow_node(void **state)
+{
+	struct job j = {0};
+	char got[256];
+
+	(void)state;
+	reset();
+	F.round_bw[0][2] = F.retest_bw[0][2] = 0.1;
+	F.round_bw[0][1] = 0.25; /* noise in the rounds: host 0's row looks slow */
+	F.retest_bw[0][1] = 0.7;
+	run(&j, 3);
+	bw_anomalies(j.rec, got, sizeof(got));
+	assert_string_equal(got, "link 0->2");
+	json_decref(j.rec);
+
+	/* Both links slow in the re-tests: the host is slow. */
+	reset();
+	F.round_bw[0][2] = F.retest_bw[0][2] = 0.1;
+	F.round_bw[0][1] = F.retest_bw[0][1] = 0.1;
+	j = (struct job){0};
+	run(&j, 3);
+	bw_anomalies(j.rec, got, sizeof(got));
+	assert_string_equal(got, "node 0");
+	json_decref(j.rec);
+}
+
 /* The same host suspect, but the link that reads slow in its re-tests
  * was healthy in the matrix: a serial best that dipped is not a link
  * anomaly, and nothing is named. */
@@ -971,6 +1002,7 @@ int main(void)
 	        cmocka_unit_test(fsc_matrix__layouts_per_host_and_per_rank),
 	        cmocka_unit_test(fsc_matrix__retest_budget_grows_sublinearly),
 	        cmocka_unit_test(fsc_matrix__slow_link_found_through_a_cleared_node),
+	        cmocka_unit_test(fsc_matrix__one_slow_link_of_two_does_not_make_a_slow_node),
 	        cmocka_unit_test(fsc_matrix__link_slow_only_in_a_retest_is_not_named),
 	        cmocka_unit_test(fsc_matrix__dense_store_starts_unmeasured),
 	};
