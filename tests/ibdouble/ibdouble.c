@@ -583,9 +583,14 @@ static void wire_send_now(uint32_t ip, uint16_t port, struct pkt *h, const void 
 	memcpy(b->data, h, sizeof(*h));
 	if (len)
 		memcpy(b->data + sizeof(*h), data, len);
-	/* ...but never ahead of a read response: responses keep PSN order */
+	/* ...but never ahead of a response queued before it: responses keep
+	 * PSN order, as a responder sends them, and the requester takes them
+	 * only in order.  That includes an acknowledgement that was queued
+	 * behind a read response: one that jumped it would be dropped as
+	 * stale and its request retransmitted after the transport timeout
+	 * (10 s by default), a stall no HCA has. */
 	for (struct txbuf *q = c->txq ? c->txq->next : NULL; b->prio && q; q = q->next)
-		if (((const struct pkt *)q->data)->type == PKT_READ_RESP)
+		if (!q->prio && ((const struct pkt *)q->data)->type != PKT_REQ)
 			b->prio = 0;
 	c->txbytes += b->len;
 	if (b->prio && c->txq) {

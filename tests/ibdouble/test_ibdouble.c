@@ -10,6 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 #include <infiniband/verbs.h>
@@ -591,6 +596,156 @@ static void ibv_post_send__over_tcp_and_retry_exceeded(void **state)
 	unsetenv("IBDOUBLE_FORCE_TCP");
 }
 
+/* The double's wire header (ibdouble.c, struct pkt), host byte order. */
+struct wire_pkt {
+	uint32_t magic;
+	uint8_t type, opcode, syndrome, rnr_timer;
+	uint32_t src_ip;
+	uint16_t src_port, pad;
+	uint32_t src_qpn, dst_qpn;
+	uint32_t psn;
+	uint32_t imm;
+	uint32_t rkey;
+	uint32_t len;
+	uint64_t raddr;
+};
+
+static void wire_request(int fd, uint16_t port, uint32_t qpn, const struct ibv_qp *qp, uint32_t psn,
+                         enum ibv_wr_opcode op, uint32_t len, const struct ibv_mr *mr)
+{
+	struct wire_pkt h = {0};
+	uint8_t payload[8] = {0};
+
+	h.magic = 0x49424431u;
+	h.type = 1; /* request */
+	h.opcode = (uint8_t)op;
+	h.src_ip = htonl(INADDR_LOOPBACK);
+	h.src_port = port;
+	h.src_qpn = qpn;
+	h.dst_qpn = qp->qp_num;
+	h.psn = psn;
+	if (op == IBV_WR_RDMA_READ) {
+		h.imm = len; /* the length asked for */
+		h.rkey = mr->rkey;
+		h.raddr = (uintptr_t)mr->addr;
+	} else {
+		h.len = sizeof(payload);
+	}
+	assert_int_equal(write(fd, &h, sizeof(h)), sizeof(h));
+	if (h.len)
+		assert_int_equal(write(fd, payload, h.len), h.len);
+}
+
+/* Read exactly n bytes (into buf, or dropped when buf is NULL). */
+static void wire_read(int fd, void *buf, size_t n)
+{
+	static uint8_t sink[1 << 16];
+
+	while (n) {
+		size_t k = buf || n < sizeof(sink) ? n : sizeof(sink);
+		ssize_t got = read(fd, buf ? buf : sink, k);
+
+		assert_true(got > 0);
+		n -= (size_t)got;
+		if (buf)
+			buf = (uint8_t *)buf + got;
+	}
+}
+
+/* Responses leave a responder in PSN order, whatever else is queued on the
+ * wire.  The test plays the requester over TCP itself and reads the
+ * responder's wire only when it chooses: two RDMA READs (16 MiB, then 48
+ * MiB, more than a loopback connection's kernel buffers hold) and a SEND,
+ * whose acknowledgement queues behind the second read response; once the
+ * first response is read, a second SEND.  Its acknowledgement may not
+ * overtake the first one: a requester takes responses in order only (the
+ * double's own drops the early one as stale and stalls until its
+ * transport timeout). */
+static void ibv_post_send__acks_keep_order_behind_read_responses(void **state)
+{
+	const uint32_t len[2] = {16u << 20, 48u << 20};
+	unsigned acc = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ;
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof(sa);
+	struct wire_pkt h;
+	struct pair p;
+	struct ibv_mr *mr;
+	struct ibv_qp_attr a = {0};
+	uint8_t *buf;
+	uint32_t qpn, psn = 101; /* to_rtr: the responder expects 100 + 1 */
+	uint16_t port;
+	int lfd, out, in;
+
+	(void)state;
+	pair_create(&p, 16, 0, 7);
+	buf = malloc(len[0] + len[1]);
+	assert_non_null(buf);
+	memset(buf, 5, len[0] + len[1]);
+	mr = ibv_reg_mr(p.pd, buf, len[0] + len[1], acc);
+	assert_non_null(mr);
+	/* this test's listener stands for the requester's HCA: its port is in
+	 * the QP number the responder is connected to */
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 1), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+	port = ntohs(sa.sin_port);
+	qpn = (uint32_t)port << 8 | 1;
+	assert_int_equal(to_init(p.qp[0], acc), 0);
+	a.qp_state = IBV_QPS_RTR;
+	a.path_mtu = IBV_MTU_1024;
+	a.dest_qp_num = qpn;
+	a.rq_psn = psn;
+	a.max_dest_rd_atomic = 1;
+	a.ah_attr.is_global = 1;
+	a.ah_attr.port_num = 1;
+	a.ah_attr.grh.sgid_index = 3;
+	a.ah_attr.grh.hop_limit = 1;
+	assert_int_equal(ibv_query_gid(p.ctx, 1, 3, &a.ah_attr.grh.dgid), 0);
+	assert_int_equal(ibv_modify_qp(p.qp[0], &a,
+	                               IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
+	                                       IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
+	                                       IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER),
+	                 0);
+	for (uint64_t id = 1; id <= 2; id++)
+		assert_int_equal(post_recv(p.qp[0], p.buf[0], 64, p.mr[0]->lkey, id), 0);
+	/* the responder's listener: the high bits of its QP number */
+	out = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(out >= 0);
+	sa.sin_port = htons((uint16_t)(p.qp[0]->qp_num >> 8));
+	assert_int_equal(connect(out, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	wire_request(out, port, qpn, p.qp[0], psn, IBV_WR_RDMA_READ, len[0], mr);
+	wire_request(out, port, qpn, p.qp[0], psn + 1, IBV_WR_RDMA_READ, len[1], mr);
+	wire_request(out, port, qpn, p.qp[0], psn + 2, IBV_WR_SEND, 0, NULL);
+	in = accept(lfd, NULL, NULL);
+	assert_true(in >= 0);
+	wire_read(in, &h, sizeof(h));
+	assert_int_equal(h.type, 3); /* read response */
+	assert_int_equal(h.psn, psn);
+	assert_int_equal(h.len, len[0]);
+	wire_read(in, NULL, h.len);
+	/* both completions are there once the responder has received the
+	 * SENDs; the second SEND arrives while the second read response is
+	 * still being written */
+	assert_int_equal(poll_one(p.cq[0]).wr_id, 1);
+	wire_request(out, port, qpn, p.qp[0], psn + 3, IBV_WR_SEND, 0, NULL);
+	assert_int_equal(poll_one(p.cq[0]).wr_id, 2);
+	for (uint32_t k = 1; k <= 3; k++) {
+		wire_read(in, &h, sizeof(h));
+		assert_int_equal(h.psn, psn + k);
+		assert_int_equal(h.type, k == 1 ? 3 : 2);
+		assert_int_equal(h.syndrome, 0);
+		wire_read(in, NULL, h.len);
+	}
+	close(in);
+	close(out);
+	close(lfd);
+	assert_int_equal(ibv_dereg_mr(mr), 0);
+	free(buf);
+	pair_destroy(&p);
+}
+
 /* IBDOUBLE_DOWN_AFTER: the first request goes through, then the port is
  * DOWN (ibv_query_port says so) and the next request is lost until the
  * transport retry counter runs out. */
@@ -643,6 +798,7 @@ int main(void)
 	        cmocka_unit_test(ibv_post_send__unsignaled_sends_hold_queue_slots),
 	        cmocka_unit_test(ibv_poll_cq__overrun_puts_the_cq_in_error),
 	        cmocka_unit_test(ibv_post_send__over_tcp_and_retry_exceeded),
+	        cmocka_unit_test(ibv_post_send__acks_keep_order_behind_read_responses),
 	        cmocka_unit_test(ibv_post_send__port_goes_down_after_n_requests),
 	};
 
