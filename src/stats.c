@@ -17,6 +17,7 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "log.h"
 
@@ -311,4 +312,171 @@ double fsc_mad(const double *v, size_t n, double center, double *scratch)
 	if (s != scratch)
 		free(s);
 	return m;
+}
+
+/* ---- order statistics of a stream ---- */
+
+#define SEL_BITS 16
+#define SEL_BINS (1u << SEL_BITS)
+
+struct sel {
+	uint64_t prefix; /* the key's top `bits` bits of the values still in play */
+	int bits;
+	int mode;       /* 0: count bins; 1: collect; 2: count <= key, least above;
+	                 * 3: collect the first cap, count all */
+	uint64_t *hist; /* [SEL_BINS] */
+	double *buf;    /* [cap] */
+	size_t nbuf, cap;
+	uint64_t key, le, total;
+	double above;
+};
+
+/* Order-preserving key of a double: negative values flipped, positive
+ * ones above them. */
+static uint64_t sel_key(double v)
+{
+	uint64_t u;
+
+	memcpy(&u, &v, sizeof(u));
+	return (u >> 63) ? ~u : u | (1ull << 63);
+}
+
+static double sel_value(uint64_t k)
+{
+	uint64_t u = (k >> 63) ? k & ~(1ull << 63) : ~k;
+	double v;
+
+	memcpy(&v, &u, sizeof(v));
+	return v;
+}
+
+static void sel_emit(void *arg, double v)
+{
+	struct sel *s = arg;
+	uint64_t k = sel_key(v);
+
+	if (s->mode == 3) {
+		if (s->total++ < s->cap)
+			s->buf[s->total - 1] = v;
+		return;
+	}
+	if (s->mode == 2) {
+		s->total++;
+		if (k <= s->key)
+			s->le++;
+		else if (isnan(s->above) || v < s->above)
+			s->above = v;
+		return;
+	}
+	if (s->bits && (k >> (64 - s->bits)) != s->prefix)
+		return;
+	if (s->mode == 0)
+		s->hist[(k >> (64 - s->bits - SEL_BITS)) & (SEL_BINS - 1)]++;
+	else if (s->nbuf < s->cap)
+		s->buf[s->nbuf++] = v;
+}
+
+/* The k-th smallest value (k < 0: the lower median, k = (count - 1) / 2). */
+static int sel_kth(const struct fsc_stream_src *src, struct sel *s, int64_t k, double *out)
+{
+	uint64_t kk = 0, total = 0;
+	int rc;
+
+	s->prefix = 0;
+	s->bits = 0;
+	for (;;) {
+		uint64_t below = 0, b = 0;
+
+		s->mode = 0;
+		memset(s->hist, 0, SEL_BINS * sizeof(*s->hist));
+		rc = src->scan(src->arg, sel_emit, s);
+		if (rc)
+			return rc;
+		if (!s->bits) {
+			for (b = 0; b < SEL_BINS; b++)
+				total += s->hist[b];
+			s->total = total;
+			if (!total) {
+				*out = NAN;
+				return 0;
+			}
+			kk = k < 0 ? (total - 1) / 2 : (uint64_t)k;
+			if (kk >= total)
+				return -ERANGE;
+		}
+		for (b = 0; below + s->hist[b] <= kk; b++)
+			below += s->hist[b];
+		kk -= below;
+		s->prefix = (s->prefix << SEL_BITS) | b;
+		s->bits += SEL_BITS;
+		if (s->bits == 64) {
+			*out = sel_value(s->prefix);
+			return 0;
+		}
+		if (s->hist[b] <= s->cap)
+			break;
+	}
+	s->mode = 1;
+	s->nbuf = 0;
+	rc = src->scan(src->arg, sel_emit, s);
+	if (rc)
+		return rc;
+	*out = fsc_kth_smallest(s->buf, s->nbuf, kk);
+	return 0;
+}
+
+int fsc_stream_median(const struct fsc_stream_src *src, size_t cap, double *out, uint64_t *count)
+{
+	struct sel s = {.cap = cap ? cap : 1};
+	double lo = NAN, hi;
+	int rc;
+
+	*out = NAN;
+	if (count)
+		*count = 0;
+	s.buf = malloc(s.cap * sizeof(*s.buf));
+	if (!s.buf) {
+		fsc_error("median of a stream: out of memory for %zu values", s.cap);
+		return -ENOMEM;
+	}
+	/* a stream that fits: one pass, fsc_median */
+	s.mode = 3;
+	rc = src->scan(src->arg, sel_emit, &s);
+	if (rc || s.total <= s.cap) {
+		if (!rc) {
+			*out = s.total ? fsc_median(s.buf, (size_t)s.total) : NAN;
+			if (count)
+				*count = s.total;
+		}
+		free(s.buf);
+		return rc;
+	}
+	s.hist = malloc(SEL_BINS * sizeof(*s.hist));
+	if (!s.hist) {
+		free(s.buf);
+		fsc_error("median of a stream: out of memory for its bins");
+		return -ENOMEM;
+	}
+	rc = sel_kth(src, &s, -1, &lo);
+	if (!rc && count)
+		*count = s.total;
+	if (!rc && s.total % 2 == 0 && s.total) {
+		/* the upper middle value: lo again when it repeats, else the
+		 * least value above it */
+		uint64_t need = (s.total - 1) / 2 + 2;
+
+		s.mode = 2;
+		s.key = sel_key(lo);
+		s.le = s.total = 0;
+		s.above = NAN;
+		rc = src->scan(src->arg, sel_emit, &s);
+		hi = s.le >= need ? lo : s.above;
+		if (!rc)
+			lo = lo + (hi - lo) / 2;
+	}
+	if (!rc)
+		*out = lo;
+	free(s.hist);
+	free(s.buf);
+	return rc;
 }

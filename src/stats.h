@@ -41,4 +41,28 @@ double fsc_upper_median(double *v, size_t n);
  * doubles) and leaves v untouched. NaN if n == 0. */
 double fsc_mad(const double *v, size_t n, double center, double *scratch);
 
+/* Order statistics of a stream too large to hold (the cells of an n x n
+ * matrix on disk), exact, in passes over it.  The source's scan calls
+ * emit(sel, v) for every value, the same values each time it is called (no
+ * NaN); it returns 0 or a negative errno.
+ *
+ * Method: radix selection on the doubles' order-preserving 64-bit keys.  A
+ * pass counts the values under the current key prefix in 65536 bins of its
+ * next 16 bits (512 KiB of counts) and keeps the bin holding the rank; once
+ * that bin holds at most `cap` values a last pass collects them and
+ * quickselect finishes.  So memory is 512 KiB + 8 cap bytes, whatever the
+ * stream's length, and passes are few: 2 or 3 for cells spread over a few
+ * octaves (16 bits of key are the sign, the exponent and 4 bits of
+ * mantissa), at most 5. */
+struct fsc_stream_src {
+	int (*scan)(void *arg, void (*emit)(void *sel, double v), void *sel);
+	void *arg;
+};
+
+/* The median of the stream as fsc_median computes it (for an even count
+ * the mean of the two middle values, the upper one found by one more
+ * pass), NaN when the stream is empty; *count (may be NULL) = its length.
+ * Returns 0, -ENOMEM or the scan's error. */
+int fsc_stream_median(const struct fsc_stream_src *s, size_t cap, double *out, uint64_t *count);
+
 #endif

@@ -420,6 +420,101 @@ static void fsc_mad__scaled_and_input_untouched(void **state)
 	assert_true(isnan(fsc_mad(v, 0, 0, scratch)));
 }
 
+/* ---- fsc_stream_median ---- */
+
+struct vec_stream {
+	const double *v;
+	size_t n;
+	int scans, fail_at; /* fail the fail_at-th scan (1-based), 0: never */
+};
+
+static int vec_scan(void *arg, void (*emit)(void *, double), void *sel)
+{
+	struct vec_stream *s = arg;
+
+	if (++s->scans == s->fail_at)
+		return -EIO;
+	for (size_t i = 0; i < s->n; i++)
+		emit(sel, s->v[i]);
+	return 0;
+}
+
+static double stream_median(const double *v, size_t n, size_t cap, int *scans)
+{
+	struct vec_stream vs = {v, n, 0, 0};
+	struct fsc_stream_src src = {vec_scan, &vs};
+	double m;
+	uint64_t count;
+
+	assert_int_equal(fsc_stream_median(&src, cap, &m, &count), 0);
+	assert_int_equal(count, n);
+	if (scans)
+		*scans = vs.scans;
+	return m;
+}
+
+/* Exactly fsc_median, whether the stream fits the buffer (one pass) or is
+ * narrowed down by radix passes (tiny caps): odd and even lengths, ties,
+ * negatives, zeros of both signs, values spanning many octaves. */
+static void fsc_stream_median__matches_fsc_median(void **state)
+{
+	static const size_t lens[] = {1, 2, 3, 10, 101, 1000, 4096};
+	static const size_t caps[] = {1, 3, 64, 100000};
+	double *v = malloc(4096 * sizeof(*v)), *w = malloc(4096 * sizeof(*w));
+	unsigned seed = 7;
+
+	(void)state;
+	for (int kind = 0; kind < 4; kind++)
+		for (size_t a = 0; a < sizeof(lens) / sizeof(lens[0]); a++) {
+			size_t n = lens[a];
+
+			for (size_t i = 0; i < n; i++) {
+				seed = seed * 1103515245u + 12345u;
+				double u = (double)(seed >> 8) / 16777216.0;
+
+				v[i] = kind == 0   ? u
+				       : kind == 1 ? (double)((seed >> 8) % 5) - 2.0 /* ties */
+				       : kind == 2 ? exp(40 * (u - 0.5))             /* octaves */
+				                   : (i % 2 ? -0.0 : 0.0) + (u < 0.3 ? -u : u);
+			}
+			memcpy(w, v, n * sizeof(*v));
+			double want = fsc_median(w, n);
+
+			for (size_t c = 0; c < sizeof(caps) / sizeof(caps[0]); c++) {
+				int scans;
+				double got = stream_median(v, n, caps[c], &scans);
+
+				assert_true(got == want);
+				if (n <= caps[c])
+					assert_int_equal(scans, 1);
+			}
+		}
+	free(v);
+	free(w);
+}
+
+static void fsc_stream_median__empty_and_errors(void **state)
+{
+	double one = 1, v[300];
+	struct vec_stream vs = {&one, 0, 0, 0};
+	struct fsc_stream_src src = {vec_scan, &vs};
+	double m = 0;
+	uint64_t count = 9;
+
+	(void)state;
+	assert_int_equal(fsc_stream_median(&src, 4, &m, &count), 0);
+	assert_true(isnan(m));
+	assert_int_equal(count, 0);
+	/* a scan that fails, in the first pass or a later one */
+	for (int i = 0; i < 300; i++)
+		v[i] = i;
+	for (int at = 1; at <= 3; at++) {
+		vs = (struct vec_stream){v, 300, 0, at};
+		assert_int_equal(fsc_stream_median(&src, 4, &m, NULL), -EIO);
+		assert_true(isnan(m));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -440,6 +535,8 @@ int main(void)
 	        cmocka_unit_test(fsc_kth_smallest__no_answer_for_bad_input),
 	        cmocka_unit_test(fsc_kth_smallest__large_adversarial_orders),
 	        cmocka_unit_test(fsc_mad__scaled_and_input_untouched),
+	        cmocka_unit_test(fsc_stream_median__matches_fsc_median),
+	        cmocka_unit_test(fsc_stream_median__empty_and_errors),
 	};
 
 	return cmocka_run_group_tests(tests, 0, 0);
