@@ -121,6 +121,31 @@ int fsc_attrib_analyze(const double *m, int n, int higher_is_better,
                        const struct fsc_attrib_params *p, struct fsc_anomaly *out, size_t max_out,
                        size_t *nout, int *ambiguous);
 
+/* A matrix read a line at a time (one that may live on disk): line(arg,
+ * dim, i, out) fills out[0..n) with row i (dim 0: cells i -> j) or column
+ * i (dim 1: cells j -> i), NaN where not measured; 0 or a negative errno
+ * (logged by the source). */
+struct fsc_attrib_src {
+	int n;
+	int (*line)(void *arg, int dim, int i, double *out);
+	void *arg;
+};
+
+/* fsc_attrib_analyze over a source, in O(n) memory (see analysis.c): every
+ * anomaly found goes to found(arg, a), unsorted; *nfound = how many.  Each
+ * median-polish sweep reads every row and every column once; the centre
+ * and the noise scale are exact medians over all cells, streamed in a few
+ * more passes over the rows (fsc_stream_median).  The figures are bit for
+ * bit those of fsc_attrib_analyze on the same matrix in memory.  Returns
+ * as fsc_attrib_analyze does, or the source's error. */
+int fsc_attrib_scan(const struct fsc_attrib_src *m, int higher_is_better,
+                    const struct fsc_attrib_params *p,
+                    void (*found)(void *arg, const struct fsc_anomaly *a), void *arg,
+                    size_t *nfound);
+
+/* fsc_attrib_analyze's order of anomalies, for qsort. */
+int fsc_anomaly_cmp(const void *a, const void *b);
+
 /* Record a re-measurement of a suspect (serial, no contention): `value` is
  * the re-measured link, or for a node the median of its re-measured links
  * on the slow side.  It is compared with `reference` (a healthy pair

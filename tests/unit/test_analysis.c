@@ -313,8 +313,7 @@ static void fsc_attrib_analyze__noise_no_false_positive(void **state)
  * node threshold) and its residual is not past the link threshold.  As a
  * candidate it is past 0.3x against the centre with no node candidate at
  * either end: it must be among the candidates, the worst first. */
-static void fsc_attrib_analyze__cell_absorbed_by_sub_threshold_effects_is_a_candidate(
-        void **state)
+static void fsc_attrib_analyze__cell_absorbed_by_sub_threshold_effects_is_a_candidate(void **state)
 {
 	const double m[25] = {NAN,   0.603, 0.527, 1.006, 0.902, 0.554, NAN,   1.406, 0.917,
 	                      0.091, 0.101, 0.322, NAN,   0.132, 0.605, 0.237, 0.228, 0.053,
@@ -687,10 +686,130 @@ static void fsc_anomaly_format__lines(void **state)
 	assert_string_equal(buf, "link h0");
 }
 
+/* ---- fsc_attrib_scan: the matrix read a line at a time ---- */
+
+/* A source holding the matrix transposed (column-major), so a row of the
+ * matrix is a column of what it holds: it must give what the row-major
+ * matrix gives.  Counts lines read; fails the fail_at-th read. */
+struct tsrc {
+	const double *t; /* t[j * n + i] = cell i -> j */
+	int n, reads, fail_at;
+};
+
+static int tsrc_line(void *arg, int dim, int i, double *out)
+{
+	struct tsrc *s = arg;
+
+	if (++s->reads == s->fail_at)
+		return -EIO;
+	for (int j = 0; j < s->n; j++)
+		out[j] = dim ? s->t[(size_t)i * s->n + j] : s->t[(size_t)j * s->n + i];
+	return 0;
+}
+
+struct found {
+	struct fsc_anomaly a[4 * NMAX * NMAX];
+	size_t n;
+};
+
+static void found_add(void *arg, const struct fsc_anomaly *a)
+{
+	struct found *f = arg;
+
+	f->a[f->n++] = *a;
+}
+
+static void fsc_attrib_scan__transposed_source_same_figures(void **state)
+{
+	static double m[NMAX * NMAX], t[NMAX * NMAX];
+	static struct fsc_anomaly want[4 * NMAX * NMAX];
+	static struct found got;
+	struct fsc_attrib_params p;
+	struct fabric f;
+	size_t nwant, nf;
+
+	(void)state;
+	fsc_attrib_params_default(&p);
+	p.candidates = 1;
+	for (int n = 3; n <= 12; n += 3)
+		for (int hib = 0; hib < 2; hib++) {
+			struct tsrc ts = {t, n, 0, 0};
+			struct fsc_attrib_src src = {n, tsrc_line, &ts};
+
+			fabric_init(&f, n);
+			f.out[1] = 0.3;
+			f.link[n - 1][0] = 0.2;
+			fabric_matrix(&f, 0.3, 11 + (uint64_t)n, m);
+			m[2] = NAN; /* one cell not measured */
+			for (int i = 0; i < n; i++)
+				for (int j = 0; j < n; j++)
+					t[j * n + i] = hib ? m[i * n + j] : 1 / m[i * n + j];
+			for (int i = 0; i < n * n; i++)
+				m[i] = t[(i % n) * n + i / n];
+			assert_int_equal(fsc_attrib_analyze(m, n, hib, &p, want, 4 * NMAX * NMAX,
+			                                    &nwant, NULL),
+			                 0);
+			got.n = 0;
+			assert_int_equal(fsc_attrib_scan(&src, hib, &p, found_add, &got, &nf), 0);
+			assert_int_equal(nf, nwant);
+			assert_int_equal(got.n, nwant);
+			assert_true(nwant >= 1);
+			qsort(got.a, got.n, sizeof(got.a[0]), fsc_anomaly_cmp);
+			/* every figure bit for bit */
+			for (size_t k = 0; k < nwant; k++) {
+				const struct fsc_anomaly *x = &got.a[k], *y = &want[k];
+
+				assert_int_equal(x->kind, y->kind);
+				assert_int_equal(x->src, y->src);
+				assert_int_equal(x->dst, y->dst);
+				assert_int_equal(x->slow_row * 2 + x->slow_col,
+				                 y->slow_row * 2 + y->slow_col);
+				assert_int_equal(x->significant, y->significant);
+				assert_memory_equal(&x->measured, &y->measured, sizeof(double));
+				assert_memory_equal(&x->expected, &y->expected, sizeof(double));
+				assert_memory_equal(&x->ratio, &y->ratio, sizeof(double));
+				assert_memory_equal(&x->row_ratio, &y->row_ratio, sizeof(double));
+				assert_memory_equal(&x->col_ratio, &y->col_ratio, sizeof(double));
+				assert_memory_equal(&x->sigmas, &y->sigmas, sizeof(double));
+			}
+			/* reads are whole passes over lines, never per cell */
+			assert_int_equal(ts.reads % n, 0);
+		}
+}
+
+static void fsc_attrib_scan__source_errors_propagate(void **state)
+{
+	static double t[NMAX * NMAX];
+	static struct found got;
+	struct fabric f;
+	size_t nf;
+	int n = 6;
+
+	(void)state;
+	fabric_init(&f, n);
+	fabric_matrix(&f, 0.2, 5, t);
+	for (int at = 1; at <= 4 * n; at += n - 1) {
+		struct tsrc ts = {t, n, 0, at};
+		struct fsc_attrib_src src = {n, tsrc_line, &ts};
+
+		got.n = 0;
+		assert_int_equal(fsc_attrib_scan(&src, 1, NULL, found_add, &got, &nf), -EIO);
+	}
+	/* no line reader, or too small */
+	{
+		struct fsc_attrib_src bad = {n, NULL, NULL}, one = {1, tsrc_line, NULL};
+
+		assert_int_equal(fsc_attrib_scan(&bad, 1, NULL, found_add, &got, &nf), -EINVAL);
+		assert_int_equal(fsc_attrib_scan(&one, 1, NULL, found_add, &got, &nf), -EINVAL);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(fsc_attrib_params_default__values),
+	        cmocka_unit_test(fsc_attrib_scan__transposed_source_same_figures),
+	        cmocka_unit_test(fsc_attrib_scan__source_errors_propagate),
 	        cmocka_unit_test(fsc_attrib_analyze__one_slow_node_exact),
 	        cmocka_unit_test(fsc_attrib_analyze__one_slow_node_noisy),
 	        cmocka_unit_test(fsc_attrib_analyze__slow_sender_only),
