@@ -59,6 +59,7 @@ struct pairs_settings {
 	int64_t window, repeats, lat_iters, confirm;
 	bool per_rank, fail_on_anomaly;
 	double bw_ratio, lat_ratio;
+	int store; /* enum fsc_matrix_store_kind: the order of its choices */
 };
 
 static const struct fsc_opt pairs_opts[] = {
@@ -106,6 +107,11 @@ static const struct fsc_opt pairs_opts[] = {
          "CSV matrices as <prefix>.<fabric>.bw.csv and .lat.csv (default prefix: the results "
          "path without .json; 'none': no CSV)",
          0, 0, 0, FSC_AT_STRING(struct pairs_settings, csv)},
+        {"pairs-store", 0, FSC_OPT_CHOICE, "auto",
+         "where rank 0 keeps the matrix: memory, disk (a file in $TMPDIR, else /tmp, removed at "
+         "the end; O(nodes) memory), or auto (disk when the matrices in memory would pass "
+         "256 MiB, about 2,590 nodes)",
+         "auto|memory|disk", 0, 0, FSC_AT_CHOICE(struct pairs_settings, store)},
         {"topology", 0, FSC_OPT_STRING, 0,
          "network topology: a Slurm topology.conf file or fattree:hosts=N,leaf=K[,oversub=X]; "
          "the record gives each host's leaf, the terminal groups hosts by leaf and shows each "
@@ -125,6 +131,7 @@ struct pairs_opt {
 	double bw_ratio, lat_ratio;
 	const char *csv;
 	const char *topology;
+	enum fsc_matrix_store_kind store;
 };
 
 struct pairs_state {
@@ -168,6 +175,7 @@ static int opt_read(struct pairs_opt *o, const struct fsc_config *cfg, char *err
 	o->csv = p.csv;
 	o->topology = p.topology;
 	o->fail_on_anomaly = p.fail_on_anomaly;
+	o->store = (enum fsc_matrix_store_kind)p.store;
 	if (!o->schedule)
 		o->schedule = "concurrent";
 	if (!o->bw_bytes)
@@ -253,6 +261,7 @@ static int pairs_open(struct fsc_runner *r, struct fsc_pctx *c, struct fsc_matri
 	set->csv = s->o.csv;
 	set->topology = s->o.topology;
 	set->fail_on_anomaly = s->o.fail_on_anomaly;
+	set->store = s->o.store;
 	snprintf(set->method, sizeof(set->method),
 	         "bandwidth %zu B x window %zu, median of %llu; latency %zu B, p50 of %llu half "
 	         "round trips",

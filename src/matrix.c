@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "analysis.h"
@@ -114,7 +115,7 @@ struct mx {
 
 	/* rank 0 */
 	struct fsc_matrix_store st;
-	const double *bw, *lat; /* the store's dense figures */
+	const char *store_kind; /* the record's "store" */
 	/* A store error, agreed at the next step's agreement (no collective
 	 * of its own; the step after it is measured in vain). */
 	int pending;
@@ -216,11 +217,392 @@ int fsc_matrix_store_dense(struct fsc_matrix_store *s, int n)
 	return 0;
 }
 
+/* ---- the disk store ---- */
+
+/* A cell is a record of its FSC_MATRIX_FIGS figures, cells in row-major
+ * order, so that a put is one write (a round of a 10,000-node matrix puts
+ * one cell in each row: 10,000 writes of 40 bytes).  Figures are stored as
+ * their bits XOR a quiet NaN's, so that a hole of the sparse file (zeros)
+ * reads as NaN: not measured. */
+#define FILE_NAN_BITS 0x7ff8000000000000ull
+
+struct filestore {
+	int n, fd;
+	char dir[4096];
+	uint64_t *row; /* [FIGS n]: the cached row, encoded */
+	uint64_t *io;  /* [FIGS n]: one row read for lines */
+	int crow, dirty, last_src;
+	int failed; /* an I/O error was logged */
+};
+
+static uint64_t cell_enc(double v)
+{
+	uint64_t u;
+
+	memcpy(&u, &v, sizeof(u));
+	return u ^ FILE_NAN_BITS;
+}
+
+static double cell_dec(uint64_t u)
+{
+	double v;
+
+	u ^= FILE_NAN_BITS;
+	memcpy(&v, &u, sizeof(v));
+	return v;
+}
+
+static off_t file_at(const struct filestore *fs, int src, int dst)
+{
+	return (off_t)(((uint64_t)src * (uint64_t)fs->n + (uint64_t)dst) * FSC_MATRIX_FIGS *
+	               sizeof(uint64_t));
+}
+
+static int file_io_fail(struct filestore *fs, const char *what, int err)
+{
+	if (!fs->failed)
+		fsc_error("matrix: cannot %s the disk store in %s: %s (set TMPDIR to a file system "
+		          "with room, or --pairs-store memory)",
+		          what, fs->dir, strerror(err));
+	fs->failed = 1;
+	return -err;
+}
+
+/* Whole reads and writes (a short read past the end is a hole: zeros). */
+static int file_pread(struct filestore *fs, void *buf, size_t len, off_t at)
+{
+	char *p = buf;
+
+	while (len) {
+		ssize_t k = pread(fs->fd, p, len, at);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return file_io_fail(fs, "read", errno);
+		if (k == 0) {
+			memset(p, 0, len);
+			return 0;
+		}
+		p += k;
+		len -= (size_t)k;
+		at += k;
+	}
+	return 0;
+}
+
+static int file_pwrite(struct filestore *fs, const void *buf, size_t len, off_t at)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t k = pwrite(fs->fd, p, len, at);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return file_io_fail(fs, "write", k < 0 ? errno : ENOSPC);
+		p += k;
+		len -= (size_t)k;
+		at += k;
+	}
+	return 0;
+}
+
+static size_t row_bytes(const struct filestore *fs)
+{
+	return (size_t)fs->n * FSC_MATRIX_FIGS * sizeof(uint64_t);
+}
+
+static int file_flush(struct filestore *fs)
+{
+	if (!fs->dirty)
+		return 0;
+	fs->dirty = 0;
+	return file_pwrite(fs, fs->row, row_bytes(fs), file_at(fs, fs->crow, 0));
+}
+
+/* Make row src the cached one (written back first when dirty). */
+static int file_cache(struct filestore *fs, int src)
+{
+	int rc = file_flush(fs);
+
+	fs->crow = -1;
+	if (!rc)
+		rc = file_pread(fs, fs->row, row_bytes(fs), file_at(fs, src, 0));
+	if (!rc)
+		fs->crow = src;
+	return rc;
+}
+
+static void cell_enc_figs(const struct fsc_matrix_cell *c, uint64_t v[FSC_MATRIX_FIGS])
+{
+	v[FSC_MATRIX_BW] = cell_enc(c->bw_med);
+	v[FSC_MATRIX_BW_MIN] = cell_enc(c->bw_min);
+	v[FSC_MATRIX_BW_MAX] = cell_enc(c->bw_max);
+	v[FSC_MATRIX_LAT] = cell_enc(c->lat_p50);
+	v[FSC_MATRIX_LAT_P99] = cell_enc(c->lat_p99);
+}
+
+static int file_put(void *impl, int src, int dst, const struct fsc_matrix_cell *c)
+{
+	struct filestore *fs = impl;
+	uint64_t v[FSC_MATRIX_FIGS];
+	int rc = 0;
+
+	cell_enc_figs(c, v);
+	/* a second put in a row to the same row: a row streamed in, cached */
+	if (src != fs->crow && src == fs->last_src)
+		rc = file_cache(fs, src);
+	fs->last_src = src;
+	if (rc)
+		return rc;
+	if (src == fs->crow) {
+		memcpy(fs->row + (size_t)dst * FSC_MATRIX_FIGS, v, sizeof(v));
+		fs->dirty = 1;
+		return 0;
+	}
+	return file_pwrite(fs, v, sizeof(v), file_at(fs, src, dst));
+}
+
+static double file_get(void *impl, int src, int dst, enum fsc_matrix_fig f)
+{
+	struct filestore *fs = impl;
+	uint64_t u;
+
+	if (src == fs->crow)
+		return cell_dec(fs->row[(size_t)dst * FSC_MATRIX_FIGS + f]);
+	if (file_pread(fs, &u, sizeof(u), file_at(fs, src, dst) + (off_t)(f * sizeof(u))))
+		return NAN;
+	return cell_dec(u);
+}
+
+/* Rows: one read of each row's records; columns: one read per row of the
+ * block's records. */
+static int file_lines(void *impl, enum fsc_matrix_fig f, int dim, int first, int count, double *out)
+{
+	struct filestore *fs = impl;
+	size_t n = (size_t)fs->n;
+	int rc = file_flush(fs);
+
+	for (int k = 0; !dim && !rc && k < count; k++) {
+		rc = file_pread(fs, fs->io, row_bytes(fs), file_at(fs, first + k, 0));
+		for (size_t j = 0; !rc && j < n; j++)
+			out[(size_t)k * n + j] = cell_dec(fs->io[j * FSC_MATRIX_FIGS + f]);
+	}
+	for (size_t i = 0; dim && i < n && !rc; i++) {
+		rc = file_pread(fs, fs->io, (size_t)count * FSC_MATRIX_FIGS * sizeof(uint64_t),
+		                file_at(fs, (int)i, first));
+		for (int k = 0; !rc && k < count; k++)
+			out[(size_t)k * n + i] = cell_dec(fs->io[(size_t)k * FSC_MATRIX_FIGS + f]);
+	}
+	return rc;
+}
+
+static void file_destroy(void *impl)
+{
+	struct filestore *fs = impl;
+
+	if (!fs)
+		return;
+	if (fs->fd >= 0)
+		close(fs->fd); /* unlinked at creation: this removes it */
+	free(fs->row);
+	free(fs->io);
+	free(fs);
+}
+
+static const struct fsc_matrix_store_ops file_ops = {
+        .put = file_put,
+        .get = file_get,
+        .lines = file_lines,
+        .destroy = file_destroy,
+};
+
+double fsc_matrix_dense_bytes(int n)
+{
+	return (double)FSC_MATRIX_FIGS * (double)n * (double)n * sizeof(double);
+}
+
+int fsc_matrix_store_file(struct fsc_matrix_store *s, int n, const char *dir)
+{
+	struct filestore *fs = calloc(1, sizeof(*fs));
+	double need = fsc_matrix_dense_bytes(n), room;
+	char path[4200];
+	struct statvfs sv;
+	int rc = 0;
+
+	memset(s, 0, sizeof(*s));
+	if (!dir || !dir[0])
+		dir = getenv("TMPDIR");
+	if (!dir || !dir[0])
+		dir = "/tmp";
+	if (!fs) {
+		fsc_error("matrix: out of memory for the disk store");
+		return -ENOMEM;
+	}
+	fs->fd = -1;
+	fs->crow = fs->last_src = -1;
+	snprintf(fs->dir, sizeof(fs->dir), "%s", dir);
+	fs->row = malloc((size_t)n * FSC_MATRIX_FIGS * sizeof(*fs->row));
+	fs->io = malloc((size_t)n * FSC_MATRIX_FIGS * sizeof(*fs->io));
+	if (!fs->row || !fs->io) {
+		fsc_error("matrix: out of memory for the disk store's rows of %d cells", n);
+		rc = -ENOMEM;
+		goto fail;
+	}
+	snprintf(path, sizeof(path), "%s/fabscope-matrix-XXXXXX", dir);
+	fs->fd = mkstemp(path);
+	if (fs->fd < 0) {
+		rc = -errno;
+		fsc_error("matrix: cannot create the disk store in '%s': %s (set TMPDIR to a "
+		          "writable directory, or --pairs-store memory)",
+		          dir, strerror(-rc));
+		goto fail;
+	}
+	unlink(path);
+	if (fstatvfs(fs->fd, &sv) == 0) {
+		room = (double)sv.f_bavail * (double)sv.f_frsize;
+		if (room < need) {
+			fsc_error("matrix: the disk store of %d x %d cells needs %.3g GB in '%s', "
+			          "which has %.3g GB free (set TMPDIR to a larger file system, or "
+			          "--pairs-store memory)",
+			          n, n, need / 1e9, dir, room / 1e9);
+			rc = -ENOSPC;
+			goto fail;
+		}
+	}
+	if (ftruncate(fs->fd, (off_t)need)) {
+		rc = -errno;
+		fsc_error("matrix: cannot size the disk store in '%s' to %.3g GB: %s", dir,
+		          need / 1e9, strerror(-rc));
+		goto fail;
+	}
+	fs->n = n;
+	s->ops = &file_ops;
+	s->impl = fs;
+	s->n = n;
+	return 0;
+fail:
+	file_destroy(fs);
+	return rc;
+}
+
+int fsc_matrix_store_lines(const struct fsc_matrix_store *s, enum fsc_matrix_fig f, int dim,
+                           int first, int count, double *out)
+{
+	size_t n = (size_t)s->n;
+	const double *d;
+
+	if (s->ops->lines)
+		return s->ops->lines(s->impl, f, dim, first, count, out);
+	d = s->ops->dense ? s->ops->dense(s->impl, f) : NULL;
+	for (int k = 0; k < count; k++)
+		for (size_t j = 0; j < n; j++) {
+			size_t a = (size_t)(first + k), at = dim ? j * n + a : a * n + j;
+
+			out[(size_t)k * n + j] = d     ? d[at]
+			                         : dim ? s->ops->get(s->impl, (int)j, (int)a, f)
+			                               : s->ops->get(s->impl, (int)a, (int)j, f);
+		}
+	return 0;
+}
+
 void fsc_matrix_store_fini(struct fsc_matrix_store *s)
 {
 	if (s->ops && s->ops->destroy)
 		s->ops->destroy(s->impl);
 	memset(s, 0, sizeof(*s));
+}
+
+/* ---- reading the matrix on rank 0 ---- */
+
+/* Columns read per block: a block is at most this many cells (8 MiB). */
+#define MX_BLOCK_CELLS (1 << 20)
+
+/* Lines of one figure of the store for a pass in line order: rows one at
+ * a time, columns in blocks (a disk store reads a block of columns with
+ * one read per row). */
+struct mx_lines {
+	const struct fsc_matrix_store *st;
+	enum fsc_matrix_fig f;
+	int dim, block, first, count;
+	double *buf;
+};
+
+static int lines_open(struct mx_lines *L, const struct fsc_matrix_store *st, enum fsc_matrix_fig f,
+                      int dim)
+{
+	int n = st->n, b = dim ? MX_BLOCK_CELLS / n : 1;
+
+	if (b < 1)
+		b = 1;
+	if (b > n)
+		b = n;
+	*L = (struct mx_lines){st, f, dim, b, 0, 0, malloc((size_t)b * (size_t)n * sizeof(double))};
+	if (!L->buf) {
+		fsc_error("matrix: out of memory for %d lines of %d cells", b, n);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void lines_close(struct mx_lines *L)
+{
+	free(L->buf);
+	L->buf = NULL;
+}
+
+/* Line i (n cells), or NULL with *rc set. */
+static const double *lines_get(struct mx_lines *L, int i, int *rc)
+{
+	size_t n = (size_t)L->st->n;
+
+	if (i < L->first || i >= L->first + L->count) {
+		int k = L->st->n - i < L->block ? L->st->n - i : L->block;
+
+		L->count = 0;
+		*rc = fsc_matrix_store_lines(L->st, L->f, L->dim, i, k, L->buf);
+		if (*rc)
+			return NULL;
+		L->first = i;
+		L->count = k;
+	}
+	return L->buf + (size_t)(i - L->first) * n;
+}
+
+/* The store as the attribution's source (analysis.h). */
+struct mx_src {
+	struct mx_lines rows, cols;
+	struct fsc_attrib_src src;
+};
+
+static int mx_src_line(void *arg, int dim, int i, double *out)
+{
+	struct mx_src *m = arg;
+	int rc = 0;
+	const double *l = lines_get(dim ? &m->cols : &m->rows, i, &rc);
+
+	if (l)
+		memcpy(out, l, (size_t)m->src.n * sizeof(*out));
+	return rc;
+}
+
+static int mx_src_open(struct mx_src *m, const struct fsc_matrix_store *st, enum fsc_matrix_fig f)
+{
+	int rc = lines_open(&m->rows, st, f, 0);
+
+	m->cols.buf = NULL;
+	if (!rc)
+		rc = lines_open(&m->cols, st, f, 1);
+	m->src = (struct fsc_attrib_src){st->n, mx_src_line, m};
+	return rc;
+}
+
+static void mx_src_close(struct mx_src *m)
+{
+	lines_close(&m->rows);
+	lines_close(&m->cols);
 }
 
 /* ---- nodes ---- */
@@ -394,29 +776,26 @@ static json_t *num_or_null(double v)
 static json_t *json_matrix(const struct fsc_matrix_store *st, enum fsc_matrix_fig f)
 {
 	json_t *rows = json_array();
+	struct mx_lines L;
+	int rc = lines_open(&L, st, f, 0);
 
-	for (int i = 0; i < st->n; i++) {
+	for (int i = 0; i < st->n && !rc; i++) {
+		const double *l = lines_get(&L, i, &rc);
 		json_t *row = json_array();
 
-		for (int j = 0; j < st->n; j++)
-			json_array_append_new(
-			        row, i == j ? json_null()
-			                    : num_or_null(st->ops->get(st->impl, i, j, f)));
+		for (int j = 0; l && j < st->n; j++)
+			json_array_append_new(row, i == j ? json_null() : num_or_null(l[j]));
 		json_array_append_new(rows, row);
 	}
+	lines_close(&L);
 	return rows;
 }
 
-/* The measured off-diagonal cells of m into out; returns how many. */
-static size_t cells(const double *m, int n, double *out)
+/* A matrix too large for the record in full (FSC_MATRIX_MEMORY_MAX): it
+ * holds per-node summaries and the worst cells instead. */
+static int mx_big(int n)
 {
-	size_t k = 0;
-
-	for (int i = 0; i < n; i++)
-		for (int j = 0; j < n; j++)
-			if (i != j && !isnan(m[(size_t)i * n + j]))
-				out[k++] = m[(size_t)i * n + j];
-	return k;
+	return fsc_matrix_dense_bytes(n) > FSC_MATRIX_MEMORY_MAX;
 }
 
 struct spread {
@@ -424,25 +803,66 @@ struct spread {
 	double median, min, max, mad;
 };
 
-static void spread_of(const double *m, int n, struct spread *sp)
+/* The measured off-diagonal cells of a figure, row by row, as a stream
+ * (stats.h): their values, or their distances to `centre`. */
+struct cell_stream {
+	struct mx_lines L;
+	int dev;
+	double centre;
+};
+
+static int cell_scan(void *arg, void (*emit)(void *, double), void *sel)
 {
-	size_t nn = (size_t)n * n;
-	double *v = malloc(nn * sizeof(*v)), *w = malloc(nn * sizeof(*w));
+	struct cell_stream *c = arg;
+	int n = c->L.st->n, rc = 0;
+
+	for (int i = 0; i < n; i++) {
+		const double *l = lines_get(&c->L, i, &rc);
+
+		if (!l)
+			return rc;
+		for (int j = 0; j < n; j++)
+			if (j != i && !isnan(l[j]))
+				emit(sel, c->dev ? fabs(l[j] - c->centre) : l[j]);
+	}
+	return 0;
+}
+
+/* Median, min, max and MAD of the measured cells (the MAD scaled as
+ * fsc_mad does), streamed: O(n) memory. */
+static int spread_of(const struct fsc_matrix_store *st, enum fsc_matrix_fig f, struct spread *sp)
+{
+	struct cell_stream c = {.dev = 0};
+	struct fsc_stream_src src = {cell_scan, &c};
+	size_t cap = 4 * (size_t)st->n + 65536;
+	uint64_t k = 0;
+	int n = st->n, rc = lines_open(&c.L, st, f, 0);
 
 	memset(sp, 0, sizeof(*sp));
 	sp->median = sp->min = sp->max = sp->mad = NAN;
-	if (v && w && (sp->cells = cells(m, n, v))) {
-		sp->min = sp->max = v[0];
-		for (size_t i = 1; i < sp->cells; i++) {
-			sp->min = fmin(sp->min, v[i]);
-			sp->max = fmax(sp->max, v[i]);
+	for (int i = 0; i < n && !rc; i++) {
+		const double *l = lines_get(&c.L, i, &rc);
+
+		for (int j = 0; l && j < n; j++) {
+			if (j == i || isnan(l[j]))
+				continue;
+			sp->min = sp->cells ? fmin(sp->min, l[j]) : l[j];
+			sp->max = sp->cells ? fmax(sp->max, l[j]) : l[j];
+			sp->cells++;
 		}
-		memcpy(w, v, sp->cells * sizeof(*v));
-		sp->median = fsc_median(w, sp->cells);
-		sp->mad = fsc_mad(v, sp->cells, sp->median, w);
 	}
-	free(v);
-	free(w);
+	if (!rc && sp->cells) {
+		if (cap > sp->cells)
+			cap = sp->cells;
+		rc = fsc_stream_median(&src, cap, &sp->median, &k);
+		c.dev = 1;
+		c.centre = sp->median;
+		if (!rc)
+			rc = fsc_stream_median(&src, cap, &sp->mad, &k);
+		sp->mad *= 1.4826; /* as fsc_mad scales it */
+	}
+	lines_close(&c.L);
+	return rc;
 }
 
 static json_t *spread_json(const struct spread *sp)
@@ -460,26 +880,32 @@ static void record_matrices(struct mx *s, uint64_t done)
 	json_t *rec = s->rec;
 
 	json_object_set_new(rec, "rounds_done", json_integer((json_int_t)done));
+	json_object_set_new(rec, "wrong", json_integer((json_int_t)s->wrong));
+	if (mx_big(s->n))
+		return; /* per_node and worst_cells at the end instead */
 	json_object_set_new(rec, "bw_GBps", json_matrix(&s->st, FSC_MATRIX_BW));
 	json_object_set_new(rec, "bw_min_GBps", json_matrix(&s->st, FSC_MATRIX_BW_MIN));
 	json_object_set_new(rec, "bw_max_GBps", json_matrix(&s->st, FSC_MATRIX_BW_MAX));
 	json_object_set_new(rec, "lat_us", json_matrix(&s->st, FSC_MATRIX_LAT));
 	json_object_set_new(rec, "lat_p99_us", json_matrix(&s->st, FSC_MATRIX_LAT_P99));
-	json_object_set_new(rec, "wrong", json_integer((json_int_t)s->wrong));
 }
 
-/* Rank 0: rewrite the results file (every round for small matrices, at
- * most every MX_STREAM_NS for big ones, always when forced). */
-static void stream(struct mx *s, int force)
+/* Rank 0: rewrite the results file with the matrices so far (every round
+ * for small matrices, at most every MX_STREAM_NS for big ones, always when
+ * forced).  The record's matrices are built only then: rebuilding them
+ * every round cost O(n^2) a round, hours at 1,000 nodes. */
+static void stream(struct mx *s, uint64_t done, int force)
 {
 	const char *path = s->r->res ? fsc_results_path(s->r->res) : 0;
 	uint64_t now = fsc_time_real_ns();
 
+	json_object_set_new(s->rec, "rounds_done", json_integer((json_int_t)done));
 	if (!path)
 		return;
 	if (!force && s->n > MX_STREAM_BIG_N && now - s->last_write_ns < MX_STREAM_NS)
 		return;
 	s->last_write_ns = now;
+	record_matrices(s, done);
 	fsc_json_write_atomic(fsc_results_doc(s->r->res), path);
 }
 
@@ -718,50 +1144,69 @@ size_t fsc_matrix_retest_budget(size_t c)
 	return b < c ? b : c;
 }
 
+/* The most severe MX_MAX_SUSPECTS anomalies of each kind of significance
+ * ([0] significant, [1] not) in fsc_attrib_analyze's order: all that
+ * suspects_find can keep, whatever the number of candidates. */
+struct top_anoms {
+	struct fsc_anomaly v[2][MX_MAX_SUSPECTS];
+	size_t n[2];
+};
+
+static void top_add(void *arg, const struct fsc_anomaly *a)
+{
+	struct top_anoms *t = arg;
+	struct fsc_anomaly *v = t->v[!a->significant];
+	size_t *n = &t->n[!a->significant], k;
+
+	if (*n == MX_MAX_SUSPECTS && fsc_anomaly_cmp(a, &v[*n - 1]) >= 0)
+		return;
+	k = *n < MX_MAX_SUSPECTS ? (*n)++ : MX_MAX_SUSPECTS - 1;
+	for (; k > 0 && fsc_anomaly_cmp(a, &v[k - 1]) < 0; k--)
+		v[k] = v[k - 1];
+	v[k] = *a;
+}
+
 /* Rank 0: analyse both matrices into v (capacity 2 * MX_MAX_SUSPECTS):
  * per matrix, every significant candidate, then the worst others within
  * fsc_matrix_retest_budget(), in fsc_attrib_analyze's order (nodes, then links, the
- * most severe first). */
+ * most severe first).  The matrices are read from the store (O(n)). */
 static int suspects_find(struct mx *s, const struct fsc_attrib_params *prm, struct mx_anom *v,
                          size_t *nv)
 {
 	struct fsc_attrib_params cp = *prm;
-	struct fsc_anomaly *a = 0;
-	size_t c, k;
-	int rc = 0;
+	struct top_anoms *t = malloc(sizeof(*t));
+	struct mx_src src;
+	size_t k;
+	int rc = t ? 0 : -ENOMEM;
 
 	*nv = 0;
 	cp.candidates = 1;
 	for (int hib = 1; hib >= 0 && !rc; hib--) {
-		const double *m = hib ? s->bw : s->lat;
 		size_t kept = 0, others = 0, budget;
 
-		rc = fsc_attrib_analyze(m, s->n, hib, &cp, 0, 0, &c, 0);
-		if (rc || !c)
+		t->n[0] = t->n[1] = 0;
+		rc = mx_src_open(&src, &s->st, hib ? FSC_MATRIX_BW : FSC_MATRIX_LAT);
+		if (!rc)
+			rc = fsc_attrib_scan(&src.src, hib, &cp, top_add, t, &k);
+		mx_src_close(&src);
+		if (rc || !k)
 			continue;
-		free(a);
-		a = malloc(c * sizeof(*a));
-		if (!a) {
-			fsc_error("matrix: out of memory for %zu candidates", c);
-			return -ENOMEM;
-		}
-		rc = fsc_attrib_analyze(m, s->n, hib, &cp, a, c, &k, 0);
 		budget = fsc_matrix_retest_budget(k);
-		for (int pass = 0; !rc && pass < 2; pass++)
-			for (size_t i = 0; i < k && kept < MX_MAX_SUSPECTS; i++) {
-				if (a[i].significant != !pass)
-					continue;
+		for (int pass = 0; pass < 2; pass++)
+			for (size_t i = 0; i < t->n[pass] && kept < MX_MAX_SUSPECTS; i++) {
 				if (pass && others++ >= budget)
 					break;
 				memset(&v[*nv], 0, sizeof(v[*nv]));
-				v[*nv].a = a[i];
+				v[*nv].a = t->v[pass][i];
 				v[*nv].hib = hib;
 				(*nv)++;
 				kept++;
 			}
 		s->candidates[hib] = k;
 	}
-	free(a);
+	if (rc == -ENOMEM)
+		fsc_error("matrix: out of memory for the attribution");
+	free(t);
 	return rc;
 }
 
@@ -1099,19 +1544,23 @@ static int csv_body(FILE *f, void *arg)
 	for (int c = 0; c < s->n; c++)
 		fprintf(f, ",%s", s->lay.labelp[c]);
 	fprintf(f, "\n");
-	for (int i = 0; i < s->n; i++) {
-		fprintf(f, "%s", s->lay.labelp[i]);
-		for (int c = 0; c < s->n; c++) {
-			double v = s->st.ops->get(s->st.impl, i, c, j->f);
+	struct mx_lines L;
+	int rc = lines_open(&L, &s->st, j->f, 0);
 
-			if (i == c || !isfinite(v))
+	for (int i = 0; i < s->n && !rc; i++) {
+		const double *l = lines_get(&L, i, &rc);
+
+		fprintf(f, "%s", s->lay.labelp[i]);
+		for (int c = 0; l && c < s->n; c++) {
+			if (i == c || !isfinite(l[c]))
 				fprintf(f, ",");
 			else
-				fprintf(f, ",%.6g", v);
+				fprintf(f, ",%.6g", l[c]);
 		}
 		fprintf(f, "\n");
 	}
-	return ferror(f) ? -EIO : 0;
+	lines_close(&L);
+	return rc ? rc : ferror(f) ? -EIO : 0;
 }
 
 static int csv_write(const struct mx *s, enum fsc_matrix_fig f, const char *path)
@@ -1165,18 +1614,71 @@ static void csv_all(struct mx *s)
 	json_object_set_new(s->rec, "csv", o);
 }
 
-/* Median of row i (dim 0) or column i (dim 1), NaN if none measured. */
-static double line_median(const double *m, int n, int i, int dim, double *tmp)
+/* Per node, the medians of its row (sends) and column (receives) of
+ * bandwidth and latency: NaN where none was measured. */
+enum { NM_BW_SEND, NM_BW_RECV, NM_LAT_SEND, NM_LAT_RECV, NM_FIGS };
+
+static int node_medians(const struct mx *s, double (*out)[NM_FIGS])
 {
-	size_t k = 0;
+	struct mx_lines L[NM_FIGS];
+	double *tmp = malloc((size_t)s->n * sizeof(*tmp));
+	int rc = tmp ? 0 : -ENOMEM;
 
-	for (int j = 0; j < n; j++) {
-		double v = dim ? m[(size_t)j * n + i] : m[(size_t)i * n + j];
+	for (int q = 0; q < NM_FIGS; q++)
+		L[q].buf = NULL;
+	for (int q = 0; q < NM_FIGS && !rc; q++)
+		rc = lines_open(&L[q], &s->st, q < NM_LAT_SEND ? FSC_MATRIX_BW : FSC_MATRIX_LAT,
+		                q % 2);
+	for (int i = 0; i < s->n && !rc; i++)
+		for (int q = 0; q < NM_FIGS && !rc; q++) {
+			const double *l = lines_get(&L[q], i, &rc);
+			size_t k = 0;
 
-		if (j != i && !isnan(v))
-			tmp[k++] = v;
+			for (int j = 0; l && j < s->n; j++)
+				if (j != i && !isnan(l[j]))
+					tmp[k++] = l[j];
+			out[i][q] = k ? fsc_median(tmp, k) : NAN;
+		}
+	for (int q = 0; q < NM_FIGS; q++)
+		lines_close(&L[q]);
+	free(tmp);
+	if (rc == -ENOMEM)
+		fsc_error("matrix: out of memory for the per-node medians");
+	return rc;
+}
+
+/* The k worst cells of a figure (lowest bandwidth, highest latency; ties
+ * in row-major order) into at[] (src * n + dst) and val[], worst first;
+ * returns how many, -errno on a read error. */
+static long worst_cells(const struct mx *s, enum fsc_matrix_fig fig, int hib, size_t k, size_t *at,
+                        double *val)
+{
+	struct mx_lines L;
+	size_t got = 0;
+	int rc = lines_open(&L, &s->st, fig, 0);
+
+	for (int i = 0; i < s->n && !rc; i++) {
+		const double *l = lines_get(&L, i, &rc);
+
+		for (int j = 0; l && j < s->n; j++) {
+			double v = l[j];
+			size_t p;
+
+			if (j == i || isnan(v))
+				continue;
+			if (got == k && !(hib ? v < val[k - 1] : v > val[k - 1]))
+				continue;
+			p = got < k ? got++ : k - 1;
+			for (; p > 0 && (hib ? v < val[p - 1] : v > val[p - 1]); p--) {
+				at[p] = at[p - 1];
+				val[p] = val[p - 1];
+			}
+			at[p] = (size_t)i * (size_t)s->n + (size_t)j;
+			val[p] = v;
+		}
 	}
-	return k ? fsc_median(tmp, k) : NAN;
+	lines_close(&L);
+	return rc ? rc : (long)got;
 }
 
 static void print_matrix(FILE *f, const struct mx *s, enum fsc_matrix_fig fig, const char *what)
@@ -1199,47 +1701,29 @@ static void print_matrix(FILE *f, const struct mx *s, enum fsc_matrix_fig fig, c
 	}
 }
 
-/* The MX_WORST worst cells of m (lowest bandwidth, highest latency). */
-static void print_worst(FILE *f, const struct mx *s, const double *m, int hib, double median)
+/* The MX_WORST worst cells (lowest bandwidth, highest latency). */
+static void print_worst(FILE *f, const struct mx *s, int hib, double median)
 {
-	size_t nn = (size_t)s->n * s->n;
-	char *used = calloc(nn, 1);
+	size_t at[MX_WORST];
+	double val[MX_WORST];
+	long k = worst_cells(s, hib ? FSC_MATRIX_BW : FSC_MATRIX_LAT, hib, MX_WORST, at, val);
 
-	if (!used)
-		return;
 	fprintf(f, "# worst links by %s:", hib ? "bandwidth" : "latency");
-	for (int w = 0; w < MX_WORST; w++) {
-		size_t best = nn;
-
-		for (size_t at = 0; at < nn; at++) {
-			double v = m[at];
-
-			if (used[at] || at / s->n == at % s->n || isnan(v))
-				continue;
-			if (best == nn || (hib ? v < m[best] : v > m[best]))
-				best = at;
-		}
-		if (best == nn)
-			break;
-		used[best] = 1;
-		fprintf(f, "%s %s->%s %.3g %s (%.2fx)", w ? "," : "", s->lay.labelp[best / s->n],
-		        s->lay.labelp[best % s->n], m[best], hib ? "GB/s" : "us", m[best] / median);
-	}
+	for (long w = 0; w < k; w++)
+		fprintf(f, "%s %s->%s %.3g %s (%.2fx)", w ? "," : "",
+		        s->lay.labelp[at[w] / (size_t)s->n], s->lay.labelp[at[w] % (size_t)s->n],
+		        val[w], hib ? "GB/s" : "us", val[w] / median);
 	fprintf(f, "\n");
-	free(used);
 }
 
 static void print_summary(struct mx *s, const struct spread *bw, const struct spread *lat,
-                          const struct mx_anom *v, size_t nv, const char *verdict)
+                          const struct mx_anom *v, size_t nv, const char *verdict,
+                          double (*med)[NM_FIGS])
 {
 	FILE *f = s->r->out;
-	double *tmp;
 	const char *what = s->lay.granularity;
 
-	if (!f)
-		return;
-	tmp = malloc((size_t)s->n * sizeof(*tmp));
-	if (!tmp)
+	if (!f || !med)
 		return;
 	fprintf(f, "#\n# fabric %s, pattern %s: %d %ss, schedule %s%s%s\n",
 	        s->c->fab ? s->c->fab->ops->name : "?", s->p->name, s->n, what, s->set.schedule,
@@ -1267,10 +1751,10 @@ static void print_summary(struct mx *s, const struct spread *bw, const struct sp
 				                             : "(not in the topology)");
 				shown = g;
 			}
-			br = line_median(s->bw, s->n, i, 0, tmp);
-			bc = line_median(s->bw, s->n, i, 1, tmp);
-			lr = line_median(s->lat, s->n, i, 0, tmp);
-			lc = line_median(s->lat, s->n, i, 1, tmp);
+			br = med[i][NM_BW_SEND];
+			bc = med[i][NM_BW_RECV];
+			lr = med[i][NM_LAT_SEND];
+			lc = med[i][NM_LAT_RECV];
 
 			fprintf(f,
 			        "  %-16.16s %9.3f (%5.2fx) %9.3f (%5.2fx) %9.2f (%5.2fx) %9.2f "
@@ -1278,8 +1762,8 @@ static void print_summary(struct mx *s, const struct spread *bw, const struct sp
 			        s->lay.labelp[i], br, br / bw->median, bc, bc / bw->median, lr,
 			        lr / lat->median, lc, lc / lat->median);
 		}
-	print_worst(f, s, s->bw, 1, bw->median);
-	print_worst(f, s, s->lat, 0, lat->median);
+	print_worst(f, s, 1, bw->median);
+	print_worst(f, s, 0, lat->median);
 	if (s->leaf_text)
 		fputs(s->leaf_text, f);
 	for (size_t i = 0, cleared = 0; i <= nv; i++) {
@@ -1315,7 +1799,6 @@ static void print_summary(struct mx *s, const struct spread *bw, const struct sp
 		any = 1;
 	}
 	fflush(f);
-	free(tmp);
 }
 
 /* ---- the driver ---- */
@@ -1335,6 +1818,7 @@ static json_t *record_start(struct mx *s, const struct fsc_pattern_ops *p,
 	json_object_set_new(rec, "labels", labels);
 	json_object_set_new(rec, "node_ranks", ranks);
 	json_object_set_new(rec, "schedule", json_string(s->set.schedule));
+	json_object_set_new(rec, "store", json_string(s->store_kind));
 	json_object_set_new(rec, "rounds", json_integer((json_int_t)fsc_sched_rounds(sched)));
 	json_object_set_new(rec, "pairs_per_round", json_integer(fsc_sched_pairs_per_round(sched)));
 	if (s->topo) {
@@ -1351,6 +1835,48 @@ static json_t *record_start(struct mx *s, const struct fsc_pattern_ops *p,
 		s->mp->record(s->ctx, rec);
 	json_object_set_new(rec, "bw_formula", json_string(p->bw_formula));
 	return rec;
+}
+
+/* Rank 0, for a matrix too large for the record (mx_big): per node its
+ * medians, and the MX_JSON_WORST worst cells of bandwidth and latency. */
+#define MX_JSON_WORST 64
+
+static int record_summaries(struct mx *s, double (*med)[NM_FIGS])
+{
+	static const char *const keys[NM_FIGS] = {"bw_send_GBps", "bw_recv_GBps", "lat_send_us",
+	                                          "lat_recv_us"};
+	json_t *per = json_array(), *worst = json_object();
+	size_t at[MX_JSON_WORST];
+	double val[MX_JSON_WORST];
+
+	for (int i = 0; i < s->n; i++) {
+		json_t *o = json_object();
+
+		for (int q = 0; q < NM_FIGS; q++)
+			json_object_set_new(o, keys[q], num_or_null(med[i][q]));
+		json_array_append_new(per, o);
+	}
+	json_object_set_new(s->rec, "per_node", per);
+	for (int hib = 1; hib >= 0; hib--) {
+		long k = worst_cells(s, hib ? FSC_MATRIX_BW : FSC_MATRIX_LAT, hib, MX_JSON_WORST,
+		                     at, val);
+		json_t *arr = json_array();
+
+		if (k < 0) {
+			json_decref(arr);
+			json_decref(worst);
+			return (int)k;
+		}
+		for (long w = 0; w < k; w++)
+			json_array_append_new(arr,
+			                      json_pack("{s:I, s:I, s:o}", "src",
+			                                (json_int_t)(at[w] / (size_t)s->n), "dst",
+			                                (json_int_t)(at[w] % (size_t)s->n), "value",
+			                                num_or_null(val[w])));
+		json_object_set_new(worst, hib ? "bandwidth" : "latency", arr);
+	}
+	json_object_set_new(s->rec, "worst_cells", worst);
+	return 0;
 }
 
 static void record_verdict(struct mx *s, const struct fsc_attrib_params *prm,
@@ -1479,8 +2005,8 @@ static int mx_topology(struct mx *s)
 static void mx_leaf_attrib(struct mx *s, const struct fsc_attrib_params *prm)
 {
 	struct fsc_tattr_params tp;
-
-	int nl = s->topo->nleaves, outside = 0, *lf = malloc((size_t)s->n * sizeof(*lf));
+	struct mx_lines L = {.buf = NULL};
+	int nl = s->topo->nleaves, outside = 0, *lf = malloc((size_t)s->n * sizeof(*lf)), rc = 0;
 	struct fsc_tattr *a = NULL;
 	struct fsc_tsusp su[64];
 	json_t *sum = json_array();
@@ -1507,10 +2033,13 @@ static void mx_leaf_attrib(struct mx *s, const struct fsc_attrib_params *prm)
 	 * some: an empty third leaf would hide that two leaves are two */
 	if (fsc_tattr_create(&a, s->n, lf, nl + (outside > 0), &tp))
 		goto out;
+	if (lines_open(&L, &s->st, FSC_MATRIX_BW, 0))
+		goto out;
 	for (int pass = 1; pass <= 2; pass++) {
 		for (int i = 0; i < s->n; i++)
 			for (int j = 0; j < s->n; j++) {
-				double v = s->bw[(size_t)i * s->n + j];
+				const double *l = lines_get(&L, i, &rc);
+				double v = l ? l[j] : NAN;
 
 				if (i == j || isnan(v))
 					continue;
@@ -1519,7 +2048,7 @@ static void mx_leaf_attrib(struct mx *s, const struct fsc_attrib_params *prm)
 				else
 					fsc_tattr_add2(a, i, j, v);
 			}
-		if (pass == 1 && fsc_tattr_fit(a))
+		if (rc || (pass == 1 && fsc_tattr_fit(a)))
 			goto out;
 	}
 	ns = fsc_tattr_decide(a, su, 64, NULL);
@@ -1545,6 +2074,7 @@ static void mx_leaf_attrib(struct mx *s, const struct fsc_attrib_params *prm)
 	s->tattr = a;
 	a = NULL;
 out:
+	lines_close(&L);
 	json_decref(sum);
 	fsc_tattr_free(a);
 	free(lf);
@@ -1729,6 +2259,22 @@ out:
 	return rc;
 }
 
+/* Rank 0: the pattern's store, else memory or disk as the settings ask
+ * (auto: disk above FSC_MATRIX_MEMORY_MAX of dense figures). */
+static int mx_store(struct mx *s)
+{
+	int disk = s->set.store == FSC_MATRIX_STORE_DISK ||
+	           (s->set.store == FSC_MATRIX_STORE_AUTO && mx_big(s->n));
+
+	if (s->mp->store) {
+		s->store_kind = "pattern";
+		return s->mp->store(s->ctx, s->n, &s->st);
+	}
+	s->store_kind = disk ? "disk" : "memory";
+	return disk ? fsc_matrix_store_file(&s->st, s->n, NULL)
+	            : fsc_matrix_store_dense(&s->st, s->n);
+}
+
 static int mx_open(struct mx *s)
 {
 	int rc = 0;
@@ -1777,8 +2323,7 @@ static int mx_open(struct mx *s)
 	rc = s->mp->setup(s->ctx, s->c, &s->lay);
 	if (rc || s->b->rank)
 		return rc;
-	rc = s->mp->store ? s->mp->store(s->ctx, s->n, &s->st)
-	                  : fsc_matrix_store_dense(&s->st, s->n);
+	rc = mx_store(s);
 	if (rc)
 		return rc;
 	if (!s->st.ops || !s->st.ops->put || !s->st.ops->get || s->st.n != s->n) {
@@ -1789,14 +2334,6 @@ static int mx_open(struct mx *s)
 		rc = mx_topology(s);
 		if (rc)
 			return rc;
-	}
-	/* Attribution and the terminal summary work on matrices in memory. */
-	s->bw = s->st.ops->dense ? s->st.ops->dense(s->st.impl, FSC_MATRIX_BW) : 0;
-	s->lat = s->st.ops->dense ? s->st.ops->dense(s->st.impl, FSC_MATRIX_LAT) : 0;
-	if (!s->bw || !s->lat) {
-		fsc_error("matrix: the store keeps no matrix in memory, which the attribution "
-		          "needs");
-		return -ENOTSUP;
 	}
 	return 0;
 }
@@ -1890,7 +2427,7 @@ int fsc_matrix_run(struct fsc_runner *r, const struct fsc_pattern_ops *p, struct
 	struct mx_anom *v = 0;
 	size_t nv = 0, nconf = 0;
 	uint64_t rounds, done = 0, t0 = fsc_time_real_ns();
-	int64_t outcome[2] = {0, 0};
+	int64_t outcome[3] = {0, 0, 0};
 	char err[256] = "", verdict[2048];
 	int rc;
 
@@ -1961,8 +2498,7 @@ int fsc_matrix_run(struct fsc_runner *r, const struct fsc_pattern_ops *p, struct
 		if (s.pending)
 			continue;
 		done = k + 1;
-		record_matrices(&s, done);
-		stream(&s, k + 1 == rounds);
+		stream(&s, done, k + 1 == rounds);
 		progress(&s, "round", k + 1, rounds, t0);
 	}
 	/* A store that failed in the last round fails the run on every rank. */
@@ -1994,27 +2530,48 @@ int fsc_matrix_run(struct fsc_runner *r, const struct fsc_pattern_ops *p, struct
 			json_object_set_new(s.rec, "reason", json_string(fsc_strerror(rc)));
 		} else {
 			struct spread bw, lat;
+			double(*med)[NM_FIGS] = NULL;
+			int big = mx_big(s.n), erc;
 
 			for (size_t i = 0; i < nv; i++)
 				nconf += v[i].confirmed && !v[i].dropped;
 			nconf += s.leaf_confirmed;
-			spread_of(s.bw, s.n, &bw);
-			spread_of(s.lat, s.n, &lat);
-			record_verdict(&s, &prm, v, nv, nconf, &bw, &lat, verdict, sizeof(verdict));
-			json_object_set_new(s.rec, "status",
-			                    json_string(s.wrong ? "wrong"
-			                                : nconf ? "anomaly"
-			                                        : "ok"));
-			csv_all(&s);
-			print_summary(&s, &bw, &lat, v, nv, verdict);
+			erc = spread_of(&s.st, FSC_MATRIX_BW, &bw);
+			if (!erc)
+				erc = spread_of(&s.st, FSC_MATRIX_LAT, &lat);
+			if (!erc && (r->out || big)) {
+				med = malloc((size_t)s.n * sizeof(*med));
+				erc = med ? node_medians(&s, med) : -ENOMEM;
+			}
+			if (!erc && big)
+				erc = record_summaries(&s, med);
+			if (erc) {
+				json_object_set_new(s.rec, "status", json_string("error"));
+				json_object_set_new(s.rec, "reason",
+				                    json_string(fsc_strerror(erc)));
+				outcome[2] = erc;
+			} else {
+				record_verdict(&s, &prm, v, nv, nconf, &bw, &lat, verdict,
+				               sizeof(verdict));
+				json_object_set_new(s.rec, "status",
+				                    json_string(s.wrong ? "wrong"
+				                                : nconf ? "anomaly"
+				                                        : "ok"));
+				csv_all(&s);
+				print_summary(&s, &bw, &lat, v, nv, verdict, med);
+			}
+			free(med);
 		}
-		stream(&s, 1);
+		stream(&s, done, 1);
 		outcome[0] = (int64_t)nconf;
 		outcome[1] = (int64_t)s.wrong;
 	}
-	/* Tallies are the same on every rank. */
+	/* Tallies are the same on every rank, and so is an error in reading
+	 * the store back on rank 0. */
 	if (!rc)
 		rc = fsc_boot_bcast(s.b, outcome, sizeof(outcome), 0);
+	if (!rc && outcome[2])
+		rc = (int)outcome[2];
 	if (rc) {
 		r->failed++;
 	} else {

@@ -25,11 +25,15 @@
  * cells of its own and size x max_local gathered ones, where max_local is
  * the most nodes one rank measures for (1 on a real fabric; n for a model
  * with every node on rank 0: O(n) either way).  Rank 0 also holds the
- * store.  What is still n x n on rank 0: the in-memory store
- * (fsc_matrix_store_dense), which the attribution, the spread and the
- * terminal summary read through `dense` (a store without one is refused
- * with -ENOTSUP), and the record's matrices (bw_GBps, ...), built from
- * `get`.  A streamed store needs aggregate summaries in their place.
+ * store: in memory (fsc_matrix_store_dense, n x n per figure) or on disk
+ * (fsc_matrix_store_file, O(n) in memory), chosen by the settings' `store`.
+ * Everything that reads the matrix on rank 0 (the attribution, the spread,
+ * the per-node medians, the worst cells, the CSV and the record) reads it
+ * a block of rows or columns at a time (fsc_matrix_store_lines), so with
+ * the disk store rank 0 holds O(n): the blocks of columns are at most
+ * 8 MiB.  Above FSC_MATRIX_MEMORY_MAX of dense figures the record carries
+ * per-node summaries and the worst cells instead of the n x n matrices
+ * (the CSV still has every cell).
  */
 #ifndef FSC_MATRIX_H
 #define FSC_MATRIX_H
@@ -78,6 +82,11 @@ struct fsc_matrix_store_ops {
 	 * NaN where not measured (and on the diagonal).  NULL: the store
 	 * holds none (a matrix streamed to disk). */
 	const double *(*dense)(void *impl, enum fsc_matrix_fig f);
+	/* Optional: `count` lines of figure f from line `first` into out:
+	 * rows (dim 0; out[k * n + j] = cell first+k -> j) or columns (dim 1;
+	 * out[k * n + i] = cell i -> first+k).  0 or a negative errno (logged).
+	 * NULL: read through dense or get. */
+	int (*lines)(void *impl, enum fsc_matrix_fig f, int dim, int first, int count, double *out);
 	void (*destroy)(void *impl);
 };
 
@@ -90,6 +99,26 @@ struct fsc_matrix_store {
 /* The in-memory store: FSC_MATRIX_FIGS arrays of n x n doubles, all NaN.
  * -ENOMEM (with an error line) when they do not fit. */
 int fsc_matrix_store_dense(struct fsc_matrix_store *s, int n);
+/* The disk store: the cells in a file, row-major, each cell a record of
+ * its FSC_MATRIX_FIGS figures, created in dir (NULL: $TMPDIR, else /tmp)
+ * and unlinked at once, so that it goes when the store is destroyed or the
+ * process dies.  A put is one write, or, when puts follow one another
+ * along a row (a stream row by row), goes to a cached row written once;
+ * reads are whole rows, or blocks of columns (a read per row per block).
+ * Memory: two rows of records, O(n).  Unmeasured cells (holes in the
+ * sparse file) read NaN.  -ENOSPC when the file system has too little room
+ * for the whole matrix, or a write fails; -errno when the file cannot be
+ * made; one error line each, naming the directory and what to do. */
+int fsc_matrix_store_file(struct fsc_matrix_store *s, int n, const char *dir);
+/* Bytes of the dense store's figures for n nodes. */
+double fsc_matrix_dense_bytes(int n);
+/* Above this, --pairs-store auto keeps the matrix on disk and the record
+ * holds summaries instead of matrices. */
+#define FSC_MATRIX_MEMORY_MAX (256.0 * 1048576.0)
+/* `count` lines of figure f of any store (the store's lines, else its
+ * dense figure, else get per cell); see fsc_matrix_store_ops.lines. */
+int fsc_matrix_store_lines(const struct fsc_matrix_store *s, enum fsc_matrix_fig f, int dim,
+                           int first, int count, double *out);
 /* Destroy the store's contents (safe on a zeroed store). */
 void fsc_matrix_store_fini(struct fsc_matrix_store *s);
 
@@ -139,8 +168,17 @@ struct fsc_matrix_step {
 /* The partner of node in this step, or -1 when it is idle. */
 int fsc_matrix_step_partner(const struct fsc_matrix_step *st, int node);
 
+/* Where rank 0 keeps the matrix: auto (memory up to FSC_MATRIX_MEMORY_MAX
+ * of dense figures, else disk), memory, disk. */
+enum fsc_matrix_store_kind {
+	FSC_MATRIX_STORE_AUTO,
+	FSC_MATRIX_STORE_MEMORY,
+	FSC_MATRIX_STORE_DISK,
+};
+
 /* The driver's settings, filled by the pattern's open. */
 struct fsc_matrix_settings {
+	enum fsc_matrix_store_kind store; /* unless the pattern has its own store */
 	const char *schedule; /* src/schedule.h spec: concurrent, serial, sample:K, or topology
 	                       * (needs `topology`: every node's host on a leaf) */
 	int per_rank;         /* standard layout: one node per rank */
@@ -178,7 +216,7 @@ struct fsc_matrix_pattern {
 	/* Optional: the node layout (NULL: fsc_matrix_layout_boot with
 	 * set->per_rank). */
 	int (*layout)(void *ctx, struct fsc_pctx *c, struct fsc_matrix_layout *l);
-	/* Optional: the store for rank 0 (NULL: fsc_matrix_store_dense). */
+	/* Optional: the store for rank 0 (NULL: as the settings' store). */
 	int (*store)(void *ctx, int n, struct fsc_matrix_store *s);
 	/* Buffers for this rank's local nodes (none: nothing to allocate).
 	 * Every rank; the driver agrees on the outcome. */

@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "boot.h"
@@ -45,6 +47,7 @@ struct fake {
 	uint64_t fail_seq;
 	uint64_t wrong; /* reported by node 1 in step 0 */
 	int no_retest;  /* no retest callback: measure is used */
+	double noise;   /* lognormal noise of the rounds' bandwidth (log sd), 0: none */
 	/* bandwidth factors of single cells, 0 = none: in the rounds only,
 	 * in the re-tests only */
 	double round_bw[MAXN][MAXN], retest_bw[MAXN][MAXN];
@@ -143,6 +146,14 @@ static int cell_fill(struct fsc_pctx *c, const struct fsc_matrix_step *st, int n
 		out->bw_med = out->bw_min = BW * f * 0.5;
 		out->lat_p50 = out->lat_p99 = LAT / fl * 3;
 	} else {
+		if (F.noise > 0) {
+			/* a fixed draw per cell: the same in every run */
+			uint64_t h = (uint64_t)(node * 131 + partner + 1) * 0x9e3779b97f4a7c15ull;
+			double u1 = (double)((h >> 11) & 0xfffff) / 1048576.0 + 1e-6,
+			       u2 = (double)((h >> 40) & 0xfffff) / 1048576.0;
+
+			f *= exp(F.noise * sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2));
+		}
 		if (st->kind == FSC_MATRIX_ROUND)
 			F.rounds_seen[node][partner]++;
 		else
@@ -716,19 +727,24 @@ static void fsc_matrix__store_hook_keeps_the_cells(void **state)
 	assert_int_equal(measured(j.rec, 4), 4);
 	json_decref(j.rec);
 
-	/* a store without a matrix in memory is refused before any round */
+	/* a store without a matrix in memory is read through get: the same
+	 * cells and verdict */
 	reset();
 	fake_matrix.store = fake_store;
 	F.store_no_dense = 1;
+	F.slow_node = 2;
+	F.node_factor = 0.2;
 	j = (struct job){0};
 	run(&j, 4);
 	for (int i = 0; i < 4; i++) {
-		assert_int_equal(j.rc[i], -ENOTSUP);
-		assert_int_equal(j.failed[i], 1);
+		assert_int_equal(j.rc[i], 0);
 		assert_int_equal(F.closes[i], 1);
 	}
-	assert_int_equal(F.rounds_seen[0][1], 0);
-	assert_null(j.rec);
+	assert_string_equal(lbh_str(j.rec, "store"), "pattern");
+	assert_true(cell(j.rec, "bw_GBps", 3, 0) == BW);
+	assert_true(cell(j.rec, "bw_GBps", 2, 0) == BW * 0.2);
+	assert_non_null(strstr(lbh_str(j.rec, "verdict"), "h2: node slow"));
+	json_decref(j.rec);
 }
 
 static void fsc_matrix__bad_settings_are_one_error_record(void **state)
@@ -985,6 +1001,284 @@ static void fsc_matrix__estimate_of_a_single_round(void **state)
 	json_decref(j.rec);
 }
 
+/* ---- the disk store ---- */
+
+static int same_bits(double a, double b)
+{
+	return (isnan(a) && isnan(b)) || !memcmp(&a, &b, sizeof(a));
+}
+
+/* Random cells, some never measured, some measured twice, put in random
+ * order and row by row (the cached row), into a dense and a disk store:
+ * every figure reads back the same through get and through lines (rows,
+ * and columns in blocks), at 5, 17 and 64 nodes. */
+static void fsc_matrix__file_store_same_cells_as_dense(void **state)
+{
+	static const int sizes[] = {5, 17, 64};
+	uint64_t seed = 42;
+
+	(void)state;
+	for (size_t z = 0; z < sizeof(sizes) / sizeof(sizes[0]); z++) {
+		int n = sizes[z];
+		struct fsc_matrix_store d, f;
+		double *a = malloc((size_t)n * n * sizeof(double)),
+		       *b = malloc((size_t)n * n * sizeof(double));
+
+		assert_non_null(a);
+		assert_non_null(b);
+		assert_int_equal(fsc_matrix_store_dense(&d, n), 0);
+		assert_int_equal(fsc_matrix_store_file(&f, n, NULL), 0);
+		assert_null(f.ops->dense);
+		assert_int_equal(f.n, n);
+		for (int pass = 0; pass < 3; pass++)
+			for (int k = 0; k < n * n; k++) {
+				/* pass 0: scattered cells; 1: row by row; 2: a few again */
+				int src = pass == 1 ? k / n : (int)((seed >> 20) % (uint64_t)n);
+				int dst = pass == 1 ? k % n : (int)((seed >> 40) % (uint64_t)n);
+				double v = (double)(seed >> 11) / 9007199254740992.0 * 20;
+				struct fsc_matrix_cell c = {.bw_med = v,
+				                            .bw_min = v * 0.9,
+				                            .bw_max = v * 1.1,
+				                            .lat_min = 1,
+				                            .lat_p50 = 1 / (v + 0.01),
+				                            .lat_p99 = 2 / (v + 0.01)};
+
+				seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+				if (src == dst || (pass == 1 && (seed >> 60) == 0) ||
+				    (pass == 2 && k % 7))
+					continue;
+				if ((seed >> 59) == 1)
+					c.bw_med = NAN; /* a cell without a bandwidth */
+				assert_int_equal(d.ops->put(d.impl, src, dst, &c), 0);
+				assert_int_equal(f.ops->put(f.impl, src, dst, &c), 0);
+			}
+		for (int fig = 0; fig < FSC_MATRIX_FIGS; fig++) {
+			for (int i = 0; i < n; i++)
+				for (int j = 0; j < n; j++)
+					assert_true(same_bits(d.ops->get(d.impl, i, j, fig),
+					                      f.ops->get(f.impl, i, j, fig)));
+			for (int dim = 0; dim < 2; dim++)
+				for (int first = 0; first < n; first += 3) {
+					int cnt = n - first < 3 ? n - first : 3;
+
+					assert_int_equal(
+					        fsc_matrix_store_lines(&d, fig, dim, first, cnt, a),
+					        0);
+					assert_int_equal(
+					        fsc_matrix_store_lines(&f, fig, dim, first, cnt, b),
+					        0);
+					for (int k = 0; k < cnt * n; k++)
+						assert_true(same_bits(a[k], b[k]));
+					/* and what the lines mean */
+					for (int k = 0; k < cnt * n; k++) {
+						int line = first + k / n, o = k % n;
+
+						assert_true(same_bits(
+						        a[k],
+						        dim ? d.ops->get(d.impl, o, line, fig)
+						            : d.ops->get(d.impl, line, o, fig)));
+					}
+				}
+		}
+		/* never measured reads NaN */
+		assert_true(isnan(f.ops->get(f.impl, 0, 0, FSC_MATRIX_BW)));
+		fsc_matrix_store_fini(&d);
+		fsc_matrix_store_fini(&f);
+		free(a);
+		free(b);
+	}
+}
+
+/* The store's file is in the directory asked for, yet never seen there
+ * (unlinked at once): nothing is left behind, even by a killed run. */
+static void fsc_matrix__file_store_leaves_no_file(void **state)
+{
+	char dir[] = "/tmp/fsc-store-XXXXXX";
+	struct fsc_matrix_store f;
+	struct fsc_matrix_cell c = {.bw_med = 1, .lat_p50 = 2};
+	struct statvfs sv;
+	DIR *dd;
+	struct dirent *e;
+	int entries = 0;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(fsc_matrix_store_file(&f, 40, dir), 0);
+	assert_int_equal(f.ops->put(f.impl, 3, 4, &c), 0);
+	assert_true(f.ops->get(f.impl, 3, 4, FSC_MATRIX_LAT) == 2);
+	dd = opendir(dir);
+	assert_non_null(dd);
+	while ((e = readdir(dd)))
+		entries += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+	closedir(dd);
+	assert_int_equal(entries, 0);
+	assert_int_equal(statvfs(dir, &sv), 0);
+	fsc_matrix_store_fini(&f);
+	fsc_matrix_store_fini(&f); /* twice is harmless */
+	assert_int_equal(rmdir(dir), 0);
+}
+
+/* stderr into a file while fn runs; the text into out. */
+static void capture_stderr(char *out, size_t len, void (*fn)(void *), void *arg)
+{
+	FILE *t = tmpfile();
+	int saved = dup(2);
+	size_t k;
+
+	assert_non_null(t);
+	fflush(stderr);
+	dup2(fileno(t), 2);
+	fn(arg);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	rewind(t);
+	k = fread(out, 1, len - 1, t);
+	out[k] = 0;
+	fclose(t);
+}
+
+struct store_try {
+	int n, rc;
+	const char *dir;
+};
+
+static void store_try(void *arg)
+{
+	struct store_try *t = arg;
+	struct fsc_matrix_store f;
+
+	t->rc = fsc_matrix_store_file(&f, t->n, t->dir);
+	assert_null(f.ops);
+	fsc_matrix_store_fini(&f);
+}
+
+static void run_disk(void *arg)
+{
+	run(arg, 4);
+}
+
+/* A directory that cannot hold the store: one error line naming it and
+ * what to do, a clean failure, in the store and in a run. */
+static void fsc_matrix__file_store_errors_are_one_line(void **state)
+{
+	char err[4096], dir[] = "/tmp/fsc-store-XXXXXX";
+	struct store_try t = {.n = 8, .dir = "/nonexistent/fabscope"};
+	const char *old = getenv("TMPDIR");
+	char *saved = old ? strdup(old) : NULL;
+	struct job j = {0};
+
+	(void)state;
+	capture_stderr(err, sizeof(err), store_try, &t);
+	assert_int_equal(t.rc, -ENOENT);
+	assert_non_null(strstr(err, "cannot create the disk store in '/nonexistent/fabscope'"));
+	assert_non_null(strstr(err, "TMPDIR"));
+	assert_null(strchr(strchr(err, '\n') + 1, '\n')); /* one line */
+
+	/* room for the whole matrix is checked first: 2^20 nodes need 44 TB */
+	assert_non_null(mkdtemp(dir));
+	t = (struct store_try){.n = 1 << 20, .dir = dir};
+	capture_stderr(err, sizeof(err), store_try, &t);
+	assert_int_equal(t.rc, -ENOSPC);
+	assert_non_null(strstr(err, "needs 4.4e+04 GB"));
+	assert_non_null(strstr(err, dir));
+	assert_int_equal(rmdir(dir), 0);
+
+	/* a run asked to keep its matrix on disk where it cannot */
+	reset();
+	F.set.store = FSC_MATRIX_STORE_DISK;
+	setenv("TMPDIR", "/nonexistent/fabscope", 1);
+	capture_stderr(err, sizeof(err), run_disk, &j);
+	if (saved)
+		setenv("TMPDIR", saved, 1);
+	else
+		unsetenv("TMPDIR");
+	free(saved);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(j.rc[i], -ENOENT);
+		assert_int_equal(j.failed[i], 1);
+		assert_int_equal(F.closes[i], 1);
+	}
+	assert_int_equal(F.rounds_seen[0][1], 0);
+	assert_non_null(strstr(err, "cannot create the disk store in '/nonexistent/fabscope'"));
+}
+
+/* The text from the summary's header to the end (the lines before it
+ * carry timings). */
+static const char *summary_of(const char *out)
+{
+	const char *p = strstr(out, "# fabric ");
+
+	assert_non_null(p);
+	return p;
+}
+
+/* Every consumer of the matrix reads it from disk as from memory: the
+ * same record (cells, spread, candidates, suspects, verdict) and the same
+ * terminal summary (per-node medians, worst links, verdict) on noisy
+ * matrices with a slow node and a slow link, at 5 nodes on 5 ranks and 16
+ * nodes on one rank; auto keeps them in memory at this size. */
+static void fsc_matrix__disk_store_same_record_as_memory(void **state)
+{
+	static const char *const keys[] = {"bw_GBps",    "bw_min_GBps", "bw_max_GBps", "lat_us",
+	                                   "lat_p99_us", "anomalies",   "unconfirmed", "verdict",
+	                                   "bw_spread",  "lat_spread",  "candidates",  "status"};
+	static const enum fsc_matrix_store_kind kinds[3] = {
+	        FSC_MATRIX_STORE_MEMORY, FSC_MATRIX_STORE_DISK, FSC_MATRIX_STORE_AUTO};
+	static const char *const names[3] = {"memory", "disk", "memory"};
+
+	(void)state;
+	for (int big = 0; big < 2; big++) {
+		static struct job j[3];
+
+		for (int k = 0; k < 3; k++) {
+			reset();
+			F.noise = 0.3;
+			F.slow_node = 3;
+			F.node_factor = 0.2;
+			F.slow_src = 1;
+			F.slow_dst = 4;
+			F.link_factor = 0.1;
+			F.set.store = kinds[k];
+			if (big) {
+				fake_matrix.layout = fake_layout;
+				F.sim = 1;
+				F.sim_n = 16;
+			}
+			memset(&j[k], 0, sizeof(j[k]));
+			run(&j[k], big ? 1 : 5);
+			assert_int_equal(j[k].rc[0], 0);
+			assert_string_equal(lbh_str(j[k].rec, "store"), names[k]);
+		}
+		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+			char *a = json_dumps(json_object_get(j[0].rec, keys[i]),
+			                     JSON_SORT_KEYS | JSON_ENCODE_ANY),
+			     *d = json_dumps(json_object_get(j[1].rec, keys[i]),
+			                     JSON_SORT_KEYS | JSON_ENCODE_ANY);
+
+			assert_non_null(a);
+			assert_string_equal(a, d);
+			free(a);
+			free(d);
+		}
+		assert_string_equal(summary_of(j[0].out), summary_of(j[1].out));
+		assert_non_null(strstr(j[1].out, "# worst links by bandwidth:"));
+		assert_non_null(strstr(lbh_str(j[1].rec, "verdict"), "node slow"));
+		for (int k = 0; k < 3; k++)
+			json_decref(j[k].rec);
+	}
+}
+
+/* auto: memory while the dense figures fit FSC_MATRIX_MEMORY_MAX (256
+ * MiB: 2,590 nodes), disk above. */
+static void fsc_matrix__auto_store_threshold(void **state)
+{
+	(void)state;
+	assert_true(fsc_matrix_dense_bytes(2590) <= FSC_MATRIX_MEMORY_MAX);
+	assert_true(fsc_matrix_dense_bytes(2591) > FSC_MATRIX_MEMORY_MAX);
+	assert_true(fsc_matrix_dense_bytes(10000) == 4e9);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1005,6 +1299,11 @@ int main(void)
 	        cmocka_unit_test(fsc_matrix__one_slow_link_of_two_does_not_make_a_slow_node),
 	        cmocka_unit_test(fsc_matrix__link_slow_only_in_a_retest_is_not_named),
 	        cmocka_unit_test(fsc_matrix__dense_store_starts_unmeasured),
+	        cmocka_unit_test(fsc_matrix__file_store_same_cells_as_dense),
+	        cmocka_unit_test(fsc_matrix__file_store_leaves_no_file),
+	        cmocka_unit_test(fsc_matrix__file_store_errors_are_one_line),
+	        cmocka_unit_test(fsc_matrix__disk_store_same_record_as_memory),
+	        cmocka_unit_test(fsc_matrix__auto_store_threshold),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

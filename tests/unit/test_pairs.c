@@ -711,10 +711,63 @@ static void fsc_pattern_pairs__topology_schedule_every_pair_and_a_slow_link(void
 	}
 }
 
+/* --pairs-store disk: the matrix in a file instead of memory gives the
+ * same record (cells, suspects, verdict) on the loopback model, with a
+ * slow link and a slow node; the record says which store held it; a bad
+ * value is refused with the valid ones. */
+static void fsc_pattern_pairs__disk_store_same_suspects_as_memory(void **state)
+{
+	static const char *const keys[] = {"bw_GBps", "lat_us",    "anomalies",  "unconfirmed",
+	                                   "verdict", "bw_spread", "lat_spread", "candidates"};
+	const char *store[2] = {"memory", "disk"};
+	struct lbh_job j = {0};
+	struct fsc_config *cfg;
+	json_t *rec[2];
+	char err[256];
+
+	(void)state;
+	for (int k = 0; k < 2; k++) {
+		ARGS(&j, "--lb-slow-link", "0:2:0.1", "--lb-slow-rank", "4:0.2", "--pairs-store",
+		     store[k]);
+		rec[k] = run_job(&j, 6);
+		assert_string_equal(str(rec[k], "store"), store[k]);
+	}
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		char *a = json_dumps(json_object_get(rec[0], keys[i]),
+		                     JSON_SORT_KEYS | JSON_ENCODE_ANY),
+		     *d = json_dumps(json_object_get(rec[1], keys[i]),
+		                     JSON_SORT_KEYS | JSON_ENCODE_ANY);
+
+		assert_non_null(a);
+		assert_string_equal(a, d);
+		free(a);
+		free(d);
+	}
+	assert_non_null(strstr(str(rec[1], "verdict"), "link h0->h2 slow"));
+	assert_non_null(strstr(str(rec[1], "verdict"), "h4: node slow"));
+	json_decref(rec[0]);
+	json_decref(rec[1]);
+
+	{
+		struct fsc_opt_group g[FSC_MAX_OPT_GROUPS];
+		char *argv[] = {(char *)"run", (char *)"--pairs-store", (char *)"tape"};
+
+		cfg = 0;
+		assert_int_not_equal(
+		        fsc_config_parse(&cfg, g, fsc_session_option_groups(g, FSC_MAX_OPT_GROUPS),
+		                         3, argv, 0, err, sizeof(err)),
+		        0);
+		assert_non_null(strstr(err, "tape"));
+		assert_non_null(strstr(err, "disk"));
+		fsc_config_free(cfg);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(fsc_pattern_pairs__healthy_matrix_exact_and_no_anomaly),
+	        cmocka_unit_test(fsc_pattern_pairs__disk_store_same_suspects_as_memory),
 	        cmocka_unit_test(fsc_pattern_pairs__slow_link_named_with_its_direction),
 	        cmocka_unit_test(fsc_pattern_pairs__cell_time_sets_windows_per_cell),
 	        cmocka_unit_test(fsc_pattern_pairs__slow_node_named_as_a_node),
