@@ -1,0 +1,217 @@
+/* Rank 0's cost of an all-pairs matrix at scale: the matrix driver
+ * (src/matrix.h) over a model of N nodes, every node on one rank (no
+ * fabric: cells come from the model), so that what is timed is the store,
+ * the attribution with its re-tests, the spread, the per-node medians, the
+ * worst cells, the record and the terminal summary.  Cells arrive as in a
+ * run: a round of the concurrent schedule at a time, one cell per row.
+ *
+ * Model: bandwidth 10 GB/s x lognormal noise (log sd 0.05, a fixed draw per
+ * cell), latency 2 us / the same factor; node N/2 at 0.3x, link 1 -> N-5 at
+ * 0.15x; a re-test gives the noiseless model.
+ *
+ * Usage: bench_store N memory|disk|auto.  Prints one line: nodes, store,
+ * wall and CPU seconds of the whole run, the rounds' share, the peak RSS
+ * (getrusage), and the verdict.  No CSV (10^8 cells would be 2 GB of text);
+ * the results record goes to a temporary file and is removed. */
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "boot.h"
+#include "matrix.h"
+#include "options.h"
+#include "results.h"
+#include "runner.h"
+#include "session.h"
+
+static int N;
+static enum fsc_matrix_store_kind KIND;
+
+static double factor(int s, int d, int noisy)
+{
+	double f = 1;
+
+	if (s == N / 2 || d == N / 2)
+		f *= 0.3;
+	if (s == 1 && d == N - 5)
+		f *= 0.15;
+	if (noisy) {
+		uint64_t h = ((uint64_t)s << 32 | (uint32_t)d) * 0x9e3779b97f4a7c15ull;
+		double z = 0;
+
+		h ^= h >> 29;
+		h *= 0xbf58476d1ce4e5b9ull;
+		for (int k = 0; k < 4; k++)
+			z += (double)((h >> (16 * k)) & 0xffff) / 65536.0;
+		f *= exp(0.05 * (z - 2) * 1.7320508075688772);
+	}
+	return f;
+}
+
+static int m_open(struct fsc_runner *r, struct fsc_pctx *c, struct fsc_matrix_settings *set,
+                  void **ctx, char *err, size_t len)
+{
+	(void)r;
+	(void)c;
+	(void)err;
+	(void)len;
+	memset(set, 0, sizeof(*set));
+	set->schedule = "concurrent";
+	set->confirm = 2;
+	set->bw_ratio = 0.5;
+	set->lat_ratio = 2;
+	set->csv = "none";
+	set->store = KIND;
+	snprintf(set->method, sizeof(set->method), "model cells");
+	*ctx = &N;
+	return 0;
+}
+
+static int m_layout(void *ctx, struct fsc_pctx *c, struct fsc_matrix_layout *l)
+{
+	(void)ctx;
+	(void)c;
+	return fsc_matrix_layout_alloc(l, N, "host");
+}
+
+static int m_setup(void *ctx, struct fsc_pctx *c, const struct fsc_matrix_layout *l)
+{
+	(void)ctx;
+	(void)c;
+	(void)l;
+	return 0;
+}
+
+static int m_measure(void *ctx, struct fsc_pctx *c, const struct fsc_matrix_step *st, int node,
+                     int partner, struct fsc_matrix_cell *out)
+{
+	int serial = st->kind == FSC_MATRIX_RETEST;
+	double f = factor(node, partner, !serial);
+
+	(void)ctx;
+	(void)c;
+	out->bw_med = 10 * f;
+	out->bw_min = 9 * f;
+	out->bw_max = 11 * f;
+	out->lat_min = 1.8 / f;
+	out->lat_p50 = 2 / f;
+	out->lat_p99 = 4 / f;
+	out->windows = 5;
+	return 0;
+}
+
+static void m_close(void *ctx, struct fsc_pctx *c)
+{
+	(void)ctx;
+	(void)c;
+}
+
+static const struct fsc_matrix_pattern model = {
+        .open = m_open,
+        .layout = m_layout,
+        .setup = m_setup,
+        .measure = m_measure,
+        .close = m_close,
+};
+
+static const char *const impls[] = {"model", 0};
+
+static const struct fsc_pattern_ops pattern = {
+        .name = "pairs-model",
+        .desc = "cells from a model",
+        .min_ranks = 1,
+        .impls = impls,
+        .bw_formula = "model",
+        .matrix = &model,
+};
+
+struct job {
+	struct fsc_config *cfg;
+	char path[256], verdict[512], store[16];
+	double rounds_s;
+	int rc;
+};
+
+static int rank_fn(struct fsc_boot *b, void *arg)
+{
+	struct job *j = arg;
+	struct fsc_results *res = 0;
+	struct fsc_runner r;
+	FILE *out = fopen("/dev/null", "w");
+	char err[256];
+	json_t *rec;
+
+	if (!out || fsc_results_create(&res, j->path, err, sizeof(err))) {
+		fprintf(stderr, "bench_store: results: %s\n", err);
+		return -1;
+	}
+	if (fsc_runner_init(&r, b, j->cfg, res, out))
+		return -1;
+	j->rc = fsc_runner_sweep(&r, 0, &pattern);
+	fsc_runner_fini(&r);
+	rec = json_array_get(json_object_get(fsc_results_doc(res), "records"), 0);
+	snprintf(j->verdict, sizeof(j->verdict), "%s",
+	         json_string_value(json_object_get(rec, "verdict")) ?: "?");
+	snprintf(j->store, sizeof(j->store), "%s",
+	         json_string_value(json_object_get(rec, "store")) ?: "?");
+	j->rounds_s = json_number_value(json_object_get(rec, "rounds_s"));
+	fsc_results_free(res);
+	fclose(out);
+	return 0;
+}
+
+static double secs(clockid_t id)
+{
+	struct timespec t;
+
+	clock_gettime(id, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+int main(int argc, char **argv)
+{
+	static const char *const hosts[] = {"h0"};
+	struct fsc_opt_group g[FSC_MAX_OPT_GROUPS];
+	struct job j = {0};
+	struct rusage ru;
+	double w0 = secs(CLOCK_MONOTONIC), c0 = secs(CLOCK_PROCESS_CPUTIME_ID);
+	int rcs[1], fd;
+
+	if (argc != 3 || atoi(argv[1]) < 8 ||
+	    (strcmp(argv[2], "memory") && strcmp(argv[2], "disk") && strcmp(argv[2], "auto"))) {
+		fprintf(stderr, "usage: bench_store N memory|disk|auto (N >= 8; got %s %s)\n",
+		        argc > 1 ? argv[1] : "?", argc > 2 ? argv[2] : "?");
+		return 2;
+	}
+	N = atoi(argv[1]);
+	KIND = !strcmp(argv[2], "memory") ? FSC_MATRIX_STORE_MEMORY
+	       : !strcmp(argv[2], "disk") ? FSC_MATRIX_STORE_DISK
+	                                  : FSC_MATRIX_STORE_AUTO;
+	snprintf(j.path, sizeof(j.path), "%s/bench-store-XXXXXX",
+	         getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	fd = mkstemp(j.path);
+	if (fd < 0) {
+		fprintf(stderr, "bench_store: cannot create '%s': %s\n", j.path, strerror(errno));
+		return 2;
+	}
+	close(fd);
+	if (fsc_config_defaults(&j.cfg, g, fsc_session_option_groups(g, FSC_MAX_OPT_GROUPS)) ||
+	    fsc_boot_local_run(1, hosts, rank_fn, &j, rcs) || rcs[0]) {
+		unlink(j.path);
+		fprintf(stderr, "bench_store: the run failed\n");
+		return 1;
+	}
+	unlink(j.path);
+	fsc_config_free(j.cfg);
+	getrusage(RUSAGE_SELF, &ru);
+	printf("%-7d %-7s %8.1f %8.1f %9.1f %9.1f  %s\n", N, j.store, secs(CLOCK_MONOTONIC) - w0,
+	       secs(CLOCK_PROCESS_CPUTIME_ID) - c0, j.rounds_s, (double)ru.ru_maxrss / 1024,
+	       j.verdict);
+	return j.rc ? 1 : 0;
+}
