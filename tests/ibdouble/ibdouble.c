@@ -42,6 +42,8 @@
 
 #include <infiniband/verbs.h>
 
+#include "wire.h"
+
 #undef ibv_reg_mr
 #undef ibv_query_port
 #undef ibv_reg_mr_iova
@@ -53,7 +55,6 @@
 #define DBL_MAX_SGE 16
 #define DBL_MAX_INLINE 256
 #define DBL_MAX_CQE 65535
-#define DBL_MAGIC 0x49424431u /* "IBD1" */
 
 /* ---------------------------------------------------------------- config */
 
@@ -393,21 +394,7 @@ static int mr_check(uint32_t key, struct ibv_pd *pd, uint64_t addr, uint64_t len
 
 /* ---------------------------------------------------------------- wire */
 
-enum { PKT_REQ = 1, PKT_ACK, PKT_READ_RESP };
-enum { ACK_OK = 0, ACK_RNR, ACK_REM_ACCESS, ACK_REM_INV_REQ, ACK_REM_OP };
-
-struct pkt {
-	uint32_t magic;
-	uint8_t type, opcode, syndrome, rnr_timer;
-	uint32_t src_ip;
-	uint16_t src_port, pad;
-	uint32_t src_qpn, dst_qpn;
-	uint32_t psn;
-	uint32_t imm;
-	uint32_t rkey;
-	uint32_t len;
-	uint64_t raddr;
-};
+/* The packet header and its types: wire.h. */
 
 struct txbuf {
 	struct txbuf *next;

@@ -19,6 +19,8 @@
 #include <cmocka.h>
 #include <infiniband/verbs.h>
 
+#include "wire.h"
+
 #define BUF 65536
 
 struct pair {
@@ -596,28 +598,15 @@ static void ibv_post_send__over_tcp_and_retry_exceeded(void **state)
 	unsetenv("IBDOUBLE_FORCE_TCP");
 }
 
-/* The double's wire header (ibdouble.c, struct pkt), host byte order. */
-struct wire_pkt {
-	uint32_t magic;
-	uint8_t type, opcode, syndrome, rnr_timer;
-	uint32_t src_ip;
-	uint16_t src_port, pad;
-	uint32_t src_qpn, dst_qpn;
-	uint32_t psn;
-	uint32_t imm;
-	uint32_t rkey;
-	uint32_t len;
-	uint64_t raddr;
-};
 
 static void wire_request(int fd, uint16_t port, uint32_t qpn, const struct ibv_qp *qp, uint32_t psn,
                          enum ibv_wr_opcode op, uint32_t len, const struct ibv_mr *mr)
 {
-	struct wire_pkt h = {0};
+	struct pkt h = {0};
 	uint8_t payload[8] = {0};
 
-	h.magic = 0x49424431u;
-	h.type = 1; /* request */
+	h.magic = DBL_MAGIC;
+	h.type = PKT_REQ;
 	h.opcode = (uint8_t)op;
 	h.src_ip = htonl(INADDR_LOOPBACK);
 	h.src_port = port;
@@ -667,7 +656,7 @@ static void ibv_post_send__acks_keep_order_behind_read_responses(void **state)
 	unsigned acc = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ;
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t sl = sizeof(sa);
-	struct wire_pkt h;
+	struct pkt h;
 	struct pair p;
 	struct ibv_mr *mr;
 	struct ibv_qp_attr a = {0};
@@ -721,7 +710,7 @@ static void ibv_post_send__acks_keep_order_behind_read_responses(void **state)
 	in = accept(lfd, NULL, NULL);
 	assert_true(in >= 0);
 	wire_read(in, &h, sizeof(h));
-	assert_int_equal(h.type, 3); /* read response */
+	assert_int_equal(h.type, PKT_READ_RESP);
 	assert_int_equal(h.psn, psn);
 	assert_int_equal(h.len, len[0]);
 	wire_read(in, NULL, h.len);
@@ -734,7 +723,7 @@ static void ibv_post_send__acks_keep_order_behind_read_responses(void **state)
 	for (uint32_t k = 1; k <= 3; k++) {
 		wire_read(in, &h, sizeof(h));
 		assert_int_equal(h.psn, psn + k);
-		assert_int_equal(h.type, k == 1 ? 3 : 2);
+		assert_int_equal(h.type, k == 1 ? PKT_READ_RESP : PKT_ACK);
 		assert_int_equal(h.syndrome, 0);
 		wire_read(in, NULL, h.len);
 	}
