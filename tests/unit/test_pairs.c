@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "json_fields.h"
 #include "analysis.h"
 
 #include "lb_harness.h"
@@ -732,17 +733,7 @@ static void fsc_pattern_pairs__disk_store_same_suspects_as_memory(void **state)
 		rec[k] = run_job(&j, 6);
 		assert_string_equal(str(rec[k], "store"), store[k]);
 	}
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		char *a = json_dumps(json_object_get(rec[0], keys[i]),
-		                     JSON_SORT_KEYS | JSON_ENCODE_ANY),
-		     *d = json_dumps(json_object_get(rec[1], keys[i]),
-		                     JSON_SORT_KEYS | JSON_ENCODE_ANY);
-
-		assert_non_null(a);
-		assert_string_equal(a, d);
-		free(a);
-		free(d);
-	}
+	assert_json_fields_equal(rec[0], rec[1], keys, sizeof(keys) / sizeof(keys[0]));
 	assert_non_null(strstr(str(rec[1], "verdict"), "link h0->h2 slow"));
 	assert_non_null(strstr(str(rec[1], "verdict"), "h4: node slow"));
 	json_decref(rec[0]);
