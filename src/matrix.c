@@ -66,6 +66,9 @@
 /* Large matrices rewrite the results file at most this often (ns). */
 #define MX_STREAM_BIG_N 64
 #define MX_STREAM_NS 2000000000ull
+/* ... and at least this many times the last write's own time apart, so
+ * that rewriting a large record takes at most 1/MX_STREAM_DUTY of the run */
+#define MX_STREAM_DUTY 20
 
 /* One cell on the wire: what a rank's node measured in a step.  Every rank
  * sends max_local of them per step (node -1: none); fixed size, the same
@@ -125,7 +128,7 @@ struct mx {
 	double retest_s;           /* their wall time */
 	uint64_t win_min, win_max; /* timed windows per bandwidth cell, over the matrix */
 	json_t *rec;
-	uint64_t last_write_ns;
+	uint64_t last_write_ns, write_gap_ns; /* the last write's start; the gap before the next */
 	/* --topology (rank 0): each node's leaf, -1 when its host is not in
 	 * the topology */
 	struct fsc_topo *topo;
@@ -891,22 +894,27 @@ static void record_matrices(struct mx *s, uint64_t done)
 }
 
 /* Rank 0: rewrite the results file with the matrices so far (every round
- * for small matrices, at most every MX_STREAM_NS for big ones, always when
- * forced).  The record's matrices are built only then: rebuilding them
- * every round cost O(n^2) a round, hours at 1,000 nodes. */
+ * for small matrices; for big ones at most every MX_STREAM_NS, and never
+ * sooner than MX_STREAM_DUTY times the last rewrite's own time after it;
+ * always when forced).  The record's matrices are built only then:
+ * rebuilding them every round cost O(n^2) a round, hours at 1,000 nodes,
+ * and so did a rewrite every 2 s once one rewrite took longer than that. */
 static void stream(struct mx *s, uint64_t done, int force)
 {
 	const char *path = s->r->res ? fsc_results_path(s->r->res) : 0;
-	uint64_t now = fsc_time_real_ns();
+	uint64_t now = fsc_time_real_ns(), took;
 
 	json_object_set_new(s->rec, "rounds_done", json_integer((json_int_t)done));
 	if (!path)
 		return;
-	if (!force && s->n > MX_STREAM_BIG_N && now - s->last_write_ns < MX_STREAM_NS)
+	if (!force && s->n > MX_STREAM_BIG_N && now - s->last_write_ns < s->write_gap_ns)
 		return;
 	s->last_write_ns = now;
 	record_matrices(s, done);
 	fsc_json_write_atomic(fsc_results_doc(s->r->res), path);
+	took = fsc_time_real_ns() - now;
+	s->write_gap_ns = MX_STREAM_DUTY * took > MX_STREAM_NS ? MX_STREAM_DUTY * took
+	                                                        : MX_STREAM_NS;
 }
 
 static void progress(struct mx *s, const char *what, uint64_t k, uint64_t total, uint64_t t0)
