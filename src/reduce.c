@@ -163,7 +163,7 @@ INT_OPS(i64, int64_t, uint64_t)
  * above the infinity's `inf`) wins as in f32_max, made quiet (its `quiet`
  * bit set).  Relies on int16 conversion and >> being modulo and
  * arithmetic, as in GCC and Clang. */
-static inline int16_t bf16_key(uint16_t h)
+static inline int16_t half_key(uint16_t h)
 {
 	int16_t s = (int16_t)h;
 
@@ -179,12 +179,12 @@ static inline uint16_t half_nan_wins(uint16_t x, uint16_t y, uint16_t r, int16_t
 
 static inline uint16_t half_max(uint16_t x, uint16_t y, int16_t inf, uint16_t quiet)
 {
-	return half_nan_wins(x, y, bf16_key(x) > bf16_key(y) ? x : y, inf, quiet);
+	return half_nan_wins(x, y, half_key(x) > half_key(y) ? x : y, inf, quiet);
 }
 
 static inline uint16_t half_min(uint16_t x, uint16_t y, int16_t inf, uint16_t quiet)
 {
-	return half_nan_wins(x, y, bf16_key(x) < bf16_key(y) ? x : y, inf, quiet);
+	return half_nan_wins(x, y, half_key(x) < half_key(y) ? x : y, inf, quiet);
 }
 
 /* sum widens to float, adds and rounds back; max/min compare the bits with
