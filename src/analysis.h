@@ -148,7 +148,10 @@ int fsc_anomaly_cmp(const void *a, const void *b);
 
 /* Record a re-measurement of a suspect (serial, no contention): `value` is
  * the re-measured link, or for a node the median of its re-measured links
- * on the slow side.  It is compared with `reference` (a healthy pair
+ * on the slow side (the matrix driver takes the higher middle value of an
+ * even count for bandwidth and the lower for latency: a tie between a slow
+ * and a healthy link of the node leans towards healthy, so that one slow
+ * link does not make its host a slow node).  It is compared with `reference` (a healthy pair
  * measured the same way; <= 0 or NaN: a->expected) against the node or link
  * threshold.  Increments a->retests, and a->confirmations when still bad.
  * Returns 1 still bad, 0 not, -EINVAL for a NaN or negative value. */
