@@ -96,6 +96,14 @@ static int suspect_cell(const json_t *rec, int i, int j, int *node)
 	return hit;
 }
 
+/* Has node i a confirmed node anomaly? */
+static int suspect_node(const json_t *rec, size_t i)
+{
+	int node;
+
+	return suspect_cell(rec, (int)i, (int)i, &node) && node;
+}
+
 static double cellv(const json_t *m, size_t i, size_t j)
 {
 	const json_t *v = json_array_get(json_array_get(m, i), j);
@@ -190,88 +198,292 @@ static void heatmap_full(FILE *f, const json_t *rec, size_t n, double med)
 	fputs("</svg>\n", f);
 }
 
-/* Large matrices: one row per host with its worst outgoing and incoming
- * cell, worst first, as a strip of two colored cells and a table. */
+/* One table cell: a figure with its ratio to the median, or an en dash
+ * where the record has none (a node never measured). */
+static void td_fig(FILE *f, double v, double med, const char *unit)
+{
+	if (isfinite(v))
+		td(f, "n", "%.3g %s (%.2f\u00d7)", v, unit, v / med);
+	else
+		td(f, "n", "\u2013");
+}
+
+static void td_ratio(FILE *f, double r)
+{
+	if (isfinite(r))
+		td(f, "n", "%.2f\u00d7", r);
+	else
+		td(f, "n", "\u2013");
+}
+
+static const char *label(const json_t *labels, size_t i)
+{
+	const char *s = json_string_value(json_array_get(labels, i));
+
+	return s ? s : "?";
+}
+
+/* Large matrices: one row per host with its outgoing and incoming figure
+ * (the worst cell of its row and column, or in an aggregated record their
+ * medians) and the peer of that cell where there is one (-1 otherwise). */
 struct hostagg {
-	size_t host, worst_out_peer, worst_in_peer;
-	double worst_out, worst_in;
+	size_t host;
+	long out_peer, in_peer;
+	double out, in;
 };
+
+/* a host's worse figure; hosts without figures last */
+static double agg_key(const struct hostagg *h)
+{
+	double k = fmin(h->out, h->in);
+
+	return isnan(k) ? INFINITY : k;
+}
 
 static int cmp_agg(const void *a, const void *b)
 {
 	const struct hostagg *x = a, *y = b;
-	double wx = fmin(x->worst_out, x->worst_in), wy = fmin(y->worst_out, y->worst_in);
+	double wx = agg_key(x), wy = agg_key(y);
 
-	return (wx > wy) - (wx < wy);
+	if (wx != wy)
+		return (wx > wy) - (wx < wy);
+	return (x->host > y->host) - (x->host < y->host);
 }
 
-static void heatmap_aggregated(FILE *f, const json_t *rec, size_t n, double med)
+/* The hosts worst first: the worst 64 as a strip of two colored cells each
+ * (out above, in below), the worst 20 in a table with their leaf when the
+ * record has leaves; a host with a confirmed node anomaly outlined and its
+ * row marked, as in the full heat map.  how says what the figures are. */
+static void host_rows(FILE *f, const json_t *rec, struct hostagg *h, size_t n, double med,
+                      const char *how, const char *const what[2])
 {
 	const json_t *labels = json_object_get(rec, "labels"),
-	             *bw = json_object_get(rec, "bw_GBps");
-	struct hostagg *h = calloc(n, sizeof(*h));
+	             *leaves = json_object_get(rec, "leaves");
 	size_t show = n < 64 ? n : 64;
+	int peers = 0;
 
-	if (!h)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		h[i].host = i;
-		h[i].worst_out = h[i].worst_in = INFINITY;
-		for (size_t j = 0; j < n; j++) {
-			double o = cellv(bw, i, j), in = cellv(bw, j, i);
-
-			if (isfinite(o) && o < h[i].worst_out)
-				h[i].worst_out = o, h[i].worst_out_peer = j;
-			if (isfinite(in) && in < h[i].worst_in)
-				h[i].worst_in = in, h[i].worst_in_peer = j;
-		}
-	}
 	qsort(h, n, sizeof(*h), cmp_agg);
+	for (size_t k = 0; k < show; k++)
+		peers |= h[k].out_peer >= 0 || h[k].in_peer >= 0;
 	fprintf(f,
-	        "<p>%zu nodes: aggregated per host, worst %zu hosts first (worst outgoing and "
-	        "incoming cell, relative to the median cell %.3g GB/s).</p>",
-	        n, show, med);
+	        "<p>%zu nodes: aggregated per host, worst %zu hosts first (%s, relative to the "
+	        "median cell %.3g GB/s).</p>",
+	        n, show, how, med);
 	fprintf(f,
 	        "<svg class=\"heatmap\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
 	        "height=\"%d\" role=\"img\">",
 	        (int)show * 12 + 100, 40);
-	for (size_t k = 0; k < show; k++)
+	for (size_t k = 0; k < show; k++) {
+		int sus = suspect_node(rec, h[k].host);
+
 		for (int d = 0; d < 2; d++) {
 			char c[48];
-			double v = d ? h[k].worst_in : h[k].worst_out;
+			double v = d ? h[k].in : h[k].out;
 
 			color(c, sizeof(c), v / med);
 			fprintf(f,
-			        "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"16\" fill=\"%s\" "
-			        "stroke=\"#fff\"><title>",
-			        100 + 12 * (int)k, 4 + 18 * d, c);
-			esc(f, json_string_value(json_array_get(labels, h[k].host)));
-			fprintf(f, " %s: %.3g GB/s</title></rect>", d ? "in" : "out", v);
+			        "<rect class=\"host%s\" x=\"%d\" y=\"%d\" width=\"12\" "
+			        "height=\"16\" "
+			        "fill=\"%s\"%s><title>",
+			        sus ? " suspect" : "", 100 + 12 * (int)k, 4 + 18 * d, c,
+			        sus ? " stroke=\"#000\" stroke-width=\"2\"" : " stroke=\"#fff\"");
+			esc(f, label(labels, h[k].host));
+			fprintf(f, " %s: ", what[d]);
+			if (isfinite(v))
+				fprintf(f, "%.3g GB/s (%.2f &#215; median)", v, v / med);
+			else
+				fputs("not measured", f);
+			fputs("</title></rect>", f);
 		}
-	fputs("<text x=\"0\" y=\"16\">worst out</text><text x=\"0\" y=\"34\">worst "
-	      "in</text></svg>\n",
-	      f);
-	fputs("<table><tr><th>host</th><th>worst outgoing</th><th>to</th><th>worst "
-	      "incoming</th><th>from</th></tr>",
-	      f);
+	}
+	fprintf(f, "<text x=\"0\" y=\"16\">%s</text><text x=\"0\" y=\"34\">%s</text></svg>\n",
+	        what[0], what[1]);
+	fputs("<table class=\"hosts\"><tr><th>host</th>", f);
+	if (leaves)
+		fputs("<th>leaf</th>", f);
+	fprintf(f, "<th>%s</th>%s<th>%s</th>%s</tr>", what[0], peers ? "<th>to</th>" : "", what[1],
+	        peers ? "<th>from</th>" : "");
 	for (size_t k = 0; k < show && k < 20; k++) {
-		fputs("<tr>", f);
-		td(f, 0, "%s", json_string_value(json_array_get(labels, h[k].host)));
-		td(f, "n", "%.3g GB/s (%.2f\u00d7)", h[k].worst_out, h[k].worst_out / med);
-		td(f, 0, "%s", json_string_value(json_array_get(labels, h[k].worst_out_peer)));
-		td(f, "n", "%.3g GB/s (%.2f\u00d7)", h[k].worst_in, h[k].worst_in / med);
-		td(f, 0, "%s", json_string_value(json_array_get(labels, h[k].worst_in_peer)));
+		const char *lf = json_string_value(json_array_get(leaves, h[k].host));
+
+		fputs(suspect_node(rec, h[k].host) ? "<tr class=\"fail\">" : "<tr>", f);
+		td(f, 0, "%s", label(labels, h[k].host));
+		if (leaves)
+			td(f, 0, "%s", lf ? lf : "\u2013");
+		td_fig(f, h[k].out, med, "GB/s");
+		if (peers)
+			td(f, 0, "%s",
+			   h[k].out_peer >= 0 ? label(labels, (size_t)h[k].out_peer) : "\u2013");
+		td_fig(f, h[k].in, med, "GB/s");
+		if (peers)
+			td(f, 0, "%s",
+			   h[k].in_peer >= 0 ? label(labels, (size_t)h[k].in_peer) : "\u2013");
 		fputs("</tr>", f);
 	}
 	fputs("</table>\n", f);
+}
+
+/* A full matrix above FSC_REPORT_MAX_CELLS_SIDE: per host the worst cell
+ * of its row and of its column. */
+static void heatmap_aggregated(FILE *f, const json_t *rec, size_t n, double med)
+{
+	static const char *const what[2] = {"worst outgoing", "worst incoming"};
+	const json_t *bw = json_object_get(rec, "bw_GBps");
+	struct hostagg *h = calloc(n, sizeof(*h));
+
+	if (!h)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		h[i] = (struct hostagg){
+		        .host = i, .out_peer = -1, .in_peer = -1, .out = NAN, .in = NAN};
+		for (size_t j = 0; j < n; j++) {
+			double o = cellv(bw, i, j), in = cellv(bw, j, i);
+
+			if (isfinite(o) && !(o >= h[i].out))
+				h[i].out = o, h[i].out_peer = (long)j;
+			if (isfinite(in) && !(in >= h[i].in))
+				h[i].in = in, h[i].in_peer = (long)j;
+		}
+	}
+	host_rows(f, rec, h, n, med, "worst outgoing and incoming cell", what);
 	free(h);
 }
 
+/* An aggregated record (no full matrix, above the size limit of full
+ * matrices): per host the medians of its row and column from per_node,
+ * O(n) however large the matrix. */
+static void heatmap_per_node(FILE *f, const json_t *rec, size_t n, double med)
+{
+	static const char *const what[2] = {"send", "receive"};
+	const json_t *per = json_object_get(rec, "per_node");
+	struct hostagg *h = calloc(n ? n : 1, sizeof(*h));
+
+	if (!h)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const json_t *o = json_array_get(per, i);
+
+		h[i] = (struct hostagg){.host = i,
+		                        .out_peer = -1,
+		                        .in_peer = -1,
+		                        .out = fsc_json_num(o, "bw_send_GBps"),
+		                        .in = fsc_json_num(o, "bw_recv_GBps")};
+	}
+	host_rows(f, rec, h, n, med, "median of each host's sends and of its receives", what);
+	free(h);
+}
+
+/* An aggregated record's worst cells of one metric, worst first, the
+ * confirmed suspects marked as in the heat map. */
+static void worst_cells_table(FILE *f, const json_t *rec, const char *metric, const char *unit,
+                              double med)
+{
+	const json_t *labels = json_object_get(rec, "labels"),
+	             *cells = json_object_get(json_object_get(rec, "worst_cells"), metric), *c;
+	double n = (double)json_array_size(labels);
+	size_t k;
+
+	if (!json_array_size(cells))
+		return;
+	fprintf(f,
+	        "<table class=\"worst-cells\"><tr><th>worst %s cells (of %zu kept)</th><th>%s</th>"
+	        "<th>ratio to the median</th></tr>",
+	        metric, json_array_size(cells), unit);
+	json_array_foreach(cells, k, c)
+	{
+		double s = fsc_json_num(c, "src"), d = fsc_json_num(c, "dst"),
+		       v = fsc_json_num(c, "value");
+		int node, ok = s >= 0 && s < n && d >= 0 && d < n;
+
+		if (k == 20)
+			break;
+		fputs(ok && suspect_cell(rec, (int)s, (int)d, &node) ? "<tr class=\"fail\">"
+		                                                     : "<tr>",
+		      f);
+		fputs("<td>", f);
+		esc(f, ok ? label(labels, (size_t)s) : "?");
+		fputs(" &#8594; ", f);
+		esc(f, ok ? label(labels, (size_t)d) : "?");
+		fputs("</td>", f);
+		if (isfinite(v))
+			td(f, "n", "%.3g", v);
+		else
+			td(f, "n", "\u2013");
+		td_ratio(f, v / med);
+		fputs("</tr>", f);
+	}
+	fputs("</table>\n", f);
+}
+
+/* Is there a confirmed leaf anomaly of this leaf?  Its text starts with
+ * the leaf's name (fsc_tsusp_format). */
+static int leaf_confirmed(const json_t *rec, const char *leaf)
+{
+	const json_t *t;
+	size_t k, len = strlen(leaf);
+
+	json_array_foreach(json_object_get(rec, "leaf_anomalies"), k, t)
+	{
+		const char *s = json_string_value(t);
+
+		if (s && !strncmp(s, leaf, len) && s[len] == ' ')
+			return 1;
+	}
+	return 0;
+}
+
+/* --topology: per leaf its hosts and its leaf_summary, a leaf with a
+ * confirmed anomaly marked.  The hosts are counted in one pass over
+ * leaves, not once per leaf. */
+static void leaf_table(FILE *f, const json_t *rec)
+{
+	const json_t *sum = json_object_get(rec, "leaf_summary"), *l;
+	json_t *count;
+	size_t k;
+
+	if (!json_array_size(sum) || !(count = json_object()))
+		return;
+	json_array_foreach(json_object_get(rec, "leaves"), k, l)
+	{
+		const char *s = json_string_value(l);
+
+		if (s)
+			json_object_set_new(
+			        count, s,
+			        json_integer(json_integer_value(json_object_get(count, s)) + 1));
+	}
+	fputs("<p class=\"meta\">per leaf: bandwidth of the cells within the leaf, and of the "
+	      "cells leaving and entering it, as ratios to their centres.</p>",
+	      f);
+	fputs("<table class=\"leaves\"><tr><th>leaf</th><th>hosts</th><th>intra-leaf</th>"
+	      "<th>cross-leaf out</th><th>cross-leaf in</th></tr>",
+	      f);
+	json_array_foreach(sum, k, l)
+	{
+		const char *name = fsc_json_str(l, "leaf", "?");
+
+		fputs(leaf_confirmed(rec, name) ? "<tr class=\"fail\">" : "<tr>", f);
+		td(f, 0, "%s", name);
+		td(f, "n", "%lld", (long long)json_integer_value(json_object_get(count, name)));
+		td_ratio(f, fsc_json_num(l, "intra"));
+		td_ratio(f, fsc_json_num(l, "cross_out"));
+		td_ratio(f, fsc_json_num(l, "cross_in"));
+		fputs("</tr>", f);
+	}
+	fputs("</table>\n", f);
+	json_decref(count);
+}
+
+/* A pairs record: its full matrix (bw_GBps) as a heat map, aggregated per
+ * host above FSC_REPORT_MAX_CELLS_SIDE; an aggregated record (per_node and
+ * worst_cells instead of matrices) from those, its median from bw_spread. */
 static void matrix_section(FILE *f, const json_t *rec)
 {
 	const json_t *labels = json_object_get(rec, "labels"), *a;
 	size_t n = json_array_size(labels), k;
-	double med = matrix_median(json_object_get(rec, "bw_GBps"), n);
+	int agg = !json_object_get(rec, "bw_GBps");
+	double med = agg ? fsc_json_num(json_object_get(rec, "bw_spread"), "median")
+	                 : matrix_median(json_object_get(rec, "bw_GBps"), n);
 
 	fprintf(f, "<h3>pairs matrix, %s: %zu nodes, median cell %.3g GB/s</h3>\n",
 	        fsc_json_str(rec, "fabric", "?"), n, med);
@@ -280,14 +492,29 @@ static void matrix_section(FILE *f, const json_t *rec)
 		esc(f, fsc_json_str(rec, "verdict", ""));
 		fputs("</b></p>", f);
 	}
-	fputs("<p class=\"meta\">bandwidth of each cell (row: sender, column: receiver) against "
-	      "the median cell: green at the median or above, red at half of it or below; a black "
-	      "outline marks a confirmed suspect; hover a cell for its figure.</p>",
-	      f);
-	if (n <= FSC_REPORT_MAX_CELLS_SIDE)
-		heatmap_full(f, rec, n, med);
-	else
-		heatmap_aggregated(f, rec, n, med);
+	if (agg) {
+		fputs("<p class=\"meta\">each host's median send and receive bandwidth against the "
+		      "median cell: green at the median or above, red at half of it or below; a "
+		      "black outline marks a host with a confirmed anomaly; hover a cell for its "
+		      "figure. The record keeps no full matrix at this size; the run's CSV files "
+		      "hold every cell.</p>",
+		      f);
+		heatmap_per_node(f, rec, n, med);
+		worst_cells_table(f, rec, "bandwidth", "GB/s", med);
+		worst_cells_table(f, rec, "latency", "us",
+		                  fsc_json_num(json_object_get(rec, "lat_spread"), "median"));
+	} else {
+		fputs("<p class=\"meta\">bandwidth of each cell (row: sender, column: receiver) "
+		      "against the median cell: green at the median or above, red at half of it or "
+		      "below; a black outline marks a confirmed suspect; hover a cell for its "
+		      "figure.</p>",
+		      f);
+		if (n <= FSC_REPORT_MAX_CELLS_SIDE)
+			heatmap_full(f, rec, n, med);
+		else
+			heatmap_aggregated(f, rec, n, med);
+	}
+	leaf_table(f, rec);
 	if (!json_array_size(json_object_get(rec, "anomalies")))
 		return;
 	fputs("<table class=\"anomalies\"><tr><th>anomaly</th><th>kind</th><th>metric</th>"
@@ -846,7 +1073,9 @@ int fsc_report_write(FILE *f, const struct fsc_report_input *in, char *err, size
 		acceptance_table(f, in->runs[r]);
 		json_array_foreach(json_object_get(in->runs[r], "records"), i,
 		                   rec) if (json_is_array(json_object_get(rec, "labels")) &&
-		                            json_object_get(rec, "bw_GBps")) matrix_section(f, rec);
+		                            (json_object_get(rec, "bw_GBps") ||
+		                             json_object_get(rec, "per_node")))
+		        matrix_section(f, rec);
 	}
 	if (json_array_size(charts)) {
 		const json_t *c;

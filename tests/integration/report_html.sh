@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `fabscope report` on real runs, rendered in headless Chromium: a pairs
-# matrix with an injected slow link (loopback --lb-slow-link), a collective
+# matrix with an injected slow link (loopback --lb-slow-link), the same
+# matrix as an aggregated record (per_node and worst_cells, as the driver
+# keeps a matrix too large for the record), a collective
 # sweep, a comparison with a baseline (its curves overlaid, regressions
 # marked), and a bake-off of two "clusters".  Fails on any console error, a
 # missing heat map, suspect cell or curve, an external reference in the
@@ -23,6 +25,29 @@ run "$tmp/pairs.json" --pattern pairs --lb-slow-link 2:1:0.3
 run "$tmp/coll.json" --pattern allreduce,alltoall --min 1K --max 256K --iters 20
 run "$tmp/coll-base.json" --pattern allreduce,alltoall --min 1K --max 256K --iters 20 --lb-bw 12
 run "$tmp/clusterA.json" --pattern bandwidth,latency --min 1K --max 256K --iters 20 --lb-bw 10
+# the pairs run as the driver records a matrix too large for the record:
+# per-node medians and worst cells instead of the matrices
+python3 - "$tmp/pairs.json" "$tmp/agg.json" <<'PY' || fail "could not make the aggregated record"
+import json, statistics, sys
+d = json.load(open(sys.argv[1]))
+for r in d["records"]:
+    if "bw_GBps" not in r:
+        continue
+    n, bw, lat = len(r["labels"]), r["bw_GBps"], r["lat_us"]
+    def med(v):
+        v = [x for x in v if x is not None]
+        return statistics.median_low(v) if v else None
+    def cells(m):
+        return [{"src": i, "dst": j, "value": m[i][j]} for i in range(n) for j in range(n) if m[i][j] is not None]
+    r["per_node"] = [{"bw_send_GBps": med(bw[i]), "bw_recv_GBps": med([row[i] for row in bw]),
+                      "lat_send_us": med(lat[i]), "lat_recv_us": med([row[i] for row in lat])} for i in range(n)]
+    r["worst_cells"] = {"bandwidth": sorted(cells(bw), key=lambda c: c["value"])[:64],
+                        "latency": sorted(cells(lat), key=lambda c: -c["value"])[:64]}
+    for k in ("bw_GBps", "bw_min_GBps", "bw_max_GBps", "lat_us", "lat_p99_us"):
+        del r[k]
+    r["aggregated"] = True
+json.dump(d, open(sys.argv[2], "w"))
+PY
 run "$tmp/clusterB.json" --pattern bandwidth,latency --min 1K --max 256K --iters 20 --lb-bw 8 --lb-lat 500ns
 
 # render FILE.html NAME: dump the DOM after scripts ran, and a screenshot
@@ -63,9 +88,14 @@ check() {
 }
 
 "$FABSCOPE" report -o "$tmp/one.html" --baseline "$tmp/coll-base.json" "$tmp/coll.json" "$tmp/pairs.json" \
-	>/dev/null || fail "report (run + baseline) failed"
+	"$tmp/agg.json" >/dev/null || fail "report (run + baseline) failed"
 render "$tmp/one.html" one
-check one "$tmp/one.html" 1 1
+check one "$tmp/one.html" 2 1
+# the aggregated record: its per-host strip (4 hosts, send and receive) in
+# the rendered page, the slow link first among its worst cells
+[[ $(grep -o '<rect class="host' "$tmp/one.dom" | wc -l) -eq 8 ]] || fail "one: aggregated strip missing"
+grep -q '<table class="worst-cells"><tr><th>worst bandwidth cells (of 12 kept)</th><th>GB/s</th><th>ratio to the median</th></tr><tr class="fail"><td>vm/r2 &#8594; vm/r1</td>' \
+	"$tmp/one.html" || fail "one: the aggregated record's worst cells do not start with the slow link"
 grep -q '<h1 id="verdict">ANOMALY</h1>\|<h1 id="verdict">REGRESSION</h1>' "$tmp/one.html" ||
 	fail "one: verdict is not first or not ANOMALY/REGRESSION"
 grep -q 'id="regressions"' "$tmp/one.html" || fail "one: regression table missing"

@@ -63,6 +63,50 @@ static json_t *pairs_rec(int n, int slow_src, int slow_dst)
 	                 "status", "anomaly", "labels", lab, "bw_GBps", bw, "anomalies", an);
 }
 
+/* An aggregated pairs record of n nodes, as the matrix driver writes one
+ * above its size limit: per_node, worst_cells and the spreads instead of
+ * the matrices.  Node 37 sends at 0.2x, its cells are the worst, and a
+ * confirmed node anomaly names it. */
+static json_t *agg_rec(int n)
+{
+	json_t *lab = json_array(), *per = json_array(), *bw = json_array(), *lat = json_array();
+
+	for (int i = 0; i < n; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "h%02d", i);
+		json_array_append_new(lab, json_string(name));
+		/* a little spread, so that the order is not the labels' */
+		json_array_append_new(per, json_pack("{s:f, s:f, s:f, s:f}", "bw_send_GBps",
+		                                     i == 37 ? 2.0 : 10.0 - (i % 7) * 0.05,
+		                                     "bw_recv_GBps", 10.0 - (i % 5) * 0.05,
+		                                     "lat_send_us", 2.0, "lat_recv_us", 2.0));
+	}
+	for (int k = 0; k < 3; k++)
+		json_array_append_new(bw, json_pack("{s:i, s:i, s:f}", "src", k < 2 ? 37 : 3, "dst",
+		                                    k == 0   ? 5
+		                                    : k == 1 ? 12
+		                                             : 4,
+		                                    "value",
+		                                    k == 0   ? 1.5
+		                                    : k == 1 ? 1.8
+		                                             : 8.0));
+	json_array_append_new(lat,
+	                      json_pack("{s:i, s:i, s:f}", "src", 37, "dst", 5, "value", 30.0));
+	return json_pack("{s:s, s:s, s:s, s:b, s:o, s:o, s:{s:o, s:o}, s:{s:i, s:f, s:f, s:f, "
+	                 "s:f}, s:{s:i, s:f, s:f, s:f, s:f}, s:[{s:s, s:s, s:s, s:s, s:i, s:n, "
+	                 "s:[s], s:f, s:f, s:f, s:i, s:s}], s:s}",
+	                 "fabric", "mpi", "pattern", "pairs", "status", "anomaly", "aggregated", 1,
+	                 "labels", lab, "per_node", per, "worst_cells", "bandwidth", bw, "latency",
+	                 lat, "bw_spread", "cells", n * (n - 1), "median", 10.0, "min_ratio", 0.15,
+	                 "max_ratio", 1.02, "mad_ratio", 0.01, "lat_spread", "cells", n * (n - 1),
+	                 "median", 2.0, "min_ratio", 0.9, "max_ratio", 15.0, "mad_ratio", 0.02,
+	                 "anomalies", "kind", "node", "metric", "bandwidth", "unit", "GB/s",
+	                 "direction", "send", "src", 37, "dst", "hosts", "h37", "measured", 2.0,
+	                 "expected", 10.0, "ratio", 0.2, "confirmations", 3, "text",
+	                 "node h37 slow sending", "verdict", "node h37 slow sending");
+}
+
 static json_t *sweep_rec(double bytes, double t_us)
 {
 	return json_pack("{s:s, s:s, s:s, s:s, s:f, s:{s:f, s:f, s:f, s:f}, s:f}", "fabric", "mpi",
@@ -76,6 +120,27 @@ static json_t *doc(void)
 	return json_pack("{s:s, s:s, s:{s:s, s:i, s:i}, s:[]}", "schema", FSC_RESULTS_SCHEMA,
 	                 "status", "complete", "meta", "start_time", "2026-01-01T00:00:00Z",
 	                 "nhosts", 4, "nranks", 4, "records");
+}
+
+/* Nothing outside the file: no URL to load, no stylesheet link. */
+static void assert_self_contained(const char *html)
+{
+	assert_null(strstr(html, "src=\"http"));
+	assert_null(strstr(html, "<link"));
+}
+
+static char *read_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = calloc(1, 1 << 22);
+	size_t len;
+
+	assert_non_null(f);
+	assert_non_null(buf);
+	len = fread(buf, 1, (1 << 22) - 1, f);
+	fclose(f);
+	assert_true(len > 0 && len < (1 << 22) - 1);
+	return buf;
 }
 
 static char *render(struct fsc_report_input *in, int expect_rc)
@@ -116,8 +181,7 @@ static void fsc_report_write__verdict_first_and_suspect_marked(void **state)
 	/* three curves for the sweep: bandwidth, latency, percentiles */
 	assert_non_null(strstr(html, "<canvas id=\"chart2\""));
 	assert_null(strstr(html, "<canvas id=\"chart3\""));
-	assert_null(strstr(html, "src=\"http"));
-	assert_null(strstr(html, "<link"));
+	assert_self_contained(html);
 	free(html);
 	json_decref(d);
 }
@@ -137,6 +201,132 @@ static void fsc_report_write__large_matrix_is_aggregated_per_host(void **state)
 	/* worst host first: node02 (outgoing 0.3) or node01 (incoming 0.3) */
 	assert_non_null(strstr(html, "<tr><td>node0"));
 	assert_true(strstr(html, "0.3 GB/s") != NULL);
+	free(html);
+	json_decref(d);
+}
+
+/* A record without matrices (above the size limit of full matrices) is
+ * shown from its per-node medians and worst cells, read from a file as the
+ * command reads it. */
+static void fsc_report_main__aggregated_record_shows_worst_hosts_and_cells(void **state)
+{
+	char dir[] = "/tmp/fsc-test-report-XXXXXX", run[64], out[64];
+	char *argv[] = {"report", "--chartjs", chartjs, "-o", out, run, 0};
+	json_t *d = doc();
+	char *html, *p, *table;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(run, sizeof(run), "%s/run.json", dir);
+	snprintf(out, sizeof(out), "%s/r.html", dir);
+	json_array_append_new(json_object_get(d, "records"), agg_rec(100));
+	assert_int_equal(json_dump_file(d, run, 0), 0);
+	assert_int_equal(fsc_report_main(6, argv), 0);
+	html = read_file(out);
+
+	assert_non_null(strstr(html, "<h1 id=\"verdict\">ANOMALY</h1>"));
+	assert_non_null(strstr(html, "<h3>pairs matrix, mpi: 100 nodes, median cell 10 GB/s</h3>"));
+	assert_non_null(strstr(html, "<p><b>node h37 slow sending</b></p>"));
+	assert_non_null(strstr(html, "100 nodes: aggregated per host, worst 64 hosts first"));
+	/* the strip: h37 first, outlined as a suspect; 64 hosts, two cells each */
+	p = strstr(html, "<rect class=\"host");
+	assert_non_null(p);
+	assert_true(p == strstr(html, "<rect class=\"host suspect\""));
+	assert_non_null(strstr(p, "<title>h37 send: 2 GB/s (0.20 &#215; median)</title>"));
+	assert_true(strstr(p, "<title>h37 send") < strstr(p, "</rect>"));
+	{
+		int rects = 0;
+
+		for (char *q = p; (q = strstr(q, "<rect class=\"host")); q++)
+			rects++;
+		assert_int_equal(rects, 128);
+	}
+	/* the hosts table: h37 first, its row marked, ratios to the median */
+	table = strstr(
+	        html, "<table class=\"hosts\"><tr><th>host</th><th>send</th><th>receive</th></tr>");
+	assert_non_null(table);
+	assert_ptr_equal(strstr(table,
+	                        "<tr class=\"fail\"><td>h37</td><td class=\"n\">2 GB/s "
+	                        "(0.20\u00d7)</td><td class=\"n\">9.9 GB/s (0.99\u00d7)</td>"),
+	                 strstr(table, "</tr>") + 5);
+	/* 20 rows after the header */
+	{
+		char *end = strstr(table, "</table>");
+		int rows = 0;
+
+		for (char *q = table; (q = strstr(q, "<tr")) && q < end; q++)
+			rows++;
+		assert_int_equal(rows, 21);
+	}
+	/* the worst cells: h37's first, marked, with their ratio to the median */
+	table = strstr(html, "<table class=\"worst-cells\"><tr><th>worst bandwidth cells");
+	assert_non_null(table);
+	assert_ptr_equal(strstr(table, "<tr class=\"fail\"><td>h37 &#8594; h05</td><td "
+	                               "class=\"n\">1.5</td><td class=\"n\">0.15\u00d7</td></tr>"),
+	                 strstr(table, "</tr>") + 5);
+	assert_non_null(strstr(table, "<tr class=\"fail\"><td>h37 &#8594; h12</td>"));
+	assert_non_null(strstr(table, "<tr><td>h03 &#8594; h04</td><td class=\"n\">8</td>"));
+	assert_non_null(strstr(html, "<th>worst latency cells (of 1 kept)</th><th>us</th>"));
+	assert_non_null(strstr(html, "<td class=\"n\">15.00\u00d7</td>"));
+	/* the anomaly table as for full matrices; no leaves, no leaf table */
+	assert_non_null(strstr(html, "<table class=\"anomalies\">"));
+	assert_null(strstr(html, "<table class=\"leaves\">"));
+	assert_null(strstr(html, "class=\"cell"));
+	assert_self_contained(html);
+	free(html);
+	json_decref(d);
+	unlink(run);
+	unlink(out);
+	rmdir(dir);
+}
+
+/* 10,000 hosts on 100 leaves (--topology): the per-leaf table counts each
+ * leaf's hosts and marks the leaf with a confirmed anomaly; the host table
+ * names each host's leaf.  Nothing here is O(n^2): a pass over 10^8 absent
+ * cells would take seconds. */
+static void fsc_report_write__aggregated_record_with_leaves(void **state)
+{
+	json_t *d = doc(), *rec = agg_rec(10000), *lv = json_array(), *sum = json_array();
+	const char *labels[] = {"big"};
+	struct fsc_report_input in = {.runs = &d, .labels = labels, .nruns = 1};
+	char *html, *table;
+
+	(void)state;
+	for (int i = 0; i < 10000; i++) {
+		char leaf[16];
+
+		snprintf(leaf, sizeof(leaf), "leaf%02d", i / 100);
+		json_array_append_new(lv, i == 9999 ? json_null() : json_string(leaf));
+	}
+	for (int l = 0; l < 100; l++) {
+		char leaf[16];
+
+		snprintf(leaf, sizeof(leaf), "leaf%02d", l);
+		json_array_append_new(sum,
+		                      json_pack("{s:s, s:f, s:f, s:f}", "leaf", leaf, "intra", 1.0,
+		                                "cross_out", l == 7 ? 0.3 : 1.0, "cross_in", 1.0));
+	}
+	json_object_set_new(rec, "leaves", lv);
+	json_object_set_new(rec, "leaf_summary", sum);
+	json_object_set_new(rec, "leaf_anomalies",
+	                    json_pack("[s]", "leaf07 uplink slow upward (cross-leaf out 0.3x, in "
+	                                     "1x, intra-leaf 1x); confirmed 3/3"));
+	json_array_append_new(json_object_get(d, "records"), rec);
+	html = render(&in, 0);
+	assert_non_null(
+	        strstr(html, "<h3>pairs matrix, mpi: 10000 nodes, median cell 10 GB/s</h3>"));
+	assert_non_null(strstr(html, "<table class=\"hosts\"><tr><th>host</th><th>leaf</th>"));
+	assert_non_null(strstr(html, "<tr class=\"fail\"><td>h37</td><td>leaf00</td>"));
+	table = strstr(html, "<table class=\"leaves\">");
+	assert_non_null(table);
+	assert_non_null(strstr(table,
+	                       "<tr class=\"fail\"><td>leaf07</td><td class=\"n\">100</td><td "
+	                       "class=\"n\">1.00\u00d7</td><td class=\"n\">0.30\u00d7</td><td "
+	                       "class=\"n\">1.00\u00d7</td></tr>"));
+	/* the last host is on no leaf */
+	assert_non_null(strstr(table, "<tr><td>leaf99</td><td class=\"n\">99</td>"));
+	assert_null(strstr(table, "<tr class=\"fail\"><td>leaf00</td>"));
+	assert_self_contained(html);
 	free(html);
 	json_decref(d);
 }
@@ -298,6 +488,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(fsc_report_write__verdict_first_and_suspect_marked),
 	        cmocka_unit_test(fsc_report_write__large_matrix_is_aggregated_per_host),
+	        cmocka_unit_test(fsc_report_main__aggregated_record_shows_worst_hosts_and_cells),
+	        cmocka_unit_test(fsc_report_write__aggregated_record_with_leaves),
 	        cmocka_unit_test(fsc_report_write__bakeoff_names_winner_and_ratio),
 	        cmocka_unit_test(fsc_report_write__baseline_overlaid_and_regression_marked),
 	        cmocka_unit_test(fsc_report_write__missing_chartjs_is_a_clear_error),
