@@ -137,12 +137,13 @@ static double matrix_median(const json_t *m, size_t n)
 	return med;
 }
 
-/* ratio 0.5 or less red, 1 or more green */
+/* ratio 0.5 or less red (a dead link at 0.01 as well), 1 or more green;
+ * grey only where there is no figure */
 static void color(char *buf, size_t len, double ratio)
 {
-	double t = isfinite(ratio) ? (ratio - 0.5) / 0.5 : -1;
+	double t = (ratio - 0.5) / 0.5;
 
-	if (t < -0.5)
+	if (!isfinite(ratio))
 		snprintf(buf, len, "#eee");
 	else
 		snprintf(buf, len, "hsl(%.0f,70%%,%.0f%%)", 120 * fmin(fmax(t, 0), 1),
@@ -162,10 +163,8 @@ static void heatmap_full(FILE *f, const json_t *rec, size_t n, double med)
 	        "relative to the median cell</title>",
 	        w, w);
 	for (size_t i = 0; i < n; i++) {
-		int node = 0, any = 0;
+		int any = suspect_node(rec, i);
 
-		for (size_t j = 0; j < n && !any; j++)
-			any = suspect_cell(rec, (int)i, (int)j, &node) && node;
 		fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\"%s>", off - 4,
 		        off + cs * (int)i + cs / 2 + 3, any ? " fill=\"#b3261e\"" : "");
 		esc(f, json_string_value(json_array_get(labels, i)));

@@ -186,6 +186,42 @@ static void fsc_report_write__verdict_first_and_suspect_marked(void **state)
 	json_decref(d);
 }
 
+static int count(const char *hay, const char *needle)
+{
+	int k = 0;
+
+	for (const char *q = hay; (q = strstr(q, needle)); q++)
+		k++;
+	return k;
+}
+
+/* A node anomaly marks that node's labels only, not every label; a cell at
+ * a tenth of the median is red, the grey is for cells without a figure. */
+static void fsc_report_write__node_suspect_labels_and_dead_cell_colors(void **state)
+{
+	json_t *d = doc(), *rec = pairs_rec(4, -1, -1);
+	const char *labels[] = {"run"};
+	struct fsc_report_input in = {.runs = &d, .labels = labels, .nruns = 1};
+	char *html;
+
+	(void)state;
+	json_array_set_new(json_array_get(json_object_get(rec, "bw_GBps"), 0), 3, json_real(1.0));
+	json_array_append_new(json_object_get(rec, "anomalies"),
+	                      json_pack("{s:s, s:i, s:n, s:s, s:s}", "kind", "node", "src", 2,
+	                                "dst", "direction", "send", "text", "node node02 slow"));
+	json_array_append_new(json_object_get(d, "records"), rec);
+	html = render(&in, 0);
+	/* node02 as a row and as a column label */
+	assert_int_equal(count(html, " fill=\"#b3261e\">node02</text>"), 2);
+	assert_int_equal(count(html, " fill=\"#b3261e\">"), 2);
+	/* the diagonal only is grey; the 0.1x cell is red */
+	assert_int_equal(count(html, "fill=\"#eee\""), 4);
+	assert_non_null(strstr(html, "fill=\"hsl(0,70%,45%)\" stroke=\"#fff\"><title>node00 "
+	                             "&#8594; node03: 1 GB/s (0.10 &#215; median)"));
+	free(html);
+	json_decref(d);
+}
+
 static void fsc_report_write__large_matrix_is_aggregated_per_host(void **state)
 {
 	json_t *d = doc();
@@ -231,7 +267,8 @@ static void fsc_report_main__aggregated_record_shows_worst_hosts_and_cells(void 
 	/* the strip: h37 first, outlined as a suspect; 64 hosts, two cells each */
 	p = strstr(html, "<rect class=\"host");
 	assert_non_null(p);
-	assert_true(p == strstr(html, "<rect class=\"host suspect\""));
+	assert_true(p == strstr(html, "<rect class=\"host suspect\" x=\"100\" y=\"4\" width=\"12\" "
+	                              "height=\"16\" fill=\"hsl(0,70%,45%)\""));
 	assert_non_null(strstr(p, "<title>h37 send: 2 GB/s (0.20 &#215; median)</title>"));
 	assert_true(strstr(p, "<title>h37 send") < strstr(p, "</rect>"));
 	{
@@ -487,6 +524,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(fsc_report_write__verdict_first_and_suspect_marked),
+	        cmocka_unit_test(fsc_report_write__node_suspect_labels_and_dead_cell_colors),
 	        cmocka_unit_test(fsc_report_write__large_matrix_is_aggregated_per_host),
 	        cmocka_unit_test(fsc_report_main__aggregated_record_shows_worst_hosts_and_cells),
 	        cmocka_unit_test(fsc_report_write__aggregated_record_with_leaves),
