@@ -1009,10 +1009,43 @@ static int same_bits(double a, double b)
 	return (isnan(a) && isnan(b)) || !memcmp(&a, &b, sizeof(a));
 }
 
+/* Every figure of the two stores reads the same through get and through
+ * lines (rows, and columns in blocks of 3). */
+static void assert_stores_same(const struct fsc_matrix_store *d, const struct fsc_matrix_store *f,
+                               int n, double *a, double *b)
+{
+	for (int fig = 0; fig < FSC_MATRIX_FIGS; fig++) {
+		for (int i = 0; i < n; i++)
+			for (int j = 0; j < n; j++)
+				assert_true(same_bits(d->ops->get(d->impl, i, j, fig),
+				                      f->ops->get(f->impl, i, j, fig)));
+		for (int dim = 0; dim < 2; dim++)
+			for (int first = 0; first < n; first += 3) {
+				int cnt = n - first < 3 ? n - first : 3;
+
+				assert_int_equal(fsc_matrix_store_lines(d, fig, dim, first, cnt, a),
+				                 0);
+				assert_int_equal(fsc_matrix_store_lines(f, fig, dim, first, cnt, b),
+				                 0);
+				for (int k = 0; k < cnt * n; k++)
+					assert_true(same_bits(a[k], b[k]));
+				/* and what the lines mean */
+				for (int k = 0; k < cnt * n; k++) {
+					int line = first + k / n, o = k % n;
+
+					assert_true(same_bits(
+					        a[k], dim ? d->ops->get(d->impl, o, line, fig)
+					                  : d->ops->get(d->impl, line, o, fig)));
+				}
+			}
+	}
+}
+
 /* Random cells, some never measured, some measured twice, put in random
  * order and row by row (the cached row), into a dense and a disk store:
- * every figure reads back the same through get and through lines (rows,
- * and columns in blocks), at 5, 17 and 64 nodes. */
+ * every figure reads back the same through get and through lines, at 5,
+ * 17 and 64 nodes; and again after more puts once the lines were read
+ * (the disk store's planes are rebuilt, not read stale). */
 static void fsc_matrix__file_store_same_cells_as_dense(void **state)
 {
 	static const int sizes[] = {5, 17, 64};
@@ -1031,7 +1064,9 @@ static void fsc_matrix__file_store_same_cells_as_dense(void **state)
 		assert_int_equal(fsc_matrix_store_file(&f, n, NULL), 0);
 		assert_null(f.ops->dense);
 		assert_int_equal(f.n, n);
-		for (int pass = 0; pass < 3; pass++)
+		for (int pass = 0; pass < 4; pass++) {
+			if (pass == 3) /* read once, then put more */
+				assert_stores_same(&d, &f, n, a, b);
 			for (int k = 0; k < n * n; k++) {
 				/* pass 0: scattered cells; 1: row by row; 2: a few again */
 				int src = pass == 1 ? k / n : (int)((seed >> 20) % (uint64_t)n);
@@ -1046,41 +1081,15 @@ static void fsc_matrix__file_store_same_cells_as_dense(void **state)
 
 				seed = seed * 6364136223846793005ull + 1442695040888963407ull;
 				if (src == dst || (pass == 1 && (seed >> 60) == 0) ||
-				    (pass == 2 && k % 7))
+				    (pass >= 2 && k % 7))
 					continue;
 				if ((seed >> 59) == 1)
 					c.bw_med = NAN; /* a cell without a bandwidth */
 				assert_int_equal(d.ops->put(d.impl, src, dst, &c), 0);
 				assert_int_equal(f.ops->put(f.impl, src, dst, &c), 0);
 			}
-		for (int fig = 0; fig < FSC_MATRIX_FIGS; fig++) {
-			for (int i = 0; i < n; i++)
-				for (int j = 0; j < n; j++)
-					assert_true(same_bits(d.ops->get(d.impl, i, j, fig),
-					                      f.ops->get(f.impl, i, j, fig)));
-			for (int dim = 0; dim < 2; dim++)
-				for (int first = 0; first < n; first += 3) {
-					int cnt = n - first < 3 ? n - first : 3;
-
-					assert_int_equal(
-					        fsc_matrix_store_lines(&d, fig, dim, first, cnt, a),
-					        0);
-					assert_int_equal(
-					        fsc_matrix_store_lines(&f, fig, dim, first, cnt, b),
-					        0);
-					for (int k = 0; k < cnt * n; k++)
-						assert_true(same_bits(a[k], b[k]));
-					/* and what the lines mean */
-					for (int k = 0; k < cnt * n; k++) {
-						int line = first + k / n, o = k % n;
-
-						assert_true(same_bits(
-						        a[k],
-						        dim ? d.ops->get(d.impl, o, line, fig)
-						            : d.ops->get(d.impl, line, o, fig)));
-					}
-				}
 		}
+		assert_stores_same(&d, &f, n, a, b);
 		/* never measured reads NaN */
 		assert_true(isnan(f.ops->get(f.impl, 0, 0, FSC_MATRIX_BW)));
 		fsc_matrix_store_fini(&d);
