@@ -150,31 +150,65 @@ static void color(char *buf, size_t len, double ratio)
 		         45 + 10 * fmin(fmax(t, 0), 1));
 }
 
+/* The heat map's order of nodes: grouped by leaf (the record's `leaves`,
+ * with --topology), leaves in their first node's order and nodes outside
+ * the topology last; else the record's order.  ord must hold n. */
+static void leaf_order(const json_t *rec, size_t n, size_t *ord)
+{
+	const json_t *lv = json_object_get(rec, "leaves");
+	size_t k = 0;
+
+	if (json_array_size(lv) != n) {
+		for (size_t i = 0; i < n; i++)
+			ord[i] = i;
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *li = json_string_value(json_array_get(lv, i)), *lp;
+		int first = li != NULL;
+
+		for (size_t p = 0; first && p < i; p++)
+			first = !(lp = json_string_value(json_array_get(lv, p))) || strcmp(lp, li);
+		for (size_t j = i; first && j < n; j++)
+			if ((lp = json_string_value(json_array_get(lv, j))) && !strcmp(lp, li))
+				ord[k++] = j;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!json_string_value(json_array_get(lv, i)))
+			ord[k++] = i;
+}
+
 static void heatmap_full(FILE *f, const json_t *rec, size_t n, double med)
 {
 	const json_t *labels = json_object_get(rec, "labels"),
-	             *bw = json_object_get(rec, "bw_GBps");
+	             *bw = json_object_get(rec, "bw_GBps"), *lv = json_object_get(rec, "leaves");
 	int cs = n <= 16 ? 28 : n <= 32 ? 16 : 9, off = 70;
 	int w = off + cs * (int)n + 10;
+	size_t *ord = malloc((n ? n : 1) * sizeof(*ord));
 
+	if (!ord)
+		return;
+	leaf_order(rec, n, ord);
 	fprintf(f,
 	        "<svg class=\"heatmap\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
 	        "height=\"%d\" role=\"img\"><title>bandwidth src (row) to dst (column), "
-	        "relative to the median cell</title>",
-	        w, w);
-	for (size_t i = 0; i < n; i++) {
+	        "relative to the median cell%s</title>",
+	        w, w, json_array_size(lv) == n ? ", hosts grouped by leaf" : "");
+	for (size_t x = 0; x < n; x++) {
+		size_t i = ord[x];
 		int any = suspect_node(rec, i);
 
 		fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\"%s>", off - 4,
-		        off + cs * (int)i + cs / 2 + 3, any ? " fill=\"#b3261e\"" : "");
+		        off + cs * (int)x + cs / 2 + 3, any ? " fill=\"#b3261e\"" : "");
 		esc(f, json_string_value(json_array_get(labels, i)));
 		fprintf(f, "</text><text transform=\"translate(%d,%d) rotate(-60)\"%s>",
-		        off + cs * (int)i + cs / 2, off - 4, any ? " fill=\"#b3261e\"" : "");
+		        off + cs * (int)x + cs / 2, off - 4, any ? " fill=\"#b3261e\"" : "");
 		esc(f, json_string_value(json_array_get(labels, i)));
 		fputs("</text>", f);
 	}
-	for (size_t i = 0; i < n; i++)
-		for (size_t j = 0; j < n; j++) {
+	for (size_t x = 0; x < n; x++)
+		for (size_t y = 0; y < n; y++) {
+			size_t i = ord[x], j = ord[y];
 			double v = cellv(bw, i, j);
 			char c[48];
 			int node, sus = i != j && suspect_cell(rec, (int)i, (int)j, &node);
@@ -184,7 +218,7 @@ static void heatmap_full(FILE *f, const json_t *rec, size_t n, double med)
 			        "<rect class=\"cell%s\" x=\"%d\" y=\"%d\" width=\"%d\" "
 			        "height=\"%d\" "
 			        "fill=\"%s\"%s><title>",
-			        sus ? " suspect" : "", off + cs * (int)j, off + cs * (int)i, cs, cs,
+			        sus ? " suspect" : "", off + cs * (int)y, off + cs * (int)x, cs, cs,
 			        c,
 			        sus ? " stroke=\"#000\" stroke-width=\"2\"" : " stroke=\"#fff\"");
 			esc(f, json_string_value(json_array_get(labels, i)));
@@ -194,7 +228,22 @@ static void heatmap_full(FILE *f, const json_t *rec, size_t n, double med)
 				fprintf(f, ": %.3g GB/s (%.2f &#215; median)", v, v / med);
 			fputs("</title></rect>", f);
 		}
+	/* a line where one leaf's hosts end and the next's begin, both ways */
+	for (size_t x = 1; json_array_size(lv) == n && x < n; x++) {
+		const char *a = json_string_value(json_array_get(lv, ord[x - 1])),
+		           *b = json_string_value(json_array_get(lv, ord[x]));
+		int at = off + cs * (int)x, end = off + cs * (int)n;
+
+		if ((a == NULL) == (b == NULL) && (!a || !strcmp(a, b)))
+			continue;
+		fprintf(f,
+		        "<line class=\"leaf-edge\" x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" "
+		        "stroke=\"#000\"/><line class=\"leaf-edge\" x1=\"%d\" y1=\"%d\" "
+		        "x2=\"%d\" y2=\"%d\" stroke=\"#000\"/>",
+		        off, at, end, at, at, off, at, end);
+	}
 	fputs("</svg>\n", f);
+	free(ord);
 }
 
 /* One table cell: a figure with its ratio to the median, or an en dash

@@ -195,6 +195,54 @@ static int count(const char *hay, const char *needle)
 	return k;
 }
 
+/* With --topology the heat map groups hosts by leaf: leaves in the order
+ * of their first host, hosts outside the topology last, a line between
+ * groups; the cells keep their figures (the slow link stays node02 to
+ * node01 wherever it is drawn). */
+static void fsc_report_write__full_heat_map_grouped_by_leaf(void **state)
+{
+	json_t *d = doc(), *rec = pairs_rec(5, 2, 1);
+	const char *labels[] = {"run"};
+	struct fsc_report_input in = {.runs = &d, .labels = labels, .nruns = 1};
+	char *html, *map;
+	const char *at[5];
+	static const char *const order[5] = {"node00", "node02", "node01", "node03", "node04"};
+
+	(void)state;
+	json_object_set_new(rec, "leaves", json_pack("[s, s, s, s, n]", "B", "A", "B", "A"));
+	json_array_append_new(json_object_get(d, "records"), rec);
+	html = render(&in, 0);
+	map = strstr(html, "<svg class=\"heatmap\"");
+	assert_non_null(map);
+	assert_non_null(strstr(map, "hosts grouped by leaf"));
+	/* row labels: leaf B (node00, node02), leaf A (node01, node03), then
+	 * node04 outside the topology */
+	for (int k = 0; k < 5; k++) {
+		char needle[64];
+
+		snprintf(needle, sizeof(needle), "text-anchor=\"end\">%s<", order[k]);
+		at[k] = strstr(map, needle);
+		assert_non_null(at[k]);
+		if (k)
+			assert_true(at[k - 1] < at[k]);
+	}
+	/* two edges (B|A, A|outside), each drawn across and down */
+	assert_int_equal(count(map, "class=\"leaf-edge\""), 4);
+	assert_non_null(strstr(strstr(map, "class=\"cell suspect\""), "node02 &#8594; node01"));
+	free(html);
+	json_decref(d);
+
+	/* without leaves: the record's order, no edge */
+	d = doc();
+	in.runs = &d;
+	json_array_append_new(json_object_get(d, "records"), pairs_rec(5, 2, 1));
+	html = render(&in, 0);
+	assert_null(strstr(html, "leaf-edge"));
+	assert_true(strstr(html, ">node01<") < strstr(html, ">node02<"));
+	free(html);
+	json_decref(d);
+}
+
 /* A node anomaly marks that node's labels only, not every label; a cell at
  * a tenth of the median is red, the grey is for cells without a figure. */
 static void fsc_report_write__node_suspect_labels_and_dead_cell_colors(void **state)
@@ -528,6 +576,7 @@ int main(void)
 	        cmocka_unit_test(fsc_report_write__large_matrix_is_aggregated_per_host),
 	        cmocka_unit_test(fsc_report_main__aggregated_record_shows_worst_hosts_and_cells),
 	        cmocka_unit_test(fsc_report_write__aggregated_record_with_leaves),
+	        cmocka_unit_test(fsc_report_write__full_heat_map_grouped_by_leaf),
 	        cmocka_unit_test(fsc_report_write__bakeoff_names_winner_and_ratio),
 	        cmocka_unit_test(fsc_report_write__baseline_overlaid_and_regression_marked),
 	        cmocka_unit_test(fsc_report_write__missing_chartjs_is_a_clear_error),
