@@ -56,7 +56,7 @@
 struct pairs_settings {
 	const char *schedule, *csv, *topology;
 	uint64_t bw_bytes, lat_bytes, cell_ns, cell_max_ns;
-	int64_t window, repeats, lat_iters, confirm;
+	int64_t window, repeats, lat_iters, confirm, full_max;
 	bool per_rank, fail_on_anomaly;
 	double bw_ratio, lat_ratio;
 	int store; /* enum fsc_matrix_store_kind: the order of its choices */
@@ -104,9 +104,15 @@ static const struct fsc_opt pairs_opts[] = {
          "serial re-measurements of each suspect; confirmed when a majority is still bad", 0, 1,
          100, FSC_AT_INT(struct pairs_settings, confirm)},
         {"pairs-csv", 0, FSC_OPT_STRING, 0,
-         "CSV matrices as <prefix>.<fabric>.bw.csv and .lat.csv (default prefix: the results "
+         "CSV matrices as <prefix>.<fabric>.bw.csv and .lat.csv, above --pairs-full-max nodes "
+         "per-node and worst-cell files .nodes.csv and .worst.csv (default prefix: the results "
          "path without .json; 'none': no CSV)",
          0, 0, 0, FSC_AT_STRING(struct pairs_settings, csv)},
+        {"pairs-full-max", 0, FSC_OPT_INT, "1024",
+         "largest matrix, in nodes, whose every cell goes into the record and the CSV; above it "
+         "the record holds per-node medians and the 64 worst cells, and the CSV per-node and "
+         "worst-cell files (large matrices stay readable: 10,000 nodes would be 10^8 cells)",
+         0, 2, FSC_MATRIX_FULL_MAX_MOST, FSC_AT_INT(struct pairs_settings, full_max)},
         {"pairs-store", 0, FSC_OPT_CHOICE, "auto",
          "where rank 0 keeps the matrix: memory, disk (a file in $TMPDIR, else /tmp, removed at "
          "the end; O(nodes) memory), or auto (disk when the matrices in memory would pass "
@@ -127,7 +133,7 @@ struct pairs_opt {
 	const char *schedule;
 	size_t bw_bytes, lat_bytes, window;
 	uint64_t repeats, lat_iters, cell_ns, cell_max_ns;
-	int per_rank, confirm, fail_on_anomaly;
+	int per_rank, confirm, fail_on_anomaly, full_max;
 	double bw_ratio, lat_ratio;
 	const char *csv;
 	const char *topology;
@@ -172,6 +178,7 @@ static int opt_read(struct pairs_opt *o, const struct fsc_config *cfg, char *err
 	o->bw_ratio = p.bw_ratio;
 	o->lat_ratio = p.lat_ratio;
 	o->confirm = (int)p.confirm;
+	o->full_max = (int)p.full_max;
 	o->csv = p.csv;
 	o->topology = p.topology;
 	o->fail_on_anomaly = p.fail_on_anomaly;
@@ -262,6 +269,7 @@ static int pairs_open(struct fsc_runner *r, struct fsc_pctx *c, struct fsc_matri
 	set->topology = s->o.topology;
 	set->fail_on_anomaly = s->o.fail_on_anomaly;
 	set->store = s->o.store;
+	set->full_max = s->o.full_max;
 	snprintf(set->method, sizeof(set->method),
 	         "bandwidth %zu B x window %zu, median of %llu; latency %zu B, p50 of %llu half "
 	         "round trips",

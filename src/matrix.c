@@ -62,6 +62,9 @@
 #define MX_REF_PAIRS 2
 /* Worst links on the terminal; matrices printed up to this many nodes. */
 #define MX_WORST 5
+/* Worst cells per metric in the record and the CSV of an aggregated
+ * matrix (mx_aggregated). */
+#define MX_JSON_WORST 64
 #define MX_PRINT_MATRIX 8
 /* Large matrices rewrite the results file at most this often (ns). */
 #define MX_STREAM_BIG_N 64
@@ -929,11 +932,27 @@ static json_t *json_matrix(const struct fsc_matrix_store *st, enum fsc_matrix_fi
 	return rows;
 }
 
-/* A matrix too large for the record in full (FSC_MATRIX_MEMORY_MAX): it
- * holds per-node summaries and the worst cells instead. */
+/* A matrix whose dense figures pass FSC_MATRIX_MEMORY_MAX: --pairs-store
+ * auto keeps it on disk. */
 static int mx_big(int n)
 {
 	return fsc_matrix_dense_bytes(n) > FSC_MATRIX_MEMORY_MAX;
+}
+
+/* The settings' full_max (0: the default), at most FSC_MATRIX_FULL_MAX_MOST
+ * so that a matrix too big for memory is never written out in full. */
+static int mx_full_max(const struct mx *s)
+{
+	int m = s->set.full_max > 0 ? s->set.full_max : FSC_MATRIX_FULL_MAX_DEFAULT;
+
+	return m < FSC_MATRIX_FULL_MAX_MOST ? m : FSC_MATRIX_FULL_MAX_MOST;
+}
+
+/* A matrix too large to read cell by cell (above full_max nodes): the
+ * record and the CSV hold per-node medians and the worst cells instead. */
+static int mx_aggregated(const struct mx *s)
+{
+	return s->n > mx_full_max(s) || mx_big(s->n);
 }
 
 struct spread {
@@ -1019,7 +1038,7 @@ static void record_matrices(struct mx *s, uint64_t done)
 
 	json_object_set_new(rec, "rounds_done", json_integer((json_int_t)done));
 	json_object_set_new(rec, "wrong", json_integer((json_int_t)s->wrong));
-	if (mx_big(s->n))
+	if (mx_aggregated(s))
 		return; /* per_node and worst_cells at the end instead */
 	json_object_set_new(rec, "bw_GBps", json_matrix(&s->st, FSC_MATRIX_BW));
 	json_object_set_new(rec, "bw_min_GBps", json_matrix(&s->st, FSC_MATRIX_BW_MIN));
@@ -1706,11 +1725,11 @@ static int csv_body(FILE *f, void *arg)
 	return rc ? rc : ferror(f) ? -EIO : 0;
 }
 
-static int csv_write(const struct mx *s, enum fsc_matrix_fig f, const char *path)
+/* One CSV file, atomically (a reader never sees half of it). */
+static int csv_write(const char *path, int (*body)(FILE *f, void *arg), void *arg)
 {
-	struct csv_job j = {s, f};
 	char failed[4200];
-	int rc = fsc_file_write_atomic(path, csv_body, &j, failed, sizeof(failed));
+	int rc = fsc_file_write_atomic(path, body, arg, failed, sizeof(failed));
 
 	if (rc)
 		fsc_error("matrix: cannot write '%s': %s", failed, strerror(-rc));
@@ -1737,24 +1756,6 @@ static int csv_prefix(const struct mx *s, char *out, size_t len)
 	memcpy(out, p, l);
 	out[l] = 0;
 	return 1;
-}
-
-static void csv_all(struct mx *s)
-{
-	char pre[4096], path[4200];
-	const char *fab = s->c->fab ? s->c->fab->ops->name : "fabric";
-	json_t *o;
-
-	if (!csv_prefix(s, pre, sizeof(pre)))
-		return;
-	o = json_object();
-	snprintf(path, sizeof(path), "%s.%s.bw.csv", pre, fab);
-	if (!csv_write(s, FSC_MATRIX_BW, path))
-		json_object_set_new(o, "bw", json_string(path));
-	snprintf(path, sizeof(path), "%s.%s.lat.csv", pre, fab);
-	if (!csv_write(s, FSC_MATRIX_LAT, path))
-		json_object_set_new(o, "lat", json_string(path));
-	json_object_set_new(s->rec, "csv", o);
 }
 
 /* Per node, the medians of its row (sends) and column (receives) of
@@ -1822,6 +1823,113 @@ static long worst_cells(const struct mx *s, enum fsc_matrix_fig fig, int hib, si
 	}
 	lines_close(&L);
 	return rc ? rc : (long)got;
+}
+
+/* The MX_JSON_WORST worst cells of a metric, for the record and the CSV
+ * of an aggregated matrix: one pass over the store each. */
+struct mx_worst {
+	long k;
+	size_t at[MX_JSON_WORST];
+	double val[MX_JSON_WORST];
+};
+
+/* w[0] bandwidth, w[1] latency; 0 or -errno. */
+static int worst_both(const struct mx *s, struct mx_worst *w)
+{
+	for (int m = 0; m < 2; m++) {
+		w[m].k = worst_cells(s, m ? FSC_MATRIX_LAT : FSC_MATRIX_BW, !m, MX_JSON_WORST,
+		                     w[m].at, w[m].val);
+		if (w[m].k < 0)
+			return (int)w[m].k;
+	}
+	return 0;
+}
+
+/* A CSV number: empty when not measured. */
+static void csv_num(FILE *f, double v)
+{
+	if (isfinite(v))
+		fprintf(f, ",%.6g", v);
+	else
+		fprintf(f, ",");
+}
+
+/* What an aggregated matrix's CSV files are made of. */
+struct csv_agg {
+	const struct mx *s;
+	const double (*med)[NM_FIGS];
+	const struct mx_worst *w;
+	double median[2]; /* of bandwidth, of latency */
+};
+
+/* Per node its medians (node_medians), with its label and leaf. */
+static int csv_nodes_body(FILE *f, void *arg)
+{
+	const struct csv_agg *a = arg;
+	const struct mx *s = a->s;
+
+	fprintf(f, "node,label,leaf,bw_send_GBps,bw_recv_GBps,lat_send_us,lat_recv_us\n");
+	for (int i = 0; i < s->n; i++) {
+		fprintf(f, "%d,%s,%s", i, s->lay.labelp[i],
+		        s->topo && s->leaf[i] >= 0 ? s->topo->leaves[s->leaf[i]] : "");
+		for (int q = 0; q < NM_FIGS; q++)
+			csv_num(f, a->med[i][q]);
+		fprintf(f, "\n");
+	}
+	return ferror(f) ? -EIO : 0;
+}
+
+/* The worst cells, bandwidth then latency, worst first. */
+static int csv_worst_body(FILE *f, void *arg)
+{
+	const struct csv_agg *a = arg;
+	const struct mx *s = a->s;
+
+	fprintf(f, "metric,src,dst,src_label,dst_label,value,ratio_to_median\n");
+	for (int m = 0; m < 2; m++)
+		for (long w = 0; w < a->w[m].k; w++) {
+			int i = (int)(a->w[m].at[w] / (size_t)s->n);
+			int j = (int)(a->w[m].at[w] % (size_t)s->n);
+
+			fprintf(f, "%s,%d,%d,%s,%s", m ? "latency" : "bandwidth", i, j,
+			        s->lay.labelp[i], s->lay.labelp[j]);
+			csv_num(f, a->w[m].val[w]);
+			csv_num(f, a->w[m].val[w] / a->median[m]);
+			fprintf(f, "\n");
+		}
+	return ferror(f) ? -EIO : 0;
+}
+
+/* The CSV files and their paths in the record: the bandwidth and latency
+ * matrices, or for an aggregated matrix (agg: its per-node medians, worst
+ * cells and the medians of the matrices) the per-node and worst-cell
+ * files. */
+static void csv_all(struct mx *s, const struct csv_agg *agg)
+{
+	char pre[4096], path[4200];
+	const char *fab = s->c->fab ? s->c->fab->ops->name : "fabric";
+	struct csv_job bw = {s, FSC_MATRIX_BW}, lat = {s, FSC_MATRIX_LAT};
+	json_t *o;
+
+	if (!csv_prefix(s, pre, sizeof(pre)))
+		return;
+	o = json_object();
+	if (agg) {
+		snprintf(path, sizeof(path), "%s.%s.nodes.csv", pre, fab);
+		if (!csv_write(path, csv_nodes_body, (void *)agg))
+			json_object_set_new(o, "nodes", json_string(path));
+		snprintf(path, sizeof(path), "%s.%s.worst.csv", pre, fab);
+		if (!csv_write(path, csv_worst_body, (void *)agg))
+			json_object_set_new(o, "worst", json_string(path));
+	} else {
+		snprintf(path, sizeof(path), "%s.%s.bw.csv", pre, fab);
+		if (!csv_write(path, csv_body, &bw))
+			json_object_set_new(o, "bw", json_string(path));
+		snprintf(path, sizeof(path), "%s.%s.lat.csv", pre, fab);
+		if (!csv_write(path, csv_body, &lat))
+			json_object_set_new(o, "lat", json_string(path));
+	}
+	json_object_set_new(s->rec, "csv", o);
 }
 
 static void print_matrix(FILE *f, const struct mx *s, enum fsc_matrix_fig fig, const char *what)
@@ -1962,6 +2070,10 @@ static json_t *record_start(struct mx *s, const struct fsc_pattern_ops *p,
 	json_object_set_new(rec, "node_ranks", ranks);
 	json_object_set_new(rec, "schedule", json_string(s->set.schedule));
 	json_object_set_new(rec, "store", json_string(s->store_kind));
+	/* said from the start, so that a reader of a streamed record knows
+	 * why it has no matrices */
+	json_object_set_new(rec, "aggregated", json_boolean(mx_aggregated(s)));
+	json_object_set_new(rec, "full_max", json_integer(mx_full_max(s)));
 	json_object_set_new(rec, "rounds", json_integer((json_int_t)fsc_sched_rounds(sched)));
 	json_object_set_new(rec, "pairs_per_round", json_integer(fsc_sched_pairs_per_round(sched)));
 	if (s->topo) {
@@ -1980,17 +2092,13 @@ static json_t *record_start(struct mx *s, const struct fsc_pattern_ops *p,
 	return rec;
 }
 
-/* Rank 0, for a matrix too large for the record (mx_big): per node its
+/* Rank 0, for an aggregated matrix (mx_aggregated): per node its
  * medians, and the MX_JSON_WORST worst cells of bandwidth and latency. */
-#define MX_JSON_WORST 64
-
-static int record_summaries(struct mx *s, double (*med)[NM_FIGS])
+static void record_summaries(struct mx *s, double (*med)[NM_FIGS], const struct mx_worst *w)
 {
 	static const char *const keys[NM_FIGS] = {"bw_send_GBps", "bw_recv_GBps", "lat_send_us",
 	                                          "lat_recv_us"};
 	json_t *per = json_array(), *worst = json_object();
-	size_t at[MX_JSON_WORST];
-	double val[MX_JSON_WORST];
 
 	for (int i = 0; i < s->n; i++) {
 		json_t *o = json_object();
@@ -2000,26 +2108,18 @@ static int record_summaries(struct mx *s, double (*med)[NM_FIGS])
 		json_array_append_new(per, o);
 	}
 	json_object_set_new(s->rec, "per_node", per);
-	for (int hib = 1; hib >= 0; hib--) {
-		long k = worst_cells(s, hib ? FSC_MATRIX_BW : FSC_MATRIX_LAT, hib, MX_JSON_WORST,
-		                     at, val);
+	for (int m = 0; m < 2; m++) {
 		json_t *arr = json_array();
 
-		if (k < 0) {
-			json_decref(arr);
-			json_decref(worst);
-			return (int)k;
-		}
-		for (long w = 0; w < k; w++)
-			json_array_append_new(arr,
-			                      json_pack("{s:I, s:I, s:o}", "src",
-			                                (json_int_t)(at[w] / (size_t)s->n), "dst",
-			                                (json_int_t)(at[w] % (size_t)s->n), "value",
-			                                num_or_null(val[w])));
-		json_object_set_new(worst, hib ? "bandwidth" : "latency", arr);
+		for (long k = 0; k < w[m].k; k++)
+			json_array_append_new(
+			        arr, json_pack("{s:I, s:I, s:o}", "src",
+			                       (json_int_t)(w[m].at[k] / (size_t)s->n), "dst",
+			                       (json_int_t)(w[m].at[k] % (size_t)s->n), "value",
+			                       num_or_null(w[m].val[k])));
+		json_object_set_new(worst, m ? "latency" : "bandwidth", arr);
 	}
 	json_object_set_new(s->rec, "worst_cells", worst);
-	return 0;
 }
 
 static void record_verdict(struct mx *s, const struct fsc_attrib_params *prm,
@@ -2673,8 +2773,10 @@ int fsc_matrix_run(struct fsc_runner *r, const struct fsc_pattern_ops *p, struct
 			json_object_set_new(s.rec, "reason", json_string(fsc_strerror(rc)));
 		} else {
 			struct spread bw, lat;
+			struct mx_worst worst[2];
+			struct csv_agg agg = {&s, NULL, worst, {NAN, NAN}};
 			double(*med)[NM_FIGS] = NULL;
-			int big = mx_big(s.n), erc;
+			int aggregated = mx_aggregated(&s), erc;
 
 			for (size_t i = 0; i < nv; i++)
 				nconf += v[i].confirmed && !v[i].dropped;
@@ -2682,12 +2784,14 @@ int fsc_matrix_run(struct fsc_runner *r, const struct fsc_pattern_ops *p, struct
 			erc = spread_of(&s.st, FSC_MATRIX_BW, &bw);
 			if (!erc)
 				erc = spread_of(&s.st, FSC_MATRIX_LAT, &lat);
-			if (!erc && (r->out || big)) {
+			if (!erc && (r->out || aggregated)) {
 				med = malloc((size_t)s.n * sizeof(*med));
 				erc = med ? node_medians(&s, med) : -ENOMEM;
 			}
-			if (!erc && big)
-				erc = record_summaries(&s, med);
+			if (!erc && aggregated)
+				erc = worst_both(&s, worst);
+			if (!erc && aggregated)
+				record_summaries(&s, med, worst);
 			if (erc) {
 				json_object_set_new(s.rec, "status", json_string("error"));
 				json_object_set_new(s.rec, "reason",
@@ -2700,7 +2804,10 @@ int fsc_matrix_run(struct fsc_runner *r, const struct fsc_pattern_ops *p, struct
 				                    json_string(s.wrong ? "wrong"
 				                                : nconf ? "anomaly"
 				                                        : "ok"));
-				csv_all(&s);
+				agg.med = (const double(*)[NM_FIGS])med;
+				agg.median[0] = bw.median;
+				agg.median[1] = lat.median;
+				csv_all(&s, aggregated ? &agg : NULL);
 				print_summary(&s, &bw, &lat, v, nv, verdict, med);
 			}
 			free(med);

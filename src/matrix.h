@@ -31,9 +31,9 @@
  * the per-node medians, the worst cells, the CSV and the record) reads it
  * a block of rows or columns at a time (fsc_matrix_store_lines), so with
  * the disk store rank 0 holds O(n): the blocks of columns are at most
- * 8 MiB.  Above FSC_MATRIX_MEMORY_MAX of dense figures the record carries
- * per-node summaries and the worst cells instead of the n x n matrices
- * (the CSV still has every cell).
+ * 8 MiB.  Above the settings' full_max nodes (and always above
+ * FSC_MATRIX_MEMORY_MAX of dense figures) the record and the CSV carry
+ * per-node summaries and the worst cells instead of the n x n matrices.
  */
 #ifndef FSC_MATRIX_H
 #define FSC_MATRIX_H
@@ -115,6 +115,11 @@ double fsc_matrix_dense_bytes(int n);
 /* Above this, --pairs-store auto keeps the matrix on disk and the record
  * holds summaries instead of matrices. */
 #define FSC_MATRIX_MEMORY_MAX (256.0 * 1048576.0)
+/* The most nodes whose dense figures fit FSC_MATRIX_MEMORY_MAX: the
+ * highest full_max (fsc_matrix_settings) can go. */
+#define FSC_MATRIX_FULL_MAX_MOST 2590
+/* full_max when the settings leave it 0. */
+#define FSC_MATRIX_FULL_MAX_DEFAULT 1024
 /* `count` lines of figure f of any store (the store's lines, else its
  * dense figure, else get per cell); see fsc_matrix_store_ops.lines. */
 int fsc_matrix_store_lines(const struct fsc_matrix_store *s, enum fsc_matrix_fig f, int dim,
@@ -203,6 +208,11 @@ struct fsc_matrix_settings {
 	 * anomalies it explains move to `unconfirmed` ("explained by ...").
 	 * The terminal groups nodes by leaf. */
 	const char *topology;
+	/* The largest matrix, in nodes, whose every cell goes into the record
+	 * and the CSV; above it they hold per-node medians and the worst
+	 * cells (10,000 nodes would be 10^8 cells).  0: the default
+	 * (FSC_MATRIX_FULL_MAX_DEFAULT); never above FSC_MATRIX_FULL_MAX_MOST. */
+	int full_max;
 };
 
 /* What a matrix pattern provides.  `ctx` is its own state (from open). */

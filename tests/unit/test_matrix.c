@@ -1270,12 +1270,15 @@ static void fsc_matrix__disk_store_same_record_as_memory(void **state)
 }
 
 /* auto: memory while the dense figures fit FSC_MATRIX_MEMORY_MAX (256
- * MiB: 2,590 nodes), disk above. */
+ * MiB: 2,590 nodes), disk above; full_max goes no higher. */
 static void fsc_matrix__auto_store_threshold(void **state)
 {
 	(void)state;
 	assert_true(fsc_matrix_dense_bytes(2590) <= FSC_MATRIX_MEMORY_MAX);
 	assert_true(fsc_matrix_dense_bytes(2591) > FSC_MATRIX_MEMORY_MAX);
+	assert_true(fsc_matrix_dense_bytes(FSC_MATRIX_FULL_MAX_MOST) <= FSC_MATRIX_MEMORY_MAX);
+	assert_true(fsc_matrix_dense_bytes(FSC_MATRIX_FULL_MAX_MOST + 1) > FSC_MATRIX_MEMORY_MAX);
+	assert_true(FSC_MATRIX_FULL_MAX_DEFAULT < FSC_MATRIX_FULL_MAX_MOST);
 	assert_true(fsc_matrix_dense_bytes(10000) == 4e9);
 }
 

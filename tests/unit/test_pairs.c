@@ -24,6 +24,7 @@
 
 #include "json_fields.h"
 #include "analysis.h"
+#include "matrix.h"
 
 #include "lb_harness.h"
 
@@ -754,6 +755,251 @@ static void fsc_pattern_pairs__disk_store_same_suspects_as_memory(void **state)
 	}
 }
 
+/* The lines of a text file into line[] (fewer than max, each under 256
+ * characters); returns how many. */
+static int read_lines(const char *path, char (*line)[256], int max)
+{
+	FILE *f = fopen(path, "r");
+	int k = 0;
+
+	assert_non_null(f);
+	while (k < max && fgets(line[k], 256, f)) {
+		assert_non_null(strchr(line[k], '\n'));
+		k++;
+	}
+	assert_true(k < max);
+	fclose(f);
+	return k;
+}
+
+/* Node `node`'s medians from the record's per_node as the CSV writes
+ * them. */
+static void per_node_csv(json_t *rec, int node, char *out, size_t len)
+{
+	static const char *const keys[] = {"bw_send_GBps", "bw_recv_GBps", "lat_send_us",
+	                                   "lat_recv_us"};
+	json_t *o = json_array_get(json_object_get(rec, "per_node"), (size_t)node);
+	size_t at = 0;
+
+	for (int q = 0; q < 4; q++)
+		at += (size_t)snprintf(out + at, len - at, ",%.6g", num(o, keys[q]));
+	snprintf(out + at, len - at, "\n");
+}
+
+/* --pairs-full-max below the matrix's nodes: the record and the CSV hold
+ * per-node medians and the worst cells instead of every cell, the verdict
+ * stays that of the full matrix.  5 nodes, link 0->2 at 0.1x, node 4 at
+ * 0.2x. */
+static void fsc_pattern_pairs__full_max_aggregates_record_and_csv(void **state)
+{
+	static const char *const keys[] = {"anomalies", "unconfirmed", "verdict",   "status",
+	                                   "bw_spread", "lat_spread",  "candidates"};
+	static const char *const matrices[] = {"bw_GBps", "bw_min_GBps", "bw_max_GBps", "lat_us",
+	                                       "lat_p99_us"};
+	char dir[] = "/tmp/fsc-pairs-full-XXXXXX", path[128], csv[160], want[160], err[256];
+	char line[48][256];
+	struct lbh_job j = {0};
+	json_t *full, *rec, *doc, *frec, *per, *bw;
+	double lowest_other = INFINITY, prev;
+	int k;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/run.json", dir);
+
+	/* the default limit: every cell */
+	ARGS(&j, "--lb-slow-link", "0:2:0.1", "--lb-slow-rank", "4:0.2", "--pairs-csv", "none");
+	full = run_job(&j, 5);
+	assert_true(json_is_false(json_object_get(full, "aggregated")));
+	assert_int_equal((int)num(full, "full_max"), FSC_MATRIX_FULL_MAX_DEFAULT);
+	assert_int_equal(json_array_size(json_object_get(full, "bw_GBps")), 5);
+	assert_null(json_object_get(full, "per_node"));
+	assert_null(json_object_get(full, "worst_cells"));
+
+	j.path = path;
+	ARGS(&j, "--lb-slow-link", "0:2:0.1", "--lb-slow-rank", "4:0.2", "--pairs-full-max", "4");
+	rec = run_job(&j, 5);
+	assert_true(json_is_true(json_object_get(rec, "aggregated")));
+	assert_int_equal((int)num(rec, "full_max"), 4);
+	assert_json_fields_equal(full, rec, keys, sizeof(keys) / sizeof(keys[0]));
+	assert_non_null(strstr(str(rec, "verdict"), "link h0->h2 slow"));
+	assert_non_null(strstr(str(rec, "verdict"), "h4: node slow"));
+	assert_int_equal(json_array_size(json_object_get(rec, "labels")), 5);
+	for (size_t m = 0; m < sizeof(matrices) / sizeof(matrices[0]); m++)
+		assert_null(json_object_get(rec, matrices[m]));
+	/* the results file: a matrix once put in the record stays there, so
+	 * none was put in by the rewrites during the rounds either */
+	assert_int_equal(fsc_results_load(path, &doc, err, sizeof(err)), 0);
+	frec = json_array_get(json_object_get(doc, "records"), 0);
+	assert_true(json_is_true(json_object_get(frec, "aggregated")));
+	for (size_t m = 0; m < sizeof(matrices) / sizeof(matrices[0]); m++)
+		assert_null(json_object_get(frec, matrices[m]));
+	assert_int_equal(json_array_size(json_object_get(frec, "per_node")), 5);
+	json_decref(doc);
+
+	/* per node: the slow node sends and receives the slowest */
+	per = json_object_get(rec, "per_node");
+	assert_int_equal(json_array_size(per), 5);
+	for (int i = 0; i < 4; i++) {
+		lowest_other =
+		        fmin(lowest_other, num(json_array_get(per, (size_t)i), "bw_send_GBps"));
+		lowest_other =
+		        fmin(lowest_other, num(json_array_get(per, (size_t)i), "bw_recv_GBps"));
+	}
+	assert_true(num(json_array_get(per, 4), "bw_send_GBps") < lowest_other);
+	assert_true(num(json_array_get(per, 4), "bw_recv_GBps") < lowest_other);
+	assert_float_equal(num(json_array_get(per, 4), "bw_send_GBps"), 0.2 * BW_OK, 0.01);
+
+	/* worst bandwidth cells: the slow link, then the slow node's 8 cells,
+	 * then the healthy ones; every measured cell, worst first */
+	bw = json_object_get(json_object_get(rec, "worst_cells"), "bandwidth");
+	assert_int_equal(json_array_size(bw), 20);
+	assert_int_equal(
+	        json_array_size(json_object_get(json_object_get(rec, "worst_cells"), "latency")),
+	        20);
+	assert_int_equal((int)num(json_array_get(bw, 0), "src"), 0);
+	assert_int_equal((int)num(json_array_get(bw, 0), "dst"), 2);
+	assert_float_equal(num(json_array_get(bw, 0), "value"), 262144.0 / (2621440 + 10000 + 1004),
+	                   1e-12);
+	prev = 0;
+	for (size_t w = 0; w < 20; w++) {
+		json_t *c = json_array_get(bw, w);
+
+		assert_true(num(c, "value") >= prev);
+		prev = num(c, "value");
+		if (w >= 1 && w <= 8) {
+			assert_true(num(c, "src") == 4 || num(c, "dst") == 4);
+			assert_true(num(c, "value") < 0.25 * BW_OK);
+		} else if (w > 8) {
+			/* the healthy cells, each above 0.9x the healthy figure */
+			assert_true(num(c, "src") != 4 && num(c, "dst") != 4);
+			assert_true(num(c, "value") > 0.9 * BW_OK);
+		}
+	}
+
+	/* the CSV: per-node and worst-cell files instead of the matrices */
+	assert_null(json_object_get(json_object_get(rec, "csv"), "bw"));
+	snprintf(csv, sizeof(csv), "%s/run.loopback.nodes.csv", dir);
+	assert_string_equal(str(json_object_get(rec, "csv"), "nodes"), csv);
+	assert_int_equal(read_lines(csv, line, 48), 6);
+	assert_string_equal(line[0],
+	                    "node,label,leaf,bw_send_GBps,bw_recv_GBps,lat_send_us,lat_recv_us\n");
+	for (int i = 0; i < 5; i++) {
+		char med[128];
+
+		per_node_csv(rec, i, med, sizeof(med));
+		snprintf(want, sizeof(want), "%d,h%d,%s", i, i, med);
+		assert_string_equal(line[1 + i], want);
+	}
+	unlink(csv);
+	snprintf(csv, sizeof(csv), "%s/run.loopback.worst.csv", dir);
+	assert_string_equal(str(json_object_get(rec, "csv"), "worst"), csv);
+	k = read_lines(csv, line, 48);
+	assert_int_equal(k, 41); /* header, 20 bandwidth cells, 20 latency cells */
+	assert_string_equal(line[0], "metric,src,dst,src_label,dst_label,value,ratio_to_median\n");
+	snprintf(want, sizeof(want), "bandwidth,0,2,h0,h2,%.6g,%.6g\n",
+	         num(json_array_get(bw, 0), "value"),
+	         num(json_array_get(bw, 0), "value") /
+	                 num(json_object_get(rec, "bw_spread"), "median"));
+	assert_string_equal(line[1], want);
+	for (int i = 2; i <= 20; i++) {
+		json_t *c = json_array_get(bw, (size_t)i - 1);
+
+		snprintf(want, sizeof(want), "bandwidth,%d,%d,h%d,h%d,", (int)num(c, "src"),
+		         (int)num(c, "dst"), (int)num(c, "src"), (int)num(c, "dst"));
+		assert_int_equal(strncmp(line[i], want, strlen(want)), 0);
+	}
+	for (int i = 21; i < 41; i++)
+		assert_int_equal(strncmp(line[i], "latency,", 8), 0);
+	/* the worst latency: a ping-pong over the slow link, either way */
+	assert_true(!strncmp(line[21], "latency,0,2,h0,h2,", 18) ||
+	            !strncmp(line[21], "latency,2,0,h2,h0,", 18));
+	unlink(csv);
+	unlink(path);
+	snprintf(csv, sizeof(csv), "%s.jsonl", path);
+	unlink(csv);
+	assert_int_equal(rmdir(dir), 0);
+	json_decref(rec);
+	json_decref(full);
+}
+
+/* The per-node file names each host's leaf with --topology. */
+static void fsc_pattern_pairs__full_max_nodes_csv_has_leaves(void **state)
+{
+	char path[] = "/tmp/fsc_pairs_fmtopo_XXXXXX", dir[] = "/tmp/fsc-pairs-fmleaf-XXXXXX";
+	char res[128], csv[160], line[8][256];
+	struct lbh_job j = {0};
+	json_t *rec;
+
+	(void)state;
+	write_topology(path, two_leaves);
+	assert_non_null(mkdtemp(dir));
+	snprintf(res, sizeof(res), "%s/run.json", dir);
+	j.path = res;
+	ARGS(&j, "--topology", path, "--pairs-full-max", "5");
+	rec = run_job(&j, 6);
+	assert_true(json_is_true(json_object_get(rec, "aggregated")));
+	assert_string_equal(str(json_array_get(json_object_get(rec, "leaf_summary"), 0), "leaf"),
+	                    "leafA");
+	snprintf(csv, sizeof(csv), "%s/run.loopback.nodes.csv", dir);
+	assert_int_equal(read_lines(csv, line, 8), 7);
+	assert_int_equal(strncmp(line[1], "0,h0,leafA,", 11), 0);
+	assert_int_equal(strncmp(line[6], "5,h5,leafB,", 11), 0);
+	unlink(csv);
+	snprintf(csv, sizeof(csv), "%s/run.loopback.worst.csv", dir);
+	unlink(csv);
+	unlink(res);
+	snprintf(csv, sizeof(csv), "%s.jsonl", res);
+	unlink(csv);
+	assert_int_equal(rmdir(dir), 0);
+	unlink(path);
+	json_decref(rec);
+}
+
+/* --pairs-full-max: 2 to FSC_MATRIX_FULL_MAX_MOST (the most nodes whose
+ * matrices fit in memory), default FSC_MATRIX_FULL_MAX_DEFAULT; outside,
+ * one line naming the value and the range. */
+static void fsc_pattern_pairs__full_max_range(void **state)
+{
+	static const char *const ok[] = {"2", "2590"};
+	static const char *const bad[][2] = {
+	        {"1", "invalid value '1' for --pairs-full-max: must be between 2 and 2590"},
+	        {"2591", "invalid value '2591' for --pairs-full-max: must be between 2 and 2590"},
+	};
+	struct fsc_opt_group g[FSC_MAX_OPT_GROUPS];
+	struct fsc_config *cfg = 0;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(FSC_MATRIX_FULL_MAX_MOST, 2590);
+	assert_int_equal(
+	        fsc_config_defaults(&cfg, g, fsc_session_option_groups(g, FSC_MAX_OPT_GROUPS)), 0);
+	assert_int_equal(fsc_cfg_int(cfg, "pairs-full-max"), FSC_MATRIX_FULL_MAX_DEFAULT);
+	fsc_config_free(cfg);
+	for (int k = 0; k < 2; k++) {
+		char *argv[] = {(char *)"run", (char *)"--pairs-full-max", (char *)ok[k]};
+
+		cfg = 0;
+		assert_int_equal(fsc_config_parse(&cfg, g,
+		                                  fsc_session_option_groups(g, FSC_MAX_OPT_GROUPS),
+		                                  3, argv, 0, err, sizeof(err)),
+		                 0);
+		assert_int_equal(fsc_cfg_int(cfg, "pairs-full-max"), atoi(ok[k]));
+		fsc_config_free(cfg);
+	}
+	for (int k = 0; k < 2; k++) {
+		char *argv[] = {(char *)"run", (char *)"--pairs-full-max", (char *)bad[k][0]};
+
+		cfg = 0;
+		assert_int_not_equal(
+		        fsc_config_parse(&cfg, g, fsc_session_option_groups(g, FSC_MAX_OPT_GROUPS),
+		                         3, argv, 0, err, sizeof(err)),
+		        0);
+		assert_string_equal(err, bad[k][1]);
+		fsc_config_free(cfg);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -773,6 +1019,9 @@ int main(void)
 	        cmocka_unit_test(fsc_pattern_pairs__topology_names_the_leaf),
 	        cmocka_unit_test(fsc_pattern_pairs__two_leaves_on_a_noisy_fabric_name_the_leaf),
 	        cmocka_unit_test(fsc_pattern_pairs__topology_schedule_every_pair_and_a_slow_link),
+	        cmocka_unit_test(fsc_pattern_pairs__full_max_aggregates_record_and_csv),
+	        cmocka_unit_test(fsc_pattern_pairs__full_max_nodes_csv_has_leaves),
+	        cmocka_unit_test(fsc_pattern_pairs__full_max_range),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
