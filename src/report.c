@@ -544,8 +544,8 @@ static void matrix_section(FILE *f, const json_t *rec)
 		fputs("<p class=\"meta\">each host's median send and receive bandwidth against the "
 		      "median cell: green at the median or above, red at half of it or below; a "
 		      "black outline marks a host with a confirmed anomaly; hover a cell for its "
-		      "figure. The record keeps no full matrix at this size; the run's CSV files "
-		      "hold every cell.</p>",
+		      "figure. The record keeps no full matrix above --pairs-full-max nodes, and "
+		      "the run's CSV files hold the same per-node medians and worst cells.</p>",
 		      f);
 		heatmap_per_node(f, rec, n, med);
 		worst_cells_table(f, rec, "bandwidth", "GB/s", med);

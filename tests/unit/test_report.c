@@ -312,6 +312,8 @@ static void fsc_report_main__aggregated_record_shows_worst_hosts_and_cells(void 
 	assert_non_null(strstr(html, "<h3>pairs matrix, mpi: 100 nodes, median cell 10 GB/s</h3>"));
 	assert_non_null(strstr(html, "<p><b>node h37 slow sending</b></p>"));
 	assert_non_null(strstr(html, "100 nodes: aggregated per host, worst 64 hosts first"));
+	assert_non_null(strstr(html, "no full matrix above --pairs-full-max nodes"));
+	assert_null(strstr(html, "hold every cell"));
 	/* the strip: h37 first, outlined as a suspect; 64 hosts, two cells each */
 	p = strstr(html, "<rect class=\"host");
 	assert_non_null(p);
