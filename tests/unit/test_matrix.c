@@ -1064,13 +1064,20 @@ static void fsc_matrix__file_store_same_cells_as_dense(void **state)
 		assert_int_equal(fsc_matrix_store_file(&f, n, NULL), 0);
 		assert_null(f.ops->dense);
 		assert_int_equal(f.n, n);
-		for (int pass = 0; pass < 4; pass++) {
-			if (pass == 3) /* read once, then put more */
+		for (int pass = 0; pass < 6; pass++) {
+			if (pass == 4) /* read once, then put more */
 				assert_stores_same(&d, &f, n, a, b);
 			for (int k = 0; k < n * n; k++) {
-				/* pass 0: scattered cells; 1: row by row; 2: a few again */
-				int src = pass == 1 ? k / n : (int)((seed >> 20) % (uint64_t)n);
-				int dst = pass == 1 ? k % n : (int)((seed >> 40) % (uint64_t)n);
+				/* pass 0: in rounds, row i's cell of round r in column
+				 * 2r - i as the circle schedule puts them (the rows'
+				 * windows, wrapping at n); 1: scattered cells; 2: row by
+				 * row (the cached row); 3: a few again; 4: a third of the
+				 * rounds again; 5: a few again */
+				int r = k / n, i = k % n, circle = pass == 0 || pass == 4;
+				int src = circle ? i : pass == 2 ? k / n : (int)((seed >> 20) % (uint64_t)n);
+				int dst = circle      ? ((2 * r - i) % n + n) % n
+				          : pass == 2 ? k % n
+				                      : (int)((seed >> 40) % (uint64_t)n);
 				double v = (double)(seed >> 11) / 9007199254740992.0 * 20;
 				struct fsc_matrix_cell c = {.bw_med = v,
 				                            .bw_min = v * 0.9,
@@ -1080,8 +1087,8 @@ static void fsc_matrix__file_store_same_cells_as_dense(void **state)
 				                            .lat_p99 = 2 / (v + 0.01)};
 
 				seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-				if (src == dst || (pass == 1 && (seed >> 60) == 0) ||
-				    (pass >= 2 && k % 7))
+				if (src == dst || (pass == 2 && (seed >> 60) == 0) ||
+				    ((pass == 3 || pass == 5) && k % 7) || (pass == 4 && r % 3))
 					continue;
 				if ((seed >> 59) == 1)
 					c.bw_med = NAN; /* a cell without a bandwidth */
