@@ -399,7 +399,8 @@ static int mr_check(uint32_t key, struct ibv_pd *pd, uint64_t addr, uint64_t len
 struct txbuf {
 	struct txbuf *next;
 	size_t len, off;
-	int prio; /* an acknowledgement: goes before queued requests */
+	int prio;     /* an acknowledgement: goes before queued requests */
+	uint8_t type; /* the packet's (data holds it unaligned: read it here) */
 	uint8_t data[];
 };
 
@@ -567,6 +568,7 @@ static void wire_send_now(uint32_t ip, uint16_t port, struct pkt *h, const void 
 	 * of our own traffic.  Acknowledgements keep their order among
 	 * themselves, after the buffer being written. */
 	b->prio = h->type == PKT_ACK;
+	b->type = h->type;
 	memcpy(b->data, h, sizeof(*h));
 	if (len)
 		memcpy(b->data + sizeof(*h), data, len);
@@ -577,7 +579,7 @@ static void wire_send_now(uint32_t ip, uint16_t port, struct pkt *h, const void 
 	 * stale and its request retransmitted after the transport timeout
 	 * (10 s by default), a stall no HCA has. */
 	for (struct txbuf *q = c->txq ? c->txq->next : NULL; b->prio && q; q = q->next)
-		if (!q->prio && ((const struct pkt *)q->data)->type != PKT_REQ)
+		if (!q->prio && q->type != PKT_REQ)
 			b->prio = 0;
 	c->txbytes += b->len;
 	if (b->prio && c->txq) {
