@@ -254,6 +254,7 @@ struct filestore {
 	double *tbuf;                  /* [rows n]: rows being transposed */
 	struct fwin *win;              /* [n]: each row's window */
 	uint64_t *wbuf;                /* [n FILE_WIN FIGS]: the windows' cells, encoded */
+	int wdirty;                    /* windows holding puts the file has not */
 };
 
 /* A row's window: FILE_WIN cells of the row from col0, read from the file
@@ -391,6 +392,7 @@ static int win_flush(struct filestore *fs, int src)
 	if (!w->dirty)
 		return 0;
 	w->dirty = 0;
+	fs->wdirty--;
 	return file_pwrite(fs, win_cells(fs, src),
 	                   (size_t)win_len(fs, w->col0) * FSC_MATRIX_FIGS * sizeof(uint64_t),
 	                   file_at(fs, src, w->col0));
@@ -427,7 +429,7 @@ static int file_sync(struct filestore *fs)
 {
 	int rc = file_flush(fs);
 
-	for (int i = 0; !rc && fs->win && i < fs->n; i++)
+	for (int i = 0; !rc && fs->wdirty && i < fs->n; i++)
 		rc = win_flush(fs, i);
 	return rc;
 }
@@ -500,6 +502,7 @@ static int file_put(void *impl, int src, int dst, const struct fsc_matrix_cell *
 	if (win_has(fs, src, dst)) {
 		memcpy(win_cells(fs, src) + (size_t)(dst - fs->win[src].col0) * FSC_MATRIX_FIGS, v,
 		       sizeof(v));
+		fs->wdirty += !fs->win[src].dirty;
 		fs->win[src].dirty = 1;
 		return 0;
 	}
