@@ -113,7 +113,7 @@ int fsc_sim_fault_parse(struct fsc_sim_params *p, const char *spec, char *err, s
 
 /* ---- the model ---- */
 
-struct model {
+struct fsc_sim_model {
 	const struct fsc_sim_params *p;
 	const struct fsc_topo *t;
 	int n, nl;
@@ -121,7 +121,7 @@ struct model {
 	double *uf;              /* leaf uplink factor */
 	double *ucap;            /* leaf uplink capacity, GB/s, faults included */
 	unsigned char *has_link; /* host is the source of a faulty link */
-	int *up, *dn;            /* flows per leaf in the current phase */
+	int *up, *dn;            /* flows per leaf and phase of the current round */
 };
 
 static uint64_t mix64(uint64_t z)
@@ -132,7 +132,7 @@ static uint64_t mix64(uint64_t z)
 }
 
 /* Multiplicative noise of one draw, dips included. */
-static double noise(const struct model *m, uint64_t pass, uint64_t round, int s, int d)
+static double noise(const struct fsc_sim_model *m, uint64_t pass, uint64_t round, int s, int d)
 {
 	uint64_t h = mix64(m->p->seed ^ mix64(pass * 0x9e3779b97f4a7c15ull ^ round) ^
 	                   ((uint64_t)s << 32 | (uint32_t)d));
@@ -154,7 +154,7 @@ static double noise(const struct model *m, uint64_t pass, uint64_t round, int s,
 }
 
 /* Rate of s -> d with `up`/`dn` flows sharing the two leaves' uplinks. */
-static double rate(const struct model *m, int s, int d, int up, int dn)
+static double rate(const struct fsc_sim_model *m, int s, int d, int up, int dn)
 {
 	double nic = m->p->nic_GBps, r = nic * fmin(m->hf[s], m->hf[d]);
 	int ls = m->t->host_leaf[s], ld = m->t->host_leaf[d];
@@ -174,7 +174,7 @@ static double rate(const struct model *m, int s, int d, int up, int dn)
 	return r;
 }
 
-static void model_fini(struct model *m)
+static void model_fini(struct fsc_sim_model *m)
 {
 	free(m->hf);
 	free(m->uf);
@@ -184,7 +184,7 @@ static void model_fini(struct model *m)
 	free(m->dn);
 }
 
-static int model_init(struct model *m, const struct fsc_sim_params *p)
+static int model_init(struct fsc_sim_model *m, const struct fsc_sim_params *p)
 {
 	const struct fsc_topo *t = p->topo;
 
@@ -197,8 +197,8 @@ static int model_init(struct model *m, const struct fsc_sim_params *p)
 	m->uf = malloc((size_t)m->nl * sizeof(double));
 	m->ucap = malloc((size_t)m->nl * sizeof(double));
 	m->has_link = calloc((size_t)m->n, 1);
-	m->up = calloc((size_t)m->nl, sizeof(int));
-	m->dn = calloc((size_t)m->nl, sizeof(int));
+	m->up = calloc(2 * (size_t)m->nl, sizeof(int));
+	m->dn = calloc(2 * (size_t)m->nl, sizeof(int));
 	if (!m->hf || !m->uf || !m->ucap || !m->has_link || !m->up || !m->dn) {
 		model_fini(m);
 		return -ENOMEM;
@@ -222,14 +222,76 @@ static int model_init(struct model *m, const struct fsc_sim_params *p)
 	return 0;
 }
 
+int fsc_sim_model_create(struct fsc_sim_model **out, const struct fsc_sim_params *p)
+{
+	struct fsc_sim_model *m = malloc(sizeof(*m));
+	int rc;
+
+	*out = NULL;
+	if (!m)
+		return -ENOMEM;
+	rc = model_init(m, p);
+	if (rc) {
+		free(m);
+		return rc;
+	}
+	*out = m;
+	return 0;
+}
+
+void fsc_sim_model_free(struct fsc_sim_model *m)
+{
+	if (!m)
+		return;
+	model_fini(m);
+	free(m);
+}
+
+size_t fsc_sim_round(const struct fsc_sim_model *m, const struct fsc_sched *s, uint64_t round,
+                     int *pa, int *pb, int *up, int *dn)
+{
+	const int *leaf = m->t->host_leaf;
+	int nl = m->nl;
+	size_t np = 0;
+
+	for (int h = 0; h < m->n; h++) {
+		int q = fsc_sched_partner(s, round, h);
+
+		if (q > h) {
+			pa[np] = h;
+			pb[np++] = q;
+		}
+	}
+	memset(up, 0, 2 * (size_t)nl * sizeof(*up));
+	memset(dn, 0, 2 * (size_t)nl * sizeof(*dn));
+	for (size_t i = 0; i < np; i++) {
+		int la = leaf[pa[i]], lb = leaf[pb[i]];
+
+		if (la == lb)
+			continue;
+		/* phase 0: a -> b; phase 1: b -> a */
+		up[la]++;
+		dn[lb]++;
+		up[nl + lb]++;
+		dn[nl + la]++;
+	}
+	return np;
+}
+
+double fsc_sim_cell(const struct fsc_sim_model *m, uint64_t pass, uint64_t round, int src, int dst,
+                    int up, int dn)
+{
+	return rate(m, src, dst, up, dn) * noise(m, pass, round, src, dst);
+}
+
 /* The best of RETEST_REPEATS serial measurements of s -> d in re-test
  * pass `pass` (>= 1). */
-static double retest(const struct model *m, uint64_t pass, uint64_t id, int s, int d)
+static double retest(const struct fsc_sim_model *m, uint64_t pass, uint64_t id, int s, int d)
 {
-	double best = 0, r = rate(m, s, d, 1, 1);
+	double best = 0;
 
 	for (uint64_t k = 0; k < RETEST_REPEATS; k++)
-		best = fmax(best, r * noise(m, pass, id * RETEST_REPEATS + k, s, d));
+		best = fmax(best, fsc_sim_cell(m, pass, id * RETEST_REPEATS + k, s, d, 1, 1));
 	return best;
 }
 
@@ -280,41 +342,20 @@ static double cpu_s(void)
 
 /* Generate round r's cells into buf (both phases); returns the count and
  * the round's fabric time in *t_s. */
-static size_t gen_round(struct model *m, const struct fsc_sched *s, uint64_t r, int *pa, int *pb,
-                        struct cellv *buf, double *t_s)
+static size_t gen_round(struct fsc_sim_model *m, const struct fsc_sched *s, uint64_t r, int *pa,
+                        int *pb, struct cellv *buf, double *t_s)
 {
 	const int *leaf = m->t->host_leaf;
-	size_t np = 0, k = 0;
+	size_t np = fsc_sim_round(m, s, r, pa, pb, m->up, m->dn), k = 0;
 	double bytes = m->p->cell_MB * 1e6, tmax[2] = {0, 0};
 
-	for (int h = 0; h < m->n; h++) {
-		int q = fsc_sched_partner(s, r, h);
-
-		if (q > h) {
-			pa[np] = h;
-			pb[np++] = q;
-		}
-	}
 	for (int ph = 0; ph < 2; ph++) {
+		const int *up = m->up + ph * m->nl, *dn = m->dn + ph * m->nl;
+
 		for (size_t i = 0; i < np; i++) {
 			int a = ph ? pb[i] : pa[i], b = ph ? pa[i] : pb[i];
+			double v = fsc_sim_cell(m, 0, r, a, b, up[leaf[a]], dn[leaf[b]]);
 
-			m->up[leaf[a]] = 0;
-			m->dn[leaf[b]] = 0;
-		}
-		for (size_t i = 0; i < np; i++) {
-			int a = ph ? pb[i] : pa[i], b = ph ? pa[i] : pb[i];
-
-			if (leaf[a] != leaf[b]) {
-				m->up[leaf[a]]++;
-				m->dn[leaf[b]]++;
-			}
-		}
-		for (size_t i = 0; i < np; i++) {
-			int a = ph ? pb[i] : pa[i], b = ph ? pa[i] : pb[i];
-			double v = rate(m, a, b, m->up[leaf[a]], m->dn[leaf[b]]);
-
-			v *= noise(m, 0, r, a, b);
 			buf[k++] = (struct cellv){a, b, v};
 			if (v > 0 && bytes / (v * 1e9) > tmax[ph])
 				tmax[ph] = bytes / (v * 1e9);
@@ -324,7 +365,7 @@ static size_t gen_round(struct model *m, const struct fsc_sched *s, uint64_t r, 
 	return k;
 }
 
-static int stream(struct model *m, const struct fsc_sched *s, struct fsc_tattr *a, int pass,
+static int stream(struct fsc_sim_model *m, const struct fsc_sched *s, struct fsc_tattr *a, int pass,
                   struct fsc_sim_result *res, int *pa, int *pb, struct cellv *buf)
 {
 	double fabric = 0;
@@ -394,8 +435,8 @@ static int clear_host(const struct fsc_topo *t, const struct fsc_tsusp *su, size
 }
 
 /* Serial re-tests of the chosen suspects, `confirm` passes. */
-static void confirm_all(const struct model *m, struct fsc_tattr *a, struct fsc_tsusp *su, size_t ns,
-                        double *leaf_ratio)
+static void confirm_all(const struct fsc_sim_model *m, struct fsc_tattr *a, struct fsc_tsusp *su,
+                        size_t ns, double *leaf_ratio)
 {
 	const struct fsc_topo *t = m->t;
 	int n = t->nhosts, refs[REF_PAIRS][2], nref = 0;
@@ -482,7 +523,7 @@ static long peak_rss_kb(void)
 int fsc_sim_run(const struct fsc_sim_params *p, struct fsc_sim_result *res, char *err,
                 size_t errlen)
 {
-	struct model m;
+	struct fsc_sim_model m;
 	struct fsc_sched s;
 	struct fsc_tattr *a = NULL;
 	struct fsc_tattr_params attr;

@@ -70,6 +70,38 @@ void fsc_sim_params_default(struct fsc_sim_params *p);
  * one line in err naming the bad value and the valid forms. */
 int fsc_sim_fault_parse(struct fsc_sim_params *p, const char *spec, char *err, size_t errlen);
 
+/* ---- the model, one cell at a time ----
+ *
+ * What fsc_sim_run measures its rounds and re-tests with, for a driver of
+ * its own over the same model (the matrix driver, src/matrix.h, through a
+ * matrix pattern whose nodes are the topology's hosts in order). */
+
+struct fsc_sim_model;
+struct fsc_sched;
+
+/* The model of p's topology and faults (p is kept, not copied: it must
+ * outlive the model).  0 or -ENOMEM; *m is NULL on failure. */
+int fsc_sim_model_create(struct fsc_sim_model **m, const struct fsc_sim_params *p);
+/* Accepts NULL. */
+void fsc_sim_model_free(struct fsc_sim_model *m);
+
+/* Round `round` of schedule s, whose ranks are the topology's hosts: its
+ * pairs {pa[i] < pb[i]} (room for n/2 each; returns their count) and the
+ * crossing flows of each phase per leaf: up[ph * nleaves + L] flows leave
+ * leaf L, dn[ph * nleaves + L] enter it, phase 0 being every pair's
+ * a -> b at once and phase 1 every b -> a (2 x nleaves each).  O(n). */
+size_t fsc_sim_round(const struct fsc_sim_model *m, const struct fsc_sched *s, uint64_t round,
+                     int *pa, int *pb, int *up, int *dn);
+
+/* Cell src -> dst, GB/s, with `up` flows leaving src's leaf and `dn`
+ * entering dst's in its phase (from fsc_sim_round; a serial re-test is
+ * 1 and 1), times the noise draw of (seed, pass, round, src, dst).
+ * fsc_sim_run's rounds are pass 0, round r; its re-tests pass >= 1, each
+ * repeat a round number of its own.  Pure: the same arguments give the
+ * same value. */
+double fsc_sim_cell(const struct fsc_sim_model *m, uint64_t pass, uint64_t round, int src, int dst,
+                    int up, int dn);
+
 #define FSC_SIM_MAX_SUSPECTS 128
 
 struct fsc_sim_result {

@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "schedule.h"
 #include "sim.h"
 
 #define T1K "fattree:hosts=1024,leaf=32,oversub=2"
@@ -241,9 +242,95 @@ static void sim__bad_faults_and_schedules(void **state)
 	fsc_topo_free(t);
 }
 
+/* One cell of the model (fsc_sim_cell) and a round's flows
+ * (fsc_sim_round), the figures worked by hand: 64 hosts, 8 per leaf,
+ * oversub 2 (4 uplink ports of 25 GB/s a leaf), no noise. */
+static void sim__cell_and_round_flows(void **state)
+{
+	struct fsc_topo *t;
+	struct fsc_sim_params p;
+	struct fsc_sim_model *m;
+	struct fsc_sched s;
+	int pa[32], pb[32], up[16], dn[16], intra = 0, cross = 0;
+
+	(void)state;
+	assert_int_equal(fsc_topo_load(&t, "fattree:hosts=64,leaf=8,oversub=2", err, sizeof(err)),
+	                 0);
+	fsc_sim_params_default(&p);
+	p.topo = t;
+	p.noise = 0;
+	p.dips = 0;
+	assert_int_equal(fsc_sim_fault_parse(&p, "host:h1:0.3", err, sizeof(err)), 0);
+	assert_int_equal(fsc_sim_fault_parse(&p, "uplink:leaf2:0.4", err, sizeof(err)), 0);
+	assert_int_equal(fsc_sim_fault_parse(&p, "link:h3->h40:0.15", err, sizeof(err)), 0);
+	assert_int_equal(fsc_sim_model_create(&m, &p), 0);
+	/* intra-leaf: the NICs, whatever the uplinks carry */
+	assert_float_equal(fsc_sim_cell(m, 0, 0, 2, 4, 8, 8), 25, 1e-12);
+	assert_float_equal(fsc_sim_cell(m, 0, 0, 1, 4, 8, 8), 7.5, 1e-12);
+	assert_float_equal(fsc_sim_cell(m, 0, 0, 16, 17, 8, 8), 25, 1e-12);
+	/* crossing: 4 ports shared by 8 flows, or one port alone */
+	assert_float_equal(fsc_sim_cell(m, 0, 0, 2, 40, 8, 8), 12.5, 1e-12);
+	assert_float_equal(fsc_sim_cell(m, 0, 0, 2, 40, 1, 1), 25, 1e-12);
+	/* the slow host, slower than its fair share */
+	assert_float_equal(fsc_sim_cell(m, 0, 0, 1, 40, 8, 8), 7.5, 1e-12);
+	/* leaf2's uplinks at 0.4x: 40 GB/s for 8 flows, a port at 10 alone */
+	assert_float_equal(fsc_sim_cell(m, 0, 0, 16, 40, 8, 8), 5, 1e-12);
+	assert_float_equal(fsc_sim_cell(m, 0, 0, 40, 16, 8, 8), 5, 1e-12);
+	assert_float_equal(fsc_sim_cell(m, 0, 0, 16, 40, 1, 1), 10, 1e-12);
+	/* the link, one way */
+	assert_float_equal(fsc_sim_cell(m, 0, 0, 3, 40, 1, 1), 3.75, 1e-12);
+	assert_float_equal(fsc_sim_cell(m, 0, 0, 40, 3, 1, 1), 25, 1e-12);
+	fsc_sim_model_free(m);
+
+	/* noise: a pure function of (seed, pass, round, src, dst) */
+	p.noise = 0.05;
+	assert_int_equal(fsc_sim_model_create(&m, &p), 0);
+	assert_true(fsc_sim_cell(m, 0, 5, 2, 4, 1, 1) == fsc_sim_cell(m, 0, 5, 2, 4, 1, 1));
+	assert_true(fsc_sim_cell(m, 0, 5, 2, 4, 1, 1) != fsc_sim_cell(m, 1, 5, 2, 4, 1, 1));
+	assert_true(fsc_sim_cell(m, 0, 5, 2, 4, 1, 1) != fsc_sim_cell(m, 0, 6, 2, 4, 1, 1));
+	assert_true(fsc_sim_cell(m, 0, 5, 2, 4, 1, 1) != fsc_sim_cell(m, 0, 5, 4, 2, 1, 1));
+	assert_true(fabs(log(fsc_sim_cell(m, 0, 5, 2, 4, 1, 1) / 25)) < 0.05 * 3.5);
+
+	/* the topology schedule: rounds inside the leaves carry no crossing
+	 * flow; in a round between leaves every host of a leaf crosses, the
+	 * lower leaf of each pair of leaves sending its 8 flows up in phase 0
+	 * and receiving 8 down in phase 1, the higher one the other way */
+	assert_int_equal(fsc_sched_init_leaves(&s, t->host_leaf, t->nhosts, err, sizeof(err)), 0);
+	for (uint64_t r = 0; r < s.rounds; r++) {
+		size_t np = fsc_sim_round(m, &s, r, pa, pb, up, dn);
+		int any = 0;
+
+		assert_int_equal(np, 32);
+		for (size_t i = 0; i < np; i++) {
+			assert_true(pa[i] < pb[i]);
+			assert_int_equal(fsc_sched_partner(&s, r, pa[i]), pb[i]);
+		}
+		for (int l = 0; l < 16; l++)
+			any |= up[l] || dn[l];
+		if (!any) {
+			intra++;
+			continue;
+		}
+		cross++;
+		for (int l = 0; l < 8; l++) {
+			assert_true(up[l] == 8 || up[l] == 0);
+			assert_int_equal(up[l] + up[8 + l], 8);
+			assert_int_equal(dn[l] + dn[8 + l], 8);
+			assert_int_equal(up[l], dn[8 + l]);
+			assert_int_equal(dn[l], up[8 + l]);
+		}
+	}
+	assert_int_equal(intra, 7);
+	assert_int_equal(cross, 7 * 8);
+	fsc_sched_fini(&s);
+	fsc_sim_model_free(m);
+	fsc_topo_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(sim__cell_and_round_flows),
 	        cmocka_unit_test(sim__healthy_seeds_name_nothing),
 	        cmocka_unit_test(sim__slow_leaf_uplink),
 	        cmocka_unit_test(sim__slow_leaf_uplink_flat_is_many_hosts),
