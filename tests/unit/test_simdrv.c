@@ -1,0 +1,147 @@
+/* The real matrix driver (src/matrix.h) on the simulated fabric
+ * (src/simdrv.h): 1,024 hosts under 32 leaves of 32, oversub 2, the
+ * topology schedule, the memory store, its node and link re-tests and its
+ * leaf attribution with leaf re-tests, all over fsc_sim_cell.  Three faults
+ * at once are named exactly, and nothing else; a healthy fabric gives no
+ * anomaly. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "simdrv.h"
+
+#define T1K "fattree:hosts=1024,leaf=32,oversub=2"
+
+static char err[512];
+
+/* Run the driver over T1K with the faults (NULL-terminated); returns the
+ * record, the model's parameters in *p (topology in *t, to free). */
+static json_t *run(const char *const *faults, uint64_t seed, struct fsc_sim_params *p,
+                   struct fsc_topo **t)
+{
+	struct fsc_simdrv_params dp = {.topology = T1K, .store = FSC_MATRIX_STORE_MEMORY};
+	json_t *rec;
+
+	assert_int_equal(fsc_topo_load(t, T1K, err, sizeof(err)), 0);
+	fsc_sim_params_default(p);
+	p->topo = *t;
+	p->seed = seed;
+	for (size_t i = 0; faults && faults[i]; i++)
+		if (fsc_sim_fault_parse(p, faults[i], err, sizeof(err)))
+			fail_msg("%s", err);
+	dp.sim = p;
+	if (fsc_simdrv_run(&dp, &rec, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_non_null(rec);
+	return rec;
+}
+
+static const char *str(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s ? s : "(none)";
+}
+
+/* A slow leaf uplink, a slow host on another leaf and a one-way link
+ * between two more leaves: the leaf first, then the host and the link,
+ * each confirmed by its serial re-tests; leaf3's own hosts, slow across
+ * the leaf, are explained by its uplink and not named. */
+static void simdrv__three_faults_named_exactly(void **state)
+{
+	static const char *const faults[] = {"uplink:leaf3:0.4", "host:h700:0.2",
+	                                     "link:h5->h900:0.15", NULL};
+	struct fsc_sim_params p;
+	struct fsc_topo *t;
+	json_t *rec = run(faults, 7, &p, &t), *un;
+	char why[512];
+	size_t explained = 0;
+
+	(void)state;
+	assert_string_equal(str(rec, "status"), "anomaly");
+	assert_string_equal(str(rec, "schedule"), "topology");
+	assert_string_equal(str(rec, "store"), "memory");
+	assert_string_equal(str(rec, "verdict"),
+	                    "leaf3 uplink slow (cross-leaf cells 0.4x, intra-leaf 1.0x); "
+	                    "confirmed 2/2 | h700: node slow (row 0.4x median, column 0.4x); "
+	                    "confirmed 2/2 | link h5->h900 slow (0.3x median); confirmed 2/2");
+	assert_int_equal(json_array_size(json_object_get(rec, "leaf_anomalies")), 1);
+	assert_int_equal(json_array_size(json_object_get(rec, "anomalies")), 2);
+	if (!fsc_simdrv_named(&p, rec, why, sizeof(why)))
+		fail_msg("%s", why);
+	un = json_object_get(rec, "unconfirmed");
+	for (size_t i = 0; i < json_array_size(un); i++)
+		explained += strstr(str(json_array_get(un, i), "text"),
+		                    "explained by leaf3's uplink") != NULL;
+	assert_true(explained > 0);
+	/* the rounds were the topology schedule's over 1,024 hosts, 31
+	 * inside the leaves and 32 x 31 across */
+	assert_int_equal(json_integer_value(json_object_get(rec, "rounds")), 31 + 32 * 31);
+	assert_true(json_integer_value(json_object_get(json_object_get(rec, "retests"), "steps")) >
+	            0);
+	json_decref(rec);
+	fsc_topo_free(t);
+}
+
+/* Healthy: no confirmed anomaly, no leaf anomaly; and the check of the
+ * faults does say so when a fault is not named. */
+static void simdrv__healthy_names_nothing(void **state)
+{
+	struct fsc_sim_params p, q;
+	struct fsc_topo *t;
+	json_t *rec = run(NULL, 7, &p, &t);
+	char why[512];
+
+	(void)state;
+	assert_string_equal(str(rec, "status"), "ok");
+	assert_non_null(strstr(str(rec, "verdict"), "no anomaly"));
+	assert_int_equal(json_array_size(json_object_get(rec, "anomalies")), 0);
+	assert_int_equal(json_array_size(json_object_get(rec, "leaf_anomalies")), 0);
+	assert_int_equal(fsc_simdrv_named(&p, rec, why, sizeof(why)), 1);
+	q = p;
+	assert_int_equal(fsc_sim_fault_parse(&q, "link:h5->h900:0.15", err, sizeof(err)), 0);
+	assert_int_equal(fsc_simdrv_named(&q, rec, why, sizeof(why)), 0);
+	assert_string_equal(why, "not named: link h5->h900");
+	json_decref(rec);
+	fsc_topo_free(t);
+}
+
+/* The driver's topology must be the model's. */
+static void simdrv__topology_mismatch(void **state)
+{
+	struct fsc_sim_params p;
+	struct fsc_topo *t;
+	struct fsc_simdrv_params dp = {.topology = "fattree:hosts=64,leaf=16"};
+	json_t *rec = (json_t *)1;
+
+	(void)state;
+	assert_int_equal(fsc_topo_load(&t, "fattree:hosts=64,leaf=8", err, sizeof(err)), 0);
+	fsc_sim_params_default(&p);
+	p.topo = t;
+	dp.sim = &p;
+	assert_int_equal(fsc_simdrv_run(&dp, &rec, err, sizeof(err)), -EINVAL);
+	assert_null(rec);
+	assert_non_null(strstr(err, "fattree:hosts=64,leaf=16"));
+	assert_non_null(strstr(err, "64 hosts on 4 leaves, the model 64 on 8"));
+	dp.topology = "fattree:hosts=0";
+	assert_int_equal(fsc_simdrv_run(&dp, &rec, err, sizeof(err)), -EINVAL);
+	fsc_topo_free(t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(simdrv__topology_mismatch),
+	        cmocka_unit_test(simdrv__healthy_names_nothing),
+	        cmocka_unit_test(simdrv__three_faults_named_exactly),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
