@@ -12,7 +12,17 @@
  * Usage: bench_store N memory|disk|auto.  Prints one line: nodes, store,
  * wall and CPU seconds of the whole run, the rounds' share, the peak RSS
  * (getrusage), and the verdict.  No CSV (10^8 cells would be 2 GB of text);
- * the results record goes to a temporary file and is removed. */
+ * the results record goes to a temporary file and is removed, with its
+ * stream (.jsonl).
+ *
+ * On the simulated fabric: bench_store N STORE --topology SPEC [--fault F]...
+ * [--seed S] runs the same driver with the topology schedule over the model
+ * of src/sim.h (src/simdrv.h: cells from fsc_sim_cell, the contention of
+ * each round's own flows; serial re-tests uncontended, fresh noise), SPEC's
+ * N hosts every one a node, the faults as `fabscope simulate --fault`.  The
+ * line adds the attribution with its re-tests (the record's duration_s
+ * less rounds_s), the node and link re-tests alone (retests.duration_s),
+ * and whether exactly the faults are named (fsc_simdrv_named). */
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -29,6 +39,8 @@
 #include "results.h"
 #include "runner.h"
 #include "session.h"
+#include "sim.h"
+#include "simdrv.h"
 
 static int N;
 static enum fsc_matrix_store_kind KIND;
@@ -174,6 +186,89 @@ static double secs(clockid_t id)
 	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
+/* The results file and what the results module leaves beside it: the
+ * stream (<path>.jsonl) and a rewrite's temporary (<path>.tmp.<pid>). */
+static void remove_results(const char *path)
+{
+	char p[300];
+
+	unlink(path);
+	snprintf(p, sizeof(p), "%s%s", path, FSC_RESULTS_STREAM_SUFFIX);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s.tmp.%d", path, (int)getpid());
+	unlink(p);
+}
+
+/* One line: the bad argument and what is valid. */
+static int usage(const char *bad)
+{
+	fprintf(stderr,
+	        "bench_store: invalid argument '%s' (usage: bench_store N memory|disk|auto "
+	        "[--topology SPEC [--fault F]... [--seed S]], N >= 8, SPEC of N hosts such as "
+	        "fattree:hosts=N,leaf=32,oversub=2, F as fabscope simulate --fault)\n",
+	        bad);
+	return 2;
+}
+
+/* The driver on the simulated fabric: one line, as main's plus the
+ * attribution's and the re-tests' seconds and the named check. */
+static int run_sim(const char *topo, const char *const *faults, int nf, uint64_t seed,
+                   const char *path, double w0, double c0)
+{
+	struct fsc_sim_params sp;
+	struct fsc_simdrv_params dp = {.topology = topo, .store = KIND, .results = path};
+	struct fsc_topo *t = NULL;
+	struct rusage ru;
+	char err[512], why[512];
+	json_t *rec = NULL;
+	int rc, named;
+	double dur, rounds;
+
+	fsc_sim_params_default(&sp);
+	sp.seed = seed;
+	if (fsc_topo_load(&t, topo, err, sizeof(err))) {
+		fprintf(stderr, "bench_store: %s\n", err);
+		return 2;
+	}
+	sp.topo = t;
+	if (t->nhosts != N) {
+		fprintf(stderr, "bench_store: topology '%s' has %d hosts, not N = %d\n", topo,
+		        t->nhosts, N);
+		fsc_topo_free(t);
+		return 2;
+	}
+	for (int i = 0; i < nf; i++)
+		if (fsc_sim_fault_parse(&sp, faults[i], err, sizeof(err))) {
+			fprintf(stderr, "bench_store: %s\n", err);
+			fsc_topo_free(t);
+			return 2;
+		}
+	dp.sim = &sp;
+	dp.out = fopen("/dev/null", "w");
+	rc = fsc_simdrv_run(&dp, &rec, err, sizeof(err));
+	if (dp.out)
+		fclose(dp.out);
+	if (rc) {
+		fprintf(stderr, "bench_store: %s\n", err);
+		fsc_topo_free(t);
+		return 1;
+	}
+	named = fsc_simdrv_named(&sp, rec, why, sizeof(why));
+	dur = json_number_value(json_object_get(rec, "duration_s"));
+	rounds = json_number_value(json_object_get(rec, "rounds_s"));
+	getrusage(RUSAGE_SELF, &ru);
+	printf("%-7d %-7s %8.1f %8.1f %9.1f %9.1f %9.1f %9.1f  %-5s %s%s%s%s\n", N,
+	       json_string_value(json_object_get(rec, "store")) ?: "?", secs(CLOCK_MONOTONIC) - w0,
+	       secs(CLOCK_PROCESS_CPUTIME_ID) - c0, rounds, dur - rounds,
+	       json_number_value(json_object_get(json_object_get(rec, "retests"), "duration_s")),
+	       (double)ru.ru_maxrss / 1024, named ? "yes" : "no",
+	       json_string_value(json_object_get(rec, "verdict")) ?: "?", named ? "" : " [",
+	       named ? "" : why, named ? "" : "]");
+	json_decref(rec);
+	fsc_topo_free(t);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const char *const hosts[] = {"h0"};
@@ -181,14 +276,35 @@ int main(int argc, char **argv)
 	struct job j = {0};
 	struct rusage ru;
 	double w0 = secs(CLOCK_MONOTONIC), c0 = secs(CLOCK_PROCESS_CPUTIME_ID);
-	int rcs[1], fd;
+	const char *topo = NULL, *faults[FSC_SIM_MAX_FAULTS];
+	uint64_t seed = 1;
+	int rcs[1], fd, nf = 0, rc;
 
-	if (argc != 3 || atoi(argv[1]) < 8 ||
-	    (strcmp(argv[2], "memory") && strcmp(argv[2], "disk") && strcmp(argv[2], "auto"))) {
-		fprintf(stderr, "usage: bench_store N memory|disk|auto (N >= 8; got %s %s)\n",
-		        argc > 1 ? argv[1] : "?", argc > 2 ? argv[2] : "?");
-		return 2;
+	if (argc < 3 || atoi(argv[1]) < 8 ||
+	    (strcmp(argv[2], "memory") && strcmp(argv[2], "disk") && strcmp(argv[2], "auto")))
+		return usage(argc < 2                        ? "(none)"
+		             : argc < 3 || atoi(argv[1]) < 8 ? argv[1]
+		                                             : argv[2]);
+	for (int i = 3; i < argc; i += 2) {
+		char *e;
+
+		if (i + 1 >= argc)
+			return usage(argv[i]);
+		if (!strcmp(argv[i], "--topology")) {
+			topo = argv[i + 1];
+		} else if (!strcmp(argv[i], "--fault") && nf < FSC_SIM_MAX_FAULTS) {
+			faults[nf++] = argv[i + 1];
+		} else if (!strcmp(argv[i], "--seed")) {
+			errno = 0;
+			seed = strtoull(argv[i + 1], &e, 10);
+			if (errno || *e || !*argv[i + 1])
+				return usage(argv[i + 1]);
+		} else {
+			return usage(argv[i]);
+		}
 	}
+	if (nf && !topo)
+		return usage("--fault"); /* faults are the model's */
 	N = atoi(argv[1]);
 	KIND = !strcmp(argv[2], "memory") ? FSC_MATRIX_STORE_MEMORY
 	       : !strcmp(argv[2], "disk") ? FSC_MATRIX_STORE_DISK
@@ -201,13 +317,18 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	close(fd);
+	if (topo) {
+		rc = run_sim(topo, faults, nf, seed, j.path, w0, c0);
+		remove_results(j.path);
+		return rc;
+	}
 	if (fsc_config_defaults(&j.cfg, g, fsc_session_option_groups(g, FSC_MAX_OPT_GROUPS)) ||
 	    fsc_boot_local_run(1, hosts, rank_fn, &j, rcs) || rcs[0]) {
-		unlink(j.path);
+		remove_results(j.path);
 		fprintf(stderr, "bench_store: the run failed\n");
 		return 1;
 	}
-	unlink(j.path);
+	remove_results(j.path);
 	fsc_config_free(j.cfg);
 	getrusage(RUSAGE_SELF, &ru);
 	printf("%-7d %-7s %8.1f %8.1f %9.1f %9.1f  %s\n", N, j.store, secs(CLOCK_MONOTONIC) - w0,
