@@ -20,9 +20,10 @@
  * of src/sim.h (src/simdrv.h: cells from fsc_sim_cell, the contention of
  * each round's own flows; serial re-tests uncontended, fresh noise), SPEC's
  * N hosts every one a node, the faults as `fabscope simulate --fault`.  The
- * line adds the attribution with its re-tests (the record's duration_s
- * less rounds_s), the node and link re-tests alone (retests.duration_s),
- * and whether exactly the faults are named (fsc_simdrv_named). */
+ * line adds the attribution with every re-test (the record's duration_s
+ * less rounds_s), the node and link attribution with their re-tests alone
+ * (retests.duration_s; the rest is the leaf attribution and the leaf
+ * re-tests), and whether exactly the faults are named (fsc_simdrv_named). */
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -257,7 +258,7 @@ static int run_sim(const char *topo, const char *const *faults, int nf, uint64_t
 	dur = json_number_value(json_object_get(rec, "duration_s"));
 	rounds = json_number_value(json_object_get(rec, "rounds_s"));
 	getrusage(RUSAGE_SELF, &ru);
-	printf("%-7d %-7s %8.1f %8.1f %9.1f %9.1f %9.1f %9.1f  %-5s %s%s%s%s\n", N,
+	printf("%-7d %-7s %8.1f %8.1f %9.1f %9.1f %10.1f %8.1f  %-5s %s%s%s%s\n", N,
 	       json_string_value(json_object_get(rec, "store")) ?: "?", secs(CLOCK_MONOTONIC) - w0,
 	       secs(CLOCK_PROCESS_CPUTIME_ID) - c0, rounds, dur - rounds,
 	       json_number_value(json_object_get(json_object_get(rec, "retests"), "duration_s")),

@@ -30,7 +30,7 @@ left=$(ls -A "$tmp/t")
 
 out=$(FSC_BUILD=${FSC_BUILD:-$SRC/build} "$SRC/scripts/bench-store" --sizes 64 --stores memory \
 	--fattree leaf=8,oversub=2 --fault uplink:leaf3:0.4 --seed 7)
-[[ $(sed -n 1p <<<"$out") == "nodes   store "*" attr_s  retest_s    rss_MB  named verdict" ]] ||
+[[ $(sed -n 1p <<<"$out") == "nodes   store "*" attr_s nodelink_s   rss_MB  named verdict" ]] ||
 	fail "bench-store --fattree header: $out"
 [[ $(sed -n 2p <<<"$out") == "64      memory "*" yes   leaf3 uplink slow"* ]] ||
 	fail "bench-store --fattree row: $out"
