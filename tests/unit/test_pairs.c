@@ -15,6 +15,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -786,6 +787,23 @@ static void per_node_csv(json_t *rec, int node, char *out, size_t len)
 	snprintf(out + at, len - at, "\n");
 }
 
+/* Remove a run's directory: its results, streamed records and CSV files. */
+static void remove_run_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char p[512];
+
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+			snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+			assert_int_equal(unlink(p), 0);
+		}
+	closedir(d);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 /* --pairs-full-max below the matrix's nodes: the record and the CSV hold
  * per-node medians and the worst cells instead of every cell, the verdict
  * stays that of the full matrix.  5 nodes, link 0->2 at 0.1x, node 4 at
@@ -914,11 +932,7 @@ static void fsc_pattern_pairs__full_max_aggregates_record_and_csv(void **state)
 	/* the worst latency: a ping-pong over the slow link, either way */
 	assert_true(!strncmp(line[21], "latency,0,2,h0,h2,", 18) ||
 	            !strncmp(line[21], "latency,2,0,h2,h0,", 18));
-	unlink(csv);
-	unlink(path);
-	snprintf(csv, sizeof(csv), "%s.jsonl", path);
-	unlink(csv);
-	assert_int_equal(rmdir(dir), 0);
+	remove_run_dir(dir);
 	json_decref(rec);
 	json_decref(full);
 }
@@ -945,13 +959,7 @@ static void fsc_pattern_pairs__full_max_nodes_csv_has_leaves(void **state)
 	assert_int_equal(read_lines(csv, line, 8), 7);
 	assert_int_equal(strncmp(line[1], "0,h0,leafA,", 11), 0);
 	assert_int_equal(strncmp(line[6], "5,h5,leafB,", 11), 0);
-	unlink(csv);
-	snprintf(csv, sizeof(csv), "%s/run.loopback.worst.csv", dir);
-	unlink(csv);
-	unlink(res);
-	snprintf(csv, sizeof(csv), "%s.jsonl", res);
-	unlink(csv);
-	assert_int_equal(rmdir(dir), 0);
+	remove_run_dir(dir);
 	unlink(path);
 	json_decref(rec);
 }
