@@ -205,7 +205,9 @@ static const struct fsc_pattern_ops sd_pattern = {
 
 struct job {
 	struct fsc_config *cfg;
-	const struct fsc_simdrv_params *p;
+	const struct fsc_pattern_ops *pat;
+	const char *results;
+	FILE *out;
 	json_t *rec;
 	int rc;
 	char err[512];
@@ -218,17 +220,17 @@ static int rank_fn(struct fsc_boot *b, void *arg)
 	struct fsc_runner r;
 	json_t *recs;
 
-	if (fsc_results_create(&res, j->p->results, j->err, sizeof(j->err))) {
+	if (fsc_results_create(&res, j->results, j->err, sizeof(j->err))) {
 		j->rc = -EINVAL;
 		return 0;
 	}
-	j->rc = fsc_runner_init(&r, b, j->cfg, res, j->p->out);
+	j->rc = fsc_runner_init(&r, b, j->cfg, res, j->out);
 	if (j->rc) {
-		snprintf(j->err, sizeof(j->err), "simulated fabric: the runner did not start");
+		snprintf(j->err, sizeof(j->err), "%s: the runner did not start", j->pat->name);
 		fsc_results_free(res);
 		return 0;
 	}
-	j->rc = fsc_runner_sweep(&r, 0, &sd_pattern);
+	j->rc = fsc_runner_sweep(&r, 0, j->pat);
 	fsc_runner_fini(&r);
 	recs = json_object_get(fsc_results_doc(res), "records");
 	if (json_array_size(recs) == 1)
@@ -237,13 +239,44 @@ static int rank_fn(struct fsc_boot *b, void *arg)
 	return 0;
 }
 
-int fsc_simdrv_run(const struct fsc_simdrv_params *p, json_t **rec, char *err, size_t errlen)
+int fsc_simdrv_run_pattern(const struct fsc_pattern_ops *pat, const char *results, FILE *out,
+                           json_t **rec, char *err, size_t errlen)
 {
 	static const char *const hosts[] = {"sim"};
 	struct fsc_opt_group g[FSC_MAX_OPT_GROUPS];
-	struct fsc_topo *t = NULL;
-	struct job j = {.p = p};
+	struct job j = {.pat = pat, .results = results, .out = out};
 	int rcs[1] = {0}, rc;
+
+	*rec = NULL;
+	if (fsc_config_defaults(&j.cfg, g, fsc_session_option_groups(g, FSC_MAX_OPT_GROUPS))) {
+		snprintf(err, errlen, "%s: no default configuration", pat->name);
+		return -ENOMEM;
+	}
+	rc = fsc_boot_local_run(1, hosts, rank_fn, &j, rcs);
+	fsc_config_free(j.cfg);
+	if (!rc)
+		rc = rcs[0] ? rcs[0] : j.rc;
+	if (!rc && !j.rec) {
+		snprintf(err, errlen, "%s: the driver left no record", pat->name);
+		rc = -EINVAL;
+	}
+	if (rc) {
+		if (j.err[0])
+			snprintf(err, errlen, "%s", j.err);
+		else
+			snprintf(err, errlen, "%s: the driver failed (%s)", pat->name,
+			         strerror(rc < 0 ? -rc : rc));
+		json_decref(j.rec);
+		return rc;
+	}
+	*rec = j.rec;
+	return 0;
+}
+
+int fsc_simdrv_run(const struct fsc_simdrv_params *p, json_t **rec, char *err, size_t errlen)
+{
+	struct fsc_topo *t = NULL;
+	int rc;
 
 	*rec = NULL;
 	if (cur) {
@@ -265,31 +298,10 @@ int fsc_simdrv_run(const struct fsc_simdrv_params *p, json_t **rec, char *err, s
 		return -EINVAL;
 	}
 	fsc_topo_free(t);
-	if (fsc_config_defaults(&j.cfg, g, fsc_session_option_groups(g, FSC_MAX_OPT_GROUPS))) {
-		snprintf(err, errlen, "simulated fabric: no default configuration");
-		return -ENOMEM;
-	}
 	cur = p;
-	rc = fsc_boot_local_run(1, hosts, rank_fn, &j, rcs);
+	rc = fsc_simdrv_run_pattern(&sd_pattern, p->results, p->out, rec, err, errlen);
 	cur = NULL;
-	fsc_config_free(j.cfg);
-	if (!rc)
-		rc = rcs[0] ? rcs[0] : j.rc;
-	if (!rc && !j.rec) {
-		snprintf(err, errlen, "simulated fabric: the driver left no record");
-		rc = -EINVAL;
-	}
-	if (rc) {
-		if (j.err[0])
-			snprintf(err, errlen, "%s", j.err);
-		else
-			snprintf(err, errlen, "simulated fabric: the driver failed (%s)",
-			         strerror(rc < 0 ? -rc : rc));
-		json_decref(j.rec);
-		return rc;
-	}
-	*rec = j.rec;
-	return 0;
+	return rc;
 }
 
 /* Fault k's anomaly: is a (a node or link object, or a leaf string) it? */

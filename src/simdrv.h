@@ -53,6 +53,14 @@ struct fsc_simdrv_params {
  * cannot be written), -ENOMEM, or the driver's own error (logged by it). */
 int fsc_simdrv_run(const struct fsc_simdrv_params *p, json_t **rec, char *err, size_t errlen);
 
+/* Run one matrix pattern (pat->matrix) on one in-process rank with the
+ * default configuration, as fsc_simdrv_run runs the model: the results
+ * streamed to `results` (NULL: in memory), the terminal summary to `out`
+ * (NULL: none).  On 0, *rec is the pattern's record (a new reference);
+ * else err says why. */
+int fsc_simdrv_run_pattern(const struct fsc_pattern_ops *pat, const char *results, FILE *out,
+                           json_t **rec, char *err, size_t errlen);
+
 /* Does the record name exactly the model's faults, and nothing else?  An
  * uplink:LEAF fault as a confirmed leaf anomaly of LEAF (leaf_anomalies),
  * host:NAME and dead:NAME as a confirmed node anomaly of NAME, and

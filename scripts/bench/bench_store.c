@@ -34,12 +34,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "boot.h"
 #include "matrix.h"
-#include "options.h"
 #include "results.h"
 #include "runner.h"
-#include "session.h"
 #include "sim.h"
 #include "simdrv.h"
 
@@ -144,41 +141,6 @@ static const struct fsc_pattern_ops pattern = {
         .matrix = &model,
 };
 
-struct job {
-	struct fsc_config *cfg;
-	char path[256], verdict[512], store[16];
-	double rounds_s;
-	int rc;
-};
-
-static int rank_fn(struct fsc_boot *b, void *arg)
-{
-	struct job *j = arg;
-	struct fsc_results *res = 0;
-	struct fsc_runner r;
-	FILE *out = fopen("/dev/null", "w");
-	char err[256];
-	json_t *rec;
-
-	if (!out || fsc_results_create(&res, j->path, err, sizeof(err))) {
-		fprintf(stderr, "bench_store: results: %s\n", err);
-		return -1;
-	}
-	if (fsc_runner_init(&r, b, j->cfg, res, out))
-		return -1;
-	j->rc = fsc_runner_sweep(&r, 0, &pattern);
-	fsc_runner_fini(&r);
-	rec = json_array_get(json_object_get(fsc_results_doc(res), "records"), 0);
-	snprintf(j->verdict, sizeof(j->verdict), "%s",
-	         json_string_value(json_object_get(rec, "verdict")) ?: "?");
-	snprintf(j->store, sizeof(j->store), "%s",
-	         json_string_value(json_object_get(rec, "store")) ?: "?");
-	j->rounds_s = json_number_value(json_object_get(rec, "rounds_s"));
-	fsc_results_free(res);
-	fclose(out);
-	return 0;
-}
-
 static double secs(clockid_t id)
 {
 	struct timespec t;
@@ -272,14 +234,14 @@ static int run_sim(const char *topo, const char *const *faults, int nf, uint64_t
 
 int main(int argc, char **argv)
 {
-	static const char *const hosts[] = {"h0"};
-	struct fsc_opt_group g[FSC_MAX_OPT_GROUPS];
-	struct job j = {0};
+	char path[256], err[512];
 	struct rusage ru;
+	json_t *rec = NULL;
+	FILE *out;
 	double w0 = secs(CLOCK_MONOTONIC), c0 = secs(CLOCK_PROCESS_CPUTIME_ID);
 	const char *topo = NULL, *faults[FSC_SIM_MAX_FAULTS];
 	uint64_t seed = 1;
-	int rcs[1], fd, nf = 0, rc;
+	int fd, nf = 0, rc;
 
 	if (argc < 3 || atoi(argv[1]) < 8 ||
 	    (strcmp(argv[2], "memory") && strcmp(argv[2], "disk") && strcmp(argv[2], "auto")))
@@ -310,30 +272,35 @@ int main(int argc, char **argv)
 	KIND = !strcmp(argv[2], "memory") ? FSC_MATRIX_STORE_MEMORY
 	       : !strcmp(argv[2], "disk") ? FSC_MATRIX_STORE_DISK
 	                                  : FSC_MATRIX_STORE_AUTO;
-	snprintf(j.path, sizeof(j.path), "%s/bench-store-XXXXXX",
+	snprintf(path, sizeof(path), "%s/bench-store-XXXXXX",
 	         getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	fd = mkstemp(j.path);
+	fd = mkstemp(path);
 	if (fd < 0) {
-		fprintf(stderr, "bench_store: cannot create '%s': %s\n", j.path, strerror(errno));
+		fprintf(stderr, "bench_store: cannot create '%s': %s\n", path, strerror(errno));
 		return 2;
 	}
 	close(fd);
 	if (topo) {
-		rc = run_sim(topo, faults, nf, seed, j.path, w0, c0);
-		remove_results(j.path);
+		rc = run_sim(topo, faults, nf, seed, path, w0, c0);
+		remove_results(path);
 		return rc;
 	}
-	if (fsc_config_defaults(&j.cfg, g, fsc_session_option_groups(g, FSC_MAX_OPT_GROUPS)) ||
-	    fsc_boot_local_run(1, hosts, rank_fn, &j, rcs) || rcs[0]) {
-		remove_results(j.path);
-		fprintf(stderr, "bench_store: the run failed\n");
+	out = fopen("/dev/null", "w");
+	rc = out ? fsc_simdrv_run_pattern(&pattern, path, out, &rec, err, sizeof(err)) : -errno;
+	if (out)
+		fclose(out);
+	remove_results(path);
+	if (rc) {
+		fprintf(stderr, "bench_store: the run failed: %s\n",
+		        out ? err : "cannot open /dev/null");
 		return 1;
 	}
-	remove_results(j.path);
-	fsc_config_free(j.cfg);
 	getrusage(RUSAGE_SELF, &ru);
-	printf("%-7d %-7s %8.1f %8.1f %9.1f %9.1f  %s\n", N, j.store, secs(CLOCK_MONOTONIC) - w0,
-	       secs(CLOCK_PROCESS_CPUTIME_ID) - c0, j.rounds_s, (double)ru.ru_maxrss / 1024,
-	       j.verdict);
-	return j.rc ? 1 : 0;
+	printf("%-7d %-7s %8.1f %8.1f %9.1f %9.1f  %s\n", N,
+	       json_string_value(json_object_get(rec, "store")) ?: "?",
+	       secs(CLOCK_MONOTONIC) - w0, secs(CLOCK_PROCESS_CPUTIME_ID) - c0,
+	       json_number_value(json_object_get(rec, "rounds_s")), (double)ru.ru_maxrss / 1024,
+	       json_string_value(json_object_get(rec, "verdict")) ?: "?");
+	json_decref(rec);
+	return 0;
 }
