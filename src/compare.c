@@ -283,46 +283,66 @@ json_t *fsc_compare_runs_summary(const json_t *pick, const json_t *const *recs, 
 	                 "se_log", ses);
 }
 
+/* sigma_b^2 of a runs summary (fsc_compare_runs_summary): the variance of
+ * the runs' log medians less the part their own sampling explains,
+ * max(0, s^2 - mean(se_i^2)), the random-effects estimate of the variance
+ * between runs; *n the runs.  NAN when there is no usable summary. */
+static double runs_var(const json_t *summary, size_t *n)
+{
+	const json_t *lms = json_object_get(summary, "log_p50"),
+	             *ses = json_object_get(summary, "se_log");
+	double mean = 0, ss = 0, w2 = 0;
+
+	*n = json_array_size(lms);
+	if (*n < 2 || json_array_size(ses) != *n)
+		return NAN;
+	for (size_t i = 0; i < *n; i++)
+		mean += json_number_value(json_array_get(lms, i)) / (double)*n;
+	for (size_t i = 0; i < *n; i++) {
+		double d = json_number_value(json_array_get(lms, i)) - mean,
+		       se = json_number_value(json_array_get(ses, i));
+
+		ss += d * d;
+		w2 += se * se / (double)*n;
+	}
+	return isfinite(ss) && isfinite(w2) ? fmax(0, ss / (double)(*n - 1) - w2) : NAN;
+}
+
 /* The variance of log(run median / baseline median) that the runs' own
  * variation adds to the within-run interval, with its degrees of freedom
  * (0: normal) and the model it came from:
  * - the baseline is several runs ("baseline_runs", fsc_compare_runs_summary):
- *   a random-effects estimate of the between-run variance, the variance of
- *   the runs' log medians less the part their own sampling explains,
- *   sigma_b^2 = max(0, s^2 - mean(se_i^2)).  The run is one more draw and
- *   the baseline's median run another, so the variance added is
+ *   sigma_b^2 (runs_var) of those runs.  The run is one more draw and the
+ *   baseline's median run another, so the variance added is
  *   sigma_b^2 (1 + pi / 2N); N - 1 degrees of freedom;
+ * - the baseline is one run of a history that knows its recent runs
+ *   ("history_runs", fsc_history_attach_noise): sigma_b^2 of those N runs.
+ *   The run and the baseline are one draw each: 2 sigma_b^2, N - 1
+ *   degrees of freedom;
  * - a single run on each side: the drift inside each run (drift_var), as the
  *   stand-in for how far apart two runs land: the sum of both sides';
  * - neither: NAN (the within-run interval alone). */
 static double between_var(const json_t *rb, const json_t *rr, int *df, const char **model,
                           int *runs)
 {
-	const json_t *br = json_object_get(rb, "baseline_runs");
-	const json_t *lms = json_object_get(br, "log_p50"), *ses = json_object_get(br, "se_log");
-	size_t n = json_array_size(lms);
+	size_t n;
 	int dfb, dfr;
-	double vb, vr;
+	double vb, vr, v;
 
 	*runs = 1;
-	if (n >= 2 && json_array_size(ses) == n) {
-		double mean = 0, ss = 0, w2 = 0;
-
-		for (size_t i = 0; i < n; i++)
-			mean += json_number_value(json_array_get(lms, i)) / (double)n;
-		for (size_t i = 0; i < n; i++) {
-			double d = json_number_value(json_array_get(lms, i)) - mean,
-			       se = json_number_value(json_array_get(ses, i));
-
-			ss += d * d;
-			w2 += se * se / (double)n;
-		}
-		if (isfinite(ss) && isfinite(w2)) {
-			*df = (int)n - 1;
-			*model = "between baseline runs";
-			*runs = (int)n;
-			return fmax(0, ss / (double)(n - 1) - w2) * (1 + M_PI / (2 * (double)n));
-		}
+	v = runs_var(json_object_get(rb, "baseline_runs"), &n);
+	if (!isnan(v)) {
+		*df = (int)n - 1;
+		*model = "between baseline runs";
+		*runs = (int)n;
+		return v * (1 + M_PI / (2 * (double)n));
+	}
+	v = runs_var(json_object_get(rb, "history_runs"), &n);
+	if (!isnan(v)) {
+		*df = (int)n - 1;
+		*model = "between history runs";
+		*runs = (int)n;
+		return 2 * v;
 	}
 	vb = drift_var(rb, &dfb);
 	vr = drift_var(rr, &dfr);
@@ -635,7 +655,11 @@ static json_t *judge_point(const struct point *pb, const struct point *pr,
 			json_object_set_new(x, "within_se", num(w));
 			if (!isnan(vb) && isfinite(w)) {
 				json_object_set_new(x, "between_var_point", num(vb));
-				json_object_set_new(x, "baseline_runs", json_integer(runs));
+				json_object_set_new(x,
+				                    strcmp(model, "between history runs")
+				                            ? "baseline_runs"
+				                            : "history_runs",
+				                    json_integer(runs));
 				json_object_set_new(x, "df", json_integer(df));
 			}
 		}
@@ -672,7 +696,8 @@ static json_t *judge_cell(const struct point *pb, const struct point *pr,
 	double kb = fsc_json_num(pb->rec, "repeats"), kr = fsc_json_num(pr->rec, "repeats");
 	const json_t *labels = json_object_get(pr->rec, "labels");
 	const json_t *br = json_object_get(pb->rec, "baseline_runs");
-	double nruns = fsc_json_num(br, "n");
+	const json_t *hr = json_object_get(pb->rec, "history_runs");
+	double nruns = fsc_json_num(br, "n"), nhist = fsc_json_num(hr, "n");
 	double chg = b > 0 ? r / b - 1 : NAN;
 	/* two-sided exact p of a rank-sum test with all of one side above all
 	 * of the other: 2 / C(m+n, m) */
@@ -687,6 +712,17 @@ static json_t *judge_cell(const struct point *pb, const struct point *pr,
 		bmax = cell(br, "bw_max_GBps", pb->src, pb->dst);
 		kb *= nruns;
 		json_object_set_new(x, "baseline_runs", json_integer((json_int_t)nruns));
+	} else if (nhist >= 2 && !isnan(bmin) && !isnan(bmax) &&
+	           !isnan(cell(hr, "bw_min_GBps", pb->src, pb->dst)) &&
+	           !isnan(cell(hr, "bw_max_GBps", pb->src, pb->dst))) {
+		/* one marked run and the recent runs of its history: the run's
+		 * repeats must lie outside the marked run's and every recent
+		 * run's; the p-value counts the recent runs' repeats only (the
+		 * marked run may be one of them) */
+		bmin = fmin(bmin, cell(hr, "bw_min_GBps", pb->src, pb->dst));
+		bmax = fmax(bmax, cell(hr, "bw_max_GBps", pb->src, pb->dst));
+		kb *= nhist;
+		json_object_set_new(x, "history_runs", json_integer((json_int_t)nhist));
 	}
 	if (kb >= 1 && kr >= 1)
 		p = 2 * exp(lgamma(kb + 1) + lgamma(kr + 1) - lgamma(kb + kr + 1));
@@ -786,6 +822,19 @@ static double scatter(const json_t *pts, const char *method, const char *field)
 	return isfinite(s) ? s : 0;
 }
 
+/* The number of points a comparison judges on intervals (bootstrap points
+ * with a within-run error), the family their confidence is shared by. */
+static size_t interval_family(const json_t *pts)
+{
+	size_t i, m = 0;
+	const json_t *x;
+
+	json_array_foreach(pts, i, x) m +=
+	        isfinite(fsc_json_num(x, "within_se")) &&
+	        json_array_size(json_object_get(x, "p50_ci_within")) == 2;
+	return m;
+}
+
 /* Widen each point's within-run interval by the variance between runs
  * (variances add on the log scale).  One point's estimate rests on a few
  * runs (N - 1 degrees of freedom) and lands near zero by chance when those
@@ -794,11 +843,18 @@ static double scatter(const json_t *pts, const char *method, const char *field)
  * the larger of its own estimate and the median of the estimates of every
  * point of the same fabric under the same model: a point whose baseline
  * runs agreed by luck inherits the noise its neighbours saw, and a point
- * that is noisier than the rest keeps its own. */
+ * that is noisier than the rest keeps its own.
+ *
+ * The intervals are simultaneous (Bonferroni): each of the m points gets
+ * confidence 1 - (1 - confidence) / m, so that noise alone flags any point
+ * of the comparison with a chance of at most 1 - confidence.  At 95% per
+ * point, a run of 14 points would flag one of them in half of all
+ * comparisons of identical runs. */
 static void pool_between(json_t *pts, const struct fsc_compare_opts *o)
 {
-	size_t n = json_array_size(pts), i, k;
+	size_t n = json_array_size(pts), i, k, fam = interval_family(pts);
 	double *v = malloc((n ? n : 1) * sizeof(*v));
+	double conf = 1 - (1 - o->confidence) / (double)(fam ? fam : 1);
 	json_t *x;
 
 	if (!v)
@@ -809,33 +865,39 @@ static void pool_between(json_t *pts, const struct fsc_compare_opts *o)
 		const char *fab = fsc_json_str(x, "fabric", ""),
 		           *model = fsc_json_str(x, "noise_model", "");
 		const json_t *ci = json_object_get(x, "p50_ci_within");
-		double own, pooled, r50, lo, hi, w, half, vb;
+		double own = 0, pooled = 0, r50, lo, hi, w, half, vb = 0;
 		size_t m = 0;
 		json_t *y;
 
-		if (!json_is_number(vp) || json_array_size(ci) != 2)
-			continue;
-		own = json_number_value(vp);
-		json_array_foreach(pts, k, y)
-		{
-			const json_t *vq = json_object_get(y, "between_var_point");
-
-			if (json_is_number(vq) && !strcmp(fsc_json_str(y, "fabric", ""), fab) &&
-			    !strcmp(fsc_json_str(y, "noise_model", ""), model))
-				v[m++] = json_number_value(vq);
-		}
-		pooled = m >= 3 ? fsc_median(v, m) : own;
-		vb = fmax(own, pooled);
 		w = fsc_json_num(x, "within_se");
+		if (!isfinite(w) || json_array_size(ci) != 2)
+			continue;
+		if (json_is_number(vp)) {
+			own = json_number_value(vp);
+			json_array_foreach(pts, k, y)
+			{
+				const json_t *vq = json_object_get(y, "between_var_point");
+
+				if (json_is_number(vq) &&
+				    !strcmp(fsc_json_str(y, "fabric", ""), fab) &&
+				    !strcmp(fsc_json_str(y, "noise_model", ""), model))
+					v[m++] = json_number_value(vq);
+			}
+			pooled = m >= 3 ? fsc_median(v, m) : own;
+			vb = fmax(own, pooled);
+		}
 		r50 = 1 + fsc_json_num(x, "p50_change");
-		half = fsc_compare_t_quantile(o->confidence, (int)fsc_json_num(x, "df")) *
+		half = fsc_compare_t_quantile(conf,
+		                              json_is_number(vp) ? (int)fsc_json_num(x, "df") : 0) *
 		       sqrt(w * w + vb);
 		lo = fmin(1 + json_number_value(json_array_get(ci, 0)), r50 * exp(-half));
 		hi = fmax(1 + json_number_value(json_array_get(ci, 1)), r50 * exp(half));
-		json_object_set_new(x, "between_sd", num(sqrt(vb)));
-		json_object_set_new(x, "between_sd_point", num(sqrt(own)));
-		json_object_set_new(x, "between_sd_pooled", num(sqrt(pooled)));
-		json_object_del(x, "between_var_point");
+		if (json_is_number(vp)) {
+			json_object_set_new(x, "between_sd", num(sqrt(vb)));
+			json_object_set_new(x, "between_sd_point", num(sqrt(own)));
+			json_object_set_new(x, "between_sd_pooled", num(sqrt(pooled)));
+			json_object_del(x, "between_var_point");
+		}
 		json_object_set_new(x, "p50_ci", json_pack("[o,o]", num(lo - 1), num(hi - 1)));
 		json_object_set_new(x, "bw_ci",
 		                    json_pack("[o,o]", num(1 / hi - 1), num(1 / lo - 1)));
@@ -1106,7 +1168,8 @@ int fsc_compare_docs(const json_t *base, const json_t *run, const char *base_nam
 	        json_pack("{s:s, s:f, s:f, s:I, s:I, s:s, s:s}", "points",
 	                  "bootstrap percentile interval of the ratio of medians (run/baseline) "
 	                  "over the per-sample times, widened by the variance between runs "
-	                  "(noise_model: between baseline runs, within-run drift, within run)",
+	                  "(noise_model: between baseline runs, between history runs, within-run "
+	                  "drift, within run)",
 	                  "min_effect", o->min_effect, "confidence", o->confidence, "resamples",
 	                  (json_int_t)o->resamples, "seed", (json_int_t)o->seed, "cells",
 	                  "exact rank-sum test on the repeats' ranges (disjoint ranges), bandwidth",
@@ -1158,7 +1221,13 @@ int fsc_compare_docs(const json_t *base, const json_t *run, const char *base_nam
 		double fp = fmax(o->min_effect, expm1(o->scatter_k * sp));
 		double fc = fmax(o->min_effect, expm1(o->scatter_k * sc));
 
+		size_t fam = interval_family(pts);
+
 		pool_between(pts, o);
+		json_object_set_new(json_object_get(cmp, "method"), "simultaneous",
+		                    json_pack("{s:I, s:f}", "points", (json_int_t)fam,
+		                              "confidence_point",
+		                              1 - (1 - o->confidence) / (double)(fam ? fam : 1)));
 		sweep_floors(pts, o, fp);
 		finalize(pts, o, fp, fc, counts);
 		json_object_set_new(cmp, "noise",
@@ -1215,9 +1284,12 @@ void fsc_compare_print(FILE *f, const json_t *cmp)
 	        fsc_json_str(json_object_get(cmp, "run"), "name", "?"),
 	        fsc_json_str(json_object_get(cmp, "run"), "start_time", "?"));
 	fprintf(f,
-	        "# points: %.0f%% bootstrap CI of the ratio of medians (%.0f resamples); matrix "
-	        "cells: rank test on the repeats; min effect %.1f%%\n",
+	        "# points: %.0f%% bootstrap CI of the ratio of medians (%.0f resamples), "
+	        "simultaneous over %.0f points (%.2f%% each); matrix cells: rank test on the "
+	        "repeats; min effect %.1f%%\n",
 	        100 * fsc_json_num(m, "confidence"), fsc_json_num(m, "resamples"),
+	        fsc_json_num(json_object_get(m, "simultaneous"), "points"),
+	        100 * fsc_json_num(json_object_get(m, "simultaneous"), "confidence_point"),
 	        100 * fsc_json_num(m, "min_effect"));
 	json_array_foreach(pts, i, p)
 	{
@@ -1230,6 +1302,11 @@ void fsc_compare_print(FILE *f, const json_t *cmp)
 			        "# between runs: the CI is widened by the spread of the %.0f "
 			        "baseline runs\n",
 			        fsc_json_num(p, "baseline_runs"));
+		else if (!strcmp(model, "between history runs"))
+			fprintf(f,
+			        "# between runs: one baseline run; the CI is widened by the spread "
+			        "of the last %.0f runs of the history\n",
+			        fsc_json_num(p, "history_runs"));
 		else if (!strcmp(model, "within-run drift"))
 			fprintf(f,
 			        "# between runs: one baseline run; the CI is widened by the drift "
@@ -1390,7 +1467,7 @@ enum compare_fail_on { COMPARE_FAIL_ON_NONE, COMPARE_FAIL_ON_REGRESSION }; /* --
 /* The compare command's options, filled once by fsc_config_fill. */
 struct compare_settings {
 	double min_effect_pct, confidence_pct, scatter_k;
-	int64_t resamples, seed;
+	int64_t resamples, seed, noise_runs;
 	enum fsc_hosts_mode hosts;
 	enum compare_fail_on fail_on;
 	const char *json, *db, *prom; /* json, prom: NULL when not asked for */
@@ -1420,6 +1497,10 @@ static const struct fsc_opt compare_opts[] = {
          FSC_AT_STRING(struct compare_settings, json)},
         {"db", 0, FSC_OPT_STRING, "fabscope-history.db", "history database for history:...", 0, 0,
          0, FSC_AT_STRING(struct compare_settings, db)},
+        {"noise-runs", 0, FSC_OPT_INT, FSC_COMPARE_NOISE_RUNS_DEFAULT,
+         "history:baseline: how many recent runs of the history measure the noise between "
+         "two runs (0: only the drift inside the runs)",
+         0, 0, 64, FSC_AT_INT(struct compare_settings, noise_runs)},
         {"prom", 0, FSC_OPT_STRING, 0,
          "also write the comparison in Prometheus text format to this file (node_exporter "
          "textfile collector)",
@@ -1429,14 +1510,15 @@ static const struct fsc_opt compare_opts[] = {
         {0},
 };
 
-int fsc_compare_load(const char *spec, const char *db, json_t **doc, char *err, size_t errlen)
+int fsc_compare_load(const char *spec, const char *db, const json_t *run, int noise_runs,
+                     json_t **doc, char *err, size_t errlen)
 {
 	json_error_t je;
 
 	size_t n = strlen(spec), m = strlen(FSC_RESULTS_STREAM_SUFFIX);
 
 	if (!strncmp(spec, "history:", 8))
-		return fsc_history_baseline_doc(db, spec, doc, err, errlen);
+		return fsc_history_baseline_doc(db, spec, run, noise_runs, doc, err, errlen);
 	if (n > m && !strcmp(spec + n - m, FSC_RESULTS_STREAM_SUFFIX))
 		return fsc_results_load(spec, doc, err, errlen); /* a killed run's stream */
 	*doc = json_load_file(spec, 0, &je);
@@ -1458,15 +1540,15 @@ int fsc_compare_load(const char *spec, const char *db, json_t **doc, char *err, 
  * several results files of the same schema merged by
  * fsc_history_median_doc (each point the median run's record, with what
  * all of them say about the noise between runs). */
-static int load_baselines(char **specs, int n, const char *db, json_t **out, char *err,
-                          size_t errlen)
+static int load_baselines(char **specs, int n, const char *db, const json_t *run, int noise_runs,
+                          json_t **out, char *err, size_t errlen)
 {
 	json_t *docs[64];
 	int got = 0, rc = 0;
 
 	*out = 0;
 	if (n == 1)
-		return fsc_compare_load(specs[0], db, out, err, errlen);
+		return fsc_compare_load(specs[0], db, run, noise_runs, out, err, errlen);
 	for (; got < n && !rc; got++) {
 		if (!strncmp(specs[got], "history:", 8)) {
 			snprintf(err, errlen,
@@ -1476,7 +1558,7 @@ static int load_baselines(char **specs, int n, const char *db, json_t **out, cha
 			rc = -EINVAL;
 			break;
 		}
-		rc = fsc_compare_load(specs[got], db, &docs[got], err, errlen);
+		rc = fsc_compare_load(specs[got], db, 0, 0, &docs[got], err, errlen);
 		if (rc)
 			break;
 		if (got && strcmp(fsc_json_str(docs[got], "schema", ""),
@@ -1542,8 +1624,9 @@ int fsc_compare_main(int argc, char **argv)
 	else
 		snprintf(base_name, sizeof(base_name), "%s and %d more runs", argv[optind_out],
 		         nbase - 1);
-	if (load_baselines(argv + optind_out, nbase, set.db, &base, err, sizeof(err)) ||
-	    fsc_compare_load(argv[argc - 1], set.db, &run, err, sizeof(err)) ||
+	if (fsc_compare_load(argv[argc - 1], set.db, 0, 0, &run, err, sizeof(err)) ||
+	    load_baselines(argv + optind_out, nbase, set.db, run, (int)set.noise_runs, &base, err,
+	                   sizeof(err)) ||
 	    fsc_compare_docs(base, run, base_name, argv[argc - 1], &o, &cmp, err, sizeof(err)))
 		goto usage;
 	if (!set.quiet)

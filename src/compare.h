@@ -76,8 +76,14 @@ int fsc_compare_docs(const json_t *base, const json_t *run, const char *base_nam
 void fsc_compare_print(FILE *f, const json_t *cmp);
 
 /* Load a results file, or a baseline from the history ("history:baseline",
- * "history:median-of-last:N" from the history database `db`).  -EINVAL with one line in err. */
-int fsc_compare_load(const char *spec, const char *db, json_t **doc, char *err, size_t errlen);
+ * "history:median-of-last:N" from the history database `db`, leaving out
+ * `run`, the run it will be compared with, and with the noise of the last
+ * noise_runs runs on a marked baseline: fsc_history_baseline_doc).
+ * -EINVAL with one line in err. */
+int fsc_compare_load(const char *spec, const char *db, const json_t *run, int noise_runs,
+                     json_t **doc, char *err, size_t errlen);
+/* --noise-runs' default, as an option string */
+#define FSC_COMPARE_NOISE_RUNS_DEFAULT "7"
 
 /* The key that matches a record across runs ("test: fabric pattern impl
  * dtype op bytes"; a pairs record without its cells). */

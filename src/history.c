@@ -428,12 +428,79 @@ json_t *fsc_history_median_doc(json_t *const *docs, int n)
 	return out;
 }
 
-int fsc_history_baseline_doc(const char *db, const char *spec, json_t **doc, char *err,
-                             size_t errlen)
+/* Is `doc` the run being compared?  A run added to the history keeps its
+ * whole document, so its meta (start time, hosts, versions) is its
+ * identity. */
+static int is_run(const json_t *doc, const json_t *run)
+{
+	return run && json_equal(json_object_get(doc, "meta"), json_object_get(run, "meta"));
+}
+
+/* Up to n of the most recent complete runs, newest first, leaving out
+ * `run`.  The number loaded in *got; a read error ends the list early only
+ * when nothing else can be read. */
+static int last_runs(struct fsc_history *h, int n, const json_t *run, json_t **docs, int *got,
+                     char *err, size_t errlen)
+{
+	*got = 0;
+	for (int k = 1; *got < n; k++) {
+		int64_t id;
+		int rc;
+
+		if (fsc_history_last_good(h, k, &id, err, errlen))
+			break; /* no more complete runs */
+		rc = fsc_history_doc(h, id, &docs[*got], err, errlen);
+		if (rc)
+			return rc;
+		if (is_run(docs[*got], run))
+			json_decref(docs[*got]);
+		else
+			(*got)++;
+	}
+	return 0;
+}
+
+void fsc_history_attach_noise(json_t *base, json_t *const *docs, int n)
+{
+	json_t *rec;
+	size_t i;
+
+	json_array_foreach(json_object_get(base, "records"), i, rec)
+	{
+		char key[320];
+		const json_t *which[64];
+		int m = 0;
+
+		fsc_compare_record_key(rec, key, sizeof(key));
+		for (int d = 0; d < n && m < 64; d++) {
+			const json_t *r2;
+			size_t k;
+
+			json_array_foreach(json_object_get(docs[d], "records"), k, r2)
+			{
+				char k2[320];
+
+				fsc_compare_record_key(r2, k2, sizeof(k2));
+				if (!strcmp(key, k2) && m < 64)
+					which[m++] = r2;
+			}
+		}
+		{
+			json_t *spread = fsc_compare_runs_summary(rec, which, (size_t)m);
+
+			if (spread)
+				json_object_set_new(rec, "history_runs", spread);
+		}
+	}
+}
+
+int fsc_history_baseline_doc(const char *db, const char *spec, const json_t *run, int noise_runs,
+                             json_t **doc, char *err, size_t errlen)
 {
 	struct fsc_history *h = 0;
 	const char *what = spec + 8; /* after "history:" */
-	int rc;
+	json_t *docs[64];
+	int rc, got = 0;
 
 	*doc = 0;
 	if (strcmp(what, "baseline") && strncmp(what, "median-of-last:", 15)) {
@@ -441,6 +508,11 @@ int fsc_history_baseline_doc(const char *db, const char *spec, json_t **doc, cha
 		         "unknown baseline '%s': expected history:baseline or "
 		         "history:median-of-last:N",
 		         spec);
+		return -EINVAL;
+	}
+	if (noise_runs < 0 || noise_runs > 64) {
+		snprintf(err, errlen, "invalid number of noise runs %d: expected 0 to 64",
+		         noise_runs);
 		return -EINVAL;
 	}
 	rc = fsc_history_open(&h, db, 5000, err, errlen);
@@ -465,11 +537,14 @@ int fsc_history_baseline_doc(const char *db, const char *spec, json_t **doc, cha
 			rc = -ENOENT;
 		} else
 			rc = fsc_history_doc(h, id, doc, err, errlen);
+		/* one marked run shows nothing of how far two runs land apart:
+		 * the recent runs of the history do */
+		if (!rc && noise_runs >= 2 &&
+		    !(rc = last_runs(h, noise_runs, run, docs, &got, err, errlen)))
+			fsc_history_attach_noise(*doc, docs, got);
 	} else {
 		char *end;
 		long n = strtol(what + 15, &end, 10);
-		json_t *docs[64];
-		int got = 0;
 
 		if (*end || n < 1 || n > 64) {
 			snprintf(err, errlen,
@@ -479,24 +554,20 @@ int fsc_history_baseline_doc(const char *db, const char *spec, json_t **doc, cha
 			fsc_history_close(h);
 			return -EINVAL;
 		}
-		rc = 0;
-		for (int k = 1; k <= n && !rc; k++) {
-			int64_t id;
-
-			if (fsc_history_last_good(h, k, &id, err, errlen))
-				break;
-			rc = fsc_history_doc(h, id, &docs[got], err, errlen);
-			if (!rc)
-				got++;
-		}
+		rc = last_runs(h, (int)n, run, docs, &got, err, errlen);
 		if (!rc && !got) {
-			snprintf(err, errlen, "history '%s' has no complete run", db);
+			snprintf(err, errlen, "history '%s' has no complete run%s", db,
+			         run ? " besides the run compared" : "");
 			rc = -ENOENT;
 		}
 		if (!rc)
 			*doc = fsc_history_median_doc(docs, got);
-		for (int k = 0; k < got; k++)
-			json_decref(docs[k]);
+	}
+	for (int k = 0; k < got; k++)
+		json_decref(docs[k]);
+	if (rc) {
+		json_decref(*doc);
+		*doc = 0;
 	}
 	fsc_history_close(h);
 	return rc ? (rc == -ENOENT ? -EINVAL : rc) : 0;

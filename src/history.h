@@ -39,9 +39,19 @@ int fsc_history_doc(struct fsc_history *h, int64_t id, json_t **doc, char *err, 
 /* A baseline document: "history:baseline" (the marked run) or
  * "history:median-of-last:N": per point, the record of whichever of the
  * last N complete runs has the median p50 (for a matrix: the median cell
- * bandwidth), so one unusual night does not become the reference. */
-int fsc_history_baseline_doc(const char *db, const char *spec, json_t **doc, char *err,
-                             size_t errlen);
+ * bandwidth), so one unusual night does not become the reference.  `run`
+ * (NULL: none) is the run to be compared with it: a run of the history
+ * whose meta equals its meta is left out, so a run is never its own
+ * baseline.  A marked run also gets, when noise_runs >= 2, what the last
+ * noise_runs complete runs (but `run`) say about the noise between runs
+ * (fsc_history_attach_noise).  noise_runs from 0 to 64. */
+int fsc_history_baseline_doc(const char *db, const char *spec, const json_t *run, int noise_runs,
+                             json_t **doc, char *err, size_t errlen);
+/* Sets "history_runs" (fsc_compare_runs_summary over the records of the n
+ * docs with the same key) on every record of `base` that two or more of
+ * the docs hold: the spread of those runs, the noise between two runs that
+ * one baseline run cannot show. */
+void fsc_history_attach_noise(json_t *base, json_t *const *docs, int n);
 /* Per record key of docs[0], the record of the doc with the median figure
  * (a point: p50; a matrix: its median cell bandwidth), carrying
  * "baseline_runs" (fsc_compare_runs_summary) when two or more docs hold the

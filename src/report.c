@@ -1168,6 +1168,7 @@ struct report_settings {
 	const char *output, *baseline, *labels, *trend_point; /* NULL when not given */
 	const char *title, *db, *chartjs;
 	double min_effect_pct;
+	int64_t noise_runs;
 	enum fsc_hosts_mode hosts;
 	int trend; /* index into report_trend_metric, when has_trend */
 	bool has_trend;
@@ -1190,6 +1191,8 @@ static const struct fsc_opt report_opts[] = {
          FSC_AT_DOUBLE(struct report_settings, min_effect_pct)},
         {"hosts", 0, FSC_OPT_CHOICE, "must-match", "as for compare", "must-match|intersect|ignore",
          0, 0, FSC_AT_CHOICE(struct report_settings, hosts)},
+        {"noise-runs", 0, FSC_OPT_INT, FSC_COMPARE_NOISE_RUNS_DEFAULT, "as for compare", 0, 0, 64,
+         FSC_AT_INT(struct report_settings, noise_runs)},
         {"trend", 0, FSC_OPT_CHOICE, 0,
          "add the history's trend of this metric (from --db) for the points of the runs",
          "p50|p99|bw", 0, 0, FSC_AT_CHOICE(struct report_settings, trend),
@@ -1266,7 +1269,7 @@ int fsc_report_main(int argc, char **argv)
 	for (int k = 0; k < n; k++) {
 		const char *p = argv[first + k], *s = strrchr(p, '/');
 
-		if (fsc_compare_load(p, set.db, &in.runs[k], err, sizeof(err)))
+		if (fsc_compare_load(p, set.db, 0, 0, &in.runs[k], err, sizeof(err)))
 			goto out;
 		if (!lab[k]) {
 			lab[k] = strdup(s ? s + 1 : p);
@@ -1280,7 +1283,8 @@ int fsc_report_main(int argc, char **argv)
 		fsc_compare_opts_default(&o);
 		o.min_effect = set.min_effect_pct / 100;
 		o.hosts = set.hosts;
-		if (fsc_compare_load(set.baseline, set.db, &base, err, sizeof(err)) ||
+		if (fsc_compare_load(set.baseline, set.db, in.runs[0], (int)set.noise_runs, &base,
+		                     err, sizeof(err)) ||
 		    fsc_compare_docs(base, in.runs[0], set.baseline, argv[first], &o, &in.cmp, err,
 		                     sizeof(err)))
 			goto out;

@@ -110,7 +110,7 @@ rc=$?
 "$FABSCOPE" compare --hosts ignore "$tmp/a.json" "$tmp/otherhosts.json" >/dev/null 2>&1 ||
 	fail "--hosts ignore did not compare"
 a=$tmp/a.json
-for bad in "--hosts some $a $a" "--min-effect x $a $a" "$a" "$a $tmp/none.json"; do
+for bad in "--hosts some $a $a" "--min-effect x $a $a" "--noise-runs 65 $a $a" "$a" "$a $tmp/none.json"; do
 	# shellcheck disable=SC2086
 	got=$("$FABSCOPE" compare $bad 2>&1 >/dev/null)
 	rc=$?
@@ -131,8 +131,23 @@ got=$("$FABSCOPE" compare --db "$db" history:baseline "$tmp/a.json" 2>&1 >/dev/n
 [[ $? -eq 1 ]] || fail "compare with history:baseline did not find the loss"
 "$FABSCOPE" compare --fail-on regression --db "$db" history:median-of-last:2 "$tmp/a.json" >/dev/null ||
 	fail "median-of-last:2"
+# a marked run takes the noise between runs from the history's recent runs
+# (the run compared, already in the history, is left out of it)
+run "$tmp/a2.json" --pattern bandwidth,latency --min 1K --max 64K --iters 50
+"$FABSCOPE" history --db "$db" add "$tmp/a2.json" >/dev/null || fail "history add 3"
+"$FABSCOPE" compare --fail-on regression --db "$db" --json "$tmp/marked.json" history:baseline \
+	"$tmp/slow.json" >/dev/null
+[[ $? -eq 1 ]] || fail "history:baseline with the history's noise did not find the loss"
+python3 -c "
+import json, sys
+p = json.load(open(sys.argv[1]))['points'][0]
+assert p['noise_model'] == 'between history runs' and p['history_runs'] == 2, p
+" "$tmp/marked.json" || fail "history:baseline did not take the history's noise"
+"$FABSCOPE" compare --noise-runs 0 --db "$db" --json "$tmp/marked.json" history:baseline \
+	"$tmp/slow.json" >/dev/null
+grep -q '"between history runs"' "$tmp/marked.json" && fail "--noise-runs 0 still took the history's noise"
 "$FABSCOPE" history --db "$db" trend bw --point "bandwidth uni 8192B" >"$tmp/out" || fail "trend"
-[[ $(grep -c '^  run' "$tmp/out") -eq 2 ]] || fail "trend: $(cat "$tmp/out")"
+[[ $(grep -c '^  run' "$tmp/out") -eq 3 ]] || fail "trend: $(cat "$tmp/out")"
 echo "not a database, at all, certainly not one with runs in it........" >"$tmp/bad.db"
 got=$("$FABSCOPE" history --db "$tmp/bad.db" list 2>&1 >/dev/null)
 [[ $? -eq 2 && $got == *"not a readable fabscope history database"* ]] || fail "corrupt db: [$got]"

@@ -422,8 +422,7 @@ static json_t *scaled_but(json_t *d, double f, size_t keep)
 	return d;
 }
 
-static void
-fsc_compare_docs__point_whose_baseline_runs_agreed_by_chance_takes_its_neighbours_noise(
+static void fsc_compare_docs__point_whose_baseline_runs_agreed_by_chance_takes_its_neighbours_noise(
         void **state)
 {
 	static const double level[5] = {1.0, 1.10, 0.92, 1.05, 0.96};
@@ -439,8 +438,8 @@ fsc_compare_docs__point_whose_baseline_runs_agreed_by_chance_takes_its_neighbour
 	base = baseline_of(runs, 5);
 	cmp = compare(base, run, 0);
 	assert_int_equal(count(cmp, "regression"), 0);
-	json_array_foreach(json_object_get(cmp, "points"), i, x) if (fsc_json_num(x, "bytes") ==
-	                                                             1024.0 * 16) p = x;
+	json_array_foreach(json_object_get(cmp, "points"), i,
+	                   x) if (fsc_json_num(x, "bytes") == 1024.0 * 16) p = x;
 	assert_non_null(p);
 	/* its own estimate is near zero; the pooled one is the runs' spread */
 	assert_true(fsc_json_num(p, "between_sd_point") < 0.02);
@@ -521,6 +520,127 @@ static void fsc_compare_docs__matrix_cell_judged_against_every_baseline_run(void
 	json_decref(cmp);
 	json_decref(base);
 	json_decref(run);
+}
+
+/* n latency points of 200 samples spread +-30% around 10 us (a median known
+ * to about 2%); point 0's times multiplied by f. */
+static json_t *family(int n, double f)
+{
+	json_t *d = doc(FSC_RESULTS_SCHEMA, 2);
+
+	for (int i = 0; i < n; i++) {
+		uint64_t seed = 77 + (uint64_t)i;
+		double v[200];
+		json_t *rec;
+
+		for (int k = 0; k < 200; k++)
+			v[k] = 1e4 * (0.7 + 0.6 * unif(&seed)) * (i == 0 ? f : 1);
+		qsort(v, 200, sizeof(*v), cmp_d);
+		rec = json_pack("{s:s, s:s, s:s, s:f, s:s, s:{s:f, s:f}}", "fabric", "mpi",
+		                "pattern", "latency", "impl", "pingpong", "bytes", 8.0 * (i + 1),
+		                "status", "ok", "time_us", "p50", v[100] / 1e3, "p99",
+		                v[198] / 1e3);
+		json_object_set_new(rec, "samples", fsc_samples_to_json(v, 200, FSC_SAMPLES_KEEP));
+		json_array_append_new(json_object_get(d, "records"), rec);
+	}
+	return d;
+}
+
+static const json_t *point_of(const json_t *cmp, double bytes)
+{
+	size_t i;
+	const json_t *x;
+
+	json_array_foreach(json_object_get(cmp, "points"), i,
+	                   x) if (fsc_json_num(x, "bytes") == bytes) return x;
+	fail_msg("no point of %g bytes", bytes);
+	return 0;
+}
+
+static void fsc_compare_docs__intervals_are_simultaneous_over_the_points(void **state)
+{
+	struct fsc_compare_opts o;
+	json_t *a1 = family(1, 1), *b1 = family(1, 1.08), *a40 = family(40, 1),
+	       *b40 = family(40, 1.08), *b40big = family(40, 1.3), *cmp1, *cmp40;
+	const json_t *p1, *p40;
+	double h1, h40;
+
+	(void)state;
+	fsc_compare_opts_default(&o);
+	o.scatter_k = 0; /* the intervals alone */
+	/* alone, an 8% change well outside its 95% interval is a regression */
+	cmp1 = compare(a1, b1, &o);
+	p1 = point_of(cmp1, 8);
+	assert_string_equal(fsc_json_str(p1, "judgement", ""), "regression");
+	assert_int_equal(
+	        fsc_json_num(json_object_get(json_object_get(cmp1, "method"), "simultaneous"),
+	                     "points"),
+	        1);
+	/* one of 40 points, it needs the 99.875% interval: a 1-in-40 chance at
+	 * 95% per point is what noise gives somewhere in every other run */
+	cmp40 = compare(a40, b40, &o);
+	p40 = point_of(cmp40, 8);
+	assert_string_equal(fsc_json_str(p40, "judgement", ""), "inconclusive");
+	assert_int_equal(count(cmp40, "regression"), 0);
+	assert_int_equal(count(cmp40, "unchanged"), 39);
+	assert_float_equal(
+	        fsc_json_num(json_object_get(json_object_get(cmp40, "method"), "simultaneous"),
+	                     "confidence_point"),
+	        1 - 0.05 / 40, 1e-12);
+	/* the same point's interval, on the log scale, is wider by the ratio of
+	 * the quantiles: 3.227 / 1.960 */
+	h1 = log1p(json_number_value(json_array_get(json_object_get(p1, "p50_ci"), 1))) -
+	     log1p(json_number_value(json_array_get(json_object_get(p1, "p50_ci"), 0)));
+	h40 = log1p(json_number_value(json_array_get(json_object_get(p40, "p50_ci"), 1))) -
+	      log1p(json_number_value(json_array_get(json_object_get(p40, "p50_ci"), 0)));
+	assert_float_equal(h40 / h1, 3.2272 / 1.9600, 0.15);
+	json_decref(cmp40);
+	/* a 30% loss is still found among 40 */
+	cmp40 = compare(a40, b40big, &o);
+	assert_int_equal(count(cmp40, "regression"), 1);
+	assert_string_equal(fsc_json_str(point_of(cmp40, 8), "judgement", ""), "regression");
+	json_decref(cmp40);
+	json_decref(cmp1);
+	json_decref(a1);
+	json_decref(b1);
+	json_decref(a40);
+	json_decref(b40);
+	json_decref(b40big);
+}
+
+/* A marked baseline run with the recent runs of its history: their spread
+ * is the noise between two runs. */
+static void fsc_compare_docs__marked_baseline_takes_the_noise_of_the_history_runs(void **state)
+{
+	static const double noisy[5] = {1.0, 1.10, 0.92, 1.05, 0.96},
+	                    quiet[5] = {1.0, 1.01, 0.99, 1.005, 0.995};
+	const double *levels[2] = {noisy, quiet};
+
+	(void)state;
+	for (int q = 0; q < 2; q++) {
+		json_t *hist[5], *base = sweep(1, -1, 1), *run = scaled(sweep(9, -1, 1), 1.12);
+		json_t *cmp, *p;
+
+		for (int i = 0; i < 5; i++)
+			hist[i] = scaled(sweep((uint64_t)i + 2, -1, 1), levels[q][i]);
+		fsc_history_attach_noise(base, hist, 5);
+		cmp = compare(base, run, 0);
+		p = json_array_get(json_object_get(cmp, "points"), 0);
+		assert_string_equal(fsc_json_str(p, "noise_model", ""), "between history runs");
+		assert_int_equal(fsc_json_num(p, "history_runs"), 5);
+		assert_int_equal(fsc_json_num(p, "df"), 4);
+		/* nights that spread 0.92 to 1.10 convict nothing of a run-wide
+		 * 12%; nights within 1% of each other do, at every size */
+		assert_int_equal(count(cmp, "regression"), q ? 8 : 0);
+		/* 2 sigma_b^2: the marked run and the run are one night each */
+		if (!q)
+			assert_float_equal(fsc_json_num(p, "between_sd"), 0.07 * sqrt(2), 0.03);
+		json_decref(cmp);
+		for (int i = 0; i < 5; i++)
+			json_decref(hist[i]);
+		json_decref(base);
+		json_decref(run);
+	}
 }
 
 static void fsc_compare_docs__missing_points_are_listed(void **state)
@@ -654,6 +774,9 @@ int main(void)
 	                fsc_compare_docs__ten_percent_loss_against_quiet_baseline_runs_is_flagged_there),
 	        cmocka_unit_test(fsc_compare_docs__drift_inside_single_runs_widens_the_interval),
 	        cmocka_unit_test(fsc_compare_docs__matrix_cell_judged_against_every_baseline_run),
+	        cmocka_unit_test(fsc_compare_docs__intervals_are_simultaneous_over_the_points),
+	        cmocka_unit_test(
+	                fsc_compare_docs__marked_baseline_takes_the_noise_of_the_history_runs),
 	        cmocka_unit_test(fsc_compare_docs__missing_points_are_listed),
 	        cmocka_unit_test(fsc_compare_docs__different_schema_is_refused),
 	        cmocka_unit_test(fsc_compare_docs__different_hosts_refused_unless_asked),

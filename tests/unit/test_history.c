@@ -14,6 +14,7 @@
 
 #include "fsc_version.h"
 #include "history.h"
+#include "samples.h"
 
 static char dir[256], db[300];
 
@@ -100,19 +101,101 @@ static void fsc_history_add__list_baseline_trend(void **state)
 	assert_int_equal(fsc_history_trend(h, "p42", 0, &tr, err, sizeof(err)), -EINVAL);
 	fsc_history_close(h);
 
-	assert_int_equal(fsc_history_baseline_doc(db, "history:baseline", &d, err, sizeof(err)), 0);
+	assert_int_equal(
+	        fsc_history_baseline_doc(db, "history:baseline", 0, 0, &d, err, sizeof(err)), 0);
 	assert_true(p50_of(d) == 11);
 	json_decref(d);
 	/* median of the last 3 complete runs (10, 11, 30): 11; the 30 of the
 	 * latest night does not become the reference */
-	assert_int_equal(
-	        fsc_history_baseline_doc(db, "history:median-of-last:3", &d, err, sizeof(err)), 0);
+	assert_int_equal(fsc_history_baseline_doc(db, "history:median-of-last:3", 0, 0, &d, err,
+	                                          sizeof(err)),
+	                 0);
 	assert_true(p50_of(d) == 11);
 	json_decref(d);
 	snprintf(spec, sizeof(spec), "history:median-of-last:0");
-	assert_int_equal(fsc_history_baseline_doc(db, spec, &d, err, sizeof(err)), -EINVAL);
+	assert_int_equal(fsc_history_baseline_doc(db, spec, 0, 0, &d, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "from 1 to 64"));
 	fclose(f);
+}
+
+/* A run whose one point keeps 50 samples from 0.98 t to 1.02 t. */
+static json_t *sampled_doc(double t_us, const char *when)
+{
+	json_t *d = run_doc("complete", t_us, when);
+	double v[50];
+
+	for (int i = 0; i < 50; i++)
+		v[i] = t_us * 1e3 * (0.98 + 0.04 * i / 49.0);
+	json_object_set_new(json_array_get(json_object_get(d, "records"), 0), "samples",
+	                    fsc_samples_to_json(v, 50, FSC_SAMPLES_KEEP));
+	return d;
+}
+
+static double history_runs_of(const json_t *doc)
+{
+	const json_t *hr =
+	        json_object_get(json_array_get(json_object_get(doc, "records"), 0), "history_runs");
+
+	return hr ? json_number_value(json_object_get(hr, "n")) : 0;
+}
+
+static void
+fsc_history_baseline_doc__recent_runs_give_the_noise_and_never_the_run_itself(void **state)
+{
+	static const double t[4] = {10, 11, 12, 30};
+	static const char *const when[4] = {"2026-02-01T00:00:00Z", "2026-02-02T00:00:00Z",
+	                                    "2026-02-03T00:00:00Z", "2026-02-04T00:00:00Z"};
+	struct fsc_history *h = 0;
+	char err[512], path[400];
+	json_t *d = 0, *latest = sampled_doc(t[3], when[3]);
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/noise.db", dir);
+	assert_int_equal(fsc_history_open(&h, path, 100, err, sizeof(err)), 0);
+	for (int i = 0; i < 4; i++) {
+		json_t *r = sampled_doc(t[i], when[i]);
+		int64_t id;
+
+		assert_int_equal(fsc_history_add(h, r, 0, &id, err, sizeof(err)), 0);
+		json_decref(r);
+	}
+	assert_int_equal(fsc_history_baseline_set(h, 2, err, sizeof(err)), 0);
+	fsc_history_close(h);
+
+	/* the marked run, with the spread of the last 7 (all 4) runs */
+	assert_int_equal(
+	        fsc_history_baseline_doc(path, "history:baseline", 0, 7, &d, err, sizeof(err)), 0);
+	assert_true(p50_of(d) == 11);
+	assert_true(history_runs_of(d) == 4);
+	json_decref(d);
+	/* the run being compared (already added) is never part of its noise */
+	assert_int_equal(
+	        fsc_history_baseline_doc(path, "history:baseline", latest, 7, &d, err, sizeof(err)),
+	        0);
+	assert_true(history_runs_of(d) == 3);
+	json_decref(d);
+	/* 0: the drift inside the runs only */
+	assert_int_equal(
+	        fsc_history_baseline_doc(path, "history:baseline", 0, 0, &d, err, sizeof(err)), 0);
+	assert_true(history_runs_of(d) == 0);
+	json_decref(d);
+	assert_int_equal(
+	        fsc_history_baseline_doc(path, "history:baseline", 0, 65, &d, err, sizeof(err)),
+	        -EINVAL);
+	assert_non_null(strstr(err, "invalid number of noise runs 65: expected 0 to 64"));
+	/* nor of its own baseline: the median of 10, 11 and 12, not of 11, 12
+	 * and itself */
+	assert_int_equal(fsc_history_baseline_doc(path, "history:median-of-last:3", 0, 0, &d, err,
+	                                          sizeof(err)),
+	                 0);
+	assert_true(p50_of(d) == 12);
+	json_decref(d);
+	assert_int_equal(fsc_history_baseline_doc(path, "history:median-of-last:3", latest, 0, &d,
+	                                          err, sizeof(err)),
+	                 0);
+	assert_true(p50_of(d) == 11);
+	json_decref(d);
+	json_decref(latest);
 }
 
 static void fsc_history_open__corrupt_file_is_a_clear_error_and_untouched(void **state)
@@ -249,13 +332,13 @@ static void fsc_history_main__baseline_set_by_id_or_last_good(void **state)
 	assert_int_equal(fsc_history_main(5, neither), 2);
 	assert_int_equal(fsc_history_main(8, both), 2);
 	assert_int_equal(fsc_history_main(6, by_id), 0);
-	assert_int_equal(fsc_history_baseline_doc(path, "history:baseline", &d, err, sizeof(err)),
-	                 0);
+	assert_int_equal(
+	        fsc_history_baseline_doc(path, "history:baseline", 0, 0, &d, err, sizeof(err)), 0);
 	assert_true(p50_of(d) == 10);
 	json_decref(d);
 	assert_int_equal(fsc_history_main(7, last), 0);
-	assert_int_equal(fsc_history_baseline_doc(path, "history:baseline", &d, err, sizeof(err)),
-	                 0);
+	assert_int_equal(
+	        fsc_history_baseline_doc(path, "history:baseline", 0, 0, &d, err, sizeof(err)), 0);
 	assert_true(p50_of(d) == 20);
 	json_decref(d);
 }
@@ -264,6 +347,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(fsc_history_add__list_baseline_trend),
+	        cmocka_unit_test(
+	                fsc_history_baseline_doc__recent_runs_give_the_noise_and_never_the_run_itself),
 	        cmocka_unit_test(fsc_history_open__corrupt_file_is_a_clear_error_and_untouched),
 	        cmocka_unit_test(fsc_history_add__locked_database_fails_cleanly_and_keeps_runs),
 	        cmocka_unit_test(fsc_history_add__damaged_database_is_refused_and_keeps_its_runs),
