@@ -17,7 +17,7 @@
 void fsc_compare_opts_default(struct fsc_compare_opts *o)
 {
 	o->min_effect = 0.05;
-	o->confidence = 0.95;
+	o->confidence = 0.99;
 	o->resamples = 2000;
 	o->seed = 1;
 	o->hosts = FSC_HOSTS_MUST_MATCH;
@@ -1478,8 +1478,9 @@ static const struct fsc_opt compare_opts[] = {
         {"min-effect", 0, FSC_OPT_DOUBLE, "5",
          "smallest change that counts, in percent of the baseline", 0, 0.1, 1000,
          FSC_AT_DOUBLE(struct compare_settings, min_effect_pct)},
-        {"confidence", 0, FSC_OPT_DOUBLE, "95", "confidence of the intervals, percent", 0, 50,
-         99.99, FSC_AT_DOUBLE(struct compare_settings, confidence_pct)},
+        {"confidence", 0, FSC_OPT_DOUBLE, "99",
+         "confidence that noise alone flags nothing in the whole comparison, percent", 0, 50, 99.99,
+         FSC_AT_DOUBLE(struct compare_settings, confidence_pct)},
         {"resamples", 0, FSC_OPT_INT, "2000", "bootstrap resamples", 0, 100, 1000000,
          FSC_AT_INT(struct compare_settings, resamples)},
         {"seed", 0, FSC_OPT_INT, "1", "bootstrap seed (same inputs, same answer)", 0, 0, 1e15,

@@ -25,7 +25,7 @@ enum fsc_hosts_mode { FSC_HOSTS_MUST_MATCH, FSC_HOSTS_INTERSECT, FSC_HOSTS_IGNOR
 
 struct fsc_compare_opts {
 	double min_effect;  /* smallest relative change that matters (0.05) */
-	double confidence;  /* of the bootstrap interval (0.95) */
+	double confidence;  /* that noise flags no point of the comparison (0.99) */
 	unsigned resamples; /* bootstrap resamples (2000) */
 	uint64_t seed;      /* of the bootstrap's generator: same input, same output */
 	enum fsc_hosts_mode hosts;

@@ -567,7 +567,8 @@ static void fsc_compare_docs__intervals_are_simultaneous_over_the_points(void **
 
 	(void)state;
 	fsc_compare_opts_default(&o);
-	o.scatter_k = 0; /* the intervals alone */
+	o.scatter_k = 0;     /* the intervals alone */
+	o.confidence = 0.95; /* over the comparison */
 	/* alone, an 8% change well outside its 95% interval is a regression */
 	cmp1 = compare(a1, b1, &o);
 	p1 = point_of(cmp1, 8);
