@@ -284,28 +284,34 @@ json_t *fsc_compare_runs_summary(const json_t *pick, const json_t *const *recs, 
 }
 
 /* sigma_b^2 of a runs summary (fsc_compare_runs_summary): the variance of
- * the runs' log medians less the part their own sampling explains,
- * max(0, s^2 - mean(se_i^2)), the random-effects estimate of the variance
- * between runs; *n the runs.  NAN when there is no usable summary. */
+ * the runs' log medians, var(m_i), as the variance between runs.  It holds
+ * the runs' own sampling noise as well (s_i^2), and the random-effects
+ * estimators subtract it: var(m_i) - mean(s_i^2) or, weighting each run by
+ * its precision, DerSimonian-Laird.  Both go wrong on the runs of a shared
+ * machine, where a run whose median is itself uncertain (s_i near 1: half
+ * its samples stalled for milliseconds) is a run in another state, not a
+ * precise measurement with bad luck: the first lets that one run's s_i^2
+ * cancel the spread of all the others (sigma_b = 0, and an 8% change was
+ * flagged), the second discounts the run whose level moved (a 35% change
+ * flagged after a night at +27%).  Not subtracting is conservative by
+ * mean(s_i^2), which for runs in a steady state is 100 times smaller than
+ * their spread.  *n the runs.  NAN when there is no usable summary. */
 static double runs_var(const json_t *summary, size_t *n)
 {
-	const json_t *lms = json_object_get(summary, "log_p50"),
-	             *ses = json_object_get(summary, "se_log");
-	double mean = 0, ss = 0, w2 = 0;
+	const json_t *lms = json_object_get(summary, "log_p50");
+	double mean = 0, ss = 0;
 
 	*n = json_array_size(lms);
-	if (*n < 2 || json_array_size(ses) != *n)
+	if (*n < 2 || json_array_size(json_object_get(summary, "se_log")) != *n)
 		return NAN;
 	for (size_t i = 0; i < *n; i++)
 		mean += json_number_value(json_array_get(lms, i)) / (double)*n;
 	for (size_t i = 0; i < *n; i++) {
-		double d = json_number_value(json_array_get(lms, i)) - mean,
-		       se = json_number_value(json_array_get(ses, i));
+		double d = json_number_value(json_array_get(lms, i)) - mean;
 
 		ss += d * d;
-		w2 += se * se / (double)*n;
 	}
-	return isfinite(ss) && isfinite(w2) ? fmax(0, ss / (double)(*n - 1) - w2) : NAN;
+	return isfinite(ss) ? ss / (double)(*n - 1) : NAN;
 }
 
 /* The variance of log(run median / baseline median) that the runs' own

@@ -451,6 +451,48 @@ static void fsc_compare_docs__point_whose_baseline_runs_agreed_by_chance_takes_i
 	json_decref(run);
 }
 
+/* The slowest `frac` of every point's samples stalled 1000 times longer: a
+ * run whose median is itself uncertain. */
+static json_t *stalled(json_t *d, double frac)
+{
+	size_t i, k;
+	json_t *rec, *x;
+
+	json_array_foreach(json_object_get(d, "records"), i, rec)
+	{
+		json_t *v = json_object_get(json_object_get(rec, "samples"), "values_us");
+		size_t n = json_array_size(v);
+
+		json_array_foreach(v, k, x) if ((double)k >= (1 - frac) * (double)n)
+		        json_real_set(x, json_real_value(x) * 1000);
+	}
+	return d;
+}
+
+static void
+fsc_compare_docs__one_uncertain_baseline_run_does_not_cancel_the_others_spread(void **state)
+{
+	static const double level[5] = {1.0, 1.06, 0.95, 1.03, 0.97};
+	json_t *runs[5], *base, *run = scaled(sweep(9, -1, 1), 1.08), *cmp, *p;
+
+	(void)state;
+	for (int i = 0; i < 5; i++)
+		runs[i] = scaled(sweep((uint64_t)i + 1, -1, 1), level[i]);
+	/* 48% of its samples stalled: its median's interval spans 1000x */
+	stalled(runs[1], 0.48);
+	base = baseline_of(runs, 5);
+	cmp = compare(base, run, 0);
+	/* the five nights spread from 0.95 to 1.06: a run-wide 8% is no
+	 * evidence, whatever the stalled night's own uncertainty */
+	assert_int_equal(count(cmp, "regression"), 0);
+	p = json_array_get(json_object_get(cmp, "points"), 0);
+	assert_string_equal(fsc_json_str(p, "noise_model", ""), "between baseline runs");
+	assert_float_equal(fsc_json_num(p, "between_sd_point"), 0.043, 0.01);
+	json_decref(cmp);
+	json_decref(base);
+	json_decref(run);
+}
+
 static void fsc_compare_docs__drift_inside_single_runs_widens_the_interval(void **state)
 {
 	json_t *a = with_blocks(sweep(1, -1, 1), 0.15);
@@ -773,6 +815,8 @@ int main(void)
 	                fsc_compare_docs__whole_run_shift_inside_the_baseline_runs_spread_flags_nothing),
 	        cmocka_unit_test(
 	                fsc_compare_docs__ten_percent_loss_against_quiet_baseline_runs_is_flagged_there),
+	        cmocka_unit_test(
+	                fsc_compare_docs__one_uncertain_baseline_run_does_not_cancel_the_others_spread),
 	        cmocka_unit_test(fsc_compare_docs__drift_inside_single_runs_widens_the_interval),
 	        cmocka_unit_test(fsc_compare_docs__matrix_cell_judged_against_every_baseline_run),
 	        cmocka_unit_test(fsc_compare_docs__intervals_are_simultaneous_over_the_points),
