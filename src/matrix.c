@@ -83,11 +83,14 @@ struct mx_msg {
 	struct fsc_matrix_cell cell;
 };
 
-/* One anomaly under re-test. */
 /* Leaf suspects re-tested at most, and per leaf its crossing pairs and
- * the non-crossing reference pairs of a pass. */
+ * the non-crossing reference pairs of a pass; hosts of the topology
+ * attribution added to the node suspects at most (topo_hosts_add). */
 #define MX_LEAF_SUSPECTS 8
 #define MX_LEAF_CROSSING 4
+#define MX_HOST_SUSPECTS 8
+
+/* One anomaly under re-test. */
 
 struct mx_anom {
 	struct fsc_anomaly a;
@@ -102,6 +105,9 @@ struct mx_anom {
 	 * partner, 1: partner -> node], and its values, [partner][dir][pass] */
 	struct fsc_anomaly links[MX_NODE_RETESTS][2];
 	double *link_values;
+	/* node: the topology attribution's host suspect (in struct mx's hsus)
+	 * that made it a suspect; NULL: the flat attribution's */
+	const struct fsc_tsusp *topo;
 	char text[512];
 };
 
@@ -141,6 +147,8 @@ struct mx {
 	struct fsc_tattr *tattr;
 	struct fsc_tsusp lsus[MX_LEAF_SUSPECTS]; /* leaf suspects, re-tested */
 	size_t nlsus;
+	struct fsc_tsusp hsus[MX_HOST_SUSPECTS]; /* host suspects, see topo_hosts_add */
+	size_t nhsus;
 	size_t leaf_confirmed;
 	/* the measurement clock at the start of rounds 0 and 1 (after the
 	 * pattern's step hook), for the estimate of the run time */
@@ -1392,9 +1400,18 @@ static double retest_ref(const struct retest *t, size_t np, const char *is_ref, 
 }
 
 /* Rank 0: anomaly text; latency links merged with their reverse name both
- * directions. */
+ * directions, and a host of the topology attribution is worded as it is
+ * (its sends and receives net of its leaf). */
 static void anom_text(struct mx *s, struct mx_anom *x)
 {
+	if (x->topo) {
+		struct fsc_tsusp u = *x->topo;
+
+		u.retests = x->a.retests;
+		u.confirmations = x->a.confirmations;
+		fsc_tsusp_format(&u, s->lay.labelp, NULL, x->text, sizeof(x->text));
+		return;
+	}
 	if (x->both) {
 		char r[32];
 
@@ -1486,6 +1503,50 @@ static int suspects_find(struct mx *s, const struct fsc_attrib_params *prm, stru
 		fsc_error("matrix: out of memory for the attribution");
 	free(t);
 	return rc;
+}
+
+/* Rank 0, --topology: every host that the topology attribution names
+ * (mx_leaf_attrib) and that is no bandwidth node suspect yet becomes one,
+ * after the leading bandwidth node suspects, to be re-tested and confirmed
+ * as they are.  The flat attribution has one centre for a matrix whose
+ * cells are mostly cross-leaf at 1/oversub of a port, where a NIC at F
+ * still fills F x oversub of its contended cross-leaf cells: it names a
+ * host only below 0.5/oversub.  The topology's host effects are net of
+ * the leaf and take the worse of its intra- and cross-leaf cells. */
+static void topo_hosts_add(struct mx *s, struct mx_anom *v, size_t *nv)
+{
+	size_t at = 0;
+
+	while (at < *nv && v[at].hib && v[at].a.kind == FSC_ANOM_NODE)
+		at++;
+	for (size_t k = 0; k < s->nhsus; k++) {
+		const struct fsc_tsusp *u = &s->hsus[k];
+		int dup = 0;
+
+		for (size_t i = 0; i < *nv; i++)
+			dup |= v[i].hib && v[i].a.kind == FSC_ANOM_NODE && v[i].a.src == u->a;
+		if (dup)
+			continue;
+		memmove(&v[at + 1], &v[at], (*nv - at) * sizeof(*v));
+		(*nv)++;
+		memset(&v[at], 0, sizeof(v[at]));
+		v[at].a = (struct fsc_anomaly){
+		        .kind = FSC_ANOM_NODE,
+		        .src = u->a,
+		        .dst = -1,
+		        .measured = u->measured,
+		        .expected = u->expected,
+		        .ratio = u->ratio,
+		        .row_ratio = u->out_ratio,
+		        .col_ratio = u->in_ratio,
+		        .slow_row = u->slow_out,
+		        .slow_col = u->slow_in,
+		        .sigmas = u->sigmas,
+		        .significant = u->significant,
+		};
+		v[at].hib = 1;
+		v[at++].topo = u;
+	}
 }
 
 /* A node suspect's re-measured links, each judged on its own as a link
@@ -1671,8 +1732,10 @@ static int attribute(struct mx *s, const struct fsc_attrib_params *prm, struct m
 	int rc = 0;
 
 	if (s->b->rank == 0) {
-		v = calloc(2 * MX_MAX_SUSPECTS + MX_MAX_DERIVED, sizeof(*v));
+		v = calloc(2 * MX_MAX_SUSPECTS + MX_HOST_SUSPECTS + MX_MAX_DERIVED, sizeof(*v));
 		rc = v ? suspects_find(s, prm, v, &nv) : -ENOMEM;
+		if (!rc)
+			topo_hosts_add(s, v, &nv);
 		if (!rc && nv)
 			rc = retest_list(s, v, nv, &list, &np, &is_ref);
 		for (size_t i = 0; !rc && i < nv; i++) {
@@ -2358,9 +2421,11 @@ static int mx_topology(struct mx *s)
 	return 0;
 }
 
-/* Leaf effects of the bandwidth matrix (src/topoattr.h), nodes outside the
- * topology on a leaf of their own: the record's leaf_summary and
- * leaf_suspects, and lines for the terminal in *text (malloc'ed). */
+/* Rank 0, before attribute(): leaf and host effects of the bandwidth
+ * matrix (src/topoattr.h), nodes outside the topology on a leaf of their
+ * own: the record's leaf_summary, the leaf suspects (s->lsus, re-tested by
+ * leaf_confirm), the host suspects (s->hsus, re-tested with the node
+ * suspects, topo_hosts_add), and lines for the terminal in s->leaf_text. */
 static void mx_leaf_attrib(struct mx *s, const struct fsc_attrib_params *prm)
 {
 	struct fsc_tattr_params tp;
@@ -2424,9 +2489,11 @@ static void mx_leaf_attrib(struct mx *s, const struct fsc_attrib_params *prm)
 		                      json_pack("{s:s, s:f, s:f, s:f}", "leaf", s->topo->leaves[l],
 		                                "intra", in, "cross_out", o, "cross_in", i2));
 	}
-	for (size_t k = 0; k < ns && s->nlsus < MX_LEAF_SUSPECTS; k++)
-		if (su[k].kind == FSC_TS_LEAF && su[k].a < nl)
+	for (size_t k = 0; k < ns; k++)
+		if (su[k].kind == FSC_TS_LEAF && su[k].a < nl && s->nlsus < MX_LEAF_SUSPECTS)
 			s->lsus[s->nlsus++] = su[k];
+		else if (su[k].kind == FSC_TS_HOST && s->nhsus < MX_HOST_SUSPECTS)
+			s->hsus[s->nhsus++] = su[k];
 	json_object_set(s->rec, "leaf_summary", sum);
 	s->leaf_text = t;
 	t = NULL;
@@ -2541,7 +2608,6 @@ static int leaf_confirm(struct mx *s, struct mx_anom *v, size_t nv,
 	int rc = 0;
 
 	if (s->b->rank == 0) {
-		mx_leaf_attrib(s, prm);
 		if (s->nlsus)
 			rc = leaf_list(s, v, nv, &list, &np, &is_ref);
 		t = calloc(np ? np : 1, sizeof(*t));
@@ -2874,6 +2940,8 @@ int fsc_matrix_run(struct fsc_runner *r, const struct fsc_pattern_ops *p, struct
 	fsc_attrib_params_default(&prm);
 	prm.bw_node_ratio = prm.bw_link_ratio = s.set.bw_ratio;
 	prm.lat_node_ratio = prm.lat_link_ratio = s.set.lat_ratio;
+	if (!rc && s.set.topology && s.b->rank == 0)
+		mx_leaf_attrib(&s, &prm);
 	if (!rc)
 		rc = attribute(&s, &prm, &v, &nv);
 	if (!rc && s.set.topology)

@@ -2,8 +2,9 @@
  * (src/simdrv.h): 1,024 hosts under 32 leaves of 32, oversub 2, the
  * topology schedule, the memory store, its node and link re-tests and its
  * leaf attribution with leaf re-tests, all over fsc_sim_cell.  Three faults
- * at once are named exactly, and nothing else; a healthy fabric gives no
- * anomaly. */
+ * at once are named exactly, and nothing else; a host at 0.3x, which only
+ * the topology attribution sees, is re-tested and named; a healthy fabric
+ * gives no anomaly. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,18 +19,20 @@
 #include "simdrv.h"
 
 #define T1K "fattree:hosts=1024,leaf=32,oversub=2"
+#define T256 "fattree:hosts=256,leaf=32,oversub=2"
 
 static char err[512];
 
-/* Run the driver over T1K with the faults (NULL-terminated); returns the
- * record, the model's parameters in *p (topology in *t, to free). */
-static json_t *run(const char *const *faults, uint64_t seed, struct fsc_sim_params *p,
-                   struct fsc_topo **t)
+/* Run the driver over topology spec with the faults (NULL-terminated);
+ * returns the record, the model's parameters in *p (topology in *t, to
+ * free). */
+static json_t *run_on(const char *spec, const char *const *faults, uint64_t seed,
+                      struct fsc_sim_params *p, struct fsc_topo **t)
 {
-	struct fsc_simdrv_params dp = {.topology = T1K, .store = FSC_MATRIX_STORE_MEMORY};
+	struct fsc_simdrv_params dp = {.topology = spec, .store = FSC_MATRIX_STORE_MEMORY};
 	json_t *rec;
 
-	assert_int_equal(fsc_topo_load(t, T1K, err, sizeof(err)), 0);
+	assert_int_equal(fsc_topo_load(t, spec, err, sizeof(err)), 0);
 	fsc_sim_params_default(p);
 	p->topo = *t;
 	p->seed = seed;
@@ -41,6 +44,12 @@ static json_t *run(const char *const *faults, uint64_t seed, struct fsc_sim_para
 		fail_msg("%s", err);
 	assert_non_null(rec);
 	return rec;
+}
+
+static json_t *run(const char *const *faults, uint64_t seed, struct fsc_sim_params *p,
+                   struct fsc_topo **t)
+{
+	return run_on(T1K, faults, seed, p, t);
 }
 
 static const char *str(json_t *o, const char *k)
@@ -88,6 +97,42 @@ static void simdrv__three_faults_named_exactly(void **state)
 	            0);
 	json_decref(rec);
 	fsc_topo_free(t);
+}
+
+/* A NIC at 0.3x under oversub 2 still fills 0.6x of its contended
+ * cross-leaf cells, above the flat attribution's 0.5 threshold: the
+ * topology attribution names it, and the driver re-tests it serially as a
+ * node suspect, alone (256 hosts, 8 leaves, to keep the test short) and
+ * beside a slow uplink (1,024 hosts), and names it exactly, in the
+ * topology's words (sends and receives net of its leaf). */
+static void simdrv__host_at_0_3_named_through_topology(void **state)
+{
+	static const char *const alone[] = {"host:h200:0.3", NULL};
+	static const char *const two[] = {"uplink:leaf3:0.4", "host:h700:0.3", NULL};
+	static const char *const *const faults[] = {alone, two};
+	static const char *const spec[] = {T256, T1K};
+	static const char *const want[] = {
+	        "h200: node slow (sends 0.3x, receives 0.3x); confirmed 2/2",
+	        "leaf3 uplink slow (cross-leaf cells 0.4x, intra-leaf 1.0x); confirmed 2/2 | "
+	        "h700: node slow (sends 0.3x, receives 0.3x); confirmed 2/2"};
+
+	(void)state;
+	for (int k = 0; k < 2; k++) {
+		struct fsc_sim_params p;
+		struct fsc_topo *t;
+		json_t *rec = run_on(spec[k], faults[k], 7, &p, &t), *an;
+		char why[512];
+
+		assert_string_equal(str(rec, "status"), "anomaly");
+		assert_string_equal(str(rec, "verdict"), want[k]);
+		an = json_object_get(rec, "anomalies");
+		assert_int_equal(json_array_size(an), 1);
+		assert_string_equal(str(json_array_get(an, 0), "kind"), "node");
+		if (!fsc_simdrv_named(&p, rec, why, sizeof(why)))
+			fail_msg("%s", why);
+		json_decref(rec);
+		fsc_topo_free(t);
+	}
 }
 
 /* Healthy: no confirmed anomaly, no leaf anomaly; and the check of the
@@ -141,6 +186,7 @@ int main(void)
 	        cmocka_unit_test(simdrv__topology_mismatch),
 	        cmocka_unit_test(simdrv__healthy_names_nothing),
 	        cmocka_unit_test(simdrv__three_faults_named_exactly),
+	        cmocka_unit_test(simdrv__host_at_0_3_named_through_topology),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
