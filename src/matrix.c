@@ -1505,6 +1505,15 @@ static int suspects_find(struct mx *s, const struct fsc_attrib_params *prm, stru
 	return rc;
 }
 
+/* Rank 0: whether the topology attribution names node i (s->hsus). */
+static int topo_host(const struct mx *s, int i)
+{
+	for (size_t k = 0; k < s->nhsus; k++)
+		if (s->hsus[k].a == i)
+			return 1;
+	return 0;
+}
+
 /* Rank 0, --topology: every host that the topology attribution names
  * (mx_leaf_attrib) and that is no bandwidth node suspect yet becomes one,
  * after the leading bandwidth node suspects, to be re-tested and confirmed
@@ -2658,7 +2667,10 @@ static int leaf_confirm(struct mx *s, struct mx_anom *v, size_t nv,
 			}
 			for (size_t i = 0; ok && i < nv; i++) {
 				struct mx_anom *x = &v[i];
-				int on = x->a.kind == FSC_ANOM_NODE && s->leaf[x->a.src] == u->a;
+				/* a node that the topology attribution names
+				 * is slow net of its leaf: not explained */
+				int on = x->a.kind == FSC_ANOM_NODE && s->leaf[x->a.src] == u->a &&
+				         !topo_host(s, x->a.src);
 
 				if (x->a.kind == FSC_ANOM_LINK)
 					on = (u->slow_out && s->leaf[x->a.src] == u->a &&

@@ -3,8 +3,8 @@
  * topology schedule, the memory store, its node and link re-tests and its
  * leaf attribution with leaf re-tests, all over fsc_sim_cell.  Three faults
  * at once are named exactly, and nothing else; a host at 0.3x, which only
- * the topology attribution sees, is re-tested and named; a healthy fabric
- * gives no anomaly. */
+ * the topology attribution sees, is re-tested and named, also under a
+ * slow uplink of its own leaf; a healthy fabric gives no anomaly. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -135,6 +135,34 @@ static void simdrv__host_at_0_3_named_through_topology(void **state)
 	}
 }
 
+/* A slow host under a slow uplink (256 hosts): the topology attribution
+ * names it net of its leaf, so the confirmed leaf does not explain it
+ * away, while it still explains its other hosts. */
+static void simdrv__slow_host_on_slow_leaf_named(void **state)
+{
+	static const char *const faults[] = {"uplink:leaf3:0.4", "host:h100:0.3", NULL};
+	struct fsc_sim_params p;
+	struct fsc_topo *t;
+	json_t *rec = run_on(T256, faults, 7, &p, &t), *un;
+	char why[512];
+	size_t explained = 0;
+
+	(void)state;
+	assert_string_equal(str(rec, "verdict"),
+	                    "leaf3 uplink slow (cross-leaf cells 0.4x, intra-leaf 1.0x); "
+	                    "confirmed 2/2 | h100: node slow (row 0.4x median, column 0.4x); "
+	                    "confirmed 2/2");
+	if (!fsc_simdrv_named(&p, rec, why, sizeof(why)))
+		fail_msg("%s", why);
+	un = json_object_get(rec, "unconfirmed");
+	for (size_t i = 0; i < json_array_size(un); i++)
+		explained += strstr(str(json_array_get(un, i), "text"),
+		                    "explained by leaf3's uplink") != NULL;
+	assert_true(explained > 0);
+	json_decref(rec);
+	fsc_topo_free(t);
+}
+
 /* Healthy: no confirmed anomaly, no leaf anomaly; and the check of the
  * faults does say so when a fault is not named. */
 static void simdrv__healthy_names_nothing(void **state)
@@ -187,6 +215,7 @@ int main(void)
 	        cmocka_unit_test(simdrv__healthy_names_nothing),
 	        cmocka_unit_test(simdrv__three_faults_named_exactly),
 	        cmocka_unit_test(simdrv__host_at_0_3_named_through_topology),
+	        cmocka_unit_test(simdrv__slow_host_on_slow_leaf_named),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
