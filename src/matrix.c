@@ -1514,6 +1514,32 @@ static int topo_host(const struct mx *s, int i)
 	return 0;
 }
 
+/* Rank 0: whether a suspect leaf accounts for host suspect u, slow one way
+ * only: it receives slowly while another leaf's uplink is slow upward or
+ * its own leaf's is slow downward, or it sends slowly while its own leaf's
+ * uplink is slow upward or another leaf's is slow downward.  With two
+ * leaves the fit cannot tell those apart (every cross-leaf cell into leafB
+ * comes out of leafA), and a host suspect there would take the leaf
+ * re-test's partners; the leaf re-test decides instead.  A host slow both
+ * ways (its NIC) is never accounted for by a leaf. */
+static int topo_host_leaf_explained(const struct mx *s, const struct fsc_tsusp *u)
+{
+	int own = s->leaf[u->a];
+
+	if (u->slow_in == u->slow_out)
+		return 0;
+	for (size_t l = 0; l < s->nlsus; l++) {
+		const struct fsc_tsusp *f = &s->lsus[l];
+		int mine = f->a == own;
+
+		if (u->slow_in && ((!mine && f->slow_out) || (mine && f->slow_in)))
+			return 1;
+		if (u->slow_out && ((mine && f->slow_out) || (!mine && f->slow_in)))
+			return 1;
+	}
+	return 0;
+}
+
 /* Rank 0, --topology: every host that the topology attribution names
  * (mx_leaf_attrib) and that is no bandwidth node suspect yet becomes one,
  * after the leading bandwidth node suspects, to be re-tested and confirmed
@@ -1534,7 +1560,7 @@ static void topo_hosts_add(struct mx *s, struct mx_anom *v, size_t *nv)
 
 		for (size_t i = 0; i < *nv; i++)
 			dup |= v[i].hib && v[i].a.kind == FSC_ANOM_NODE && v[i].a.src == u->a;
-		if (dup)
+		if (dup || topo_host_leaf_explained(s, u))
 			continue;
 		memmove(&v[at + 1], &v[at], (*nv - at) * sizeof(*v));
 		(*nv)++;
