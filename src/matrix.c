@@ -501,8 +501,7 @@ static int file_put(void *impl, int src, int dst, const struct fsc_matrix_cell *
 		for (int i = 0; i < fs->n; i++)
 			fs->win[i] = (struct fwin){.last = INT_MIN / 2};
 	}
-	if (!win_has(fs, src, dst) && dst > fs->win[src].last &&
-	    dst - fs->win[src].last < FILE_WIN)
+	if (!win_has(fs, src, dst) && dst > fs->win[src].last && dst - fs->win[src].last < FILE_WIN)
 		rc = win_open(fs, src, dst);
 	fs->win[src].last = dst;
 	if (rc)
@@ -525,9 +524,8 @@ static double file_get(void *impl, int src, int dst, enum fsc_matrix_fig f)
 	if (src == fs->crow)
 		return cell_dec(fs->row[(size_t)dst * FSC_MATRIX_FIGS + f]);
 	if (win_has(fs, src, dst))
-		return cell_dec(win_cells(fs, src)[(size_t)(dst - fs->win[src].col0) *
-		                                           FSC_MATRIX_FIGS +
-		                                   f]);
+		return cell_dec(win_cells(
+		        fs, src)[(size_t)(dst - fs->win[src].col0) * FSC_MATRIX_FIGS + f]);
 	if (file_pread(fs, &u, sizeof(u), file_at(fs, src, dst) + (off_t)(f * sizeof(u))))
 		return NAN;
 	return cell_dec(u);
@@ -616,7 +614,8 @@ static int plane_build(struct filestore *fs, enum fsc_matrix_fig f)
 			for (size_t i = 0; i < k; i++)
 				c[i] = fs->tbuf[i * n + j];
 			prc = fd_pwrite(fs->pfd, c, k * sizeof(double),
-			                plane_at(fs, f, 1) + (off_t)((j * n + i0) * sizeof(double)));
+			                plane_at(fs, f, 1) +
+			                        (off_t)((j * n + i0) * sizeof(double)));
 		}
 	}
 	if (prc)
@@ -639,7 +638,8 @@ static int file_lines(void *impl, enum fsc_matrix_fig f, int dim, int first, int
 		rc = plane_build(fs, f);
 	if (!rc && fs->plane_ok[f]) {
 		int prc = fd_pread(fs->pfd, out, (size_t)count * n * sizeof(double),
-		                   plane_at(fs, f, dim) + (off_t)((size_t)first * n * sizeof(double)));
+		                   plane_at(fs, f, dim) +
+		                           (off_t)((size_t)first * n * sizeof(double)));
 
 		if (!prc)
 			return 0;
@@ -1191,8 +1191,8 @@ static void stream(struct mx *s, uint64_t done, int force)
 	record_matrices(s, done);
 	fsc_json_write_atomic(fsc_results_doc(s->r->res), path);
 	took = fsc_time_real_ns() - now;
-	s->write_gap_ns = MX_STREAM_DUTY * took > MX_STREAM_NS ? MX_STREAM_DUTY * took
-	                                                        : MX_STREAM_NS;
+	s->write_gap_ns =
+	        MX_STREAM_DUTY * took > MX_STREAM_NS ? MX_STREAM_DUTY * took : MX_STREAM_NS;
 }
 
 static void progress(struct mx *s, const char *what, uint64_t k, uint64_t total, uint64_t t0)
@@ -1666,7 +1666,8 @@ static int node_links_derive(struct mx *s, struct mx_anom *v, size_t *nv,
 				cell = s->st.ops->get(s->st.impl, l->src, l->dst,
 				                      x->hib ? FSC_MATRIX_BW : FSC_MATRIX_LAT);
 				r = cell / l->expected;
-				if (isnan(r) || (x->hib ? r >= prm->bw_link_ratio : r <= prm->lat_link_ratio))
+				if (isnan(r) ||
+				    (x->hib ? r >= prm->bw_link_ratio : r <= prm->lat_link_ratio))
 					continue;
 				for (size_t q = 0; q < *nv; q++)
 					dup |= v[q].hib == x->hib && v[q].a.kind == FSC_ANOM_LINK &&

@@ -297,8 +297,8 @@ int main(int argc, char **argv)
 	}
 	getrusage(RUSAGE_SELF, &ru);
 	printf("%-7d %-7s %8.1f %8.1f %9.1f %9.1f  %s\n", N,
-	       json_string_value(json_object_get(rec, "store")) ?: "?",
-	       secs(CLOCK_MONOTONIC) - w0, secs(CLOCK_PROCESS_CPUTIME_ID) - c0,
+	       json_string_value(json_object_get(rec, "store")) ?: "?", secs(CLOCK_MONOTONIC) - w0,
+	       secs(CLOCK_PROCESS_CPUTIME_ID) - c0,
 	       json_number_value(json_object_get(rec, "rounds_s")), (double)ru.ru_maxrss / 1024,
 	       json_string_value(json_object_get(rec, "verdict")) ?: "?");
 	json_decref(rec);

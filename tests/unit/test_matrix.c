@@ -1074,7 +1074,9 @@ static void fsc_matrix__file_store_same_cells_as_dense(void **state)
 				 * row (the cached row); 3: a few again; 4: a third of the
 				 * rounds again; 5: a few again */
 				int r = k / n, i = k % n, circle = pass == 0 || pass == 4;
-				int src = circle ? i : pass == 2 ? k / n : (int)((seed >> 20) % (uint64_t)n);
+				int src = circle      ? i
+				          : pass == 2 ? k / n
+				                      : (int)((seed >> 20) % (uint64_t)n);
 				int dst = circle      ? ((2 * r - i) % n + n) % n
 				          : pass == 2 ? k % n
 				                      : (int)((seed >> 40) % (uint64_t)n);
