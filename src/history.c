@@ -367,6 +367,31 @@ int fsc_history_doc(struct fsc_history *h, int64_t id, json_t **doc, char *err, 
 	return 0;
 }
 
+/* The records of the n docs whose key is rec's, at most max of them, in
+ * *which; their number. */
+static int same_key_records(const json_t *rec, json_t *const *docs, int n, const json_t **which,
+                            int max)
+{
+	char key[320];
+	int m = 0;
+
+	fsc_compare_record_key(rec, key, sizeof(key));
+	for (int d = 0; d < n && m < max; d++) {
+		const json_t *r2;
+		size_t k;
+
+		json_array_foreach(json_object_get(docs[d], "records"), k, r2)
+		{
+			char k2[320];
+
+			fsc_compare_record_key(r2, k2, sizeof(k2));
+			if (!strcmp(key, k2) && m < max)
+				which[m++] = r2;
+		}
+	}
+	return m;
+}
+
 json_t *fsc_history_median_doc(json_t *const *docs, int n)
 {
 	json_t *out = json_deep_copy(docs[0]), *recs = json_array(), *rec;
@@ -374,33 +399,19 @@ json_t *fsc_history_median_doc(json_t *const *docs, int n)
 
 	json_array_foreach(json_object_get(docs[0], "records"), i, rec)
 	{
-		char key[320];
 		double v[64];
 		const json_t *which[64];
-		int m = 0;
+		int m = same_key_records(rec, docs, n, which, 64);
 
-		fsc_compare_record_key(rec, key, sizeof(key));
-		for (int d = 0; d < n && m < 64; d++) {
-			const json_t *r2;
-			size_t k;
+		for (int k = 0; k < m; k++) {
+			double p50, p99, bw;
 
-			json_array_foreach(json_object_get(docs[d], "records"), k, r2)
-			{
-				char k2[320];
-				double p50, p99, bw;
-
-				fsc_compare_record_key(r2, k2, sizeof(k2));
-				if (strcmp(key, k2) || m >= 64)
-					continue;
-				record_figures(r2, &p50, &p99, &bw);
-				/* a matrix by its median cell bandwidth (higher is
-				 * better, hence negated), a point by its p50 */
-				v[m] = json_is_array(json_object_get(r2, "labels")) ||
-				                       !isfinite(p50)
-				               ? -bw
-				               : p50;
-				which[m++] = r2;
-			}
+			record_figures(which[k], &p50, &p99, &bw);
+			/* a matrix by its median cell bandwidth (higher is
+			 * better, hence negated), a point by its p50 */
+			v[k] = json_is_array(json_object_get(which[k], "labels")) || !isfinite(p50)
+			               ? -bw
+			               : p50;
 		}
 		/* selection of the median figure (m is small) */
 		for (int a = 0; a < m; a++)
@@ -467,30 +478,12 @@ void fsc_history_attach_noise(json_t *base, json_t *const *docs, int n)
 
 	json_array_foreach(json_object_get(base, "records"), i, rec)
 	{
-		char key[320];
 		const json_t *which[64];
-		int m = 0;
+		int m = same_key_records(rec, docs, n, which, 64);
+		json_t *spread = fsc_compare_runs_summary(rec, which, (size_t)m);
 
-		fsc_compare_record_key(rec, key, sizeof(key));
-		for (int d = 0; d < n && m < 64; d++) {
-			const json_t *r2;
-			size_t k;
-
-			json_array_foreach(json_object_get(docs[d], "records"), k, r2)
-			{
-				char k2[320];
-
-				fsc_compare_record_key(r2, k2, sizeof(k2));
-				if (!strcmp(key, k2) && m < 64)
-					which[m++] = r2;
-			}
-		}
-		{
-			json_t *spread = fsc_compare_runs_summary(rec, which, (size_t)m);
-
-			if (spread)
-				json_object_set_new(rec, "history_runs", spread);
-		}
+		if (spread)
+			json_object_set_new(rec, "history_runs", spread);
 	}
 }
 

@@ -59,6 +59,18 @@ static const char *str(json_t *o, const char *k)
 	return s ? s : "(none)";
 }
 
+/* The unconfirmed anomalies of rec that leaf3's confirmed uplink explains. */
+static size_t explained_by_leaf3(const json_t *rec)
+{
+	const json_t *un = json_object_get(rec, "unconfirmed");
+	size_t n = 0;
+
+	for (size_t i = 0; i < json_array_size(un); i++)
+		n += strstr(str(json_array_get(un, i), "text"), "explained by leaf3's uplink") !=
+		     NULL;
+	return n;
+}
+
 /* A slow leaf uplink, a slow host on another leaf and a one-way link
  * between two more leaves: the leaf first, then the host and the link,
  * each confirmed by its serial re-tests; leaf3's own hosts, slow across
@@ -69,9 +81,8 @@ static void simdrv__three_faults_named_exactly(void **state)
 	                                     "link:h5->h900:0.15", NULL};
 	struct fsc_sim_params p;
 	struct fsc_topo *t;
-	json_t *rec = run(faults, 7, &p, &t), *un;
+	json_t *rec = run(faults, 7, &p, &t);
 	char why[512];
-	size_t explained = 0;
 
 	(void)state;
 	assert_string_equal(str(rec, "status"), "anomaly");
@@ -85,11 +96,7 @@ static void simdrv__three_faults_named_exactly(void **state)
 	assert_int_equal(json_array_size(json_object_get(rec, "anomalies")), 2);
 	if (!fsc_simdrv_named(&p, rec, why, sizeof(why)))
 		fail_msg("%s", why);
-	un = json_object_get(rec, "unconfirmed");
-	for (size_t i = 0; i < json_array_size(un); i++)
-		explained += strstr(str(json_array_get(un, i), "text"),
-		                    "explained by leaf3's uplink") != NULL;
-	assert_true(explained > 0);
+	assert_true(explained_by_leaf3(rec) > 0);
 	/* the rounds were the topology schedule's over 1,024 hosts, 31
 	 * inside the leaves and 32 x 31 across */
 	assert_int_equal(json_integer_value(json_object_get(rec, "rounds")), 31 + 32 * 31);
@@ -143,9 +150,8 @@ static void simdrv__slow_host_on_slow_leaf_named(void **state)
 	static const char *const faults[] = {"uplink:leaf3:0.4", "host:h100:0.3", NULL};
 	struct fsc_sim_params p;
 	struct fsc_topo *t;
-	json_t *rec = run_on(T256, faults, 7, &p, &t), *un;
+	json_t *rec = run_on(T256, faults, 7, &p, &t);
 	char why[512];
-	size_t explained = 0;
 
 	(void)state;
 	assert_string_equal(str(rec, "verdict"),
@@ -154,11 +160,7 @@ static void simdrv__slow_host_on_slow_leaf_named(void **state)
 	                    "confirmed 2/2");
 	if (!fsc_simdrv_named(&p, rec, why, sizeof(why)))
 		fail_msg("%s", why);
-	un = json_object_get(rec, "unconfirmed");
-	for (size_t i = 0; i < json_array_size(un); i++)
-		explained += strstr(str(json_array_get(un, i), "text"),
-		                    "explained by leaf3's uplink") != NULL;
-	assert_true(explained > 0);
+	assert_true(explained_by_leaf3(rec) > 0);
 	json_decref(rec);
 	fsc_topo_free(t);
 }
