@@ -448,8 +448,9 @@ static int is_run(const json_t *doc, const json_t *run)
 }
 
 /* Up to n of the most recent complete runs, newest first, leaving out
- * `run`.  The number loaded in *got; a read error ends the list early only
- * when nothing else can be read. */
+ * `run`; fewer when the history has fewer.  The number loaded in *got (the
+ * caller releases them, also on error); a run that cannot be read is an
+ * error with one line in err. */
 static int last_runs(struct fsc_history *h, int n, const json_t *run, json_t **docs, int *got,
                      char *err, size_t errlen)
 {

@@ -535,6 +535,9 @@ static void fsc_compare_docs__matrix_cell_judged_against_every_baseline_run(void
 		quiet[i] = doc(FSC_RESULTS_SCHEMA, 4);
 		json_array_append_new(json_object_get(quiet[i], "records"),
 		                      matrix(l, 4, -1, -1, 1, 0.02));
+		/* kept past baseline_of, for the marked night below */
+		json_incref(runs[i]);
+		json_incref(quiet[i]);
 	}
 	run = doc(FSC_RESULTS_SCHEMA, 4);
 	json_array_append_new(json_object_get(run, "records"), matrix(l, 4, 2, 1, 0.86, 0.02));
@@ -561,6 +564,26 @@ static void fsc_compare_docs__matrix_cell_judged_against_every_baseline_run(void
 	assert_float_equal(json_number_value(json_object_get(p, "p_value")), 2.0 / 142506, 1e-9);
 	json_decref(cmp);
 	json_decref(base);
+	/* one marked night with the five as its history: the same answers */
+	base = json_deep_copy(runs[0]);
+	fsc_history_attach_noise(base, runs, 5);
+	cmp = compare(base, run, 0);
+	assert_int_equal(count(cmp, "regression"), 0);
+	json_decref(cmp);
+	json_decref(base);
+	base = json_deep_copy(quiet[0]);
+	fsc_history_attach_noise(base, quiet, 5);
+	cmp = compare(base, run, 0);
+	assert_int_equal(count(cmp, "regression"), 1);
+	p = json_array_get(json_object_get(cmp, "points"), 0);
+	assert_string_equal(json_string_value(json_object_get(p, "src")), "h2");
+	assert_int_equal(json_integer_value(json_object_get(p, "history_runs")), 5);
+	json_decref(cmp);
+	json_decref(base);
+	for (int i = 0; i < 5; i++) {
+		json_decref(runs[i]);
+		json_decref(quiet[i]);
+	}
 	json_decref(run);
 }
 
