@@ -259,28 +259,24 @@ static json_t *cells_summary(const json_t *pick, const json_t *const *recs, size
 
 json_t *fsc_compare_runs_summary(const json_t *pick, const json_t *const *recs, size_t n)
 {
-	json_t *lms, *ses;
+	json_t *lms;
 
 	if (json_is_array(json_object_get(pick, "labels")))
 		return cells_summary(pick, recs, n);
 	lms = json_array();
-	ses = json_array();
-
 	for (size_t i = 0; i < n; i++) {
 		double lm, se;
 
+		/* a run whose median has no usable interval is left out */
 		if (record_level(recs[i], &lm, &se))
 			continue;
 		json_array_append_new(lms, json_real(lm));
-		json_array_append_new(ses, json_real(se));
 	}
 	if (json_array_size(lms) < 2) {
 		json_decref(lms);
-		json_decref(ses);
 		return 0;
 	}
-	return json_pack("{s:I, s:o, s:o}", "n", (json_int_t)json_array_size(lms), "log_p50", lms,
-	                 "se_log", ses);
+	return json_pack("{s:I, s:o}", "n", (json_int_t)json_array_size(lms), "log_p50", lms);
 }
 
 /* sigma_b^2 of a runs summary (fsc_compare_runs_summary): the variance of
@@ -302,7 +298,7 @@ static double runs_var(const json_t *summary, size_t *n)
 	double mean = 0, ss = 0;
 
 	*n = json_array_size(lms);
-	if (*n < 2 || json_array_size(json_object_get(summary, "se_log")) != *n)
+	if (*n < 2)
 		return NAN;
 	for (size_t i = 0; i < *n; i++)
 		mean += json_number_value(json_array_get(lms, i)) / (double)*n;

@@ -54,8 +54,8 @@ double fsc_compare_t_quantile(double confidence, int df);
 /* What the records of one point in several baseline runs say about the
  * noise between runs, to be set as "baseline_runs" on `pick`, the record
  * that stands for them (fsc_history_median_doc): for a point {"n",
- * "log_p50": [log median per run], "se_log": [its within-run standard
- * error]}; for a pairs matrix {"n", "bw_min_GBps", "bw_max_GBps"}: per
+ * "log_p50": [log median per run]} (runs whose median has no usable
+ * within-run interval left out); for a pairs matrix {"n", "bw_min_GBps", "bw_max_GBps"}: per
  * cell the lowest and highest repeat over the runs with pick's host labels.
  * NULL when fewer than two of them keep samples (or share the labels). */
 json_t *fsc_compare_runs_summary(const json_t *pick, const json_t *const *recs, size_t n);
