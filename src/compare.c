@@ -847,16 +847,16 @@ static size_t interval_family(const json_t *pts)
  * runs agreed by luck inherits the noise its neighbours saw, and a point
  * that is noisier than the rest keeps its own.
  *
- * The intervals are simultaneous (Bonferroni): each of the m points gets
- * confidence 1 - (1 - confidence) / m, so that noise alone flags any point
- * of the comparison with a chance of at most 1 - confidence.  At 95% per
- * point, a run of 14 points would flag one of them in half of all
- * comparisons of identical runs. */
-static void pool_between(json_t *pts, const struct fsc_compare_opts *o)
+ * The intervals are simultaneous (Bonferroni): `conf` is each point's
+ * confidence, 1 - (1 - confidence) / m for the m points of
+ * interval_family(), so that noise alone flags any point of the comparison
+ * with a chance of at most 1 - confidence.  At 95% per point, a run of 14
+ * points would flag one of them in half of all comparisons of identical
+ * runs. */
+static void pool_between(json_t *pts, double conf)
 {
-	size_t n = json_array_size(pts), i, k, fam = interval_family(pts);
+	size_t n = json_array_size(pts), i, k;
 	double *v = malloc((n ? n : 1) * sizeof(*v));
-	double conf = 1 - (1 - o->confidence) / (double)(fam ? fam : 1);
 	json_t *x;
 
 	if (!v)
@@ -1224,12 +1224,12 @@ int fsc_compare_docs(const json_t *base, const json_t *run, const char *base_nam
 		double fc = fmax(o->min_effect, expm1(o->scatter_k * sc));
 
 		size_t fam = interval_family(pts);
+		double conf = 1 - (1 - o->confidence) / (double)(fam ? fam : 1);
 
-		pool_between(pts, o);
+		pool_between(pts, conf);
 		json_object_set_new(json_object_get(cmp, "method"), "simultaneous",
 		                    json_pack("{s:I, s:f}", "points", (json_int_t)fam,
-		                              "confidence_point",
-		                              1 - (1 - o->confidence) / (double)(fam ? fam : 1)));
+		                              "confidence_point", conf));
 		sweep_floors(pts, o, fp);
 		finalize(pts, o, fp, fc, counts);
 		json_object_set_new(cmp, "noise",
